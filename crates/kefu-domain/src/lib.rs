@@ -1,0 +1,17 @@
+//! Kefu's domain layer: the types and rules every other layer shares, and the
+//! ports (traits) that adapters implement. Nothing here knows about HTTP, SQL
+//! or Redis.
+#![forbid(unsafe_code)]
+
+pub mod audit;
+pub mod clock;
+pub mod error;
+pub mod ids;
+pub mod model;
+pub mod role;
+pub mod store;
+
+pub use clock::{truncate_to_micros, truncate_to_micros_now, Clock, SystemClock};
+pub use error::{StoreError, StoreResult};
+pub use ids::*;
+pub use role::{Action, Role, Scope};

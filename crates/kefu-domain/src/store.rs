@@ -1,0 +1,198 @@
+//! The storage ports. One trait per aggregate, bundled as [`Store`]; the
+//! SQLite and PostgreSQL adapters implement every one, and a single contract
+//! suite checks that both behave the same.
+//!
+//! Rules every implementation keeps:
+//! - every workspace-scoped method filters by the given workspace, so a row
+//!   of another workspace is reported as `NotFound`;
+//! - a method that takes an [`AuditRecord`] appends it in the *same*
+//!   transaction as the change, so a change is never without its audit entry
+//!   and an audit entry never without its change.
+
+use crate::audit::{AuditEntry, AuditRecord};
+use crate::error::StoreResult;
+use crate::ids::*;
+use crate::model::*;
+use crate::role::Role;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+#[async_trait]
+pub trait WorkspaceStore: Send + Sync {
+    /// Creates a workspace whose first owner is `owner` (a new account or an
+    /// existing one), with the workspace's first audit entry.
+    async fn create_workspace(
+        &self,
+        workspace: &Workspace,
+        owner: &Invitee,
+        audit: AuditRecord,
+    ) -> StoreResult<()>;
+    async fn get_workspace(&self, id: WorkspaceId) -> StoreResult<Workspace>;
+    async fn list_workspace_ids(&self) -> StoreResult<Vec<WorkspaceId>>;
+    async fn update_workspace(
+        &self,
+        id: WorkspaceId,
+        patch: &WorkspacePatch,
+        audit: AuditRecord,
+    ) -> StoreResult<Workspace>;
+}
+
+#[async_trait]
+pub trait MemberStore: Send + Sync {
+    /// The user's role in the workspace, or `NotFound` when not a member.
+    async fn member_role(&self, workspace: WorkspaceId, user: UserId) -> StoreResult<Role>;
+    async fn list_members(&self, workspace: WorkspaceId) -> StoreResult<Vec<Member>>;
+    async fn get_member(&self, workspace: WorkspaceId, user: UserId) -> StoreResult<Member>;
+    async fn user_workspaces(&self, user: UserId) -> StoreResult<Vec<WorkspaceMembership>>;
+    /// Changes a role. Refuses (`Rule("last_owner")`) to leave the workspace
+    /// without an owner.
+    async fn set_member_role(
+        &self,
+        workspace: WorkspaceId,
+        user: UserId,
+        role: Role,
+        audit: AuditRecord,
+    ) -> StoreResult<Member>;
+    /// Removes a member and revokes the API tokens they created in this
+    /// workspace. Refuses to remove the last owner.
+    async fn remove_member(
+        &self,
+        workspace: WorkspaceId,
+        user: UserId,
+        audit: AuditRecord,
+    ) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    async fn get_user(&self, id: UserId) -> StoreResult<User>;
+    async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
+    /// Stores a new, not yet confirmed TOTP secret (replacing a pending one).
+    /// `Conflict("totp_already_enabled")` when a factor is already active.
+    async fn set_pending_totp(&self, user: UserId, secret: &str) -> StoreResult<()>;
+    /// Turns the pending secret on and replaces the recovery codes.
+    async fn enable_totp(&self, user: UserId, recovery_code_hashes: &[String]) -> StoreResult<()>;
+    /// Turns the second factor off and drops secret and recovery codes.
+    async fn disable_totp(&self, user: UserId) -> StoreResult<()>;
+    /// Spends a recovery code; `false` when it is unknown or already spent.
+    async fn use_recovery_code(
+        &self,
+        user: UserId,
+        code_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    async fn count_recovery_codes(&self, user: UserId) -> StoreResult<i64>;
+}
+
+#[async_trait]
+pub trait InvitationStore: Send + Sync {
+    /// `Conflict("already_member")` when the e-mail already belongs to a member.
+    async fn create_invitation(
+        &self,
+        invitation: &Invitation,
+        audit: AuditRecord,
+    ) -> StoreResult<()>;
+    /// Pending (not accepted, not expired) invitations.
+    async fn list_invitations(
+        &self,
+        workspace: WorkspaceId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Invitation>>;
+    async fn find_invitation(&self, token_hash: &str) -> StoreResult<Option<Invitation>>;
+    async fn revoke_invitation(
+        &self,
+        workspace: WorkspaceId,
+        id: InvitationId,
+        audit: AuditRecord,
+    ) -> StoreResult<()>;
+    /// Marks the invitation accepted, creates the account when needed and adds
+    /// the membership — all or nothing. `NotFound("invitation")` when the
+    /// token was already used or has expired by `now`.
+    async fn accept_invitation(
+        &self,
+        id: InvitationId,
+        invitee: &Invitee,
+        now: DateTime<Utc>,
+        audit: AuditRecord,
+    ) -> StoreResult<UserId>;
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn create_session(&self, session: &Session, first: &NewRefreshToken) -> StoreResult<()>;
+    async fn get_session(&self, id: SessionId) -> StoreResult<Session>;
+    /// Spends the refresh token with this hash and, when it was live, stores
+    /// `next` in the same session — atomically, so two concurrent refreshes
+    /// with one token cannot both succeed.
+    async fn rotate_refresh_token(
+        &self,
+        token_hash: &str,
+        next: &NewRefreshToken,
+        now: DateTime<Utc>,
+    ) -> StoreResult<RefreshOutcome>;
+    async fn revoke_session(&self, id: SessionId, now: DateTime<Utc>) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait ApiTokenStore: Send + Sync {
+    async fn create_api_token(&self, token: &ApiToken, audit: AuditRecord) -> StoreResult<()>;
+    async fn list_api_tokens(&self, workspace: WorkspaceId) -> StoreResult<Vec<ApiToken>>;
+    async fn find_api_token(&self, token_hash: &str) -> StoreResult<Option<ApiToken>>;
+    async fn revoke_api_token(
+        &self,
+        workspace: WorkspaceId,
+        id: ApiTokenId,
+        audit: AuditRecord,
+    ) -> StoreResult<()>;
+    async fn touch_api_token(&self, id: ApiTokenId, now: DateTime<Utc>) -> StoreResult<()>;
+}
+
+/// A page of a workspace's audit log, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditPage {
+    pub entries: Vec<AuditEntry>,
+    pub next_before_seq: Option<i64>,
+}
+
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Appends one entry on its own (for actions with no other change).
+    async fn append_audit(&self, audit: AuditRecord) -> StoreResult<AuditEntry>;
+    async fn list_audit(
+        &self,
+        workspace: WorkspaceId,
+        before_seq: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<AuditPage>;
+    /// Every entry of the workspace in `seq` order, and the recorded head
+    /// `(seq, hash)`.
+    async fn audit_chain(
+        &self,
+        workspace: WorkspaceId,
+    ) -> StoreResult<(Vec<AuditEntry>, i64, String)>;
+}
+
+/// Health as `/readyz` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreHealth {
+    pub reachable: bool,
+    pub migrations_applied: bool,
+    pub detail: Option<String>,
+}
+
+#[async_trait]
+pub trait Store:
+    WorkspaceStore
+    + MemberStore
+    + UserStore
+    + InvitationStore
+    + SessionStore
+    + ApiTokenStore
+    + AuditStore
+{
+    /// `sqlite` or `postgres`.
+    fn backend_name(&self) -> &'static str;
+    async fn health(&self) -> StoreHealth;
+    /// Applies pending migrations; returns how many ran.
+    async fn migrate(&self) -> StoreResult<usize>;
+}

@@ -1,0 +1,61 @@
+//! Settings of the HTTP layer (section `[http]` of kefu.toml).
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HttpConfig {
+    /// Largest JSON request body accepted, in bytes (413 above it).
+    pub body_limit_bytes: usize,
+    /// A request still running after this many seconds is answered 503 `timeout`.
+    pub request_timeout_secs: u64,
+    /// How long shutdown waits for in-flight requests, in seconds.
+    pub shutdown_grace_secs: u64,
+    /// Mark cookies `Secure` (browsers treat http://localhost as secure, so
+    /// this can stay on in development).
+    pub cookie_secure: bool,
+    /// Trust `X-Forwarded-For` / `X-Forwarded-Proto` from the proxy in front.
+    /// Turn on only behind a proxy that sets them; otherwise clients could
+    /// spoof their address.
+    pub trust_proxy_headers: bool,
+    /// Send `Strict-Transport-Security` even when no proxy reports https.
+    pub hsts: bool,
+    pub rate_limit: RateLimitConfig,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            body_limit_bytes: 1024 * 1024,
+            request_timeout_secs: 30,
+            shutdown_grace_secs: 20,
+            cookie_secure: true,
+            trust_proxy_headers: false,
+            hsts: false,
+            rate_limit: RateLimitConfig::default(),
+        }
+    }
+}
+
+/// The general per-IP budget (a token bucket): `per_second` sustained,
+/// `burst` at once. Health and metrics endpoints are exempt.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RateLimitConfig {
+    pub enabled: bool,
+    pub per_second: f64,
+    pub burst: u32,
+    /// Upper bound of tracked client addresses (memory bound).
+    pub max_tracked: usize,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            per_second: 20.0,
+            burst: 100,
+            max_tracked: 100_000,
+        }
+    }
+}

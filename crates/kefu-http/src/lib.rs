@@ -1,0 +1,19 @@
+//! Kefu's HTTP layer: the `/api/v1` REST surface, health and metrics, the
+//! JSON error envelope, authentication extractors and the protective
+//! middleware (request ids, rate limits, timeouts, security headers).
+//! Handlers are thin: extract, call a service, map the error.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod middleware;
+pub mod openapi;
+pub mod ratelimit;
+pub mod router;
+mod routes;
+
+pub use config::HttpConfig;
+pub use error::ApiError;
+pub use router::{build_router, AppState};

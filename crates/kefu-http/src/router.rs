@@ -1,0 +1,81 @@
+//! Assembles the application: routes, OpenAPI document and middleware.
+
+use crate::config::HttpConfig;
+use crate::metrics::Metrics;
+use crate::middleware as mw;
+use crate::ratelimit::RateLimiter;
+use crate::routes;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::Router;
+use kefu_service::Services;
+use std::sync::Arc;
+use tower::ServiceBuilder;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub services: Services,
+    pub http: Arc<HttpConfig>,
+    pub metrics: Arc<Metrics>,
+    pub limiter: Arc<RateLimiter>,
+    /// The OpenAPI document, serialised once at start.
+    pub openapi_json: Arc<String>,
+}
+
+impl AppState {
+    pub fn new(services: Services, http: HttpConfig, metrics: Arc<Metrics>) -> Self {
+        Self {
+            services,
+            limiter: Arc::new(RateLimiter::new(http.rate_limit.clone())),
+            http: Arc::new(http),
+            metrics,
+            openapi_json: Arc::new(String::new()),
+        }
+    }
+}
+
+/// Request ids are UUIDv7, so they sort by time in log searches.
+#[derive(Clone, Copy, Debug)]
+struct MakeRequestUuidV7;
+
+impl MakeRequestId for MakeRequestUuidV7 {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        uuid::Uuid::now_v7()
+            .to_string()
+            .parse()
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
+pub fn build_router(mut state: AppState) -> Router {
+    let (api, doc) = routes::api_router().split_for_parts();
+    state.openapi_json = Arc::new(
+        doc.to_pretty_json()
+            .expect("the OpenAPI document serialises"),
+    );
+    let body_limit = state.http.body_limit_bytes;
+
+    Router::new()
+        .merge(api)
+        .merge(routes::health::router())
+        .fallback(|| async {
+            crate::error::ApiError::from_status(axum::http::StatusCode::NOT_FOUND)
+        })
+        .route_layer(from_fn(mw::tag_route))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuidV7))
+                .layer(from_fn_with_state(state.clone(), mw::observe))
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(from_fn_with_state(state.clone(), mw::security_headers))
+                .layer(from_fn(mw::envelope))
+                .layer(from_fn_with_state(state.clone(), mw::rate_limit))
+                .layer(from_fn_with_state(state.clone(), mw::timeout))
+                .layer(DefaultBodyLimit::max(body_limit)),
+        )
+        .with_state(state)
+}

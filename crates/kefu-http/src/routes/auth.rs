@@ -1,0 +1,200 @@
+//! `POST /auth/login`, `/auth/refresh`, `/auth/logout`.
+//!
+//! Each successful login or refresh returns the tokens in JSON (for API
+//! clients) and also sets the console's cookies: the access token and the
+//! refresh token as HttpOnly cookies, plus a readable CSRF token that the
+//! console echoes in `X-CSRF-Token`.
+
+use super::dto::{UserDto, WorkspaceRoleDto};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{
+    check_csrf, cookie, ApiJson, Authenticated, ClientIp, ACCESS_COOKIE, CSRF_COOKIE,
+    REFRESH_COOKIE,
+};
+use crate::router::AppState;
+use axum::extract::State;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use kefu_service::accounts::{LoginInput, Me, TokenPair};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+    /// A current TOTP code or a recovery code, once two-factor is enabled.
+    pub totp: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    pub user: UserDto,
+    pub workspaces: Vec<WorkspaceRoleDto>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RefreshRequest {
+    /// Optional when the `kefu_refresh` cookie is sent (with `X-CSRF-Token`).
+    pub refresh_token: Option<String>,
+}
+
+fn token_response(state: &AppState, pair: TokenPair, me: Me) -> Response {
+    let cookies = session_cookies(state, &pair);
+    let body = TokenResponse {
+        access_token: pair.access_token,
+        refresh_token: pair.refresh_token,
+        token_type: "Bearer",
+        expires_in: pair.expires_in,
+        user: UserDto::from(&me.user),
+        workspaces: me.workspaces.iter().map(WorkspaceRoleDto::from).collect(),
+    };
+    let mut res = (StatusCode::OK, Json(body)).into_response();
+    for c in cookies {
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            res.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+fn cookie_line(
+    state: &AppState,
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age: u64,
+    http_only: bool,
+) -> String {
+    let mut c = format!("{name}={value}; Path={path}; Max-Age={max_age}; SameSite=Strict");
+    if http_only {
+        c.push_str("; HttpOnly");
+    }
+    if state.http.cookie_secure {
+        c.push_str("; Secure");
+    }
+    c
+}
+
+fn session_cookies(state: &AppState, pair: &TokenPair) -> Vec<String> {
+    let refresh_ttl = state.services.config.refresh_token_ttl_secs;
+    let csrf = kefu_service::auth::tokens::random_secret("csrf");
+    vec![
+        cookie_line(
+            state,
+            ACCESS_COOKIE,
+            &pair.access_token,
+            "/",
+            pair.expires_in,
+            true,
+        ),
+        cookie_line(
+            state,
+            REFRESH_COOKIE,
+            &pair.refresh_token,
+            "/api/v1/auth",
+            refresh_ttl,
+            true,
+        ),
+        cookie_line(state, CSRF_COOKIE, &csrf, "/", refresh_ttl, false),
+    ]
+}
+
+fn user_agent(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// Signs in with e-mail and password (and a TOTP code once enabled).
+#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
+    responses(
+        (status = 200, body = TokenResponse),
+        (status = 401, description = "`invalid_credentials`, `totp_required` or `invalid_totp`", body = ErrorBody),
+        (status = 429, description = "`rate_limited`, with Retry-After", body = ErrorBody),
+    ))]
+async fn login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> ApiResult<Response> {
+    let input = LoginInput {
+        email: req.email,
+        password: req.password,
+        totp: req.totp,
+        ip,
+        user_agent: user_agent(&headers),
+    };
+    let (pair, me) = state.services.login(input).await?;
+    tracing::info!(user_id = %me.user.id, "signed in");
+    Ok(token_response(&state, pair, me))
+}
+
+/// Trades a refresh token for a new pair. The old one is spent; presenting
+/// it again ends the whole session (`refresh_token_reused`).
+#[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses(
+        (status = 200, body = TokenResponse),
+        (status = 401, description = "`unauthorized` or `refresh_token_reused`", body = ErrorBody),
+    ))]
+async fn refresh(
+    State(state): State<AppState>,
+    parts: Parts,
+    ApiJson(req): ApiJson<RefreshRequest>,
+) -> ApiResult<Response> {
+    let token = match req.refresh_token {
+        Some(t) => t,
+        None => {
+            let t = cookie(&parts, REFRESH_COOKIE)
+                .ok_or_else(ApiError::unauthorized)?
+                .to_string();
+            check_csrf(&parts)?;
+            t
+        }
+    };
+    let (pair, me) = state.services.refresh(&token).await?;
+    Ok(token_response(&state, pair, me))
+}
+
+/// Ends the caller's session: its access and refresh tokens stop working.
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", security(("bearer" = []), ("cookie" = [])),
+    responses((status = 204, description = "Signed out"), (status = 401, body = ErrorBody)))]
+async fn logout(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+) -> ApiResult<Response> {
+    state.services.logout(&principal).await?;
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    for (name, path) in [
+        (ACCESS_COOKIE, "/"),
+        (REFRESH_COOKIE, "/api/v1/auth"),
+        (CSRF_COOKIE, "/"),
+    ] {
+        let line = cookie_line(&state, name, "", path, 0, true);
+        if let Ok(v) = HeaderValue::from_str(&line) {
+            res.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    Ok(res)
+}

@@ -1,0 +1,29 @@
+//! One file per resource; `api_router` merges them under `/api/v1`.
+
+pub mod api_tokens;
+pub mod audit;
+pub mod auth;
+pub mod dto;
+pub mod health;
+pub mod invitations;
+pub mod me;
+pub mod members;
+pub mod workspaces;
+
+use crate::openapi::ApiDoc;
+use crate::router::AppState;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+pub fn api_router() -> OpenApiRouter<AppState> {
+    let v1 = OpenApiRouter::new()
+        .merge(auth::router())
+        .merge(me::router())
+        .merge(workspaces::router())
+        .merge(members::router())
+        .merge(invitations::router())
+        .merge(api_tokens::router())
+        .merge(audit::router())
+        .merge(health::openapi_router());
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
+}

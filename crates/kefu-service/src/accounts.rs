@@ -1,0 +1,432 @@
+//! Signing in and out, refreshing, the caller's own account and second
+//! factor, accepting invitations, and creating the first owner.
+
+use crate::auth::password::{self, HashParams};
+use crate::auth::tokens::{digest, random_secret, AccessClaims};
+use crate::auth::totp;
+use crate::error::{ServiceError, ServiceResult};
+use crate::validate::{normalise_email, Checks};
+use crate::{Principal, Services};
+use chrono::Duration;
+use kefu_domain::audit::AuditRecord;
+use kefu_domain::model::*;
+use kefu_domain::{RefreshTokenId, Role, SessionId, UserId, WorkspaceId};
+use serde::Serialize;
+use std::time::Instant;
+
+#[derive(Debug, Clone)]
+pub struct LoginInput {
+    pub email: String,
+    pub password: String,
+    pub totp: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_in: u64,
+    pub session_id: SessionId,
+}
+
+#[derive(Debug, Clone)]
+pub struct Me {
+    pub user: User,
+    pub workspaces: Vec<WorkspaceMembership>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TotpEnrolment {
+    pub secret: String,
+    pub otpauth_uri: String,
+}
+
+impl Services {
+    fn hash_params(&self) -> HashParams {
+        HashParams {
+            memory_kib: self.config.argon2_memory_kib,
+            iterations: self.config.argon2_iterations,
+        }
+    }
+
+    /// Hashes a password with the configured argon2id cost.
+    pub async fn hash_password(&self, password: &str) -> ServiceResult<String> {
+        password::hash(password.to_string(), self.hash_params()).await
+    }
+
+    pub async fn login(&self, input: LoginInput) -> ServiceResult<(TokenPair, Me)> {
+        let email = normalise_email(&input.email);
+        if let Err(r) = self
+            .throttle
+            .check(input.ip.as_deref(), &email, Instant::now())
+        {
+            return Err(ServiceError::RateLimited {
+                retry_after_secs: r.retry_after.as_secs().max(1),
+                reason: r.reason,
+            });
+        }
+        let user = self.store.find_user_by_email(&email).await?;
+        let Some(user) = user else {
+            // Same work as a wrong password, so timing does not reveal accounts.
+            let decoy = password::decoy_hash(self.hash_params()).await?;
+            let _ = password::verify(input.password, decoy).await;
+            self.throttle.failed(&email, Instant::now());
+            return Err(ServiceError::Unauthorized("invalid_credentials"));
+        };
+        if !password::verify(input.password, user.password_hash.clone()).await? {
+            self.throttle.failed(&email, Instant::now());
+            return Err(ServiceError::Unauthorized("invalid_credentials"));
+        }
+        if user.totp_enabled {
+            let Some(code) = input.totp.as_deref().filter(|c| !c.trim().is_empty()) else {
+                return Err(ServiceError::Unauthorized("totp_required"));
+            };
+            if !self.check_second_factor(&user, code).await? {
+                self.throttle.failed(&email, Instant::now());
+                return Err(ServiceError::Unauthorized("invalid_totp"));
+            }
+        }
+        self.throttle.succeeded(&email);
+        let pair = self
+            .start_session(user.id, input.ip, input.user_agent)
+            .await?;
+        let workspaces = self.store.user_workspaces(user.id).await?;
+        Ok((pair, Me { user, workspaces }))
+    }
+
+    /// A TOTP code, or one of the user's unspent recovery codes.
+    async fn check_second_factor(&self, user: &User, code: &str) -> ServiceResult<bool> {
+        let secret = user.totp_secret.as_deref().unwrap_or_default();
+        if totp::verify(secret, code, self.clock.now().timestamp()) {
+            return Ok(true);
+        }
+        let hash = digest(&totp::normalise_recovery_code(code));
+        Ok(self
+            .store
+            .use_recovery_code(user.id, &hash, self.clock.now())
+            .await?)
+    }
+
+    async fn start_session(
+        &self,
+        user_id: UserId,
+        ip: Option<String>,
+        user_agent: Option<String>,
+    ) -> ServiceResult<TokenPair> {
+        let now = self.clock.now();
+        let session = Session {
+            id: SessionId::new(),
+            user_id,
+            created_at: now,
+            expires_at: now + secs(self.config.session_ttl_secs),
+            revoked_at: None,
+            ip,
+            user_agent: user_agent.map(|ua| ua.chars().take(256).collect()),
+        };
+        let refresh = random_secret("rt");
+        let first = NewRefreshToken {
+            id: RefreshTokenId::new(),
+            token_hash: digest(&refresh),
+            created_at: now,
+            expires_at: (now + secs(self.config.refresh_token_ttl_secs)).min(session.expires_at),
+        };
+        self.store.create_session(&session, &first).await?;
+        Ok(self.pair(user_id, session.id, refresh))
+    }
+
+    fn pair(&self, user_id: UserId, session_id: SessionId, refresh_token: String) -> TokenPair {
+        let now = self.clock.now().timestamp();
+        let ttl = self.config.access_token_ttl_secs;
+        let access_token = self.signer.sign(&AccessClaims {
+            sub: user_id,
+            sid: session_id,
+            iat: now,
+            exp: now + ttl as i64,
+        });
+        TokenPair {
+            access_token,
+            refresh_token,
+            expires_in: ttl,
+            session_id,
+        }
+    }
+
+    /// Rotates a refresh token. A spent token revokes its whole session.
+    pub async fn refresh(&self, refresh_token: &str) -> ServiceResult<(TokenPair, Me)> {
+        let now = self.clock.now();
+        let next_secret = random_secret("rt");
+        let next = NewRefreshToken {
+            id: RefreshTokenId::new(),
+            token_hash: digest(&next_secret),
+            created_at: now,
+            expires_at: now + secs(self.config.refresh_token_ttl_secs),
+        };
+        match self
+            .store
+            .rotate_refresh_token(&digest(refresh_token), &next, now)
+            .await?
+        {
+            RefreshOutcome::Rotated { session } => {
+                let user = self.store.get_user(session.user_id).await?;
+                let workspaces = self.store.user_workspaces(user.id).await?;
+                Ok((
+                    self.pair(session.user_id, session.id, next_secret),
+                    Me { user, workspaces },
+                ))
+            }
+            RefreshOutcome::Reused { session_id } => {
+                tracing::warn!(%session_id, "refresh token reused; session revoked");
+                Err(ServiceError::Unauthorized("refresh_token_reused"))
+            }
+            RefreshOutcome::Expired | RefreshOutcome::Unknown => {
+                Err(ServiceError::Unauthorized("unauthorized"))
+            }
+        }
+    }
+
+    pub async fn logout(&self, principal: &Principal) -> ServiceResult<()> {
+        match principal {
+            Principal::User { session_id, .. } => Ok(self
+                .store
+                .revoke_session(*session_id, self.clock.now())
+                .await?),
+            Principal::ApiToken(_) => Err(ServiceError::Forbidden("forbidden")),
+        }
+    }
+
+    /// Resolves a bearer access token to a principal: valid signature, not
+    /// expired, and its session still live (so logout takes effect at once).
+    pub async fn authenticate_access_token(&self, token: &str) -> ServiceResult<Principal> {
+        let now = self.clock.now();
+        let claims = self
+            .signer
+            .verify(token, now.timestamp())
+            .ok_or(ServiceError::Unauthorized("unauthorized"))?;
+        let session = match self.store.get_session(claims.sid).await {
+            Ok(s) => s,
+            Err(kefu_domain::StoreError::NotFound(_)) => {
+                return Err(ServiceError::Unauthorized("unauthorized"))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if !session.is_active(now) || session.user_id != claims.sub {
+            return Err(ServiceError::Unauthorized("unauthorized"));
+        }
+        Ok(Principal::User {
+            user_id: claims.sub,
+            session_id: claims.sid,
+        })
+    }
+
+    /// Resolves a `kefu_pat_…` API token.
+    pub async fn authenticate_api_token(&self, token: &str) -> ServiceResult<Principal> {
+        let now = self.clock.now();
+        match self.store.find_api_token(&digest(token)).await? {
+            Some(t) if t.is_active(now) => {
+                // Last-used is informative; a failure to record it must not
+                // fail the request.
+                if t.last_used_at
+                    .is_none_or(|l| now - l > Duration::minutes(1))
+                {
+                    if let Err(e) = self.store.touch_api_token(t.id, now).await {
+                        tracing::warn!(error = %e, "could not record API token use");
+                    }
+                }
+                Ok(Principal::ApiToken(Box::new(t)))
+            }
+            _ => Err(ServiceError::Unauthorized("unauthorized")),
+        }
+    }
+
+    pub async fn me(&self, principal: &Principal) -> ServiceResult<Me> {
+        let user = self.store.get_user(principal.user_id()).await?;
+        let mut workspaces = self.store.user_workspaces(user.id).await?;
+        if let Principal::ApiToken(t) = principal {
+            workspaces.retain(|m| m.workspace.id == t.workspace_id);
+        }
+        Ok(Me { user, workspaces })
+    }
+
+    pub async fn totp_enrol(&self, principal: &Principal) -> ServiceResult<TotpEnrolment> {
+        let Principal::User { user_id, .. } = principal else {
+            return Err(ServiceError::Forbidden("forbidden"));
+        };
+        let user = self.store.get_user(*user_id).await?;
+        let secret = totp::new_secret();
+        self.store.set_pending_totp(user.id, &secret).await?;
+        Ok(TotpEnrolment {
+            otpauth_uri: totp::otpauth_uri(&self.config.totp_issuer, &user.email, &secret),
+            secret,
+        })
+    }
+
+    /// Confirms enrolment with a current code; returns the recovery codes,
+    /// shown this once.
+    pub async fn totp_confirm(
+        &self,
+        principal: &Principal,
+        code: &str,
+    ) -> ServiceResult<Vec<String>> {
+        let Principal::User { user_id, .. } = principal else {
+            return Err(ServiceError::Forbidden("forbidden"));
+        };
+        let user = self.store.get_user(*user_id).await?;
+        if user.totp_enabled {
+            return Err(ServiceError::Conflict("totp_already_enabled"));
+        }
+        let secret = user
+            .totp_secret
+            .as_deref()
+            .ok_or(ServiceError::Conflict("totp_not_enrolled"))?;
+        if !totp::verify(secret, code, self.clock.now().timestamp()) {
+            return Err(ServiceError::invalid("code", "invalid_totp"));
+        }
+        let codes = totp::new_recovery_codes();
+        let hashes: Vec<String> = codes
+            .iter()
+            .map(|c| digest(&totp::normalise_recovery_code(c)))
+            .collect();
+        self.store.enable_totp(user.id, &hashes).await?;
+        Ok(codes)
+    }
+
+    /// Turns the second factor off; needs a current code or a recovery code.
+    pub async fn totp_disable(&self, principal: &Principal, code: &str) -> ServiceResult<()> {
+        let Principal::User { user_id, .. } = principal else {
+            return Err(ServiceError::Forbidden("forbidden"));
+        };
+        let user = self.store.get_user(*user_id).await?;
+        if !user.totp_enabled {
+            return Err(ServiceError::Conflict("totp_not_enabled"));
+        }
+        if !self.check_second_factor(&user, code).await? {
+            return Err(ServiceError::invalid("code", "invalid_totp"));
+        }
+        Ok(self.store.disable_totp(user.id).await?)
+    }
+
+    /// Accepts an invitation: creates the account (or, for an e-mail that
+    /// already has one, checks its password) and joins the workspace.
+    pub async fn accept_invitation(
+        &self,
+        token: &str,
+        name: &str,
+        password: &str,
+        ip: Option<String>,
+    ) -> ServiceResult<User> {
+        let inv = self
+            .store
+            .find_invitation(&digest(token))
+            .await?
+            .filter(|i| i.accepted_at.is_none() && i.expires_at > self.clock.now())
+            .ok_or(ServiceError::NotFound("invitation"))?;
+        let now = self.clock.now();
+        let invitee = match self.store.find_user_by_email(&inv.email).await? {
+            Some(existing) => {
+                if !password::verify(password.to_string(), existing.password_hash.clone()).await? {
+                    return Err(ServiceError::Unauthorized("invalid_credentials"));
+                }
+                Invitee::Existing(existing.id)
+            }
+            None => {
+                let mut c = Checks::new();
+                let name = c.text("name", name, 100);
+                c.password("password", password, self.config.min_password_len);
+                c.finish()?;
+                Invitee::New(NewUser {
+                    id: UserId::new(),
+                    email: inv.email.clone(),
+                    name,
+                    password_hash: self.hash_password(password).await?,
+                    created_at: now,
+                })
+            }
+        };
+        let user_id = match &invitee {
+            Invitee::New(u) => u.id,
+            Invitee::Existing(id) => *id,
+        };
+        let audit = AuditRecord {
+            workspace_id: inv.workspace_id,
+            actor_kind: ActorKind::User,
+            actor_id: Some(user_id.0),
+            action: "invitation.accepted".into(),
+            target_type: Some("invitation".into()),
+            target_id: Some(inv.id.to_string()),
+            ip,
+            details: serde_json::json!({ "role": inv.role }),
+            created_at: now,
+        };
+        let user_id = self
+            .store
+            .accept_invitation(inv.id, &invitee, now, audit)
+            .await?;
+        Ok(self.store.get_user(user_id).await?)
+    }
+
+    /// The CLI's `admin create-owner`: a new workspace and its first owner.
+    /// An e-mail that already has an account must give that account's password.
+    pub async fn create_owner(
+        &self,
+        email: &str,
+        name: &str,
+        workspace_name: &str,
+        password: &str,
+    ) -> ServiceResult<(WorkspaceId, UserId)> {
+        let mut c = Checks::new();
+        let email = c.email("email", email);
+        let name = c.text("name", name, 100);
+        let workspace_name = c.text("workspace", workspace_name, 100);
+        c.password("password", password, self.config.min_password_len);
+        c.finish()?;
+        let now = self.clock.now();
+        let owner = match self.store.find_user_by_email(&email).await? {
+            Some(u) => {
+                if !password::verify(password.to_string(), u.password_hash).await? {
+                    return Err(ServiceError::Unauthorized("invalid_credentials"));
+                }
+                Invitee::Existing(u.id)
+            }
+            None => Invitee::New(NewUser {
+                id: UserId::new(),
+                email,
+                name,
+                password_hash: self.hash_password(password).await?,
+                created_at: now,
+            }),
+        };
+        let owner_id = match &owner {
+            Invitee::New(u) => u.id,
+            Invitee::Existing(id) => *id,
+        };
+        let ws = Workspace {
+            id: WorkspaceId::new(),
+            name: workspace_name,
+            require_admin_totp: false,
+            created_at: now,
+        };
+        let audit = AuditRecord {
+            workspace_id: ws.id,
+            actor_kind: ActorKind::System,
+            actor_id: None,
+            action: "workspace.created".into(),
+            target_type: Some("user".into()),
+            target_id: Some(owner_id.to_string()),
+            ip: None,
+            details: serde_json::json!({ "via": "cli", "role": Role::Owner }),
+            created_at: now,
+        };
+        self.store.create_workspace(&ws, &owner, audit).await?;
+        Ok((ws.id, owner_id))
+    }
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::seconds(
+        i64::try_from(s)
+            .unwrap_or(i64::MAX / 1000)
+            .min(100 * 365 * 24 * 3600),
+    )
+}

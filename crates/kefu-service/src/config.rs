@@ -1,0 +1,69 @@
+//! Settings of the accounts and auth use cases (section `[auth]` of kefu.toml).
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthConfig {
+    /// Lifetime of an access token, in seconds.
+    pub access_token_ttl_secs: u64,
+    /// Lifetime of one refresh token, in seconds (each refresh issues a new one).
+    pub refresh_token_ttl_secs: u64,
+    /// Absolute lifetime of a login session, however often it is refreshed.
+    pub session_ttl_secs: u64,
+    /// How long an invitation stays valid, in seconds.
+    pub invitation_ttl_secs: u64,
+    /// Shortest password accepted.
+    pub min_password_len: usize,
+    /// argon2id memory cost in KiB (OWASP: 19456 with t=2).
+    pub argon2_memory_kib: u32,
+    /// argon2id iterations.
+    pub argon2_iterations: u32,
+    /// Issuer shown in authenticator apps.
+    pub totp_issuer: String,
+    pub throttle: ThrottleConfig,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            access_token_ttl_secs: 15 * 60,
+            refresh_token_ttl_secs: 14 * 24 * 3600,
+            session_ttl_secs: 30 * 24 * 3600,
+            invitation_ttl_secs: 7 * 24 * 3600,
+            min_password_len: 10,
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+            totp_issuer: "Kefu".into(),
+            throttle: ThrottleConfig::default(),
+        }
+    }
+}
+
+/// Login throttling: per client IP and per account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ThrottleConfig {
+    /// Login attempts one IP may make per window.
+    pub ip_attempts: u32,
+    /// Failed logins an account may take per window before it is locked.
+    pub account_failures: u32,
+    /// The counting window, in seconds.
+    pub window_secs: u64,
+    /// How long a locked account stays locked, in seconds.
+    pub lockout_secs: u64,
+    /// Upper bound of tracked keys (memory bound); the oldest are dropped.
+    pub max_tracked: usize,
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        Self {
+            ip_attempts: 30,
+            account_failures: 5,
+            window_secs: 15 * 60,
+            lockout_secs: 15 * 60,
+            max_tracked: 100_000,
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! The service layer's error: what went wrong, in terms the HTTP layer maps
+//! to a status and a machine-readable code.
+
+use kefu_domain::StoreError;
+use std::collections::BTreeMap;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ServiceError {
+    /// 401: no or bad credentials. The payload is the code
+    /// (`unauthorized`, `invalid_credentials`, `totp_required`, `invalid_totp`,
+    /// `refresh_token_reused`).
+    #[error("unauthorized: {0}")]
+    Unauthorized(&'static str),
+    /// 403 with a code (`forbidden`, `totp_enrollment_required`, …).
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    /// 404: `<what>_not_found`.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// 409 with a code.
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// 422: field → reason code.
+    #[error("validation failed")]
+    Validation(BTreeMap<String, String>),
+    /// 429: retry after this many seconds.
+    #[error("rate limited")]
+    RateLimited {
+        retry_after_secs: u64,
+        reason: &'static str,
+    },
+    /// 500: logged with its cause, never shown to the client.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;
+
+impl ServiceError {
+    pub fn invalid(field: &str, reason: &str) -> Self {
+        let mut m = BTreeMap::new();
+        m.insert(field.to_string(), reason.to_string());
+        ServiceError::Validation(m)
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => ServiceError::NotFound(what),
+            StoreError::Conflict(code) => ServiceError::Conflict(code),
+            StoreError::Rule(code) => ServiceError::Conflict(code),
+            StoreError::Backend(e) => ServiceError::Internal(error_chain(&*e)),
+        }
+    }
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}

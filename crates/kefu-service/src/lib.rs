@@ -1,0 +1,48 @@
+//! Kefu's use cases. Handlers in `kefu-http` and commands in the CLI call
+//! these; they speak only to the domain's ports.
+#![forbid(unsafe_code)]
+
+pub mod accounts;
+pub mod auth;
+pub mod config;
+pub mod context;
+pub mod error;
+pub mod throttle;
+pub mod validate;
+pub mod workspaces;
+
+pub use config::AuthConfig;
+pub use context::{Access, Ctx, Principal};
+pub use error::{ServiceError, ServiceResult};
+
+use kefu_domain::store::Store;
+use kefu_domain::Clock;
+use std::sync::Arc;
+
+/// Everything a use case needs, cheap to clone.
+#[derive(Clone)]
+pub struct Services {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub config: Arc<AuthConfig>,
+    pub signer: Arc<auth::tokens::Signer>,
+    pub throttle: Arc<throttle::LoginThrottle>,
+}
+
+impl Services {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        config: AuthConfig,
+        signing_key: &[u8],
+    ) -> Self {
+        let throttle = throttle::LoginThrottle::new(config.throttle.clone());
+        Self {
+            store,
+            clock,
+            signer: Arc::new(auth::tokens::Signer::new(signing_key)),
+            config: Arc::new(config),
+            throttle: Arc::new(throttle),
+        }
+    }
+}

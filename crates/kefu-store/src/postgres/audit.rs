@@ -1,0 +1,81 @@
+//! Reading and appending the hash-chained audit log.
+
+use super::{rows, PgStore};
+use crate::db;
+use async_trait::async_trait;
+use kefu_domain::audit::{AuditEntry, AuditRecord};
+use kefu_domain::store::{AuditPage, AuditStore};
+use kefu_domain::{StoreError, StoreResult, WorkspaceId};
+use sqlx::Row;
+
+#[async_trait]
+impl AuditStore for PgStore {
+    async fn append_audit(&self, audit: AuditRecord) -> StoreResult<AuditEntry> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let entry = rows::append_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(entry)
+    }
+
+    async fn list_audit(
+        &self,
+        ws: WorkspaceId,
+        before_seq: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<AuditPage> {
+        let found = sqlx::query(
+            "SELECT * FROM audit_log WHERE workspace_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3",
+        )
+        .bind(ws.0)
+        .bind(before_seq.unwrap_or(i64::MAX))
+        .bind(limit + 1)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        let mut entries: Vec<AuditEntry> = found
+            .iter()
+            .map(rows::audit_entry)
+            .collect::<StoreResult<_>>()?;
+        let next_before_seq = if entries.len() as i64 > limit {
+            entries.truncate(limit as usize);
+            entries.last().map(|e| e.seq)
+        } else {
+            None
+        };
+        Ok(AuditPage {
+            entries,
+            next_before_seq,
+        })
+    }
+
+    async fn audit_chain(&self, ws: WorkspaceId) -> StoreResult<(Vec<AuditEntry>, i64, String)> {
+        // One REPEATABLE READ transaction, so head and entries come from one
+        // snapshot even while appends continue.
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        let head =
+            sqlx::query("SELECT audit_head_seq, audit_head_hash FROM workspaces WHERE id = $1")
+                .bind(ws.0)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?
+                .ok_or(StoreError::NotFound("workspace"))?;
+        let found = sqlx::query("SELECT * FROM audit_log WHERE workspace_id = $1 ORDER BY seq")
+            .bind(ws.0)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db)?;
+        let entries = found
+            .iter()
+            .map(rows::audit_entry)
+            .collect::<StoreResult<_>>()?;
+        Ok((
+            entries,
+            head.try_get(0).map_err(db)?,
+            head.try_get(1).map_err(db)?,
+        ))
+    }
+}

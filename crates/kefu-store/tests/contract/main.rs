@@ -1,0 +1,12 @@
+//! The storage contract: one behavioural story, run against every backend.
+//! Each case gets a fresh database; `store_contract!` turns every case into a
+//! `sqlite::case` and a `postgres::case` test.
+
+mod audit;
+mod invitations;
+mod members;
+mod sessions;
+mod support;
+mod tokens;
+mod users;
+mod workspaces;

@@ -1,0 +1,268 @@
+//! `TestApp::spawn` starts a real Kefu server — the same `App` the binary
+//! runs — on 127.0.0.1:0 with a fresh database (SQLite file or a new
+//! PostgreSQL database) and a fresh data dir, and offers one helper per
+//! endpoint the suites need. Nothing is mocked.
+#![forbid(unsafe_code)]
+
+use kefu::Settings;
+use kefu_domain::store::Store;
+use kefu_store::testing::TestDb;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Declares each listed async case `fn(Backend)` once per backend:
+/// `sqlite::case` and `postgres::case`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test] async fn $case() { super::$case($crate::Backend::Sqlite).await; } )*
+        }
+        mod postgres {
+            $( #[tokio::test] async fn $case() { super::$case($crate::Backend::Postgres).await; } )*
+        }
+    };
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub store: Arc<dyn Store>,
+    pub settings: Settings,
+    db: Option<TestDb>,
+    _data: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<Result<(), String>>>,
+}
+
+/// One HTTP answer, body parsed as JSON when it is JSON.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Reply {
+    /// The error envelope's code.
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Self {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn expect_error(self, status: u16, code: &str) -> Self {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        assert_eq!(self.code(), code, "unexpected code; body: {}", self.text);
+        assert!(
+            self.body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "envelope has a message: {}",
+            self.text
+        );
+        self
+    }
+}
+
+/// A workspace with a signed-in owner.
+#[derive(Debug, Clone)]
+pub struct Owner {
+    pub workspace_id: String,
+    pub email: String,
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Spawns with settings adjusted by `tune` (after the test defaults).
+    pub async fn spawn_with(backend: Backend, tune: impl FnOnce(&mut Settings)) -> Self {
+        let db = match backend {
+            Backend::Sqlite => TestDb::sqlite(),
+            Backend::Postgres => TestDb::postgres().await,
+        };
+        let data = tempfile::tempdir().expect("temp data dir");
+        let mut settings = Settings {
+            listen: "127.0.0.1:0".into(),
+            data_dir: data.path().to_path_buf(),
+            database_url: Some(db.url.clone()),
+            ..Settings::default()
+        };
+        // Cheaper hashing keeps the suites fast; the production cost is a
+        // setting like any other and is exercised by the benchmarks.
+        settings.auth.service.argon2_memory_kib = 4096;
+        settings.auth.service.argon2_iterations = 1;
+        settings.database.max_connections = 4;
+        tune(&mut settings);
+        let app = kefu::App::build(settings.clone()).await.expect("build app");
+        let addr = app.local_addr();
+        let store = app.store();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            app.run(async move {
+                let _ = rx.await;
+            })
+            .await
+            .map_err(|e| format!("{e:#}"))
+        });
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("http client");
+        Self {
+            addr,
+            client,
+            store,
+            settings,
+            db: Some(db),
+            _data: data,
+            stop: Some(tx),
+            server: Some(server),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Sends a request; `body` as JSON when given.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        Self::reply(req.send().await.expect("request sent")).await
+    }
+
+    pub async fn reply(res: reqwest::Response) -> Reply {
+        let status = res.status();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.call(Method::PATCH, path, token, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Reply {
+        self.call(Method::DELETE, path, token, None).await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Reply {
+        self.post(
+            "/api/v1/auth/login",
+            None,
+            json!({ "email": email, "password": password }),
+        )
+        .await
+    }
+
+    /// Creates a workspace and owner the way the CLI does, then signs in.
+    pub async fn owner(&self, email: &str) -> Owner {
+        let services = kefu::app::services(&self.settings, self.store.clone()).expect("services");
+        let (ws, _) = services
+            .create_owner(email, "Owner", &format!("WS of {email}"), PASSWORD)
+            .await
+            .expect("create owner");
+        let login = self.login(email, PASSWORD).await.expect(200);
+        Owner {
+            workspace_id: ws.to_string(),
+            email: email.to_string(),
+            access_token: login.body["access_token"].as_str().unwrap().to_string(),
+            refresh_token: login.body["refresh_token"].as_str().unwrap().to_string(),
+        }
+    }
+
+    /// Invites `email` with `role` into the owner's workspace, accepts, signs
+    /// in; returns (user id, access token).
+    pub async fn member(&self, owner: &Owner, email: &str, role: &str) -> (String, String) {
+        let inv = self
+            .post(
+                &format!("/api/v1/workspaces/{}/invitations", owner.workspace_id),
+                Some(&owner.access_token),
+                json!({ "email": email, "role": role }),
+            )
+            .await
+            .expect(201);
+        let user = self
+            .post(
+                "/api/v1/invitations/accept",
+                None,
+                json!({ "token": inv.body["token"], "name": format!("Member {email}"), "password": PASSWORD }),
+            )
+            .await
+            .expect(201);
+        let login = self.login(email, PASSWORD).await.expect(200);
+        (
+            user.body["id"].as_str().unwrap().to_string(),
+            login.body["access_token"].as_str().unwrap().to_string(),
+        )
+    }
+
+    /// Stops the server (draining) and drops the test database.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.server.take() {
+            let res = h.await.expect("server task");
+            assert!(res.is_ok(), "server ended with an error: {res:?}");
+        }
+        if let Some(db) = self.db.take() {
+            db.cleanup().await;
+        }
+    }
+}

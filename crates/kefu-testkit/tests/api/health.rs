@@ -1,0 +1,159 @@
+use kefu_testkit::{on_both_backends, Backend, TestApp};
+use serde_json::json;
+
+on_both_backends!(
+    health_and_readiness,
+    readyz_is_503_until_migrations_are_applied,
+    metrics_use_route_templates,
+    openapi_documents_every_api_route,
+    request_ids_are_generated_and_propagated,
+    security_headers_are_set,
+);
+
+async fn health_and_readiness(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let h = app.get("/healthz", None).await.expect(200);
+    assert_eq!(h.body, json!({"status": "ok"}));
+    let r = app.get("/readyz", None).await.expect(200);
+    assert_eq!(r.body["status"], "ok");
+    assert_eq!(r.body["checks"]["database"], "ok");
+    app.stop().await;
+}
+
+async fn readyz_is_503_until_migrations_are_applied(b: Backend) {
+    let app = TestApp::spawn_with(b, |s| s.auto_migrate = false).await;
+    let r = app.get("/readyz", None).await.expect(503);
+    assert_eq!(r.body["status"], "unavailable");
+    assert_eq!(r.body["checks"]["database"], "migrations_pending");
+    assert_eq!(
+        app.get("/healthz", None).await.status,
+        200,
+        "alive though not ready"
+    );
+    app.store.migrate().await.unwrap();
+    app.get("/readyz", None).await.expect(200);
+    app.stop().await;
+}
+
+async fn metrics_use_route_templates(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let owner = app.owner("o@example.com").await;
+    app.get(
+        &format!("/api/v1/workspaces/{}/members", owner.workspace_id),
+        Some(&owner.access_token),
+    )
+    .await
+    .expect(200);
+    app.get("/no/such/route", None).await.expect(404);
+    let m = app.get("/metrics", None).await.expect(200);
+    let text = m.text;
+    assert!(
+        text.contains(r#"kefu_http_requests_total{method="GET",route="/api/v1/workspaces/{workspace_id}/members",status="200"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"route="unmatched",status="404""#), "{text}");
+    assert!(!text.contains(&owner.workspace_id), "no ids in labels");
+    assert!(text.contains("kefu_http_request_duration_seconds_bucket"));
+    assert!(text.contains("kefu_build_info"));
+    app.stop().await;
+}
+
+async fn openapi_documents_every_api_route(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let doc = app.get("/api/v1/openapi.json", None).await.expect(200).body;
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, methods) in [
+        ("/api/v1/auth/login", &["post"][..]),
+        ("/api/v1/auth/refresh", &["post"]),
+        ("/api/v1/auth/logout", &["post"]),
+        ("/api/v1/me", &["get"]),
+        ("/api/v1/me/totp", &["post", "delete"]),
+        ("/api/v1/me/totp/confirm", &["post"]),
+        ("/api/v1/invitations/accept", &["post"]),
+        ("/api/v1/workspaces/{workspace_id}", &["get", "patch"]),
+        ("/api/v1/workspaces/{workspace_id}/members", &["get"]),
+        (
+            "/api/v1/workspaces/{workspace_id}/members/{user_id}",
+            &["patch", "delete"],
+        ),
+        (
+            "/api/v1/workspaces/{workspace_id}/invitations",
+            &["get", "post"],
+        ),
+        (
+            "/api/v1/workspaces/{workspace_id}/invitations/{invitation_id}",
+            &["delete"],
+        ),
+        (
+            "/api/v1/workspaces/{workspace_id}/api-tokens",
+            &["get", "post"],
+        ),
+        (
+            "/api/v1/workspaces/{workspace_id}/api-tokens/{token_id}",
+            &["delete"],
+        ),
+        ("/api/v1/workspaces/{workspace_id}/audit-log", &["get"]),
+        ("/api/v1/openapi.json", &["get"]),
+    ] {
+        let entry = paths
+            .get(path)
+            .unwrap_or_else(|| panic!("{path} missing from {:?}", paths.keys()));
+        for m in methods {
+            assert!(entry.get(*m).is_some(), "{m} {path} missing");
+        }
+    }
+    assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    app.stop().await;
+}
+
+async fn request_ids_are_generated_and_propagated(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let res = app.client.get(app.url("/healthz")).send().await.unwrap();
+    let id = res.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
+    let res = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "trace-me-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-request-id"], "trace-me-123");
+    let res = app.client.get(app.url("/nope")).send().await.unwrap();
+    assert!(
+        res.headers().contains_key("x-request-id"),
+        "errors carry ids too"
+    );
+    app.stop().await;
+}
+
+async fn security_headers_are_set(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let r = app.get("/api/v1/me", None).await;
+    assert_eq!(r.headers["x-content-type-options"], "nosniff");
+    assert_eq!(r.headers["x-frame-options"], "DENY");
+    assert!(r.headers["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
+    assert!(
+        !r.headers.contains_key("strict-transport-security"),
+        "no HSTS over plain http"
+    );
+    app.stop().await;
+    let app = TestApp::spawn_with(b, |s| s.http.trust_proxy_headers = true).await;
+    let res = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers()["strict-transport-security"]
+        .to_str()
+        .unwrap()
+        .starts_with("max-age="));
+    app.stop().await;
+}

@@ -1,0 +1,225 @@
+//! Tenant isolation: every workspace route, tried across workspaces, answers
+//! 404 — exactly as if the workspace or resource did not exist — and leaves
+//! the other workspace untouched.
+
+use kefu_testkit::{on_both_backends, Backend, TestApp};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+on_both_backends!(
+    every_workspace_route_is_isolated,
+    resources_of_another_workspace_are_not_found,
+    api_tokens_stay_in_their_workspace
+);
+
+/// Every workspace-scoped route, with a body that would succeed.
+fn routes(
+    ws: &str,
+    member: &str,
+    invitation: &str,
+    token: &str,
+) -> Vec<(Method, String, Option<Value>)> {
+    let base = format!("/api/v1/workspaces/{ws}");
+    vec![
+        (Method::GET, base.clone(), None),
+        (
+            Method::PATCH,
+            base.clone(),
+            Some(json!({"name": "hijacked"})),
+        ),
+        (Method::GET, format!("{base}/members"), None),
+        (
+            Method::PATCH,
+            format!("{base}/members/{member}"),
+            Some(json!({"role": "admin"})),
+        ),
+        (Method::DELETE, format!("{base}/members/{member}"), None),
+        (Method::GET, format!("{base}/invitations"), None),
+        (
+            Method::POST,
+            format!("{base}/invitations"),
+            Some(json!({"email": "spy@example.com", "role": "owner"})),
+        ),
+        (
+            Method::DELETE,
+            format!("{base}/invitations/{invitation}"),
+            None,
+        ),
+        (Method::GET, format!("{base}/api-tokens"), None),
+        (
+            Method::POST,
+            format!("{base}/api-tokens"),
+            Some(json!({"name": "spy", "scopes": ["workspace:read"]})),
+        ),
+        (Method::DELETE, format!("{base}/api-tokens/{token}"), None),
+        (Method::GET, format!("{base}/audit-log"), None),
+    ]
+}
+
+struct Tenant {
+    owner: kefu_testkit::Owner,
+    member_id: String,
+    invitation_id: String,
+    token_id: String,
+    token: String,
+}
+
+async fn tenant(app: &TestApp, email: &str) -> Tenant {
+    let owner = app.owner(email).await;
+    let base = format!("/api/v1/workspaces/{}", owner.workspace_id);
+    let (member_id, _) = app.member(&owner, &format!("agent.{email}"), "agent").await;
+    let inv = app
+        .post(
+            &format!("{base}/invitations"),
+            Some(&owner.access_token),
+            json!({"email": format!("pending.{email}"), "role": "agent"}),
+        )
+        .await
+        .expect(201);
+    let t = app
+        .post(&format!("{base}/api-tokens"), Some(&owner.access_token), json!({"name": "t", "scopes": ["workspace:read", "workspace:admin", "tokens:manage", "audit:read"]}))
+        .await
+        .expect(201);
+    Tenant {
+        owner,
+        member_id,
+        invitation_id: inv.body["id"].as_str().unwrap().into(),
+        token_id: t.body["id"].as_str().unwrap().into(),
+        token: t.body["token"].as_str().unwrap().into(),
+    }
+}
+
+async fn snapshot(app: &TestApp, t: &Tenant) -> Vec<Value> {
+    let base = format!("/api/v1/workspaces/{}", t.owner.workspace_id);
+    let mut out = Vec::new();
+    for path in [
+        base.clone(),
+        format!("{base}/members"),
+        format!("{base}/invitations"),
+        format!("{base}/api-tokens"),
+    ] {
+        out.push(
+            app.get(&path, Some(&t.owner.access_token))
+                .await
+                .expect(200)
+                .body,
+        );
+    }
+    out
+}
+
+async fn every_workspace_route_is_isolated(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let a = tenant(&app, "a@example.com").await;
+    let victim = tenant(&app, "b@example.com").await;
+    let before = snapshot(&app, &victim).await;
+    let missing = uuid::Uuid::now_v7().to_string();
+    for (method, path, body) in routes(
+        &victim.owner.workspace_id,
+        &victim.member_id,
+        &victim.invitation_id,
+        &victim.token_id,
+    ) {
+        let cross = app
+            .call(
+                method.clone(),
+                &path,
+                Some(&a.owner.access_token),
+                body.clone(),
+            )
+            .await;
+        assert_eq!(
+            cross.status, 404,
+            "{method} {path} across tenants: {}",
+            cross.text
+        );
+        assert_eq!(cross.code(), "workspace_not_found", "{method} {path}");
+        // Indistinguishable from a workspace that does not exist.
+        let path_missing = path.replace(&victim.owner.workspace_id, &missing);
+        let none = app
+            .call(
+                method.clone(),
+                &path_missing,
+                Some(&a.owner.access_token),
+                body,
+            )
+            .await;
+        assert_eq!(
+            (none.status, none.body.clone()),
+            (cross.status, cross.body.clone()),
+            "{method} {path}"
+        );
+    }
+    assert_eq!(
+        snapshot(&app, &victim).await,
+        before,
+        "the other workspace is untouched"
+    );
+    app.stop().await;
+}
+
+async fn resources_of_another_workspace_are_not_found(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let a = tenant(&app, "a@example.com").await;
+    let victim = tenant(&app, "b@example.com").await;
+    let before = snapshot(&app, &victim).await;
+    // A's own workspace in the path, B's resource ids.
+    let base = format!("/api/v1/workspaces/{}", a.owner.workspace_id);
+    for (method, path, body) in [
+        (
+            Method::PATCH,
+            format!("{base}/members/{}", victim.member_id),
+            Some(json!({"role": "admin"})),
+        ),
+        (
+            Method::DELETE,
+            format!("{base}/members/{}", victim.member_id),
+            None,
+        ),
+        (
+            Method::DELETE,
+            format!("{base}/invitations/{}", victim.invitation_id),
+            None,
+        ),
+        (
+            Method::DELETE,
+            format!("{base}/api-tokens/{}", victim.token_id),
+            None,
+        ),
+    ] {
+        let r = app
+            .call(method.clone(), &path, Some(&a.owner.access_token), body)
+            .await;
+        assert_eq!(r.status, 404, "{method} {path}: {}", r.text);
+    }
+    assert_eq!(snapshot(&app, &victim).await, before);
+    app.stop().await;
+}
+
+async fn api_tokens_stay_in_their_workspace(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let a = tenant(&app, "a@example.com").await;
+    let victim = tenant(&app, "b@example.com").await;
+    for (method, path, body) in routes(
+        &victim.owner.workspace_id,
+        &victim.member_id,
+        &victim.invitation_id,
+        &victim.token_id,
+    ) {
+        let r = app.call(method.clone(), &path, Some(&a.token), body).await;
+        assert_eq!(
+            r.status, 404,
+            "{method} {path} with another workspace's token: {}",
+            r.text
+        );
+    }
+    let me = app.get("/api/v1/me", Some(&a.token)).await.expect(200);
+    let ids: Vec<&str> = me.body["workspaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![a.owner.workspace_id.as_str()]);
+    app.stop().await;
+}

@@ -1,0 +1,13 @@
+//! The HTTP integration suite: real servers (`TestApp::spawn`) on SQLite and
+//! on PostgreSQL, driven over real HTTP.
+
+mod api_tokens;
+mod audit;
+mod auth;
+mod errors;
+mod health;
+mod isolation;
+mod members;
+mod permissions;
+mod protection;
+mod totp;

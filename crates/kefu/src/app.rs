@@ -1,0 +1,154 @@
+//! Wiring: the only place adapters meet ports. `App::build` opens the store,
+//! migrates, loads the signing key, assembles services and router, and binds
+//! the listener (port 0 works, for tests); `App::run` serves until the
+//! shutdown future resolves, then drains.
+
+use crate::config::Settings;
+use crate::secrets;
+use anyhow::Context;
+use kefu_domain::store::Store;
+use kefu_domain::SystemClock;
+use kefu_http::metrics::Metrics;
+use kefu_http::{build_router, AppState};
+use kefu_service::Services;
+use kefu_store::ConnectOptions;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub struct App {
+    listener: TcpListener,
+    router: axum::Router,
+    settings: Settings,
+    store: Arc<dyn Store>,
+}
+
+/// Opens the configured store (and refuses settings that cannot work).
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    let mut opts = ConnectOptions::new(settings.database_url());
+    opts.max_connections = settings.database.max_connections;
+    opts.busy_timeout = Duration::from_millis(settings.database.busy_timeout_ms);
+    let store = kefu_store::connect(&opts)
+        .await
+        .with_context(|| format!("opening {}", crate::config::redact_url(&opts.url)))?;
+    if settings.redis_url.is_some() && store.backend_name() == "sqlite" {
+        anyhow::bail!(
+            "redis_url is set but the database is SQLite: a cluster needs PostgreSQL (set KEFU_DATABASE_URL=postgres://…) — \
+             SQLite serves a single node only"
+        );
+    }
+    Ok(store)
+}
+
+/// The services over a store, with the configured (or generated) key.
+pub fn services(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Services> {
+    let (key, created) = secrets::signing_key(settings)?;
+    if created {
+        tracing::warn!(
+            path = %settings.data_dir.join(secrets::KEY_FILE).display(),
+            "generated a new token signing key; keep it with the data (all replicas must share one key)"
+        );
+    }
+    Ok(Services::new(
+        store,
+        Arc::new(SystemClock),
+        settings.auth.service.clone(),
+        secrets::expose(&key),
+    ))
+}
+
+impl App {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let store = open_store(&settings).await?;
+        if settings.auto_migrate {
+            let applied = store.migrate().await.context("applying migrations")?;
+            if applied > 0 {
+                tracing::info!(applied, "migrations applied");
+            }
+        }
+        let services = services(&settings, store.clone())?;
+        let metrics = Arc::new(Metrics::new(
+            env!("CARGO_PKG_VERSION"),
+            store.backend_name(),
+        ));
+        let state = AppState::new(services, settings.http.clone(), metrics);
+        let router = build_router(state);
+        let listener = TcpListener::bind(&settings.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        Ok(Self {
+            listener,
+            router,
+            settings,
+            store,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
+    /// Serves until `shutdown` resolves; then stops accepting, lets in-flight
+    /// requests finish for up to `http.shutdown_grace_secs`, and returns.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let grace = Duration::from_secs(self.settings.http.shutdown_grace_secs);
+        let stop = CancellationToken::new();
+        let trigger = stop.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            trigger.cancel();
+        });
+        let serve = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stop.clone().cancelled_owned());
+        // Graceful shutdown waits for every open connection; a client that
+        // keeps one open must not hold the process hostage, so the drain is
+        // bounded by the grace period.
+        tokio::select! {
+            res = serve => res.context("server error")?,
+            _ = async { stop.cancelled().await; tokio::time::sleep(grace).await } => {
+                tracing::warn!(grace_secs = grace.as_secs(), "grace period over; closing remaining connections");
+            }
+        }
+        tracing::info!("server stopped");
+        Ok(())
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested; draining in-flight requests");
+}

@@ -1,0 +1,433 @@
+//! Configuration, layered: defaults in code → `kefu.toml` → `KEFU_…`
+//! environment variables (`__` separates sections, e.g.
+//! `KEFU_HTTP__BODY_LIMIT_BYTES`) → command-line flags. Any key `x_file` (or
+//! env `KEFU_…_X_FILE`) reads the value of `x` from that file, for secrets
+//! mounted by Kubernetes or Docker. Unknown keys are reported as warnings.
+
+use anyhow::Context;
+use figment::providers::{Format, Serialized, Toml};
+use figment::value::{Dict, Value};
+use figment::Figment;
+use kefu_http::HttpConfig;
+use kefu_service::AuthConfig;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Environment variables with the `KEFU_` prefix that are not settings.
+const NOT_SETTINGS: &[&str] = &["TEST_DATABASE_URL", "TEST_REDIS_URL", "CONFIG"];
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Address `kefu serve` listens on.
+    pub listen: String,
+    /// Where Kefu keeps its files (SQLite database, generated signing key).
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; default `sqlite://<data_dir>/kefu.db`.
+    pub database_url: Option<String>,
+    /// `redis://…` for a cluster; unset means the in-process bus.
+    pub redis_url: Option<String>,
+    /// Apply pending migrations when the server starts.
+    pub auto_migrate: bool,
+    /// `auto` (JSON unless on a terminal), `json` or `pretty`.
+    pub log_format: LogFormat,
+    /// tracing filter, e.g. `info` or `info,kefu_http=debug`.
+    pub log_filter: String,
+    pub database: DatabaseConfig,
+    pub http: HttpConfig,
+    pub auth: AuthSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            redis_url: None,
+            auto_migrate: true,
+            log_format: LogFormat::Auto,
+            log_filter: "info".into(),
+            database: DatabaseConfig::default(),
+            http: HttpConfig::default(),
+            auth: AuthSettings::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Auto,
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DatabaseConfig {
+    /// Pool size (PostgreSQL) or reader pool size (SQLite).
+    pub max_connections: u32,
+    /// Wait for a lock or a pooled connection this long, in milliseconds.
+    pub busy_timeout_ms: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            busy_timeout_ms: 5_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthSettings {
+    /// Key that signs access tokens (32+ bytes). Unset: generated once into
+    /// `<data_dir>/signing.key`. All replicas of a cluster must share it.
+    #[serde(serialize_with = "ser_secret", deserialize_with = "de_secret")]
+    pub signing_key: Option<SecretString>,
+    #[serde(flatten)]
+    pub service: AuthConfig,
+}
+
+fn ser_secret<S: serde::Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(secret) => s.serialize_some(secret.expose_secret()),
+        None => s.serialize_none(),
+    }
+}
+
+fn de_secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SecretString>, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.map(SecretString::from))
+}
+
+/// Flags that override everything else; `None` leaves the setting alone.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// The effective settings and the warnings met while reading them (logged
+/// once logging is up).
+#[derive(Debug)]
+pub struct Loaded {
+    pub settings: Settings,
+    pub warnings: Vec<String>,
+    pub source: Option<PathBuf>,
+}
+
+impl Settings {
+    /// Reads the layers. `config_file` must exist when given; otherwise
+    /// `./kefu.toml` is used if present.
+    pub fn load(config_file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Loaded> {
+        Self::load_from(config_file, overrides, std::env::vars())
+    }
+
+    pub fn load_from(
+        config_file: Option<&Path>,
+        overrides: &Overrides,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<Loaded> {
+        let source = match config_file {
+            Some(p) => {
+                anyhow::ensure!(p.is_file(), "config file {} does not exist", p.display());
+                Some(p.to_path_buf())
+            }
+            None => Some(PathBuf::from("kefu.toml")).filter(|p| p.is_file()),
+        };
+        let env: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("KEFU_") && !NOT_SETTINGS.contains(&&k[5..]))
+            .collect();
+        let mut fig = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(p) = &source {
+            fig = fig.merge(Toml::file(p));
+        }
+        for (key, raw) in &env {
+            let path = key[5..].to_lowercase().replace("__", ".");
+            let value = env_value(raw);
+            fig = fig.merge(Serialized::defaults(figment::util::nest(&path, value)));
+        }
+        fig = fig.merge(Serialized::defaults(overrides));
+
+        let mut merged: Dict = fig.extract().context("reading configuration")?;
+        resolve_file_keys(&mut merged)?;
+        let mut warnings = Vec::new();
+        let known = serde_json::to_value(Settings::default()).expect("defaults serialise");
+        unknown_keys(&merged, &known, "", &mut warnings);
+        let settings: Settings = Figment::from(Serialized::defaults(Value::from(merged)))
+            .extract()
+            .context("invalid configuration")?;
+        settings.validate()?;
+        Ok(Loaded {
+            settings,
+            warnings,
+            source,
+        })
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if let Some(k) = &self.auth.signing_key {
+            anyhow::ensure!(
+                k.expose_secret().len() >= 32,
+                "auth.signing_key must be at least 32 characters (generate one with `openssl rand -hex 32`)"
+            );
+        }
+        anyhow::ensure!(
+            self.http.body_limit_bytes >= 1024,
+            "http.body_limit_bytes must be at least 1024"
+        );
+        Ok(())
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("kefu.db").display()))
+    }
+
+    /// The effective settings as TOML with secrets and URL passwords redacted.
+    pub fn redacted_toml(&self) -> String {
+        let mut v = serde_json::to_value(self).expect("settings serialise");
+        redact(&mut v);
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert(
+                "database_url".into(),
+                serde_json::Value::String(redact_url(&self.database_url())),
+            );
+            if let Some(r) = &self.redis_url {
+                obj.insert("redis_url".into(), serde_json::Value::String(redact_url(r)));
+            }
+        }
+        strip_nulls(&mut v);
+        toml::to_string_pretty(&v).unwrap_or_else(|e| format!("# cannot render settings: {e}\n"))
+    }
+}
+
+/// Environment values are typed the way TOML would read them: booleans and
+/// numbers, otherwise strings.
+fn env_value(raw: &str) -> Value {
+    let t = raw.trim();
+    if let Ok(b) = t.parse::<bool>() {
+        Value::from(b)
+    } else if let Ok(i) = t.parse::<i64>() {
+        Value::from(i)
+    } else if let Ok(f) = t.parse::<f64>().map_err(|_| ()).and_then(|f| {
+        if f.is_finite() && t.contains('.') {
+            Ok(f)
+        } else {
+            Err(())
+        }
+    }) {
+        Value::from(f)
+    } else {
+        Value::from(raw.to_string())
+    }
+}
+
+/// Replaces `x_file = "/path"` by `x = <contents of /path>` at any depth.
+fn resolve_file_keys(dict: &mut Dict) -> anyhow::Result<()> {
+    let file_keys: Vec<String> = dict
+        .keys()
+        .filter(|k| k.ends_with("_file"))
+        .cloned()
+        .collect();
+    for key in file_keys {
+        let Some(Value::String(_, path)) = dict.remove(&key) else {
+            anyhow::bail!("`{key}` must be a file path");
+        };
+        let content = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading `{key}` from {path}"))?;
+        let target = key.trim_end_matches("_file").to_string();
+        dict.insert(
+            target,
+            Value::from(content.trim_end_matches(['\r', '\n']).to_string()),
+        );
+    }
+    for v in dict.values_mut() {
+        if let Value::Dict(_, inner) = v {
+            resolve_file_keys(inner)?;
+        }
+    }
+    Ok(())
+}
+
+fn unknown_keys(dict: &Dict, known: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {
+    for (k, v) in dict {
+        let path = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match known.get(k) {
+            None => out.push(format!("unknown configuration key `{path}` is ignored")),
+            Some(inner @ serde_json::Value::Object(_)) => {
+                if let Value::Dict(_, d) = v {
+                    unknown_keys(d, inner, &path, out);
+                }
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+const SECRET_KEYS: &[&str] = &["signing_key", "password", "secret", "token"];
+
+fn redact(v: &mut serde_json::Value) {
+    if let serde_json::Value::Object(map) = v {
+        for (k, val) in map.iter_mut() {
+            if SECRET_KEYS.iter().any(|s| k.contains(s)) && !val.is_null() && !val.is_object() {
+                *val = serde_json::Value::String("[redacted]".into());
+            } else {
+                redact(val);
+            }
+        }
+    }
+}
+
+fn strip_nulls(v: &mut serde_json::Value) {
+    if let serde_json::Value::Object(map) = v {
+        map.retain(|_, val| !val.is_null());
+        map.values_mut().for_each(strip_nulls);
+    }
+}
+
+/// `postgres://user:pw@host/db` → `postgres://user:[redacted]@host/db`.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end..];
+    let Some(at) = rest.find('@') else {
+        return url.to_string();
+    };
+    let creds = &rest[..at];
+    match creds.split_once(':') {
+        Some((user, _)) => format!("{}{user}:[redacted]{}", &url[..scheme_end], &rest[at..]),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("kefu.toml");
+        std::fs::write(
+            &file,
+            "listen = \"0.0.0.0:9000\"\nlog_filter = \"debug\"\n[http]\nbody_limit_bytes = 4096\n",
+        )
+        .unwrap();
+        let loaded = Settings::load_from(
+            Some(&file),
+            &Overrides {
+                listen: Some("127.0.0.1:7000".into()),
+                data_dir: None,
+            },
+            env(&[
+                ("KEFU_LOG_FILTER", "warn"),
+                ("KEFU_HTTP__REQUEST_TIMEOUT_SECS", "7"),
+            ]),
+        )
+        .unwrap();
+        let s = loaded.settings;
+        assert_eq!(s.listen, "127.0.0.1:7000", "flag beats file");
+        assert_eq!(s.log_filter, "warn", "env beats file");
+        assert_eq!(s.http.body_limit_bytes, 4096, "file beats default");
+        assert_eq!(s.http.request_timeout_secs, 7, "nested env");
+        assert_eq!(s.auth.service.access_token_ttl_secs, 900, "default");
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    }
+
+    #[test]
+    fn file_variants_read_secrets_and_unknown_keys_warn() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key");
+        std::fs::write(&key, "0123456789abcdef0123456789abcdef-from-file\n").unwrap();
+        let loaded = Settings::load_from(
+            None,
+            &Overrides::default(),
+            env(&[
+                ("KEFU_AUTH__SIGNING_KEY_FILE", key.to_str().unwrap()),
+                ("KEFU_HTTP__NO_SUCH_THING", "1"),
+                ("KEFU_TEST_DATABASE_URL", "postgres://ignored"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            loaded
+                .settings
+                .auth
+                .signing_key
+                .as_ref()
+                .unwrap()
+                .expose_secret(),
+            "0123456789abcdef0123456789abcdef-from-file"
+        );
+        assert_eq!(
+            loaded.warnings,
+            vec!["unknown configuration key `http.no_such_thing` is ignored"]
+        );
+        let shown = loaded.settings.redacted_toml();
+        assert!(shown.contains("signing_key = \"[redacted]\""), "{shown}");
+        assert!(!shown.contains("from-file"));
+    }
+
+    #[test]
+    fn bad_values_are_errors_naming_the_problem() {
+        let err = Settings::load_from(
+            None,
+            &Overrides::default(),
+            env(&[("KEFU_AUTH__SIGNING_KEY", "short")]),
+        )
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("signing_key"), "{err:#}");
+        let err = Settings::load_from(
+            None,
+            &Overrides::default(),
+            env(&[("KEFU_HTTP__BODY_LIMIT_BYTES", "lots")]),
+        )
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("body_limit_bytes"), "{err:#}");
+        let err = Settings::load_from(
+            Some(Path::new("/nope/kefu.toml")),
+            &Overrides::default(),
+            env(&[]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("does not exist"));
+    }
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://kefu:s3cret@db:5432/kefu"),
+            "postgres://kefu:[redacted]@db:5432/kefu"
+        );
+        assert_eq!(
+            redact_url("sqlite://./data/kefu.db"),
+            "sqlite://./data/kefu.db"
+        );
+        let s = Settings {
+            database_url: Some("postgres://u:pw@h/d".into()),
+            ..Settings::default()
+        };
+        assert!(!s.redacted_toml().contains("pw@"));
+    }
+}

@@ -1,0 +1,12 @@
+//! The `kefu` binary's library half: configuration, logging and the wiring
+//! of adapters to ports ([`App`]). Integration tests build the same `App`.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod logging;
+pub mod secrets;
+
+pub use app::App;
+pub use config::Settings;

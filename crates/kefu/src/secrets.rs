@@ -1,0 +1,88 @@
+//! The access-token signing key: from configuration, or generated once into
+//! the data dir (mode 0600). Never a built-in default.
+
+use crate::config::Settings;
+use anyhow::Context;
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+use std::io::Write;
+use std::path::Path;
+
+pub const KEY_FILE: &str = "signing.key";
+
+/// Returns the key bytes and whether a new key was generated.
+pub fn signing_key(settings: &Settings) -> anyhow::Result<(SecretString, bool)> {
+    if let Some(k) = &settings.auth.signing_key {
+        return Ok((k.clone(), false));
+    }
+    let path = settings.data_dir.join(KEY_FILE);
+    if path.exists() {
+        let key = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let key = key.trim().to_string();
+        anyhow::ensure!(
+            key.len() >= 32,
+            "{} is too short: delete it to generate a new key",
+            path.display()
+        );
+        return Ok((SecretString::from(key), false));
+    }
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("creating {}", settings.data_dir.display()))?;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    write_private(&path, &key)?;
+    Ok((SecretString::from(key), true))
+}
+
+/// Creates the file only if absent (two processes starting at once must not
+/// overwrite each other's key), readable by the owner only.
+fn write_private(path: &Path, content: &str) -> anyhow::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(content.as_bytes())?;
+    f.sync_all()?;
+    Ok(())
+}
+
+pub fn expose(key: &SecretString) -> &[u8] {
+    key.expose_secret().as_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generates_once_with_owner_only_permissions() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings {
+            data_dir: dir.path().join("data"),
+            ..Settings::default()
+        };
+        let (k1, created) = signing_key(&settings).unwrap();
+        assert!(created);
+        assert_eq!(k1.expose_secret().len(), 64);
+        let (k2, created) = signing_key(&settings).unwrap();
+        assert!(!created);
+        assert_eq!(k1.expose_secret(), k2.expose_secret());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(settings.data_dir.join(KEY_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}

@@ -1,0 +1,428 @@
+//! The `kefu` binary as a user runs it: real processes, real files, real
+//! signals. PostgreSQL variants use `KEFU_TEST_DATABASE_URL`.
+
+use kefu_store::testing::TestDb;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_kefu");
+
+fn kefu(data_dir: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.arg("--data-dir").arg(data_dir);
+    // Keep the developer's environment from leaking into the tests.
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("KEFU_")) {
+        c.env_remove(k);
+    }
+    c.env("KEFU_LOG_FORMAT", "json");
+    c
+}
+
+fn create_owner(
+    data_dir: &Path,
+    db_url: Option<&str>,
+    email: &str,
+    password: &str,
+) -> std::process::Output {
+    let mut cmd = kefu(data_dir);
+    if let Some(u) = db_url {
+        cmd.env("KEFU_DATABASE_URL", u);
+    }
+    let mut child = cmd
+        .args([
+            "admin",
+            "create-owner",
+            "--email",
+            email,
+            "--name",
+            "Owner",
+            "--workspace",
+            "客服团队",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn help_describes_every_command() {
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for cmd in [
+        "serve",
+        "migrate",
+        "config",
+        "healthcheck",
+        "admin",
+        "audit",
+        "--config",
+        "--data-dir",
+    ] {
+        assert!(help.contains(cmd), "{cmd} missing from --help:\n{help}");
+    }
+    let out = Command::new(BIN)
+        .args(["admin", "create-owner", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    for flag in ["--email", "--name", "--workspace", "stdin"] {
+        assert!(help.contains(flag), "{flag} missing:\n{help}");
+    }
+    let out = Command::new(BIN)
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8(out.stdout).unwrap().contains("--listen"));
+    let out = Command::new(BIN).arg("frobnicate").output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("frobnicate"));
+}
+
+/// A running `kefu serve` child; killed if the test fails half-way.
+struct Server {
+    child: Child,
+    addr: String,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn serve(data_dir: &Path) -> Server {
+    let mut child = kefu(data_dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                if let Some(addr) = v["addr"].as_str() {
+                    let _ = tx.send(addr.to_string());
+                }
+            }
+            sink.lock().unwrap().push(line);
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("server announced its address");
+    Server { child, addr, log }
+}
+
+fn terminate(mut s: Server) -> (std::process::ExitStatus, Vec<String>) {
+    let pid = s.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(status) = s.child.try_wait().unwrap() {
+            std::thread::sleep(Duration::from_millis(100));
+            let log = s.log.lock().unwrap().clone();
+            return (status, log);
+        }
+        assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The README's path: empty directory → serve → create owner → log in →
+/// GET /me → SIGTERM.
+#[tokio::test]
+async fn newcomer_path_on_an_empty_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let started = Instant::now();
+    let server = serve(&data);
+    let startup = started.elapsed();
+    assert!(data.join("kefu.db").is_file(), "database created");
+    let key = data.join("signing.key");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let base = format!("http://{}", server.addr);
+    let health = kefu(&data)
+        .args(["healthcheck", "--url", &base])
+        .status()
+        .unwrap();
+    assert!(health.success());
+
+    let out = create_owner(&data, None, "owner@example.com", "a-long-password");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ws = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(uuid::Uuid::parse_str(&ws).is_ok(), "{ws}");
+
+    let client = reqwest::Client::new();
+    let login: serde_json::Value = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"email": "owner@example.com", "password": "a-long-password"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"].as_str().expect("logged in");
+    let me: serde_json::Value = client
+        .get(format!("{base}/api/v1/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["workspaces"][0]["id"], ws.as_str());
+    assert_eq!(me["workspaces"][0]["name"], "客服团队");
+
+    let (status, log) = terminate(server);
+    assert!(status.success(), "clean exit on SIGTERM: {status:?}");
+    let all = log.join("\n");
+    assert!(all.contains("generated a new token signing key"), "{all}");
+    assert!(all.contains("server stopped"));
+    // Every request line carries its request id and route; no secrets.
+    let login_line = log
+        .iter()
+        .find(|l| l.contains("\"route\":\"/api/v1/auth/login\"") && l.contains("request completed"))
+        .expect("login logged");
+    assert!(login_line.contains("request_id"), "{login_line}");
+    assert!(!all.contains("a-long-password"), "password never logged");
+    assert!(!all.contains(token), "tokens never logged");
+    let key_text = std::fs::read_to_string(&key).unwrap();
+    assert!(!all.contains(key_text.trim()), "signing key never logged");
+    eprintln!("startup on an empty directory took {startup:?}");
+}
+
+#[test]
+fn create_owner_reports_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = create_owner(dir.path(), None, "not-an-email", "a-long-password");
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("email: invalid_email"), "{err}");
+    let out = create_owner(dir.path(), None, "ok@example.com", "short");
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("password: too_short"));
+    let out = kefu(dir.path())
+        .args([
+            "admin",
+            "create-owner",
+            "--email",
+            "a@example.com",
+            "--name",
+            "A",
+            "--workspace",
+            "W",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("no password on stdin"));
+}
+
+#[test]
+fn config_show_redacts_secrets_and_warns_on_unknown_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = kefu(dir.path())
+        .args(["config", "show"])
+        .env(
+            "KEFU_AUTH__SIGNING_KEY",
+            "super-secret-signing-key-0123456789abcdef",
+        )
+        .env(
+            "KEFU_DATABASE_URL",
+            "postgres://kefu:hunter2@db.internal/kefu",
+        )
+        .env("KEFU_HTTP__BODY_LIMT_BYTES", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let shown = String::from_utf8(out.stdout).unwrap();
+    assert!(shown.contains("[redacted]"));
+    assert!(
+        !shown.contains("super-secret") && !shown.contains("hunter2"),
+        "{shown}"
+    );
+    assert!(shown.contains("body_limit_bytes = 1048576"), "{shown}");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("unknown configuration key `http.body_limt_bytes`"),
+        "{err}"
+    );
+    let out = kefu(dir.path())
+        .args(["config", "show"])
+        .env("KEFU_HTTP__BODY_LIMIT_BYTES", "huge")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("body_limit_bytes"));
+}
+
+#[test]
+fn migrate_is_idempotent_and_healthcheck_fails_without_a_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = kefu(dir.path()).arg("migrate").output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8(out.stdout)
+        .unwrap()
+        .starts_with("1 migration(s) applied"));
+    let out = kefu(dir.path()).arg("migrate").output().unwrap();
+    assert!(String::from_utf8(out.stdout)
+        .unwrap()
+        .starts_with("0 migration(s) applied"));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let out = kefu(dir.path())
+        .args(["healthcheck", "--url", &format!("http://127.0.0.1:{port}")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8(out.stderr).unwrap().contains("unhealthy"));
+}
+
+#[test]
+fn cluster_settings_with_sqlite_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = kefu(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("KEFU_REDIS_URL", "redis://127.0.0.1:6379")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("a cluster needs PostgreSQL"));
+}
+
+async fn tamper(url: &str) {
+    use sqlx::Connection;
+    if url.starts_with("sqlite") {
+        let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::query("DROP TRIGGER audit_log_no_update")
+            .execute(&mut c)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE audit_log SET action = 'workspace.forged' WHERE seq = 1")
+            .execute(&mut c)
+            .await
+            .unwrap();
+    } else {
+        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+        // The attacker has database access: drop the guard, then edit.
+        sqlx::query("DROP TRIGGER audit_log_no_update ON audit_log")
+            .execute(&mut c)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE audit_log SET action = 'workspace.forged' WHERE seq = 1")
+            .execute(&mut c)
+            .await
+            .unwrap();
+    }
+}
+
+async fn audit_verify_detects_tampering(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = create_owner(
+        dir.path(),
+        Some(&db.url),
+        "o@example.com",
+        "a-long-password",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let verify = || {
+        kefu(dir.path())
+            .args(["audit", "verify"])
+            .env("KEFU_DATABASE_URL", &db.url)
+            .output()
+            .unwrap()
+    };
+    let ok = verify();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    assert!(String::from_utf8(ok.stdout)
+        .unwrap()
+        .contains("chain intact"));
+    // The append-only guard refuses an honest mistake.
+    {
+        use sqlx::Connection;
+        if db.url.starts_with("sqlite") {
+            let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+            assert!(sqlx::query("DELETE FROM audit_log")
+                .execute(&mut c)
+                .await
+                .is_err());
+        } else {
+            let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            assert!(sqlx::query("DELETE FROM audit_log")
+                .execute(&mut c)
+                .await
+                .is_err());
+        }
+    }
+    tamper(&db.url).await;
+    let bad = verify();
+    assert_eq!(bad.status.code(), Some(1));
+    let report = String::from_utf8(bad.stdout).unwrap();
+    assert!(
+        report.contains("TAMPERED") && report.contains("entry 1 was edited"),
+        "{report}"
+    );
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn audit_verify_detects_tampering_sqlite() {
+    audit_verify_detects_tampering(TestDb::sqlite()).await;
+}
+
+#[tokio::test]
+async fn audit_verify_detects_tampering_postgres() {
+    audit_verify_detects_tampering(TestDb::postgres().await).await;
+}
