@@ -74,6 +74,9 @@ pub trait UserStore: Send + Sync {
     async fn enable_totp(&self, user: UserId, recovery_code_hashes: &[String]) -> StoreResult<()>;
     /// Turns the second factor off and drops secret and recovery codes.
     async fn disable_totp(&self, user: UserId) -> StoreResult<()>;
+    /// Records that the TOTP code of time step `step` was used; `false` when
+    /// that step (or a later one) was already used — a replayed code.
+    async fn consume_totp_step(&self, user: UserId, step: i64) -> StoreResult<bool>;
     /// Spends a recovery code; `false` when it is unknown or already spent.
     async fn use_recovery_code(
         &self,

@@ -96,11 +96,12 @@ impl Services {
         Ok((pair, Me { user, workspaces }))
     }
 
-    /// A TOTP code, or one of the user's unspent recovery codes.
+    /// A TOTP code not used before, or one of the user's unspent recovery
+    /// codes.
     async fn check_second_factor(&self, user: &User, code: &str) -> ServiceResult<bool> {
         let secret = user.totp_secret.as_deref().unwrap_or_default();
-        if totp::verify(secret, code, self.clock.now().timestamp()) {
-            return Ok(true);
+        if let Some(step) = totp::matching_step(secret, code, self.clock.now().timestamp()) {
+            return Ok(self.store.consume_totp_step(user.id, step).await?);
         }
         let hash = digest(&totp::normalise_recovery_code(code));
         Ok(self
@@ -280,15 +281,17 @@ impl Services {
             .totp_secret
             .as_deref()
             .ok_or(ServiceError::Conflict("totp_not_enrolled"))?;
-        if !totp::verify(secret, code, self.clock.now().timestamp()) {
+        let Some(step) = totp::matching_step(secret, code, self.clock.now().timestamp()) else {
             return Err(ServiceError::invalid("code", "invalid_totp"));
-        }
+        };
         let codes = totp::new_recovery_codes();
         let hashes: Vec<String> = codes
             .iter()
             .map(|c| digest(&totp::normalise_recovery_code(c)))
             .collect();
         self.store.enable_totp(user.id, &hashes).await?;
+        // The confirming code is spent like any other.
+        self.store.consume_totp_step(user.id, step).await?;
         Ok(codes)
     }
 

@@ -252,6 +252,13 @@ impl TestApp {
         )
     }
 
+    /// Sends the shutdown signal (like SIGTERM) without waiting.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+
     /// Stops the server (draining) and drops the test database.
     pub async fn stop(mut self) {
         if let Some(tx) = self.stop.take() {

@@ -277,12 +277,19 @@ fn unknown_keys(dict: &Dict, known: &serde_json::Value, prefix: &str, out: &mut 
     }
 }
 
-const SECRET_KEYS: &[&str] = &["signing_key", "password", "secret", "token"];
+/// A setting holds a secret when its name is one of these or ends in
+/// `_key`, `_secret` or `_password` (limits like `min_password_len` do not).
+fn is_secret_key(k: &str) -> bool {
+    matches!(k, "password" | "secret" | "token")
+        || k.ends_with("_key")
+        || k.ends_with("_secret")
+        || k.ends_with("_password")
+}
 
 fn redact(v: &mut serde_json::Value) {
     if let serde_json::Value::Object(map) = v {
         for (k, val) in map.iter_mut() {
-            if SECRET_KEYS.iter().any(|s| k.contains(s)) && !val.is_null() && !val.is_object() {
+            if is_secret_key(k) && !val.is_null() && !val.is_object() {
                 *val = serde_json::Value::String("[redacted]".into());
             } else {
                 redact(val);
@@ -387,6 +394,11 @@ mod tests {
         let shown = loaded.settings.redacted_toml();
         assert!(shown.contains("signing_key = \"[redacted]\""), "{shown}");
         assert!(!shown.contains("from-file"));
+        assert!(
+            shown.contains("min_password_len = 10"),
+            "limits are not secrets: {shown}"
+        );
+        assert!(shown.contains("access_token_ttl_secs = 900"), "{shown}");
     }
 
     #[test]
@@ -412,6 +424,21 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("does not exist"));
+    }
+
+    /// The documented example is valid, complete and equal to the defaults.
+    #[test]
+    fn example_file_matches_the_defaults() {
+        let example = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../kefu.example.toml"
+        ));
+        let loaded = Settings::load_from(Some(example), &Overrides::default(), env(&[])).unwrap();
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        assert_eq!(
+            loaded.settings.redacted_toml(),
+            Settings::default().redacted_toml()
+        );
     }
 
     #[test]

@@ -37,16 +37,17 @@ pub fn code_at(secret_b32: &str, step: i64) -> Option<String> {
     ))
 }
 
-/// Whether `code` is valid at `now_unix`, allowing one step of clock drift
-/// either way. The comparison is constant-time.
-pub fn verify(secret_b32: &str, code: &str, now_unix: i64) -> bool {
+/// The time step whose code `code` is at `now_unix`, allowing one step of
+/// clock drift either way; the comparison is constant-time. The caller must
+/// refuse a step already used, so that a code works once.
+pub fn matching_step(secret_b32: &str, code: &str, now_unix: i64) -> Option<i64> {
     let code = code.trim();
     if code.len() != DIGITS as usize || !code.bytes().all(|b| b.is_ascii_digit()) {
-        return false;
+        return None;
     }
     let step = now_unix.div_euclid(STEP_SECS);
-    (-1..=1).any(|d| {
-        code_at(secret_b32, step + d).is_some_and(|want| {
+    (step - 1..=step + 1).find(|s| {
+        code_at(secret_b32, *s).is_some_and(|want| {
             subtle::ConstantTimeEq::ct_eq(want.as_bytes(), code.as_bytes()).into()
         })
     })
@@ -122,12 +123,13 @@ mod tests {
     fn verify_allows_one_step_of_drift_only() {
         let s = new_secret();
         let now = 1_700_000_000;
-        let code = code_at(&s, now / 30).unwrap();
-        assert!(verify(&s, &code, now));
-        assert!(verify(&s, &code, now + 30));
-        assert!(!verify(&s, &code, now + 90));
-        assert!(!verify(&s, "12345", now));
-        assert!(!verify(&s, "abcdef", now));
+        let step = now / 30;
+        let code = code_at(&s, step).unwrap();
+        assert_eq!(matching_step(&s, &code, now), Some(step));
+        assert_eq!(matching_step(&s, &code, now + 30), Some(step));
+        assert_eq!(matching_step(&s, &code, now + 90), None);
+        assert_eq!(matching_step(&s, "12345", now), None);
+        assert_eq!(matching_step(&s, "abcdef", now), None);
     }
 
     #[test]

@@ -16,6 +16,8 @@ CREATE TABLE users (
     password_hash TEXT NOT NULL,
     totp_secret   TEXT,
     totp_enabled  BOOLEAN NOT NULL DEFAULT FALSE,
+    -- Last TOTP time step accepted: a code is good once (RFC 6238 §5.2).
+    totp_last_step BIGINT NOT NULL DEFAULT 0,
     created_at    TIMESTAMPTZ NOT NULL
 );
 

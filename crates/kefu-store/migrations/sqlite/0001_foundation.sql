@@ -17,6 +17,8 @@ CREATE TABLE users (
     password_hash TEXT NOT NULL,
     totp_secret   TEXT,
     totp_enabled  INTEGER NOT NULL DEFAULT 0,
+    -- Last TOTP time step accepted: a code is good once (RFC 6238 §5.2).
+    totp_last_step INTEGER NOT NULL DEFAULT 0,
     created_at    TEXT NOT NULL
 );
 

@@ -81,7 +81,7 @@ impl UserStore for SqliteStore {
 
     async fn disable_totp(&self, user: UserId) -> StoreResult<()> {
         let mut tx = self.writer.begin().await.map_err(db)?;
-        sqlx::query("UPDATE users SET totp_enabled = FALSE, totp_secret = NULL WHERE id = $1")
+        sqlx::query("UPDATE users SET totp_enabled = FALSE, totp_secret = NULL, totp_last_step = 0 WHERE id = $1")
             .bind(user.0)
             .execute(&mut *tx)
             .await
@@ -92,6 +92,18 @@ impl UserStore for SqliteStore {
             .await
             .map_err(db)?;
         tx.commit().await.map_err(db)
+    }
+
+    async fn consume_totp_step(&self, user: UserId, step: i64) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE users SET totp_last_step = $1 WHERE id = $2 AND totp_last_step < $1",
+        )
+        .bind(step)
+        .bind(user.0)
+        .execute(&self.writer)
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn use_recovery_code(

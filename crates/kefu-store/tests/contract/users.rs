@@ -39,6 +39,16 @@ async fn totp_enrolment_and_recovery_codes(store: Arc<dyn Store>) {
     );
     assert!(!store.use_recovery_code(user, "zz", now()).await.unwrap());
     assert_eq!(store.count_recovery_codes(user).await.unwrap(), 1);
+    assert!(store.consume_totp_step(user, 100).await.unwrap());
+    assert!(
+        !store.consume_totp_step(user, 100).await.unwrap(),
+        "a step is good once"
+    );
+    assert!(
+        !store.consume_totp_step(user, 99).await.unwrap(),
+        "and never an older one"
+    );
+    assert!(store.consume_totp_step(user, 101).await.unwrap());
     store.disable_totp(user).await.unwrap();
     let u = store.get_user(user).await.unwrap();
     assert_eq!((u.totp_secret, u.totp_enabled), (None, false));

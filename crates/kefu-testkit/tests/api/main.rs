@@ -7,6 +7,7 @@ mod auth;
 mod errors;
 mod health;
 mod isolation;
+mod lifecycle;
 mod members;
 mod permissions;
 mod protection;

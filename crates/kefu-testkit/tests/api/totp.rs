@@ -8,12 +8,14 @@ on_both_backends!(
     workspace_can_require_totp_for_admins,
 );
 
-fn now_code(secret: &str) -> String {
+/// The code of the current time step moved by `offset` steps (the server
+/// accepts one step of drift either way, and each step's code only once).
+fn code(secret: &str, offset: i64) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    totp::code_at(secret, now / totp::STEP_SECS).unwrap()
+    totp::code_at(secret, now / totp::STEP_SECS + offset).unwrap()
 }
 
 /// Enrols the owner; returns (secret, recovery codes).
@@ -38,7 +40,7 @@ async fn enrol(app: &TestApp, token: &str) -> (String, Vec<String>) {
         .post(
             "/api/v1/me/totp/confirm",
             Some(token),
-            json!({"code": now_code(&secret)}),
+            json!({"code": code(&secret, 0)}),
         )
         .await
         .expect(200);
@@ -60,7 +62,7 @@ async fn totp_enrolment_is_enforced_at_login(b: Backend) {
         .await
         .expect(201);
     app.login("o@example.com", PASSWORD).await.expect(200);
-    let (secret, _) = enrol(&app, &owner.access_token).await;
+    let (secret, recovery) = enrol(&app, &owner.access_token).await;
     app.post("/api/v1/me/totp", Some(&owner.access_token), json!({}))
         .await
         .expect_error(409, "totp_already_enabled");
@@ -74,14 +76,16 @@ async fn totp_enrolment_is_enforced_at_login(b: Backend) {
     )
     .await
     .expect_error(401, "invalid_totp");
+    let next = code(&secret, 1);
+    let login = json!({"email": "o@example.com", "password": PASSWORD, "totp": next});
     let r = app
-        .post(
-            "/api/v1/auth/login",
-            None,
-            json!({"email": "o@example.com", "password": PASSWORD, "totp": now_code(&secret)}),
-        )
+        .post("/api/v1/auth/login", None, login.clone())
         .await
         .expect(200);
+    // A code is good once: a replayed (phished, shoulder-surfed) code fails.
+    app.post("/api/v1/auth/login", None, login)
+        .await
+        .expect_error(401, "invalid_totp");
     let me = app
         .get("/api/v1/me", Some(r.body["access_token"].as_str().unwrap()))
         .await
@@ -91,11 +95,11 @@ async fn totp_enrolment_is_enforced_at_login(b: Backend) {
     app.post(
         "/api/v1/auth/login",
         None,
-        json!({"email": "o@example.com", "password": "wrong-wrong", "totp": now_code(&secret)}),
+        json!({"email": "o@example.com", "password": "wrong-wrong", "totp": code(&secret, 0)}),
     )
     .await
     .expect_error(401, "invalid_credentials");
-    // Disabling needs a valid code.
+    // Disabling needs a valid code (here: a recovery code).
     app.call(
         reqwest::Method::DELETE,
         "/api/v1/me/totp",
@@ -108,7 +112,7 @@ async fn totp_enrolment_is_enforced_at_login(b: Backend) {
         reqwest::Method::DELETE,
         "/api/v1/me/totp",
         Some(&owner.access_token),
-        Some(json!({"code": now_code(&secret)})),
+        Some(json!({"code": recovery[0]})),
     )
     .await
     .expect(204);
