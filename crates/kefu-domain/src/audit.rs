@@ -43,13 +43,24 @@ pub struct AuditEntry {
     pub target_id: Option<String>,
     pub ip: Option<String>,
     pub details: serde_json::Value,
+    /// `details` exactly as stored and hashed. Verification hashes this text,
+    /// not a re-serialisation, so no JSON round trip can cause a false alarm.
+    #[serde(skip)]
+    pub details_text: String,
     pub created_at: DateTime<Utc>,
     pub prev_hash: String,
     pub hash: String,
 }
 
 /// The hash an entry must carry, computed from its content and predecessor.
-pub fn entry_hash(prev_hash: &str, seq: i64, id: AuditEntryId, r: &AuditRecord) -> String {
+/// `details_text` is the stored form of `r.details` ([`canonical_details`]).
+pub fn entry_hash(
+    prev_hash: &str,
+    seq: i64,
+    id: AuditEntryId,
+    r: &AuditRecord,
+    details_text: &str,
+) -> String {
     // A fixed field order with explicit separators and lengths, so two
     // different entries can never serialise to the same bytes.
     let fields: [&str; 11] = [
@@ -63,7 +74,7 @@ pub fn entry_hash(prev_hash: &str, seq: i64, id: AuditEntryId, r: &AuditRecord) 
         r.target_type.as_deref().unwrap_or(""),
         r.target_id.as_deref().unwrap_or(""),
         r.ip.as_deref().unwrap_or(""),
-        &canonical_details(&r.details),
+        details_text,
     ];
     let mut h = Sha256::new();
     for f in fields {
@@ -125,7 +136,7 @@ pub fn verify_chain(entries: &[AuditEntry], head_seq: i64, head_hash: &str) -> V
         } else if e.prev_hash != prev {
             faults.push(ChainFault::BrokenLink { seq: e.seq });
         }
-        if entry_hash(&e.prev_hash, e.seq, e.id, &e.record()) != e.hash {
+        if entry_hash(&e.prev_hash, e.seq, e.id, &e.record(), &e.details_text) != e.hash {
             faults.push(ChainFault::Tampered { seq: e.seq });
         }
         expected_seq = e.seq + 1;
@@ -169,7 +180,8 @@ mod tests {
                 created_at: crate::clock::truncate_to_micros(Utc::now()),
             };
             let id = AuditEntryId::new();
-            let hash = entry_hash(&prev, seq, id, &r);
+            let text = canonical_details(&r.details);
+            let hash = entry_hash(&prev, seq, id, &r, &text);
             out.push(AuditEntry {
                 id,
                 workspace_id: ws,
@@ -181,6 +193,7 @@ mod tests {
                 target_id: None,
                 ip: r.ip.clone(),
                 details: r.details.clone(),
+                details_text: text,
                 created_at: r.created_at,
                 prev_hash: prev.clone(),
                 hash: hash.clone(),
@@ -195,6 +208,16 @@ mod tests {
         let (c, head) = chain(5);
         assert_eq!(verify_chain(&c, 5, &head), vec![]);
         assert_eq!(verify_chain(&[], 0, GENESIS_HASH), vec![]);
+    }
+
+    #[test]
+    fn details_are_verified_as_stored() {
+        let (mut c, head) = chain(3);
+        c[1].details_text = c[1].details_text.replace("\"b\":1", "\"b\":2");
+        assert_eq!(
+            verify_chain(&c, 3, &head),
+            vec![ChainFault::Tampered { seq: 2 }]
+        );
     }
 
     #[test]
@@ -234,7 +257,13 @@ mod tests {
     fn rehashed_forgery_breaks_the_link_to_the_next_entry() {
         let (mut c, head) = chain(4);
         c[1].action = "test.forged".into();
-        c[1].hash = entry_hash(&c[1].prev_hash, 2, c[1].id, &c[1].record());
+        c[1].hash = entry_hash(
+            &c[1].prev_hash,
+            2,
+            c[1].id,
+            &c[1].record(),
+            &c[1].details_text,
+        );
         assert_eq!(
             verify_chain(&c, 4, &head),
             vec![ChainFault::BrokenLink { seq: 3 }]

@@ -70,8 +70,15 @@ pub trait UserStore: Send + Sync {
     /// Stores a new, not yet confirmed TOTP secret (replacing a pending one).
     /// `Conflict("totp_already_enabled")` when a factor is already active.
     async fn set_pending_totp(&self, user: UserId, secret: &str) -> StoreResult<()>;
-    /// Turns the pending secret on and replaces the recovery codes.
-    async fn enable_totp(&self, user: UserId, recovery_code_hashes: &[String]) -> StoreResult<()>;
+    /// Turns the pending secret on — only if it is still `secret`, the one
+    /// the confirming code was checked against — and replaces the recovery
+    /// codes.
+    async fn enable_totp(
+        &self,
+        user: UserId,
+        secret: &str,
+        recovery_code_hashes: &[String],
+    ) -> StoreResult<()>;
     /// Turns the second factor off and drops secret and recovery codes.
     async fn disable_totp(&self, user: UserId) -> StoreResult<()>;
     /// Records that the TOTP code of time step `step` was used; `false` when

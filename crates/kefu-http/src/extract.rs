@@ -36,12 +36,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 
 fn json_rejection(r: JsonRejection) -> ApiError {
     match r {
-        JsonRejection::JsonDataError(e) => ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            "The JSON body has the wrong shape.",
-        )
-        .with_details(serde_json::json!({ "fields": {}, "reason": e.body_text() })),
+        JsonRejection::JsonDataError(e) => {
+            shape_error(&e.body_text(), "The JSON body has the wrong shape.")
+        }
         JsonRejection::JsonSyntaxError(_) => ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_json",
@@ -60,6 +57,54 @@ fn json_rejection(r: JsonRejection) -> ApiError {
             "bad_request",
             "The request body could not be read.",
         ),
+    }
+}
+
+/// 422 `validation_failed` naming the offending field. axum reports
+/// deserialisation errors as `…: <path>: <serde message>`, the path coming
+/// from serde_path_to_error; a missing field is `required`, anything else
+/// `invalid`, and serde's own words go to `details.reason`.
+fn shape_error(text: &str, message: &str) -> ApiError {
+    let detail = text
+        .split_once("target type: ")
+        .or_else(|| text.split_once("query string: "))
+        .map_or(text, |(_, d)| d);
+    let (path, msg) = match detail.split_once(": ") {
+        Some((p, m)) if !p.contains(' ') && p != "." => (Some(p), m),
+        _ => (None, detail),
+    };
+    let missing = msg
+        .split("missing field `")
+        .nth(1)
+        .and_then(|r| r.split('`').next());
+    let (field, reason) = match (path, missing) {
+        (Some(p), Some(f)) => (format!("{p}.{f}"), "required"),
+        (None, Some(f)) => (f.to_string(), "required"),
+        (Some(p), None) => (p.to_string(), "invalid"),
+        (None, None) => ("body".to_string(), "invalid"),
+    };
+    let reason_text = msg.split(" at line ").next().unwrap_or(msg);
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+        message,
+    )
+    .with_details(serde_json::json!({ "fields": { field: reason }, "reason": reason_text }))
+}
+
+/// `Query<T>` whose rejection is the envelope: 422 `validation_failed`
+/// naming the parameter.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(v)| ApiQuery(v))
+            .map_err(|e| shape_error(&e.body_text(), "The query string is not valid."))
     }
 }
 

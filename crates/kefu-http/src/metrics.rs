@@ -7,7 +7,6 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
-use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -21,6 +20,12 @@ pub struct HttpLabels {
 pub struct DurationLabels {
     pub method: String,
     pub route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BuildLabels {
+    pub version: String,
+    pub store: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -76,14 +81,14 @@ impl Metrics {
             "Requests refused by a rate limit, by reason",
             rate_limited.clone(),
         );
-        registry.register(
-            "build",
-            "Build information",
-            Info::new(vec![
-                ("version".to_string(), version.to_string()),
-                ("store".to_string(), backend.to_string()),
-            ]),
-        );
+        let build = Family::<BuildLabels, Gauge>::default();
+        build
+            .get_or_create(&BuildLabels {
+                version: version.to_string(),
+                store: backend.to_string(),
+            })
+            .set(1);
+        registry.register("build_info", "Build information (always 1)", build);
         Self {
             registry,
             http_requests,

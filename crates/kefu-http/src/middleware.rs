@@ -17,8 +17,38 @@ use tracing::Instrument;
 #[derive(Debug, Clone)]
 pub struct RouteTemplate(pub String);
 
+/// Standard methods by name; anything invented by a client is `OTHER`, so
+/// the label cannot grow without bound.
+fn metric_method(m: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
 fn is_probe(path: &str) -> bool {
     matches!(path, "/healthz" | "/readyz" | "/metrics")
+}
+
+/// A caller-supplied `x-request-id` is kept only when it is short and plain
+/// (at most 128 visible ASCII characters); anything else is replaced by a
+/// fresh id, so the header cannot be used to bloat or forge log lines.
+pub async fn sanitize_request_id(mut req: Request, next: Next) -> Response {
+    let bad = req.headers().get("x-request-id").is_some_and(|v| {
+        let b = v.as_bytes();
+        b.is_empty() || b.len() > 128 || !b.iter().all(|c| c.is_ascii_graphic())
+    });
+    if bad {
+        req.headers_mut().remove("x-request-id");
+    }
+    next.run(req).await
 }
 
 /// Root span per request (request id, method, route, workspace id — filled
@@ -26,6 +56,7 @@ fn is_probe(path: &str) -> bool {
 pub async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
+    let method_label = metric_method(&method);
     let request_id = req
         .headers()
         .get("x-request-id")
@@ -53,7 +84,7 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
         .metrics
         .http_requests
         .get_or_create(&HttpLabels {
-            method: method.to_string(),
+            method: method_label.to_string(),
             route: route.clone(),
             status: status.to_string(),
         })
@@ -62,7 +93,7 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
         .metrics
         .http_duration
         .get_or_create(&DurationLabels {
-            method: method.to_string(),
+            method: method_label.to_string(),
             route: route.clone(),
         })
         .observe(elapsed.as_secs_f64());

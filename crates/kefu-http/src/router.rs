@@ -68,6 +68,7 @@ pub fn build_router(mut state: AppState) -> Router {
         .route_layer(from_fn(mw::tag_route))
         .layer(
             ServiceBuilder::new()
+                .layer(from_fn(mw::sanitize_request_id))
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuidV7))
                 .layer(from_fn_with_state(state.clone(), mw::observe))
                 .layer(PropagateRequestIdLayer::x_request_id())

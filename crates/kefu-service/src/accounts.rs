@@ -1,7 +1,6 @@
 //! Signing in and out, refreshing, the caller's own account and second
 //! factor, accepting invitations, and creating the first owner.
 
-use crate::auth::password::{self, HashParams};
 use crate::auth::tokens::{digest, random_secret, AccessClaims};
 use crate::auth::totp;
 use crate::error::{ServiceError, ServiceResult};
@@ -14,7 +13,7 @@ use kefu_domain::{RefreshTokenId, Role, SessionId, UserId, WorkspaceId};
 use serde::Serialize;
 use std::time::Instant;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LoginInput {
     pub email: String,
     pub password: String,
@@ -23,7 +22,16 @@ pub struct LoginInput {
     pub user_agent: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// Never prints the credentials.
+impl std::fmt::Debug for LoginInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginInput")
+            .field("ip", &self.ip)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Serialize)]
 pub struct TokenPair {
     pub access_token: String,
     pub refresh_token: String,
@@ -37,45 +45,43 @@ pub struct Me {
     pub workspaces: Vec<WorkspaceMembership>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TotpEnrolment {
     pub secret: String,
     pub otpauth_uri: String,
 }
 
 impl Services {
-    fn hash_params(&self) -> HashParams {
-        HashParams {
-            memory_kib: self.config.argon2_memory_kib,
-            iterations: self.config.argon2_iterations,
-        }
-    }
-
     /// Hashes a password with the configured argon2id cost.
     pub async fn hash_password(&self, password: &str) -> ServiceResult<String> {
-        password::hash(password.to_string(), self.hash_params()).await
+        self.passwords.hash(password).await
+    }
+
+    /// Reserves an attempt against `key` (and the client IP) or refuses.
+    fn throttled(&self, ip: Option<&str>, key: &str) -> ServiceResult<()> {
+        self.throttle
+            .check(ip, key, Instant::now())
+            .map_err(|r| ServiceError::RateLimited {
+                retry_after_secs: r.retry_after.as_secs().max(1),
+                reason: r.reason,
+            })
     }
 
     pub async fn login(&self, input: LoginInput) -> ServiceResult<(TokenPair, Me)> {
         let email = normalise_email(&input.email);
-        if let Err(r) = self
-            .throttle
-            .check(input.ip.as_deref(), &email, Instant::now())
-        {
-            return Err(ServiceError::RateLimited {
-                retry_after_secs: r.retry_after.as_secs().max(1),
-                reason: r.reason,
-            });
-        }
+        self.throttled(input.ip.as_deref(), &email)?;
         let user = self.store.find_user_by_email(&email).await?;
         let Some(user) = user else {
             // Same work as a wrong password, so timing does not reveal accounts.
-            let decoy = password::decoy_hash(self.hash_params()).await?;
-            let _ = password::verify(input.password, decoy).await;
+            self.passwords.verify_decoy(&input.password).await?;
             self.throttle.failed(&email, Instant::now());
             return Err(ServiceError::Unauthorized("invalid_credentials"));
         };
-        if !password::verify(input.password, user.password_hash.clone()).await? {
+        if !self
+            .passwords
+            .verify(&input.password, &user.password_hash)
+            .await?
+        {
             self.throttle.failed(&email, Instant::now());
             return Err(ServiceError::Unauthorized("invalid_credentials"));
         }
@@ -281,15 +287,19 @@ impl Services {
             .totp_secret
             .as_deref()
             .ok_or(ServiceError::Conflict("totp_not_enrolled"))?;
+        let key = format!("totp:{}", user.id);
+        self.throttled(None, &key)?;
         let Some(step) = totp::matching_step(secret, code, self.clock.now().timestamp()) else {
+            self.throttle.failed(&key, Instant::now());
             return Err(ServiceError::invalid("code", "invalid_totp"));
         };
+        self.throttle.succeeded(&key);
         let codes = totp::new_recovery_codes();
         let hashes: Vec<String> = codes
             .iter()
             .map(|c| digest(&totp::normalise_recovery_code(c)))
             .collect();
-        self.store.enable_totp(user.id, &hashes).await?;
+        self.store.enable_totp(user.id, secret, &hashes).await?;
         // The confirming code is spent like any other.
         self.store.consume_totp_step(user.id, step).await?;
         Ok(codes)
@@ -304,9 +314,13 @@ impl Services {
         if !user.totp_enabled {
             return Err(ServiceError::Conflict("totp_not_enabled"));
         }
+        let key = format!("totp:{}", user.id);
+        self.throttled(None, &key)?;
         if !self.check_second_factor(&user, code).await? {
+            self.throttle.failed(&key, Instant::now());
             return Err(ServiceError::invalid("code", "invalid_totp"));
         }
+        self.throttle.succeeded(&key);
         Ok(self.store.disable_totp(user.id).await?)
     }
 
@@ -326,11 +340,31 @@ impl Services {
             .filter(|i| i.accepted_at.is_none() && i.expires_at > self.clock.now())
             .ok_or(ServiceError::NotFound("invitation"))?;
         let now = self.clock.now();
+        // The inviter must still be allowed to grant this role: an
+        // invitation dies with its inviter's removal or demotion.
+        let inviter_role = self
+            .store
+            .member_role(inv.workspace_id, inv.invited_by)
+            .await;
+        let inviter_ok = inviter_role
+            .is_ok_and(|r| r.allows(kefu_domain::Action::InviteMembers) && r.may_manage(inv.role));
+        if !inviter_ok {
+            return Err(ServiceError::NotFound("invitation"));
+        }
         let invitee = match self.store.find_user_by_email(&inv.email).await? {
             Some(existing) => {
-                if !password::verify(password.to_string(), existing.password_hash.clone()).await? {
+                // Whoever holds the invitation may not use it to guess an
+                // existing account's password: same throttle as login.
+                self.throttled(ip.as_deref(), &existing.email)?;
+                if !self
+                    .passwords
+                    .verify(password, &existing.password_hash)
+                    .await?
+                {
+                    self.throttle.failed(&existing.email, Instant::now());
                     return Err(ServiceError::Unauthorized("invalid_credentials"));
                 }
+                self.throttle.succeeded(&existing.email);
                 Invitee::Existing(existing.id)
             }
             None => {
@@ -387,7 +421,7 @@ impl Services {
         let now = self.clock.now();
         let owner = match self.store.find_user_by_email(&email).await? {
             Some(u) => {
-                if !password::verify(password.to_string(), u.password_hash).await? {
+                if !self.passwords.verify(password, &u.password_hash).await? {
                     return Err(ServiceError::Unauthorized("invalid_credentials"));
                 }
                 Invitee::Existing(u.id)

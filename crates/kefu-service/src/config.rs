@@ -19,6 +19,9 @@ pub struct AuthConfig {
     pub argon2_memory_kib: u32,
     /// argon2id iterations.
     pub argon2_iterations: u32,
+    /// Password hashes computed at once (each holds `argon2_memory_kib`);
+    /// more wait their turn. 0 = one per CPU.
+    pub max_concurrent_hashes: usize,
     /// Issuer shown in authenticator apps.
     pub totp_issuer: String,
     pub throttle: ThrottleConfig,
@@ -34,6 +37,7 @@ impl Default for AuthConfig {
             min_password_len: 10,
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
+            max_concurrent_hashes: 0,
             totp_issuer: "Kefu".into(),
             throttle: ThrottleConfig::default(),
         }

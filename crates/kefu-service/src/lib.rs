@@ -26,6 +26,7 @@ pub struct Services {
     pub clock: Arc<dyn Clock>,
     pub config: Arc<AuthConfig>,
     pub signer: Arc<auth::tokens::Signer>,
+    pub passwords: Arc<auth::password::Passwords>,
     pub throttle: Arc<throttle::LoginThrottle>,
 }
 
@@ -37,10 +38,18 @@ impl Services {
         signing_key: &[u8],
     ) -> Self {
         let throttle = throttle::LoginThrottle::new(config.throttle.clone());
+        let passwords = auth::password::Passwords::new(
+            auth::password::HashParams {
+                memory_kib: config.argon2_memory_kib,
+                iterations: config.argon2_iterations,
+            },
+            config.max_concurrent_hashes,
+        );
         Self {
             store,
             clock,
             signer: Arc::new(auth::tokens::Signer::new(signing_key)),
+            passwords: Arc::new(passwords),
             config: Arc::new(config),
             throttle: Arc::new(throttle),
         }

@@ -21,6 +21,16 @@ struct Window {
     locked_until: Option<Instant>,
 }
 
+impl Window {
+    fn fresh(now: Instant) -> Self {
+        Self {
+            started: now,
+            count: 0,
+            locked_until: None,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct LoginThrottle {
     cfg: ThrottleConfig,
@@ -48,34 +58,18 @@ impl LoginThrottle {
         Duration::from_secs(self.cfg.window_secs.max(1))
     }
 
-    /// Counts an attempt from `ip` for `account` and says whether it may go on.
+    /// Counts an attempt from `ip` for `account` and says whether it may go
+    /// on. The account's attempt is *reserved* here, before the password is
+    /// checked, so a burst of parallel guesses cannot all slip in before the
+    /// first failure is recorded; a success clears the account's count.
     pub fn check(&self, ip: Option<&str>, account: &str, now: Instant) -> Result<(), Refusal> {
         let window = self.window();
-        {
-            let accounts = self.accounts.lock().expect("throttle lock");
-            if let Some(w) = accounts.get(account) {
-                if let Some(until) = w.locked_until.filter(|u| *u > now) {
-                    return Err(Refusal {
-                        retry_after: until - now,
-                        reason: "account_locked",
-                    });
-                }
-            }
-        }
         if let Some(ip) = ip {
             let mut ips = self.ips.lock().expect("throttle lock");
             prune(&mut ips, self.cfg.max_tracked, window, now);
-            let w = ips.entry(ip.to_string()).or_insert(Window {
-                started: now,
-                count: 0,
-                locked_until: None,
-            });
+            let w = ips.entry(ip.to_string()).or_insert(Window::fresh(now));
             if now.duration_since(w.started) >= window {
-                *w = Window {
-                    started: now,
-                    count: 0,
-                    locked_until: None,
-                };
+                *w = Window::fresh(now);
             }
             if w.count >= self.cfg.ip_attempts {
                 return Err(Refusal {
@@ -85,33 +79,46 @@ impl LoginThrottle {
             }
             w.count += 1;
         }
+        let mut accounts = self.accounts.lock().expect("throttle lock");
+        prune(&mut accounts, self.cfg.max_tracked, window, now);
+        let w = accounts
+            .entry(account.to_string())
+            .or_insert(Window::fresh(now));
+        match w.locked_until {
+            Some(until) if until > now => {
+                return Err(Refusal {
+                    retry_after: until - now,
+                    reason: "account_locked",
+                })
+            }
+            Some(_) => *w = Window::fresh(now),
+            None if now.duration_since(w.started) >= window => *w = Window::fresh(now),
+            None => {}
+        }
+        if w.count >= self.cfg.account_failures {
+            let lockout = Duration::from_secs(self.cfg.lockout_secs);
+            w.locked_until = Some(now + lockout);
+            return Err(Refusal {
+                retry_after: lockout,
+                reason: "account_locked",
+            });
+        }
+        w.count += 1;
         Ok(())
     }
 
-    /// Records a failed login; locks the account when it reaches the limit.
+    /// Records that the reserved attempt failed; locks the account when the
+    /// failures reach the limit.
     pub fn failed(&self, account: &str, now: Instant) {
-        let window = self.window();
         let mut accounts = self.accounts.lock().expect("throttle lock");
-        prune(&mut accounts, self.cfg.max_tracked, window, now);
-        let w = accounts.entry(account.to_string()).or_insert(Window {
-            started: now,
-            count: 0,
-            locked_until: None,
-        });
-        if now.duration_since(w.started) >= window && w.locked_until.is_none_or(|u| u <= now) {
-            *w = Window {
-                started: now,
-                count: 0,
-                locked_until: None,
-            };
-        }
-        w.count += 1;
-        if w.count >= self.cfg.account_failures {
-            w.locked_until = Some(now + Duration::from_secs(self.cfg.lockout_secs));
-            tracing::warn!(
-                reason = "account_locked",
-                "login failures reached the limit; account locked"
-            );
+        if let Some(w) = accounts.get_mut(account) {
+            if w.count >= self.cfg.account_failures && w.locked_until.is_none() {
+                w.locked_until = Some(now + Duration::from_secs(self.cfg.lockout_secs));
+                tracing::warn!(
+                    reason = "account_locked",
+                    "failed attempts reached the limit; locked"
+                );
+            }
         }
     }
 
@@ -178,8 +185,11 @@ mod tests {
     fn account_locks_after_failures_and_success_clears() {
         let t = LoginThrottle::new(cfg());
         let now = Instant::now();
+        t.check(None, "a", now).unwrap();
         t.failed("a", now);
+        t.check(None, "a", now).unwrap();
         t.succeeded("a");
+        t.check(None, "a", now).unwrap();
         t.failed("a", now);
         assert!(
             t.check(None, "a", now).is_ok(),
@@ -194,6 +204,18 @@ mod tests {
             ("account_locked", Duration::from_secs(290))
         );
         assert!(t.check(None, "a", now + Duration::from_secs(301)).is_ok());
+    }
+
+    /// Parallel guesses reserve their attempts up front: with a limit of two,
+    /// the third concurrent attempt is refused before any failure is known.
+    #[test]
+    fn parallel_attempts_cannot_exceed_the_limit() {
+        let t = LoginThrottle::new(cfg());
+        let now = Instant::now();
+        assert!(t.check(Some("1.1.1.1"), "a", now).is_ok());
+        assert!(t.check(Some("2.2.2.2"), "a", now).is_ok());
+        let r = t.check(Some("3.3.3.3"), "a", now).unwrap_err();
+        assert_eq!(r.reason, "account_locked");
     }
 
     #[test]

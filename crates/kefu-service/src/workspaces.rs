@@ -4,7 +4,7 @@
 use crate::auth::tokens::{digest, random_secret};
 use crate::error::{ServiceError, ServiceResult};
 use crate::validate::Checks;
-use crate::{Access, Services};
+use crate::{Access, Principal, Services};
 use chrono::Duration;
 use kefu_domain::audit::{verify_chain, ChainFault};
 use kefu_domain::model::*;
@@ -185,6 +185,19 @@ impl Services {
         scopes.sort();
         scopes.dedup();
         let now = self.clock.now();
+        let mut expires_at = input
+            .expires_in_days
+            .map(|d| now + Duration::days(d.into()));
+        // A token creating a token passes on no more than it holds: a subset
+        // of its scopes, expiring no later than itself.
+        if let Principal::ApiToken(caller) = &access.ctx.principal {
+            if !scopes.iter().all(|s| caller.scopes.contains(s)) {
+                return Err(ServiceError::Forbidden("forbidden"));
+            }
+            if let Some(cap) = caller.expires_at {
+                expires_at = Some(expires_at.map_or(cap, |e| e.min(cap)));
+            }
+        }
         let secret = random_secret("pat");
         let token = ApiToken {
             id: ApiTokenId::new(),
@@ -195,9 +208,7 @@ impl Services {
             scopes,
             created_by: access.ctx.principal.user_id(),
             created_at: now,
-            expires_at: input
-                .expires_in_days
-                .map(|d| now + Duration::days(d.into())),
+            expires_at,
             last_used_at: None,
             revoked_at: None,
         };

@@ -145,25 +145,42 @@ impl Settings {
             .into_iter()
             .filter(|(k, _)| k.starts_with("KEFU_") && !NOT_SETTINGS.contains(&&k[5..]))
             .collect();
+        // Each layer resolves its own `x_file` keys before it is merged, so
+        // precedence holds whichever form a layer uses.
+        let known = serde_json::to_value(Settings::default()).expect("defaults serialise");
+        let mut warnings = Vec::new();
         let mut fig = Figment::from(Serialized::defaults(Settings::default()));
         if let Some(p) = &source {
-            fig = fig.merge(Toml::file(p));
+            let mut dict: Dict = Figment::from(Toml::file(p))
+                .extract()
+                .with_context(|| format!("reading {}", p.display()))?;
+            resolve_file_keys(&mut dict)?;
+            unknown_keys(&dict, &known, "", &mut warnings);
+            fig = fig.merge(Serialized::defaults(dict));
         }
         for (key, raw) in &env {
             let path = key[5..].to_lowercase().replace("__", ".");
-            let value = env_value(raw);
+            let (path, value) = match path.strip_suffix("_file") {
+                Some(target) => {
+                    let content = std::fs::read_to_string(raw)
+                        .with_context(|| format!("reading `{key}` from {raw}"))?;
+                    (
+                        target.to_string(),
+                        Value::from(content.trim_end_matches(['\r', '\n']).to_string()),
+                    )
+                }
+                None => (path.clone(), env_value(raw)),
+            };
+            if !is_known(&known, &path) {
+                warnings.push(format!(
+                    "unknown configuration key `{path}` (from {key}) is ignored"
+                ));
+                continue;
+            }
             fig = fig.merge(Serialized::defaults(figment::util::nest(&path, value)));
         }
         fig = fig.merge(Serialized::defaults(overrides));
-
-        let mut merged: Dict = fig.extract().context("reading configuration")?;
-        resolve_file_keys(&mut merged)?;
-        let mut warnings = Vec::new();
-        let known = serde_json::to_value(Settings::default()).expect("defaults serialise");
-        unknown_keys(&merged, &known, "", &mut warnings);
-        let settings: Settings = Figment::from(Serialized::defaults(Value::from(merged)))
-            .extract()
-            .context("invalid configuration")?;
+        let settings: Settings = fig.extract().context("invalid configuration")?;
         settings.validate()?;
         Ok(Loaded {
             settings,
@@ -258,6 +275,13 @@ fn resolve_file_keys(dict: &mut Dict) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whether a dotted path names a setting.
+fn is_known(known: &serde_json::Value, path: &str) -> bool {
+    path.split('.')
+        .try_fold(known, |node, seg| node.get(seg))
+        .is_some()
+}
+
 fn unknown_keys(dict: &Dict, known: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {
     for (k, v) in dict {
         let path = if prefix.is_empty() {
@@ -305,20 +329,39 @@ fn strip_nulls(v: &mut serde_json::Value) {
     }
 }
 
-/// `postgres://user:pw@host/db` → `postgres://user:[redacted]@host/db`.
+/// `postgres://user:pw@host/db?sslpassword=x` →
+/// `postgres://user:[redacted]@host/db?sslpassword=[redacted]`.
 pub fn redact_url(url: &str) -> String {
     let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
         return url.to_string();
     };
-    let rest = &url[scheme_end..];
-    let Some(at) = rest.find('@') else {
-        return url.to_string();
+    let (head, rest) = url.split_at(scheme_end);
+    let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+    // The host follows the *last* `@`: an unencoded `@` in a password must
+    // not leave the rest of the password visible.
+    let authority = match authority.rfind('@') {
+        Some(at) => match authority[..at].split_once(':') {
+            Some((user, _)) => format!("{user}:[redacted]{}", &authority[at..]),
+            None => authority.to_string(),
+        },
+        None => authority.to_string(),
     };
-    let creds = &rest[..at];
-    match creds.split_once(':') {
-        Some((user, _)) => format!("{}{user}:[redacted]{}", &url[..scheme_end], &rest[at..]),
-        None => url.to_string(),
-    }
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, _)) if k.to_ascii_lowercase().contains("password") => {
+                        format!("{k}=[redacted]")
+                    }
+                    _ => kv.to_string(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => tail.to_string(),
+    };
+    format!("{head}{authority}{tail}")
 }
 
 #[cfg(test)]
@@ -389,7 +432,7 @@ mod tests {
         );
         assert_eq!(
             loaded.warnings,
-            vec!["unknown configuration key `http.no_such_thing` is ignored"]
+            vec!["unknown configuration key `http.no_such_thing` (from KEFU_HTTP__NO_SUCH_THING) is ignored"]
         );
         let shown = loaded.settings.redacted_toml();
         assert!(shown.contains("signing_key = \"[redacted]\""), "{shown}");
@@ -399,6 +442,39 @@ mod tests {
             "limits are not secrets: {shown}"
         );
         assert!(shown.contains("access_token_ttl_secs = 900"), "{shown}");
+    }
+
+    /// An environment variable beats the file even when the file gives the
+    /// secret as `x_file` and the environment gives it directly.
+    #[test]
+    fn file_keys_respect_layer_precedence() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key");
+        std::fs::write(&key, "from-the-file-0123456789abcdef0123456789").unwrap();
+        let toml = dir.path().join("kefu.toml");
+        std::fs::write(
+            &toml,
+            format!("[auth]\nsigning_key_file = {:?}\n", key.to_str().unwrap()),
+        )
+        .unwrap();
+        let from_file = Settings::load_from(Some(&toml), &Overrides::default(), env(&[])).unwrap();
+        assert_eq!(
+            from_file.settings.auth.signing_key.unwrap().expose_secret(),
+            "from-the-file-0123456789abcdef0123456789"
+        );
+        let env_wins = Settings::load_from(
+            Some(&toml),
+            &Overrides::default(),
+            env(&[(
+                "KEFU_AUTH__SIGNING_KEY",
+                "from-the-env-0123456789abcdef0123456789",
+            )]),
+        )
+        .unwrap();
+        assert_eq!(
+            env_wins.settings.auth.signing_key.unwrap().expose_secret(),
+            "from-the-env-0123456789abcdef0123456789"
+        );
     }
 
     #[test]

@@ -63,7 +63,7 @@ impl From<ApiToken> for ApiTokenDto {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct ApiTokenCreated {
     #[serde(flatten)]
     pub info: ApiTokenDto,

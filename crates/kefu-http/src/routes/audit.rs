@@ -1,9 +1,9 @@
 //! `GET …/audit-log`: the workspace's audit entries, newest first.
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::WorkspaceAccess;
+use crate::extract::{ApiQuery, WorkspaceAccess};
 use crate::router::AppState;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -53,7 +53,7 @@ pub struct AuditPageDto {
 async fn audit_log(
     State(state): State<AppState>,
     WorkspaceAccess(a): WorkspaceAccess,
-    Query(q): Query<AuditQuery>,
+    ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> ApiResult<Json<AuditPageDto>> {
     let before = match q.cursor.as_deref() {
         None | Some("") => None,

@@ -30,7 +30,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(logout))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 pub struct LoginRequest {
     pub email: String,
     pub password: String,
@@ -38,7 +38,18 @@ pub struct LoginRequest {
     pub totp: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+/// Never prints the password or code.
+impl std::fmt::Debug for LoginRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginRequest")
+            .field("email", &"[personal]")
+            .field("password", &"[redacted]")
+            .field("totp", &self.totp.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
+#[derive(Serialize, ToSchema)]
 pub struct TokenResponse {
     pub access_token: String,
     pub refresh_token: String,
@@ -50,7 +61,7 @@ pub struct TokenResponse {
     pub workspaces: Vec<WorkspaceRoleDto>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 pub struct RefreshRequest {
     /// Optional when the `kefu_refresh` cookie is sent (with `X-CSRF-Token`).
     pub refresh_token: Option<String>,

@@ -31,7 +31,7 @@ pub struct InvitationRequest {
     pub role: Role,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct InvitationCreated {
     pub id: Uuid,
     /// The secret to send to the invitee; shown only now.
@@ -64,13 +64,20 @@ impl From<Invitation> for InvitationDto {
     }
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 pub struct AcceptRequest {
     pub token: String,
     /// Display name of the new account (ignored when the e-mail already has one).
     pub name: String,
     /// The new account's password, or the existing account's password.
     pub password: String,
+}
+
+/// Never prints the token or password.
+impl std::fmt::Debug for AcceptRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AcceptRequest { [redacted] }")
+    }
 }
 
 /// Invites someone (admins and above; only owners invite owners).

@@ -39,7 +39,7 @@ async fn me(
     }))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct TotpEnrolResponse {
     /// Base32 secret, for manual entry.
     pub secret: String,
@@ -47,12 +47,12 @@ pub struct TotpEnrolResponse {
     pub otpauth_uri: String,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 pub struct TotpCodeRequest {
     pub code: String,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct RecoveryCodesResponse {
     /// One-time recovery codes, shown only now.
     pub recovery_codes: Vec<String>,

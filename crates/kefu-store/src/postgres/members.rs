@@ -21,7 +21,7 @@ async fn guard_last_owner(
 ) -> StoreResult<Role> {
     // Lock the workspace row first: two concurrent demotions of two owners
     // must not both see "another owner remains".
-    sqlx::query("SELECT id FROM workspaces WHERE id = $1 FOR UPDATE")
+    sqlx::query("SELECT id FROM workspaces WHERE id = $1 FOR NO KEY UPDATE")
         .bind(ws.0)
         .execute(&mut **tx)
         .await
@@ -159,6 +159,17 @@ impl MemberStore for PgStore {
         sqlx::query(
             "UPDATE api_tokens SET revoked_at = $1 \
              WHERE workspace_id = $2 AND created_by = $3 AND revoked_at IS NULL",
+        )
+        .bind(audit.created_at)
+        .bind(ws.0)
+        .bind(user.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        // Invitations the member sent die with their membership.
+        sqlx::query(
+            "UPDATE invitations SET revoked_at = $1 WHERE workspace_id = $2 AND invited_by = $3 \
+             AND accepted_at IS NULL AND revoked_at IS NULL",
         )
         .bind(audit.created_at)
         .bind(ws.0)

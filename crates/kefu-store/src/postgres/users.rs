@@ -51,15 +51,20 @@ impl UserStore for PgStore {
         tx.commit().await.map_err(db)
     }
 
-    async fn enable_totp(&self, user: UserId, recovery_code_hashes: &[String]) -> StoreResult<()> {
+    async fn enable_totp(
+        &self,
+        user: UserId,
+        secret: &str,
+        recovery_code_hashes: &[String],
+    ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(db)?;
-        let done = sqlx::query(
-            "UPDATE users SET totp_enabled = TRUE WHERE id = $1 AND totp_secret IS NOT NULL",
-        )
-        .bind(user.0)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
+        let done =
+            sqlx::query("UPDATE users SET totp_enabled = TRUE WHERE id = $1 AND totp_secret = $2")
+                .bind(user.0)
+                .bind(secret)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound("pending_totp"));
         }

@@ -112,7 +112,11 @@ impl MemberStore for SqliteStore {
         role: Role,
         audit: AuditRecord,
     ) -> StoreResult<Member> {
-        let mut tx = self.writer.begin().await.map_err(db)?;
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db)?;
         guard_last_owner(&mut tx, ws, user, Some(role)).await?;
         sqlx::query("UPDATE memberships SET role = $1 WHERE workspace_id = $2 AND user_id = $3")
             .bind(role.as_str())
@@ -141,7 +145,11 @@ impl MemberStore for SqliteStore {
         user: UserId,
         audit: AuditRecord,
     ) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(db)?;
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db)?;
         guard_last_owner(&mut tx, ws, user, None).await?;
         sqlx::query("DELETE FROM memberships WHERE workspace_id = $1 AND user_id = $2")
             .bind(ws.0)
@@ -152,6 +160,17 @@ impl MemberStore for SqliteStore {
         sqlx::query(
             "UPDATE api_tokens SET revoked_at = $1 \
              WHERE workspace_id = $2 AND created_by = $3 AND revoked_at IS NULL",
+        )
+        .bind(audit.created_at)
+        .bind(ws.0)
+        .bind(user.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        // Invitations the member sent die with their membership.
+        sqlx::query(
+            "UPDATE invitations SET revoked_at = $1 WHERE workspace_id = $2 AND invited_by = $3 \
+             AND accepted_at IS NULL AND revoked_at IS NULL",
         )
         .bind(audit.created_at)
         .bind(ws.0)

@@ -6,7 +6,10 @@
 //! a pool of exactly one connection, which queues writers in-process (fair,
 //! FIFO, no busy loops); reads use a separate pool and, thanks to WAL, never
 //! wait for the writer. Other processes (the CLI next to a running server)
-//! are handled by `busy_timeout`.
+//! are handled by `busy_timeout`; write transactions start with `BEGIN
+//! IMMEDIATE`, taking the write lock up front, so a transaction that reads
+//! before it writes cannot fail with `SQLITE_BUSY_SNAPSHOT` when another
+//! process committed in between.
 
 mod api_tokens;
 mod audit;

@@ -115,6 +115,7 @@ pub(super) fn audit_entry(row: &SqliteRow) -> StoreResult<AuditEntry> {
         target_id: row.try_get("target_id").map_err(db)?,
         ip: row.try_get("ip").map_err(db)?,
         details: serde_json::from_str(&details).map_err(|_| corrupt("audit_log.details"))?,
+        details_text: details,
         created_at: row.try_get("created_at").map_err(db)?,
         prev_hash: row.try_get("prev_hash").map_err(db)?,
         hash: row.try_get("hash").map_err(db)?,
@@ -138,7 +139,8 @@ pub(super) async fn append_audit(
     let prev_hash: String = head.try_get(1).map_err(db)?;
     let seq = prev_seq + 1;
     let id = AuditEntryId::new();
-    let hash = entry_hash(&prev_hash, seq, id, &r);
+    let details_text = kefu_domain::audit::canonical_details(&r.details);
+    let hash = entry_hash(&prev_hash, seq, id, &r, &details_text);
     sqlx::query(
         "INSERT INTO audit_log (id, workspace_id, seq, actor_kind, actor_id, action, target_type, \
          target_id, ip, details, created_at, prev_hash, hash) \
@@ -153,7 +155,7 @@ pub(super) async fn append_audit(
     .bind(&r.target_type)
     .bind(&r.target_id)
     .bind(&r.ip)
-    .bind(kefu_domain::audit::canonical_details(&r.details))
+    .bind(&details_text)
     .bind(r.created_at)
     .bind(&prev_hash)
     .bind(&hash)
@@ -178,6 +180,7 @@ pub(super) async fn append_audit(
         target_id: r.target_id,
         ip: r.ip,
         details: r.details,
+        details_text,
         created_at: r.created_at,
         prev_hash,
         hash,

@@ -30,7 +30,11 @@ impl UserStore for SqliteStore {
     }
 
     async fn set_pending_totp(&self, user: UserId, secret: &str) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(db)?;
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db)?;
         let enabled: Option<bool> =
             sqlx::query_scalar("SELECT totp_enabled FROM users WHERE id = $1")
                 .bind(user.0)
@@ -51,15 +55,24 @@ impl UserStore for SqliteStore {
         tx.commit().await.map_err(db)
     }
 
-    async fn enable_totp(&self, user: UserId, recovery_code_hashes: &[String]) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(db)?;
-        let done = sqlx::query(
-            "UPDATE users SET totp_enabled = TRUE WHERE id = $1 AND totp_secret IS NOT NULL",
-        )
-        .bind(user.0)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
+    async fn enable_totp(
+        &self,
+        user: UserId,
+        secret: &str,
+        recovery_code_hashes: &[String],
+    ) -> StoreResult<()> {
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db)?;
+        let done =
+            sqlx::query("UPDATE users SET totp_enabled = TRUE WHERE id = $1 AND totp_secret = $2")
+                .bind(user.0)
+                .bind(secret)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound("pending_totp"));
         }
@@ -80,7 +93,11 @@ impl UserStore for SqliteStore {
     }
 
     async fn disable_totp(&self, user: UserId) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(db)?;
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db)?;
         sqlx::query("UPDATE users SET totp_enabled = FALSE, totp_secret = NULL, totp_last_step = 0 WHERE id = $1")
             .bind(user.0)
             .execute(&mut *tx)

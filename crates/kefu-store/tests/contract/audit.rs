@@ -4,6 +4,7 @@ use kefu_domain::store::Store;
 use std::sync::Arc;
 
 crate::store_contract!(
+    concurrent_audited_writes_of_different_kinds_do_not_deadlock,
     audit_chain_verifies_and_pages,
     concurrent_appends_keep_one_chain
 );
@@ -49,5 +50,68 @@ async fn concurrent_appends_keep_one_chain(store: Arc<dyn Store>) {
     }
     let (entries, head_seq, head_hash) = store.audit_chain(ws).await.unwrap();
     assert_eq!(head_seq, 17);
+    assert_eq!(verify_chain(&entries, head_seq, &head_hash), vec![]);
+}
+
+/// Invitations and tokens insert rows referencing the workspace (a foreign-key
+/// lock on it) and then append to its audit chain (a row lock on it): many at
+/// once, mixed with role changes, must all succeed.
+async fn concurrent_audited_writes_of_different_kinds_do_not_deadlock(store: Arc<dyn Store>) {
+    use chrono::Duration;
+    use kefu_domain::model::ApiToken;
+    use kefu_domain::{ApiTokenId, Role, Scope};
+    let (ws, owner) = workspace(&store, "o@example.com").await;
+    let agent = add_member(&store, ws, owner, "agent@example.com", Role::Agent).await;
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..24 {
+        let s = store.clone();
+        set.spawn(async move {
+            match i % 3 {
+                0 => {
+                    let inv = invitation(
+                        ws,
+                        owner,
+                        &format!("p{i}@example.com"),
+                        Role::Agent,
+                        Duration::days(1),
+                    );
+                    s.create_invitation(&inv, record(ws, "invitation.created"))
+                        .await
+                }
+                1 => {
+                    let t = ApiToken {
+                        id: ApiTokenId::new(),
+                        workspace_id: ws,
+                        name: format!("t{i}"),
+                        token_hash: format!("hash-{i}"),
+                        prefix: "kefu_pat_x".into(),
+                        scopes: vec![Scope::WorkspaceRead],
+                        created_by: owner,
+                        created_at: now(),
+                        expires_at: None,
+                        last_used_at: None,
+                        revoked_at: None,
+                    };
+                    s.create_api_token(&t, record(ws, "api_token.created"))
+                        .await
+                }
+                _ => {
+                    let role = if i % 2 == 0 {
+                        Role::Supervisor
+                    } else {
+                        Role::Agent
+                    };
+                    s.set_member_role(ws, agent, role, record(ws, "member.role_changed"))
+                        .await
+                        .map(|_| ())
+                }
+            }
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r.unwrap().expect("every concurrent write succeeds");
+    }
+    let (entries, head_seq, head_hash) = store.audit_chain(ws).await.unwrap();
+    assert_eq!(head_seq, 3 + 24);
     assert_eq!(verify_chain(&entries, head_seq, &head_hash), vec![]);
 }

@@ -7,7 +7,7 @@ crate::store_contract!(totp_enrolment_and_recovery_codes);
 
 async fn totp_enrolment_and_recovery_codes(store: Arc<dyn Store>) {
     let (_, user) = workspace(&store, "o@example.com").await;
-    let pending = store.enable_totp(user, &[]).await;
+    let pending = store.enable_totp(user, "JBSWY3DPEHPK3PXP", &[]).await;
     assert!(
         matches!(pending, Err(StoreError::NotFound(_))),
         "no secret yet: {pending:?}"
@@ -21,8 +21,13 @@ async fn totp_enrolment_and_recovery_codes(store: Arc<dyn Store>) {
         (u.totp_secret.as_deref(), u.totp_enabled),
         (Some("JBSWY3DPEHPK3PXP"), false)
     );
+    // A confirmation checked against another secret (a concurrent
+    // re-enrolment replaced it) must not enable the factor.
+    let stale = store.enable_totp(user, "STALESECRET", &[]).await;
+    assert!(matches!(stale, Err(StoreError::NotFound(_))), "{stale:?}");
+    assert!(!store.get_user(user).await.unwrap().totp_enabled);
     store
-        .enable_totp(user, &["r1".into(), "r2".into()])
+        .enable_totp(user, "JBSWY3DPEHPK3PXP", &["r1".into(), "r2".into()])
         .await
         .unwrap();
     assert!(store.get_user(user).await.unwrap().totp_enabled);

@@ -3,6 +3,7 @@ use serde_json::json;
 
 on_both_backends!(
     tokens_act_within_their_scopes,
+    tokens_cannot_mint_stronger_tokens,
     tokens_never_outrank_their_creator,
     token_input_is_validated,
 );
@@ -147,6 +148,41 @@ async fn token_input_is_validated(b: Backend) {
             .unwrap()
             .is_empty(),
         "nothing half-written"
+    );
+    app.stop().await;
+}
+
+async fn tokens_cannot_mint_stronger_tokens(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let owner = app.owner("o@example.com").await;
+    let url = format!("/api/v1/workspaces/{}/api-tokens", owner.workspace_id);
+    let manager = app
+        .post(
+            &url,
+            Some(&owner.access_token),
+            json!({"name": "token manager", "scopes": ["tokens:manage", "workspace:read"], "expires_in_days": 7}),
+        )
+        .await
+        .expect(201);
+    let secret = manager.body["token"].as_str().unwrap().to_string();
+    app.post(
+        &url,
+        Some(&secret),
+        json!({"name": "escalate", "scopes": ["audit:read"]}),
+    )
+    .await
+    .expect_error(403, "forbidden");
+    let child = app
+        .post(
+            &url,
+            Some(&secret),
+            json!({"name": "child", "scopes": ["workspace:read"], "expires_in_days": 365}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(
+        child.body["expires_at"], manager.body["expires_at"],
+        "a child token expires no later than its parent"
     );
     app.stop().await;
 }

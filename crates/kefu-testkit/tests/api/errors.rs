@@ -37,12 +37,20 @@ async fn malformed_and_invalid_bodies(b: Backend) {
         .await
         .unwrap();
     TestApp::reply(res).await.expect_error(400, "invalid_json");
-    app.post("/api/v1/auth/login", None, json!({"email": 5}))
+    let r = app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"email": 5, "password": "x"}),
+        )
         .await
         .expect_error(422, "validation_failed");
-    app.post("/api/v1/auth/login", None, json!({"email": "a@b.co"}))
+    assert_eq!(r.body["details"]["fields"], json!({"email": "invalid"}));
+    let r = app
+        .post("/api/v1/auth/login", None, json!({"email": "a@b.co"}))
         .await
         .expect_error(422, "validation_failed");
+    assert_eq!(r.body["details"]["fields"], json!({"password": "required"}));
     let res = app
         .client
         .post(app.url("/api/v1/auth/login"))
@@ -64,13 +72,31 @@ async fn malformed_and_invalid_bodies(b: Backend) {
         .await
         .expect_error(422, "validation_failed");
     assert_eq!(r.body["details"]["fields"]["email"], "invalid_email");
-    app.post(
-        &format!("/api/v1/workspaces/{}/invitations", owner.workspace_id),
-        Some(&owner.access_token),
-        json!({"email": "x@example.com", "role": "emperor"}),
-    )
-    .await
-    .expect_error(422, "validation_failed");
+    let r = app
+        .post(
+            &format!("/api/v1/workspaces/{}/invitations", owner.workspace_id),
+            Some(&owner.access_token),
+            json!({"email": "x@example.com", "role": "emperor"}),
+        )
+        .await
+        .expect_error(422, "validation_failed");
+    assert_eq!(r.body["details"]["fields"], json!({"role": "invalid"}));
+    assert!(r.body["details"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("emperor"));
+    // Query strings are validated the same way.
+    let r = app
+        .get(
+            &format!(
+                "/api/v1/workspaces/{}/audit-log?limit=lots",
+                owner.workspace_id
+            ),
+            Some(&owner.access_token),
+        )
+        .await
+        .expect_error(422, "validation_failed");
+    assert_eq!(r.body["details"]["fields"], json!({"limit": "invalid"}));
     app.stop().await;
 }
 

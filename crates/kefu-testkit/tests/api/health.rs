@@ -121,6 +121,18 @@ async fn request_ids_are_generated_and_propagated(b: Backend) {
         .await
         .unwrap();
     assert_eq!(res.headers()["x-request-id"], "trace-me-123");
+    let res = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "x".repeat(500))
+        .send()
+        .await
+        .unwrap();
+    let replaced = res.headers()["x-request-id"].to_str().unwrap();
+    assert!(
+        uuid::Uuid::parse_str(replaced).is_ok(),
+        "oversized ids are replaced: {replaced}"
+    );
     let res = app.client.get(app.url("/nope")).send().await.unwrap();
     assert!(
         res.headers().contains_key("x-request-id"),

@@ -4,6 +4,7 @@ use serde_json::json;
 on_both_backends!(
     invitation_flow_creates_a_member,
     invitations_are_single_use_and_revocable,
+    invitations_die_with_their_inviters_authority,
     existing_accounts_join_with_their_password,
     role_changes_follow_the_rules,
     removed_members_lose_access,
@@ -278,5 +279,86 @@ async fn removed_members_lose_access(b: Backend) {
     )
     .await
     .expect_error(404, "member_not_found");
+    app.stop().await;
+}
+
+async fn invitations_die_with_their_inviters_authority(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let owner = app.owner("o@example.com").await;
+    let base = format!("/api/v1/workspaces/{}", owner.workspace_id);
+    let (admin_id, admin) = app.member(&owner, "admin@example.com", "admin").await;
+    let invite = |email: &str| json!({"email": email, "role": "admin"});
+    let demoted = app
+        .post(
+            &format!("{base}/invitations"),
+            Some(&admin),
+            invite("friend1@example.com"),
+        )
+        .await
+        .expect(201);
+    // Demoted: the invitation can no longer be used.
+    app.patch(
+        &format!("{base}/members/{admin_id}"),
+        Some(&owner.access_token),
+        json!({"role": "agent"}),
+    )
+    .await
+    .expect(200);
+    app.post(
+        "/api/v1/invitations/accept",
+        None,
+        json!({"token": demoted.body["token"], "name": "F", "password": PASSWORD}),
+    )
+    .await
+    .expect_error(404, "invitation_not_found");
+    // Removed: pending invitations are revoked with the membership.
+    app.patch(
+        &format!("{base}/members/{admin_id}"),
+        Some(&owner.access_token),
+        json!({"role": "admin"}),
+    )
+    .await
+    .expect(200);
+    let removed = app
+        .post(
+            &format!("{base}/invitations"),
+            Some(&admin),
+            invite("friend2@example.com"),
+        )
+        .await
+        .expect(201);
+    app.delete(
+        &format!("{base}/members/{admin_id}"),
+        Some(&owner.access_token),
+    )
+    .await
+    .expect(204);
+    let pending = app
+        .get(&format!("{base}/invitations"), Some(&owner.access_token))
+        .await
+        .expect(200);
+    assert!(
+        pending
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["email"] != "friend2@example.com"),
+        "{}",
+        pending.text
+    );
+    app.post(
+        "/api/v1/invitations/accept",
+        None,
+        json!({"token": removed.body["token"], "name": "F", "password": PASSWORD}),
+    )
+    .await
+    .expect_error(404, "invitation_not_found");
+    assert!(app
+        .store
+        .find_user_by_email("friend2@example.com")
+        .await
+        .unwrap()
+        .is_none());
     app.stop().await;
 }

@@ -1,6 +1,7 @@
 use kefu_testkit::{on_both_backends, Backend, TestApp, PASSWORD};
 
 on_both_backends!(
+    invitation_acceptance_is_no_password_oracle,
     accounts_lock_after_repeated_failures,
     login_attempts_are_limited_per_ip,
     general_rate_limit_applies_per_ip
@@ -74,5 +75,40 @@ async fn general_rate_limit_applies_per_ip(b: Backend) {
         "{}",
         m.text
     );
+    app.stop().await;
+}
+
+/// Whoever holds an invitation for an existing account's e-mail cannot use
+/// the accept endpoint to guess that account's password without limit.
+async fn invitation_acceptance_is_no_password_oracle(b: Backend) {
+    let app = TestApp::spawn_with(b, |s| s.auth.service.throttle.account_failures = 3).await;
+    app.owner("victim@example.com").await;
+    let attacker = app.owner("attacker@example.com").await;
+    let inv = app
+        .post(
+            &format!("/api/v1/workspaces/{}/invitations", attacker.workspace_id),
+            Some(&attacker.access_token),
+            serde_json::json!({"email": "victim@example.com", "role": "agent"}),
+        )
+        .await
+        .expect(201);
+    let guess =
+        |pw: &str| serde_json::json!({"token": inv.body["token"], "name": "x", "password": pw});
+    for i in 0..3 {
+        app.post(
+            "/api/v1/invitations/accept",
+            None,
+            guess(&format!("guess-{i}-long")),
+        )
+        .await
+        .expect_error(401, "invalid_credentials");
+    }
+    app.post("/api/v1/invitations/accept", None, guess(PASSWORD))
+        .await
+        .expect_error(429, "rate_limited");
+    // The lock is the account's: login is refused as well.
+    app.login("victim@example.com", PASSWORD)
+        .await
+        .expect_error(429, "rate_limited");
     app.stop().await;
 }
