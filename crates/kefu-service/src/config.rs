@@ -19,8 +19,9 @@ pub struct AuthConfig {
     pub argon2_memory_kib: u32,
     /// argon2id iterations.
     pub argon2_iterations: u32,
-    /// Password hashes computed at once (each holds `argon2_memory_kib`);
-    /// more wait their turn. 0 = one per CPU.
+    /// Threads that compute password hashes, each holding one
+    /// `argon2_memory_kib` buffer; more logins than threads wait their turn.
+    /// 0 = one per CPU.
     pub max_concurrent_hashes: usize,
     /// Issuer shown in authenticator apps.
     pub totp_issuer: String,
