@@ -17,12 +17,6 @@ pub struct HttpLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct DurationLabels {
-    pub method: String,
-    pub route: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BuildLabels {
     pub version: String,
     pub store: String,
@@ -36,7 +30,7 @@ pub struct ReasonLabels {
 pub struct Metrics {
     registry: Registry,
     pub http_requests: Family<HttpLabels, Counter>,
-    pub http_duration: Family<DurationLabels, Histogram>,
+    pub http_duration: Family<HttpLabels, Histogram>,
     pub http_in_flight: Gauge,
     pub rate_limited: Family<ReasonLabels, Counter>,
 }
@@ -56,7 +50,7 @@ impl Metrics {
     pub fn new(version: &str, backend: &str) -> Self {
         let mut registry = Registry::with_prefix("kefu");
         let http_requests = Family::<HttpLabels, Counter>::default();
-        let http_duration = Family::<DurationLabels, Histogram>::new_with_constructor(
+        let http_duration = Family::<HttpLabels, Histogram>::new_with_constructor(
             latency_histogram as fn() -> Histogram,
         );
         let http_in_flight = Gauge::default();
@@ -68,7 +62,7 @@ impl Metrics {
         );
         registry.register(
             "http_request_duration_seconds",
-            "HTTP request latency, by method and route template",
+            "HTTP request latency, by method, route template and status",
             http_duration.clone(),
         );
         registry.register(

@@ -4,7 +4,7 @@
 
 use crate::error::ApiError;
 use crate::extract::client_ip;
-use crate::metrics::{DurationLabels, HttpLabels, ReasonLabels};
+use crate::metrics::{HttpLabels, ReasonLabels};
 use crate::router::AppState;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -80,22 +80,16 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
         .map_or_else(|| "unmatched".to_string(), |r| r.0.clone());
     let status = res.status().as_u16();
     let elapsed = started.elapsed();
-    state
-        .metrics
-        .http_requests
-        .get_or_create(&HttpLabels {
-            method: method_label.to_string(),
-            route: route.clone(),
-            status: status.to_string(),
-        })
-        .inc();
+    let labels = HttpLabels {
+        method: method_label.to_string(),
+        route,
+        status: status.to_string(),
+    };
+    state.metrics.http_requests.get_or_create(&labels).inc();
     state
         .metrics
         .http_duration
-        .get_or_create(&DurationLabels {
-            method: method_label.to_string(),
-            route: route.clone(),
-        })
+        .get_or_create(&labels)
         .observe(elapsed.as_secs_f64());
     let _enter = span.enter();
     let latency_ms = elapsed.as_secs_f64() * 1000.0;

@@ -53,7 +53,10 @@ async fn metrics_use_route_templates(b: Backend) {
     );
     assert!(text.contains(r#"route="unmatched",status="404""#), "{text}");
     assert!(!text.contains(&owner.workspace_id), "no ids in labels");
-    assert!(text.contains("kefu_http_request_duration_seconds_bucket"));
+    assert!(
+        text.contains(r#"kefu_http_request_duration_seconds_count{method="GET",route="/api/v1/workspaces/{workspace_id}/members",status="200"} 1"#),
+        "{text}"
+    );
     assert!(text.contains("kefu_build_info"));
     app.stop().await;
 }
