@@ -207,6 +207,13 @@ async fn newcomer_path_on_an_empty_directory() {
         .unwrap();
     assert_eq!(me["workspaces"][0]["id"], ws.as_str());
     assert_eq!(me["workspaces"][0]["name"], "客服团队");
+    let members = client
+        .get(format!("{base}/api/v1/workspaces/{ws}/members"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(members.status(), 200);
 
     let (status, log) = terminate(server);
     assert!(status.success(), "clean exit on SIGTERM: {status:?}");
@@ -219,6 +226,16 @@ async fn newcomer_path_on_an_empty_directory() {
         .find(|l| l.contains("\"route\":\"/api/v1/auth/login\"") && l.contains("request completed"))
         .expect("login logged");
     assert!(login_line.contains("request_id"), "{login_line}");
+    // Workspace routes add the workspace id to the request's lines.
+    let members_line = log
+        .iter()
+        .find(|l| l.contains("/members\"") && l.contains("request completed"))
+        .expect("members request logged");
+    assert!(
+        members_line.contains(&format!("\"workspace_id\":\"{ws}\"")),
+        "{members_line}"
+    );
+    assert!(members_line.contains("\"status\":200"), "{members_line}");
     assert!(!all.contains("a-long-password"), "password never logged");
     assert!(!all.contains(token), "tokens never logged");
     let key_text = std::fs::read_to_string(&key).unwrap();
