@@ -86,3 +86,19 @@ id_type!(
     /// One audit-log entry.
     AuditEntryId
 );
+id_type!(
+    /// A channel through which visitors reach a workspace (a web widget).
+    InboxId
+);
+id_type!(
+    /// A visitor or customer, known or anonymous.
+    ContactId
+);
+id_type!(
+    /// One conversation: a gap-free, sequence-numbered log of messages.
+    ConversationId
+);
+id_type!(
+    /// One message in a conversation.
+    MessageId
+);

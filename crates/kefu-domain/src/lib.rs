@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod chat;
 pub mod clock;
 pub mod error;
 pub mod ids;

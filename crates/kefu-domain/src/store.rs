@@ -10,6 +10,7 @@
 //!   and an audit entry never without its change.
 
 use crate::audit::{AuditEntry, AuditRecord};
+use crate::chat::*;
 use crate::error::StoreResult;
 use crate::ids::*;
 use crate::model::*;
@@ -182,6 +183,61 @@ pub trait AuditStore: Send + Sync {
     ) -> StoreResult<(Vec<AuditEntry>, i64, String)>;
 }
 
+#[async_trait]
+pub trait InboxStore: Send + Sync {
+    /// `Conflict("widget_key_taken")` if the key exists (never in practice:
+    /// keys are random).
+    async fn create_inbox(&self, inbox: &Inbox, audit: AuditRecord) -> StoreResult<()>;
+    async fn get_inbox(&self, workspace: WorkspaceId, id: InboxId) -> StoreResult<Inbox>;
+    async fn list_inboxes(&self, workspace: WorkspaceId) -> StoreResult<Vec<Inbox>>;
+    /// The inbox a widget key opens, in whichever workspace it is.
+    async fn find_inbox_by_widget_key(&self, widget_key: &str) -> StoreResult<Option<Inbox>>;
+}
+
+#[async_trait]
+pub trait ConversationStore: Send + Sync {
+    /// The workspace's contact for a browser's visitor id, created on first
+    /// sight (concurrent first sights yield one contact).
+    async fn contact_for_visitor(
+        &self,
+        workspace: WorkspaceId,
+        visitor_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Contact>;
+    async fn create_conversation(&self, conversation: &Conversation) -> StoreResult<()>;
+    async fn get_conversation(
+        &self,
+        workspace: WorkspaceId,
+        id: ConversationId,
+    ) -> StoreResult<Conversation>;
+    /// The contact's newest conversation in the inbox that is not closed.
+    async fn open_conversation(
+        &self,
+        workspace: WorkspaceId,
+        inbox: InboxId,
+        contact: ContactId,
+    ) -> StoreResult<Option<Conversation>>;
+    /// Appends a message with the conversation's next seq, in one
+    /// transaction; a `client_msg_id` the sender already used stores nothing
+    /// and returns the original.
+    async fn append_message(
+        &self,
+        workspace: WorkspaceId,
+        conversation: ConversationId,
+        message: &NewMessage,
+    ) -> StoreResult<Appended>;
+    /// Messages with `seq > after_seq`, oldest first, at most `limit`;
+    /// private notes only when `include_private`.
+    async fn messages_after(
+        &self,
+        workspace: WorkspaceId,
+        conversation: ConversationId,
+        after_seq: i64,
+        limit: i64,
+        include_private: bool,
+    ) -> StoreResult<Vec<Message>>;
+}
+
 /// Health as `/readyz` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreHealth {
@@ -199,6 +255,8 @@ pub trait Store:
     + SessionStore
     + ApiTokenStore
     + AuditStore
+    + InboxStore
+    + ConversationStore
 {
     /// `sqlite` or `postgres`.
     fn backend_name(&self) -> &'static str;

@@ -319,9 +319,9 @@ fn migrate_is_idempotent_and_healthcheck_fails_without_a_server() {
     let dir = tempfile::tempdir().unwrap();
     let out = kefu(dir.path()).arg("migrate").output().unwrap();
     assert!(out.status.success());
-    assert!(String::from_utf8(out.stdout)
-        .unwrap()
-        .starts_with("1 migration(s) applied"));
+    let first = String::from_utf8(out.stdout).unwrap();
+    let applied: usize = first.split(' ').next().unwrap().parse().unwrap();
+    assert!(applied >= 1, "{first}");
     let out = kefu(dir.path()).arg("migrate").output().unwrap();
     assert!(String::from_utf8(out.stdout)
         .unwrap()

@@ -7,6 +7,7 @@
 
 mod api_tokens;
 mod audit;
+mod chat;
 mod invitations;
 mod members;
 mod rows;

@@ -3,6 +3,7 @@
 //! `sqlite::case` and a `postgres::case` test.
 
 mod audit;
+mod chat;
 mod invitations;
 mod members;
 mod sessions;

@@ -1,0 +1,391 @@
+//! Inboxes, contacts, conversations and the sequence-numbered message log.
+
+use super::{rows, SqliteStore};
+use crate::{corrupt, db, map_err};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use kefu_domain::audit::AuditRecord;
+use kefu_domain::chat::*;
+use kefu_domain::store::{ConversationStore, InboxStore};
+use kefu_domain::{ContactId, ConversationId, InboxId, StoreError, StoreResult, WorkspaceId};
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row;
+
+fn inbox(row: &SqliteRow) -> StoreResult<Inbox> {
+    let origins: String = row.try_get("allowed_origins").map_err(db)?;
+    Ok(Inbox {
+        id: row.try_get::<uuid::Uuid, _>("id").map_err(db)?.into(),
+        workspace_id: row
+            .try_get::<uuid::Uuid, _>("workspace_id")
+            .map_err(db)?
+            .into(),
+        name: row.try_get("name").map_err(db)?,
+        channel: row.try_get("channel").map_err(db)?,
+        widget_key: row.try_get("widget_key").map_err(db)?,
+        identity_secret: row.try_get("identity_secret").map_err(db)?,
+        allowed_origins: serde_json::from_str(&origins)
+            .map_err(|_| corrupt("inboxes.allowed_origins"))?,
+        greeting: row.try_get("greeting").map_err(db)?,
+        bot_enabled: row.try_get("bot_enabled").map_err(db)?,
+        created_at: row.try_get("created_at").map_err(db)?,
+    })
+}
+
+fn contact(row: &SqliteRow) -> StoreResult<Contact> {
+    Ok(Contact {
+        id: row.try_get::<uuid::Uuid, _>("id").map_err(db)?.into(),
+        workspace_id: row
+            .try_get::<uuid::Uuid, _>("workspace_id")
+            .map_err(db)?
+            .into(),
+        visitor_id: row.try_get("visitor_id").map_err(db)?,
+        created_at: row.try_get("created_at").map_err(db)?,
+    })
+}
+
+fn conversation(row: &SqliteRow) -> StoreResult<Conversation> {
+    let status: String = row.try_get("status").map_err(db)?;
+    Ok(Conversation {
+        id: row.try_get::<uuid::Uuid, _>("id").map_err(db)?.into(),
+        workspace_id: row
+            .try_get::<uuid::Uuid, _>("workspace_id")
+            .map_err(db)?
+            .into(),
+        inbox_id: row.try_get::<uuid::Uuid, _>("inbox_id").map_err(db)?.into(),
+        contact_id: row
+            .try_get::<uuid::Uuid, _>("contact_id")
+            .map_err(db)?
+            .into(),
+        status: status
+            .parse()
+            .map_err(|_| corrupt("conversations.status"))?,
+        priority: row.try_get("priority").map_err(db)?,
+        assignee_id: row
+            .try_get::<Option<uuid::Uuid>, _>("assignee_id")
+            .map_err(db)?
+            .map(Into::into),
+        last_seq: row.try_get("last_seq").map_err(db)?,
+        created_at: row.try_get("created_at").map_err(db)?,
+        updated_at: row.try_get("updated_at").map_err(db)?,
+    })
+}
+
+fn message(row: &SqliteRow) -> StoreResult<Message> {
+    let kind: String = row.try_get("sender_kind").map_err(db)?;
+    Ok(Message {
+        id: row.try_get::<uuid::Uuid, _>("id").map_err(db)?.into(),
+        workspace_id: row
+            .try_get::<uuid::Uuid, _>("workspace_id")
+            .map_err(db)?
+            .into(),
+        conversation_id: row
+            .try_get::<uuid::Uuid, _>("conversation_id")
+            .map_err(db)?
+            .into(),
+        seq: row.try_get("seq").map_err(db)?,
+        sender_kind: kind.parse().map_err(|_| corrupt("messages.sender_kind"))?,
+        sender_id: row.try_get("sender_id").map_err(db)?,
+        body: row.try_get("body").map_err(db)?,
+        private: row.try_get("private").map_err(db)?,
+        client_msg_id: row.try_get("client_msg_id").map_err(db)?,
+        created_at: row.try_get("created_at").map_err(db)?,
+    })
+}
+
+#[async_trait]
+impl InboxStore for SqliteStore {
+    async fn create_inbox(&self, i: &Inbox, audit: AuditRecord) -> StoreResult<()> {
+        let origins = serde_json::to_string(&i.allowed_origins).map_err(StoreError::backend)?;
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db)?;
+        sqlx::query(
+            "INSERT INTO inboxes (id, workspace_id, name, channel, widget_key, identity_secret, \
+             allowed_origins, greeting, bot_enabled, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(i.id.0)
+        .bind(i.workspace_id.0)
+        .bind(&i.name)
+        .bind(&i.channel)
+        .bind(&i.widget_key)
+        .bind(&i.identity_secret)
+        .bind(origins)
+        .bind(&i.greeting)
+        .bind(i.bot_enabled)
+        .bind(i.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| map_err(e, "widget_key_taken"))?;
+        rows::append_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn get_inbox(&self, ws: WorkspaceId, id: InboxId) -> StoreResult<Inbox> {
+        let row = sqlx::query("SELECT * FROM inboxes WHERE id = $1 AND workspace_id = $2")
+            .bind(id.0)
+            .bind(ws.0)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db)?
+            .ok_or(StoreError::NotFound("inbox"))?;
+        inbox(&row)
+    }
+
+    async fn list_inboxes(&self, ws: WorkspaceId) -> StoreResult<Vec<Inbox>> {
+        let found =
+            sqlx::query("SELECT * FROM inboxes WHERE workspace_id = $1 ORDER BY created_at")
+                .bind(ws.0)
+                .fetch_all(&self.reader)
+                .await
+                .map_err(db)?;
+        found.iter().map(inbox).collect()
+    }
+
+    async fn find_inbox_by_widget_key(&self, key: &str) -> StoreResult<Option<Inbox>> {
+        let row = sqlx::query("SELECT * FROM inboxes WHERE widget_key = $1")
+            .bind(key)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db)?;
+        row.as_ref().map(inbox).transpose()
+    }
+}
+
+impl SqliteStore {
+    /// The message a sender already stored under this `client_msg_id`.
+    async fn sent_before(
+        &self,
+        ws: WorkspaceId,
+        m: &NewMessage,
+        client_msg_id: &str,
+    ) -> StoreResult<Option<Message>> {
+        let row = sqlx::query(
+            "SELECT * FROM messages WHERE workspace_id = $1 AND sender_kind = $2 \
+             AND sender_id IS $3 AND client_msg_id = $4",
+        )
+        .bind(ws.0)
+        .bind(m.sender_kind.as_str())
+        .bind(m.sender_id)
+        .bind(client_msg_id)
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(db)?;
+        row.as_ref().map(message).transpose()
+    }
+}
+
+#[async_trait]
+impl ConversationStore for SqliteStore {
+    async fn contact_for_visitor(
+        &self,
+        ws: WorkspaceId,
+        visitor_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Contact> {
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db)?;
+        sqlx::query(
+            "INSERT INTO contacts (id, workspace_id, visitor_id, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (workspace_id, visitor_id) DO NOTHING",
+        )
+        .bind(ContactId::new().0)
+        .bind(ws.0)
+        .bind(visitor_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        let row = sqlx::query("SELECT * FROM contacts WHERE workspace_id = $1 AND visitor_id = $2")
+            .bind(ws.0)
+            .bind(visitor_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db)?;
+        let found = contact(&row)?;
+        tx.commit().await.map_err(db)?;
+        Ok(found)
+    }
+
+    async fn create_conversation(&self, c: &Conversation) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO conversations (id, workspace_id, inbox_id, contact_id, status, priority, \
+             assignee_id, last_seq, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9)",
+        )
+        .bind(c.id.0)
+        .bind(c.workspace_id.0)
+        .bind(c.inbox_id.0)
+        .bind(c.contact_id.0)
+        .bind(c.status.as_str())
+        .bind(c.priority)
+        .bind(c.assignee_id.map(|u| u.0))
+        .bind(c.created_at)
+        .bind(c.updated_at)
+        .execute(&self.writer)
+        .await
+        .map_err(|e| map_err(e, "conversation_exists"))?;
+        Ok(())
+    }
+
+    async fn get_conversation(
+        &self,
+        ws: WorkspaceId,
+        id: ConversationId,
+    ) -> StoreResult<Conversation> {
+        let row = sqlx::query("SELECT * FROM conversations WHERE id = $1 AND workspace_id = $2")
+            .bind(id.0)
+            .bind(ws.0)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db)?
+            .ok_or(StoreError::NotFound("conversation"))?;
+        conversation(&row)
+    }
+
+    async fn open_conversation(
+        &self,
+        ws: WorkspaceId,
+        inbox: InboxId,
+        contact: ContactId,
+    ) -> StoreResult<Option<Conversation>> {
+        let row = sqlx::query(
+            "SELECT * FROM conversations WHERE workspace_id = $1 AND inbox_id = $2 AND contact_id = $3 \
+             AND status <> 'closed' ORDER BY created_at DESC LIMIT 1",
+        )
+        .bind(ws.0)
+        .bind(inbox.0)
+        .bind(contact.0)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db)?;
+        row.as_ref().map(conversation).transpose()
+    }
+
+    async fn append_message(
+        &self,
+        ws: WorkspaceId,
+        conv: ConversationId,
+        m: &NewMessage,
+    ) -> StoreResult<Appended> {
+        // The single writer connection serialises appends, so the idempotency
+        // check and the insert cannot interleave with another send.
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db)?;
+        if let Some(cid) = &m.client_msg_id {
+            let row = sqlx::query(
+                "SELECT * FROM messages WHERE workspace_id = $1 AND sender_kind = $2 \
+                 AND sender_id IS $3 AND client_msg_id = $4",
+            )
+            .bind(ws.0)
+            .bind(m.sender_kind.as_str())
+            .bind(m.sender_id)
+            .bind(cid)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+            if let Some(row) = row {
+                return Ok(Appended::Duplicate(message(&row)?));
+            }
+        }
+        let seq: i64 = sqlx::query_scalar(
+            "UPDATE conversations SET last_seq = last_seq + 1, updated_at = $1 \
+             WHERE id = $2 AND workspace_id = $3 RETURNING last_seq",
+        )
+        .bind(m.created_at)
+        .bind(conv.0)
+        .bind(ws.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?
+        .ok_or(StoreError::NotFound("conversation"))?;
+        let inserted = sqlx::query(
+            "INSERT INTO messages (id, workspace_id, conversation_id, seq, sender_kind, sender_id, body, \
+             private, client_msg_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(m.id.0)
+        .bind(ws.0)
+        .bind(conv.0)
+        .bind(seq)
+        .bind(m.sender_kind.as_str())
+        .bind(m.sender_id)
+        .bind(&m.body)
+        .bind(m.private)
+        .bind(&m.client_msg_id)
+        .bind(m.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| map_err(e, "duplicate_message"));
+        match inserted {
+            Ok(_) => {}
+            Err(StoreError::Conflict(_)) if m.client_msg_id.is_some() => {
+                drop(tx);
+                let cid = m.client_msg_id.as_deref().unwrap_or_default();
+                return self
+                    .sent_before(ws, m, cid)
+                    .await?
+                    .map(Appended::Duplicate)
+                    .ok_or(StoreError::Conflict("duplicate_message"));
+            }
+            Err(e) => return Err(e),
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(Appended::New(Message {
+            id: m.id,
+            workspace_id: ws,
+            conversation_id: conv,
+            seq,
+            sender_kind: m.sender_kind,
+            sender_id: m.sender_id,
+            body: m.body.clone(),
+            private: m.private,
+            client_msg_id: m.client_msg_id.clone(),
+            created_at: m.created_at,
+        }))
+    }
+
+    async fn messages_after(
+        &self,
+        ws: WorkspaceId,
+        conv: ConversationId,
+        after_seq: i64,
+        limit: i64,
+        include_private: bool,
+    ) -> StoreResult<Vec<Message>> {
+        // One read transaction: the conversation check and the page come
+        // from the same snapshot.
+        let mut tx = self.reader.begin().await.map_err(db)?;
+        let exists: Option<bool> = sqlx::query_scalar(
+            "SELECT TRUE FROM conversations WHERE id = $1 AND workspace_id = $2",
+        )
+        .bind(conv.0)
+        .bind(ws.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound("conversation"));
+        }
+        let found = sqlx::query(
+            "SELECT * FROM messages WHERE workspace_id = $1 AND conversation_id = $2 AND seq > $3 \
+             AND ($4 OR private = FALSE) ORDER BY seq LIMIT $5",
+        )
+        .bind(ws.0)
+        .bind(conv.0)
+        .bind(after_seq)
+        .bind(include_private)
+        .bind(limit.max(0))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        found.iter().map(message).collect()
+    }
+}

@@ -1,0 +1,298 @@
+use crate::support::*;
+use kefu_domain::chat::*;
+use kefu_domain::store::Store;
+use kefu_domain::{ContactId, ConversationId, InboxId, MessageId, StoreError, WorkspaceId};
+use std::sync::Arc;
+
+crate::store_contract!(
+    inboxes_are_found_by_key_and_scoped_by_workspace,
+    contacts_are_created_once_per_visitor,
+    seqs_are_gap_free_and_pages_replay,
+    resending_a_client_msg_id_stores_nothing,
+    concurrent_sends_get_distinct_consecutive_seqs,
+    racing_resends_store_one_message,
+    private_notes_are_filtered_and_conversations_isolated,
+);
+
+fn inbox(ws: WorkspaceId, key: &str) -> Inbox {
+    Inbox {
+        id: InboxId::new(),
+        workspace_id: ws,
+        name: "网站咨询".into(),
+        channel: "web".into(),
+        widget_key: key.into(),
+        identity_secret: "s3cret".into(),
+        allowed_origins: vec!["https://shop.example.cn".into()],
+        greeting: Some("您好！有什么可以帮您？".into()),
+        bot_enabled: true,
+        created_at: now(),
+    }
+}
+
+/// A workspace with an inbox, a contact and an open conversation.
+async fn conversation(store: &Arc<dyn Store>, email: &str) -> (WorkspaceId, Conversation) {
+    let (ws, _) = workspace(store, email).await;
+    let i = inbox(ws, &format!("key-{}", uuid::Uuid::now_v7()));
+    store
+        .create_inbox(&i, record(ws, "inbox.created"))
+        .await
+        .unwrap();
+    let contact = store
+        .contact_for_visitor(ws, "visitor-1", now())
+        .await
+        .unwrap();
+    let c = Conversation {
+        id: ConversationId::new(),
+        workspace_id: ws,
+        inbox_id: i.id,
+        contact_id: contact.id,
+        status: ConversationStatus::Bot,
+        priority: 0,
+        assignee_id: None,
+        last_seq: 0,
+        created_at: now(),
+        updated_at: now(),
+    };
+    store.create_conversation(&c).await.unwrap();
+    (ws, c)
+}
+
+fn visitor_msg(contact: ContactId, body: &str, client_msg_id: Option<&str>) -> NewMessage {
+    NewMessage {
+        id: MessageId::new(),
+        sender_kind: SenderKind::Visitor,
+        sender_id: Some(contact.0),
+        body: body.into(),
+        private: false,
+        client_msg_id: client_msg_id.map(str::to_string),
+        created_at: now(),
+    }
+}
+
+async fn inboxes_are_found_by_key_and_scoped_by_workspace(store: Arc<dyn Store>) {
+    let (ws_a, _) = workspace(&store, "a@example.com").await;
+    let (ws_b, _) = workspace(&store, "b@example.com").await;
+    let i = inbox(ws_a, "wk_abc");
+    store
+        .create_inbox(&i, record(ws_a, "inbox.created"))
+        .await
+        .unwrap();
+    assert_eq!(store.get_inbox(ws_a, i.id).await.unwrap(), i);
+    assert_eq!(
+        store.find_inbox_by_widget_key("wk_abc").await.unwrap(),
+        Some(i.clone())
+    );
+    assert_eq!(
+        store.find_inbox_by_widget_key("wk_nope").await.unwrap(),
+        None
+    );
+    assert_eq!(store.list_inboxes(ws_a).await.unwrap(), vec![i.clone()]);
+    assert!(store.list_inboxes(ws_b).await.unwrap().is_empty());
+    assert!(matches!(
+        store.get_inbox(ws_b, i.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+    let dup = store
+        .create_inbox(&inbox(ws_b, "wk_abc"), record(ws_b, "inbox.created"))
+        .await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+    let page = store.list_audit(ws_a, None, 1).await.unwrap();
+    assert_eq!(page.entries[0].action, "inbox.created");
+}
+
+async fn contacts_are_created_once_per_visitor(store: Arc<dyn Store>) {
+    let (ws, _) = workspace(&store, "a@example.com").await;
+    let (other, _) = workspace(&store, "b@example.com").await;
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let s = store.clone();
+        set.spawn(async move { s.contact_for_visitor(ws, "v-42", now()).await.unwrap().id });
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    while let Some(id) = set.join_next().await {
+        ids.insert(id.unwrap());
+    }
+    assert_eq!(ids.len(), 1, "one contact for one visitor id");
+    let elsewhere = store
+        .contact_for_visitor(other, "v-42", now())
+        .await
+        .unwrap();
+    assert!(
+        !ids.contains(&elsewhere.id),
+        "visitor ids are per workspace"
+    );
+}
+
+async fn seqs_are_gap_free_and_pages_replay(store: Arc<dyn Store>) {
+    let (ws, c) = conversation(&store, "a@example.com").await;
+    for i in 1..=5 {
+        let a = store
+            .append_message(
+                ws,
+                c.id,
+                &visitor_msg(c.contact_id, &format!("第{i}条"), Some(&format!("c{i}"))),
+            )
+            .await
+            .unwrap();
+        match a {
+            Appended::New(m) => assert_eq!(m.seq, i),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(store.get_conversation(ws, c.id).await.unwrap().last_seq, 5);
+    let page = store.messages_after(ws, c.id, 2, 2, true).await.unwrap();
+    let seqs: Vec<i64> = page.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, vec![3, 4]);
+    assert_eq!(page[0].body, "第3条");
+    let rest = store.messages_after(ws, c.id, 4, 100, true).await.unwrap();
+    assert_eq!(rest.len(), 1);
+    assert!(store
+        .messages_after(ws, c.id, 5, 100, true)
+        .await
+        .unwrap()
+        .is_empty());
+    let open = store
+        .open_conversation(ws, c.inbox_id, c.contact_id)
+        .await
+        .unwrap();
+    assert_eq!(open.map(|o| o.id), Some(c.id));
+}
+
+async fn resending_a_client_msg_id_stores_nothing(store: Arc<dyn Store>) {
+    let (ws, c) = conversation(&store, "a@example.com").await;
+    let first = store
+        .append_message(ws, c.id, &visitor_msg(c.contact_id, "hi", Some("m-1")))
+        .await
+        .unwrap();
+    let again = store
+        .append_message(ws, c.id, &visitor_msg(c.contact_id, "hi", Some("m-1")))
+        .await
+        .unwrap();
+    let Appended::Duplicate(dup) = again else {
+        panic!("{again:?}")
+    };
+    assert_eq!((dup.id, dup.seq), (first.message().id, 1));
+    assert_eq!(
+        store.get_conversation(ws, c.id).await.unwrap().last_seq,
+        1,
+        "no seq consumed"
+    );
+    assert_eq!(
+        store
+            .messages_after(ws, c.id, 0, 10, true)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // The same key from another sender is another message.
+    let agent = NewMessage {
+        sender_kind: SenderKind::Agent,
+        sender_id: Some(uuid::Uuid::now_v7()),
+        ..visitor_msg(c.contact_id, "您好", Some("m-1"))
+    };
+    let a = store.append_message(ws, c.id, &agent).await.unwrap();
+    assert!(matches!(a, Appended::New(ref m) if m.seq == 2), "{a:?}");
+    // Messages without a key are never deduplicated.
+    for _ in 0..2 {
+        store
+            .append_message(ws, c.id, &visitor_msg(c.contact_id, "again", None))
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.get_conversation(ws, c.id).await.unwrap().last_seq, 4);
+}
+
+async fn concurrent_sends_get_distinct_consecutive_seqs(store: Arc<dyn Store>) {
+    let (ws, c) = conversation(&store, "a@example.com").await;
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let s = store.clone();
+        let m = visitor_msg(c.contact_id, "x", Some(&format!("k{i}")));
+        set.spawn(async move { s.append_message(ws, c.id, &m).await.unwrap().message().seq });
+    }
+    let mut seqs = Vec::new();
+    while let Some(seq) = set.join_next().await {
+        seqs.push(seq.unwrap());
+    }
+    seqs.sort();
+    assert_eq!(seqs, (1..=20).collect::<Vec<i64>>());
+    let stored: Vec<i64> = store
+        .messages_after(ws, c.id, 0, 100, true)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.seq)
+        .collect();
+    assert_eq!(stored, (1..=20).collect::<Vec<i64>>());
+}
+
+async fn racing_resends_store_one_message(store: Arc<dyn Store>) {
+    let (ws, c) = conversation(&store, "a@example.com").await;
+    let m = visitor_msg(c.contact_id, "only once", Some("retry-me"));
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let s = store.clone();
+        let m = NewMessage {
+            id: MessageId::new(),
+            ..m.clone()
+        };
+        set.spawn(async move { s.append_message(ws, c.id, &m).await.unwrap() });
+    }
+    let mut new = 0;
+    let mut ids = std::collections::BTreeSet::new();
+    while let Some(a) = set.join_next().await {
+        let a = a.unwrap();
+        new += matches!(a, Appended::New(_)) as u32;
+        ids.insert(a.message().id);
+    }
+    assert_eq!(new, 1, "exactly one send stored");
+    assert_eq!(ids.len(), 1, "every ack names the same message");
+    assert_eq!(store.get_conversation(ws, c.id).await.unwrap().last_seq, 1);
+}
+
+async fn private_notes_are_filtered_and_conversations_isolated(store: Arc<dyn Store>) {
+    let (ws, c) = conversation(&store, "a@example.com").await;
+    let (other_ws, _) = conversation(&store, "b@example.com").await;
+    store
+        .append_message(ws, c.id, &visitor_msg(c.contact_id, "public", None))
+        .await
+        .unwrap();
+    let note = NewMessage {
+        sender_kind: SenderKind::Agent,
+        sender_id: Some(uuid::Uuid::now_v7()),
+        private: true,
+        ..visitor_msg(c.contact_id, "VIP, be nice", None)
+    };
+    store.append_message(ws, c.id, &note).await.unwrap();
+    let visitor_view = store.messages_after(ws, c.id, 0, 10, false).await.unwrap();
+    assert_eq!(
+        visitor_view
+            .iter()
+            .map(|m| m.body.as_str())
+            .collect::<Vec<_>>(),
+        vec!["public"]
+    );
+    assert_eq!(
+        store
+            .messages_after(ws, c.id, 0, 10, true)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    // Another workspace sees nothing and can write nothing.
+    assert!(matches!(
+        store.get_conversation(other_ws, c.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.messages_after(other_ws, c.id, 0, 10, true).await,
+        Err(StoreError::NotFound(_))
+    ));
+    let cross = store
+        .append_message(other_ws, c.id, &visitor_msg(c.contact_id, "intrude", None))
+        .await;
+    assert!(matches!(cross, Err(StoreError::NotFound(_))), "{cross:?}");
+    assert_eq!(store.get_conversation(ws, c.id).await.unwrap().last_seq, 2);
+}
