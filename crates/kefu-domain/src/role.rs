@@ -55,6 +55,8 @@ impl Role {
             Action::RemoveMembers => &[Owner, Admin],
             Action::ManageApiTokens => &[Owner, Admin],
             Action::ViewAuditLog => &[Owner, Admin],
+            Action::ViewInboxes => &[Owner, Admin, Supervisor, Agent],
+            Action::ManageInboxes => &[Owner, Admin],
         };
         allowed.contains(&self)
     }
@@ -105,10 +107,12 @@ pub enum Action {
     RemoveMembers,
     ManageApiTokens,
     ViewAuditLog,
+    ViewInboxes,
+    ManageInboxes,
 }
 
 impl Action {
-    pub const ALL: [Action; 8] = [
+    pub const ALL: [Action; 10] = [
         Action::ViewWorkspace,
         Action::UpdateWorkspaceSettings,
         Action::ViewMembers,
@@ -117,13 +121,18 @@ impl Action {
         Action::RemoveMembers,
         Action::ManageApiTokens,
         Action::ViewAuditLog,
+        Action::ViewInboxes,
+        Action::ManageInboxes,
     ];
 
     /// The API-token scope an action needs.
     pub fn scope(self) -> Scope {
         match self {
-            Action::ViewWorkspace | Action::ViewMembers => Scope::WorkspaceRead,
-            Action::UpdateWorkspaceSettings
+            Action::ViewWorkspace | Action::ViewMembers | Action::ViewInboxes => {
+                Scope::WorkspaceRead
+            }
+            Action::ManageInboxes
+            | Action::UpdateWorkspaceSettings
             | Action::InviteMembers
             | Action::ChangeMemberRoles
             | Action::RemoveMembers => Scope::WorkspaceAdmin,
@@ -206,6 +215,8 @@ mod tests {
             (RemoveMembers,           [true,  true,  false, false]),
             (ManageApiTokens,         [true,  true,  false, false]),
             (ViewAuditLog,            [true,  true,  false, false]),
+            (ViewInboxes,             [true,  true,  true,  true ]),
+            (ManageInboxes,           [true,  true,  false, false]),
         ];
         assert_eq!(
             expected.len(),

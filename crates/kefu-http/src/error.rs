@@ -132,6 +132,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Forbidden(code) => {
                 let message = match code {
                     "totp_enrollment_required" => "This workspace requires administrators to enable two-factor authentication.",
+                    "origin_not_allowed" => "This site may not open the chat widget of this inbox.",
                     _ => "Your role does not allow this.",
                 };
                 ApiError::new(StatusCode::FORBIDDEN, code, message)

@@ -21,6 +21,8 @@ use utoipa::{Modify, OpenApi};
         (name = "members", description = "Members and invitations"),
         (name = "api-tokens", description = "Scoped tokens for integrations"),
         (name = "audit", description = "The tamper-evident audit log"),
+        (name = "inboxes", description = "Channels visitors reach the workspace through"),
+        (name = "widget", description = "The embeddable widget's public API"),
         (name = "meta", description = "Health and metadata"),
     )
 )]

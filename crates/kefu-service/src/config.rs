@@ -72,3 +72,22 @@ impl Default for ThrottleConfig {
         }
     }
 }
+
+/// Settings of live chat (section `[chat]` of kefu.toml).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ChatConfig {
+    /// Longest message body accepted, in characters.
+    pub max_message_chars: usize,
+    /// Lifetime of a widget's visitor token, in seconds.
+    pub visitor_token_ttl_secs: u64,
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        Self {
+            max_message_chars: 10_000,
+            visitor_token_ttl_secs: 12 * 3600,
+        }
+    }
+}

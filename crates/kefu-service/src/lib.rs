@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod chat;
 pub mod config;
 pub mod context;
 pub mod error;
@@ -11,7 +12,7 @@ pub mod throttle;
 pub mod validate;
 pub mod workspaces;
 
-pub use config::AuthConfig;
+pub use config::{AuthConfig, ChatConfig};
 pub use context::{Access, Ctx, Principal};
 pub use error::{ServiceError, ServiceResult};
 
@@ -25,6 +26,7 @@ pub struct Services {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub config: Arc<AuthConfig>,
+    pub chat: Arc<ChatConfig>,
     pub signer: Arc<auth::tokens::Signer>,
     pub passwords: Arc<auth::password::Passwords>,
     pub throttle: Arc<throttle::LoginThrottle>,
@@ -35,6 +37,7 @@ impl Services {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         config: AuthConfig,
+        chat: ChatConfig,
         signing_key: &[u8],
     ) -> Self {
         let throttle = throttle::LoginThrottle::new(config.throttle.clone());
@@ -51,6 +54,7 @@ impl Services {
             signer: Arc::new(auth::tokens::Signer::new(signing_key)),
             passwords: Arc::new(passwords),
             config: Arc::new(config),
+            chat: Arc::new(chat),
             throttle: Arc::new(throttle),
         }
     }

@@ -56,6 +56,7 @@ pub fn services(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Se
         store,
         Arc::new(SystemClock),
         settings.auth.service.clone(),
+        settings.chat.clone(),
         secrets::expose(&key),
     ))
 }

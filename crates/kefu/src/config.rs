@@ -9,7 +9,7 @@ use figment::providers::{Format, Serialized, Toml};
 use figment::value::{Dict, Value};
 use figment::Figment;
 use kefu_http::HttpConfig;
-use kefu_service::AuthConfig;
+use kefu_service::{AuthConfig, ChatConfig};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -37,6 +37,7 @@ pub struct Settings {
     pub database: DatabaseConfig,
     pub http: HttpConfig,
     pub auth: AuthSettings,
+    pub chat: ChatConfig,
 }
 
 impl Default for Settings {
@@ -52,6 +53,7 @@ impl Default for Settings {
             database: DatabaseConfig::default(),
             http: HttpConfig::default(),
             auth: AuthSettings::default(),
+            chat: ChatConfig::default(),
         }
     }
 }

@@ -5,9 +5,11 @@ pub mod audit;
 pub mod auth;
 pub mod dto;
 pub mod health;
+pub mod inboxes;
 pub mod invitations;
 pub mod me;
 pub mod members;
+pub mod widget;
 pub mod workspaces;
 
 use crate::openapi::ApiDoc;
@@ -24,6 +26,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(invitations::router())
         .merge(api_tokens::router())
         .merge(audit::router())
+        .merge(inboxes::router())
+        .merge(widget::router().layer(axum::middleware::from_fn(widget::cors)))
         .merge(health::openapi_router());
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
 }

@@ -7,8 +7,9 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use hmac::{Hmac, Mac};
-use kefu_domain::{SessionId, UserId};
+use kefu_domain::{ContactId, InboxId, SessionId, UserId, WorkspaceId};
 use rand::RngCore;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -42,25 +43,56 @@ impl Signer {
         HmacSha256::new_from_slice(&self.key).expect("HMAC takes keys of any length")
     }
 
-    pub fn sign(&self, claims: &AccessClaims) -> String {
+    /// `<kind>.<base64url(json)>.<base64url(mac)>`; the kind is under the
+    /// MAC, so a token of one kind can never pass as another.
+    fn sign_kind(&self, kind: &str, claims: &impl Serialize) -> String {
         let payload = B64.encode(serde_json::to_vec(claims).expect("claims serialise"));
-        let signed = format!("v1.{payload}");
+        let signed = format!("{kind}.{payload}");
         let mut mac = self.mac();
         mac.update(signed.as_bytes());
         format!("{signed}.{}", B64.encode(mac.finalize().into_bytes()))
     }
 
-    /// The claims of a well-formed, correctly signed, unexpired token.
-    pub fn verify(&self, token: &str, now_unix: i64) -> Option<AccessClaims> {
+    fn verify_kind<T: DeserializeOwned>(&self, kind: &str, token: &str) -> Option<T> {
         let (signed, sig) = token.rsplit_once('.')?;
-        let payload = signed.strip_prefix("v1.")?;
+        let payload = signed.strip_prefix(kind)?.strip_prefix('.')?;
         let sig = B64.decode(sig).ok()?;
         let mut mac = self.mac();
         mac.update(signed.as_bytes());
         mac.verify_slice(&sig).ok()?; // constant-time
-        let claims: AccessClaims = serde_json::from_slice(&B64.decode(payload).ok()?).ok()?;
+        serde_json::from_slice(&B64.decode(payload).ok()?).ok()
+    }
+
+    pub fn sign(&self, claims: &AccessClaims) -> String {
+        self.sign_kind("v1", claims)
+    }
+
+    /// The claims of a well-formed, correctly signed, unexpired access token.
+    pub fn verify(&self, token: &str, now_unix: i64) -> Option<AccessClaims> {
+        let claims: AccessClaims = self.verify_kind("v1", token)?;
         (claims.exp > now_unix).then_some(claims)
     }
+
+    pub fn sign_visitor(&self, claims: &VisitorClaims) -> String {
+        self.sign_kind("vt1", claims)
+    }
+
+    /// The claims of a well-formed, correctly signed, unexpired visitor token.
+    pub fn verify_visitor(&self, token: &str, now_unix: i64) -> Option<VisitorClaims> {
+        let claims: VisitorClaims = self.verify_kind("vt1", token)?;
+        (claims.exp > now_unix).then_some(claims)
+    }
+}
+
+/// What a widget's visitor token carries: the visitor may act as this
+/// contact, in this inbox, until `exp`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VisitorClaims {
+    pub ws: WorkspaceId,
+    pub inbox: InboxId,
+    pub contact: ContactId,
+    pub iat: i64,
+    pub exp: i64,
 }
 
 /// A fresh 256-bit secret with a readable prefix: `kefu_<kind>_<base64url>`.
@@ -111,6 +143,27 @@ mod tests {
         assert_eq!(s.verify(head, 0), None);
         assert_eq!(s.verify("garbage", 0), None);
         assert_eq!(s.verify("", 0), None);
+    }
+
+    #[test]
+    fn token_kinds_cannot_be_swapped() {
+        let s = Signer::new(b"k1k1k1k1k1k1k1k1k1k1k1k1k1k1k1k1");
+        let v = VisitorClaims {
+            ws: WorkspaceId::new(),
+            inbox: InboxId::new(),
+            contact: ContactId::new(),
+            iat: 0,
+            exp: 100,
+        };
+        let vt = s.sign_visitor(&v);
+        assert!(vt.starts_with("vt1."));
+        assert_eq!(s.verify_visitor(&vt, 50), Some(v.clone()));
+        assert_eq!(s.verify_visitor(&vt, 100), None, "expired");
+        assert_eq!(s.verify(&vt, 0), None, "a visitor token is no access token");
+        let at = s.sign(&claims(100));
+        assert_eq!(s.verify_visitor(&at, 0), None, "and the other way round");
+        // Relabelling the kind breaks the MAC.
+        assert_eq!(s.verify(&vt.replacen("vt1.", "v1.", 1), 0), None);
     }
 
     #[test]

@@ -98,6 +98,15 @@ async fn openapi_documents_every_api_route(b: Backend) {
         ),
         ("/api/v1/workspaces/{workspace_id}/audit-log", &["get"]),
         ("/api/v1/openapi.json", &["get"]),
+        (
+            "/api/v1/workspaces/{workspace_id}/inboxes",
+            &["get", "post"],
+        ),
+        (
+            "/api/v1/workspaces/{workspace_id}/inboxes/{inbox_id}",
+            &["get"],
+        ),
+        ("/api/v1/widget/sessions", &["post"]),
     ] {
         let entry = paths
             .get(path)

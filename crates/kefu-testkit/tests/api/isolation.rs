@@ -13,13 +13,10 @@ on_both_backends!(
 );
 
 /// Every workspace-scoped route, with a body that would succeed.
-fn routes(
-    ws: &str,
-    member: &str,
-    invitation: &str,
-    token: &str,
-) -> Vec<(Method, String, Option<Value>)> {
-    let base = format!("/api/v1/workspaces/{ws}");
+fn routes(t: &Tenant) -> Vec<(Method, String, Option<Value>)> {
+    let base = format!("/api/v1/workspaces/{}", t.owner.workspace_id);
+    let (member, invitation, token, inbox) =
+        (&t.member_id, &t.invitation_id, &t.token_id, &t.inbox_id);
     vec![
         (Method::GET, base.clone(), None),
         (
@@ -53,6 +50,13 @@ fn routes(
         ),
         (Method::DELETE, format!("{base}/api-tokens/{token}"), None),
         (Method::GET, format!("{base}/audit-log"), None),
+        (Method::GET, format!("{base}/inboxes"), None),
+        (
+            Method::POST,
+            format!("{base}/inboxes"),
+            Some(json!({"name": "spy", "channel": "web"})),
+        ),
+        (Method::GET, format!("{base}/inboxes/{inbox}"), None),
     ]
 }
 
@@ -62,6 +66,7 @@ struct Tenant {
     invitation_id: String,
     token_id: String,
     token: String,
+    inbox_id: String,
 }
 
 async fn tenant(app: &TestApp, email: &str) -> Tenant {
@@ -80,7 +85,16 @@ async fn tenant(app: &TestApp, email: &str) -> Tenant {
         .post(&format!("{base}/api-tokens"), Some(&owner.access_token), json!({"name": "t", "scopes": ["workspace:read", "workspace:admin", "tokens:manage", "audit:read"]}))
         .await
         .expect(201);
+    let inbox = app
+        .post(
+            &format!("{base}/inboxes"),
+            Some(&owner.access_token),
+            json!({"name": "web", "channel": "web"}),
+        )
+        .await
+        .expect(201);
     Tenant {
+        inbox_id: inbox.body["id"].as_str().unwrap().into(),
         owner,
         member_id,
         invitation_id: inv.body["id"].as_str().unwrap().into(),
@@ -97,6 +111,7 @@ async fn snapshot(app: &TestApp, t: &Tenant) -> Vec<Value> {
         format!("{base}/members"),
         format!("{base}/invitations"),
         format!("{base}/api-tokens"),
+        format!("{base}/inboxes"),
     ] {
         out.push(
             app.get(&path, Some(&t.owner.access_token))
@@ -114,12 +129,7 @@ async fn every_workspace_route_is_isolated(b: Backend) {
     let victim = tenant(&app, "b@example.com").await;
     let before = snapshot(&app, &victim).await;
     let missing = uuid::Uuid::now_v7().to_string();
-    for (method, path, body) in routes(
-        &victim.owner.workspace_id,
-        &victim.member_id,
-        &victim.invitation_id,
-        &victim.token_id,
-    ) {
+    for (method, path, body) in routes(&victim) {
         let cross = app
             .call(
                 method.clone(),
@@ -200,12 +210,7 @@ async fn api_tokens_stay_in_their_workspace(b: Backend) {
     let app = TestApp::spawn(b).await;
     let a = tenant(&app, "a@example.com").await;
     let victim = tenant(&app, "b@example.com").await;
-    for (method, path, body) in routes(
-        &victim.owner.workspace_id,
-        &victim.member_id,
-        &victim.invitation_id,
-        &victim.token_id,
-    ) {
+    for (method, path, body) in routes(&victim) {
         let r = app.call(method.clone(), &path, Some(&a.token), body).await;
         assert_eq!(
             r.status, 404,

@@ -15,6 +15,8 @@ enum Act {
     RemoveMember,
     CreateToken,
     ViewAudit,
+    ViewInboxes,
+    CreateInbox,
 }
 
 /// Performs `act` as a fresh member with `role`; returns the status.
@@ -55,6 +57,12 @@ async fn attempt(b: Backend, role: &str, act: Act) -> u16 {
             Some(json!({"name": "t", "scopes": ["workspace:read"]})),
         ),
         Act::ViewAudit => (Method::GET, format!("{base}/audit-log"), None),
+        Act::ViewInboxes => (Method::GET, format!("{base}/inboxes"), None),
+        Act::CreateInbox => (
+            Method::POST,
+            format!("{base}/inboxes"),
+            Some(json!({"name": "Web", "channel": "web"})),
+        ),
     };
     let r = app.call(method, &path, Some(&token), body).await;
     if r.status == 403 {
@@ -121,4 +129,12 @@ cells! {
     admin_view_audit: "admin" ViewAudit => true;
     supervisor_view_audit: "supervisor" ViewAudit => false;
     agent_view_audit: "agent" ViewAudit => false;
+    owner_view_inboxes: "owner" ViewInboxes => true;
+    admin_view_inboxes: "admin" ViewInboxes => true;
+    supervisor_view_inboxes: "supervisor" ViewInboxes => true;
+    agent_view_inboxes: "agent" ViewInboxes => true;
+    owner_create_inbox: "owner" CreateInbox => true;
+    admin_create_inbox: "admin" CreateInbox => true;
+    supervisor_create_inbox: "supervisor" CreateInbox => false;
+    agent_create_inbox: "agent" CreateInbox => false;
 }
