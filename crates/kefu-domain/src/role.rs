@@ -57,6 +57,8 @@ impl Role {
             Action::ViewAuditLog => &[Owner, Admin],
             Action::ViewInboxes => &[Owner, Admin, Supervisor, Agent],
             Action::ManageInboxes => &[Owner, Admin],
+            Action::ViewConversations => &[Owner, Admin, Supervisor, Agent],
+            Action::SendMessages => &[Owner, Admin, Supervisor, Agent],
         };
         allowed.contains(&self)
     }
@@ -73,6 +75,13 @@ impl Role {
     /// Roles whose members the workspace can require to use a second factor.
     pub fn is_admin_level(self) -> bool {
         matches!(self, Role::Owner | Role::Admin)
+    }
+
+    /// Whether a member with this role sees a conversation assigned to
+    /// `assignee` (`None`: unassigned): supervisors and above see all;
+    /// agents see their own and the unassigned ones.
+    pub fn sees_conversation(self, me: crate::UserId, assignee: Option<crate::UserId>) -> bool {
+        self != Role::Agent || assignee.is_none_or(|a| a == me)
     }
 }
 
@@ -109,10 +118,14 @@ pub enum Action {
     ViewAuditLog,
     ViewInboxes,
     ManageInboxes,
+    /// Read a conversation the member may see (agents: their own and
+    /// unassigned ones; supervisors and above: all).
+    ViewConversations,
+    SendMessages,
 }
 
 impl Action {
-    pub const ALL: [Action; 10] = [
+    pub const ALL: [Action; 12] = [
         Action::ViewWorkspace,
         Action::UpdateWorkspaceSettings,
         Action::ViewMembers,
@@ -123,6 +136,8 @@ impl Action {
         Action::ViewAuditLog,
         Action::ViewInboxes,
         Action::ManageInboxes,
+        Action::ViewConversations,
+        Action::SendMessages,
     ];
 
     /// The API-token scope an action needs.
@@ -138,6 +153,8 @@ impl Action {
             | Action::RemoveMembers => Scope::WorkspaceAdmin,
             Action::ManageApiTokens => Scope::TokensManage,
             Action::ViewAuditLog => Scope::AuditRead,
+            Action::ViewConversations => Scope::ConversationsRead,
+            Action::SendMessages => Scope::ConversationsWrite,
         }
     }
 }
@@ -165,14 +182,20 @@ pub enum Scope {
     TokensManage,
     #[serde(rename = "audit:read")]
     AuditRead,
+    #[serde(rename = "conversations:read")]
+    ConversationsRead,
+    #[serde(rename = "conversations:write")]
+    ConversationsWrite,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 4] = [
+    pub const ALL: [Scope; 6] = [
         Scope::WorkspaceRead,
         Scope::WorkspaceAdmin,
         Scope::TokensManage,
         Scope::AuditRead,
+        Scope::ConversationsRead,
+        Scope::ConversationsWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -181,6 +204,8 @@ impl Scope {
             Scope::WorkspaceAdmin => "workspace:admin",
             Scope::TokensManage => "tokens:manage",
             Scope::AuditRead => "audit:read",
+            Scope::ConversationsRead => "conversations:read",
+            Scope::ConversationsWrite => "conversations:write",
         }
     }
 }
@@ -217,6 +242,8 @@ mod tests {
             (ViewAuditLog,            [true,  true,  false, false]),
             (ViewInboxes,             [true,  true,  true,  true ]),
             (ManageInboxes,           [true,  true,  false, false]),
+            (ViewConversations,       [true,  true,  true,  true ]),
+            (SendMessages,            [true,  true,  true,  true ]),
         ];
         assert_eq!(
             expected.len(),
@@ -227,6 +254,17 @@ mod tests {
             for (role, want) in Role::ALL.iter().zip(row) {
                 assert_eq!(role.allows(*action), *want, "{role} × {action:?}");
             }
+        }
+    }
+
+    #[test]
+    fn agents_see_their_own_and_unassigned_conversations() {
+        let (me, other) = (crate::UserId::new(), crate::UserId::new());
+        assert!(Role::Agent.sees_conversation(me, None));
+        assert!(Role::Agent.sees_conversation(me, Some(me)));
+        assert!(!Role::Agent.sees_conversation(me, Some(other)));
+        for r in [Role::Owner, Role::Admin, Role::Supervisor] {
+            assert!(r.sees_conversation(me, Some(other)));
         }
     }
 

@@ -210,6 +210,14 @@ pub trait ConversationStore: Send + Sync {
         workspace: WorkspaceId,
         id: ConversationId,
     ) -> StoreResult<Conversation>;
+    /// The contact's conversations in the inbox, newest first.
+    async fn contact_conversations(
+        &self,
+        workspace: WorkspaceId,
+        inbox: InboxId,
+        contact: ContactId,
+        limit: i64,
+    ) -> StoreResult<Vec<Conversation>>;
     /// The contact's newest conversation in the inbox that is not closed.
     async fn open_conversation(
         &self,

@@ -150,6 +150,7 @@ impl From<ServiceError> for ApiError {
                     "totp_already_enabled" => "Two-factor authentication is already enabled.",
                     "totp_not_enabled" => "Two-factor authentication is not enabled.",
                     "totp_not_enrolled" => "Start enrolment first.",
+                    "conversation_closed" => "This conversation is closed.",
                     "enable_totp_first" => {
                         "Enable two-factor authentication on your own account first."
                     }

@@ -250,6 +250,36 @@ impl FromRequestParts<AppState> for WorkspaceAccess {
     }
 }
 
+/// A widget visitor, from a `vt1.…` bearer token.
+#[derive(Debug, Clone, Copy)]
+pub struct VisitorAuth(pub kefu_service::chat::Visitor);
+
+impl FromRequestParts<AppState> for VisitorAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .ok_or_else(ApiError::unauthorized)?;
+        let visitor = state.services.authenticate_visitor(token)?;
+        tracing::Span::current().record(
+            "workspace_id",
+            tracing::field::display(visitor.workspace_id),
+        );
+        Ok(VisitorAuth(visitor))
+    }
+}
+
 /// A UUID path segment other than the workspace; malformed → 404 like a
 /// missing resource.
 pub fn parse_id<T: std::str::FromStr>(raw: &str, what: &'static str) -> Result<T, ApiError> {

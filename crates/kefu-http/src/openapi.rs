@@ -22,6 +22,7 @@ use utoipa::{Modify, OpenApi};
         (name = "api-tokens", description = "Scoped tokens for integrations"),
         (name = "audit", description = "The tamper-evident audit log"),
         (name = "inboxes", description = "Channels visitors reach the workspace through"),
+        (name = "conversations", description = "Conversations and their sequence-numbered messages"),
         (name = "widget", description = "The embeddable widget's public API"),
         (name = "meta", description = "Health and metadata"),
     )

@@ -4,8 +4,8 @@ use crate::auth::tokens::{random_secret, VisitorClaims};
 use crate::error::{ServiceError, ServiceResult};
 use crate::validate::Checks;
 use crate::{Access, Services};
-use kefu_domain::chat::Inbox;
-use kefu_domain::{Action, ContactId, InboxId, WorkspaceId};
+use kefu_domain::chat::*;
+use kefu_domain::{Action, ContactId, ConversationId, InboxId, MessageId, WorkspaceId};
 use serde_json::json;
 
 #[derive(Debug, Clone)]
@@ -32,6 +32,19 @@ pub struct WidgetSession {
     pub contact_id: ContactId,
     pub expires_in: u64,
 }
+
+/// A message as stored, with its conversation, and whether it was a resend.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub message: Message,
+    pub conversation: Conversation,
+    /// The sender had sent this `client_msg_id` before: nothing new stored.
+    pub duplicate: bool,
+}
+
+/// Default and largest page of messages or conversations.
+pub const DEFAULT_PAGE: i64 = 50;
+pub const MAX_PAGE: i64 = 200;
 
 /// Most origins one inbox may list.
 const MAX_ORIGINS: usize = 50;
@@ -181,6 +194,218 @@ impl Services {
             inbox_id: claims.inbox,
             contact_id: claims.contact,
         })
+    }
+}
+
+impl Services {
+    /// Body within the configured length, not blank; a usable idempotency key.
+    fn check_message(&self, body: &str, client_msg_id: &str) -> ServiceResult<()> {
+        let mut c = Checks::new();
+        if body.trim().is_empty() {
+            c.fail("body", "required");
+        } else if body.chars().count() > self.chat.max_message_chars {
+            c.fail("body", "too_long");
+        }
+        let id = client_msg_id;
+        if id.is_empty() || id.len() > 64 || id.chars().any(|ch| ch.is_control()) {
+            c.fail("client_msg_id", "invalid");
+        }
+        c.finish()
+    }
+
+    async fn append(
+        &self,
+        conversation: Conversation,
+        sender_kind: SenderKind,
+        sender_id: uuid::Uuid,
+        body: &str,
+        private: bool,
+        client_msg_id: Option<&str>,
+    ) -> ServiceResult<Sent> {
+        if conversation.status == ConversationStatus::Closed {
+            return Err(ServiceError::Conflict("conversation_closed"));
+        }
+        let msg = NewMessage {
+            id: MessageId::new(),
+            sender_kind,
+            sender_id: Some(sender_id),
+            body: body.to_string(),
+            private,
+            client_msg_id: client_msg_id.map(str::to_string),
+            created_at: self.clock.now(),
+        };
+        let appended = self
+            .store
+            .append_message(conversation.workspace_id, conversation.id, &msg)
+            .await?;
+        let duplicate = matches!(appended, Appended::Duplicate(_));
+        let message = match appended {
+            Appended::New(m) | Appended::Duplicate(m) => m,
+        };
+        Ok(Sent {
+            conversation: Conversation {
+                last_seq: conversation.last_seq.max(message.seq),
+                ..conversation
+            },
+            message,
+            duplicate,
+        })
+    }
+
+    /// The visitor's own conversation, or 404 — whoever else's it is.
+    async fn visitor_conversation(
+        &self,
+        v: &Visitor,
+        id: ConversationId,
+    ) -> ServiceResult<Conversation> {
+        let c = self.store.get_conversation(v.workspace_id, id).await?;
+        if c.contact_id != v.contact_id || c.inbox_id != v.inbox_id {
+            return Err(ServiceError::NotFound("conversation"));
+        }
+        Ok(c)
+    }
+
+    /// A visitor's message: into the given conversation, or their open one,
+    /// or a new one (waiting for the bot, or in the queue when the inbox's
+    /// bot is off).
+    pub async fn visitor_send(
+        &self,
+        v: &Visitor,
+        conversation_id: Option<ConversationId>,
+        client_msg_id: &str,
+        body: &str,
+    ) -> ServiceResult<Sent> {
+        self.check_message(body, client_msg_id)?;
+        let conversation = match conversation_id {
+            Some(id) => self.visitor_conversation(v, id).await?,
+            None => match self
+                .store
+                .open_conversation(v.workspace_id, v.inbox_id, v.contact_id)
+                .await?
+            {
+                Some(c) => c,
+                None => {
+                    let inbox = self.store.get_inbox(v.workspace_id, v.inbox_id).await?;
+                    let now = self.clock.now();
+                    let c = Conversation {
+                        id: ConversationId::new(),
+                        workspace_id: v.workspace_id,
+                        inbox_id: v.inbox_id,
+                        contact_id: v.contact_id,
+                        status: if inbox.bot_enabled {
+                            ConversationStatus::Bot
+                        } else {
+                            ConversationStatus::Queued
+                        },
+                        priority: 0,
+                        assignee_id: None,
+                        last_seq: 0,
+                        created_at: now,
+                        updated_at: now,
+                    };
+                    self.store.create_conversation(&c).await?;
+                    c
+                }
+            },
+        };
+        self.append(
+            conversation,
+            SenderKind::Visitor,
+            v.contact_id.0,
+            body,
+            false,
+            Some(client_msg_id),
+        )
+        .await
+    }
+
+    pub async fn visitor_conversations(&self, v: &Visitor) -> ServiceResult<Vec<Conversation>> {
+        Ok(self
+            .store
+            .contact_conversations(v.workspace_id, v.inbox_id, v.contact_id, MAX_PAGE)
+            .await?)
+    }
+
+    /// The visitor's messages after `after_seq` — never private notes.
+    pub async fn visitor_messages(
+        &self,
+        v: &Visitor,
+        id: ConversationId,
+        after_seq: i64,
+        limit: i64,
+    ) -> ServiceResult<Vec<Message>> {
+        self.visitor_conversation(v, id).await?;
+        Ok(self
+            .store
+            .messages_after(
+                v.workspace_id,
+                id,
+                after_seq,
+                limit.clamp(1, MAX_PAGE),
+                false,
+            )
+            .await?)
+    }
+
+    /// A conversation the member may see; others are 404, as if absent.
+    pub async fn conversation(
+        &self,
+        access: &Access,
+        id: ConversationId,
+    ) -> ServiceResult<Conversation> {
+        access.require(Action::ViewConversations)?;
+        let c = self.store.get_conversation(access.workspace_id, id).await?;
+        if !access
+            .role
+            .sees_conversation(access.ctx.principal.user_id(), c.assignee_id)
+        {
+            return Err(ServiceError::NotFound("conversation"));
+        }
+        Ok(c)
+    }
+
+    pub async fn conversation_messages(
+        &self,
+        access: &Access,
+        id: ConversationId,
+        after_seq: i64,
+        limit: i64,
+    ) -> ServiceResult<Vec<Message>> {
+        self.conversation(access, id).await?;
+        Ok(self
+            .store
+            .messages_after(
+                access.workspace_id,
+                id,
+                after_seq,
+                limit.clamp(1, MAX_PAGE),
+                true,
+            )
+            .await?)
+    }
+
+    /// An agent's reply or private note.
+    pub async fn agent_send(
+        &self,
+        access: &Access,
+        id: ConversationId,
+        body: &str,
+        private: bool,
+        client_msg_id: &str,
+    ) -> ServiceResult<Sent> {
+        access.require(Action::SendMessages)?;
+        self.check_message(body, client_msg_id)?;
+        let conversation = self.conversation(access, id).await?;
+        let sender = access.ctx.principal.user_id();
+        self.append(
+            conversation,
+            SenderKind::Agent,
+            sender.0,
+            body,
+            private,
+            Some(client_msg_id),
+        )
+        .await
     }
 }
 

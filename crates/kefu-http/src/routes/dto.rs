@@ -1,6 +1,7 @@
 //! Response shapes shared by several resources.
 
 use chrono::{DateTime, Utc};
+use kefu_domain::chat::{Conversation, ConversationStatus, Message, SenderKind};
 use kefu_domain::model::{Member, User, WorkspaceMembership};
 use kefu_domain::Role;
 use serde::Serialize;
@@ -65,4 +66,91 @@ impl From<Member> for MemberDto {
             joined_at: m.joined_at,
         }
     }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConversationDto {
+    pub id: Uuid,
+    pub inbox_id: Uuid,
+    pub contact_id: Uuid,
+    pub status: ConversationStatus,
+    pub priority: i32,
+    pub assignee_id: Option<Uuid>,
+    /// The seq of the newest message; replay with `after_seq`.
+    pub last_seq: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Conversation> for ConversationDto {
+    fn from(c: Conversation) -> Self {
+        Self {
+            id: c.id.0,
+            inbox_id: c.inbox_id.0,
+            contact_id: c.contact_id.0,
+            status: c.status,
+            priority: c.priority,
+            assignee_id: c.assignee_id.map(|u| u.0),
+            last_seq: c.last_seq,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SenderDto {
+    #[serde(rename = "type")]
+    pub kind: SenderKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<Uuid>,
+}
+
+/// A message as the socket's `message.created` carries it, plus its place
+/// in the log.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageDto {
+    pub id: Uuid,
+    pub conversation_id: Uuid,
+    /// Gap-free per conversation, from 1.
+    pub seq: i64,
+    pub sender: SenderDto,
+    pub body: String,
+    /// An internal note, never shown to the visitor.
+    pub private: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_msg_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Message> for MessageDto {
+    fn from(m: Message) -> Self {
+        Self {
+            id: m.id.0,
+            conversation_id: m.conversation_id.0,
+            seq: m.seq,
+            sender: SenderDto {
+                kind: m.sender_kind,
+                id: m.sender_id,
+            },
+            body: m.body,
+            private: m.private,
+            client_msg_id: m.client_msg_id,
+            created_at: m.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessagePage {
+    /// Oldest first; ask again with `after_seq` = the last `seq` for more.
+    pub items: Vec<MessageDto>,
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct AfterSeqQuery {
+    /// Only messages with a greater seq (default 0: from the start).
+    pub after_seq: Option<i64>,
+    /// 1..=200, default 50.
+    pub limit: Option<i64>,
 }

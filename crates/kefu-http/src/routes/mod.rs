@@ -3,6 +3,7 @@
 pub mod api_tokens;
 pub mod audit;
 pub mod auth;
+pub mod conversations;
 pub mod dto;
 pub mod health;
 pub mod inboxes;
@@ -27,6 +28,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(api_tokens::router())
         .merge(audit::router())
         .merge(inboxes::router())
+        .merge(conversations::router())
         .merge(widget::router().layer(axum::middleware::from_fn(widget::cors)))
         .merge(health::openapi_router());
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)

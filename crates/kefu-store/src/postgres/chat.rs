@@ -240,6 +240,27 @@ impl ConversationStore for PgStore {
         conversation(&row)
     }
 
+    async fn contact_conversations(
+        &self,
+        ws: WorkspaceId,
+        inbox: InboxId,
+        contact: ContactId,
+        limit: i64,
+    ) -> StoreResult<Vec<Conversation>> {
+        let found = sqlx::query(
+            "SELECT * FROM conversations WHERE workspace_id = $1 AND inbox_id = $2 AND contact_id = $3 \
+             ORDER BY created_at DESC LIMIT $4",
+        )
+        .bind(ws.0)
+        .bind(inbox.0)
+        .bind(contact.0)
+        .bind(limit.max(0))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        found.iter().map(conversation).collect()
+    }
+
     async fn open_conversation(
         &self,
         ws: WorkspaceId,

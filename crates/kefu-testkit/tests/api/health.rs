@@ -107,6 +107,20 @@ async fn openapi_documents_every_api_route(b: Backend) {
             &["get"],
         ),
         ("/api/v1/widget/sessions", &["post"]),
+        ("/api/v1/widget/messages", &["post"]),
+        ("/api/v1/widget/conversations", &["get"]),
+        (
+            "/api/v1/widget/conversations/{conversation_id}/messages",
+            &["get"],
+        ),
+        (
+            "/api/v1/workspaces/{workspace_id}/conversations/{conversation_id}",
+            &["get"],
+        ),
+        (
+            "/api/v1/workspaces/{workspace_id}/conversations/{conversation_id}/messages",
+            &["get", "post"],
+        ),
     ] {
         let entry = paths
             .get(path)

@@ -57,6 +57,21 @@ fn routes(t: &Tenant) -> Vec<(Method, String, Option<Value>)> {
             Some(json!({"name": "spy", "channel": "web"})),
         ),
         (Method::GET, format!("{base}/inboxes/{inbox}"), None),
+        (
+            Method::GET,
+            format!("{base}/conversations/{}", t.conversation_id),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("{base}/conversations/{}/messages", t.conversation_id),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("{base}/conversations/{}/messages", t.conversation_id),
+            Some(json!({"body": "spy", "client_msg_id": "spy-1"})),
+        ),
     ]
 }
 
@@ -67,6 +82,7 @@ struct Tenant {
     token_id: String,
     token: String,
     inbox_id: String,
+    conversation_id: String,
 }
 
 async fn tenant(app: &TestApp, email: &str) -> Tenant {
@@ -93,7 +109,24 @@ async fn tenant(app: &TestApp, email: &str) -> Tenant {
         )
         .await
         .expect(201);
+    let visitor = app
+        .post(
+            "/api/v1/widget/sessions",
+            None,
+            json!({"widget_key": inbox.body["widget_key"]}),
+        )
+        .await
+        .expect(201);
+    let sent = app
+        .post(
+            "/api/v1/widget/messages",
+            Some(visitor.body["visitor_token"].as_str().unwrap()),
+            json!({"client_msg_id": "hello", "body": "hello"}),
+        )
+        .await
+        .expect(201);
     Tenant {
+        conversation_id: sent.body["conversation_id"].as_str().unwrap().into(),
         inbox_id: inbox.body["id"].as_str().unwrap().into(),
         owner,
         member_id,
@@ -112,6 +145,7 @@ async fn snapshot(app: &TestApp, t: &Tenant) -> Vec<Value> {
         format!("{base}/invitations"),
         format!("{base}/api-tokens"),
         format!("{base}/inboxes"),
+        format!("{base}/conversations/{}/messages", t.conversation_id),
     ] {
         out.push(
             app.get(&path, Some(&t.owner.access_token))

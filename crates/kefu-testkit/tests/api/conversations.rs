@@ -1,0 +1,285 @@
+use kefu_testkit::{on_both_backends, Backend, Owner, Reply, TestApp};
+use serde_json::{json, Value};
+
+on_both_backends!(
+    visitors_and_agents_share_one_sequenced_log,
+    a_bot_less_inbox_queues_new_conversations,
+    visitors_only_reach_their_own_conversations,
+    message_input_is_validated,
+    api_tokens_need_conversation_scopes,
+);
+
+struct Chat {
+    owner: Owner,
+    visitor_token: String,
+}
+
+/// A workspace with an inbox and one visitor session.
+async fn chat(app: &TestApp, bot_enabled: bool) -> Chat {
+    let owner = app.owner("o@example.com").await;
+    let inbox = app
+        .post(
+            &format!("/api/v1/workspaces/{}/inboxes", owner.workspace_id),
+            Some(&owner.access_token),
+            json!({"name": "Web", "channel": "web", "bot_enabled": bot_enabled}),
+        )
+        .await
+        .expect(201);
+    Chat {
+        visitor_token: visitor(app, &inbox.body["widget_key"]).await,
+        owner,
+    }
+}
+
+async fn visitor(app: &TestApp, widget_key: &Value) -> String {
+    let s = app
+        .post(
+            "/api/v1/widget/sessions",
+            None,
+            json!({"widget_key": widget_key}),
+        )
+        .await
+        .expect(201);
+    s.body["visitor_token"].as_str().unwrap().to_string()
+}
+
+async fn say(app: &TestApp, token: &str, client_msg_id: &str, body: &str) -> Reply {
+    app.post(
+        "/api/v1/widget/messages",
+        Some(token),
+        json!({"client_msg_id": client_msg_id, "body": body}),
+    )
+    .await
+}
+
+fn seqs(page: &Value) -> Vec<i64> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seq"].as_i64().unwrap())
+        .collect()
+}
+
+async fn visitors_and_agents_share_one_sequenced_log(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let c = chat(&app, true).await;
+    let first = say(&app, &c.visitor_token, "c-1", "你好，我的订单还没发货")
+        .await
+        .expect(201);
+    assert_eq!(first.body["seq"], 1);
+    assert_eq!(first.body["sender"]["type"], "visitor");
+    assert_eq!(first.body["private"], false);
+    let conv = first.body["conversation_id"].as_str().unwrap().to_string();
+    // A retried send stores nothing and answers the original.
+    let again = say(&app, &c.visitor_token, "c-1", "你好，我的订单还没发货")
+        .await
+        .expect(200);
+    assert_eq!(
+        (&again.body["id"], &again.body["seq"]),
+        (&first.body["id"], &first.body["seq"])
+    );
+    let second = say(&app, &c.visitor_token, "c-2", "订单号 12345")
+        .await
+        .expect(201);
+    assert_eq!(second.body["seq"], 2);
+    assert_eq!(
+        second.body["conversation_id"],
+        conv.as_str(),
+        "continues the open conversation"
+    );
+
+    let base = format!(
+        "/api/v1/workspaces/{}/conversations/{conv}",
+        c.owner.workspace_id
+    );
+    let detail = app
+        .get(&base, Some(&c.owner.access_token))
+        .await
+        .expect(200);
+    assert_eq!(detail.body["status"], "bot");
+    assert_eq!(detail.body["last_seq"], 2);
+    let reply = app
+        .post(
+            &format!("{base}/messages"),
+            Some(&c.owner.access_token),
+            json!({"body": "马上为您查询", "client_msg_id": "a-1"}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(
+        (
+            reply.body["seq"].as_i64(),
+            reply.body["sender"]["type"].as_str()
+        ),
+        (Some(3), Some("agent"))
+    );
+    app.post(
+        &format!("{base}/messages"),
+        Some(&c.owner.access_token),
+        json!({"body": "VIP 客户", "private": true, "client_msg_id": "a-2"}),
+    )
+    .await
+    .expect(201);
+
+    let agent_view = app
+        .get(&format!("{base}/messages"), Some(&c.owner.access_token))
+        .await
+        .expect(200);
+    assert_eq!(seqs(&agent_view.body), vec![1, 2, 3, 4]);
+    let tail = app
+        .get(
+            &format!("{base}/messages?after_seq=2&limit=1"),
+            Some(&c.owner.access_token),
+        )
+        .await
+        .expect(200);
+    assert_eq!(seqs(&tail.body), vec![3]);
+    let visitor_view = app
+        .get(
+            &format!("/api/v1/widget/conversations/{conv}/messages"),
+            Some(&c.visitor_token),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        seqs(&visitor_view.body),
+        vec![1, 2, 3],
+        "private notes never reach the visitor"
+    );
+    assert!(!visitor_view.text.contains("VIP"));
+    let mine = app
+        .get("/api/v1/widget/conversations", Some(&c.visitor_token))
+        .await
+        .expect(200);
+    assert_eq!(mine.body["items"][0]["id"], conv.as_str());
+    assert_eq!(mine.body["items"][0]["last_seq"], 4);
+    app.stop().await;
+}
+
+async fn a_bot_less_inbox_queues_new_conversations(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let c = chat(&app, false).await;
+    say(&app, &c.visitor_token, "c-1", "hello")
+        .await
+        .expect(201);
+    let mine = app
+        .get("/api/v1/widget/conversations", Some(&c.visitor_token))
+        .await
+        .expect(200);
+    assert_eq!(mine.body["items"][0]["status"], "queued");
+    app.stop().await;
+}
+
+async fn visitors_only_reach_their_own_conversations(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let c = chat(&app, true).await;
+    let conv = say(&app, &c.visitor_token, "c-1", "secret order")
+        .await
+        .expect(201)
+        .body["conversation_id"]
+        .clone();
+    let inboxes = app
+        .get(
+            &format!("/api/v1/workspaces/{}/inboxes", c.owner.workspace_id),
+            Some(&c.owner.access_token),
+        )
+        .await
+        .expect(200);
+    let stranger = visitor(&app, &inboxes.body[0]["widget_key"]).await;
+    app.get(
+        &format!(
+            "/api/v1/widget/conversations/{}/messages",
+            conv.as_str().unwrap()
+        ),
+        Some(&stranger),
+    )
+    .await
+    .expect_error(404, "conversation_not_found");
+    app.post(
+        "/api/v1/widget/messages",
+        Some(&stranger),
+        json!({"conversation_id": conv, "client_msg_id": "x", "body": "hi"}),
+    )
+    .await
+    .expect_error(404, "conversation_not_found");
+    let theirs = app
+        .get("/api/v1/widget/conversations", Some(&stranger))
+        .await
+        .expect(200);
+    assert_eq!(theirs.body["items"], json!([]));
+    app.get("/api/v1/widget/conversations", None)
+        .await
+        .expect_error(401, "unauthorized");
+    app.get("/api/v1/widget/conversations", Some(&c.owner.access_token))
+        .await
+        .expect_error(401, "unauthorized");
+    app.stop().await;
+}
+
+async fn message_input_is_validated(b: Backend) {
+    let app = TestApp::spawn_with(b, |s| s.chat.max_message_chars = 20).await;
+    let c = chat(&app, true).await;
+    let r = say(&app, &c.visitor_token, "c-1", &"长".repeat(21))
+        .await
+        .expect_error(422, "validation_failed");
+    assert_eq!(r.body["details"]["fields"]["body"], "too_long");
+    say(&app, &c.visitor_token, "c-1", &"长".repeat(20))
+        .await
+        .expect(201);
+    let r = say(&app, &c.visitor_token, "c-2", "   ")
+        .await
+        .expect_error(422, "validation_failed");
+    assert_eq!(r.body["details"]["fields"]["body"], "required");
+    let r = say(&app, &c.visitor_token, &"k".repeat(65), "hi")
+        .await
+        .expect_error(422, "validation_failed");
+    assert_eq!(r.body["details"]["fields"]["client_msg_id"], "invalid");
+    let mine = app
+        .get("/api/v1/widget/conversations", Some(&c.visitor_token))
+        .await
+        .expect(200);
+    assert_eq!(
+        mine.body["items"][0]["last_seq"], 1,
+        "refused messages consume no seq"
+    );
+    app.stop().await;
+}
+
+async fn api_tokens_need_conversation_scopes(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let c = chat(&app, true).await;
+    let conv = say(&app, &c.visitor_token, "c-1", "hi")
+        .await
+        .expect(201)
+        .body["conversation_id"]
+        .clone();
+    let token = app
+        .post(
+            &format!("/api/v1/workspaces/{}/api-tokens", c.owner.workspace_id),
+            Some(&c.owner.access_token),
+            json!({"name": "reader", "scopes": ["conversations:read"]}),
+        )
+        .await
+        .expect(201)
+        .body["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let base = format!(
+        "/api/v1/workspaces/{}/conversations/{}",
+        c.owner.workspace_id,
+        conv.as_str().unwrap()
+    );
+    app.get(&format!("{base}/messages"), Some(&token))
+        .await
+        .expect(200);
+    app.post(
+        &format!("{base}/messages"),
+        Some(&token),
+        json!({"body": "x", "client_msg_id": "t-1"}),
+    )
+    .await
+    .expect_error(403, "forbidden");
+    app.stop().await;
+}
