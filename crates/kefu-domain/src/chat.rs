@@ -117,6 +117,28 @@ pub struct Message {
     pub created_at: DateTime<Utc>,
 }
 
+/// Which conversations a listing returns, newest activity first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConversationFilter {
+    pub status: Option<ConversationStatus>,
+    pub assignee: Option<UserId>,
+    /// Only conversations this agent may see: assigned to them or to nobody.
+    pub visible_to_agent: Option<UserId>,
+    /// Continue after this `(updated_at, id)` (the last item of a page).
+    pub after: Option<(DateTime<Utc>, ConversationId)>,
+    pub limit: i64,
+}
+
+/// A status change, applied only if the conversation is in one of `from`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    pub from: &'static [ConversationStatus],
+    pub to: ConversationStatus,
+    /// `Some(x)` sets the assignee to `x`; `None` leaves it.
+    pub assignee: Option<Option<UserId>>,
+    pub at: DateTime<Utc>,
+}
+
 /// A message to append; the store assigns `seq`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewMessage {

@@ -210,6 +210,19 @@ pub trait ConversationStore: Send + Sync {
         workspace: WorkspaceId,
         id: ConversationId,
     ) -> StoreResult<Conversation>;
+    async fn list_conversations(
+        &self,
+        workspace: WorkspaceId,
+        filter: &ConversationFilter,
+    ) -> StoreResult<Vec<Conversation>>;
+    /// Applies a status change atomically; `Conflict("invalid_transition")`
+    /// when the conversation is not in one of `transition.from`.
+    async fn transition_conversation(
+        &self,
+        workspace: WorkspaceId,
+        id: ConversationId,
+        transition: &Transition,
+    ) -> StoreResult<Conversation>;
     /// The contact's conversations in the inbox, newest first.
     async fn contact_conversations(
         &self,

@@ -151,6 +151,7 @@ impl From<ServiceError> for ApiError {
                     "totp_not_enabled" => "Two-factor authentication is not enabled.",
                     "totp_not_enrolled" => "Start enrolment first.",
                     "conversation_closed" => "This conversation is closed.",
+                    "invalid_transition" => "The conversation's status does not allow this.",
                     "enable_totp_first" => {
                         "Enable two-factor authentication on your own account first."
                     }

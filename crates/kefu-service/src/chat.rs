@@ -308,6 +308,26 @@ impl Services {
                 }
             },
         };
+        // A visitor writing into a resolved conversation reopens it.
+        let conversation = if conversation.status == ConversationStatus::Resolved {
+            let t = reopening(conversation.assignee_id.is_some(), self.clock.now());
+            match self
+                .store
+                .transition_conversation(v.workspace_id, conversation.id, &t)
+                .await
+            {
+                Ok(c) => c,
+                // Reopened concurrently by someone else: carry on.
+                Err(kefu_domain::StoreError::Conflict(_)) => {
+                    self.store
+                        .get_conversation(v.workspace_id, conversation.id)
+                        .await?
+                }
+                Err(e) => return Err(e.into()),
+            }
+        } else {
+            conversation
+        };
         self.append(
             conversation,
             SenderKind::Visitor,
@@ -406,6 +426,164 @@ impl Services {
             Some(client_msg_id),
         )
         .await
+    }
+}
+
+/// What `GET …/conversations` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct ConversationQuery {
+    pub status: Option<ConversationStatus>,
+    pub assignee_id: Option<kefu_domain::UserId>,
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// Cursor: `<updated_at as microseconds since the epoch>_<conversation id>`.
+fn encode_cursor(c: &Conversation) -> String {
+    format!("{}_{}", c.updated_at.timestamp_micros(), c.id)
+}
+
+fn decode_cursor(raw: &str) -> Option<(chrono::DateTime<chrono::Utc>, ConversationId)> {
+    let (micros, id) = raw.split_once('_')?;
+    let at = chrono::DateTime::from_timestamp_micros(micros.parse().ok()?)?;
+    Some((at, id.parse().ok()?))
+}
+
+impl Services {
+    /// The conversations the member may see, newest activity first.
+    pub async fn list_conversations(
+        &self,
+        access: &Access,
+        q: ConversationQuery,
+    ) -> ServiceResult<(Vec<Conversation>, Option<String>)> {
+        access.require(Action::ViewConversations)?;
+        let after = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
+            Some(c) => {
+                Some(decode_cursor(c).ok_or_else(|| ServiceError::invalid("cursor", "invalid"))?)
+            }
+            None => None,
+        };
+        let limit = q.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+        let me = access.ctx.principal.user_id();
+        let filter = ConversationFilter {
+            status: q.status,
+            assignee: q.assignee_id,
+            visible_to_agent: (access.role == kefu_domain::Role::Agent).then_some(me),
+            after,
+            limit: limit + 1,
+        };
+        let mut items = self
+            .store
+            .list_conversations(access.workspace_id, &filter)
+            .await?;
+        let next = if items.len() as i64 > limit {
+            items.truncate(limit as usize);
+            items.last().map(encode_cursor)
+        } else {
+            None
+        };
+        Ok((items, next))
+    }
+
+    async fn transition(
+        &self,
+        access: &Access,
+        id: ConversationId,
+        t: Transition,
+    ) -> ServiceResult<Conversation> {
+        access.require(Action::SendMessages)?;
+        self.conversation(access, id).await?;
+        self.store
+            .transition_conversation(access.workspace_id, id, &t)
+            .await
+            .map_err(|e| match e {
+                kefu_domain::StoreError::Conflict(_) => {
+                    ServiceError::Conflict("invalid_transition")
+                }
+                other => other.into(),
+            })
+    }
+
+    /// Assigns to a member (or back to the queue with `None`). Agents may
+    /// only take a conversation themselves; supervisors and above assign
+    /// anyone — take-over and transfer are this same path.
+    pub async fn assign(
+        &self,
+        access: &Access,
+        id: ConversationId,
+        assignee: Option<kefu_domain::UserId>,
+    ) -> ServiceResult<Conversation> {
+        let me = access.ctx.principal.user_id();
+        if access.role == kefu_domain::Role::Agent && assignee != Some(me) {
+            return Err(ServiceError::Forbidden("forbidden"));
+        }
+        if let Some(a) = assignee {
+            if self
+                .store
+                .member_role(access.workspace_id, a)
+                .await
+                .is_err()
+            {
+                return Err(ServiceError::invalid("assignee_id", "not_a_member"));
+            }
+        }
+        use ConversationStatus::*;
+        let t = Transition {
+            from: &[Bot, Queued, Assigned],
+            to: if assignee.is_some() { Assigned } else { Queued },
+            assignee: Some(assignee),
+            at: self.clock.now(),
+        };
+        self.transition(access, id, t).await
+    }
+
+    /// From the bot to the human queue.
+    pub async fn handoff(
+        &self,
+        access: &Access,
+        id: ConversationId,
+    ) -> ServiceResult<Conversation> {
+        use ConversationStatus::*;
+        let t = Transition {
+            from: &[Bot],
+            to: Queued,
+            assignee: None,
+            at: self.clock.now(),
+        };
+        self.transition(access, id, t).await
+    }
+
+    pub async fn resolve(
+        &self,
+        access: &Access,
+        id: ConversationId,
+    ) -> ServiceResult<Conversation> {
+        use ConversationStatus::*;
+        let t = Transition {
+            from: &[Bot, Queued, Assigned],
+            to: Resolved,
+            assignee: None,
+            at: self.clock.now(),
+        };
+        self.transition(access, id, t).await
+    }
+
+    /// Back to its agent if it had one, else to the queue.
+    pub async fn reopen(&self, access: &Access, id: ConversationId) -> ServiceResult<Conversation> {
+        let current = self.conversation(access, id).await?;
+        let t = reopening(current.assignee_id.is_some(), self.clock.now());
+        self.transition(access, id, t).await
+    }
+}
+
+/// Resolved → assigned (when it has an agent) or queued.
+fn reopening(has_assignee: bool, at: chrono::DateTime<chrono::Utc>) -> Transition {
+    use ConversationStatus::*;
+    Transition {
+        from: &[Resolved],
+        to: if has_assignee { Assigned } else { Queued },
+        assignee: None,
+        at,
     }
 }
 

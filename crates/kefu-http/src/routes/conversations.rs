@@ -1,5 +1,5 @@
-//! Agents' conversation routes: `GET …/conversations/{id}`,
-//! `GET`/`POST …/conversations/{id}/messages`.
+//! Agents' conversation routes: the list, one conversation, its messages,
+//! and the lifecycle (`assign`, `handoff`, `resolve`, `reopen`).
 
 use super::dto::{AfterSeqQuery, ConversationDto, MessageDto, MessagePage};
 use crate::error::{ApiResult, ErrorBody};
@@ -8,17 +8,24 @@ use crate::router::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use kefu_domain::ConversationId;
-use kefu_service::chat::DEFAULT_PAGE;
-use serde::Deserialize;
-use utoipa::ToSchema;
+use kefu_domain::chat::ConversationStatus;
+use kefu_domain::{ConversationId, UserId};
+use kefu_service::chat::{ConversationQuery, DEFAULT_PAGE};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use uuid::Uuid;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(list_conversations))
         .routes(routes!(get_conversation))
         .routes(routes!(list_messages, post_message))
+        .routes(routes!(assign))
+        .routes(routes!(handoff))
+        .routes(routes!(resolve))
+        .routes(routes!(reopen))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -95,3 +102,113 @@ async fn post_message(
     };
     Ok((status, Json(sent.message.into())))
 }
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ListQuery {
+    pub status: Option<ConversationStatus>,
+    pub assignee_id: Option<Uuid>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// 1..=200, default 50.
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConversationPage {
+    /// Most recent activity first.
+    pub items: Vec<ConversationDto>,
+    pub next_cursor: Option<String>,
+}
+
+/// Conversations the caller may see (agents: their own and unassigned).
+#[utoipa::path(get, path = "/workspaces/{workspace_id}/conversations", tag = "conversations",
+    params(("workspace_id" = Uuid, Path), ListQuery), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = ConversationPage), (status = 422, body = ErrorBody)))]
+async fn list_conversations(
+    State(state): State<AppState>,
+    WorkspaceAccess(a): WorkspaceAccess,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Json<ConversationPage>> {
+    let query = ConversationQuery {
+        status: q.status,
+        assignee_id: q.assignee_id.map(UserId),
+        cursor: q.cursor,
+        limit: q.limit,
+    };
+    let (items, next_cursor) = state.services.list_conversations(&a, query).await?;
+    Ok(Json(ConversationPage {
+        items: items.into_iter().map(ConversationDto::from).collect(),
+        next_cursor,
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignRequest {
+    /// A member; absent or null puts the conversation back in the queue.
+    pub assignee_id: Option<Uuid>,
+    /// Teams arrive with routing; must be absent for now.
+    pub team_id: Option<Uuid>,
+}
+
+/// Assigns (agents: only to themselves), transfers or takes over.
+#[utoipa::path(post, path = "/workspaces/{workspace_id}/conversations/{conversation_id}/assign", tag = "conversations",
+    request_body = AssignRequest,
+    params(("workspace_id" = Uuid, Path), ("conversation_id" = Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = ConversationDto), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "`invalid_transition`", body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn assign(
+    State(state): State<AppState>,
+    WorkspaceAccess(a): WorkspaceAccess,
+    Path((_, id)): Path<(String, String)>,
+    ApiJson(req): ApiJson<AssignRequest>,
+) -> ApiResult<Json<ConversationDto>> {
+    let id: ConversationId = parse_id(&id, "conversation")?;
+    if req.team_id.is_some() {
+        return Err(kefu_service::ServiceError::invalid("team_id", "unsupported").into());
+    }
+    Ok(Json(
+        state
+            .services
+            .assign(&a, id, req.assignee_id.map(UserId))
+            .await?
+            .into(),
+    ))
+}
+
+macro_rules! lifecycle_route {
+    ($name:ident, $path:literal, $method:ident, $doc:literal) => {
+        #[doc = $doc]
+        #[utoipa::path(post, path = $path, tag = "conversations",
+            params(("workspace_id" = Uuid, Path), ("conversation_id" = Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
+            responses((status = 200, body = ConversationDto), (status = 404, body = ErrorBody),
+                (status = 409, description = "`invalid_transition`: not allowed from the current status", body = ErrorBody)))]
+        async fn $name(
+            State(state): State<AppState>,
+            WorkspaceAccess(a): WorkspaceAccess,
+            Path((_, id)): Path<(String, String)>,
+        ) -> ApiResult<Json<ConversationDto>> {
+            let id: ConversationId = parse_id(&id, "conversation")?;
+            Ok(Json(state.services.$method(&a, id).await?.into()))
+        }
+    };
+}
+
+lifecycle_route!(
+    handoff,
+    "/workspaces/{workspace_id}/conversations/{conversation_id}/handoff",
+    handoff,
+    "From the bot to the human queue (`bot` → `queued`)."
+);
+lifecycle_route!(
+    resolve,
+    "/workspaces/{workspace_id}/conversations/{conversation_id}/resolve",
+    resolve,
+    "Marks it resolved; a visitor message reopens it."
+);
+lifecycle_route!(
+    reopen,
+    "/workspaces/{workspace_id}/conversations/{conversation_id}/reopen",
+    reopen,
+    "`resolved` → back to its agent, or to the queue."
+);

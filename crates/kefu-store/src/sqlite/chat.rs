@@ -9,7 +9,7 @@ use kefu_domain::chat::*;
 use kefu_domain::store::{ConversationStore, InboxStore};
 use kefu_domain::{ContactId, ConversationId, InboxId, StoreError, StoreResult, WorkspaceId};
 use sqlx::sqlite::SqliteRow;
-use sqlx::Row;
+use sqlx::{QueryBuilder, Row, Sqlite};
 
 fn inbox(row: &SqliteRow) -> StoreResult<Inbox> {
     let origins: String = row.try_get("allowed_origins").map_err(db)?;
@@ -246,6 +246,71 @@ impl ConversationStore for SqliteStore {
             .map_err(db)?
             .ok_or(StoreError::NotFound("conversation"))?;
         conversation(&row)
+    }
+
+    async fn list_conversations(
+        &self,
+        ws: WorkspaceId,
+        f: &ConversationFilter,
+    ) -> StoreResult<Vec<Conversation>> {
+        let mut q =
+            QueryBuilder::<Sqlite>::new("SELECT * FROM conversations WHERE workspace_id = ");
+        q.push_bind(ws.0);
+        if let Some(status) = f.status {
+            q.push(" AND status = ").push_bind(status.as_str());
+        }
+        if let Some(a) = f.assignee {
+            q.push(" AND assignee_id = ").push_bind(a.0);
+        }
+        if let Some(me) = f.visible_to_agent {
+            q.push(" AND (assignee_id IS NULL OR assignee_id = ")
+                .push_bind(me.0)
+                .push(")");
+        }
+        if let Some((at, id)) = f.after {
+            q.push(" AND (updated_at < ")
+                .push_bind(at)
+                .push(" OR (updated_at = ")
+                .push_bind(at)
+                .push(" AND id < ")
+                .push_bind(id.0)
+                .push("))");
+        }
+        q.push(" ORDER BY updated_at DESC, id DESC LIMIT ")
+            .push_bind(f.limit.max(0));
+        let found = q.build().fetch_all(&self.reader).await.map_err(db)?;
+        found.iter().map(conversation).collect()
+    }
+
+    async fn transition_conversation(
+        &self,
+        ws: WorkspaceId,
+        id: ConversationId,
+        t: &Transition,
+    ) -> StoreResult<Conversation> {
+        let mut q = QueryBuilder::<Sqlite>::new("UPDATE conversations SET status = ");
+        q.push_bind(t.to.as_str())
+            .push(", updated_at = ")
+            .push_bind(t.at);
+        if let Some(assignee) = t.assignee {
+            q.push(", assignee_id = ").push_bind(assignee.map(|u| u.0));
+        }
+        q.push(" WHERE id = ")
+            .push_bind(id.0)
+            .push(" AND workspace_id = ")
+            .push_bind(ws.0);
+        q.push(" AND status IN (");
+        let mut list = q.separated(", ");
+        for s in t.from {
+            list.push_bind(s.as_str());
+        }
+        q.push(") RETURNING *");
+        if let Some(row) = q.build().fetch_optional(&self.writer).await.map_err(db)? {
+            return conversation(&row);
+        }
+        // Nothing changed: absent (or another workspace's), or in the wrong state.
+        self.get_conversation(ws, id).await?;
+        Err(StoreError::Conflict("invalid_transition"))
     }
 
     async fn contact_conversations(

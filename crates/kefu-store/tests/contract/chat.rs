@@ -12,6 +12,8 @@ crate::store_contract!(
     concurrent_sends_get_distinct_consecutive_seqs,
     racing_resends_store_one_message,
     private_notes_are_filtered_and_conversations_isolated,
+    conversations_list_by_filter_and_page_by_cursor,
+    transitions_apply_only_from_the_allowed_states,
 );
 
 fn inbox(ws: WorkspaceId, key: &str) -> Inbox {
@@ -295,4 +297,180 @@ async fn private_notes_are_filtered_and_conversations_isolated(store: Arc<dyn St
         .await;
     assert!(matches!(cross, Err(StoreError::NotFound(_))), "{cross:?}");
     assert_eq!(store.get_conversation(ws, c.id).await.unwrap().last_seq, 2);
+}
+
+/// One more conversation in the same inbox, for another visitor.
+async fn another(
+    store: &Arc<dyn Store>,
+    c: &Conversation,
+    visitor: &str,
+    status: ConversationStatus,
+) -> Conversation {
+    let contact = store
+        .contact_for_visitor(c.workspace_id, visitor, now())
+        .await
+        .unwrap();
+    let n = Conversation {
+        id: ConversationId::new(),
+        contact_id: contact.id,
+        status,
+        created_at: now(),
+        updated_at: now(),
+        ..c.clone()
+    };
+    store.create_conversation(&n).await.unwrap();
+    n
+}
+
+async fn conversations_list_by_filter_and_page_by_cursor(store: Arc<dyn Store>) {
+    let (ws, first) = conversation(&store, "a@example.com").await;
+    let (_, owner) = {
+        let m = store.list_members(ws).await.unwrap();
+        (ws, m[0].user_id)
+    };
+    let mut all = vec![first.clone()];
+    for i in 0..4 {
+        all.push(
+            another(
+                &store,
+                &first,
+                &format!("v-{i}"),
+                ConversationStatus::Queued,
+            )
+            .await,
+        );
+    }
+    let mine = Transition {
+        from: &[ConversationStatus::Queued],
+        to: ConversationStatus::Assigned,
+        assignee: Some(Some(owner)),
+        at: now(),
+    };
+    store
+        .transition_conversation(ws, all[1].id, &mine)
+        .await
+        .unwrap();
+    let other_agent = kefu_domain::UserId::new();
+
+    let queued = store
+        .list_conversations(
+            ws,
+            &ConversationFilter {
+                status: Some(ConversationStatus::Queued),
+                limit: 50,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(queued.len(), 3);
+    let assigned = store
+        .list_conversations(
+            ws,
+            &ConversationFilter {
+                assignee: Some(owner),
+                limit: 50,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        assigned.iter().map(|c| c.id).collect::<Vec<_>>(),
+        vec![all[1].id]
+    );
+    let visible = store
+        .list_conversations(
+            ws,
+            &ConversationFilter {
+                visible_to_agent: Some(other_agent),
+                limit: 50,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        visible.len(),
+        4,
+        "everything but the conversation assigned to someone else"
+    );
+
+    // Paging: newest activity first, two at a time, no repeats, no gaps.
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list_conversations(
+                ws,
+                &ConversationFilter {
+                    after,
+                    limit: 2,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().map(|c| (c.updated_at, c.id));
+        seen.extend(page);
+    }
+    assert_eq!(seen.len(), 5);
+    assert!(seen
+        .windows(2)
+        .all(|w| (w[0].updated_at, w[0].id) > (w[1].updated_at, w[1].id)));
+    let (other_ws, _) = workspace(&store, "b@example.com").await;
+    let none = store
+        .list_conversations(
+            other_ws,
+            &ConversationFilter {
+                limit: 50,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+}
+
+async fn transitions_apply_only_from_the_allowed_states(store: Arc<dyn Store>) {
+    let (ws, c) = conversation(&store, "a@example.com").await;
+    let handoff = Transition {
+        from: &[ConversationStatus::Bot],
+        to: ConversationStatus::Queued,
+        assignee: None,
+        at: now(),
+    };
+    let after = store
+        .transition_conversation(ws, c.id, &handoff)
+        .await
+        .unwrap();
+    assert_eq!(after.status, ConversationStatus::Queued);
+    let again = store.transition_conversation(ws, c.id, &handoff).await;
+    assert!(
+        matches!(again, Err(StoreError::Conflict("invalid_transition"))),
+        "{again:?}"
+    );
+    let (other_ws, _) = workspace(&store, "b@example.com").await;
+    let cross = store
+        .transition_conversation(other_ws, c.id, &handoff)
+        .await;
+    assert!(matches!(cross, Err(StoreError::NotFound(_))), "{cross:?}");
+    let unassign = Transition {
+        from: &[ConversationStatus::Queued],
+        to: ConversationStatus::Resolved,
+        assignee: Some(None),
+        at: now(),
+    };
+    let resolved = store
+        .transition_conversation(ws, c.id, &unassign)
+        .await
+        .unwrap();
+    assert_eq!(
+        (resolved.status, resolved.assignee_id),
+        (ConversationStatus::Resolved, None)
+    );
+    assert_eq!(store.get_conversation(ws, c.id).await.unwrap(), resolved);
 }

@@ -7,6 +7,8 @@ on_both_backends!(
     visitors_only_reach_their_own_conversations,
     message_input_is_validated,
     api_tokens_need_conversation_scopes,
+    the_lifecycle_follows_the_contract,
+    agents_list_what_they_may_see,
 );
 
 struct Chat {
@@ -281,5 +283,225 @@ async fn api_tokens_need_conversation_scopes(b: Backend) {
     )
     .await
     .expect_error(403, "forbidden");
+    app.stop().await;
+}
+
+async fn the_lifecycle_follows_the_contract(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let c = chat(&app, true).await;
+    let (agent_id, agent) = app.member(&c.owner, "agent@example.com", "agent").await;
+    let owner_id = app
+        .get("/api/v1/me", Some(&c.owner.access_token))
+        .await
+        .body["user"]["id"]
+        .clone();
+    let conv = say(&app, &c.visitor_token, "c-1", "人工客服")
+        .await
+        .expect(201)
+        .body["conversation_id"]
+        .clone();
+    let base = format!(
+        "/api/v1/workspaces/{}/conversations/{}",
+        c.owner.workspace_id,
+        conv.as_str().unwrap()
+    );
+    let status = |r: &Reply| r.body["status"].as_str().unwrap().to_string();
+
+    let r = app
+        .post(&format!("{base}/handoff"), Some(&agent), json!({}))
+        .await
+        .expect(200);
+    assert_eq!(status(&r), "queued");
+    app.post(&format!("{base}/handoff"), Some(&agent), json!({}))
+        .await
+        .expect_error(409, "invalid_transition");
+    // An agent takes it; an agent cannot hand it to someone else.
+    let r = app
+        .post(
+            &format!("{base}/assign"),
+            Some(&agent),
+            json!({"assignee_id": agent_id}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        (status(&r), r.body["assignee_id"].as_str()),
+        ("assigned".into(), Some(agent_id.as_str()))
+    );
+    app.post(
+        &format!("{base}/assign"),
+        Some(&agent),
+        json!({"assignee_id": owner_id}),
+    )
+    .await
+    .expect_error(403, "forbidden");
+    app.post(
+        &format!("{base}/assign"),
+        Some(&c.owner.access_token),
+        json!({"assignee_id": uuid::Uuid::now_v7()}),
+    )
+    .await
+    .expect_error(422, "validation_failed");
+    app.post(
+        &format!("{base}/assign"),
+        Some(&c.owner.access_token),
+        json!({"team_id": uuid::Uuid::now_v7()}),
+    )
+    .await
+    .expect_error(422, "validation_failed");
+    let r = app
+        .post(&format!("{base}/resolve"), Some(&agent), json!({}))
+        .await
+        .expect(200);
+    assert_eq!(status(&r), "resolved");
+    // The visitor writes again: back to their agent.
+    say(&app, &c.visitor_token, "c-2", "还有一个问题")
+        .await
+        .expect(201);
+    let r = app
+        .get(&base, Some(&c.owner.access_token))
+        .await
+        .expect(200);
+    assert_eq!(
+        (status(&r), r.body["assignee_id"].as_str()),
+        ("assigned".into(), Some(agent_id.as_str()))
+    );
+    app.post(&format!("{base}/reopen"), Some(&agent), json!({}))
+        .await
+        .expect_error(409, "invalid_transition");
+    app.post(&format!("{base}/resolve"), Some(&agent), json!({}))
+        .await
+        .expect(200);
+    let r = app
+        .post(&format!("{base}/reopen"), Some(&agent), json!({}))
+        .await
+        .expect(200);
+    assert_eq!(status(&r), "assigned");
+    // A supervisor takes over; the agent loses sight of it.
+    let (_, supervisor) = app.member(&c.owner, "sup@example.com", "supervisor").await;
+    app.post(
+        &format!("{base}/assign"),
+        Some(&supervisor),
+        json!({"assignee_id": owner_id}),
+    )
+    .await
+    .expect(200);
+    app.get(&base, Some(&agent))
+        .await
+        .expect_error(404, "conversation_not_found");
+    app.post(
+        &format!("{base}/messages"),
+        Some(&agent),
+        json!({"body": "x", "client_msg_id": "a-9"}),
+    )
+    .await
+    .expect_error(404, "conversation_not_found");
+    app.stop().await;
+}
+
+async fn agents_list_what_they_may_see(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let c = chat(&app, true).await;
+    let (agent_id, agent) = app.member(&c.owner, "agent@example.com", "agent").await;
+    let inboxes = app
+        .get(
+            &format!("/api/v1/workspaces/{}/inboxes", c.owner.workspace_id),
+            Some(&c.owner.access_token),
+        )
+        .await
+        .expect(200);
+    let mut convs = Vec::new();
+    for i in 0..5 {
+        let v = visitor(&app, &inboxes.body[0]["widget_key"]).await;
+        convs.push(
+            say(&app, &v, &format!("c-{i}"), "hi")
+                .await
+                .expect(201)
+                .body["conversation_id"]
+                .clone(),
+        );
+    }
+    let list = format!("/api/v1/workspaces/{}/conversations", c.owner.workspace_id);
+    let conv_url = |id: &Value| format!("{list}/{}", id.as_str().unwrap());
+    let owner_id = app
+        .get("/api/v1/me", Some(&c.owner.access_token))
+        .await
+        .body["user"]["id"]
+        .clone();
+    app.post(
+        &format!("{}/assign", conv_url(&convs[0])),
+        Some(&c.owner.access_token),
+        json!({"assignee_id": owner_id}),
+    )
+    .await
+    .expect(200);
+    app.post(
+        &format!("{}/assign", conv_url(&convs[1])),
+        Some(&agent),
+        json!({"assignee_id": agent_id}),
+    )
+    .await
+    .expect(200);
+
+    let all = app
+        .get(&list, Some(&c.owner.access_token))
+        .await
+        .expect(200);
+    assert_eq!(all.body["items"].as_array().unwrap().len(), 5);
+    let agents = app.get(&list, Some(&agent)).await.expect(200);
+    let ids: Vec<&Value> = agents.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["id"])
+        .collect();
+    assert_eq!(ids.len(), 4, "not the one assigned to the owner");
+    assert!(!ids.contains(&&convs[0]));
+    let assigned = app
+        .get(
+            &format!("{list}?status=assigned"),
+            Some(&c.owner.access_token),
+        )
+        .await
+        .expect(200);
+    assert_eq!(assigned.body["items"].as_array().unwrap().len(), 2);
+    let mine = app
+        .get(
+            &format!("{list}?assignee_id={agent_id}"),
+            Some(&c.owner.access_token),
+        )
+        .await
+        .expect(200);
+    assert_eq!(mine.body["items"][0]["id"], convs[1]);
+    // Pages of two, following next_cursor, cover everything once.
+    let mut seen = Vec::new();
+    let mut url = format!("{list}?limit=2");
+    loop {
+        let page = app.get(&url, Some(&c.owner.access_token)).await.expect(200);
+        seen.extend(
+            page.body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["id"].clone()),
+        );
+        match page.body["next_cursor"].as_str() {
+            Some(cur) => url = format!("{list}?limit=2&cursor={cur}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 5);
+    seen.sort_by_key(|v| v.as_str().unwrap().to_string());
+    seen.dedup();
+    assert_eq!(seen.len(), 5, "no repeats");
+    app.get(
+        &format!("{list}?cursor=garbage"),
+        Some(&c.owner.access_token),
+    )
+    .await
+    .expect_error(422, "validation_failed");
+    app.get(&format!("{list}?status=open"), Some(&c.owner.access_token))
+        .await
+        .expect_error(422, "validation_failed");
     app.stop().await;
 }

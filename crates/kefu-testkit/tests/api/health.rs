@@ -117,6 +117,23 @@ async fn openapi_documents_every_api_route(b: Backend) {
             "/api/v1/workspaces/{workspace_id}/conversations/{conversation_id}",
             &["get"],
         ),
+        ("/api/v1/workspaces/{workspace_id}/conversations", &["get"]),
+        (
+            "/api/v1/workspaces/{workspace_id}/conversations/{conversation_id}/assign",
+            &["post"],
+        ),
+        (
+            "/api/v1/workspaces/{workspace_id}/conversations/{conversation_id}/handoff",
+            &["post"],
+        ),
+        (
+            "/api/v1/workspaces/{workspace_id}/conversations/{conversation_id}/resolve",
+            &["post"],
+        ),
+        (
+            "/api/v1/workspaces/{workspace_id}/conversations/{conversation_id}/reopen",
+            &["post"],
+        ),
         (
             "/api/v1/workspaces/{workspace_id}/conversations/{conversation_id}/messages",
             &["get", "post"],

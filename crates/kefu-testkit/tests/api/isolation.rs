@@ -62,6 +62,27 @@ fn routes(t: &Tenant) -> Vec<(Method, String, Option<Value>)> {
             format!("{base}/conversations/{}", t.conversation_id),
             None,
         ),
+        (Method::GET, format!("{base}/conversations"), None),
+        (
+            Method::POST,
+            format!("{base}/conversations/{}/handoff", t.conversation_id),
+            Some(json!({})),
+        ),
+        (
+            Method::POST,
+            format!("{base}/conversations/{}/resolve", t.conversation_id),
+            Some(json!({})),
+        ),
+        (
+            Method::POST,
+            format!("{base}/conversations/{}/reopen", t.conversation_id),
+            Some(json!({})),
+        ),
+        (
+            Method::POST,
+            format!("{base}/conversations/{}/assign", t.conversation_id),
+            Some(json!({"assignee_id": null})),
+        ),
         (
             Method::GET,
             format!("{base}/conversations/{}/messages", t.conversation_id),
@@ -146,6 +167,7 @@ async fn snapshot(app: &TestApp, t: &Tenant) -> Vec<Value> {
         format!("{base}/api-tokens"),
         format!("{base}/inboxes"),
         format!("{base}/conversations/{}/messages", t.conversation_id),
+        format!("{base}/conversations"),
     ] {
         out.push(
             app.get(&path, Some(&t.owner.access_token))
