@@ -180,6 +180,19 @@ pub fn check_csrf(parts: &Parts) -> Result<(), ApiError> {
     }
 }
 
+/// The token of an `Authorization: Bearer …` header.
+fn bearer(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+}
+
 /// An authenticated caller. Bearer tokens come first; otherwise the
 /// console's access cookie, with the CSRF check on unsafe methods.
 #[derive(Debug, Clone)]
@@ -195,16 +208,7 @@ impl FromRequestParts<AppState> for Authenticated {
         if let Some(p) = parts.extensions.get::<Principal>() {
             return Ok(Authenticated(p.clone()));
         }
-        let bearer = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim);
-        let principal = if let Some(token) = bearer {
+        let principal = if let Some(token) = bearer(parts) {
             if token.starts_with("kefu_pat_") {
                 state.services.authenticate_api_token(token).await?
             } else {
@@ -261,16 +265,7 @@ impl FromRequestParts<AppState> for VisitorAuth {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .ok_or_else(ApiError::unauthorized)?;
+        let token = bearer(parts).ok_or_else(ApiError::unauthorized)?;
         let visitor = state.services.authenticate_visitor(token)?;
         tracing::Span::current().record(
             "workspace_id",
