@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod bus;
 pub mod chat;
 pub mod clock;
 pub mod error;

@@ -4,6 +4,7 @@ use crate::auth::tokens::{random_secret, VisitorClaims};
 use crate::error::{ServiceError, ServiceResult};
 use crate::validate::Checks;
 use crate::{Access, Services};
+use kefu_domain::bus::{Event, Topic};
 use kefu_domain::chat::*;
 use kefu_domain::{Action, ContactId, ConversationId, InboxId, MessageId, WorkspaceId};
 use serde_json::json;
@@ -242,6 +243,13 @@ impl Services {
         let message = match appended {
             Appended::New(m) | Appended::Duplicate(m) => m,
         };
+        if !duplicate {
+            self.announce(Event::MessageCreated {
+                message: message.clone(),
+                contact: conversation.contact_id,
+                assignee: conversation.assignee_id,
+            });
+        }
         Ok(Sent {
             conversation: Conversation {
                 last_seq: conversation.last_seq.max(message.seq),
@@ -250,6 +258,22 @@ impl Services {
             message,
             duplicate,
         })
+    }
+
+    /// Rings the doorbell after a commit: to the workspace's agents and to
+    /// the contact's widget sockets.
+    fn announce(&self, event: Event) {
+        let (ws, contact) = match &event {
+            Event::MessageCreated {
+                message, contact, ..
+            } => (message.workspace_id, *contact),
+            Event::ConversationUpdated { conversation } => {
+                (conversation.workspace_id, conversation.contact_id)
+            }
+        };
+        let event = std::sync::Arc::new(event);
+        self.bus.publish(&Topic::Workspace(ws), event.clone());
+        self.bus.publish(&Topic::Contact(contact), event);
     }
 
     /// The visitor's own conversation, or 404 — whoever else's it is.
@@ -316,7 +340,12 @@ impl Services {
                 .transition_conversation(v.workspace_id, conversation.id, &t)
                 .await
             {
-                Ok(c) => c,
+                Ok(c) => {
+                    self.announce(Event::ConversationUpdated {
+                        conversation: c.clone(),
+                    });
+                    c
+                }
                 // Reopened concurrently by someone else: carry on.
                 Err(kefu_domain::StoreError::Conflict(_)) => {
                     self.store
@@ -493,7 +522,8 @@ impl Services {
     ) -> ServiceResult<Conversation> {
         access.require(Action::SendMessages)?;
         self.conversation(access, id).await?;
-        self.store
+        let updated = self
+            .store
             .transition_conversation(access.workspace_id, id, &t)
             .await
             .map_err(|e| match e {
@@ -501,7 +531,11 @@ impl Services {
                     ServiceError::Conflict("invalid_transition")
                 }
                 other => other.into(),
-            })
+            })?;
+        self.announce(Event::ConversationUpdated {
+            conversation: updated.clone(),
+        });
+        Ok(updated)
     }
 
     /// Assigns to a member (or back to the queue with `None`). Agents may

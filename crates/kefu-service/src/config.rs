@@ -81,6 +81,15 @@ pub struct ChatConfig {
     pub max_message_chars: usize,
     /// Lifetime of a widget's visitor token, in seconds.
     pub visitor_token_ttl_secs: u64,
+    /// Events a socket may fall behind on the bus before it must catch up
+    /// from the database.
+    pub bus_capacity: usize,
+    /// Frames queued for one socket before it is dropped as too slow.
+    pub socket_send_buffer: usize,
+    /// A socket silent (no frame, no ping) this long is closed, in seconds.
+    pub socket_idle_timeout_secs: u64,
+    /// Sockets one visitor (contact) may hold open at once.
+    pub max_sockets_per_visitor: usize,
 }
 
 impl Default for ChatConfig {
@@ -88,6 +97,10 @@ impl Default for ChatConfig {
         Self {
             max_message_chars: 10_000,
             visitor_token_ttl_secs: 12 * 3600,
+            bus_capacity: 1024,
+            socket_send_buffer: 256,
+            socket_idle_timeout_secs: 75,
+            max_sockets_per_visitor: 8,
         }
     }
 }

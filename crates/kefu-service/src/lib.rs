@@ -24,6 +24,7 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct Services {
     pub store: Arc<dyn Store>,
+    pub bus: Arc<dyn kefu_domain::bus::Bus>,
     pub clock: Arc<dyn Clock>,
     pub config: Arc<AuthConfig>,
     pub chat: Arc<ChatConfig>,
@@ -35,6 +36,7 @@ pub struct Services {
 impl Services {
     pub fn new(
         store: Arc<dyn Store>,
+        bus: Arc<dyn kefu_domain::bus::Bus>,
         clock: Arc<dyn Clock>,
         config: AuthConfig,
         chat: ChatConfig,
@@ -50,6 +52,7 @@ impl Services {
         );
         Self {
             store,
+            bus,
             clock,
             signer: Arc::new(auth::tokens::Signer::new(signing_key)),
             passwords: Arc::new(passwords),

@@ -43,7 +43,8 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     Ok(store)
 }
 
-/// The services over a store, with the configured (or generated) key.
+/// The services over a store, with the configured (or generated) key and
+/// the in-process event bus (a Redis bus arrives with clusters).
 pub fn services(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Services> {
     let (key, created) = secrets::signing_key(settings)?;
     if created {
@@ -54,6 +55,7 @@ pub fn services(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Se
     }
     Ok(Services::new(
         store,
+        Arc::new(kefu_bus::MemoryBus::new(settings.chat.bus_capacity)),
         Arc::new(SystemClock),
         settings.auth.service.clone(),
         settings.chat.clone(),
