@@ -13,6 +13,7 @@ pub mod openapi;
 pub mod ratelimit;
 pub mod router;
 mod routes;
+pub mod ws;
 
 pub use config::HttpConfig;
 pub use error::ApiError;

@@ -23,6 +23,10 @@ pub struct AppState {
     pub limiter: Arc<RateLimiter>,
     /// The OpenAPI document, serialised once at start.
     pub openapi_json: Arc<String>,
+    /// Cancelled when the server shuts down: sockets close with a
+    /// reconnect hint.
+    pub shutdown: tokio_util::sync::CancellationToken,
+    pub sockets: Arc<crate::ws::SocketCounter>,
 }
 
 impl AppState {
@@ -33,6 +37,8 @@ impl AppState {
             http: Arc::new(http),
             metrics,
             openapi_json: Arc::new(String::new()),
+            shutdown: tokio_util::sync::CancellationToken::new(),
+            sockets: Arc::default(),
         }
     }
 }
@@ -62,6 +68,7 @@ pub fn build_router(mut state: AppState) -> Router {
     Router::new()
         .merge(api)
         .merge(routes::health::router())
+        .merge(crate::ws::router())
         .fallback(|| async {
             crate::error::ApiError::from_status(axum::http::StatusCode::NOT_FOUND)
         })

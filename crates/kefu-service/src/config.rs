@@ -84,8 +84,9 @@ pub struct ChatConfig {
     /// Events a socket may fall behind on the bus before it must catch up
     /// from the database.
     pub bus_capacity: usize,
-    /// Frames queued for one socket before it is dropped as too slow.
-    pub socket_send_buffer: usize,
+    /// A socket that cannot take a frame for this long is closed as too slow,
+    /// in seconds (its missed events wait in the database).
+    pub socket_send_timeout_secs: u64,
     /// A socket silent (no frame, no ping) this long is closed, in seconds.
     pub socket_idle_timeout_secs: u64,
     /// Sockets one visitor (contact) may hold open at once.
@@ -98,7 +99,7 @@ impl Default for ChatConfig {
             max_message_chars: 10_000,
             visitor_token_ttl_secs: 12 * 3600,
             bus_capacity: 1024,
-            socket_send_buffer: 256,
+            socket_send_timeout_secs: 10,
             socket_idle_timeout_secs: 75,
             max_sockets_per_visitor: 8,
         }

@@ -273,3 +273,102 @@ impl TestApp {
         }
     }
 }
+
+/// A real WebSocket client for `/ws`.
+pub struct WsClient {
+    stream: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+impl std::fmt::Debug for WsClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WsClient")
+    }
+}
+
+impl TestApp {
+    /// Opens `/ws?token=…` and returns the client after the `hello` frame.
+    pub async fn ws(&self, token: &str) -> WsClient {
+        let url = format!("ws://{}/ws?token={}", self.addr, token);
+        let (stream, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("socket opens");
+        let mut c = WsClient { stream };
+        let hello = c.recv().await;
+        assert_eq!(hello["type"], "hello", "{hello}");
+        assert_eq!(hello["protocol"], 1);
+        c
+    }
+
+    /// Tries to open a socket; the HTTP status when it is refused.
+    pub async fn ws_refused(&self, token: &str) -> u16 {
+        let url = format!("ws://{}/ws?token={}", self.addr, token);
+        match tokio_tungstenite::connect_async(url).await {
+            Ok(_) => panic!("the socket was accepted"),
+            Err(tokio_tungstenite::tungstenite::Error::Http(res)) => res.status().as_u16(),
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+}
+
+impl WsClient {
+    pub async fn send(&mut self, frame: Value) {
+        use futures_util::SinkExt;
+        self.stream
+            .send(tokio_tungstenite::tungstenite::Message::Text(
+                frame.to_string().into(),
+            ))
+            .await
+            .expect("frame sent");
+    }
+
+    pub async fn send_raw(&mut self, text: &str) {
+        use futures_util::SinkExt;
+        self.stream
+            .send(tokio_tungstenite::tungstenite::Message::Text(
+                text.to_string().into(),
+            ))
+            .await
+            .expect("frame sent");
+    }
+
+    /// The next JSON frame (5 s at most).
+    pub async fn recv(&mut self) -> Value {
+        use futures_util::StreamExt;
+        loop {
+            let msg = tokio::time::timeout(std::time::Duration::from_secs(5), self.stream.next())
+                .await
+                .expect("a frame within 5 s")
+                .expect("socket open")
+                .expect("frame read");
+            match msg {
+                tokio_tungstenite::tungstenite::Message::Text(t) => {
+                    return serde_json::from_str(t.as_str()).expect("JSON frame")
+                }
+                tokio_tungstenite::tungstenite::Message::Close(c) => {
+                    return json!({"type": "closed", "code": c.map(|c| u16::from(c.code))})
+                }
+                _ => continue,
+            }
+        }
+    }
+
+    /// The next frame of this `type`, skipping others (5 s at most each).
+    pub async fn recv_type(&mut self, kind: &str) -> Value {
+        loop {
+            let f = self.recv().await;
+            if f["type"] == kind {
+                return f;
+            }
+        }
+    }
+
+    /// Whether no frame arrives within `ms` milliseconds.
+    pub async fn silent_for(&mut self, ms: u64) -> bool {
+        use futures_util::StreamExt;
+        tokio::time::timeout(std::time::Duration::from_millis(ms), self.stream.next())
+            .await
+            .is_err()
+    }
+}

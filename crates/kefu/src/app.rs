@@ -24,6 +24,8 @@ pub struct App {
     router: axum::Router,
     settings: Settings,
     store: Arc<dyn Store>,
+    /// Tells open sockets to close (with a reconnect hint) at shutdown.
+    sockets_shutdown: CancellationToken,
 }
 
 /// Opens the configured store (and refuses settings that cannot work).
@@ -78,6 +80,7 @@ impl App {
             store.backend_name(),
         ));
         let state = AppState::new(services, settings.http.clone(), metrics);
+        let sockets_shutdown = state.shutdown.clone();
         let router = build_router(state);
         let listener = TcpListener::bind(&settings.listen)
             .await
@@ -87,6 +90,7 @@ impl App {
             router,
             settings,
             store,
+            sockets_shutdown,
         })
     }
 
@@ -109,8 +113,12 @@ impl App {
         let grace = Duration::from_secs(self.settings.http.shutdown_grace_secs);
         let stop = CancellationToken::new();
         let trigger = stop.clone();
+        let sockets = self.sockets_shutdown.clone();
         tokio::spawn(async move {
             shutdown.await;
+            // Upgraded sockets are not part of the HTTP drain: tell them to
+            // close now, so clients reconnect (elsewhere) and sync.
+            sockets.cancel();
             trigger.cancel();
         });
         let serve = axum::serve(

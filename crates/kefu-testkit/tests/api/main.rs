@@ -13,5 +13,6 @@ mod lifecycle;
 mod members;
 mod permissions;
 mod protection;
+mod socket;
 mod totp;
 mod widget;

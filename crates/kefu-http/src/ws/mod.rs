@@ -1,0 +1,485 @@
+//! `GET /ws`: the real-time gateway. One task per socket runs a `select!`
+//! over four things — shutdown, the client's frames (with an idle timeout),
+//! and bus events for this peer — so nothing is shared between sockets but
+//! the bus and the socket counter.
+//!
+//! Back-pressure: every send has a deadline (`chat.socket_send_timeout_secs`).
+//! A client that cannot take a frame in time is disconnected with a reason
+//! rather than buffered without bound; events it missed are in the database
+//! and come back with `sync`. Likewise a socket that falls further behind
+//! the bus than `chat.bus_capacity` events is told to sync (`events_missed`).
+
+pub mod protocol;
+
+use crate::error::ApiError;
+use crate::extract::client_ip;
+use crate::router::AppState;
+use crate::routes::dto::{ConversationDto, MessageDto};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use kefu_domain::bus::{Event, Topic};
+use kefu_domain::{ConversationId, Role, WorkspaceId};
+use kefu_service::chat::{Visitor, MAX_PAGE};
+use kefu_service::{Access, Ctx, Principal, ServiceError};
+use protocol::{ClientFrame, ServerFrame, PROTOCOL};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/ws", get(upgrade))
+}
+
+/// Who is on the other end.
+#[derive(Debug, Clone)]
+enum Peer {
+    Visitor(Visitor),
+    Member {
+        principal: Principal,
+        roles: HashMap<WorkspaceId, Role>,
+    },
+}
+
+/// Open sockets per visitor, to cap them.
+#[derive(Debug, Default)]
+pub struct SocketCounter(Mutex<HashMap<uuid::Uuid, usize>>);
+
+/// Decrements its visitor's count when the socket ends.
+struct SocketSlot {
+    counter: Arc<SocketCounter>,
+    key: uuid::Uuid,
+}
+
+impl SocketCounter {
+    fn acquire(self: &Arc<Self>, key: uuid::Uuid, max: usize) -> Option<SocketSlot> {
+        let mut m = self.0.lock().expect("socket counter lock");
+        let n = m.entry(key).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(SocketSlot {
+            counter: self.clone(),
+            key,
+        })
+    }
+}
+
+impl Drop for SocketSlot {
+    fn drop(&mut self) {
+        let mut m = self.counter.0.lock().expect("socket counter lock");
+        if let Some(n) = m.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.key);
+            }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct WsQuery {
+    token: Option<String>,
+}
+
+/// Authenticates before upgrading, so a bad token is a plain HTTP 401.
+async fn upgrade(
+    State(state): State<AppState>,
+    Query(q): Query<WsQuery>,
+    parts: Parts,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let header_token = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_string);
+    let token = q
+        .token
+        .or(header_token)
+        .ok_or_else(ApiError::unauthorized)?;
+    let ip = client_ip(&parts, state.http.trust_proxy_headers);
+    let services = &state.services;
+    let (peer, slot) = if token.starts_with("vt1.") {
+        let v = services.authenticate_visitor(&token)?;
+        let inbox = services
+            .store
+            .get_inbox(v.workspace_id, v.inbox_id)
+            .await
+            .map_err(ServiceError::from)?;
+        if let Some(origin) = parts
+            .headers
+            .get(header::ORIGIN)
+            .and_then(|o| o.to_str().ok())
+        {
+            let ok = inbox.allowed_origins.is_empty()
+                || kefu_service::chat::normalise_origin(origin)
+                    .is_some_and(|o| inbox.allowed_origins.contains(&o));
+            if !ok {
+                return Err(ServiceError::Forbidden("origin_not_allowed").into());
+            }
+        }
+        let slot = state
+            .sockets
+            .acquire(v.contact_id.0, services.chat.max_sockets_per_visitor)
+            .ok_or_else(|| ApiError::rate_limited(5, "too_many_sockets"))?;
+        (Peer::Visitor(v), Some(slot))
+    } else {
+        let principal = services.authenticate_access_token(&token).await?;
+        let roles = services
+            .store
+            .user_workspaces(principal.user_id())
+            .await
+            .map_err(ServiceError::from)?
+            .into_iter()
+            .map(|m| (m.workspace.id, m.role))
+            .collect();
+        (Peer::Member { principal, roles }, None)
+    };
+    // Frames above this are refused by the protocol layer (the connection
+    // closes); bodies over the message limit but under it get a clean
+    // `validation_failed` error frame.
+    let max_frame = services.chat.max_message_chars * 4 + 4096;
+    Ok(ws
+        .max_message_size(max_frame)
+        .on_upgrade(move |socket| async move {
+            let _slot = slot;
+            Connection { state, peer, ip }.run(socket).await;
+        }))
+}
+
+enum Feed {
+    Event(Arc<Event>),
+    Missed,
+}
+
+struct Connection {
+    state: AppState,
+    peer: Peer,
+    ip: Option<String>,
+}
+
+impl Connection {
+    fn topics(&self) -> Vec<Topic> {
+        match &self.peer {
+            Peer::Visitor(v) => vec![Topic::Contact(v.contact_id)],
+            Peer::Member { roles, .. } => roles.keys().map(|w| Topic::Workspace(*w)).collect(),
+        }
+    }
+
+    async fn run(self, mut socket: WebSocket) {
+        let chat = self.state.services.chat.clone();
+        let idle = Duration::from_secs(chat.socket_idle_timeout_secs.max(1));
+        let send_deadline = Duration::from_secs(chat.socket_send_timeout_secs.max(1));
+        // One forwarding task per subscription feeds a single queue; their
+        // JoinSet aborts them when this socket ends.
+        let (feed_tx, mut feed) = mpsc::channel::<Feed>(chat.bus_capacity.max(1));
+        let mut forwarders = tokio::task::JoinSet::new();
+        for topic in self.topics() {
+            let mut rx = self.state.services.bus.subscribe(&topic);
+            let tx = feed_tx.clone();
+            forwarders.spawn(async move {
+                loop {
+                    let item = match rx.recv().await {
+                        Ok(ev) => Feed::Event(ev),
+                        Err(broadcast::error::RecvError::Lagged(_)) => Feed::Missed,
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    };
+                    if tx.send(item).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(feed_tx);
+
+        let hello = ServerFrame::Hello {
+            protocol: PROTOCOL,
+            role: match self.peer {
+                Peer::Visitor(_) => "visitor",
+                Peer::Member { .. } => "agent",
+            },
+            idle_timeout_secs: idle.as_secs(),
+        };
+        if !send(&mut socket, &hello, send_deadline).await {
+            return;
+        }
+        let shutdown = self.state.shutdown.clone();
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => {
+                    close(&mut socket, 1012, "server restarting; reconnect and sync").await;
+                    return;
+                }
+                incoming = tokio::time::timeout(idle, socket.recv()) => {
+                    let msg = match incoming {
+                        Err(_) => {
+                            close(&mut socket, 4000, "idle timeout").await;
+                            return;
+                        }
+                        Ok(None) | Ok(Some(Err(_))) => return,
+                        Ok(Some(Ok(msg))) => msg,
+                    };
+                    let replies = match msg {
+                        Message::Text(text) => self.handle(text.as_str()).await,
+                        Message::Binary(_) => vec![ServerFrame::error("invalid_frame", "Send JSON text frames.", None)],
+                        Message::Close(_) => return,
+                        // Pings are answered by the protocol layer.
+                        Message::Ping(_) | Message::Pong(_) => Vec::new(),
+                    };
+                    for frame in replies {
+                        if !send(&mut socket, &frame, send_deadline).await {
+                            return;
+                        }
+                    }
+                }
+                item = feed.recv() => {
+                    let frame = match item {
+                        Some(Feed::Event(ev)) => self.visible(&ev),
+                        Some(Feed::Missed) => Some(ServerFrame::error(
+                            "events_missed",
+                            "Some events were missed; send sync for your open conversations.",
+                            None,
+                        )),
+                        None => None,
+                    };
+                    if let Some(frame) = frame {
+                        if !send(&mut socket, &frame, send_deadline).await {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The frame this peer should get for an event, if any.
+    fn visible(&self, ev: &Event) -> Option<ServerFrame> {
+        match &self.peer {
+            Peer::Visitor(v) => match ev {
+                Event::MessageCreated {
+                    message, contact, ..
+                } => (*contact == v.contact_id && !message.private).then(|| created(message)),
+                Event::ConversationUpdated { conversation } => {
+                    (conversation.contact_id == v.contact_id).then(|| updated(conversation))
+                }
+            },
+            Peer::Member { principal, roles } => {
+                let role = roles.get(&ev.workspace())?;
+                let assignee = match ev {
+                    Event::MessageCreated { assignee, .. } => *assignee,
+                    Event::ConversationUpdated { conversation } => conversation.assignee_id,
+                };
+                if !role.sees_conversation(principal.user_id(), assignee) {
+                    return None;
+                }
+                Some(match ev {
+                    Event::MessageCreated { message, .. } => created(message),
+                    Event::ConversationUpdated { conversation } => updated(conversation),
+                })
+            }
+        }
+    }
+
+    /// One client frame → the frames to answer with. Bad input gets an
+    /// `error` frame; the socket stays open.
+    async fn handle(&self, text: &str) -> Vec<ServerFrame> {
+        let frame: ClientFrame = match serde_json::from_str(text) {
+            Ok(f) => f,
+            Err(e) => {
+                return vec![ServerFrame::error(
+                    "invalid_frame",
+                    format!("Not a valid frame: {e}"),
+                    None,
+                )]
+            }
+        };
+        match frame {
+            ClientFrame::Ping => vec![ServerFrame::Pong],
+            // Accepted; relaying typing and read positions comes with
+            // presence (they are never stored).
+            ClientFrame::Typing { .. } | ClientFrame::Read { .. } => Vec::new(),
+            ClientFrame::MessageSend {
+                conversation_id,
+                client_msg_id,
+                body,
+                private,
+            } => {
+                let sent = self
+                    .send_message(conversation_id, &client_msg_id, &body, private)
+                    .await;
+                match sent {
+                    Ok(s) => vec![ServerFrame::MessageAck {
+                        client_msg_id,
+                        conversation_id: s.message.conversation_id.0,
+                        seq: s.message.seq,
+                        message_id: s.message.id.0,
+                    }],
+                    Err(e) => vec![error_frame(e, Some(client_msg_id))],
+                }
+            }
+            ClientFrame::Sync {
+                conversation_id,
+                after_seq,
+            } => match self
+                .replay(ConversationId(conversation_id), after_seq)
+                .await
+            {
+                Ok(frames) => frames,
+                Err(e) => vec![error_frame(e, None)],
+            },
+        }
+    }
+
+    async fn send_message(
+        &self,
+        conversation_id: Option<uuid::Uuid>,
+        client_msg_id: &str,
+        body: &str,
+        private: bool,
+    ) -> Result<kefu_service::chat::Sent, ServiceError> {
+        let services = &self.state.services;
+        match &self.peer {
+            Peer::Visitor(v) => {
+                if private {
+                    return Err(ServiceError::invalid("private", "agents_only"));
+                }
+                services
+                    .visitor_send(v, conversation_id.map(ConversationId), client_msg_id, body)
+                    .await
+            }
+            Peer::Member { .. } => {
+                let id = ConversationId(
+                    conversation_id
+                        .ok_or_else(|| ServiceError::invalid("conversation_id", "required"))?,
+                );
+                let access = self.member_access(id).await?;
+                services
+                    .agent_send(&access, id, body, private, client_msg_id)
+                    .await
+            }
+        }
+    }
+
+    /// The member's access to the workspace holding this conversation.
+    async fn member_access(&self, id: ConversationId) -> Result<Access, ServiceError> {
+        let Peer::Member { principal, roles } = &self.peer else {
+            return Err(ServiceError::Forbidden("forbidden"));
+        };
+        for ws in roles.keys() {
+            if self
+                .state
+                .services
+                .store
+                .get_conversation(*ws, id)
+                .await
+                .is_ok()
+            {
+                let ctx = Ctx {
+                    principal: principal.clone(),
+                    ip: self.ip.clone(),
+                };
+                return self.state.services.access(ctx, *ws).await;
+            }
+        }
+        Err(ServiceError::NotFound("conversation"))
+    }
+
+    /// Every message after `after_seq` the peer may see, oldest first.
+    async fn replay(
+        &self,
+        id: ConversationId,
+        after_seq: i64,
+    ) -> Result<Vec<ServerFrame>, ServiceError> {
+        let services = &self.state.services;
+        let access = match &self.peer {
+            Peer::Visitor(_) => None,
+            Peer::Member { .. } => Some(self.member_access(id).await?),
+        };
+        let mut frames = Vec::new();
+        let mut after = after_seq;
+        loop {
+            let page = match (&self.peer, &access) {
+                (Peer::Visitor(v), _) => services.visitor_messages(v, id, after, MAX_PAGE).await?,
+                (_, Some(a)) => {
+                    services
+                        .conversation_messages(a, id, after, MAX_PAGE)
+                        .await?
+                }
+                _ => Vec::new(),
+            };
+            let Some(last) = page.last().map(|m| m.seq) else {
+                break;
+            };
+            after = last;
+            frames.extend(page.iter().map(created));
+            if (page.len() as i64) < MAX_PAGE {
+                break;
+            }
+        }
+        Ok(frames)
+    }
+}
+
+fn created(m: &kefu_domain::chat::Message) -> ServerFrame {
+    ServerFrame::MessageCreated {
+        conversation_id: m.conversation_id.0,
+        seq: m.seq,
+        message: MessageDto::from(m.clone()),
+    }
+}
+
+fn updated(c: &kefu_domain::chat::Conversation) -> ServerFrame {
+    ServerFrame::ConversationUpdated {
+        conversation: ConversationDto::from(c.clone()),
+    }
+}
+
+/// The same code and words the REST API would answer with.
+fn error_frame(e: ServiceError, reference: Option<String>) -> ServerFrame {
+    let api = ApiError::from(e);
+    let mut message = api.message;
+    if let Some(fields) = api.details.as_ref().and_then(|d| d.get("fields")) {
+        message = format!("{message} {fields}");
+    }
+    ServerFrame::error(api.code, message, reference)
+}
+
+/// Sends one frame within the deadline; `false` means the socket is done.
+async fn send(socket: &mut WebSocket, frame: &ServerFrame, deadline: Duration) -> bool {
+    let text = serde_json::to_string(frame).expect("frames serialise");
+    match tokio::time::timeout(deadline, socket.send(Message::Text(text.into()))).await {
+        Ok(Ok(())) => true,
+        Ok(Err(_)) => false,
+        Err(_) => {
+            tracing::info!(
+                reason = "slow_consumer",
+                "closing a socket that stopped reading"
+            );
+            // Best effort: a client this slow may not take the close either.
+            let _ = tokio::time::timeout(
+                Duration::from_millis(100),
+                close(socket, 1008, "too slow: reconnect and sync"),
+            )
+            .await;
+            false
+        }
+    }
+}
+
+async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })))
+        .await;
+}
