@@ -301,13 +301,25 @@ impl TestApp {
         c
     }
 
-    /// Tries to open a socket; the HTTP status when it is refused.
-    pub async fn ws_refused(&self, token: &str) -> u16 {
+    /// Tries to open a socket: the client, or the HTTP status of the refusal.
+    pub async fn ws_try(&self, token: &str) -> Result<WsClient, u16> {
         let url = format!("ws://{}/ws?token={}", self.addr, token);
         match tokio_tungstenite::connect_async(url).await {
-            Ok(_) => panic!("the socket was accepted"),
-            Err(tokio_tungstenite::tungstenite::Error::Http(res)) => res.status().as_u16(),
+            Ok((stream, _)) => {
+                let mut c = WsClient { stream };
+                assert_eq!(c.recv().await["type"], "hello");
+                Ok(c)
+            }
+            Err(tokio_tungstenite::tungstenite::Error::Http(res)) => Err(res.status().as_u16()),
             Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+
+    /// The HTTP status with which a socket is refused.
+    pub async fn ws_refused(&self, token: &str) -> u16 {
+        match self.ws_try(token).await {
+            Ok(_) => panic!("the socket was accepted"),
+            Err(status) => status,
         }
     }
 }
