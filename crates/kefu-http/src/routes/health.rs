@@ -38,9 +38,13 @@ async fn readyz(State(state): State<AppState>) -> Response {
     if let Some(detail) = &h.detail {
         tracing::warn!(detail = %detail, "readiness check failed");
     }
-    // The in-process bus cannot fail; a Redis bus reports here once it exists.
-    let checks = json!({ "database": database, "bus": "ok" });
-    if database == "ok" {
+    let bus = if state.services.bus.healthy() {
+        "ok"
+    } else {
+        "unavailable"
+    };
+    let checks = json!({ "database": database, "bus": bus });
+    if database == "ok" && bus == "ok" {
         (
             StatusCode::OK,
             Json(json!({ "status": "ok", "checks": checks })),
