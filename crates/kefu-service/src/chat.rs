@@ -34,11 +34,10 @@ pub struct WidgetSession {
     pub expires_in: u64,
 }
 
-/// A message as stored, with its conversation, and whether it was a resend.
+/// A message as stored, and whether it was a resend.
 #[derive(Debug, Clone)]
 pub struct Sent {
     pub message: Message,
-    pub conversation: Conversation,
     /// The sender had sent this `client_msg_id` before: nothing new stored.
     pub duplicate: bool,
 }
@@ -61,6 +60,25 @@ pub fn normalise_origin(raw: &str) -> Option<String> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
     valid.then_some(o)
+}
+
+/// The inbox's origin allow-list, for session creation and the socket alike.
+/// Browsers always send `Origin` on the widget's cross-site requests, so a
+/// page on a site that is not listed gets nothing; a request without the
+/// header passes (a non-browser client can forge it anyway: the list
+/// protects against embedding, not against scripts). An empty list allows
+/// any site.
+pub fn check_origin(inbox: &Inbox, origin: Option<&str>) -> ServiceResult<()> {
+    let Some(origin) = origin else {
+        return Ok(());
+    };
+    let allowed = inbox.allowed_origins.is_empty()
+        || normalise_origin(origin).is_some_and(|o| inbox.allowed_origins.contains(&o));
+    if allowed {
+        Ok(())
+    } else {
+        Err(ServiceError::Forbidden("origin_not_allowed"))
+    }
 }
 
 /// A visitor id we issued: `v_` and 22+ URL-safe characters. Anything else
@@ -148,17 +166,7 @@ impl Services {
             .find_inbox_by_widget_key(widget_key.trim())
             .await?
             .ok_or(ServiceError::NotFound("inbox"))?;
-        // Browsers always send Origin on the widget's cross-site POST; a
-        // page on a site that is not listed gets no session. (A non-browser
-        // client can forge the header: the list protects against embedding,
-        // not against scripts.)
-        if let Some(origin) = origin {
-            let allowed = inbox.allowed_origins.is_empty()
-                || normalise_origin(origin).is_some_and(|o| inbox.allowed_origins.contains(&o));
-            if !allowed {
-                return Err(ServiceError::Forbidden("origin_not_allowed"));
-            }
-        }
+        check_origin(&inbox, origin)?;
         let visitor_id = match visitor_id.filter(|v| is_issued_visitor_id(v)) {
             Some(v) => v.to_string(),
             None => format!("v_{}", &random_secret("x")[7..29]),
@@ -250,14 +258,7 @@ impl Services {
                 assignee: conversation.assignee_id,
             });
         }
-        Ok(Sent {
-            conversation: Conversation {
-                last_seq: conversation.last_seq.max(message.seq),
-                ..conversation
-            },
-            message,
-            duplicate,
-        })
+        Ok(Sent { message, duplicate })
     }
 
     /// Rings the doorbell after a commit: to the workspace's agents and to

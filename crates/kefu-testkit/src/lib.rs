@@ -303,8 +303,20 @@ impl TestApp {
 
     /// Tries to open a socket: the client, or the HTTP status of the refusal.
     pub async fn ws_try(&self, token: &str) -> Result<WsClient, u16> {
-        let url = format!("ws://{}/ws?token={}", self.addr, token);
-        match tokio_tungstenite::connect_async(url).await {
+        self.ws_try_from(token, None).await
+    }
+
+    /// Like [`TestApp::ws_try`], as a page on `origin` would connect.
+    pub async fn ws_try_from(&self, token: &str, origin: Option<&str>) -> Result<WsClient, u16> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut req = format!("ws://{}/ws?token={}", self.addr, token)
+            .into_client_request()
+            .expect("socket request");
+        if let Some(o) = origin {
+            req.headers_mut()
+                .insert("origin", o.parse().expect("origin header"));
+        }
+        match tokio_tungstenite::connect_async(req).await {
             Ok((stream, _)) => {
                 let mut c = WsClient { stream };
                 assert_eq!(c.recv().await["type"], "hello");

@@ -72,9 +72,7 @@ async fn list_messages(
             q.limit.unwrap_or(DEFAULT_PAGE),
         )
         .await?;
-    Ok(Json(MessagePage {
-        items: items.into_iter().map(MessageDto::from).collect(),
-    }))
+    Ok(Json(items.into()))
 }
 
 /// Replies (or adds a private note). 201 when stored; 200 with the original

@@ -147,6 +147,14 @@ pub struct MessagePage {
     pub items: Vec<MessageDto>,
 }
 
+impl From<Vec<Message>> for MessagePage {
+    fn from(messages: Vec<Message>) -> Self {
+        Self {
+            items: messages.into_iter().map(MessageDto::from).collect(),
+        }
+    }
+}
+
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 pub struct AfterSeqQuery {
     /// Only messages with a greater seq (default 0: from the start).

@@ -152,9 +152,7 @@ async fn my_messages(
             q.limit.unwrap_or(DEFAULT_PAGE),
         )
         .await?;
-    Ok(Json(MessagePage {
-        items: items.into_iter().map(MessageDto::from).collect(),
-    }))
+    Ok(Json(items.into()))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -115,18 +115,11 @@ async fn upgrade(
             .get_inbox(v.workspace_id, v.inbox_id)
             .await
             .map_err(ServiceError::from)?;
-        if let Some(origin) = parts
+        let origin = parts
             .headers
             .get(header::ORIGIN)
-            .and_then(|o| o.to_str().ok())
-        {
-            let ok = inbox.allowed_origins.is_empty()
-                || kefu_service::chat::normalise_origin(origin)
-                    .is_some_and(|o| inbox.allowed_origins.contains(&o));
-            if !ok {
-                return Err(ServiceError::Forbidden("origin_not_allowed").into());
-            }
-        }
+            .and_then(|o| o.to_str().ok());
+        kefu_service::chat::check_origin(&inbox, origin)?;
         let slot = state
             .sockets
             .acquire(v.contact_id.0, services.chat.max_sockets_per_visitor)

@@ -75,11 +75,6 @@ impl SqliteStore {
         };
         Ok(Self { reader, writer })
     }
-
-    /// The single-connection pool every write goes through.
-    pub fn writer_pool(&self) -> &SqlitePool {
-        &self.writer
-    }
 }
 
 #[async_trait]

@@ -10,6 +10,7 @@ on_both_backends!(
     bad_frames_get_errors_and_the_socket_stays_open,
     visitors_never_see_each_other,
     sockets_need_valid_tokens_and_are_capped,
+    sockets_respect_the_inbox_origins,
     shutdown_closes_sockets_with_a_reconnect_hint,
 );
 
@@ -248,5 +249,30 @@ async fn shutdown_closes_sockets_with_a_reconnect_hint(b: Backend) {
         (closed["type"].as_str(), closed["code"].as_u64()),
         (Some("closed"), Some(1012))
     );
+    app.stop().await;
+}
+
+async fn sockets_respect_the_inbox_origins(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let owner = app.owner("o@example.com").await;
+    let inbox = app
+        .post(
+            &format!("/api/v1/workspaces/{}/inboxes", owner.workspace_id),
+            Some(&owner.access_token),
+            json!({"name": "Web", "channel": "web", "allowed_origins": ["https://shop.example.cn"]}),
+        )
+        .await
+        .expect(201);
+    let token = visitor_token(&app, &inbox.body["widget_key"]).await;
+    assert_eq!(
+        app.ws_try_from(&token, Some("https://evil.example.com"))
+            .await
+            .err(),
+        Some(403)
+    );
+    assert!(app
+        .ws_try_from(&token, Some("https://shop.example.cn"))
+        .await
+        .is_ok());
     app.stop().await;
 }
