@@ -5,10 +5,13 @@
 
 use crate::chat::{Conversation, Message};
 use crate::ids::{ContactId, ConversationId, UserId, WorkspaceId};
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use tokio::sync::broadcast;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Serialisable so that a cluster bus can carry it between replicas.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {
     /// A message was stored. `assignee` and `contact` let subscribers decide
     /// who may see it without another query.

@@ -83,7 +83,7 @@ macro_rules! text_enum {
 text_enum!(ConversationStatus { Bot => "bot", Queued => "queued", Assigned => "assigned", Resolved => "resolved", Closed => "closed" });
 text_enum!(SenderKind { Visitor => "visitor", Agent => "agent", Bot => "bot", System => "system" });
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Conversation {
     pub id: ConversationId,
     pub workspace_id: WorkspaceId,
@@ -99,7 +99,7 @@ pub struct Conversation {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     pub id: MessageId,
     pub workspace_id: WorkspaceId,
