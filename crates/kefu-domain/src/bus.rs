@@ -4,7 +4,7 @@
 //! sequence number (DESIGN.md §3).
 
 use crate::chat::{Conversation, Message};
-use crate::ids::{ContactId, ConversationId, UserId, WorkspaceId};
+use crate::ids::{ContactId, ConversationId, TeamId, UserId, WorkspaceId};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use tokio::sync::broadcast;
@@ -19,10 +19,44 @@ pub enum Event {
         message: Message,
         contact: ContactId,
         assignee: Option<UserId>,
+        team: Option<TeamId>,
     },
     ConversationUpdated {
         conversation: Conversation,
     },
+    /// Someone started or stopped typing (never stored).
+    Typing {
+        about: About,
+        who: Participant,
+        on: bool,
+        /// An agent writing a private note: not shown to the visitor.
+        private: bool,
+    },
+    /// Someone has read up to `seq`.
+    Read {
+        about: About,
+        who: Participant,
+        seq: i64,
+    },
+}
+
+/// The conversation an ephemeral event is about, with what subscribers need
+/// to decide who may see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct About {
+    pub workspace_id: WorkspaceId,
+    pub conversation_id: ConversationId,
+    pub contact_id: ContactId,
+    pub assignee: Option<UserId>,
+    pub team: Option<TeamId>,
+}
+
+/// Who did something: the visitor (contact) or a member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "id", rename_all = "snake_case")]
+pub enum Participant {
+    Visitor(ContactId),
+    Agent(UserId),
 }
 
 impl Event {
@@ -30,6 +64,26 @@ impl Event {
         match self {
             Event::MessageCreated { message, .. } => message.workspace_id,
             Event::ConversationUpdated { conversation } => conversation.workspace_id,
+            Event::Typing { about, .. } | Event::Read { about, .. } => about.workspace_id,
+        }
+    }
+
+    pub fn contact(&self) -> ContactId {
+        match self {
+            Event::MessageCreated { contact, .. } => *contact,
+            Event::ConversationUpdated { conversation } => conversation.contact_id,
+            Event::Typing { about, .. } | Event::Read { about, .. } => about.contact_id,
+        }
+    }
+
+    /// The conversation's assignee and team, for visibility checks.
+    pub fn placement(&self) -> (Option<UserId>, Option<TeamId>) {
+        match self {
+            Event::MessageCreated { assignee, team, .. } => (*assignee, *team),
+            Event::ConversationUpdated { conversation } => {
+                (conversation.assignee_id, conversation.team_id)
+            }
+            Event::Typing { about, .. } | Event::Read { about, .. } => (about.assignee, about.team),
         }
     }
 
@@ -37,6 +91,7 @@ impl Event {
         match self {
             Event::MessageCreated { message, .. } => message.conversation_id,
             Event::ConversationUpdated { conversation } => conversation.id,
+            Event::Typing { about, .. } | Event::Read { about, .. } => about.conversation_id,
         }
     }
 }

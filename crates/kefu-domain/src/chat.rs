@@ -26,7 +26,90 @@ pub struct Inbox {
     pub allowed_origins: Vec<String>,
     pub greeting: Option<String>,
     pub bot_enabled: bool,
+    /// When agents answer; `None` means always.
+    pub business_hours: Option<BusinessHours>,
+    /// What the widget offers when no agent can answer.
+    pub offline_mode: OfflineMode,
     pub created_at: DateTime<Utc>,
+}
+
+/// What the widget does outside business hours or with nobody online: keep
+/// the visitor in the queue, or offer a form (an e-mail and a message, which
+/// still arrive as a conversation: nothing is lost either way).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OfflineMode {
+    #[default]
+    Queue,
+    Form,
+}
+
+/// Opening hours in a time zone: `09:00`–`18:00` on the listed ISO weekdays
+/// (1 = Monday … 7 = Sunday). A day may appear more than once (split shifts).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct BusinessHours {
+    /// An IANA zone such as `Asia/Shanghai`.
+    pub time_zone: String,
+    pub intervals: Vec<OpenInterval>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OpenInterval {
+    /// ISO weekdays, 1 = Monday … 7 = Sunday.
+    pub days: Vec<u8>,
+    /// `HH:MM`, local time.
+    pub open: String,
+    /// `HH:MM`, local time, after `open` (`24:00` for midnight).
+    pub close: String,
+}
+
+impl BusinessHours {
+    /// Checks the zone, the days and the times; the error names the problem.
+    pub fn validate(&self) -> Result<(), &'static str> {
+        self.time_zone
+            .parse::<chrono_tz::Tz>()
+            .map_err(|_| "unknown_time_zone")?;
+        if self.intervals.len() > 50 {
+            return Err("too_many_intervals");
+        }
+        for i in &self.intervals {
+            if i.days.is_empty() || i.days.iter().any(|d| !(1..=7).contains(d)) {
+                return Err("invalid_days");
+            }
+            let (Some(open), Some(close)) = (minutes(&i.open), minutes(&i.close)) else {
+                return Err("invalid_time");
+            };
+            if open >= close {
+                return Err("close_before_open");
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `at` falls inside the hours (in the zone's local time).
+    pub fn is_open(&self, at: DateTime<Utc>) -> bool {
+        use chrono::{Datelike, Timelike};
+        let Ok(tz) = self.time_zone.parse::<chrono_tz::Tz>() else {
+            return true;
+        };
+        let local = at.with_timezone(&tz);
+        let day = local.weekday().number_from_monday() as u8;
+        let now = local.hour() * 60 + local.minute();
+        self.intervals.iter().any(|i| {
+            i.days.contains(&day)
+                && matches!((minutes(&i.open), minutes(&i.close)), (Some(o), Some(c)) if o <= now && now < c)
+        })
+    }
+}
+
+/// `HH:MM` → minutes after midnight; `24:00` allowed as an end.
+fn minutes(hhmm: &str) -> Option<u32> {
+    let (h, m) = hhmm.split_once(':')?;
+    if h.len() != 2 || m.len() != 2 {
+        return None;
+    }
+    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+    (m < 60 && (h < 24 || (h == 24 && m == 0))).then_some(h * 60 + m)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +118,25 @@ pub struct Contact {
     pub workspace_id: WorkspaceId,
     /// Opaque id the visitor's browser keeps, so it finds its history again.
     pub visitor_id: String,
+    /// The site's own user id, for visitors identified by HMAC.
+    pub external_id: Option<String>,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    /// Free-form key → value (string, number or boolean) pairs.
+    pub attributes: serde_json::Map<String, serde_json::Value>,
     pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A change to a contact's profile: `Some` sets a field (`Some(None)` clears
+/// it); attributes merge key by key, a `null` value removing the key.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContactPatch {
+    pub name: Option<Option<String>>,
+    pub email: Option<Option<String>>,
+    pub phone: Option<Option<String>>,
+    pub attributes: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// `bot → queued → assigned → resolved` (a visitor message reopens it);
@@ -93,6 +194,13 @@ pub struct Conversation {
     /// Higher is more urgent.
     pub priority: i32,
     pub assignee_id: Option<UserId>,
+    /// The team whose queue it is in (`None`: the general queue).
+    pub team_id: Option<TeamId>,
+    /// Why it has its current assignee or queue (the latest assignment).
+    pub assignment_reason: Option<crate::routing::AssignmentReason>,
+    /// When it last entered the queue (the queue's FIFO order).
+    pub queued_at: Option<DateTime<Utc>>,
+    pub labels: Vec<String>,
     /// The seq of the newest message (0 before the first).
     pub last_seq: i64,
     pub created_at: DateTime<Utc>,
@@ -122,7 +230,12 @@ pub struct Message {
 pub struct ConversationFilter {
     pub status: Option<ConversationStatus>,
     pub assignee: Option<UserId>,
-    /// Only conversations this agent may see: assigned to them or to nobody.
+    pub team: Option<TeamId>,
+    pub label: Option<String>,
+    /// Text in a message, or in the contact's name, e-mail or phone.
+    pub text: Option<String>,
+    /// Only conversations this agent may see: assigned to them, or
+    /// unassigned in the general queue or one of their teams' queues.
     pub visible_to_agent: Option<UserId>,
     /// Continue after this `(updated_at, id)` (the last item of a page).
     pub after: Option<(DateTime<Utc>, ConversationId)>,
@@ -136,7 +249,47 @@ pub struct Transition {
     pub to: ConversationStatus,
     /// `Some(x)` sets the assignee to `x`; `None` leaves it.
     pub assignee: Option<Option<UserId>>,
+    /// `Some(x)` moves it to team `x`'s queue; `None` leaves it.
+    pub team: Option<Option<TeamId>>,
+    /// Recorded in the assignment history when set.
+    pub reason: Option<crate::routing::AssignmentReason>,
+    /// Who made the change (`None`: the system).
+    pub actor: Option<UserId>,
+    /// Applies only if the assignee is still this (`Some(None)`: still
+    /// unassigned) — optimistic concurrency for people assigning at once;
+    /// otherwise `Conflict("assignment_conflict")`.
+    pub expect_assignee: Option<Option<UserId>>,
     pub at: DateTime<Utc>,
+}
+
+impl Transition {
+    pub fn new(
+        from: &'static [ConversationStatus],
+        to: ConversationStatus,
+        at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            from,
+            to,
+            assignee: None,
+            team: None,
+            reason: None,
+            actor: None,
+            expect_assignee: None,
+            at,
+        }
+    }
+}
+
+/// Where a conversation is in its queue, as the visitor sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueStanding {
+    /// 1 for the next to be served.
+    pub position: i64,
+    /// Conversations taken from this queue in the recent window (for the
+    /// estimate), and the window's length.
+    pub recent_assignments: i64,
+    pub window_secs: i64,
 }
 
 /// A message to append; the store assigns `seq`.

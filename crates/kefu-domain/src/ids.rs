@@ -102,3 +102,11 @@ id_type!(
     /// One message in a conversation.
     MessageId
 );
+id_type!(
+    /// A team of agents with its own queue.
+    TeamId
+);
+id_type!(
+    /// One entry in a conversation's assignment history.
+    AssignmentId
+);

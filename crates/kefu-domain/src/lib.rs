@@ -11,6 +11,7 @@ pub mod error;
 pub mod ids;
 pub mod model;
 pub mod role;
+pub mod routing;
 pub mod store;
 
 pub use clock::{truncate_to_micros, truncate_to_micros_now, Clock, SystemClock};

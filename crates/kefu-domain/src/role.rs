@@ -59,6 +59,9 @@ impl Role {
             Action::ManageInboxes => &[Owner, Admin],
             Action::ViewConversations => &[Owner, Admin, Supervisor, Agent],
             Action::SendMessages => &[Owner, Admin, Supervisor, Agent],
+            Action::ManageTeams => &[Owner, Admin],
+            Action::AssignOthers => &[Owner, Admin, Supervisor],
+            Action::EditContacts => &[Owner, Admin, Supervisor, Agent],
         };
         allowed.contains(&self)
     }
@@ -78,10 +81,22 @@ impl Role {
     }
 
     /// Whether a member with this role sees a conversation assigned to
-    /// `assignee` (`None`: unassigned): supervisors and above see all;
-    /// agents see their own and the unassigned ones.
-    pub fn sees_conversation(self, me: crate::UserId, assignee: Option<crate::UserId>) -> bool {
-        self != Role::Agent || assignee.is_none_or(|a| a == me)
+    /// `assignee` (`None`: unassigned) in `team`'s queue (`None`: the
+    /// workspace's general queue): supervisors and above see all; agents see
+    /// their own, and unassigned ones in the general queue or in one of
+    /// `my_teams`.
+    pub fn sees_conversation(
+        self,
+        me: crate::UserId,
+        assignee: Option<crate::UserId>,
+        team: Option<crate::TeamId>,
+        my_teams: &[crate::TeamId],
+    ) -> bool {
+        match (self, assignee) {
+            (Role::Agent, Some(a)) => a == me,
+            (Role::Agent, None) => team.is_none_or(|t| my_teams.contains(&t)),
+            _ => true,
+        }
     }
 }
 
@@ -122,10 +137,16 @@ pub enum Action {
     /// unassigned ones; supervisors and above: all).
     ViewConversations,
     SendMessages,
+    /// Create teams and choose their members.
+    ManageTeams,
+    /// Assign, transfer or take over a conversation for someone else.
+    AssignOthers,
+    /// Edit a contact's name, e-mail, phone and attributes.
+    EditContacts,
 }
 
 impl Action {
-    pub const ALL: [Action; 12] = [
+    pub const ALL: [Action; 15] = [
         Action::ViewWorkspace,
         Action::UpdateWorkspaceSettings,
         Action::ViewMembers,
@@ -138,6 +159,9 @@ impl Action {
         Action::ManageInboxes,
         Action::ViewConversations,
         Action::SendMessages,
+        Action::ManageTeams,
+        Action::AssignOthers,
+        Action::EditContacts,
     ];
 
     /// The API-token scope an action needs.
@@ -147,6 +171,7 @@ impl Action {
                 Scope::WorkspaceRead
             }
             Action::ManageInboxes
+            | Action::ManageTeams
             | Action::UpdateWorkspaceSettings
             | Action::InviteMembers
             | Action::ChangeMemberRoles
@@ -154,7 +179,9 @@ impl Action {
             Action::ManageApiTokens => Scope::TokensManage,
             Action::ViewAuditLog => Scope::AuditRead,
             Action::ViewConversations => Scope::ConversationsRead,
-            Action::SendMessages => Scope::ConversationsWrite,
+            Action::SendMessages | Action::AssignOthers | Action::EditContacts => {
+                Scope::ConversationsWrite
+            }
         }
     }
 }
@@ -244,6 +271,9 @@ mod tests {
             (ManageInboxes,           [true,  true,  false, false]),
             (ViewConversations,       [true,  true,  true,  true ]),
             (SendMessages,            [true,  true,  true,  true ]),
+            (ManageTeams,             [true,  true,  false, false]),
+            (AssignOthers,            [true,  true,  true,  false]),
+            (EditContacts,            [true,  true,  true,  true ]),
         ];
         assert_eq!(
             expected.len(),
@@ -260,11 +290,15 @@ mod tests {
     #[test]
     fn agents_see_their_own_and_unassigned_conversations() {
         let (me, other) = (crate::UserId::new(), crate::UserId::new());
-        assert!(Role::Agent.sees_conversation(me, None));
-        assert!(Role::Agent.sees_conversation(me, Some(me)));
-        assert!(!Role::Agent.sees_conversation(me, Some(other)));
+        let (mine, theirs) = (crate::TeamId::new(), crate::TeamId::new());
+        let teams = [mine];
+        assert!(Role::Agent.sees_conversation(me, None, None, &teams));
+        assert!(Role::Agent.sees_conversation(me, None, Some(mine), &teams));
+        assert!(!Role::Agent.sees_conversation(me, None, Some(theirs), &teams));
+        assert!(Role::Agent.sees_conversation(me, Some(me), Some(theirs), &teams));
+        assert!(!Role::Agent.sees_conversation(me, Some(other), None, &teams));
         for r in [Role::Owner, Role::Admin, Role::Supervisor] {
-            assert!(r.sees_conversation(me, Some(other)));
+            assert!(r.sees_conversation(me, Some(other), Some(theirs), &[]));
         }
     }
 

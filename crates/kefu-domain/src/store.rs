@@ -15,6 +15,7 @@ use crate::error::StoreResult;
 use crate::ids::*;
 use crate::model::*;
 use crate::role::Role;
+use crate::routing::{AgentStatus, Assignment, Presence, Team};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -192,6 +193,17 @@ pub trait InboxStore: Send + Sync {
     async fn list_inboxes(&self, workspace: WorkspaceId) -> StoreResult<Vec<Inbox>>;
     /// The inbox a widget key opens, in whichever workspace it is.
     async fn find_inbox_by_widget_key(&self, widget_key: &str) -> StoreResult<Option<Inbox>>;
+    /// Replaces the inbox's editable fields (name, origins, greeting, bot,
+    /// hours, offline mode) with `inbox`'s.
+    async fn update_inbox(&self, inbox: &Inbox, audit: AuditRecord) -> StoreResult<()>;
+    /// `Conflict("inbox_has_conversations")` while conversations exist:
+    /// nothing a visitor sent is deleted with an inbox.
+    async fn delete_inbox(
+        &self,
+        workspace: WorkspaceId,
+        id: InboxId,
+        audit: AuditRecord,
+    ) -> StoreResult<()>;
 }
 
 #[async_trait]
@@ -204,7 +216,60 @@ pub trait ConversationStore: Send + Sync {
         visitor_id: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<Contact>;
+    /// The contact of an identified visitor (the site's own user id),
+    /// created on first sight; a contact found by external id keeps it, and
+    /// the browser's `visitor_id` is recorded only for a new contact.
+    async fn contact_for_identity(
+        &self,
+        workspace: WorkspaceId,
+        external_id: &str,
+        visitor_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Contact>;
+    async fn get_contact(&self, workspace: WorkspaceId, id: ContactId) -> StoreResult<Contact>;
+    async fn update_contact(
+        &self,
+        workspace: WorkspaceId,
+        id: ContactId,
+        patch: &ContactPatch,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Contact>;
+    /// The contact's conversations in every inbox, newest first.
+    async fn contact_history(
+        &self,
+        workspace: WorkspaceId,
+        contact: ContactId,
+        limit: i64,
+    ) -> StoreResult<Vec<Conversation>>;
     async fn create_conversation(&self, conversation: &Conversation) -> StoreResult<()>;
+    /// Sets priority and/or labels.
+    async fn update_conversation(
+        &self,
+        workspace: WorkspaceId,
+        id: ConversationId,
+        priority: Option<i32>,
+        labels: Option<&[String]>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Conversation>;
+    /// Moves the reader's read position forward to `seq` (never back, never
+    /// past the last message); returns the position now stored.
+    async fn mark_read(
+        &self,
+        workspace: WorkspaceId,
+        conversation: ConversationId,
+        reader: uuid::Uuid,
+        seq: i64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<i64>;
+    /// Messages after the reader's read position that others sent, per
+    /// conversation (private notes count only when `include_private`).
+    async fn unread_counts(
+        &self,
+        workspace: WorkspaceId,
+        reader: uuid::Uuid,
+        conversations: &[ConversationId],
+        include_private: bool,
+    ) -> StoreResult<std::collections::HashMap<ConversationId, i64>>;
     async fn get_conversation(
         &self,
         workspace: WorkspaceId,
@@ -259,6 +324,70 @@ pub trait ConversationStore: Send + Sync {
     ) -> StoreResult<Vec<Message>>;
 }
 
+/// Teams, presence and the queue (DESIGN.md §5).
+#[async_trait]
+pub trait RoutingStore: Send + Sync {
+    /// `Conflict("team_name_taken")`; `Rule("not_a_member")` when a member
+    /// id is not in the workspace.
+    async fn create_team(&self, team: &Team, audit: AuditRecord) -> StoreResult<()>;
+    async fn get_team(&self, workspace: WorkspaceId, id: TeamId) -> StoreResult<Team>;
+    async fn list_teams(&self, workspace: WorkspaceId) -> StoreResult<Vec<Team>>;
+    /// Replaces name and members with `team`'s (same errors as create).
+    async fn update_team(&self, team: &Team, audit: AuditRecord) -> StoreResult<()>;
+    /// Its queued conversations move to the general queue.
+    async fn delete_team(
+        &self,
+        workspace: WorkspaceId,
+        id: TeamId,
+        audit: AuditRecord,
+    ) -> StoreResult<()>;
+    async fn member_teams(&self, workspace: WorkspaceId, user: UserId) -> StoreResult<Vec<TeamId>>;
+    /// Sets a member's status and (when given) capacity; a member never set
+    /// before starts from `default_capacity`.
+    async fn set_presence(
+        &self,
+        workspace: WorkspaceId,
+        user: UserId,
+        status: AgentStatus,
+        capacity: Option<i32>,
+        default_capacity: i32,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Presence>;
+    /// Every member's presence (offline with `default_capacity` when never
+    /// set), load and teams.
+    async fn list_presence(
+        &self,
+        workspace: WorkspaceId,
+        default_capacity: i32,
+    ) -> StoreResult<Vec<Presence>>;
+    /// Under the workspace's routing lock: reads the queue and the online
+    /// agents, applies [`crate::routing::plan`] and records each assignment.
+    /// Returns the conversations assigned. Safe to run on every replica at
+    /// once: each conversation is assigned once.
+    async fn route_queue(
+        &self,
+        workspace: WorkspaceId,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<Conversation>>;
+    /// A queued conversation's place in its queue; `None` when not queued.
+    async fn queue_standing(
+        &self,
+        workspace: WorkspaceId,
+        id: ConversationId,
+        window_secs: i64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<QueueStanding>>;
+    /// The conversation's assignment history, oldest first.
+    async fn assignments(
+        &self,
+        workspace: WorkspaceId,
+        id: ConversationId,
+    ) -> StoreResult<Vec<Assignment>>;
+    /// Workspaces with someone waiting (for the periodic router).
+    async fn workspaces_with_queue(&self) -> StoreResult<Vec<WorkspaceId>>;
+}
+
 /// Health as `/readyz` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreHealth {
@@ -278,6 +407,7 @@ pub trait Store:
     + AuditStore
     + InboxStore
     + ConversationStore
+    + RoutingStore
 {
     /// `sqlite` or `postgres`.
     fn backend_name(&self) -> &'static str;

@@ -125,6 +125,7 @@ impl From<ServiceError> for ApiError {
                     "totp_required" => "Enter the code from your authenticator app.",
                     "invalid_totp" => "The authentication code is wrong.",
                     "refresh_token_reused" => "This session was ended because a used refresh token was presented again. Sign in again.",
+                    "invalid_identity" => "The visitor's identity signature (HMAC) does not match.",
                     _ => "Missing or invalid credentials.",
                 };
                 ApiError::new(StatusCode::UNAUTHORIZED, code, message)
@@ -152,6 +153,9 @@ impl From<ServiceError> for ApiError {
                     "totp_not_enrolled" => "Start enrolment first.",
                     "conversation_closed" => "This conversation is closed.",
                     "invalid_transition" => "The conversation's status does not allow this.",
+                    "assignment_conflict" => "Someone else changed this conversation's assignee first. Reload and try again.",
+                    "inbox_has_conversations" => "This inbox holds conversations; it cannot be deleted.",
+                    "team_name_taken" => "A team with this name already exists.",
                     "enable_totp_first" => {
                         "Enable two-factor authentication on your own account first."
                     }

@@ -6,6 +6,7 @@ use crate::validate::Checks;
 use crate::{Access, Services};
 use kefu_domain::bus::{Event, Topic};
 use kefu_domain::chat::*;
+use kefu_domain::routing::AssignmentReason;
 use kefu_domain::{Action, ContactId, ConversationId, InboxId, MessageId, WorkspaceId};
 use serde_json::json;
 
@@ -16,6 +17,27 @@ pub struct NewInboxInput {
     pub allowed_origins: Vec<String>,
     pub greeting: Option<String>,
     pub bot_enabled: bool,
+    pub business_hours: Option<BusinessHours>,
+    pub offline_mode: OfflineMode,
+}
+
+/// A change to an inbox: `Some` sets a field (`Some(None)` clears it).
+#[derive(Debug, Clone, Default)]
+pub struct InboxPatch {
+    pub name: Option<String>,
+    pub allowed_origins: Option<Vec<String>>,
+    pub greeting: Option<Option<String>>,
+    pub bot_enabled: Option<bool>,
+    pub business_hours: Option<Option<BusinessHours>>,
+    pub offline_mode: Option<OfflineMode>,
+}
+
+/// A site's claim that the visitor is its user `external_id`, signed with
+/// the inbox's identity secret: `hmac` = hex(HMAC-SHA256(secret, external_id)).
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub external_id: String,
+    pub hmac: String,
 }
 
 /// A visitor authenticated by a widget token.
@@ -32,6 +54,9 @@ pub struct WidgetSession {
     pub visitor_id: String,
     pub contact_id: ContactId,
     pub expires_in: u64,
+    pub inbox: Inbox,
+    /// Inside business hours, with at least one agent online.
+    pub agents_available: bool,
 }
 
 /// A message as stored, and whether it was a resend.
@@ -104,21 +129,12 @@ impl Services {
         if input.channel != "web" {
             c.fail("channel", "unsupported");
         }
-        let mut origins = Vec::new();
-        for o in &input.allowed_origins {
-            match normalise_origin(o) {
-                Some(o) if !origins.contains(&o) => origins.push(o),
-                Some(_) => {}
-                None => c.fail("allowed_origins", "invalid_origin"),
-            }
-        }
-        if origins.len() > MAX_ORIGINS {
-            c.fail("allowed_origins", "too_many");
-        }
+        let origins = origins(&mut c, &input.allowed_origins);
         let greeting = input
             .greeting
             .as_deref()
             .map(|g| c.text("greeting", g, 500));
+        hours(&mut c, input.business_hours.as_ref());
         c.finish()?;
         let now = self.clock.now();
         let inbox = Inbox {
@@ -131,6 +147,8 @@ impl Services {
             allowed_origins: origins,
             greeting,
             bot_enabled: input.bot_enabled,
+            business_hours: input.business_hours,
+            offline_mode: input.offline_mode,
             created_at: now,
         };
         let audit = access.audit(
@@ -141,6 +159,62 @@ impl Services {
         );
         self.store.create_inbox(&inbox, audit).await?;
         Ok(inbox)
+    }
+
+    pub async fn update_inbox(
+        &self,
+        access: &Access,
+        id: InboxId,
+        patch: InboxPatch,
+    ) -> ServiceResult<Inbox> {
+        access.require(Action::ManageInboxes)?;
+        let mut inbox = self.store.get_inbox(access.workspace_id, id).await?;
+        let mut c = Checks::new();
+        if let Some(n) = &patch.name {
+            inbox.name = c.text("name", n, 100);
+        }
+        if let Some(o) = &patch.allowed_origins {
+            inbox.allowed_origins = origins(&mut c, o);
+        }
+        if let Some(g) = &patch.greeting {
+            inbox.greeting = g.as_deref().map(|g| c.text("greeting", g, 500));
+        }
+        if let Some(h) = patch.business_hours {
+            hours(&mut c, h.as_ref());
+            inbox.business_hours = h;
+        }
+        c.finish()?;
+        if let Some(b) = patch.bot_enabled {
+            inbox.bot_enabled = b;
+        }
+        if let Some(m) = patch.offline_mode {
+            inbox.offline_mode = m;
+        }
+        let audit = access.audit(
+            "inbox.updated",
+            Some(("inbox", inbox.id.to_string())),
+            json!({ "name": inbox.name, "allowed_origins": inbox.allowed_origins, "bot_enabled": inbox.bot_enabled,
+                    "business_hours": inbox.business_hours, "offline_mode": inbox.offline_mode }),
+            self.clock.now(),
+        );
+        self.store.update_inbox(&inbox, audit).await?;
+        Ok(inbox)
+    }
+
+    /// Refused (409 `inbox_has_conversations`) while it holds conversations.
+    pub async fn delete_inbox(&self, access: &Access, id: InboxId) -> ServiceResult<()> {
+        access.require(Action::ManageInboxes)?;
+        let inbox = self.store.get_inbox(access.workspace_id, id).await?;
+        let audit = access.audit(
+            "inbox.deleted",
+            Some(("inbox", inbox.id.to_string())),
+            json!({ "name": inbox.name }),
+            self.clock.now(),
+        );
+        Ok(self
+            .store
+            .delete_inbox(access.workspace_id, id, audit)
+            .await?)
     }
 
     pub async fn inboxes(&self, access: &Access) -> ServiceResult<Vec<Inbox>> {
@@ -160,6 +234,7 @@ impl Services {
         widget_key: &str,
         visitor_id: Option<&str>,
         origin: Option<&str>,
+        identity: Option<&Identity>,
     ) -> ServiceResult<WidgetSession> {
         let inbox = self
             .store
@@ -172,10 +247,19 @@ impl Services {
             None => format!("v_{}", &random_secret("x")[7..29]),
         };
         let now = self.clock.now();
-        let contact = self
-            .store
-            .contact_for_visitor(inbox.workspace_id, &visitor_id, now)
-            .await?;
+        let contact = match identity {
+            Some(id) => {
+                verify_identity(&inbox, id)?;
+                self.store
+                    .contact_for_identity(inbox.workspace_id, &id.external_id, &visitor_id, now)
+                    .await?
+            }
+            None => {
+                self.store
+                    .contact_for_visitor(inbox.workspace_id, &visitor_id, now)
+                    .await?
+            }
+        };
         let ttl = self.chat.visitor_token_ttl_secs;
         let visitor_token = self.signer.sign_visitor(&VisitorClaims {
             ws: inbox.workspace_id,
@@ -184,11 +268,21 @@ impl Services {
             iat: now.timestamp(),
             exp: now.timestamp() + ttl as i64,
         });
+        let open = inbox.business_hours.as_ref().is_none_or(|h| h.is_open(now));
+        let agents_available = open
+            && self
+                .store
+                .list_presence(inbox.workspace_id, self.chat.default_agent_capacity)
+                .await?
+                .iter()
+                .any(|p| p.status == kefu_domain::routing::AgentStatus::Online);
         Ok(WidgetSession {
             visitor_token,
-            visitor_id,
+            visitor_id: contact.visitor_id,
             contact_id: contact.id,
             expires_in: ttl,
+            inbox,
+            agents_available,
         })
     }
 
@@ -256,6 +350,7 @@ impl Services {
                 message: message.clone(),
                 contact: conversation.contact_id,
                 assignee: conversation.assignee_id,
+                team: conversation.team_id,
             });
         }
         Ok(Sent { message, duplicate })
@@ -263,22 +358,15 @@ impl Services {
 
     /// Rings the doorbell after a commit: to the workspace's agents and to
     /// the contact's widget sockets.
-    fn announce(&self, event: Event) {
-        let (ws, contact) = match &event {
-            Event::MessageCreated {
-                message, contact, ..
-            } => (message.workspace_id, *contact),
-            Event::ConversationUpdated { conversation } => {
-                (conversation.workspace_id, conversation.contact_id)
-            }
-        };
+    pub(crate) fn announce(&self, event: Event) {
+        let (ws, contact) = (event.workspace(), event.contact());
         let event = std::sync::Arc::new(event);
         self.bus.publish(&Topic::Workspace(ws), event.clone());
         self.bus.publish(&Topic::Contact(contact), event);
     }
 
     /// The visitor's own conversation, or 404 — whoever else's it is.
-    async fn visitor_conversation(
+    pub(crate) async fn visitor_conversation(
         &self,
         v: &Visitor,
         id: ConversationId,
@@ -301,6 +389,9 @@ impl Services {
         body: &str,
     ) -> ServiceResult<Sent> {
         self.check_message(body, client_msg_id)?;
+        // Set when this send puts a conversation into the queue: it may be
+        // assigned at once.
+        let mut entered_queue = false;
         let conversation = match conversation_id {
             Some(id) => self.visitor_conversation(v, id).await?,
             None => match self
@@ -312,23 +403,29 @@ impl Services {
                 None => {
                     let inbox = self.store.get_inbox(v.workspace_id, v.inbox_id).await?;
                     let now = self.clock.now();
+                    let queued = !inbox.bot_enabled;
                     let c = Conversation {
                         id: ConversationId::new(),
                         workspace_id: v.workspace_id,
                         inbox_id: v.inbox_id,
                         contact_id: v.contact_id,
-                        status: if inbox.bot_enabled {
-                            ConversationStatus::Bot
-                        } else {
+                        status: if queued {
                             ConversationStatus::Queued
+                        } else {
+                            ConversationStatus::Bot
                         },
                         priority: 0,
                         assignee_id: None,
+                        team_id: None,
+                        assignment_reason: queued.then_some(AssignmentReason::Queued),
+                        queued_at: queued.then_some(now),
+                        labels: Vec::new(),
                         last_seq: 0,
                         created_at: now,
                         updated_at: now,
                     };
                     self.store.create_conversation(&c).await?;
+                    entered_queue = queued;
                     c
                 }
             },
@@ -345,6 +442,7 @@ impl Services {
                     self.announce(Event::ConversationUpdated {
                         conversation: c.clone(),
                     });
+                    entered_queue = c.status == ConversationStatus::Queued;
                     c
                 }
                 // Reopened concurrently by someone else: carry on.
@@ -358,15 +456,21 @@ impl Services {
         } else {
             conversation
         };
-        self.append(
-            conversation,
-            SenderKind::Visitor,
-            v.contact_id.0,
-            body,
-            false,
-            Some(client_msg_id),
-        )
-        .await
+        let sent = self
+            .append(
+                conversation,
+                SenderKind::Visitor,
+                v.contact_id.0,
+                body,
+                false,
+                Some(client_msg_id),
+            )
+            .await?;
+        // A conversation that just joined the queue may be assigned now.
+        if entered_queue {
+            self.route(v.workspace_id).await;
+        }
+        Ok(sent)
     }
 
     pub async fn visitor_conversations(&self, v: &Visitor) -> ServiceResult<Vec<Conversation>> {
@@ -405,9 +509,16 @@ impl Services {
     ) -> ServiceResult<Conversation> {
         access.require(Action::ViewConversations)?;
         let c = self.store.get_conversation(access.workspace_id, id).await?;
+        let me = access.ctx.principal.user_id();
+        let teams = match (access.role, c.assignee_id, c.team_id) {
+            (kefu_domain::Role::Agent, None, Some(_)) => {
+                self.store.member_teams(access.workspace_id, me).await?
+            }
+            _ => Vec::new(),
+        };
         if !access
             .role
-            .sees_conversation(access.ctx.principal.user_id(), c.assignee_id)
+            .sees_conversation(me, c.assignee_id, c.team_id, &teams)
         {
             return Err(ServiceError::NotFound("conversation"));
         }
@@ -464,6 +575,10 @@ impl Services {
 pub struct ConversationQuery {
     pub status: Option<ConversationStatus>,
     pub assignee_id: Option<kefu_domain::UserId>,
+    pub team_id: Option<kefu_domain::TeamId>,
+    pub label: Option<String>,
+    /// Text in a message or the contact's name, e-mail or phone.
+    pub q: Option<String>,
     pub cursor: Option<String>,
     pub limit: Option<i64>,
 }
@@ -498,6 +613,12 @@ impl Services {
         let filter = ConversationFilter {
             status: q.status,
             assignee: q.assignee_id,
+            team: q.team_id,
+            label: q.label.filter(|l| !l.trim().is_empty()),
+            text: q
+                .q
+                .map(|t| t.trim().chars().take(100).collect::<String>())
+                .filter(|t| !t.is_empty()),
             visible_to_agent: (access.role == kefu_domain::Role::Agent).then_some(me),
             after,
             limit: limit + 1,
@@ -515,7 +636,7 @@ impl Services {
         Ok((items, next))
     }
 
-    async fn transition(
+    pub(crate) async fn transition(
         &self,
         access: &Access,
         id: ConversationId,
@@ -528,6 +649,9 @@ impl Services {
             .transition_conversation(access.workspace_id, id, &t)
             .await
             .map_err(|e| match e {
+                kefu_domain::StoreError::Conflict("assignment_conflict") => {
+                    ServiceError::Conflict("assignment_conflict")
+                }
                 kefu_domain::StoreError::Conflict(_) => {
                     ServiceError::Conflict("invalid_transition")
                 }
@@ -538,88 +662,103 @@ impl Services {
         });
         Ok(updated)
     }
+}
 
-    /// Assigns to a member (or back to the queue with `None`). Agents may
-    /// only take a conversation themselves; supervisors and above assign
-    /// anyone — take-over and transfer are this same path.
-    pub async fn assign(
+impl Services {
+    /// Priority (-100..=100) and labels (trimmed, deduplicated, at most 20
+    /// of 1–50 characters), by anyone who may see the conversation.
+    pub async fn update_conversation(
         &self,
         access: &Access,
         id: ConversationId,
-        assignee: Option<kefu_domain::UserId>,
+        priority: Option<i32>,
+        labels: Option<Vec<String>>,
     ) -> ServiceResult<Conversation> {
-        let me = access.ctx.principal.user_id();
-        if access.role == kefu_domain::Role::Agent && assignee != Some(me) {
-            return Err(ServiceError::Forbidden("forbidden"));
+        access.require(Action::SendMessages)?;
+        let mut c = Checks::new();
+        if priority.is_some_and(|p| !(-100..=100).contains(&p)) {
+            c.fail("priority", "out_of_range");
         }
-        if let Some(a) = assignee {
-            if self
-                .store
-                .member_role(access.workspace_id, a)
-                .await
-                .is_err()
-            {
-                return Err(ServiceError::invalid("assignee_id", "not_a_member"));
+        let labels = labels.map(|raw| {
+            let mut out: Vec<String> = Vec::new();
+            for l in raw {
+                let l = l.trim().to_string();
+                if l.is_empty() || l.chars().count() > 50 || l.chars().any(char::is_control) {
+                    c.fail("labels", "invalid_label");
+                } else if !out.contains(&l) {
+                    out.push(l);
+                }
             }
-        }
-        use ConversationStatus::*;
-        let t = Transition {
-            from: &[Bot, Queued, Assigned],
-            to: if assignee.is_some() { Assigned } else { Queued },
-            assignee: Some(assignee),
-            at: self.clock.now(),
-        };
-        self.transition(access, id, t).await
-    }
-
-    /// From the bot to the human queue.
-    pub async fn handoff(
-        &self,
-        access: &Access,
-        id: ConversationId,
-    ) -> ServiceResult<Conversation> {
-        use ConversationStatus::*;
-        let t = Transition {
-            from: &[Bot],
-            to: Queued,
-            assignee: None,
-            at: self.clock.now(),
-        };
-        self.transition(access, id, t).await
-    }
-
-    pub async fn resolve(
-        &self,
-        access: &Access,
-        id: ConversationId,
-    ) -> ServiceResult<Conversation> {
-        use ConversationStatus::*;
-        let t = Transition {
-            from: &[Bot, Queued, Assigned],
-            to: Resolved,
-            assignee: None,
-            at: self.clock.now(),
-        };
-        self.transition(access, id, t).await
-    }
-
-    /// Back to its agent if it had one, else to the queue.
-    pub async fn reopen(&self, access: &Access, id: ConversationId) -> ServiceResult<Conversation> {
-        let current = self.conversation(access, id).await?;
-        let t = reopening(current.assignee_id.is_some(), self.clock.now());
-        self.transition(access, id, t).await
+            if out.len() > 20 {
+                c.fail("labels", "too_many");
+            }
+            out
+        });
+        c.finish()?;
+        self.conversation(access, id).await?;
+        let updated = self
+            .store
+            .update_conversation(
+                access.workspace_id,
+                id,
+                priority,
+                labels.as_deref(),
+                self.clock.now(),
+            )
+            .await?;
+        self.announce(Event::ConversationUpdated {
+            conversation: updated.clone(),
+        });
+        Ok(updated)
     }
 }
 
 /// Resolved → assigned (when it has an agent) or queued.
-fn reopening(has_assignee: bool, at: chrono::DateTime<chrono::Utc>) -> Transition {
+pub(crate) fn reopening(has_assignee: bool, at: chrono::DateTime<chrono::Utc>) -> Transition {
     use ConversationStatus::*;
+    let to = if has_assignee { Assigned } else { Queued };
     Transition {
-        from: &[Resolved],
-        to: if has_assignee { Assigned } else { Queued },
-        assignee: None,
-        at,
+        reason: (!has_assignee).then_some(AssignmentReason::Queued),
+        ..Transition::new(&[Resolved], to, at)
     }
+}
+
+fn origins(c: &mut Checks, raw: &[String]) -> Vec<String> {
+    let mut origins = Vec::new();
+    for o in raw {
+        match normalise_origin(o) {
+            Some(o) if !origins.contains(&o) => origins.push(o),
+            Some(_) => {}
+            None => c.fail("allowed_origins", "invalid_origin"),
+        }
+    }
+    if origins.len() > MAX_ORIGINS {
+        c.fail("allowed_origins", "too_many");
+    }
+    origins
+}
+
+fn hours(c: &mut Checks, h: Option<&BusinessHours>) {
+    if let Some(Err(reason)) = h.map(BusinessHours::validate) {
+        c.fail("business_hours", reason);
+    }
+}
+
+/// Constant-time check of the site's HMAC; a wrong or malformed one is 401
+/// `invalid_identity`.
+fn verify_identity(inbox: &Inbox, id: &Identity) -> ServiceResult<()> {
+    use hmac::Mac;
+    let bad = || ServiceError::Unauthorized("invalid_identity");
+    if id.external_id.is_empty() || id.external_id.len() > 200 {
+        return Err(ServiceError::invalid("identity.external_id", "invalid"));
+    }
+    let given = data_encoding::HEXLOWER_PERMISSIVE
+        .decode(id.hmac.trim().as_bytes())
+        .map_err(|_| bad())?;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(inbox.identity_secret.as_bytes())
+        .map_err(|_| bad())?;
+    mac.update(id.external_id.as_bytes());
+    mac.verify_slice(&given).map_err(|_| bad())
 }
 
 #[cfg(test)]

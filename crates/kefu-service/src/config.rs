@@ -91,6 +91,18 @@ pub struct ChatConfig {
     pub socket_idle_timeout_secs: u64,
     /// Sockets one visitor (contact) may hold open at once.
     pub max_sockets_per_visitor: usize,
+    /// Sockets one client address may hold open at once (visitors and
+    /// agents alike; offices behind one NAT share an address).
+    pub max_sockets_per_ip: usize,
+    /// Concurrent conversations an agent takes when they never set their own.
+    pub default_agent_capacity: i32,
+    /// How often each replica retries assigning waiting conversations, in
+    /// seconds (assignment also runs at once on every change that can free
+    /// or fill a queue).
+    pub route_interval_secs: u64,
+    /// The window of recent assignments the visitor's wait estimate is based
+    /// on, in seconds.
+    pub queue_estimate_window_secs: i64,
 }
 
 impl Default for ChatConfig {
@@ -102,6 +114,10 @@ impl Default for ChatConfig {
             socket_send_timeout_secs: 10,
             socket_idle_timeout_secs: 75,
             max_sockets_per_visitor: 8,
+            max_sockets_per_ip: 256,
+            default_agent_capacity: 5,
+            route_interval_secs: 10,
+            queue_estimate_window_secs: 1800,
         }
     }
 }

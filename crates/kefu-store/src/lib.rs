@@ -90,3 +90,126 @@ pub(crate) fn scopes_from_text(s: &str) -> Result<Vec<kefu_domain::Scope>, Store
         .map(|p| p.parse().map_err(|_| corrupt("api_tokens.scopes")))
         .collect()
 }
+
+/// An inbox's business hours as stored (JSON text; NULL = always open).
+pub(crate) fn hours_text(
+    h: &Option<kefu_domain::chat::BusinessHours>,
+) -> Result<Option<String>, StoreError> {
+    h.as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(StoreError::backend)
+}
+
+pub(crate) fn offline_text(m: kefu_domain::chat::OfflineMode) -> &'static str {
+    match m {
+        kefu_domain::chat::OfflineMode::Queue => "queue",
+        kefu_domain::chat::OfflineMode::Form => "form",
+    }
+}
+
+/// `%text%` for LIKE with `\\` escaping the wildcards in `text`.
+pub(crate) fn like_pattern(text: &str) -> String {
+    let mut p = String::with_capacity(text.len() + 2);
+    p.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+/// The conversation as a transition leaves it (both backends apply this in
+/// their transaction); `Conflict("invalid_transition")` from a wrong state.
+pub(crate) fn transitioned(
+    current: &kefu_domain::chat::Conversation,
+    t: &kefu_domain::chat::Transition,
+) -> Result<kefu_domain::chat::Conversation, StoreError> {
+    use kefu_domain::chat::ConversationStatus::Queued;
+    if !t.from.contains(&current.status) {
+        return Err(StoreError::Conflict("invalid_transition"));
+    }
+    if t.expect_assignee.is_some_and(|a| a != current.assignee_id) {
+        return Err(StoreError::Conflict("assignment_conflict"));
+    }
+    let mut next = current.clone();
+    next.status = t.to;
+    if let Some(a) = t.assignee {
+        next.assignee_id = a;
+    }
+    if let Some(team) = t.team {
+        next.team_id = team;
+    }
+    if t.to == Queued && (current.status != Queued || next.team_id != current.team_id) {
+        next.queued_at = Some(t.at);
+    }
+    if let Some(r) = t.reason {
+        next.assignment_reason = Some(r);
+    }
+    next.updated_at = t.at;
+    Ok(next)
+}
+
+/// The assignment-history row for a transition with a reason.
+pub(crate) fn assignment_record(
+    current: &kefu_domain::chat::Conversation,
+    next: &kefu_domain::chat::Conversation,
+    t: &kefu_domain::chat::Transition,
+) -> Option<kefu_domain::routing::Assignment> {
+    use kefu_domain::chat::ConversationStatus::Queued;
+    let reason = t.reason?;
+    let waited_ms = (current.status == Queued && next.status != Queued)
+        .then(|| {
+            current
+                .queued_at
+                .map(|q| (t.at - q).num_milliseconds().max(0))
+        })
+        .flatten();
+    Some(kefu_domain::routing::Assignment {
+        id: kefu_domain::AssignmentId::new(),
+        conversation_id: current.id,
+        assignee_id: next.assignee_id,
+        team_id: next.team_id,
+        reason,
+        actor_id: t.actor,
+        waited_ms,
+        created_at: t.at,
+    })
+}
+
+/// A contact with a patch applied: fields set or cleared, attributes merged
+/// key by key (`null` removes a key).
+pub(crate) fn patched(
+    mut c: kefu_domain::chat::Contact,
+    patch: &kefu_domain::chat::ContactPatch,
+    now: chrono::DateTime<chrono::Utc>,
+) -> kefu_domain::chat::Contact {
+    if let Some(v) = &patch.name {
+        c.name = v.clone();
+    }
+    if let Some(v) = &patch.email {
+        c.email = v.clone();
+    }
+    if let Some(v) = &patch.phone {
+        c.phone = v.clone();
+    }
+    if let Some(attrs) = &patch.attributes {
+        for (k, v) in attrs {
+            if v.is_null() {
+                c.attributes.remove(k);
+            } else {
+                c.attributes.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    c.updated_at = now;
+    c
+}
+
+/// A new random visitor id (the same shape the service issues).
+pub(crate) fn fresh_visitor_id() -> String {
+    format!("v_{}", uuid::Uuid::now_v7().simple())
+}

@@ -1,7 +1,9 @@
 //! Agents' conversation routes: the list, one conversation, its messages,
 //! and the lifecycle (`assign`, `handoff`, `resolve`, `reopen`).
 
-use super::dto::{AfterSeqQuery, ConversationDto, MessageDto, MessagePage};
+use super::dto::{
+    double_option, AfterSeqQuery, AssignmentDto, ConversationDto, MessageDto, MessagePage,
+};
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{parse_id, ApiJson, ApiQuery, WorkspaceAccess};
 use crate::router::AppState;
@@ -9,8 +11,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use kefu_domain::chat::ConversationStatus;
-use kefu_domain::{ConversationId, UserId};
+use kefu_domain::{ConversationId, TeamId, UserId};
 use kefu_service::chat::{ConversationQuery, DEFAULT_PAGE};
+use kefu_service::routing::AssignTarget;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -20,7 +23,9 @@ use uuid::Uuid;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_conversations))
-        .routes(routes!(get_conversation))
+        .routes(routes!(get_conversation, update_conversation))
+        .routes(routes!(mark_read))
+        .routes(routes!(assignment_history))
         .routes(routes!(list_messages, post_message))
         .routes(routes!(assign))
         .routes(routes!(handoff))
@@ -49,7 +54,80 @@ async fn get_conversation(
     Path((_, id)): Path<(String, String)>,
 ) -> ApiResult<Json<ConversationDto>> {
     let id: ConversationId = parse_id(&id, "conversation")?;
-    Ok(Json(state.services.conversation(&a, id).await?.into()))
+    let c = state.services.conversation(&a, id).await?;
+    let unread = state.services.unread_for_member(&a, &[id]).await?;
+    Ok(Json(ConversationDto::from(c).with_unread(&unread)))
+}
+
+/// Changes priority and/or labels (anyone who may see the conversation).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConversationPatchRequest {
+    /// -100..=100; higher is served first.
+    pub priority: Option<i32>,
+    /// Replaces the labels (each 1–50 characters, at most 20).
+    pub labels: Option<Vec<String>>,
+}
+
+#[utoipa::path(patch, path = "/workspaces/{workspace_id}/conversations/{conversation_id}", tag = "conversations",
+    request_body = ConversationPatchRequest,
+    params(("workspace_id" = Uuid, Path), ("conversation_id" = Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = ConversationDto), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn update_conversation(
+    State(state): State<AppState>,
+    WorkspaceAccess(a): WorkspaceAccess,
+    Path((_, id)): Path<(String, String)>,
+    ApiJson(req): ApiJson<ConversationPatchRequest>,
+) -> ApiResult<Json<ConversationDto>> {
+    let id: ConversationId = parse_id(&id, "conversation")?;
+    let c = state
+        .services
+        .update_conversation(&a, id, req.priority, req.labels)
+        .await?;
+    Ok(Json(c.into()))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReadRequest {
+    /// The last seq the caller has seen.
+    pub seq: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadPosition {
+    /// The stored position (never moves back, never past the last message).
+    pub seq: i64,
+}
+
+/// Moves the caller's read position forward; the visitor sees it (`read`).
+#[utoipa::path(post, path = "/workspaces/{workspace_id}/conversations/{conversation_id}/read", tag = "conversations",
+    request_body = ReadRequest,
+    params(("workspace_id" = Uuid, Path), ("conversation_id" = Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = ReadPosition), (status = 404, body = ErrorBody)))]
+async fn mark_read(
+    State(state): State<AppState>,
+    WorkspaceAccess(a): WorkspaceAccess,
+    Path((_, id)): Path<(String, String)>,
+    ApiJson(req): ApiJson<ReadRequest>,
+) -> ApiResult<Json<ReadPosition>> {
+    let id: ConversationId = parse_id(&id, "conversation")?;
+    let seq = state.services.member_read(&a, id, req.seq).await?;
+    Ok(Json(ReadPosition { seq }))
+}
+
+/// Every assignment of the conversation with its reason, oldest first.
+#[utoipa::path(get, path = "/workspaces/{workspace_id}/conversations/{conversation_id}/assignments", tag = "conversations",
+    params(("workspace_id" = Uuid, Path), ("conversation_id" = Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = [AssignmentDto]), (status = 404, body = ErrorBody)))]
+async fn assignment_history(
+    State(state): State<AppState>,
+    WorkspaceAccess(a): WorkspaceAccess,
+    Path((_, id)): Path<(String, String)>,
+) -> ApiResult<Json<Vec<AssignmentDto>>> {
+    let id: ConversationId = parse_id(&id, "conversation")?;
+    let found = state.services.assignment_history(&a, id).await?;
+    Ok(Json(found.into_iter().map(AssignmentDto::from).collect()))
 }
 
 /// The conversation's messages after `after_seq`, private notes included.
@@ -105,6 +183,11 @@ async fn post_message(
 pub struct ListQuery {
     pub status: Option<ConversationStatus>,
     pub assignee_id: Option<Uuid>,
+    pub team_id: Option<Uuid>,
+    /// Only conversations carrying this label.
+    pub label: Option<String>,
+    /// Text in a message, or in the contact's name, e-mail or phone.
+    pub q: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// 1..=200, default 50.
@@ -130,12 +213,20 @@ async fn list_conversations(
     let query = ConversationQuery {
         status: q.status,
         assignee_id: q.assignee_id.map(UserId),
+        team_id: q.team_id.map(TeamId),
+        label: q.label,
+        q: q.q,
         cursor: q.cursor,
         limit: q.limit,
     };
     let (items, next_cursor) = state.services.list_conversations(&a, query).await?;
+    let ids: Vec<ConversationId> = items.iter().map(|c| c.id).collect();
+    let unread = state.services.unread_for_member(&a, &ids).await?;
     Ok(Json(ConversationPage {
-        items: items.into_iter().map(ConversationDto::from).collect(),
+        items: items
+            .into_iter()
+            .map(|c| ConversationDto::from(c).with_unread(&unread))
+            .collect(),
         next_cursor,
     }))
 }
@@ -143,18 +234,29 @@ async fn list_conversations(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssignRequest {
-    /// A member; absent or null puts the conversation back in the queue.
+    /// A member. With neither `assignee_id` nor `team_id` the conversation
+    /// goes back to the general queue.
     pub assignee_id: Option<Uuid>,
-    /// Teams arrive with routing; must be absent for now.
+    /// Without `assignee_id`: transfer into this team's queue. With it: the
+    /// conversation also moves to this team.
     pub team_id: Option<Uuid>,
+    /// Optimistic concurrency: apply only if the conversation's assignee is
+    /// still this (`null`: still unassigned); else 409
+    /// `assignment_conflict`. Consoles send what they displayed.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<Uuid>)]
+    pub expected_assignee_id: Option<Option<Uuid>>,
 }
 
-/// Assigns (agents: only to themselves), transfers or takes over.
+/// Assigns, transfers or takes over — one path, recorded with its reason.
+/// Agents may only take an unassigned conversation for themselves;
+/// supervisors and above assign anyone, move between teams and take over.
+/// Putting a conversation in a queue runs the automatic assignment.
 #[utoipa::path(post, path = "/workspaces/{workspace_id}/conversations/{conversation_id}/assign", tag = "conversations",
     request_body = AssignRequest,
     params(("workspace_id" = Uuid, Path), ("conversation_id" = Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = ConversationDto), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, description = "`invalid_transition`", body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 409, description = "`invalid_transition` or `assignment_conflict`", body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn assign(
     State(state): State<AppState>,
     WorkspaceAccess(a): WorkspaceAccess,
@@ -162,16 +264,12 @@ async fn assign(
     ApiJson(req): ApiJson<AssignRequest>,
 ) -> ApiResult<Json<ConversationDto>> {
     let id: ConversationId = parse_id(&id, "conversation")?;
-    if req.team_id.is_some() {
-        return Err(kefu_service::ServiceError::invalid("team_id", "unsupported").into());
-    }
-    Ok(Json(
-        state
-            .services
-            .assign(&a, id, req.assignee_id.map(UserId))
-            .await?
-            .into(),
-    ))
+    let target = AssignTarget {
+        assignee: req.assignee_id.map(UserId),
+        team: req.team_id.map(TeamId),
+        expect_assignee: req.expected_assignee_id.map(|a| a.map(UserId)),
+    };
+    Ok(Json(state.services.assign(&a, id, target).await?.into()))
 }
 
 macro_rules! lifecycle_route {

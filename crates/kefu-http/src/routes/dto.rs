@@ -1,8 +1,10 @@
 //! Response shapes shared by several resources.
 
 use chrono::{DateTime, Utc};
-use kefu_domain::chat::{Conversation, ConversationStatus, Message, SenderKind};
+use kefu_domain::chat::{Contact, Conversation, ConversationStatus, Message, SenderKind};
 use kefu_domain::model::{Member, User, WorkspaceMembership};
+use kefu_domain::routing::{AgentStatus, Assignment, AssignmentReason, Presence, Team};
+use kefu_domain::ConversationId;
 use kefu_domain::Role;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -74,10 +76,22 @@ pub struct ConversationDto {
     pub inbox_id: Uuid,
     pub contact_id: Uuid,
     pub status: ConversationStatus,
+    /// Higher is more urgent (the queue serves higher first).
     pub priority: i32,
     pub assignee_id: Option<Uuid>,
+    /// The team whose queue it is in; null: the general queue.
+    pub team_id: Option<Uuid>,
+    /// Why it has its current assignee or queue.
+    pub assignment_reason: Option<AssignmentReason>,
+    /// When it last entered the queue.
+    pub queued_at: Option<DateTime<Utc>>,
+    pub labels: Vec<String>,
     /// The seq of the newest message; replay with `after_seq`.
     pub last_seq: i64,
+    /// Messages from others after the caller's read position (in lists and
+    /// detail; absent in socket events, which are not per reader).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unread_count: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -91,9 +105,173 @@ impl From<Conversation> for ConversationDto {
             status: c.status,
             priority: c.priority,
             assignee_id: c.assignee_id.map(|u| u.0),
+            team_id: c.team_id.map(|t| t.0),
+            assignment_reason: c.assignment_reason,
+            queued_at: c.queued_at,
+            labels: c.labels,
             last_seq: c.last_seq,
+            unread_count: None,
             created_at: c.created_at,
             updated_at: c.updated_at,
+        }
+    }
+}
+
+impl ConversationDto {
+    pub fn with_unread(mut self, unread: &std::collections::HashMap<ConversationId, i64>) -> Self {
+        self.unread_count = Some(unread.get(&ConversationId(self.id)).copied().unwrap_or(0));
+        self
+    }
+}
+
+/// A conversation as its visitor sees it: no labels, teams or internal
+/// reasons.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VisitorConversationDto {
+    pub id: Uuid,
+    pub status: ConversationStatus,
+    /// The agent answering, once assigned.
+    pub assignee_id: Option<Uuid>,
+    pub last_seq: i64,
+    /// Messages from others after the visitor's read position (lists only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unread_count: Option<i64>,
+    /// While queued: the place in the queue and the expected wait.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue: Option<QueueDto>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Conversation> for VisitorConversationDto {
+    fn from(c: Conversation) -> Self {
+        Self {
+            id: c.id.0,
+            status: c.status,
+            assignee_id: c.assignee_id.map(|u| u.0),
+            last_seq: c.last_seq,
+            unread_count: None,
+            queue: None,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContactDto {
+    pub id: Uuid,
+    pub visitor_id: String,
+    /// The site's own user id, for visitors identified by HMAC.
+    pub external_id: Option<String>,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    #[schema(value_type = Object)]
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Contact> for ContactDto {
+    fn from(c: Contact) -> Self {
+        Self {
+            id: c.id.0,
+            visitor_id: c.visitor_id,
+            external_id: c.external_id,
+            name: c.name,
+            email: c.email,
+            phone: c.phone,
+            attributes: c.attributes,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TeamDto {
+    pub id: Uuid,
+    pub name: String,
+    pub member_ids: Vec<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Team> for TeamDto {
+    fn from(t: Team) -> Self {
+        Self {
+            id: t.id.0,
+            name: t.name,
+            member_ids: t.members.into_iter().map(|u| u.0).collect(),
+            created_at: t.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgentDto {
+    pub user_id: Uuid,
+    pub status: AgentStatus,
+    /// Most conversations assigned at once by the router.
+    pub capacity: i32,
+    /// Conversations assigned now.
+    pub load: i32,
+    pub team_ids: Vec<Uuid>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl From<Presence> for AgentDto {
+    fn from(p: Presence) -> Self {
+        Self {
+            user_id: p.user_id.0,
+            status: p.status,
+            capacity: p.capacity,
+            load: p.load,
+            team_ids: p.teams.into_iter().map(|t| t.0).collect(),
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AssignmentDto {
+    pub assignee_id: Option<Uuid>,
+    pub team_id: Option<Uuid>,
+    pub reason: AssignmentReason,
+    /// Who did it; null for the automatic router.
+    pub actor_id: Option<Uuid>,
+    /// How long it had waited in the queue, when it left the queue.
+    pub waited_ms: Option<i64>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Assignment> for AssignmentDto {
+    fn from(a: Assignment) -> Self {
+        Self {
+            assignee_id: a.assignee_id.map(|u| u.0),
+            team_id: a.team_id.map(|t| t.0),
+            reason: a.reason,
+            actor_id: a.actor_id.map(|u| u.0),
+            waited_ms: a.waited_ms,
+            created_at: a.created_at,
+        }
+    }
+}
+
+/// A visitor's place in the queue.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub struct QueueDto {
+    /// 1 for the next to be served.
+    pub position: i64,
+    /// From the queue's recent pace; null when there is no recent history.
+    pub estimated_wait_secs: Option<i64>,
+}
+
+impl From<kefu_service::routing::QueueInfo> for QueueDto {
+    fn from(q: kefu_service::routing::QueueInfo) -> Self {
+        Self {
+            position: q.position,
+            estimated_wait_secs: q.estimated_wait_secs,
         }
     }
 }
@@ -161,4 +339,13 @@ pub struct AfterSeqQuery {
     pub after_seq: Option<i64>,
     /// 1..=200, default 50.
     pub limit: Option<i64>,
+}
+
+/// For PATCH bodies: an absent field is `None`, `null` is `Some(None)`.
+pub fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    serde::Deserialize::deserialize(d).map(Some)
 }

@@ -1,5 +1,6 @@
-//! Inboxes: `POST`/`GET …/inboxes`, `GET …/inboxes/{inbox_id}`.
+//! Inboxes: `POST`/`GET …/inboxes`, `GET`/`PATCH`/`DELETE …/inboxes/{inbox_id}`.
 
+use super::dto::double_option;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{parse_id, ApiJson, WorkspaceAccess};
 use crate::router::AppState;
@@ -7,9 +8,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
-use kefu_domain::chat::Inbox;
-use kefu_domain::InboxId;
-use kefu_service::chat::NewInboxInput;
+use kefu_domain::chat::{BusinessHours, Inbox, OfflineMode};
+use kefu_domain::{Action, InboxId};
+use kefu_service::chat::{InboxPatch, NewInboxInput};
+use kefu_service::Access;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -19,7 +21,7 @@ use uuid::Uuid;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_inbox, list_inboxes))
-        .routes(routes!(get_inbox))
+        .routes(routes!(get_inbox, update_inbox, delete_inbox))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -36,6 +38,27 @@ pub struct InboxRequest {
     pub greeting: Option<String>,
     /// Whether the bot answers first (default true).
     pub bot_enabled: Option<bool>,
+    /// When agents answer; absent or null: always.
+    pub business_hours: Option<BusinessHours>,
+    /// What the widget offers with nobody to answer: `queue` (default) or
+    /// `form`.
+    pub offline_mode: Option<OfflineMode>,
+}
+
+/// Changes to an inbox; absent fields stay, `null` clears.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InboxPatchRequest {
+    pub name: Option<String>,
+    pub allowed_origins: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub greeting: Option<Option<String>>,
+    pub bot_enabled: Option<bool>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<BusinessHours>)]
+    pub business_hours: Option<Option<BusinessHours>>,
+    pub offline_mode: Option<OfflineMode>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -48,11 +71,19 @@ pub struct InboxDto {
     pub allowed_origins: Vec<String>,
     pub greeting: Option<String>,
     pub bot_enabled: bool,
+    pub business_hours: Option<BusinessHours>,
+    pub offline_mode: OfflineMode,
+    /// The secret a site signs its users' ids with (HMAC-SHA256, hex) to
+    /// identify them to the widget. Shown to owners and admins only; keep it
+    /// on your server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity_secret: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
-impl From<Inbox> for InboxDto {
-    fn from(i: Inbox) -> Self {
+impl InboxDto {
+    fn new(i: Inbox, a: &Access) -> Self {
+        let admin = a.require(Action::ManageInboxes).is_ok();
         Self {
             id: i.id.0,
             name: i.name,
@@ -61,6 +92,9 @@ impl From<Inbox> for InboxDto {
             allowed_origins: i.allowed_origins,
             greeting: i.greeting,
             bot_enabled: i.bot_enabled,
+            business_hours: i.business_hours,
+            offline_mode: i.offline_mode,
+            identity_secret: admin.then_some(i.identity_secret),
             created_at: i.created_at,
         }
     }
@@ -81,9 +115,11 @@ async fn create_inbox(
         allowed_origins: req.allowed_origins,
         greeting: req.greeting,
         bot_enabled: req.bot_enabled.unwrap_or(true),
+        business_hours: req.business_hours,
+        offline_mode: req.offline_mode.unwrap_or_default(),
     };
     let inbox = state.services.create_inbox(&a, input).await?;
-    Ok((StatusCode::CREATED, Json(inbox.into())))
+    Ok((StatusCode::CREATED, Json(InboxDto::new(inbox, &a))))
 }
 
 #[utoipa::path(get, path = "/workspaces/{workspace_id}/inboxes", tag = "inboxes",
@@ -99,7 +135,7 @@ async fn list_inboxes(
             .inboxes(&a)
             .await?
             .into_iter()
-            .map(InboxDto::from)
+            .map(|i| InboxDto::new(i, &a))
             .collect(),
     ))
 }
@@ -113,5 +149,44 @@ async fn get_inbox(
     Path((_, id)): Path<(String, String)>,
 ) -> ApiResult<Json<InboxDto>> {
     let id: InboxId = parse_id(&id, "inbox")?;
-    Ok(Json(state.services.inbox(&a, id).await?.into()))
+    let inbox = state.services.inbox(&a, id).await?;
+    Ok(Json(InboxDto::new(inbox, &a)))
+}
+
+/// Changes an inbox (owners and admins). Audited.
+#[utoipa::path(patch, path = "/workspaces/{workspace_id}/inboxes/{inbox_id}", tag = "inboxes", request_body = InboxPatchRequest,
+    params(("workspace_id" = Uuid, Path), ("inbox_id" = Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = InboxDto), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn update_inbox(
+    State(state): State<AppState>,
+    WorkspaceAccess(a): WorkspaceAccess,
+    Path((_, id)): Path<(String, String)>,
+    ApiJson(req): ApiJson<InboxPatchRequest>,
+) -> ApiResult<Json<InboxDto>> {
+    let id: InboxId = parse_id(&id, "inbox")?;
+    let patch = InboxPatch {
+        name: req.name,
+        allowed_origins: req.allowed_origins,
+        greeting: req.greeting,
+        bot_enabled: req.bot_enabled,
+        business_hours: req.business_hours,
+        offline_mode: req.offline_mode,
+    };
+    let inbox = state.services.update_inbox(&a, id, patch).await?;
+    Ok(Json(InboxDto::new(inbox, &a)))
+}
+
+/// Deletes an inbox that holds no conversations (owners and admins). Audited.
+#[utoipa::path(delete, path = "/workspaces/{workspace_id}/inboxes/{inbox_id}", tag = "inboxes",
+    params(("workspace_id" = Uuid, Path), ("inbox_id" = Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "`inbox_has_conversations`", body = ErrorBody)))]
+async fn delete_inbox(
+    State(state): State<AppState>,
+    WorkspaceAccess(a): WorkspaceAccess,
+    Path((_, id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let id: InboxId = parse_id(&id, "inbox")?;
+    state.services.delete_inbox(&a, id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -3,6 +3,7 @@
 pub mod api_tokens;
 pub mod audit;
 pub mod auth;
+pub mod contacts;
 pub mod conversations;
 pub mod dto;
 pub mod health;
@@ -10,6 +11,7 @@ pub mod inboxes;
 pub mod invitations;
 pub mod me;
 pub mod members;
+pub mod teams;
 pub mod widget;
 pub mod workspaces;
 
@@ -29,6 +31,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(audit::router())
         .merge(inboxes::router())
         .merge(conversations::router())
+        .merge(contacts::router())
+        .merge(teams::router())
         .merge(widget::router().layer(axum::middleware::from_fn(widget::cors)))
         .merge(health::openapi_router());
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)

@@ -4,7 +4,8 @@
 //! sites, so these routes answer CORS for any origin; which sites may open a
 //! session is decided per inbox (`allowed_origins`).
 
-use super::dto::{AfterSeqQuery, ConversationDto, MessageDto, MessagePage};
+use super::conversations::{ReadPosition, ReadRequest};
+use super::dto::{AfterSeqQuery, MessageDto, MessagePage, QueueDto, VisitorConversationDto};
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{parse_id, ApiJson, ApiQuery, VisitorAuth};
 use crate::router::AppState;
@@ -14,8 +15,9 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use kefu_domain::chat::{ConversationStatus, OfflineMode};
 use kefu_domain::ConversationId;
-use kefu_service::chat::DEFAULT_PAGE;
+use kefu_service::chat::{Identity, DEFAULT_PAGE};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -27,6 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_session))
         .routes(routes!(my_conversations))
         .routes(routes!(my_messages))
+        .routes(routes!(mark_read))
         .routes(routes!(send_message))
 }
 
@@ -71,6 +74,28 @@ pub struct SessionRequest {
     pub visitor_id: Option<String>,
     /// The page's language, e.g. `zh-CN` or `en`.
     pub locale: Option<String>,
+    /// For a site's signed-in users: their id on the site and
+    /// hex(HMAC-SHA256(inbox identity secret, external_id)), computed on the
+    /// site's server. The visitor then keeps one history across browsers.
+    pub identity: Option<IdentityRequest>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct IdentityRequest {
+    pub external_id: String,
+    pub hmac: String,
+}
+
+/// What the widget needs to know about the inbox.
+#[derive(Serialize, ToSchema)]
+pub struct WidgetInboxDto {
+    pub name: String,
+    pub greeting: Option<String>,
+    pub bot_enabled: bool,
+    /// Inside business hours with at least one agent online.
+    pub agents_available: bool,
+    /// What to offer when no agent is available: `queue` or `form`.
+    pub offline_mode: OfflineMode,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -82,6 +107,7 @@ pub struct SessionResponse {
     pub contact_id: Uuid,
     /// Seconds until the token expires.
     pub expires_in: u64,
+    pub inbox: WidgetInboxDto,
 }
 
 /// Opens a visitor session for an inbox's widget.
@@ -89,6 +115,7 @@ pub struct SessionResponse {
     responses(
         (status = 201, body = SessionResponse),
         (status = 403, description = "`origin_not_allowed`: the page's site is not in the inbox's allowed origins", body = ErrorBody),
+        (status = 401, description = "`invalid_identity`: the identity HMAC does not match", body = ErrorBody),
         (status = 404, description = "`inbox_not_found`: unknown widget key", body = ErrorBody),
     ))]
 async fn create_session(
@@ -98,9 +125,18 @@ async fn create_session(
 ) -> ApiResult<(StatusCode, Json<SessionResponse>)> {
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     let _ = req.locale;
+    let identity = req.identity.map(|i| Identity {
+        external_id: i.external_id,
+        hmac: i.hmac,
+    });
     let s = state
         .services
-        .widget_session(&req.widget_key, req.visitor_id.as_deref(), origin)
+        .widget_session(
+            &req.widget_key,
+            req.visitor_id.as_deref(),
+            origin,
+            identity.as_ref(),
+        )
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -109,6 +145,13 @@ async fn create_session(
             visitor_id: s.visitor_id,
             contact_id: s.contact_id.0,
             expires_in: s.expires_in,
+            inbox: WidgetInboxDto {
+                name: s.inbox.name,
+                greeting: s.inbox.greeting,
+                bot_enabled: s.inbox.bot_enabled,
+                agents_available: s.agents_available,
+                offline_mode: s.inbox.offline_mode,
+            },
         }),
     ))
 }
@@ -116,7 +159,7 @@ async fn create_session(
 #[derive(Serialize, ToSchema)]
 pub struct ConversationList {
     /// Newest first.
-    pub items: Vec<ConversationDto>,
+    pub items: Vec<VisitorConversationDto>,
 }
 
 /// The visitor's conversations in this inbox.
@@ -127,9 +170,20 @@ async fn my_conversations(
     VisitorAuth(v): VisitorAuth,
 ) -> ApiResult<Json<ConversationList>> {
     let items = state.services.visitor_conversations(&v).await?;
-    Ok(Json(ConversationList {
-        items: items.into_iter().map(ConversationDto::from).collect(),
-    }))
+    let ids: Vec<ConversationId> = items.iter().map(|c| c.id).collect();
+    let unread = state.services.unread_for_visitor(&v, &ids).await?;
+    let mut out = Vec::with_capacity(items.len());
+    for c in items {
+        let queue = match c.status {
+            ConversationStatus::Queued => state.services.queue_info(v.workspace_id, c.id).await?,
+            _ => None,
+        };
+        let mut dto = VisitorConversationDto::from(c);
+        dto.unread_count = Some(unread.get(&ConversationId(dto.id)).copied().unwrap_or(0));
+        dto.queue = queue.map(QueueDto::from);
+        out.push(dto);
+    }
+    Ok(Json(ConversationList { items: out }))
 }
 
 /// The visitor's messages after `after_seq` (private notes are never included).
@@ -153,6 +207,21 @@ async fn my_messages(
         )
         .await?;
     Ok(Json(items.into()))
+}
+
+/// Moves the visitor's read position forward; agents see it (`read`).
+#[utoipa::path(post, path = "/widget/conversations/{conversation_id}/read", tag = "widget", request_body = ReadRequest,
+    params(("conversation_id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 200, body = ReadPosition), (status = 404, body = ErrorBody)))]
+async fn mark_read(
+    State(state): State<AppState>,
+    VisitorAuth(v): VisitorAuth,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<ReadRequest>,
+) -> ApiResult<Json<ReadPosition>> {
+    let id: ConversationId = parse_id(&id, "conversation")?;
+    let seq = state.services.visitor_read(&v, id, req.seq).await?;
+    Ok(Json(ReadPosition { seq }))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -14,7 +14,7 @@ pub mod protocol;
 use crate::error::ApiError;
 use crate::extract::client_ip;
 use crate::router::AppState;
-use crate::routes::dto::{ConversationDto, MessageDto};
+use crate::routes::dto::MessageDto;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::header;
@@ -22,11 +22,12 @@ use axum::http::request::Parts;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use kefu_domain::bus::{Event, Topic};
-use kefu_domain::{ConversationId, Role, WorkspaceId};
+use kefu_domain::bus::{Event, Participant, Topic};
+use kefu_domain::chat::ConversationStatus;
+use kefu_domain::{ConversationId, Role, TeamId, WorkspaceId};
 use kefu_service::chat::{Visitor, MAX_PAGE};
 use kefu_service::{Access, Ctx, Principal, ServiceError};
-use protocol::{ClientFrame, ServerFrame, PROTOCOL};
+use protocol::{ClientFrame, ConversationView, ParticipantDto, ServerFrame, PROTOCOL};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -44,24 +45,30 @@ enum Peer {
     Member {
         principal: Principal,
         roles: HashMap<WorkspaceId, Role>,
+        /// The member's teams per workspace (whose queues agents see).
+        teams: HashMap<WorkspaceId, Vec<TeamId>>,
     },
 }
 
-/// Open sockets per visitor, to cap them.
+/// Open sockets per visitor (`contact:<id>`) and per client address
+/// (`ip:<addr>`), to cap them.
 #[derive(Debug, Default)]
-pub struct SocketCounter(Mutex<HashMap<uuid::Uuid, usize>>);
+pub struct SocketCounter(Mutex<HashMap<String, usize>>);
 
-/// Decrements its visitor's count when the socket ends.
+/// Decrements its key's count when the socket ends.
 struct SocketSlot {
     counter: Arc<SocketCounter>,
-    key: uuid::Uuid,
+    key: String,
 }
 
 impl SocketCounter {
-    fn acquire(self: &Arc<Self>, key: uuid::Uuid, max: usize) -> Option<SocketSlot> {
+    fn acquire(self: &Arc<Self>, key: String, max: usize) -> Option<SocketSlot> {
         let mut m = self.0.lock().expect("socket counter lock");
-        let n = m.entry(key).or_insert(0);
+        let n = m.entry(key.clone()).or_insert(0);
         if *n >= max {
+            if *n == 0 {
+                m.remove(&key);
+            }
             return None;
         }
         *n += 1;
@@ -108,6 +115,15 @@ async fn upgrade(
         .ok_or_else(ApiError::unauthorized)?;
     let ip = client_ip(&parts, state.http.trust_proxy_headers);
     let services = &state.services;
+    let ip_slot = match &ip {
+        Some(addr) => Some(
+            state
+                .sockets
+                .acquire(format!("ip:{addr}"), services.chat.max_sockets_per_ip)
+                .ok_or_else(|| ApiError::rate_limited(5, "too_many_sockets"))?,
+        ),
+        None => None,
+    };
     let (peer, slot) = if token.starts_with("vt1.") {
         let v = services.authenticate_visitor(&token)?;
         let inbox = services
@@ -122,12 +138,15 @@ async fn upgrade(
         kefu_service::chat::check_origin(&inbox, origin)?;
         let slot = state
             .sockets
-            .acquire(v.contact_id.0, services.chat.max_sockets_per_visitor)
+            .acquire(
+                format!("contact:{}", v.contact_id),
+                services.chat.max_sockets_per_visitor,
+            )
             .ok_or_else(|| ApiError::rate_limited(5, "too_many_sockets"))?;
         (Peer::Visitor(v), Some(slot))
     } else {
         let principal = services.authenticate_access_token(&token).await?;
-        let roles = services
+        let roles: HashMap<WorkspaceId, Role> = services
             .store
             .user_workspaces(principal.user_id())
             .await
@@ -135,7 +154,25 @@ async fn upgrade(
             .into_iter()
             .map(|m| (m.workspace.id, m.role))
             .collect();
-        (Peer::Member { principal, roles }, None)
+        let mut teams = HashMap::new();
+        for (ws, role) in &roles {
+            if *role == Role::Agent {
+                let mine = services
+                    .store
+                    .member_teams(*ws, principal.user_id())
+                    .await
+                    .map_err(ServiceError::from)?;
+                teams.insert(*ws, mine);
+            }
+        }
+        (
+            Peer::Member {
+                principal,
+                roles,
+                teams,
+            },
+            None,
+        )
     };
     // Frames above this are refused by the protocol layer (the connection
     // closes); bodies over the message limit but under it get a clean
@@ -144,7 +181,7 @@ async fn upgrade(
     Ok(ws
         .max_message_size(max_frame)
         .on_upgrade(move |socket| async move {
-            let _slot = slot;
+            let _slots = (slot, ip_slot);
             Connection { state, peer, ip }.run(socket).await;
         }))
 }
@@ -235,16 +272,16 @@ impl Connection {
                     }
                 }
                 item = feed.recv() => {
-                    let frame = match item {
-                        Some(Feed::Event(ev)) => self.visible(&ev),
-                        Some(Feed::Missed) => Some(ServerFrame::error(
+                    let frames = match item {
+                        Some(Feed::Event(ev)) => self.visible(&ev).await,
+                        Some(Feed::Missed) => vec![ServerFrame::error(
                             "events_missed",
                             "Some events were missed; send sync for your open conversations.",
                             None,
-                        )),
-                        None => None,
+                        )],
+                        None => Vec::new(),
                     };
-                    if let Some(frame) = frame {
+                    for frame in frames {
                         if !send(&mut socket, &frame, send_deadline).await {
                             return;
                         }
@@ -254,30 +291,96 @@ impl Connection {
         }
     }
 
-    /// The frame this peer should get for an event, if any.
-    fn visible(&self, ev: &Event) -> Option<ServerFrame> {
+    /// The frames this peer should get for an event (often none).
+    async fn visible(&self, ev: &Event) -> Vec<ServerFrame> {
         match &self.peer {
-            Peer::Visitor(v) => match ev {
-                Event::MessageCreated {
-                    message, contact, ..
-                } => (*contact == v.contact_id && !message.private).then(|| created(message)),
-                Event::ConversationUpdated { conversation } => {
-                    (conversation.contact_id == v.contact_id).then(|| updated(conversation))
+            Peer::Visitor(v) => {
+                if ev.contact() != v.contact_id {
+                    return Vec::new();
                 }
-            },
-            Peer::Member { principal, roles } => {
-                let role = roles.get(&ev.workspace())?;
-                let assignee = match ev {
-                    Event::MessageCreated { assignee, .. } => *assignee,
-                    Event::ConversationUpdated { conversation } => conversation.assignee_id,
+                match ev {
+                    Event::MessageCreated { message, .. } if !message.private => {
+                        vec![created(message)]
+                    }
+                    Event::MessageCreated { .. } => Vec::new(),
+                    Event::ConversationUpdated { conversation: c } => {
+                        let mut frames = vec![ServerFrame::ConversationUpdated {
+                            conversation: ConversationView::Visitor(c.clone().into()),
+                        }];
+                        if c.status == ConversationStatus::Queued {
+                            if let Ok(Some(q)) =
+                                self.state.services.queue_info(c.workspace_id, c.id).await
+                            {
+                                frames.push(ServerFrame::Queue {
+                                    conversation_id: c.id.0,
+                                    queue: q.into(),
+                                });
+                            }
+                        }
+                        frames
+                    }
+                    // Their own typing is not echoed; agents' private-note
+                    // typing is not shown.
+                    Event::Typing {
+                        about,
+                        who: Participant::Agent(a),
+                        on,
+                        private: false,
+                    } => vec![ServerFrame::Typing {
+                        conversation_id: about.conversation_id.0,
+                        who: participant(&Participant::Agent(*a)),
+                        on: *on,
+                    }],
+                    Event::Typing { .. } => Vec::new(),
+                    Event::Read { about, who, seq } => vec![ServerFrame::Read {
+                        conversation_id: about.conversation_id.0,
+                        who: participant(who),
+                        seq: *seq,
+                    }],
+                }
+            }
+            Peer::Member {
+                principal,
+                roles,
+                teams,
+            } => {
+                let Some(role) = roles.get(&ev.workspace()) else {
+                    return Vec::new();
                 };
-                if !role.sees_conversation(principal.user_id(), assignee) {
-                    return None;
+                let me = principal.user_id();
+                let my_teams = teams.get(&ev.workspace()).map_or(&[][..], Vec::as_slice);
+                let (assignee, team) = ev.placement();
+                if !role.sees_conversation(me, assignee, team, my_teams) {
+                    return match ev {
+                        Event::ConversationUpdated { conversation } => {
+                            vec![ServerFrame::ConversationHidden {
+                                conversation_id: conversation.id.0,
+                            }]
+                        }
+                        _ => Vec::new(),
+                    };
                 }
-                Some(match ev {
-                    Event::MessageCreated { message, .. } => created(message),
-                    Event::ConversationUpdated { conversation } => updated(conversation),
-                })
+                match ev {
+                    Event::MessageCreated { message, .. } => vec![created(message)],
+                    Event::ConversationUpdated { conversation } => {
+                        vec![ServerFrame::ConversationUpdated {
+                            conversation: ConversationView::Agent(conversation.clone().into()),
+                        }]
+                    }
+                    Event::Typing { about, who, on, .. } if *who != Participant::Agent(me) => {
+                        vec![ServerFrame::Typing {
+                            conversation_id: about.conversation_id.0,
+                            who: participant(who),
+                            on: *on,
+                        }]
+                    }
+                    Event::Typing { .. } => Vec::new(),
+                    Event::Read { about, who, seq } => vec![ServerFrame::Read {
+                        conversation_id: about.conversation_id.0,
+                        who: participant(who),
+                        seq: *seq,
+                    }],
+                }
             }
         }
     }
@@ -297,9 +400,24 @@ impl Connection {
         };
         match frame {
             ClientFrame::Ping => vec![ServerFrame::Pong],
-            // Accepted; relaying typing and read positions comes with
-            // presence (they are never stored).
-            ClientFrame::Typing { .. } | ClientFrame::Read { .. } => Vec::new(),
+            ClientFrame::Typing {
+                conversation_id,
+                on,
+                private,
+            } => match self
+                .typing(ConversationId(conversation_id), on, private)
+                .await
+            {
+                Ok(()) => Vec::new(),
+                Err(e) => vec![error_frame(e, None)],
+            },
+            ClientFrame::Read {
+                conversation_id,
+                seq,
+            } => match self.read(ConversationId(conversation_id), seq).await {
+                Ok(()) => Vec::new(),
+                Err(e) => vec![error_frame(e, None)],
+            },
             ClientFrame::MessageSend {
                 conversation_id,
                 client_msg_id,
@@ -362,9 +480,40 @@ impl Connection {
         }
     }
 
+    /// Relayed to the others in the conversation; never stored.
+    async fn typing(
+        &self,
+        id: ConversationId,
+        on: bool,
+        private: bool,
+    ) -> Result<(), ServiceError> {
+        let services = &self.state.services;
+        match &self.peer {
+            Peer::Visitor(v) => services.visitor_typing(v, id, on).await,
+            Peer::Member { .. } => {
+                let access = self.member_access(id).await?;
+                services.member_typing(&access, id, on, private).await
+            }
+        }
+    }
+
+    async fn read(&self, id: ConversationId, seq: i64) -> Result<(), ServiceError> {
+        let services = &self.state.services;
+        match &self.peer {
+            Peer::Visitor(v) => services.visitor_read(v, id, seq).await.map(drop),
+            Peer::Member { .. } => {
+                let access = self.member_access(id).await?;
+                services.member_read(&access, id, seq).await.map(drop)
+            }
+        }
+    }
+
     /// The member's access to the workspace holding this conversation.
     async fn member_access(&self, id: ConversationId) -> Result<Access, ServiceError> {
-        let Peer::Member { principal, roles } = &self.peer else {
+        let Peer::Member {
+            principal, roles, ..
+        } = &self.peer
+        else {
             return Err(ServiceError::Forbidden("forbidden"));
         };
         for ws in roles.keys() {
@@ -430,9 +579,16 @@ fn created(m: &kefu_domain::chat::Message) -> ServerFrame {
     }
 }
 
-fn updated(c: &kefu_domain::chat::Conversation) -> ServerFrame {
-    ServerFrame::ConversationUpdated {
-        conversation: ConversationDto::from(c.clone()),
+fn participant(p: &Participant) -> ParticipantDto {
+    match p {
+        Participant::Visitor(_) => ParticipantDto {
+            kind: "visitor",
+            id: None,
+        },
+        Participant::Agent(u) => ParticipantDto {
+            kind: "agent",
+            id: Some(u.0),
+        },
     }
 }
 

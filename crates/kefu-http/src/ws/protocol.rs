@@ -2,7 +2,7 @@
 //! tagged by `type`. Documented in docs/protocol.md; a change that breaks a
 //! client bumps [`PROTOCOL`].
 
-use crate::routes::dto::{ConversationDto, MessageDto};
+use crate::routes::dto::{ConversationDto, MessageDto, QueueDto, VisitorConversationDto};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -27,11 +27,36 @@ pub enum ClientFrame {
         after_seq: i64,
     },
     #[serde(rename = "typing")]
-    Typing { conversation_id: Uuid, on: bool },
+    Typing {
+        conversation_id: Uuid,
+        on: bool,
+        /// Agents writing a private note: not shown to the visitor.
+        #[serde(default)]
+        private: bool,
+    },
     #[serde(rename = "read")]
     Read { conversation_id: Uuid, seq: i64 },
     #[serde(rename = "ping")]
     Ping,
+}
+
+/// A conversation as the peer may see it: agents get every field, visitors
+/// the public ones (plus their place in the queue while queued).
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum ConversationView {
+    Agent(ConversationDto),
+    Visitor(VisitorConversationDto),
+}
+
+/// Who is typing or has read: `{"type":"visitor"}` or
+/// `{"type":"agent","id":…}`.
+#[derive(Debug, Serialize)]
+pub struct ParticipantDto {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<Uuid>,
 }
 
 /// What the server sends.
@@ -60,7 +85,31 @@ pub enum ServerFrame {
         message: MessageDto,
     },
     #[serde(rename = "conversation.updated")]
-    ConversationUpdated { conversation: ConversationDto },
+    ConversationUpdated { conversation: ConversationView },
+    /// An agent could see this conversation until now (it was assigned to
+    /// someone else or moved to a team they are not in): drop it from view.
+    #[serde(rename = "conversation.hidden")]
+    ConversationHidden { conversation_id: Uuid },
+    /// The visitor's place in the queue changed (sent with every update of
+    /// a queued conversation and after `sync`).
+    #[serde(rename = "queue")]
+    Queue {
+        conversation_id: Uuid,
+        #[serde(flatten)]
+        queue: QueueDto,
+    },
+    #[serde(rename = "typing")]
+    Typing {
+        conversation_id: Uuid,
+        who: ParticipantDto,
+        on: bool,
+    },
+    #[serde(rename = "read")]
+    Read {
+        conversation_id: Uuid,
+        who: ParticipantDto,
+        seq: i64,
+    },
     #[serde(rename = "pong")]
     Pong,
     #[serde(rename = "error")]

@@ -10,6 +10,7 @@ mod audit;
 mod chat;
 mod invitations;
 mod members;
+mod routing;
 mod rows;
 mod sessions;
 mod users;

@@ -1,7 +1,7 @@
 //! Inboxes, contacts, conversations and the sequence-numbered message log.
 
 use super::{rows, SqliteStore};
-use crate::{corrupt, db, map_err};
+use crate::{corrupt, db, hours_text, map_err, offline_text};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kefu_domain::audit::AuditRecord;
@@ -11,7 +11,7 @@ use kefu_domain::{ContactId, ConversationId, InboxId, StoreError, StoreResult, W
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
-fn inbox(row: &SqliteRow) -> StoreResult<Inbox> {
+pub(super) fn inbox(row: &SqliteRow) -> StoreResult<Inbox> {
     let origins: String = row.try_get("allowed_origins").map_err(db)?;
     Ok(Inbox {
         id: row.try_get::<uuid::Uuid, _>("id").map_err(db)?.into(),
@@ -27,11 +27,25 @@ fn inbox(row: &SqliteRow) -> StoreResult<Inbox> {
             .map_err(|_| corrupt("inboxes.allowed_origins"))?,
         greeting: row.try_get("greeting").map_err(db)?,
         bot_enabled: row.try_get("bot_enabled").map_err(db)?,
+        business_hours: row
+            .try_get::<Option<String>, _>("business_hours")
+            .map_err(db)?
+            .map(|h| serde_json::from_str(&h))
+            .transpose()
+            .map_err(|_| corrupt("inboxes.business_hours"))?,
+        offline_mode: match row
+            .try_get::<String, _>("offline_mode")
+            .map_err(db)?
+            .as_str()
+        {
+            "form" => OfflineMode::Form,
+            _ => OfflineMode::Queue,
+        },
         created_at: row.try_get("created_at").map_err(db)?,
     })
 }
 
-fn contact(row: &SqliteRow) -> StoreResult<Contact> {
+pub(super) fn contact(row: &SqliteRow) -> StoreResult<Contact> {
     Ok(Contact {
         id: row.try_get::<uuid::Uuid, _>("id").map_err(db)?.into(),
         workspace_id: row
@@ -39,11 +53,21 @@ fn contact(row: &SqliteRow) -> StoreResult<Contact> {
             .map_err(db)?
             .into(),
         visitor_id: row.try_get("visitor_id").map_err(db)?,
+        external_id: row.try_get("external_id").map_err(db)?,
+        name: row.try_get("name").map_err(db)?,
+        email: row.try_get("email").map_err(db)?,
+        phone: row.try_get("phone").map_err(db)?,
+        attributes: serde_json::from_str(&row.try_get::<String, _>("attributes").map_err(db)?)
+            .map_err(|_| corrupt("contacts.attributes"))?,
         created_at: row.try_get("created_at").map_err(db)?,
+        updated_at: match row.try_get("updated_at").map_err(db)? {
+            Some(at) => at,
+            None => row.try_get("created_at").map_err(db)?,
+        },
     })
 }
 
-fn conversation(row: &SqliteRow) -> StoreResult<Conversation> {
+pub(super) fn conversation(row: &SqliteRow) -> StoreResult<Conversation> {
     let status: String = row.try_get("status").map_err(db)?;
     Ok(Conversation {
         id: row.try_get::<uuid::Uuid, _>("id").map_err(db)?.into(),
@@ -64,13 +88,26 @@ fn conversation(row: &SqliteRow) -> StoreResult<Conversation> {
             .try_get::<Option<uuid::Uuid>, _>("assignee_id")
             .map_err(db)?
             .map(Into::into),
+        team_id: row
+            .try_get::<Option<uuid::Uuid>, _>("team_id")
+            .map_err(db)?
+            .map(Into::into),
+        assignment_reason: row
+            .try_get::<Option<String>, _>("assignment_reason")
+            .map_err(db)?
+            .map(|r| r.parse())
+            .transpose()
+            .map_err(|_| corrupt("conversations.assignment_reason"))?,
+        queued_at: row.try_get("queued_at").map_err(db)?,
+        labels: serde_json::from_str(&row.try_get::<String, _>("labels").map_err(db)?)
+            .map_err(|_| corrupt("conversations.labels"))?,
         last_seq: row.try_get("last_seq").map_err(db)?,
         created_at: row.try_get("created_at").map_err(db)?,
         updated_at: row.try_get("updated_at").map_err(db)?,
     })
 }
 
-fn message(row: &SqliteRow) -> StoreResult<Message> {
+pub(super) fn message(row: &SqliteRow) -> StoreResult<Message> {
     let kind: String = row.try_get("sender_kind").map_err(db)?;
     Ok(Message {
         id: row.try_get::<uuid::Uuid, _>("id").map_err(db)?.into(),
@@ -103,8 +140,8 @@ impl InboxStore for SqliteStore {
             .map_err(db)?;
         sqlx::query(
             "INSERT INTO inboxes (id, workspace_id, name, channel, widget_key, identity_secret, \
-             allowed_origins, greeting, bot_enabled, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             allowed_origins, greeting, bot_enabled, business_hours, offline_mode, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(i.id.0)
         .bind(i.workspace_id.0)
@@ -115,6 +152,8 @@ impl InboxStore for SqliteStore {
         .bind(origins)
         .bind(&i.greeting)
         .bind(i.bot_enabled)
+        .bind(hours_text(&i.business_hours)?)
+        .bind(offline_text(i.offline_mode))
         .bind(i.created_at)
         .execute(&mut *tx)
         .await
@@ -151,6 +190,71 @@ impl InboxStore for SqliteStore {
             .await
             .map_err(db)?;
         row.as_ref().map(inbox).transpose()
+    }
+
+    async fn update_inbox(&self, i: &Inbox, audit: AuditRecord) -> StoreResult<()> {
+        let origins = serde_json::to_string(&i.allowed_origins).map_err(StoreError::backend)?;
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db)?;
+        let done = sqlx::query(
+            "UPDATE inboxes SET name = $1, allowed_origins = $2, greeting = $3, bot_enabled = $4, \
+             business_hours = $5, offline_mode = $6 WHERE id = $7 AND workspace_id = $8",
+        )
+        .bind(&i.name)
+        .bind(origins)
+        .bind(&i.greeting)
+        .bind(i.bot_enabled)
+        .bind(hours_text(&i.business_hours)?)
+        .bind(offline_text(i.offline_mode))
+        .bind(i.id.0)
+        .bind(i.workspace_id.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("inbox"));
+        }
+        rows::append_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn delete_inbox(
+        &self,
+        ws: WorkspaceId,
+        id: InboxId,
+        audit: AuditRecord,
+    ) -> StoreResult<()> {
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db)?;
+        let used: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM conversations WHERE inbox_id = $1 AND workspace_id = $2 LIMIT 1",
+        )
+        .bind(id.0)
+        .bind(ws.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        if used.is_some() {
+            self.get_inbox(ws, id).await?;
+            return Err(StoreError::Conflict("inbox_has_conversations"));
+        }
+        let done = sqlx::query("DELETE FROM inboxes WHERE id = $1 AND workspace_id = $2")
+            .bind(id.0)
+            .bind(ws.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("inbox"));
+        }
+        rows::append_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(db)
     }
 }
 
@@ -212,11 +316,249 @@ impl ConversationStore for SqliteStore {
         Ok(found)
     }
 
+    async fn contact_for_identity(
+        &self,
+        ws: WorkspaceId,
+        external_id: &str,
+        visitor_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Contact> {
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db)?;
+        let found =
+            sqlx::query("SELECT * FROM contacts WHERE workspace_id = $1 AND external_id = $2")
+                .bind(ws.0)
+                .bind(external_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+        let row = match found {
+            Some(row) => row,
+            None => {
+                // The browser's anonymous contact becomes the identified one
+                // (keeping its history), unless it is someone else's already.
+                let by_visitor = sqlx::query(
+                    "SELECT * FROM contacts WHERE workspace_id = $1 AND visitor_id = $2",
+                )
+                .bind(ws.0)
+                .bind(visitor_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+                match by_visitor {
+                    Some(row) if contact(&row)?.external_id.is_none() => sqlx::query(
+                        "UPDATE contacts SET external_id = $1, updated_at = $2 WHERE id = $3 RETURNING *",
+                    )
+                    .bind(external_id)
+                    .bind(now)
+                    .bind(row.try_get::<uuid::Uuid, _>("id").map_err(db)?)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db)?,
+                    taken => sqlx::query(
+                        "INSERT INTO contacts (id, workspace_id, visitor_id, external_id, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $5) RETURNING *",
+                    )
+                    .bind(ContactId::new().0)
+                    .bind(ws.0)
+                    .bind(match taken {
+                        Some(_) => crate::fresh_visitor_id(),
+                        None => visitor_id.to_string(),
+                    })
+                    .bind(external_id)
+                    .bind(now)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db)?,
+                }
+            }
+        };
+        let found = contact(&row)?;
+        tx.commit().await.map_err(db)?;
+        Ok(found)
+    }
+
+    async fn get_contact(&self, ws: WorkspaceId, id: ContactId) -> StoreResult<Contact> {
+        let row = sqlx::query("SELECT * FROM contacts WHERE id = $1 AND workspace_id = $2")
+            .bind(id.0)
+            .bind(ws.0)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db)?
+            .ok_or(StoreError::NotFound("contact"))?;
+        contact(&row)
+    }
+
+    async fn update_contact(
+        &self,
+        ws: WorkspaceId,
+        id: ContactId,
+        patch: &ContactPatch,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Contact> {
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db)?;
+        let row = sqlx::query("SELECT * FROM contacts WHERE id = $1 AND workspace_id = $2")
+            .bind(id.0)
+            .bind(ws.0)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?
+            .ok_or(StoreError::NotFound("contact"))?;
+        let next = crate::patched(contact(&row)?, patch, now);
+        let row = sqlx::query(
+            "UPDATE contacts SET name = $1, email = $2, phone = $3, attributes = $4, updated_at = $5 \
+             WHERE id = $6 AND workspace_id = $7 RETURNING *",
+        )
+        .bind(&next.name)
+        .bind(&next.email)
+        .bind(&next.phone)
+        .bind(serde_json::to_string(&next.attributes).map_err(StoreError::backend)?)
+        .bind(now)
+        .bind(id.0)
+        .bind(ws.0)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db)?;
+        let updated = contact(&row)?;
+        tx.commit().await.map_err(db)?;
+        Ok(updated)
+    }
+
+    async fn contact_history(
+        &self,
+        ws: WorkspaceId,
+        contact: ContactId,
+        limit: i64,
+    ) -> StoreResult<Vec<Conversation>> {
+        let found = sqlx::query(
+            "SELECT * FROM conversations WHERE workspace_id = $1 AND contact_id = $2 \
+             ORDER BY created_at DESC LIMIT $3",
+        )
+        .bind(ws.0)
+        .bind(contact.0)
+        .bind(limit.max(0))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db)?;
+        found.iter().map(conversation).collect()
+    }
+
+    async fn update_conversation(
+        &self,
+        ws: WorkspaceId,
+        id: ConversationId,
+        priority: Option<i32>,
+        labels: Option<&[String]>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Conversation> {
+        let labels = labels
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(StoreError::backend)?;
+        let row = sqlx::query(
+            "UPDATE conversations SET priority = COALESCE($1, priority), labels = COALESCE($2, labels), \
+             updated_at = $3 WHERE id = $4 AND workspace_id = $5 RETURNING *",
+        )
+        .bind(priority)
+        .bind(labels)
+        .bind(at)
+        .bind(id.0)
+        .bind(ws.0)
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(db)?
+        .ok_or(StoreError::NotFound("conversation"))?;
+        conversation(&row)
+    }
+
+    async fn mark_read(
+        &self,
+        ws: WorkspaceId,
+        conv: ConversationId,
+        reader: uuid::Uuid,
+        seq: i64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<i64> {
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db)?;
+        let last: i64 = sqlx::query_scalar(
+            "SELECT last_seq FROM conversations WHERE id = $1 AND workspace_id = $2",
+        )
+        .bind(conv.0)
+        .bind(ws.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?
+        .ok_or(StoreError::NotFound("conversation"))?;
+        let stored: i64 = sqlx::query_scalar(
+            "INSERT INTO read_positions (workspace_id, conversation_id, reader_id, seq, updated_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (conversation_id, reader_id) DO UPDATE \
+             SET seq = MAX(read_positions.seq, excluded.seq), updated_at = excluded.updated_at \
+             RETURNING seq",
+        )
+        .bind(ws.0)
+        .bind(conv.0)
+        .bind(reader)
+        .bind(seq.clamp(0, last))
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(stored)
+    }
+
+    async fn unread_counts(
+        &self,
+        ws: WorkspaceId,
+        reader: uuid::Uuid,
+        conversations: &[ConversationId],
+        include_private: bool,
+    ) -> StoreResult<std::collections::HashMap<ConversationId, i64>> {
+        let mut out = std::collections::HashMap::new();
+        if conversations.is_empty() {
+            return Ok(out);
+        }
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT m.conversation_id, COUNT(*) AS n FROM messages m \
+             LEFT JOIN read_positions r ON r.conversation_id = m.conversation_id AND r.reader_id = ",
+        );
+        q.push_bind(reader)
+            .push(" WHERE m.workspace_id = ")
+            .push_bind(ws.0)
+            .push(" AND m.seq > COALESCE(r.seq, 0) AND m.sender_id IS NOT ")
+            .push_bind(reader);
+        if !include_private {
+            q.push(" AND m.private = 0");
+        }
+        q.push(" AND m.conversation_id IN (");
+        let mut list = q.separated(", ");
+        for c in conversations {
+            list.push_bind(c.0);
+        }
+        q.push(") GROUP BY m.conversation_id");
+        for row in q.build().fetch_all(&self.reader).await.map_err(db)? {
+            let id: uuid::Uuid = row.try_get("conversation_id").map_err(db)?;
+            out.insert(ConversationId(id), row.try_get("n").map_err(db)?);
+        }
+        Ok(out)
+    }
+
     async fn create_conversation(&self, c: &Conversation) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO conversations (id, workspace_id, inbox_id, contact_id, status, priority, \
-             assignee_id, last_seq, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9)",
+             assignee_id, team_id, queued_at, labels, last_seq, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $12)",
         )
         .bind(c.id.0)
         .bind(c.workspace_id.0)
@@ -225,6 +567,9 @@ impl ConversationStore for SqliteStore {
         .bind(c.status.as_str())
         .bind(c.priority)
         .bind(c.assignee_id.map(|u| u.0))
+        .bind(c.team_id.map(|t| t.0))
+        .bind(c.queued_at)
+        .bind(serde_json::to_string(&c.labels).map_err(StoreError::backend)?)
         .bind(c.created_at)
         .bind(c.updated_at)
         .execute(&self.writer)
@@ -262,10 +607,35 @@ impl ConversationStore for SqliteStore {
         if let Some(a) = f.assignee {
             q.push(" AND assignee_id = ").push_bind(a.0);
         }
-        if let Some(me) = f.visible_to_agent {
-            q.push(" AND (assignee_id IS NULL OR assignee_id = ")
-                .push_bind(me.0)
+        if let Some(t) = f.team {
+            q.push(" AND team_id = ").push_bind(t.0);
+        }
+        if let Some(l) = &f.label {
+            q.push(" AND EXISTS (SELECT 1 FROM json_each(conversations.labels) WHERE value = ")
+                .push_bind(l.clone())
                 .push(")");
+        }
+        if let Some(text) = &f.text {
+            let p = crate::like_pattern(text);
+            q.push(" AND (EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = conversations.id AND m.body LIKE ")
+                .push_bind(p.clone())
+                .push(" ESCAPE '\\') OR EXISTS (SELECT 1 FROM contacts k WHERE k.id = conversations.contact_id AND (k.name LIKE ")
+                .push_bind(p.clone())
+                .push(" ESCAPE '\\' OR k.email LIKE ")
+                .push_bind(p.clone())
+                .push(" ESCAPE '\\' OR k.phone LIKE ")
+                .push_bind(p)
+                .push(" ESCAPE '\\')))");
+        }
+        if let Some(me) = f.visible_to_agent {
+            q.push(" AND (assignee_id = ")
+                .push_bind(me.0)
+                .push(
+                    " OR (assignee_id IS NULL AND (team_id IS NULL OR team_id IN \
+                       (SELECT team_id FROM team_members WHERE user_id = ",
+                )
+                .push_bind(me.0)
+                .push("))))");
         }
         if let Some((at, id)) = f.after {
             q.push(" AND (updated_at < ")
@@ -288,29 +658,14 @@ impl ConversationStore for SqliteStore {
         id: ConversationId,
         t: &Transition,
     ) -> StoreResult<Conversation> {
-        let mut q = QueryBuilder::<Sqlite>::new("UPDATE conversations SET status = ");
-        q.push_bind(t.to.as_str())
-            .push(", updated_at = ")
-            .push_bind(t.at);
-        if let Some(assignee) = t.assignee {
-            q.push(", assignee_id = ").push_bind(assignee.map(|u| u.0));
-        }
-        q.push(" WHERE id = ")
-            .push_bind(id.0)
-            .push(" AND workspace_id = ")
-            .push_bind(ws.0);
-        q.push(" AND status IN (");
-        let mut list = q.separated(", ");
-        for s in t.from {
-            list.push_bind(s.as_str());
-        }
-        q.push(") RETURNING *");
-        if let Some(row) = q.build().fetch_optional(&self.writer).await.map_err(db)? {
-            return conversation(&row);
-        }
-        // Nothing changed: absent (or another workspace's), or in the wrong state.
-        self.get_conversation(ws, id).await?;
-        Err(StoreError::Conflict("invalid_transition"))
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db)?;
+        let updated = apply_transition(&mut tx, ws, id, t).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(updated)
     }
 
     async fn contact_conversations(
@@ -474,4 +829,57 @@ impl ConversationStore for SqliteStore {
         .map_err(db)?;
         found.iter().map(message).collect()
     }
+}
+
+/// Applies a status change inside the caller's write transaction, recording
+/// the assignment when the transition has a reason.
+pub(super) async fn apply_transition(
+    tx: &mut sqlx::SqliteConnection,
+    ws: WorkspaceId,
+    id: ConversationId,
+    t: &Transition,
+) -> StoreResult<Conversation> {
+    let row = sqlx::query("SELECT * FROM conversations WHERE id = $1 AND workspace_id = $2")
+        .bind(id.0)
+        .bind(ws.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?
+        .ok_or(StoreError::NotFound("conversation"))?;
+    let current = conversation(&row)?;
+    let next = crate::transitioned(&current, t)?;
+    let row = sqlx::query(
+        "UPDATE conversations SET status = $1, assignee_id = $2, team_id = $3, queued_at = $4, \
+         assignment_reason = $5, updated_at = $6 WHERE id = $7 AND workspace_id = $8 RETURNING *",
+    )
+    .bind(next.status.as_str())
+    .bind(next.assignee_id.map(|u| u.0))
+    .bind(next.team_id.map(|u| u.0))
+    .bind(next.queued_at)
+    .bind(next.assignment_reason.map(|r| r.as_str()))
+    .bind(t.at)
+    .bind(id.0)
+    .bind(ws.0)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(db)?;
+    if let Some(a) = crate::assignment_record(&current, &next, t) {
+        sqlx::query(
+            "INSERT INTO assignments (id, workspace_id, conversation_id, assignee_id, team_id, reason, \
+             actor_id, waited_ms, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(a.id.0)
+        .bind(ws.0)
+        .bind(id.0)
+        .bind(a.assignee_id.map(|u| u.0))
+        .bind(a.team_id.map(|u| u.0))
+        .bind(a.reason.as_str())
+        .bind(a.actor_id.map(|u| u.0))
+        .bind(a.waited_ms)
+        .bind(a.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    }
+    conversation(&row)
 }

@@ -16,6 +16,7 @@ mod audit;
 mod chat;
 mod invitations;
 mod members;
+mod routing;
 mod rows;
 mod sessions;
 mod users;

@@ -27,12 +27,17 @@ fn inbox(ws: WorkspaceId, key: &str) -> Inbox {
         allowed_origins: vec!["https://shop.example.cn".into()],
         greeting: Some("您好！有什么可以帮您？".into()),
         bot_enabled: true,
+        business_hours: None,
+        offline_mode: OfflineMode::Queue,
         created_at: now(),
     }
 }
 
 /// A workspace with an inbox, a contact and an open conversation.
-async fn conversation(store: &Arc<dyn Store>, email: &str) -> (WorkspaceId, Conversation) {
+pub(crate) async fn conversation(
+    store: &Arc<dyn Store>,
+    email: &str,
+) -> (WorkspaceId, Conversation) {
     let (ws, _) = workspace(store, email).await;
     let i = inbox(ws, &format!("key-{}", uuid::Uuid::now_v7()));
     store
@@ -51,6 +56,10 @@ async fn conversation(store: &Arc<dyn Store>, email: &str) -> (WorkspaceId, Conv
         status: ConversationStatus::Bot,
         priority: 0,
         assignee_id: None,
+        team_id: None,
+        assignment_reason: None,
+        queued_at: None,
+        labels: Vec::new(),
         last_seq: 0,
         created_at: now(),
         updated_at: now(),
@@ -59,7 +68,11 @@ async fn conversation(store: &Arc<dyn Store>, email: &str) -> (WorkspaceId, Conv
     (ws, c)
 }
 
-fn visitor_msg(contact: ContactId, body: &str, client_msg_id: Option<&str>) -> NewMessage {
+pub(crate) fn visitor_msg(
+    contact: ContactId,
+    body: &str,
+    client_msg_id: Option<&str>,
+) -> NewMessage {
     NewMessage {
         id: MessageId::new(),
         sender_kind: SenderKind::Visitor,
@@ -300,7 +313,7 @@ async fn private_notes_are_filtered_and_conversations_isolated(store: Arc<dyn St
 }
 
 /// One more conversation in the same inbox, for another visitor.
-async fn another(
+pub(crate) async fn another(
     store: &Arc<dyn Store>,
     c: &Conversation,
     visitor: &str,
@@ -341,10 +354,12 @@ async fn conversations_list_by_filter_and_page_by_cursor(store: Arc<dyn Store>) 
         );
     }
     let mine = Transition {
-        from: &[ConversationStatus::Queued],
-        to: ConversationStatus::Assigned,
         assignee: Some(Some(owner)),
-        at: now(),
+        ..Transition::new(
+            &[ConversationStatus::Queued],
+            ConversationStatus::Assigned,
+            now(),
+        )
     };
     store
         .transition_conversation(ws, all[1].id, &mine)
@@ -438,10 +453,12 @@ async fn conversations_list_by_filter_and_page_by_cursor(store: Arc<dyn Store>) 
 async fn transitions_apply_only_from_the_allowed_states(store: Arc<dyn Store>) {
     let (ws, c) = conversation(&store, "a@example.com").await;
     let handoff = Transition {
-        from: &[ConversationStatus::Bot],
-        to: ConversationStatus::Queued,
         assignee: None,
-        at: now(),
+        ..Transition::new(
+            &[ConversationStatus::Bot],
+            ConversationStatus::Queued,
+            now(),
+        )
     };
     let after = store
         .transition_conversation(ws, c.id, &handoff)
@@ -459,10 +476,12 @@ async fn transitions_apply_only_from_the_allowed_states(store: Arc<dyn Store>) {
         .await;
     assert!(matches!(cross, Err(StoreError::NotFound(_))), "{cross:?}");
     let unassign = Transition {
-        from: &[ConversationStatus::Queued],
-        to: ConversationStatus::Resolved,
         assignee: Some(None),
-        at: now(),
+        ..Transition::new(
+            &[ConversationStatus::Queued],
+            ConversationStatus::Resolved,
+            now(),
+        )
     };
     let resolved = store
         .transition_conversation(ws, c.id, &unassign)

@@ -6,6 +6,7 @@ mod audit;
 mod chat;
 mod invitations;
 mod members;
+mod routing;
 mod sessions;
 mod support;
 mod tokens;

@@ -1,0 +1,246 @@
+//! Contacts (the people behind visitors), and the conversation signals that
+//! are not messages: read positions, unread counts and typing.
+
+use crate::chat::Visitor;
+use crate::error::{ServiceError, ServiceResult};
+use crate::validate::Checks;
+use crate::{Access, Services};
+use kefu_domain::bus::{About, Event, Participant};
+use kefu_domain::chat::{Contact, ContactPatch, Conversation};
+use kefu_domain::{Action, ContactId, ConversationId};
+use std::collections::HashMap;
+
+/// Most custom attributes on one contact, and their sizes.
+const MAX_ATTRIBUTES: usize = 50;
+const MAX_ATTRIBUTE_KEY: usize = 64;
+const MAX_ATTRIBUTE_TEXT: usize = 1000;
+
+fn about(c: &Conversation) -> About {
+    About {
+        workspace_id: c.workspace_id,
+        conversation_id: c.id,
+        contact_id: c.contact_id,
+        assignee: c.assignee_id,
+        team: c.team_id,
+    }
+}
+
+impl Services {
+    pub async fn contact(&self, access: &Access, id: ContactId) -> ServiceResult<Contact> {
+        access.require(Action::ViewConversations)?;
+        Ok(self.store.get_contact(access.workspace_id, id).await?)
+    }
+
+    /// Edits name, e-mail, phone and attributes (merged; `null` removes).
+    pub async fn update_contact(
+        &self,
+        access: &Access,
+        id: ContactId,
+        patch: ContactPatch,
+    ) -> ServiceResult<Contact> {
+        access.require(Action::EditContacts)?;
+        let mut c = Checks::new();
+        let text = |c: &mut Checks, field: &str, v: &Option<Option<String>>, max: usize| match v {
+            Some(Some(s)) if s.trim().is_empty() => Some(None),
+            Some(Some(s)) => Some(Some(c.text(field, s, max))),
+            other => other.clone(),
+        };
+        let name = text(&mut c, "name", &patch.name, 200);
+        let email = text(&mut c, "email", &patch.email, 254);
+        if let Some(Some(e)) = &email {
+            let (local, domain) = e.split_once('@').unwrap_or(("", ""));
+            if local.is_empty() || !domain.contains('.') || e.chars().any(char::is_whitespace) {
+                c.fail("email", "invalid");
+            }
+        }
+        let phone = text(&mut c, "phone", &patch.phone, 40);
+        if let Some(Some(p)) = &phone {
+            let digits = p.chars().filter(char::is_ascii_digit).count();
+            if digits < 3
+                || !p
+                    .chars()
+                    .all(|ch| ch.is_ascii_digit() || " +-().".contains(ch))
+            {
+                c.fail("phone", "invalid");
+            }
+        }
+        if let Some(attrs) = &patch.attributes {
+            if attrs.len() > MAX_ATTRIBUTES {
+                c.fail("attributes", "too_many");
+            }
+            for (k, v) in attrs {
+                let key_ok = !k.is_empty()
+                    && k.len() <= MAX_ATTRIBUTE_KEY
+                    && k.chars()
+                        .all(|ch| ch.is_alphanumeric() || "_-.".contains(ch));
+                let value_ok = match v {
+                    serde_json::Value::String(s) => s.chars().count() <= MAX_ATTRIBUTE_TEXT,
+                    serde_json::Value::Number(_)
+                    | serde_json::Value::Bool(_)
+                    | serde_json::Value::Null => true,
+                    _ => false,
+                };
+                if !key_ok {
+                    c.fail("attributes", "invalid_key");
+                } else if !value_ok {
+                    c.fail("attributes", "invalid_value");
+                }
+            }
+        }
+        c.finish()?;
+        let patch = ContactPatch {
+            name,
+            email,
+            phone,
+            attributes: patch.attributes,
+        };
+        let updated = self
+            .store
+            .update_contact(access.workspace_id, id, &patch, self.clock.now())
+            .await?;
+        if updated.attributes.len() > MAX_ATTRIBUTES {
+            // Merged past the limit: refuse rather than keep growing.
+            return Err(ServiceError::invalid("attributes", "too_many"));
+        }
+        Ok(updated)
+    }
+
+    /// The contact's past and current conversations the member may see.
+    pub async fn contact_conversations(
+        &self,
+        access: &Access,
+        id: ContactId,
+    ) -> ServiceResult<Vec<Conversation>> {
+        access.require(Action::ViewConversations)?;
+        self.store.get_contact(access.workspace_id, id).await?;
+        let me = access.ctx.principal.user_id();
+        let teams = self.store.member_teams(access.workspace_id, me).await?;
+        let all = self
+            .store
+            .contact_history(access.workspace_id, id, crate::chat::MAX_PAGE)
+            .await?;
+        Ok(all
+            .into_iter()
+            .filter(|c| {
+                access
+                    .role
+                    .sees_conversation(me, c.assignee_id, c.team_id, &teams)
+            })
+            .collect())
+    }
+
+    /// The member's unread counts for these conversations.
+    pub async fn unread_for_member(
+        &self,
+        access: &Access,
+        conversations: &[ConversationId],
+    ) -> ServiceResult<HashMap<ConversationId, i64>> {
+        Ok(self
+            .store
+            .unread_counts(
+                access.workspace_id,
+                access.ctx.principal.user_id().0,
+                conversations,
+                true,
+            )
+            .await?)
+    }
+
+    pub async fn unread_for_visitor(
+        &self,
+        v: &Visitor,
+        conversations: &[ConversationId],
+    ) -> ServiceResult<HashMap<ConversationId, i64>> {
+        Ok(self
+            .store
+            .unread_counts(v.workspace_id, v.contact_id.0, conversations, false)
+            .await?)
+    }
+
+    /// A member has read up to `seq`; the others in the conversation hear of
+    /// it. Returns the stored position.
+    pub async fn member_read(
+        &self,
+        access: &Access,
+        id: ConversationId,
+        seq: i64,
+    ) -> ServiceResult<i64> {
+        let c = self.conversation(access, id).await?;
+        let me = access.ctx.principal.user_id();
+        let stored = self
+            .store
+            .mark_read(access.workspace_id, id, me.0, seq, self.clock.now())
+            .await?;
+        self.announce(Event::Read {
+            about: about(&c),
+            who: Participant::Agent(me),
+            seq: stored,
+        });
+        Ok(stored)
+    }
+
+    pub async fn visitor_read(
+        &self,
+        v: &Visitor,
+        id: ConversationId,
+        seq: i64,
+    ) -> ServiceResult<i64> {
+        let c = self.visitor_conversation(v, id).await?;
+        let stored = self
+            .store
+            .mark_read(v.workspace_id, id, v.contact_id.0, seq, self.clock.now())
+            .await?;
+        self.announce(Event::Read {
+            about: about(&c),
+            who: Participant::Visitor(v.contact_id),
+            seq: stored,
+        });
+        Ok(stored)
+    }
+
+    /// Typing is relayed, never stored. A member typing a private note
+    /// (`private`) is not shown to the visitor.
+    pub async fn member_typing(
+        &self,
+        access: &Access,
+        id: ConversationId,
+        on: bool,
+        private: bool,
+    ) -> ServiceResult<()> {
+        access.require(Action::SendMessages)?;
+        let c = self.conversation(access, id).await?;
+        self.announce(Event::Typing {
+            about: about(&c),
+            who: Participant::Agent(access.ctx.principal.user_id()),
+            on,
+            private,
+        });
+        Ok(())
+    }
+
+    pub async fn visitor_typing(
+        &self,
+        v: &Visitor,
+        id: ConversationId,
+        on: bool,
+    ) -> ServiceResult<()> {
+        let c = self.visitor_conversation(v, id).await?;
+        self.announce(Event::Typing {
+            about: about(&c),
+            who: Participant::Visitor(v.contact_id),
+            on,
+            private: false,
+        });
+        Ok(())
+    }
+
+    /// The visitor's place in the queue for one of their conversations.
+    pub async fn visitor_queue(
+        &self,
+        v: &Visitor,
+        id: ConversationId,
+    ) -> ServiceResult<Option<crate::routing::QueueInfo>> {
+        self.visitor_conversation(v, id).await?;
+        self.queue_info(v.workspace_id, id).await
+    }
+}
