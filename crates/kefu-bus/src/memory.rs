@@ -1,7 +1,8 @@
-//! Event bus adapters for the domain's [`Bus`] port. `MemoryBus` serves a
-//! single node: one tokio broadcast channel per topic, created on first
-//! subscription and dropped when its last subscriber is gone.
-#![forbid(unsafe_code)]
+//! The in-process bus: one tokio broadcast channel per topic, created on
+//! first subscription and dropped when its last subscriber is gone. It serves
+//! a single node on its own, and is the local fan-out inside [`RedisBus`].
+//!
+//! [`RedisBus`]: crate::RedisBus
 
 use kefu_domain::bus::{Bus, Event, Topic};
 use std::collections::HashMap;
@@ -27,18 +28,32 @@ impl MemoryBus {
     pub fn topic_count(&self) -> usize {
         self.topics.lock().expect("bus lock").len()
     }
+
+    /// Whether anyone here listens on the topic with this [`Topic::key`]
+    /// (lets the Redis subscriber skip decoding events nobody here wants).
+    pub(crate) fn has_subscribers(&self, key: &str) -> bool {
+        self.topics
+            .lock()
+            .expect("bus lock")
+            .get(key)
+            .is_some_and(|tx| tx.receiver_count() > 0)
+    }
+
+    /// Delivers to the local subscribers of the topic with this key.
+    pub(crate) fn publish_key(&self, key: &str, event: Arc<Event>) {
+        let mut topics = self.topics.lock().expect("bus lock");
+        if let Some(tx) = topics.get(key) {
+            if tx.send(event).is_err() {
+                // No subscriber left: forget the topic.
+                topics.remove(key);
+            }
+        }
+    }
 }
 
 impl Bus for MemoryBus {
     fn publish(&self, topic: &Topic, event: Arc<Event>) {
-        let mut topics = self.topics.lock().expect("bus lock");
-        let key = topic.key();
-        if let Some(tx) = topics.get(&key) {
-            if tx.send(event).is_err() {
-                // No subscriber left: forget the topic.
-                topics.remove(&key);
-            }
-        }
+        self.publish_key(&topic.key(), event);
     }
 
     fn subscribe(&self, topic: &Topic) -> broadcast::Receiver<Arc<Event>> {
@@ -53,26 +68,8 @@ impl Bus for MemoryBus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kefu_domain::chat::{Conversation, ConversationStatus};
-    use kefu_domain::{ContactId, ConversationId, InboxId, WorkspaceId};
-
-    fn event(ws: WorkspaceId) -> Arc<Event> {
-        let now = kefu_domain::truncate_to_micros_now();
-        Arc::new(Event::ConversationUpdated {
-            conversation: Conversation {
-                id: ConversationId::new(),
-                workspace_id: ws,
-                inbox_id: InboxId::new(),
-                contact_id: ContactId::new(),
-                status: ConversationStatus::Queued,
-                priority: 0,
-                assignee_id: None,
-                last_seq: 0,
-                created_at: now,
-                updated_at: now,
-            },
-        })
-    }
+    use crate::testing::event;
+    use kefu_domain::{ContactId, WorkspaceId};
 
     #[tokio::test]
     async fn subscribers_get_their_topics_only() {
