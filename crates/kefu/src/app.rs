@@ -46,7 +46,7 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
 }
 
 /// The services over a store, with the configured (or generated) key and
-/// the in-process event bus (a Redis bus arrives with clusters).
+/// the event bus.
 pub fn services(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Services> {
     let (key, created) = secrets::signing_key(settings)?;
     if created {
@@ -57,12 +57,32 @@ pub fn services(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Se
     }
     Ok(Services::new(
         store,
-        Arc::new(kefu_bus::MemoryBus::new(settings.chat.bus_capacity)),
+        event_bus(settings)?,
         Arc::new(SystemClock),
         settings.auth.service.clone(),
         settings.chat.clone(),
         secrets::expose(&key),
     ))
+}
+
+/// Redis pub/sub when `redis_url` is set (a cluster: every replica hears
+/// every other's events), else the in-process bus. A malformed URL fails
+/// here; an unreachable Redis does not (the bus retries, `/readyz` tells).
+fn event_bus(settings: &Settings) -> anyhow::Result<Arc<dyn kefu_domain::bus::Bus>> {
+    let capacity = settings.chat.bus_capacity;
+    let Some(url) = &settings.redis_url else {
+        tracing::info!("event bus: in-process (single node)");
+        return Ok(Arc::new(kefu_bus::MemoryBus::new(capacity)));
+    };
+    // The error does not repeat a URL that failed to parse: redacting the
+    // password needs the URL's shape.
+    let bus = kefu_bus::RedisBus::connect(url, capacity).context("redis_url (KEFU_REDIS_URL)")?;
+    tracing::info!(
+        redis = %crate::config::redact_url(url),
+        node = bus.node_id(),
+        "event bus: Redis pub/sub (cluster)"
+    );
+    Ok(Arc::new(bus))
 }
 
 impl App {
