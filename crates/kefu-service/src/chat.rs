@@ -644,6 +644,17 @@ impl Services {
     ) -> ServiceResult<Conversation> {
         access.require(Action::SendMessages)?;
         self.conversation(access, id).await?;
+        self.commit_transition(access, id, t).await
+    }
+
+    /// Applies a transition the caller has already authorised, and
+    /// announces it.
+    pub(crate) async fn commit_transition(
+        &self,
+        access: &Access,
+        id: ConversationId,
+        t: Transition,
+    ) -> ServiceResult<Conversation> {
         let updated = self
             .store
             .transition_conversation(access.workspace_id, id, &t)

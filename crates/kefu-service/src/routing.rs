@@ -267,14 +267,28 @@ impl Services {
                 return Err(ServiceError::invalid("team_id", "not_found"));
             }
         }
-        let current = self.conversation(access, id).await?;
+        // An agent too late to take it gets a conflict, not a 404 (it has
+        // just left their view because a colleague took it).
+        let current = if access.role == Role::Agent {
+            let c = self.store.get_conversation(access.workspace_id, id).await?;
+            if c.assignee_id.is_some_and(|x| x != me) {
+                return Err(ServiceError::Conflict("assignment_conflict"));
+            }
+            let teams = self.store.member_teams(access.workspace_id, me).await?;
+            if !access.role.sees_conversation(me, None, c.team_id, &teams) {
+                return Err(ServiceError::NotFound("conversation"));
+            }
+            c
+        } else {
+            self.conversation(access, id).await?
+        };
         let now = self.clock.now();
         let t = match target.assignee {
             Some(a) => {
-                let reason = if !others {
-                    AssignmentReason::SelfAssigned
-                } else if a == me && current.assignee_id.is_some_and(|x| x != me) {
+                let reason = if a == me && current.assignee_id.is_some_and(|x| x != me) {
                     AssignmentReason::Takeover
+                } else if !others {
+                    AssignmentReason::SelfAssigned
                 } else {
                     AssignmentReason::Manual
                 };
@@ -312,7 +326,7 @@ impl Services {
                 ..Transition::new(&[Bot, Queued, Assigned], Queued, now)
             },
         };
-        let updated = self.transition(access, id, t).await?;
+        let updated = self.commit_transition(access, id, t).await?;
         if updated.status == Queued {
             self.route(access.workspace_id).await;
         }

@@ -378,6 +378,28 @@ impl WsClient {
         }
     }
 
+    /// Reads until the server ends the socket (a close frame, end of stream
+    /// or a reset), for at most `secs`; returns the text frames read, or
+    /// `None` if the socket was still open when time ran out.
+    pub async fn drain_until_closed(&mut self, secs: u64) -> Option<Vec<Value>> {
+        use futures_util::StreamExt;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+        let mut frames = Vec::new();
+        loop {
+            match tokio::time::timeout_at(deadline, self.stream.next()).await {
+                Err(_) => return None,
+                Ok(None) | Ok(Some(Err(_))) => return Some(frames),
+                Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_)))) => {
+                    return Some(frames)
+                }
+                Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t)))) => {
+                    frames.push(serde_json::from_str(t.as_str()).expect("JSON frame"))
+                }
+                Ok(Some(Ok(_))) => {}
+            }
+        }
+    }
+
     /// The next frame of this `type`, skipping others (5 s at most each).
     pub async fn recv_type(&mut self, kind: &str) -> Value {
         loop {

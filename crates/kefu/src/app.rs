@@ -26,6 +26,8 @@ pub struct App {
     store: Arc<dyn Store>,
     /// Tells open sockets to close (with a reconnect hint) at shutdown.
     sockets_shutdown: CancellationToken,
+    /// For the periodic routing pass.
+    services: Services,
 }
 
 /// Opens the configured store (and refuses settings that cannot work).
@@ -101,6 +103,7 @@ impl App {
         ));
         let state = AppState::new(services, settings.http.clone(), metrics);
         let sockets_shutdown = state.shutdown.clone();
+        let services = state.services.clone();
         let router = build_router(state);
         let listener = TcpListener::bind(&settings.listen)
             .await
@@ -111,6 +114,7 @@ impl App {
             settings,
             store,
             sockets_shutdown,
+            services,
         })
     }
 
@@ -134,6 +138,22 @@ impl App {
         let stop = CancellationToken::new();
         let trigger = stop.clone();
         let sockets = self.sockets_shutdown.clone();
+        // Each replica retries the queues now and then: assignment runs at
+        // once on every change that can fill or free a queue, so this only
+        // catches what a crashed replica or a failed pass left behind.
+        let routing = self.services.clone();
+        let routing_stop = self.sockets_shutdown.clone();
+        let every = Duration::from_secs(self.settings.chat.route_interval_secs.max(1));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = routing_stop.cancelled() => break,
+                    _ = tick.tick() => { routing.route_all().await; }
+                }
+            }
+        });
         tokio::spawn(async move {
             shutdown.await;
             // Upgraded sockets are not part of the HTTP drain: tell them to

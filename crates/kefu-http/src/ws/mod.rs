@@ -375,11 +375,14 @@ impl Connection {
                         }]
                     }
                     Event::Typing { .. } => Vec::new(),
-                    Event::Read { about, who, seq } => vec![ServerFrame::Read {
-                        conversation_id: about.conversation_id.0,
-                        who: participant(who),
-                        seq: *seq,
-                    }],
+                    Event::Read { about, who, seq } if *who != Participant::Agent(me) => {
+                        vec![ServerFrame::Read {
+                            conversation_id: about.conversation_id.0,
+                            who: participant(who),
+                            seq: *seq,
+                        }]
+                    }
+                    Event::Read { .. } => Vec::new(),
                 }
             }
         }

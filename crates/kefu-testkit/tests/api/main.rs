@@ -13,6 +13,7 @@ mod lifecycle;
 mod members;
 mod permissions;
 mod protection;
+mod routing;
 mod socket;
 mod totp;
 mod widget;

@@ -10,6 +10,8 @@ on_both_backends!(
     bad_frames_get_errors_and_the_socket_stays_open,
     visitors_never_see_each_other,
     sockets_need_valid_tokens_and_are_capped,
+    sockets_are_capped_per_address,
+    slow_consumers_are_cut_off_and_catch_up_by_sync,
     sockets_respect_the_inbox_origins,
     shutdown_closes_sockets_with_a_reconnect_hint,
 );
@@ -194,6 +196,7 @@ async fn bad_frames_get_errors_and_the_socket_stays_open(b: Backend) {
     assert_eq!(v.recv().await["code"], "validation_failed");
     v.send(json!({"type": "typing", "conversation_id": uuid::Uuid::now_v7(), "on": true}))
         .await;
+    assert_eq!(v.recv().await["code"], "conversation_not_found");
     v.send(json!({"type": "ping"})).await;
     assert_eq!(v.recv().await["type"], "pong", "still open and answering");
     app.stop().await;
@@ -236,6 +239,91 @@ async fn sockets_need_valid_tokens_and_are_capped(b: Backend) {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(freed, "a closed socket frees its slot");
+    app.stop().await;
+}
+
+async fn sockets_are_capped_per_address(b: Backend) {
+    let app = TestApp::spawn_with(b, |s| s.chat.max_sockets_per_ip = 3).await;
+    let c = chat(&app).await;
+    // Visitors and agents from one address share the cap.
+    let _agent = app.ws(&c.owner.access_token).await;
+    let _v1 = app.ws(&visitor_token(&app, &c.widget_key).await).await;
+    let v2 = app.ws(&visitor_token(&app, &c.widget_key).await).await;
+    let other = visitor_token(&app, &c.widget_key).await;
+    assert_eq!(app.ws_refused(&other).await, 429);
+    assert_eq!(app.ws_refused(&c.owner.access_token).await, 429);
+    drop(v2);
+    let mut freed = false;
+    for _ in 0..50 {
+        if app.ws_try(&other).await.is_ok() {
+            freed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(freed, "a closed socket frees its address's slot");
+    app.stop().await;
+}
+
+/// A visitor whose socket stops reading is disconnected once a frame cannot
+/// be sent within the deadline (rather than buffered without bound); the
+/// agent's sends all succeed meanwhile, and the visitor's `sync` afterwards
+/// gets everything.
+async fn slow_consumers_are_cut_off_and_catch_up_by_sync(b: Backend) {
+    let app = TestApp::spawn_with(b, |s| {
+        s.chat.socket_send_timeout_secs = 1;
+        s.http.rate_limit.enabled = false;
+    })
+    .await;
+    let c = chat(&app).await;
+    let token = visitor_token(&app, &c.widget_key).await;
+    let first = app
+        .post(
+            "/api/v1/widget/messages",
+            Some(&token),
+            json!({"client_msg_id": "v-1", "body": "在吗"}),
+        )
+        .await
+        .expect(201);
+    let conv = first.body["conversation_id"].as_str().unwrap().to_string();
+    let mut stalled = app.ws(&token).await;
+    // ~16 MB of replies: far more than the kernel buffers between the two.
+    let body = "字".repeat(9000);
+    let total = 600;
+    for i in 0..total {
+        app.post(
+            &format!(
+                "/api/v1/workspaces/{}/conversations/{conv}/messages",
+                c.owner.workspace_id
+            ),
+            Some(&c.owner.access_token),
+            json!({"body": body, "client_msg_id": format!("r-{i}")}),
+        )
+        .await
+        .expect(201);
+    }
+    // Only now does the visitor read: what the buffers held, then the end.
+    let got = stalled
+        .drain_until_closed(30)
+        .await
+        .expect("the server closed the stalled socket");
+    let created = got
+        .iter()
+        .filter(|f| f["type"] == "message.created")
+        .count();
+    assert!(
+        created < total,
+        "the server gave up on the socket ({created} of {total} delivered)"
+    );
+    // Reconnect and sync: every message is there, in order, once.
+    let mut again = app.ws(&token).await;
+    again
+        .send(json!({"type": "sync", "conversation_id": conv, "after_seq": 0}))
+        .await;
+    for seq in 1..=(total as i64 + 1) {
+        let f = again.recv_type("message.created").await;
+        assert_eq!(f["seq"], seq);
+    }
     app.stop().await;
 }
 
