@@ -93,6 +93,65 @@ fn routes(t: &Tenant) -> Vec<(Method, String, Option<Value>)> {
             format!("{base}/conversations/{}/messages", t.conversation_id),
             Some(json!({"body": "spy", "client_msg_id": "spy-1"})),
         ),
+        (
+            Method::PATCH,
+            format!("{base}/conversations/{}", t.conversation_id),
+            Some(json!({"labels": ["spy"], "priority": 9})),
+        ),
+        (
+            Method::POST,
+            format!("{base}/conversations/{}/read", t.conversation_id),
+            Some(json!({"seq": 1})),
+        ),
+        (
+            Method::GET,
+            format!("{base}/conversations/{}/assignments", t.conversation_id),
+            None,
+        ),
+        (
+            Method::PATCH,
+            format!("{base}/inboxes/{inbox}"),
+            Some(json!({"name": "spy"})),
+        ),
+        (
+            Method::DELETE,
+            format!("{base}/inboxes/{}", t.spare_inbox_id),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("{base}/contacts/{}", t.contact_id),
+            None,
+        ),
+        (
+            Method::PATCH,
+            format!("{base}/contacts/{}", t.contact_id),
+            Some(json!({"name": "spy"})),
+        ),
+        (
+            Method::GET,
+            format!("{base}/contacts/{}/conversations", t.contact_id),
+            None,
+        ),
+        (Method::GET, format!("{base}/teams"), None),
+        (
+            Method::POST,
+            format!("{base}/teams"),
+            Some(json!({"name": "spies"})),
+        ),
+        (Method::GET, format!("{base}/teams/{}", t.team_id), None),
+        (
+            Method::PATCH,
+            format!("{base}/teams/{}", t.team_id),
+            Some(json!({"name": "spies"})),
+        ),
+        (Method::DELETE, format!("{base}/teams/{}", t.team_id), None),
+        (Method::GET, format!("{base}/agents"), None),
+        (
+            Method::PUT,
+            format!("{base}/agents/me/status"),
+            Some(json!({"status": "online"})),
+        ),
     ]
 }
 
@@ -103,7 +162,10 @@ struct Tenant {
     token_id: String,
     token: String,
     inbox_id: String,
+    spare_inbox_id: String,
     conversation_id: String,
+    contact_id: String,
+    team_id: String,
 }
 
 async fn tenant(app: &TestApp, email: &str) -> Tenant {
@@ -146,7 +208,26 @@ async fn tenant(app: &TestApp, email: &str) -> Tenant {
         )
         .await
         .expect(201);
+    let spare = app
+        .post(
+            &format!("{base}/inboxes"),
+            Some(&owner.access_token),
+            json!({"name": "spare", "channel": "web"}),
+        )
+        .await
+        .expect(201);
+    let team = app
+        .post(
+            &format!("{base}/teams"),
+            Some(&owner.access_token),
+            json!({"name": "售后", "member_ids": [member_id]}),
+        )
+        .await
+        .expect(201);
     Tenant {
+        spare_inbox_id: spare.body["id"].as_str().unwrap().into(),
+        contact_id: visitor.body["contact_id"].as_str().unwrap().into(),
+        team_id: team.body["id"].as_str().unwrap().into(),
         conversation_id: sent.body["conversation_id"].as_str().unwrap().into(),
         inbox_id: inbox.body["id"].as_str().unwrap().into(),
         owner,
@@ -168,6 +249,10 @@ async fn snapshot(app: &TestApp, t: &Tenant) -> Vec<Value> {
         format!("{base}/inboxes"),
         format!("{base}/conversations/{}/messages", t.conversation_id),
         format!("{base}/conversations"),
+        format!("{base}/conversations/{}/assignments", t.conversation_id),
+        format!("{base}/contacts/{}", t.contact_id),
+        format!("{base}/teams"),
+        format!("{base}/agents"),
     ] {
         out.push(
             app.get(&path, Some(&t.owner.access_token))
@@ -180,7 +265,7 @@ async fn snapshot(app: &TestApp, t: &Tenant) -> Vec<Value> {
 }
 
 async fn every_workspace_route_is_isolated(b: Backend) {
-    let app = TestApp::spawn(b).await;
+    let app = TestApp::spawn_with(b, |s| s.http.rate_limit.enabled = false).await;
     let a = tenant(&app, "a@example.com").await;
     let victim = tenant(&app, "b@example.com").await;
     let before = snapshot(&app, &victim).await;
@@ -225,7 +310,7 @@ async fn every_workspace_route_is_isolated(b: Backend) {
 }
 
 async fn resources_of_another_workspace_are_not_found(b: Backend) {
-    let app = TestApp::spawn(b).await;
+    let app = TestApp::spawn_with(b, |s| s.http.rate_limit.enabled = false).await;
     let a = tenant(&app, "a@example.com").await;
     let victim = tenant(&app, "b@example.com").await;
     let before = snapshot(&app, &victim).await;
@@ -252,18 +337,82 @@ async fn resources_of_another_workspace_are_not_found(b: Backend) {
             format!("{base}/api-tokens/{}", victim.token_id),
             None,
         ),
+        (
+            Method::PATCH,
+            format!("{base}/inboxes/{}", victim.inbox_id),
+            Some(json!({"name": "spy"})),
+        ),
+        (
+            Method::DELETE,
+            format!("{base}/inboxes/{}", victim.spare_inbox_id),
+            None,
+        ),
+        (
+            Method::PATCH,
+            format!("{base}/contacts/{}", victim.contact_id),
+            Some(json!({"name": "spy"})),
+        ),
+        (
+            Method::GET,
+            format!("{base}/contacts/{}/conversations", victim.contact_id),
+            None,
+        ),
+        (
+            Method::PATCH,
+            format!("{base}/teams/{}", victim.team_id),
+            Some(json!({"name": "spies"})),
+        ),
+        (
+            Method::DELETE,
+            format!("{base}/teams/{}", victim.team_id),
+            None,
+        ),
+        (
+            Method::PATCH,
+            format!("{base}/conversations/{}", victim.conversation_id),
+            Some(json!({"priority": 9})),
+        ),
+        (
+            Method::POST,
+            format!("{base}/conversations/{}/read", victim.conversation_id),
+            Some(json!({"seq": 1})),
+        ),
+        (
+            Method::PUT,
+            format!("{base}/agents/{}/status", victim.member_id),
+            Some(json!({"status": "online"})),
+        ),
     ] {
         let r = app
             .call(method.clone(), &path, Some(&a.owner.access_token), body)
             .await;
         assert_eq!(r.status, 404, "{method} {path}: {}", r.text);
     }
+    // Another workspace's team as a transfer target is the same as a team
+    // that does not exist.
+    let assign = format!("{base}/conversations/{}/assign", a.conversation_id);
+    let foreign = app
+        .post(
+            &assign,
+            Some(&a.owner.access_token),
+            json!({"team_id": victim.team_id}),
+        )
+        .await;
+    let missing = app
+        .post(
+            &assign,
+            Some(&a.owner.access_token),
+            json!({"team_id": uuid::Uuid::now_v7()}),
+        )
+        .await;
+    assert_eq!(foreign.status, 422);
+    assert_eq!(foreign.body, missing.body);
     assert_eq!(snapshot(&app, &victim).await, before);
     app.stop().await;
 }
 
 async fn api_tokens_stay_in_their_workspace(b: Backend) {
-    let app = TestApp::spawn(b).await;
+    let app = TestApp::spawn_with(b, |s| s.http.rate_limit.enabled = false).await;
     let a = tenant(&app, "a@example.com").await;
     let victim = tenant(&app, "b@example.com").await;
     for (method, path, body) in routes(&victim) {

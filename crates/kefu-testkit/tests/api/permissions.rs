@@ -17,6 +17,9 @@ enum Act {
     ViewAudit,
     ViewInboxes,
     CreateInbox,
+    CreateTeam,
+    SetOthersStatus,
+    EditContact,
 }
 
 /// Performs `act` as a fresh member with `role`; returns the status.
@@ -63,6 +66,42 @@ async fn attempt(b: Backend, role: &str, act: Act) -> u16 {
             format!("{base}/inboxes"),
             Some(json!({"name": "Web", "channel": "web"})),
         ),
+        Act::CreateTeam => (
+            Method::POST,
+            format!("{base}/teams"),
+            Some(json!({"name": "售后"})),
+        ),
+        Act::SetOthersStatus => (
+            Method::PUT,
+            format!("{base}/agents/{victim_id}/status"),
+            Some(json!({"status": "online"})),
+        ),
+        Act::EditContact => {
+            let inbox = app
+                .post(
+                    &format!("{base}/inboxes"),
+                    Some(&owner.access_token),
+                    json!({"name": "Web", "channel": "web"}),
+                )
+                .await
+                .expect(201);
+            let visitor = app
+                .post(
+                    "/api/v1/widget/sessions",
+                    None,
+                    json!({"widget_key": inbox.body["widget_key"]}),
+                )
+                .await
+                .expect(201);
+            (
+                Method::PATCH,
+                format!(
+                    "{base}/contacts/{}",
+                    visitor.body["contact_id"].as_str().unwrap()
+                ),
+                Some(json!({"name": "张三"})),
+            )
+        }
     };
     let r = app.call(method, &path, Some(&token), body).await;
     if r.status == 403 {
@@ -137,4 +176,16 @@ cells! {
     admin_create_inbox: "admin" CreateInbox => true;
     supervisor_create_inbox: "supervisor" CreateInbox => false;
     agent_create_inbox: "agent" CreateInbox => false;
+    owner_create_team: "owner" CreateTeam => true;
+    admin_create_team: "admin" CreateTeam => true;
+    supervisor_create_team: "supervisor" CreateTeam => false;
+    agent_create_team: "agent" CreateTeam => false;
+    owner_set_others_status: "owner" SetOthersStatus => true;
+    admin_set_others_status: "admin" SetOthersStatus => true;
+    supervisor_set_others_status: "supervisor" SetOthersStatus => true;
+    agent_set_others_status: "agent" SetOthersStatus => false;
+    owner_edit_contact: "owner" EditContact => true;
+    admin_edit_contact: "admin" EditContact => true;
+    supervisor_edit_contact: "supervisor" EditContact => true;
+    agent_edit_contact: "agent" EditContact => true;
 }
