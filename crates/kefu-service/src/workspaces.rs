@@ -98,10 +98,12 @@ impl Services {
             json!({ "role": target.role }),
             self.clock.now(),
         );
-        Ok(self
-            .store
+        self.store
             .remove_member(access.workspace_id, user, audit)
-            .await?)
+            .await?;
+        // Their conversations went back to the queue.
+        self.route(access.workspace_id).await;
+        Ok(())
     }
 
     /// Invites an e-mail with a role; returns the invitation and its token,

@@ -166,6 +166,30 @@ impl MemberStore for PgStore {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
+        // They leave their teams and the router; what they were handling
+        // goes back to the queue (the service then routes it).
+        for sql in [
+            "DELETE FROM team_members WHERE workspace_id = $1 AND user_id = $2",
+            "DELETE FROM agent_presence WHERE workspace_id = $1 AND user_id = $2",
+        ] {
+            sqlx::query(sql)
+                .bind(ws.0)
+                .bind(user.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        sqlx::query(
+            "UPDATE conversations SET status = 'queued', assignee_id = NULL, queued_at = $1, \
+             assignment_reason = 'queued', updated_at = $1 \
+             WHERE workspace_id = $2 AND assignee_id = $3 AND status = 'assigned'",
+        )
+        .bind(audit.created_at)
+        .bind(ws.0)
+        .bind(user.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
         // Invitations the member sent die with their membership.
         sqlx::query(
             "UPDATE invitations SET revoked_at = $1 WHERE workspace_id = $2 AND invited_by = $3 \

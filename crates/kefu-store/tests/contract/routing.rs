@@ -19,6 +19,7 @@ crate::store_contract!(
     contact_patches_merge_attributes,
     read_positions_only_move_forward_and_drive_unread_counts,
     labels_and_priority_are_stored_and_filtered,
+    a_removed_members_conversations_go_back_to_the_queue,
 );
 
 fn team(ws: WorkspaceId, name: &str, members: Vec<UserId>) -> Team {
@@ -588,4 +589,37 @@ async fn labels_and_priority_are_stored_and_filtered(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert!(none.is_empty(), "wildcards are literal");
+}
+
+async fn a_removed_members_conversations_go_back_to_the_queue(store: Arc<dyn Store>) {
+    let (ws, base) = conversation(&store, "a@example.com").await;
+    let owner = store.list_members(ws).await.unwrap()[0].user_id;
+    let agent = add_member(&store, ws, owner, "ag@example.com", Role::Agent).await;
+    let t = team(ws, "售后", vec![agent]);
+    store
+        .create_team(&t, record(ws, "team.created"))
+        .await
+        .unwrap();
+    online(&store, ws, agent, 5).await;
+    let c = waiting(&store, &base, "v-1", 0, 5, None).await;
+    let got = store.route_queue(ws, now(), 100).await.unwrap();
+    assert_eq!(got[0].assignee_id, Some(agent));
+    store
+        .remove_member(ws, agent, record(ws, "member.removed"))
+        .await
+        .unwrap();
+    let back = store.get_conversation(ws, c.id).await.unwrap();
+    assert_eq!(
+        (back.status, back.assignee_id),
+        (ConversationStatus::Queued, None)
+    );
+    assert!(store.get_team(ws, t.id).await.unwrap().members.is_empty());
+    assert!(store
+        .list_presence(ws, 5)
+        .await
+        .unwrap()
+        .iter()
+        .all(|p| p.user_id != agent));
+    // Nobody is online now: it waits.
+    assert!(store.route_queue(ws, now(), 100).await.unwrap().is_empty());
 }
