@@ -111,10 +111,23 @@ impl TestApp {
             Backend::Postgres => TestDb::postgres().await,
         };
         let data = tempfile::tempdir().expect("temp data dir");
+        // SQLite runs with the in-process bus, PostgreSQL with the cluster's
+        // Redis bus (DESIGN.md §11): the same suite covers both set-ups.
+        let redis_url = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(std::env::var("KEFU_TEST_REDIS_URL").unwrap_or_else(|_| {
+                panic!(
+                    "KEFU_TEST_REDIS_URL is not set. PostgreSQL tests run on the Redis bus, e.g. \
+                     KEFU_TEST_REDIS_URL=redis://127.0.0.1:6379 (scripts/test sets it; or skip them \
+                     with `cargo test -- --skip postgres`)"
+                )
+            })),
+        };
         let mut settings = Settings {
             listen: "127.0.0.1:0".into(),
             data_dir: data.path().to_path_buf(),
             database_url: Some(db.url.clone()),
+            redis_url,
             ..Settings::default()
         };
         // Cheaper hashing keeps the suites fast; the production cost is a
