@@ -23,6 +23,8 @@ use utoipa::{Modify, OpenApi};
         (name = "audit", description = "The tamper-evident audit log"),
         (name = "inboxes", description = "Channels visitors reach the workspace through"),
         (name = "conversations", description = "Conversations and their sequence-numbered messages"),
+        (name = "routing", description = "Teams, agent presence and capacity, the queue"),
+        (name = "contacts", description = "The people behind visitors"),
         (name = "widget", description = "The embeddable widget's public API"),
         (name = "meta", description = "Health and metadata"),
     )
