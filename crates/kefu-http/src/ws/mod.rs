@@ -447,7 +447,19 @@ impl Connection {
                 .replay(ConversationId(conversation_id), after_seq)
                 .await
             {
-                Ok(frames) => frames,
+                Ok(mut frames) => {
+                    // A waiting visitor also learns their place in the queue.
+                    if let Peer::Visitor(v) = &self.peer {
+                        let id = ConversationId(conversation_id);
+                        if let Ok(Some(q)) = self.state.services.visitor_queue(v, id).await {
+                            frames.push(ServerFrame::Queue {
+                                conversation_id,
+                                queue: q.into(),
+                            });
+                        }
+                    }
+                    frames
+                }
                 Err(e) => vec![error_frame(e, None)],
             },
         }

@@ -14,6 +14,7 @@ on_both_backends!(
     read_positions_unread_counts_and_typing_reach_the_other_side,
     labels_priority_and_search,
     inbox_settings_are_validated_and_editable,
+    waiting_visitors_hear_their_place_in_the_queue,
 );
 
 struct Desk {
@@ -797,5 +798,51 @@ async fn inbox_settings_are_validated_and_editable(b: Backend) {
     app.patch(&path, Some(&agent), json!({"name": "x"}))
         .await
         .expect_error(403, "forbidden");
+    app.stop().await;
+}
+
+async fn waiting_visitors_hear_their_place_in_the_queue(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let d = desk(&app).await;
+    let (_, first) = visitor_says(&app, &d, "第一位").await;
+    let (v, c) = visitor_says(&app, &d, "第二位").await;
+    let mut ws = app.ws(&v).await;
+    ws.send(json!({"type": "sync", "conversation_id": c, "after_seq": 0}))
+        .await;
+    assert_eq!(ws.recv_type("message.created").await["seq"], 1);
+    let q = ws.recv_type("queue").await;
+    assert_eq!(
+        (q["conversation_id"].as_str(), q["position"].as_i64()),
+        (Some(c.as_str()), Some(2))
+    );
+    assert_eq!(
+        q["estimated_wait_secs"],
+        Value::Null,
+        "no history to estimate from yet"
+    );
+    // The one ahead is taken: the visitor's next update shows them first.
+    let (_, a) = app.member(&d.owner, "a@example.com", "agent").await;
+    app.post(
+        &format!("{}/conversations/{first}/assign", d.base),
+        Some(&d.owner.access_token),
+        json!({"assignee_id": app.get("/api/v1/me", Some(&a)).await.expect(200).body["user"]["id"]}),
+    )
+    .await
+    .expect(200);
+    app.patch(
+        &format!("{}/conversations/{c}", d.base),
+        Some(&d.owner.access_token),
+        json!({"priority": 1}),
+    )
+    .await
+    .expect(200);
+    let updated = ws.recv_type("conversation.updated").await;
+    assert!(
+        updated["conversation"].get("labels").is_none(),
+        "the public view"
+    );
+    let q = ws.recv_type("queue").await;
+    assert_eq!(q["position"], 1);
+    assert!(q["estimated_wait_secs"].as_i64().is_some(), "{q}");
     app.stop().await;
 }
