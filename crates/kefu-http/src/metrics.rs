@@ -27,8 +27,20 @@ pub struct ReasonLabels {
     pub reason: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    /// `visitor` or `agent`.
+    pub kind: String,
+}
+
 pub struct Metrics {
     registry: Registry,
+    /// Open WebSocket sessions, by kind.
+    pub ws_sessions: Family<KindLabels, Gauge>,
+    /// Frames sent to sockets, by kind.
+    pub ws_frames_out: Family<KindLabels, Counter>,
+    /// Sockets closed because they stopped reading (slow consumers).
+    pub ws_slow_closed: Family<KindLabels, Counter>,
     pub http_requests: Family<HttpLabels, Counter>,
     pub http_duration: Family<HttpLabels, Histogram>,
     pub http_in_flight: Gauge,
@@ -75,6 +87,24 @@ impl Metrics {
             "Requests refused by a rate limit, by reason",
             rate_limited.clone(),
         );
+        let ws_sessions = Family::<KindLabels, Gauge>::default();
+        let ws_frames_out = Family::<KindLabels, Counter>::default();
+        let ws_slow_closed = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "ws_sessions",
+            "Open WebSocket sessions on this replica, by kind (visitor, agent)",
+            ws_sessions.clone(),
+        );
+        registry.register(
+            "ws_frames_sent",
+            "Frames sent to WebSocket clients, by kind",
+            ws_frames_out.clone(),
+        );
+        registry.register(
+            "ws_slow_consumer_closes",
+            "Sockets closed because they did not take a frame within the send deadline",
+            ws_slow_closed.clone(),
+        );
         let build = Family::<BuildLabels, Gauge>::default();
         build
             .get_or_create(&BuildLabels {
@@ -85,6 +115,9 @@ impl Metrics {
         registry.register("build_info", "Build information (always 1)", build);
         Self {
             registry,
+            ws_sessions,
+            ws_frames_out,
+            ws_slow_closed,
             http_requests,
             http_duration,
             http_in_flight,

@@ -13,6 +13,7 @@ pub mod protocol;
 
 use crate::error::ApiError;
 use crate::extract::client_ip;
+use crate::metrics::KindLabels;
 use crate::router::AppState;
 use crate::routes::dto::MessageDto;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -205,7 +206,54 @@ impl Connection {
         }
     }
 
+    fn kind(&self) -> KindLabels {
+        KindLabels {
+            kind: match self.peer {
+                Peer::Visitor(_) => "visitor",
+                Peer::Member { .. } => "agent",
+            }
+            .to_string(),
+        }
+    }
+
+    /// Sends one frame within the deadline; `false` means the socket is done.
+    async fn send(&self, socket: &mut WebSocket, frame: &ServerFrame, deadline: Duration) -> bool {
+        let text = serde_json::to_string(frame).expect("frames serialise");
+        let metrics = &self.state.metrics;
+        match tokio::time::timeout(deadline, socket.send(Message::Text(text.into()))).await {
+            Ok(Ok(())) => {
+                metrics.ws_frames_out.get_or_create(&self.kind()).inc();
+                true
+            }
+            Ok(Err(_)) => false,
+            Err(_) => {
+                metrics.ws_slow_closed.get_or_create(&self.kind()).inc();
+                tracing::info!(
+                    reason = "slow_consumer",
+                    "closing a socket that stopped reading"
+                );
+                // Best effort: a client this slow may not take the close either.
+                let _ = tokio::time::timeout(
+                    Duration::from_millis(100),
+                    close(socket, 1008, "too slow: reconnect and sync"),
+                )
+                .await;
+                false
+            }
+        }
+    }
+
     async fn run(self, mut socket: WebSocket) {
+        let sessions = self
+            .state
+            .metrics
+            .ws_sessions
+            .get_or_create(&self.kind())
+            .clone();
+        sessions.inc();
+        let _open = scopeguard(move || {
+            sessions.dec();
+        });
         let chat = self.state.services.chat.clone();
         let idle = Duration::from_secs(chat.socket_idle_timeout_secs.max(1));
         let send_deadline = Duration::from_secs(chat.socket_send_timeout_secs.max(1));
@@ -239,7 +287,7 @@ impl Connection {
             },
             idle_timeout_secs: idle.as_secs(),
         };
-        if !send(&mut socket, &hello, send_deadline).await {
+        if !self.send(&mut socket, &hello, send_deadline).await {
             return;
         }
         let shutdown = self.state.shutdown.clone();
@@ -266,7 +314,7 @@ impl Connection {
                         Message::Ping(_) | Message::Pong(_) => Vec::new(),
                     };
                     for frame in replies {
-                        if !send(&mut socket, &frame, send_deadline).await {
+                        if !self.send(&mut socket, &frame, send_deadline).await {
                             return;
                         }
                     }
@@ -282,7 +330,7 @@ impl Connection {
                         None => Vec::new(),
                     };
                     for frame in frames {
-                        if !send(&mut socket, &frame, send_deadline).await {
+                        if !self.send(&mut socket, &frame, send_deadline).await {
                             return;
                         }
                     }
@@ -617,26 +665,17 @@ fn error_frame(e: ServiceError, reference: Option<String>) -> ServerFrame {
     ServerFrame::error(api.code, message, reference)
 }
 
-/// Sends one frame within the deadline; `false` means the socket is done.
-async fn send(socket: &mut WebSocket, frame: &ServerFrame, deadline: Duration) -> bool {
-    let text = serde_json::to_string(frame).expect("frames serialise");
-    match tokio::time::timeout(deadline, socket.send(Message::Text(text.into()))).await {
-        Ok(Ok(())) => true,
-        Ok(Err(_)) => false,
-        Err(_) => {
-            tracing::info!(
-                reason = "slow_consumer",
-                "closing a socket that stopped reading"
-            );
-            // Best effort: a client this slow may not take the close either.
-            let _ = tokio::time::timeout(
-                Duration::from_millis(100),
-                close(socket, 1008, "too slow: reconnect and sync"),
-            )
-            .await;
-            false
+/// Runs `f` when dropped (however the socket's task ends).
+fn scopeguard(f: impl FnOnce()) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
         }
     }
+    Guard(Some(f))
 }
 
 async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {

@@ -317,6 +317,11 @@ async fn slow_consumers_are_cut_off_and_catch_up_by_sync(b: Backend) {
     );
     // Reconnect and sync: every message is there, in order, once.
     let mut again = app.ws(&token).await;
+    let metrics = app.get("/metrics", None).await.expect(200).text;
+    assert!(
+        metrics.contains(r#"kefu_ws_sessions{kind="visitor"} 1"#),
+        "the stalled socket is gone, the new one counted: {metrics}"
+    );
     again
         .send(json!({"type": "sync", "conversation_id": conv, "after_seq": 0}))
         .await;
