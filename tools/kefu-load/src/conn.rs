@@ -178,6 +178,8 @@ pub struct Shared {
     pub primed: AtomicUsize,
     pub pongs: AtomicU64,
     pub echoes: AtomicU64,
+    /// The keep-alive interval in use, in milliseconds.
+    pub ping_ms: AtomicU64,
 }
 
 impl Shared {
@@ -189,6 +191,7 @@ impl Shared {
             primed: AtomicUsize::new(0),
             pongs: AtomicU64::new(0),
             echoes: AtomicU64::new(0),
+            ping_ms: AtomicU64::new(0),
         }
     }
 
@@ -334,6 +337,10 @@ pub async fn open_visitor(
         alive: AtomicBool::new(true),
     });
     let every = ping_every(idle, ping);
+    shared.ping_ms.store(
+        u64::try_from(every.as_millis()).unwrap_or(u64::MAX),
+        Ordering::Relaxed,
+    );
     tokio::spawn(visitor_writer(
         shared.clone(),
         v.clone(),

@@ -426,7 +426,7 @@ async fn main() -> anyhow::Result<()> {
                 .filter(|v| v.alive.load(Ordering::Relaxed))
                 .count(),
             hold_secs: args.hold.as_secs_f64(),
-            ping_interval_secs: args.ping_interval.map_or(25.0, |d| d.as_secs_f64()),
+            ping_interval_secs: shared.ping_ms.load(Ordering::Relaxed) as f64 / 1000.0,
             pongs: shared.pongs.load(Ordering::Relaxed),
             rss_before_sockets_mib: mem_before_sockets.map(|m| m.rss_mib()),
             rss_sockets_open_mib: open.map(|m| m.rss_mib()),
