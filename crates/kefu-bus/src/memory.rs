@@ -9,6 +9,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 
+/// Backlog of a visitor's own topic: it carries only their conversations'
+/// events, so a small ring is plenty before they are told to `sync`, and it
+/// keeps thousands of idle visitor sockets cheap (a tokio broadcast channel
+/// allocates its whole ring up front: 1024 slots cost 31 KiB per visitor).
+pub const CONTACT_TOPIC_CAPACITY: usize = 32;
+
 #[derive(Debug)]
 pub struct MemoryBus {
     capacity: usize,
@@ -16,8 +22,9 @@ pub struct MemoryBus {
 }
 
 impl MemoryBus {
-    /// `capacity`: events a subscriber may fall behind before it lags (and
-    /// must catch up from the database).
+    /// `capacity`: events a subscriber of a workspace topic may fall behind
+    /// before it lags (and must catch up from the database); visitors' topics
+    /// keep at most [`CONTACT_TOPIC_CAPACITY`].
     pub fn new(capacity: usize) -> Self {
         Self {
             capacity: capacity.max(1),
@@ -57,10 +64,14 @@ impl Bus for MemoryBus {
     }
 
     fn subscribe(&self, topic: &Topic) -> broadcast::Receiver<Arc<Event>> {
+        let capacity = match topic {
+            Topic::Workspace(_) => self.capacity,
+            Topic::Contact(_) => self.capacity.min(CONTACT_TOPIC_CAPACITY),
+        };
         let mut topics = self.topics.lock().expect("bus lock");
         topics
             .entry(topic.key())
-            .or_insert_with(|| broadcast::channel(self.capacity).0)
+            .or_insert_with(|| broadcast::channel(capacity).0)
             .subscribe()
     }
 }
@@ -95,6 +106,27 @@ mod tests {
         // Publishing to a topic nobody ever subscribed to is a no-op.
         bus.publish(&Topic::Contact(ContactId::new()), event(ws));
         assert_eq!(bus.topic_count(), 0);
+    }
+
+    #[tokio::test]
+    async fn visitor_topics_keep_a_small_backlog() {
+        let bus = MemoryBus::new(1024);
+        let ws = WorkspaceId::new();
+        let contact = ContactId::new();
+        let mut visitor = bus.subscribe(&Topic::Contact(contact));
+        let mut agents = bus.subscribe(&Topic::Workspace(ws));
+        for _ in 0..CONTACT_TOPIC_CAPACITY + 8 {
+            bus.publish(&Topic::Contact(contact), event(ws));
+            bus.publish(&Topic::Workspace(ws), event(ws));
+        }
+        assert!(matches!(
+            visitor.recv().await,
+            Err(broadcast::error::RecvError::Lagged(8))
+        ));
+        assert!(
+            agents.recv().await.is_ok(),
+            "the workspace topic keeps 1024"
+        );
     }
 
     #[tokio::test]

@@ -35,6 +35,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 
+/// Bytes read from a socket at a time.
+const SOCKET_READ_BUFFER: usize = 4096;
+
 pub fn router() -> Router<AppState> {
     Router::new().route("/ws", get(upgrade))
 }
@@ -180,6 +183,10 @@ async fn upgrade(
     // `validation_failed` error frame.
     let max_frame = services.chat.max_message_chars * 4 + 4096;
     Ok(ws
+        // The default 128 KiB read buffer is zero-filled on the first read,
+        // so it would stay resident per idle socket; frames are small, and a
+        // larger one still arrives, only in more reads (docs/benchmarks.md).
+        .read_buffer_size(SOCKET_READ_BUFFER)
         .max_message_size(max_frame)
         .on_upgrade(move |socket| async move {
             let _slots = (slot, ip_slot);
