@@ -151,7 +151,7 @@ impl TestApp {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("http client");
-        Self {
+        let app = Self {
             addr,
             client,
             store,
@@ -160,7 +160,21 @@ impl TestApp {
             _data: data,
             stop: Some(tx),
             server: Some(server),
+        };
+        // The Redis bus connects in the background (a replica starts
+        // unready until it has): wait for it as a load balancer would.
+        if app.settings.redis_url.is_some() {
+            let mut ready = false;
+            for _ in 0..100 {
+                if app.get("/readyz", None).await.body["checks"]["bus"] == "ok" {
+                    ready = true;
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            assert!(ready, "the Redis bus did not connect within 5 s");
         }
+        app
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -161,8 +161,15 @@ impl App {
             sockets.cancel();
             trigger.cancel();
         });
+        // Without TCP_NODELAY a small frame to a client that only receives
+        // (an agent's socket) can wait ~40 ms for its delayed ACK.
+        let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "could not set TCP_NODELAY");
+            }
+        });
         let serve = axum::serve(
-            self.listener,
+            listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )

@@ -254,8 +254,11 @@ impl PgStore {
         client_msg_id: &str,
     ) -> StoreResult<Option<Message>> {
         let row = sqlx::query(
+            // `sender_id = $3`, not `IS NOT DISTINCT FROM`: only plain
+            // equality can use the idempotency index (every message with a
+            // client_msg_id has a sender).
             "SELECT * FROM messages WHERE workspace_id = $1 AND sender_kind = $2 \
-             AND sender_id IS NOT DISTINCT FROM $3 AND client_msg_id = $4",
+             AND sender_id = $3 AND client_msg_id = $4",
         )
         .bind(ws.0)
         .bind(m.sender_kind.as_str())
@@ -681,60 +684,36 @@ impl ConversationStore for PgStore {
         conv: ConversationId,
         m: &NewMessage,
     ) -> StoreResult<Appended> {
-        // The UPDATE below locks the conversation row, so appends to one
-        // conversation serialise across replicas and seqs stay gap-free (a
-        // rolled-back append rolls its increment back too). Two sends racing
-        // with one client_msg_id both pass the check; the unique index
-        // refuses the second, which then answers with the first.
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        if let Some(cid) = &m.client_msg_id {
-            let row = sqlx::query(
-                "SELECT * FROM messages WHERE workspace_id = $1 AND sender_kind = $2 \
-                 AND sender_id IS NOT DISTINCT FROM $3 AND client_msg_id = $4",
-            )
-            .bind(ws.0)
-            .bind(m.sender_kind.as_str())
-            .bind(m.sender_id)
-            .bind(cid)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
-            if let Some(row) = row {
-                return Ok(Appended::Duplicate(message(&row)?));
-            }
-        }
-        let seq: i64 = sqlx::query_scalar(
-            "UPDATE conversations SET last_seq = last_seq + 1, updated_at = $1 \
-             WHERE id = $2 AND workspace_id = $3 RETURNING last_seq",
-        )
-        .bind(m.created_at)
-        .bind(conv.0)
-        .bind(ws.0)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db)?
-        .ok_or(StoreError::NotFound("conversation"))?;
-        let inserted = sqlx::query(
-            "INSERT INTO messages (id, workspace_id, conversation_id, seq, sender_kind, sender_id, body, \
-             private, client_msg_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        // One statement, so one round trip and one atomic unit: the UPDATE
+        // takes the conversation's row lock (appends to one conversation
+        // serialise across replicas and seqs stay gap-free), the INSERT
+        // stores the message with the new seq. A client_msg_id the sender
+        // already used breaks the unique index: the whole statement rolls
+        // back, no seq is consumed, and the original answers.
+        let stored = sqlx::query_scalar::<_, i64>(
+            "WITH bump AS (UPDATE conversations SET last_seq = last_seq + 1, updated_at = $10 \
+             WHERE id = $3 AND workspace_id = $2 RETURNING last_seq) \
+             INSERT INTO messages (id, workspace_id, conversation_id, seq, sender_kind, sender_id, body, \
+             private, client_msg_id, created_at) \
+             SELECT $1, $2, $3, bump.last_seq, $4, $5, $6, $7, $8, $9 FROM bump RETURNING seq",
         )
         .bind(m.id.0)
         .bind(ws.0)
         .bind(conv.0)
-        .bind(seq)
         .bind(m.sender_kind.as_str())
         .bind(m.sender_id)
         .bind(&m.body)
         .bind(m.private)
         .bind(&m.client_msg_id)
         .bind(m.created_at)
-        .execute(&mut *tx)
+        .bind(m.created_at)
+        .fetch_optional(&self.pool)
         .await
         .map_err(|e| map_err(e, "duplicate_message"));
-        match inserted {
-            Ok(_) => {}
+        let seq = match stored {
+            Ok(Some(seq)) => seq,
+            Ok(None) => return Err(StoreError::NotFound("conversation")),
             Err(StoreError::Conflict(_)) if m.client_msg_id.is_some() => {
-                drop(tx);
                 let cid = m.client_msg_id.as_deref().unwrap_or_default();
                 return self
                     .sent_before(ws, m, cid)
@@ -743,8 +722,7 @@ impl ConversationStore for PgStore {
                     .ok_or(StoreError::Conflict("duplicate_message"));
             }
             Err(e) => return Err(e),
-        }
-        tx.commit().await.map_err(db)?;
+        };
         Ok(Appended::New(Message {
             id: m.id,
             workspace_id: ws,

@@ -714,61 +714,34 @@ impl ConversationStore for SqliteStore {
         conv: ConversationId,
         m: &NewMessage,
     ) -> StoreResult<Appended> {
-        // The single writer connection serialises appends, so the idempotency
-        // check and the insert cannot interleave with another send.
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db)?;
-        if let Some(cid) = &m.client_msg_id {
-            let row = sqlx::query(
-                "SELECT * FROM messages WHERE workspace_id = $1 AND sender_kind = $2 \
-                 AND sender_id IS $3 AND client_msg_id = $4",
-            )
-            .bind(ws.0)
-            .bind(m.sender_kind.as_str())
-            .bind(m.sender_id)
-            .bind(cid)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
-            if let Some(row) = row {
-                return Ok(Appended::Duplicate(message(&row)?));
-            }
-        }
-        let seq: i64 = sqlx::query_scalar(
-            "UPDATE conversations SET last_seq = last_seq + 1, updated_at = $1 \
-             WHERE id = $2 AND workspace_id = $3 RETURNING last_seq",
-        )
-        .bind(m.created_at)
-        .bind(conv.0)
-        .bind(ws.0)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db)?
-        .ok_or(StoreError::NotFound("conversation"))?;
-        let inserted = sqlx::query(
+        // One statement on the single writer connection: the message takes
+        // seq = last_seq + 1 from its conversation, and the trigger
+        // `messages_advance_seq` moves last_seq along within the same
+        // statement (migration 0004), so seqs stay gap-free. A client_msg_id
+        // the sender already used breaks the unique index: the statement
+        // rolls back, no seq is consumed, and the original answers.
+        let stored = sqlx::query_scalar::<_, i64>(
             "INSERT INTO messages (id, workspace_id, conversation_id, seq, sender_kind, sender_id, body, \
-             private, client_msg_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             private, client_msg_id, created_at) \
+             SELECT $1, $2, $3, c.last_seq + 1, $4, $5, $6, $7, $8, $9 FROM conversations c \
+             WHERE c.id = $3 AND c.workspace_id = $2 RETURNING seq",
         )
         .bind(m.id.0)
         .bind(ws.0)
         .bind(conv.0)
-        .bind(seq)
         .bind(m.sender_kind.as_str())
         .bind(m.sender_id)
         .bind(&m.body)
         .bind(m.private)
         .bind(&m.client_msg_id)
         .bind(m.created_at)
-        .execute(&mut *tx)
+        .fetch_optional(&self.writer)
         .await
         .map_err(|e| map_err(e, "duplicate_message"));
-        match inserted {
-            Ok(_) => {}
+        let seq = match stored {
+            Ok(Some(seq)) => seq,
+            Ok(None) => return Err(StoreError::NotFound("conversation")),
             Err(StoreError::Conflict(_)) if m.client_msg_id.is_some() => {
-                drop(tx);
                 let cid = m.client_msg_id.as_deref().unwrap_or_default();
                 return self
                     .sent_before(ws, m, cid)
@@ -777,8 +750,7 @@ impl ConversationStore for SqliteStore {
                     .ok_or(StoreError::Conflict("duplicate_message"));
             }
             Err(e) => return Err(e),
-        }
-        tx.commit().await.map_err(db)?;
+        };
         Ok(Appended::New(Message {
             id: m.id,
             workspace_id: ws,
