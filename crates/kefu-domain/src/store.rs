@@ -303,6 +303,19 @@ pub trait ConversationStore: Send + Sync {
         inbox: InboxId,
         contact: ContactId,
     ) -> StoreResult<Option<Conversation>>;
+    /// Appends like [`ConversationStore::append_message`], to a conversation
+    /// that is not closed and (when `owner` is given) belongs to that
+    /// contact in that inbox, and returns the conversation as the append
+    /// left it — in one round trip where the backend allows. A conversation
+    /// that is absent or someone else's is `NotFound("conversation")`; a
+    /// closed one `Conflict("conversation_closed")`.
+    async fn append_checked(
+        &self,
+        workspace: WorkspaceId,
+        conversation: ConversationId,
+        owner: Option<(ContactId, InboxId)>,
+        message: &NewMessage,
+    ) -> StoreResult<(Appended, Conversation)>;
     /// Appends a message with the conversation's next seq, in one
     /// transaction; a `client_msg_id` the sender already used stores nothing
     /// and returns the original.

@@ -316,19 +316,15 @@ impl Services {
         c.finish()
     }
 
-    async fn append(
+    fn new_message(
         &self,
-        conversation: Conversation,
         sender_kind: SenderKind,
         sender_id: uuid::Uuid,
         body: &str,
         private: bool,
         client_msg_id: Option<&str>,
-    ) -> ServiceResult<Sent> {
-        if conversation.status == ConversationStatus::Closed {
-            return Err(ServiceError::Conflict("conversation_closed"));
-        }
-        let msg = NewMessage {
+    ) -> NewMessage {
+        NewMessage {
             id: MessageId::new(),
             sender_kind,
             sender_id: Some(sender_id),
@@ -336,11 +332,11 @@ impl Services {
             private,
             client_msg_id: client_msg_id.map(str::to_string),
             created_at: self.clock.now(),
-        };
-        let appended = self
-            .store
-            .append_message(conversation.workspace_id, conversation.id, &msg)
-            .await?;
+        }
+    }
+
+    /// What an append means to the caller; a new message is announced.
+    fn appended(&self, conversation: &Conversation, appended: Appended) -> Sent {
         let duplicate = matches!(appended, Appended::Duplicate(_));
         let message = match appended {
             Appended::New(m) | Appended::Duplicate(m) => m,
@@ -353,7 +349,27 @@ impl Services {
                 team: conversation.team_id,
             });
         }
-        Ok(Sent { message, duplicate })
+        Sent { message, duplicate }
+    }
+
+    async fn append(
+        &self,
+        conversation: Conversation,
+        sender_kind: SenderKind,
+        sender_id: uuid::Uuid,
+        body: &str,
+        private: bool,
+        client_msg_id: Option<&str>,
+    ) -> ServiceResult<Sent> {
+        if conversation.status == ConversationStatus::Closed {
+            return Err(ServiceError::Conflict("conversation_closed"));
+        }
+        let msg = self.new_message(sender_kind, sender_id, body, private, client_msg_id);
+        let appended = self
+            .store
+            .append_message(conversation.workspace_id, conversation.id, &msg)
+            .await?;
+        Ok(self.appended(&conversation, appended))
     }
 
     /// Rings the doorbell after a commit: to the workspace's agents and to
@@ -392,46 +408,52 @@ impl Services {
         // Set when this send puts a conversation into the queue: it may be
         // assigned at once.
         let mut entered_queue = false;
-        let conversation = match conversation_id {
-            Some(id) => self.visitor_conversation(v, id).await?,
-            None => match self
-                .store
-                .open_conversation(v.workspace_id, v.inbox_id, v.contact_id)
-                .await?
-            {
-                Some(c) => c,
-                None => {
-                    let inbox = self.store.get_inbox(v.workspace_id, v.inbox_id).await?;
-                    let now = self.clock.now();
-                    let queued = !inbox.bot_enabled;
-                    let c = Conversation {
-                        id: ConversationId::new(),
-                        workspace_id: v.workspace_id,
-                        inbox_id: v.inbox_id,
-                        contact_id: v.contact_id,
-                        status: if queued {
-                            ConversationStatus::Queued
-                        } else {
-                            ConversationStatus::Bot
-                        },
-                        priority: 0,
-                        assignee_id: None,
-                        team_id: None,
-                        assignment_reason: queued.then_some(AssignmentReason::Queued),
-                        queued_at: queued.then_some(now),
-                        labels: Vec::new(),
-                        last_seq: 0,
-                        created_at: now,
-                        updated_at: now,
-                    };
-                    self.store.create_conversation(&c).await?;
-                    entered_queue = queued;
-                    c
-                }
-            },
+        let (conversation, sent) = match conversation_id {
+            // The common case, a client that knows its conversation: the
+            // ownership and status checks and the append are one store call.
+            Some(id) => {
+                let msg = self.new_message(
+                    SenderKind::Visitor,
+                    v.contact_id.0,
+                    body,
+                    false,
+                    Some(client_msg_id),
+                );
+                let (appended, c) = self
+                    .store
+                    .append_checked(v.workspace_id, id, Some((v.contact_id, v.inbox_id)), &msg)
+                    .await?;
+                let sent = self.appended(&c, appended);
+                (c, sent)
+            }
+            None => {
+                let c = match self
+                    .store
+                    .open_conversation(v.workspace_id, v.inbox_id, v.contact_id)
+                    .await?
+                {
+                    Some(c) => c,
+                    None => {
+                        let c = self.new_conversation(v).await?;
+                        entered_queue = c.status == ConversationStatus::Queued;
+                        c
+                    }
+                };
+                let sent = self
+                    .append(
+                        c.clone(),
+                        SenderKind::Visitor,
+                        v.contact_id.0,
+                        body,
+                        false,
+                        Some(client_msg_id),
+                    )
+                    .await?;
+                (c, sent)
+            }
         };
         // A visitor writing into a resolved conversation reopens it.
-        let conversation = if conversation.status == ConversationStatus::Resolved {
+        if !sent.duplicate && conversation.status == ConversationStatus::Resolved {
             let t = reopening(conversation.assignee_id.is_some(), self.clock.now());
             match self
                 .store
@@ -439,38 +461,48 @@ impl Services {
                 .await
             {
                 Ok(c) => {
-                    self.announce(Event::ConversationUpdated {
-                        conversation: c.clone(),
-                    });
                     entered_queue = c.status == ConversationStatus::Queued;
-                    c
+                    self.announce(Event::ConversationUpdated { conversation: c });
                 }
-                // Reopened concurrently by someone else: carry on.
-                Err(kefu_domain::StoreError::Conflict(_)) => {
-                    self.store
-                        .get_conversation(v.workspace_id, conversation.id)
-                        .await?
-                }
+                // Reopened concurrently by someone else: nothing to do.
+                Err(kefu_domain::StoreError::Conflict(_)) => {}
                 Err(e) => return Err(e.into()),
             }
-        } else {
-            conversation
-        };
-        let sent = self
-            .append(
-                conversation,
-                SenderKind::Visitor,
-                v.contact_id.0,
-                body,
-                false,
-                Some(client_msg_id),
-            )
-            .await?;
-        // A conversation that just joined the queue may be assigned now.
+        }
         if entered_queue {
             self.route(v.workspace_id).await;
         }
         Ok(sent)
+    }
+
+    /// A visitor's new conversation: with the bot, or in the queue when the
+    /// inbox's bot is off.
+    async fn new_conversation(&self, v: &Visitor) -> ServiceResult<Conversation> {
+        let inbox = self.store.get_inbox(v.workspace_id, v.inbox_id).await?;
+        let now = self.clock.now();
+        let queued = !inbox.bot_enabled;
+        let c = Conversation {
+            id: ConversationId::new(),
+            workspace_id: v.workspace_id,
+            inbox_id: v.inbox_id,
+            contact_id: v.contact_id,
+            status: if queued {
+                ConversationStatus::Queued
+            } else {
+                ConversationStatus::Bot
+            },
+            priority: 0,
+            assignee_id: None,
+            team_id: None,
+            assignment_reason: queued.then_some(AssignmentReason::Queued),
+            queued_at: queued.then_some(now),
+            labels: Vec::new(),
+            last_seq: 0,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.create_conversation(&c).await?;
+        Ok(c)
     }
 
     pub async fn visitor_conversations(&self, v: &Visitor) -> ServiceResult<Vec<Conversation>> {

@@ -678,6 +678,79 @@ impl ConversationStore for PgStore {
         row.as_ref().map(conversation).transpose()
     }
 
+    async fn append_checked(
+        &self,
+        ws: WorkspaceId,
+        conv: ConversationId,
+        owner: Option<(ContactId, InboxId)>,
+        m: &NewMessage,
+    ) -> StoreResult<(Appended, Conversation)> {
+        // The checks ride in the UPDATE's WHERE, and the conversation comes
+        // back from its RETURNING: one round trip for the common case.
+        let row = sqlx::query(
+            "WITH bump AS (UPDATE conversations SET last_seq = last_seq + 1, updated_at = $10 \
+             WHERE id = $3 AND workspace_id = $2 AND status <> 'closed' \
+             AND ($11::uuid IS NULL OR (contact_id = $11 AND inbox_id = $12)) RETURNING *), \
+             ins AS (INSERT INTO messages (id, workspace_id, conversation_id, seq, sender_kind, sender_id, \
+             body, private, client_msg_id, created_at) \
+             SELECT $1, $2, $3, bump.last_seq, $4, $5, $6, $7, $8, $9 FROM bump RETURNING seq) \
+             SELECT bump.* FROM bump, ins",
+        )
+        .bind(m.id.0)
+        .bind(ws.0)
+        .bind(conv.0)
+        .bind(m.sender_kind.as_str())
+        .bind(m.sender_id)
+        .bind(&m.body)
+        .bind(m.private)
+        .bind(&m.client_msg_id)
+        .bind(m.created_at)
+        .bind(m.created_at)
+        .bind(owner.map(|(c, _)| c.0))
+        .bind(owner.map(|(_, i)| i.0))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| map_err(e, "duplicate_message"));
+        match row {
+            Ok(Some(row)) => {
+                let c = conversation(&row)?;
+                let message = Message {
+                    id: m.id,
+                    workspace_id: ws,
+                    conversation_id: conv,
+                    seq: c.last_seq,
+                    sender_kind: m.sender_kind,
+                    sender_id: m.sender_id,
+                    body: m.body.clone(),
+                    private: m.private,
+                    client_msg_id: m.client_msg_id.clone(),
+                    created_at: m.created_at,
+                };
+                Ok((Appended::New(message), c))
+            }
+            Ok(None) => {
+                // Nothing matched: say why, as the checks would have.
+                let c = self.get_conversation(ws, conv).await?;
+                if owner
+                    .is_some_and(|(contact, inbox)| c.contact_id != contact || c.inbox_id != inbox)
+                {
+                    return Err(StoreError::NotFound("conversation"));
+                }
+                Err(StoreError::Conflict("conversation_closed"))
+            }
+            Err(StoreError::Conflict(_)) if m.client_msg_id.is_some() => {
+                let cid = m.client_msg_id.as_deref().unwrap_or_default();
+                let original = self
+                    .sent_before(ws, m, cid)
+                    .await?
+                    .ok_or(StoreError::Conflict("duplicate_message"))?;
+                let c = self.get_conversation(ws, original.conversation_id).await?;
+                Ok((Appended::Duplicate(original), c))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     async fn append_message(
         &self,
         ws: WorkspaceId,

@@ -708,6 +708,28 @@ impl ConversationStore for SqliteStore {
         row.as_ref().map(conversation).transpose()
     }
 
+    async fn append_checked(
+        &self,
+        ws: WorkspaceId,
+        conv: ConversationId,
+        owner: Option<(ContactId, InboxId)>,
+        m: &NewMessage,
+    ) -> StoreResult<(Appended, Conversation)> {
+        let c = self.get_conversation(ws, conv).await?;
+        if owner.is_some_and(|(contact, inbox)| c.contact_id != contact || c.inbox_id != inbox) {
+            return Err(StoreError::NotFound("conversation"));
+        }
+        if c.status == ConversationStatus::Closed {
+            return Err(StoreError::Conflict("conversation_closed"));
+        }
+        let appended = self.append_message(ws, conv, m).await?;
+        let c = Conversation {
+            last_seq: c.last_seq.max(appended.message().seq),
+            ..c
+        };
+        Ok((appended, c))
+    }
+
     async fn append_message(
         &self,
         ws: WorkspaceId,

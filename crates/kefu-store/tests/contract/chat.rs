@@ -14,6 +14,7 @@ crate::store_contract!(
     private_notes_are_filtered_and_conversations_isolated,
     conversations_list_by_filter_and_page_by_cursor,
     transitions_apply_only_from_the_allowed_states,
+    checked_appends_enforce_owner_and_status,
 );
 
 fn inbox(ws: WorkspaceId, key: &str) -> Inbox {
@@ -492,4 +493,105 @@ async fn transitions_apply_only_from_the_allowed_states(store: Arc<dyn Store>) {
         (ConversationStatus::Resolved, None)
     );
     assert_eq!(store.get_conversation(ws, c.id).await.unwrap(), resolved);
+}
+
+async fn checked_appends_enforce_owner_and_status(store: Arc<dyn Store>) {
+    let (ws, c) = conversation(&store, "a@example.com").await;
+    let owner = Some((c.contact_id, c.inbox_id));
+    let (first, after) = store
+        .append_checked(
+            ws,
+            c.id,
+            owner,
+            &visitor_msg(c.contact_id, "你好", Some("m-1")),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(first, Appended::New(_)));
+    assert_eq!(first.message().seq, 1);
+    assert_eq!(
+        (after.id, after.last_seq, after.status),
+        (c.id, 1, ConversationStatus::Bot)
+    );
+    // A resend: the original, nothing stored.
+    let (again, _) = store
+        .append_checked(
+            ws,
+            c.id,
+            owner,
+            &visitor_msg(c.contact_id, "你好", Some("m-1")),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(again, Appended::Duplicate(ref m) if m.id == first.message().id));
+    // Someone else's conversation, or another workspace's: not found.
+    let stranger = store
+        .contact_for_visitor(ws, "v-other", now())
+        .await
+        .unwrap();
+    let r = store
+        .append_checked(
+            ws,
+            c.id,
+            Some((stranger.id, c.inbox_id)),
+            &visitor_msg(stranger.id, "x", Some("s-1")),
+        )
+        .await;
+    assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
+    let (other_ws, _) = workspace(&store, "b@example.com").await;
+    let r = store
+        .append_checked(
+            other_ws,
+            c.id,
+            None,
+            &visitor_msg(c.contact_id, "x", Some("s-2")),
+        )
+        .await;
+    assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
+    // Resolved: appended, and reported as resolved (the service reopens it).
+    let resolve = Transition::new(
+        &[ConversationStatus::Bot],
+        ConversationStatus::Resolved,
+        now(),
+    );
+    store
+        .transition_conversation(ws, c.id, &resolve)
+        .await
+        .unwrap();
+    let (_, after) = store
+        .append_checked(
+            ws,
+            c.id,
+            owner,
+            &visitor_msg(c.contact_id, "还在吗", Some("m-2")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (after.status, after.last_seq),
+        (ConversationStatus::Resolved, 2)
+    );
+    // Closed: refused, nothing stored.
+    let close = Transition::new(
+        &[ConversationStatus::Resolved],
+        ConversationStatus::Closed,
+        now(),
+    );
+    store
+        .transition_conversation(ws, c.id, &close)
+        .await
+        .unwrap();
+    let r = store
+        .append_checked(
+            ws,
+            c.id,
+            owner,
+            &visitor_msg(c.contact_id, "喂", Some("m-3")),
+        )
+        .await;
+    assert!(
+        matches!(r, Err(StoreError::Conflict("conversation_closed"))),
+        "{r:?}"
+    );
+    assert_eq!(store.get_conversation(ws, c.id).await.unwrap().last_seq, 2);
 }

@@ -377,6 +377,25 @@ async fn the_lifecycle_follows_the_contract(b: Backend) {
         .await
         .expect(200);
     assert_eq!(status(&r), "assigned");
+    // Naming the conversation reopens it the same way.
+    app.post(&format!("{base}/resolve"), Some(&agent), json!({}))
+        .await
+        .expect(200);
+    let conv = base.rsplit('/').next().unwrap();
+    let m = app
+        .post(
+            "/api/v1/widget/messages",
+            Some(&c.visitor_token),
+            json!({"conversation_id": conv, "client_msg_id": "c-3", "body": "再问一下"}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(m.body["seq"], 3, "{}", m.text);
+    let r = app
+        .get(&base, Some(&c.owner.access_token))
+        .await
+        .expect(200);
+    assert_eq!(status(&r), "assigned");
     // A supervisor takes over; the agent loses sight of it.
     let (_, supervisor) = app.member(&c.owner, "sup@example.com", "supervisor").await;
     app.post(
