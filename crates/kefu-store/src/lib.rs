@@ -21,6 +21,11 @@ pub struct ConnectOptions {
     pub max_connections: u32,
     /// How long to wait for a locked SQLite database or a free pooled connection.
     pub busy_timeout: std::time::Duration,
+    /// SQLite only: fsync the write-ahead log at every commit
+    /// (`synchronous=FULL`), so an acknowledged write survives a power cut or
+    /// an OS crash too. Off (`NORMAL`), a commit survives a crash of Kefu but
+    /// the last ones may be lost if the machine itself goes down.
+    pub sqlite_full_sync: bool,
 }
 
 impl ConnectOptions {
@@ -29,6 +34,7 @@ impl ConnectOptions {
             url: url.into(),
             max_connections: 10,
             busy_timeout: std::time::Duration::from_secs(5),
+            sqlite_full_sync: false,
         }
     }
 }

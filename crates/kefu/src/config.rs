@@ -73,6 +73,9 @@ pub struct DatabaseConfig {
     pub max_connections: u32,
     /// Wait for a lock or a pooled connection this long, in milliseconds.
     pub busy_timeout_ms: u64,
+    /// SQLite: fsync at every commit, so acknowledged messages survive a
+    /// power cut (slower writes); otherwise they survive a crash of Kefu.
+    pub sqlite_full_sync: bool,
 }
 
 impl Default for DatabaseConfig {
@@ -80,6 +83,7 @@ impl Default for DatabaseConfig {
         Self {
             max_connections: 10,
             busy_timeout_ms: 5_000,
+            sqlite_full_sync: false,
         }
     }
 }

@@ -56,7 +56,11 @@ impl SqliteStore {
                 }
             }
             base.journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
+                .synchronous(if opts.sqlite_full_sync {
+                    SqliteSynchronous::Full
+                } else {
+                    SqliteSynchronous::Normal
+                })
         };
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
@@ -123,4 +127,30 @@ async fn count_applied(pool: &SqlitePool) -> usize {
         .fetch_one(pool)
         .await
         .map_or(0, |n| n as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn synchronous(full: bool) -> i64 {
+        let dir = std::env::temp_dir().join(format!("kefu-sync-{}", uuid::Uuid::now_v7()));
+        let mut opts = ConnectOptions::new(format!("sqlite://{}/k.db", dir.display()));
+        opts.sqlite_full_sync = full;
+        let store = SqliteStore::connect(&opts).await.unwrap();
+        let level: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&store.writer)
+            .await
+            .unwrap();
+        drop(store);
+        let _ = std::fs::remove_dir_all(dir);
+        level
+    }
+
+    #[tokio::test]
+    async fn full_sync_is_a_setting() {
+        // 1 = NORMAL, 2 = FULL.
+        assert_eq!(synchronous(false).await, 1);
+        assert_eq!(synchronous(true).await, 2);
+    }
 }
