@@ -287,24 +287,38 @@ async fn slow_consumers_are_cut_off_and_catch_up_by_sync(b: Backend) {
         .expect(201);
     let conv = first.body["conversation_id"].as_str().unwrap().to_string();
     let mut stalled = app.ws(&token).await;
-    // ~16 MB of replies: far more than the kernel buffers between the two.
+    // Replies of ~27 KB each until the server gives up on the socket: the
+    // kernel buffers between the two hold megabytes (their size depends on
+    // the machine), so keep going until the slow-consumer close is counted.
     let body = "字".repeat(9000);
-    let total = 600;
-    for i in 0..total {
-        app.post(
-            &format!(
-                "/api/v1/workspaces/{}/conversations/{conv}/messages",
-                c.owner.workspace_id
-            ),
-            Some(&c.owner.access_token),
-            json!({"body": body, "client_msg_id": format!("r-{i}")}),
-        )
-        .await
-        .expect(201);
+    let slow_closes = r#"kefu_ws_slow_consumer_closes_total{kind="visitor"} 1"#;
+    let mut total = 0;
+    while total < 4000 {
+        for _ in 0..50 {
+            app.post(
+                &format!(
+                    "/api/v1/workspaces/{}/conversations/{conv}/messages",
+                    c.owner.workspace_id
+                ),
+                Some(&c.owner.access_token),
+                json!({"body": body, "client_msg_id": format!("r-{total}")}),
+            )
+            .await
+            .expect(201);
+            total += 1;
+        }
+        if app.get("/metrics", None).await.text.contains(slow_closes) {
+            break;
+        }
     }
+    let metrics = app.get("/metrics", None).await.expect(200).text;
+    assert!(
+        metrics.contains(slow_closes),
+        "no slow-consumer close after {total} replies"
+    );
     // Only now does the visitor read: what the buffers held, then the end.
     let got = stalled
-        .drain_until_closed(30)
+        .drain_until_closed(60)
         .await
         .expect("the server closed the stalled socket");
     let created = got
@@ -325,7 +339,7 @@ async fn slow_consumers_are_cut_off_and_catch_up_by_sync(b: Backend) {
     again
         .send(json!({"type": "sync", "conversation_id": conv, "after_seq": 0}))
         .await;
-    for seq in 1..=(total as i64 + 1) {
+    for seq in 1..=(total + 1) {
         let f = again.recv_type("message.created").await;
         assert_eq!(f["seq"], seq);
     }
