@@ -471,9 +471,12 @@ impl ConversationStore for SqliteStore {
         .bind(at)
         .bind(id.0)
         .bind(ws.0)
-        .fetch_optional(&self.writer)
+        // Stepped to the end (see `append_message`).
+        .fetch_all(&self.writer)
         .await
         .map_err(db)?
+        .into_iter()
+        .next()
         .ok_or(StoreError::NotFound("conversation"))?;
         conversation(&row)
     }
@@ -757,8 +760,13 @@ impl ConversationStore for SqliteStore {
         .bind(m.private)
         .bind(&m.client_msg_id)
         .bind(m.created_at)
-        .fetch_optional(&self.writer)
+        // `fetch_all`, not `fetch_optional`: the statement must be stepped to
+        // its end, or SQLite never runs its WAL auto-checkpoint after it and
+        // the log grows until some other commit checkpoints it all at once
+        // (a stall of hundreds of milliseconds under load; benchmarks.md).
+        .fetch_all(&self.writer)
         .await
+        .map(|rows| rows.into_iter().next())
         .map_err(|e| map_err(e, "duplicate_message"));
         let seq = match stored {
             Ok(Some(seq)) => seq,

@@ -595,3 +595,25 @@ async fn checked_appends_enforce_owner_and_status(store: Arc<dyn Store>) {
     );
     assert_eq!(store.get_conversation(ws, c.id).await.unwrap().last_seq, 2);
 }
+
+/// SQLite only: every append must let SQLite checkpoint its write-ahead log.
+/// A statement that is not stepped to its end never triggers the
+/// auto-checkpoint, and the log then grows until one huge checkpoint stalls
+/// every writer (found by the chat benchmark).
+#[tokio::test]
+async fn sqlite_appends_keep_the_wal_small() {
+    let db = kefu_store::testing::TestDb::sqlite();
+    let store = open(&db).await;
+    let (ws, c) = conversation(&store, "a@example.com").await;
+    let body = "字".repeat(1000);
+    for i in 0..3000 {
+        let mut m = visitor_msg(c.contact_id, &body, Some(&format!("m-{i}")));
+        m.id = MessageId::new();
+        store.append_message(ws, c.id, &m).await.unwrap();
+    }
+    // ~9 MB appended; with auto-checkpoints (every 1000 pages, ~4 MB) the
+    // log stays around that size.
+    let path = db.url.trim_start_matches("sqlite://").to_string() + "-wal";
+    let wal = std::fs::metadata(&path).unwrap().len();
+    assert!(wal < 6 * 1024 * 1024, "the WAL grew to {wal} bytes");
+}
