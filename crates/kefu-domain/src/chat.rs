@@ -129,6 +129,33 @@ pub struct Contact {
     pub updated_at: DateTime<Utc>,
 }
 
+impl Contact {
+    /// This contact with `patch` applied: fields set or cleared, attributes
+    /// merged key by key (`null` removes a key).
+    pub fn patched(mut self, patch: &ContactPatch, now: DateTime<Utc>) -> Contact {
+        if let Some(v) = &patch.name {
+            self.name = v.clone();
+        }
+        if let Some(v) = &patch.email {
+            self.email = v.clone();
+        }
+        if let Some(v) = &patch.phone {
+            self.phone = v.clone();
+        }
+        if let Some(attrs) = &patch.attributes {
+            for (k, v) in attrs {
+                if v.is_null() {
+                    self.attributes.remove(k);
+                } else {
+                    self.attributes.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        self.updated_at = now;
+        self
+    }
+}
+
 /// A change to a contact's profile: `Some` sets a field (`Some(None)` clears
 /// it); attributes merge key by key, a `null` value removing the key.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -94,15 +94,17 @@ impl Services {
             phone,
             attributes: patch.attributes,
         };
-        let updated = self
-            .store
-            .update_contact(access.workspace_id, id, &patch, self.clock.now())
-            .await?;
-        if updated.attributes.len() > MAX_ATTRIBUTES {
-            // Merged past the limit: refuse rather than keep growing.
+        // Merged with what is stored, the attributes must stay within the
+        // limit: checked before anything is written.
+        let now = self.clock.now();
+        let current = self.store.get_contact(access.workspace_id, id).await?;
+        if current.patched(&patch, now).attributes.len() > MAX_ATTRIBUTES {
             return Err(ServiceError::invalid("attributes", "too_many"));
         }
-        Ok(updated)
+        Ok(self
+            .store
+            .update_contact(access.workspace_id, id, &patch, now)
+            .await?)
     }
 
     /// The contact's past and current conversations the member may see.

@@ -186,35 +186,6 @@ pub(crate) fn assignment_record(
     })
 }
 
-/// A contact with a patch applied: fields set or cleared, attributes merged
-/// key by key (`null` removes a key).
-pub(crate) fn patched(
-    mut c: kefu_domain::chat::Contact,
-    patch: &kefu_domain::chat::ContactPatch,
-    now: chrono::DateTime<chrono::Utc>,
-) -> kefu_domain::chat::Contact {
-    if let Some(v) = &patch.name {
-        c.name = v.clone();
-    }
-    if let Some(v) = &patch.email {
-        c.email = v.clone();
-    }
-    if let Some(v) = &patch.phone {
-        c.phone = v.clone();
-    }
-    if let Some(attrs) = &patch.attributes {
-        for (k, v) in attrs {
-            if v.is_null() {
-                c.attributes.remove(k);
-            } else {
-                c.attributes.insert(k.clone(), v.clone());
-            }
-        }
-    }
-    c.updated_at = now;
-    c
-}
-
 /// A new random visitor id (the same shape the service issues).
 pub(crate) fn fresh_visitor_id() -> String {
     format!("v_{}", uuid::Uuid::now_v7().simple())

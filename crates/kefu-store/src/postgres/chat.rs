@@ -389,7 +389,7 @@ impl ConversationStore for PgStore {
             .await
             .map_err(db)?
             .ok_or(StoreError::NotFound("contact"))?;
-        let next = crate::patched(contact(&row)?, patch, now);
+        let next = contact(&row)?.patched(patch, now);
         let row = sqlx::query(
             "UPDATE contacts SET name = $1, email = $2, phone = $3, attributes = $4, updated_at = $5 \
              WHERE id = $6 AND workspace_id = $7 RETURNING *",

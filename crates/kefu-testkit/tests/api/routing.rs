@@ -545,7 +545,25 @@ async fn contacts_are_edited_by_agents(b: Backend) {
             .await
             .expect_error(422, "validation_failed");
     }
-    app.get(&path, Some(&a)).await.expect(200);
+    // The attribute limit holds for the merged result; a refused patch
+    // stores nothing.
+    let many: serde_json::Map<String, Value> =
+        (0..48).map(|i| (format!("k{i}"), json!(i))).collect();
+    app.patch(&path, Some(&a), json!({"attributes": many}))
+        .await
+        .expect(200);
+    let full = app
+        .patch(
+            &path,
+            Some(&a),
+            json!({"attributes": {"one_more": 1}, "name": "x"}),
+        )
+        .await
+        .expect_error(422, "validation_failed");
+    assert_eq!(full.body["details"]["fields"]["attributes"], "too_many");
+    let kept = app.get(&path, Some(&a)).await.expect(200);
+    assert_eq!(kept.body["name"], "王小明");
+    assert_eq!(kept.body["attributes"].as_object().unwrap().len(), 50);
     let history = app
         .get(&format!("{path}/conversations"), Some(&a))
         .await
