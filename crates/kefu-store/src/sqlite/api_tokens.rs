@@ -12,11 +12,7 @@ use kefu_domain::{ApiTokenId, StoreError, StoreResult, WorkspaceId};
 #[async_trait]
 impl ApiTokenStore for SqliteStore {
     async fn create_api_token(&self, t: &ApiToken, audit: AuditRecord) -> StoreResult<()> {
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db)?;
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO api_tokens (id, workspace_id, name, token_hash, prefix, scopes, created_by, \
              created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -63,11 +59,7 @@ impl ApiTokenStore for SqliteStore {
         id: ApiTokenId,
         audit: AuditRecord,
     ) -> StoreResult<()> {
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db)?;
+        let mut tx = self.write_tx().await?;
         let done = sqlx::query(
             "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND workspace_id = $3 AND revoked_at IS NULL",
         )

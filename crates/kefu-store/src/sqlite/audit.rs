@@ -11,11 +11,7 @@ use sqlx::Row;
 #[async_trait]
 impl AuditStore for SqliteStore {
     async fn append_audit(&self, audit: AuditRecord) -> StoreResult<AuditEntry> {
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db)?;
+        let mut tx = self.write_tx().await?;
         let entry = rows::append_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(db)?;
         Ok(entry)

@@ -133,11 +133,7 @@ pub(super) fn message(row: &SqliteRow) -> StoreResult<Message> {
 impl InboxStore for SqliteStore {
     async fn create_inbox(&self, i: &Inbox, audit: AuditRecord) -> StoreResult<()> {
         let origins = serde_json::to_string(&i.allowed_origins).map_err(StoreError::backend)?;
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db)?;
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO inboxes (id, workspace_id, name, channel, widget_key, identity_secret, \
              allowed_origins, greeting, bot_enabled, business_hours, offline_mode, created_at) \
@@ -194,11 +190,7 @@ impl InboxStore for SqliteStore {
 
     async fn update_inbox(&self, i: &Inbox, audit: AuditRecord) -> StoreResult<()> {
         let origins = serde_json::to_string(&i.allowed_origins).map_err(StoreError::backend)?;
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db)?;
+        let mut tx = self.write_tx().await?;
         let done = sqlx::query(
             "UPDATE inboxes SET name = $1, allowed_origins = $2, greeting = $3, bot_enabled = $4, \
              business_hours = $5, offline_mode = $6 WHERE id = $7 AND workspace_id = $8",
@@ -227,11 +219,7 @@ impl InboxStore for SqliteStore {
         id: InboxId,
         audit: AuditRecord,
     ) -> StoreResult<()> {
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db)?;
+        let mut tx = self.write_tx().await?;
         let used: Option<i64> = sqlx::query_scalar(
             "SELECT 1 FROM conversations WHERE inbox_id = $1 AND workspace_id = $2 LIMIT 1",
         )
@@ -289,11 +277,7 @@ impl ConversationStore for SqliteStore {
         visitor_id: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<Contact> {
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db)?;
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO contacts (id, workspace_id, visitor_id, created_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (workspace_id, visitor_id) DO NOTHING",
@@ -323,11 +307,7 @@ impl ConversationStore for SqliteStore {
         visitor_id: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<Contact> {
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db)?;
+        let mut tx = self.write_tx().await?;
         let found =
             sqlx::query("SELECT * FROM contacts WHERE workspace_id = $1 AND external_id = $2")
                 .bind(ws.0)
@@ -399,11 +379,7 @@ impl ConversationStore for SqliteStore {
         patch: &ContactPatch,
         now: DateTime<Utc>,
     ) -> StoreResult<Contact> {
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db)?;
+        let mut tx = self.write_tx().await?;
         let row = sqlx::query("SELECT * FROM contacts WHERE id = $1 AND workspace_id = $2")
             .bind(id.0)
             .bind(ws.0)
@@ -489,11 +465,7 @@ impl ConversationStore for SqliteStore {
         seq: i64,
         now: DateTime<Utc>,
     ) -> StoreResult<i64> {
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db)?;
+        let mut tx = self.write_tx().await?;
         let last: i64 = sqlx::query_scalar(
             "SELECT last_seq FROM conversations WHERE id = $1 AND workspace_id = $2",
         )
@@ -661,11 +633,7 @@ impl ConversationStore for SqliteStore {
         id: ConversationId,
         t: &Transition,
     ) -> StoreResult<Conversation> {
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db)?;
+        let mut tx = self.write_tx().await?;
         let updated = apply_transition(&mut tx, ws, id, t).await?;
         tx.commit().await.map_err(db)?;
         Ok(updated)

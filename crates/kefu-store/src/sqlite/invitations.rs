@@ -13,11 +13,7 @@ use kefu_domain::{InvitationId, StoreError, StoreResult, UserId, WorkspaceId};
 #[async_trait]
 impl InvitationStore for SqliteStore {
     async fn create_invitation(&self, inv: &Invitation, audit: AuditRecord) -> StoreResult<()> {
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db)?;
+        let mut tx = self.write_tx().await?;
         let member: Option<bool> = sqlx::query_scalar(
             "SELECT TRUE FROM memberships m JOIN users u ON u.id = m.user_id \
              WHERE m.workspace_id = $1 AND u.email = $2",
@@ -82,11 +78,7 @@ impl InvitationStore for SqliteStore {
         id: InvitationId,
         audit: AuditRecord,
     ) -> StoreResult<()> {
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db)?;
+        let mut tx = self.write_tx().await?;
         let done = sqlx::query(
             "UPDATE invitations SET revoked_at = $1 WHERE id = $2 AND workspace_id = $3 \
              AND accepted_at IS NULL AND revoked_at IS NULL",
@@ -111,11 +103,7 @@ impl InvitationStore for SqliteStore {
         now: DateTime<Utc>,
         audit: AuditRecord,
     ) -> StoreResult<UserId> {
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db)?;
+        let mut tx = self.write_tx().await?;
         let row = sqlx::query(
             "SELECT * FROM invitations WHERE id = $1 AND accepted_at IS NULL AND revoked_at IS NULL",
         )

@@ -112,11 +112,7 @@ impl MemberStore for SqliteStore {
         role: Role,
         audit: AuditRecord,
     ) -> StoreResult<Member> {
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db)?;
+        let mut tx = self.write_tx().await?;
         guard_last_owner(&mut tx, ws, user, Some(role)).await?;
         sqlx::query("UPDATE memberships SET role = $1 WHERE workspace_id = $2 AND user_id = $3")
             .bind(role.as_str())
@@ -145,11 +141,7 @@ impl MemberStore for SqliteStore {
         user: UserId,
         audit: AuditRecord,
     ) -> StoreResult<()> {
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db)?;
+        let mut tx = self.write_tx().await?;
         guard_last_owner(&mut tx, ws, user, None).await?;
         sqlx::query("DELETE FROM memberships WHERE workspace_id = $1 AND user_id = $2")
             .bind(ws.0)

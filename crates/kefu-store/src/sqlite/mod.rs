@@ -41,6 +41,16 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// A write transaction on the single writer connection, begun
+    /// `IMMEDIATE` (so one that reads before it writes cannot fail with
+    /// `SQLITE_BUSY_SNAPSHOT`).
+    pub(crate) async fn write_tx(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        self.writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(crate::db)
+    }
+
     pub async fn connect(opts: &ConnectOptions) -> Result<Self, ConnectError> {
         let in_memory = opts.url.contains(":memory:") || opts.url.contains("mode=memory");
         let base = SqliteConnectOptions::from_str(&opts.url)?

@@ -187,11 +187,7 @@ async fn snapshot(
 #[async_trait]
 impl RoutingStore for SqliteStore {
     async fn create_team(&self, team: &Team, audit: AuditRecord) -> StoreResult<()> {
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db)?;
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO teams (id, workspace_id, name, created_at) VALUES ($1, $2, $3, $4)",
         )
@@ -239,11 +235,7 @@ impl RoutingStore for SqliteStore {
     }
 
     async fn update_team(&self, team: &Team, audit: AuditRecord) -> StoreResult<()> {
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db)?;
+        let mut tx = self.write_tx().await?;
         let done = sqlx::query("UPDATE teams SET name = $1 WHERE id = $2 AND workspace_id = $3")
             .bind(&team.name)
             .bind(team.id.0)
@@ -265,11 +257,7 @@ impl RoutingStore for SqliteStore {
         id: TeamId,
         audit: AuditRecord,
     ) -> StoreResult<()> {
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db)?;
+        let mut tx = self.write_tx().await?;
         // ON DELETE SET NULL moves its conversations to the general queue.
         let done = sqlx::query("DELETE FROM teams WHERE id = $1 AND workspace_id = $2")
             .bind(id.0)
@@ -305,11 +293,7 @@ impl RoutingStore for SqliteStore {
         default_capacity: i32,
         now: DateTime<Utc>,
     ) -> StoreResult<Presence> {
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db)?;
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO agent_presence (workspace_id, user_id, status, capacity, updated_at) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (workspace_id, user_id) DO UPDATE \
@@ -348,11 +332,7 @@ impl RoutingStore for SqliteStore {
         now: DateTime<Utc>,
         limit: i64,
     ) -> StoreResult<Vec<Conversation>> {
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db)?;
+        let mut tx = self.write_tx().await?;
         let snap = snapshot(&mut tx, ws, limit).await?;
         let mut assigned = Vec::new();
         for p in plan(&snap) {

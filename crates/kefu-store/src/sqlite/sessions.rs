@@ -32,11 +32,7 @@ async fn insert_refresh(
 #[async_trait]
 impl SessionStore for SqliteStore {
     async fn create_session(&self, s: &Session, first: &NewRefreshToken) -> StoreResult<()> {
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db)?;
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO sessions (id, user_id, created_at, expires_at, ip, user_agent) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -70,11 +66,7 @@ impl SessionStore for SqliteStore {
         next: &NewRefreshToken,
         now: DateTime<Utc>,
     ) -> StoreResult<RefreshOutcome> {
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db)?;
+        let mut tx = self.write_tx().await?;
         let Some(row) = sqlx::query(
             "SELECT t.id AS token_id, t.expires_at AS token_expires_at, t.used_at, s.* \
              FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.token_hash = $1",

@@ -30,11 +30,7 @@ impl UserStore for SqliteStore {
     }
 
     async fn set_pending_totp(&self, user: UserId, secret: &str) -> StoreResult<()> {
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db)?;
+        let mut tx = self.write_tx().await?;
         let enabled: Option<bool> =
             sqlx::query_scalar("SELECT totp_enabled FROM users WHERE id = $1")
                 .bind(user.0)
@@ -61,11 +57,7 @@ impl UserStore for SqliteStore {
         secret: &str,
         recovery_code_hashes: &[String],
     ) -> StoreResult<()> {
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db)?;
+        let mut tx = self.write_tx().await?;
         let done =
             sqlx::query("UPDATE users SET totp_enabled = TRUE WHERE id = $1 AND totp_secret = $2")
                 .bind(user.0)
@@ -93,11 +85,7 @@ impl UserStore for SqliteStore {
     }
 
     async fn disable_totp(&self, user: UserId) -> StoreResult<()> {
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db)?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("UPDATE users SET totp_enabled = FALSE, totp_secret = NULL, totp_last_step = 0 WHERE id = $1")
             .bind(user.0)
             .execute(&mut *tx)

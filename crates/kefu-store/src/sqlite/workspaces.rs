@@ -53,11 +53,7 @@ impl WorkspaceStore for SqliteStore {
         owner: &Invitee,
         audit: AuditRecord,
     ) -> StoreResult<()> {
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db)?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("INSERT INTO workspaces (id, name, require_admin_totp, created_at) VALUES ($1, $2, $3, $4)")
             .bind(ws.id.0)
             .bind(&ws.name)
@@ -103,11 +99,7 @@ impl WorkspaceStore for SqliteStore {
         patch: &WorkspacePatch,
         audit: AuditRecord,
     ) -> StoreResult<Workspace> {
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db)?;
+        let mut tx = self.write_tx().await?;
         let done = sqlx::query(
             "UPDATE workspaces SET name = COALESCE($1, name), \
              require_admin_totp = COALESCE($2, require_admin_totp) WHERE id = $3",
