@@ -2,7 +2,7 @@
 //! advisory lock per workspace is the routing lock, so replicas routing at
 //! once take turns; each assignment also locks its conversation row.
 
-use super::chat::{apply_transition, conversation};
+use super::chat::apply_transition;
 use super::{rows, PgStore};
 use crate::{corrupt, db, map_err};
 use async_trait::async_trait;
@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use kefu_domain::audit::AuditRecord;
 use kefu_domain::chat::{Conversation, ConversationStatus, QueueStanding, Transition};
 use kefu_domain::routing::*;
-use kefu_domain::store::RoutingStore;
+use kefu_domain::store::{ConversationStore, RoutingStore};
 use kefu_domain::{ConversationId, StoreError, StoreResult, TeamId, UserId, WorkspaceId};
 use sqlx::{PgConnection, Row};
 use std::collections::HashMap;
@@ -360,19 +360,12 @@ impl RoutingStore for PgStore {
         window_secs: i64,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<QueueStanding>> {
-        let mut conn = self.pool.acquire().await.map_err(db)?;
-        let row = sqlx::query("SELECT * FROM conversations WHERE id = $1 AND workspace_id = $2")
-            .bind(id.0)
-            .bind(ws.0)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(db)?
-            .ok_or(StoreError::NotFound("conversation"))?;
-        let c = conversation(&row)?;
+        let c = self.get_conversation(ws, id).await?;
         if c.status != ConversationStatus::Queued {
             return Ok(None);
         }
         let queued_at = c.queued_at.unwrap_or(c.updated_at);
+        let mut conn = self.pool.acquire().await.map_err(db)?;
         let ahead: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM conversations WHERE workspace_id = $1 AND status = 'queued' \
              AND team_id IS NOT DISTINCT FROM $2 AND id <> $3 AND (priority > $4 OR (priority = $4 AND \

@@ -1,7 +1,7 @@
 //! Teams, agent presence and the queue (SQLite). The single writer
 //! connection (`BEGIN IMMEDIATE`) is the routing lock.
 
-use super::chat::{apply_transition, conversation};
+use super::chat::apply_transition;
 use super::{rows, SqliteStore};
 use crate::{corrupt, db, map_err};
 use async_trait::async_trait;
@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use kefu_domain::audit::AuditRecord;
 use kefu_domain::chat::{Conversation, ConversationStatus, QueueStanding, Transition};
 use kefu_domain::routing::*;
-use kefu_domain::store::RoutingStore;
+use kefu_domain::store::{ConversationStore, RoutingStore};
 use kefu_domain::{ConversationId, StoreError, StoreResult, TeamId, UserId, WorkspaceId};
 use sqlx::{Row, SqliteConnection};
 use std::collections::HashMap;
@@ -358,19 +358,12 @@ impl RoutingStore for SqliteStore {
         window_secs: i64,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<QueueStanding>> {
-        let mut conn = self.reader.acquire().await.map_err(db)?;
-        let row = sqlx::query("SELECT * FROM conversations WHERE id = $1 AND workspace_id = $2")
-            .bind(id.0)
-            .bind(ws.0)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(db)?
-            .ok_or(StoreError::NotFound("conversation"))?;
-        let c = conversation(&row)?;
+        let c = self.get_conversation(ws, id).await?;
         if c.status != ConversationStatus::Queued {
             return Ok(None);
         }
         let queued_at = c.queued_at.unwrap_or(c.updated_at);
+        let mut conn = self.reader.acquire().await.map_err(db)?;
         let ahead: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM conversations WHERE workspace_id = $1 AND status = 'queued' \
              AND team_id IS $2 AND id <> $3 AND (priority > $4 OR (priority = $4 AND \
