@@ -1,0 +1,122 @@
+//! `mask_pii`: what is masked (phones, e-mail addresses, ID numbers, bank
+//! cards — inside Chinese and English text) and what must stay (order
+//! numbers and other references that fail the checks).
+
+use kefu_ai::mask::mask_pii;
+use std::borrow::Cow;
+
+fn m(s: &str) -> String {
+    mask_pii(s).into_owned()
+}
+
+#[test]
+fn text_without_personal_data_is_borrowed() {
+    for s in [
+        "",
+        "你好，请问退货流程是什么？",
+        "Order 12345 shipped on 2024-06-15, 3 items.",
+    ] {
+        assert!(matches!(mask_pii(s), Cow::Borrowed(_)), "{s}");
+    }
+}
+
+#[test]
+fn mainland_mobile_numbers() {
+    assert_eq!(
+        m("我的手机号是13812345678，谢谢"),
+        "我的手机号是[phone]，谢谢"
+    );
+    assert_eq!(m("电话13812345678"), "电话[phone]");
+    assert_eq!(m("13912345678"), "[phone]");
+    assert_eq!(m("call 138 1234 5678 today"), "call [phone] today");
+    assert_eq!(m("call 138-1234-5678."), "call [phone].");
+    assert_eq!(m("+86 138 1234 5678"), "[phone]");
+    assert_eq!(m("8613812345678"), "[phone]");
+    assert_eq!(m("13812345678 13987654321"), "[phone] [phone]");
+    assert_eq!(m("2024 13812345678"), "2024 [phone]");
+}
+
+#[test]
+fn international_and_landline_numbers() {
+    assert_eq!(
+        m("reach me at +1 415-555-2671 please"),
+        "reach me at [phone] please"
+    );
+    assert_eq!(m("+44 20 7946 0958"), "[phone]");
+    assert_eq!(m("+85291234567。"), "[phone]。");
+    assert_eq!(m("座机010-12345678转8"), "座机[phone]转8");
+    assert_eq!(m("0755-1234567"), "[phone]");
+}
+
+#[test]
+fn email_addresses() {
+    assert_eq!(
+        m("邮箱是zhang.san+kefu@example.com.cn谢谢"),
+        "邮箱是[email]谢谢"
+    );
+    assert_eq!(m("Mail a_b-c@mail-1.example.org."), "Mail [email].");
+    assert_eq!(m("13812345678@163.com"), "[email]");
+    assert_eq!(m("<li@qq.com>"), "<[email]>");
+}
+
+#[test]
+fn resident_id_numbers() {
+    assert_eq!(
+        m("身份证号11010519491231002X，请核实"),
+        "身份证号[id]，请核实"
+    );
+    assert_eq!(m("id 11010519491231002x"), "id [id]");
+    assert_eq!(m("身份证440306199001011236"), "身份证[id]");
+    assert_eq!(m("110101199003074477"), "[id]");
+}
+
+#[test]
+fn bank_cards() {
+    assert_eq!(m("卡号6222021234567890128已绑定"), "卡号[card]已绑定");
+    assert_eq!(m("card 4111 1111 1111 1111 exp"), "card [card] exp");
+    assert_eq!(m("4111-1111-1111-1111"), "[card]");
+    assert_eq!(m("621700123456786"), "[card]");
+    assert_eq!(m("9558801234567890128"), "[card]");
+}
+
+#[test]
+fn references_that_fail_the_checks_stay() {
+    for s in [
+        // 11 digits, not a mobile prefix.
+        "订单号12345678901",
+        "订单10012345678已发货",
+        // Glued to letters: a reference, not a phone number.
+        "订单SO13812345678",
+        "order_13812345678",
+        "ORD13812345678X",
+        "13812345678abc",
+        // 18 digits with a wrong check digit, failing Luhn too.
+        "订单440306199001011235",
+        // 16 digits failing Luhn.
+        "单号4111111111111112",
+        // Luhn-valid, but date-led: no card starts like that.
+        "订单号2024061512345679",
+        // Too short or too long.
+        "+1234567",
+        "+1234567890123456",
+        "41111111111",
+        "41111111111111111111",
+        // Decimals, versions, dates, money, and an at sign that is no address.
+        "金额 13812345678.50 元",
+        "v1.13812345678",
+        "2024-06-15 13:45",
+        "@13812345678abc",
+        "name@localhost",
+    ] {
+        assert_eq!(m(s), s, "masked a reference: {s}");
+    }
+}
+
+#[test]
+fn several_kinds_in_one_text() {
+    let s = "客户张三，手机13812345678，邮箱zs@example.com，身份证11010519491231002X，卡号4111111111111111，订单A2024061500001。";
+    assert_eq!(
+        m(s),
+        "客户张三，手机[phone]，邮箱[email]，身份证[id]，卡号[card]，订单A2024061500001。"
+    );
+}
