@@ -12,8 +12,11 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc;
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 pub(super) async fn handle(
     State(script): State<Shared>,
@@ -22,7 +25,7 @@ pub(super) async fn handle(
 ) -> Response {
     let request = match record(&script, "/v1/chat/completions", &headers, &body) {
         Ok(json) => json,
-        Err(response) => return response,
+        Err((status, message)) => return error(status, message),
     };
     let behaviour = script
         .lock()
@@ -45,6 +48,7 @@ pub(super) async fn handle(
             "'model' and a non-empty 'messages' are required",
         );
     }
+    let mut stream = request.get("stream") == Some(&Value::Bool(true));
     let (pieces, gap, stall) = match behaviour {
         ChatBehaviour::Auto => (split(&auto_reply(&messages)), Duration::ZERO, false),
         ChatBehaviour::Reply(text) => (split(&text), Duration::ZERO, false),
@@ -61,6 +65,10 @@ pub(super) async fn handle(
         }
         ChatBehaviour::StallAfterFirstToken(text) => (split(&text), Duration::ZERO, true),
         ChatBehaviour::Slow(gap, text) => (split(&text), gap, false),
+        ChatBehaviour::IgnoreStream(text) => {
+            stream = false;
+            (split(&text), Duration::ZERO, false)
+        }
         ChatBehaviour::RawSse(raw) => {
             return sse(move |tx| async move { write_split(&tx, &raw, 3).await })
         }
@@ -75,8 +83,8 @@ pub(super) async fn handle(
         "completion_tokens": pieces.len(),
         "total_tokens": prompt_tokens + pieces.len(),
     });
-    let id = format!("chatcmpl-fake-{}", body.len());
-    if request.get("stream") != Some(&Value::Bool(true)) {
+    let id = format!("chatcmpl-fake-{}", NEXT_ID.fetch_add(1, Ordering::Relaxed));
+    if !stream {
         return Json(json!({
             "id": id, "object": "chat.completion", "created": 0, "model": model,
             "choices": [{ "index": 0, "message": { "role": "assistant", "content": pieces.concat() }, "finish_reason": "stop" }],

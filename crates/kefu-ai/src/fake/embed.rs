@@ -82,7 +82,7 @@ pub(super) async fn handle(
 ) -> Response {
     let json = match record(&script, "/v1/embeddings", &headers, &body) {
         Ok(json) => json,
-        Err(response) => return response,
+        Err((status, message)) => return error(status, message),
     };
     let behaviour = {
         let mut s = script.lock().unwrap_or_else(|e| e.into_inner());

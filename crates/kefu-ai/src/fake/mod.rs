@@ -55,6 +55,9 @@ pub enum ChatBehaviour {
     Slow(Duration, String),
     /// This raw body as `text/event-stream`, for protocol errors.
     RawSse(String),
+    /// One JSON completion of this text even when asked to stream, as some
+    /// servers do.
+    IgnoreStream(String),
 }
 
 /// How `/v1/embeddings` answers.
@@ -205,13 +208,14 @@ impl Drop for FakeOpenAi {
     }
 }
 
-/// Records the request and checks the API key; `Err` is the 401 to send.
+/// Records the request and checks the API key and JSON; `Err` is the
+/// error to answer with.
 fn record(
     script: &Shared,
     path: &str,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<Value, Response> {
+) -> Result<Value, (StatusCode, &'static str)> {
     let authorization = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -225,14 +229,11 @@ fn record(
     });
     if let Some(key) = &s.api_key {
         if authorization.as_deref() != Some(&format!("Bearer {key}")) {
-            return Err(error(
-                StatusCode::UNAUTHORIZED,
-                "Incorrect API key provided.",
-            ));
+            return Err((StatusCode::UNAUTHORIZED, "Incorrect API key provided."));
         }
     }
     if json.is_null() {
-        return Err(error(
+        return Err((
             StatusCode::BAD_REQUEST,
             "We could not parse the JSON body of your request.",
         ));
