@@ -13,7 +13,8 @@
 //! | bank card | 13–19 digits, Luhn-valid, card-like first digits | `[card]` |
 //!
 //! Digits may be grouped by single spaces or dashes (`138 1234 5678`,
-//! `4111-1111-1111-1111`). A number glued to letters (`SO13812345678`,
+//! `4111-1111-1111-1111`), in groups of 3 or more digits (cards as they
+//! are printed), so that rows of small numbers never add up to one. A number glued to letters (`SO13812345678`,
 //! `order_4111…`) is a reference, not personal data, and stays; so do
 //! numbers that fail the checks (an 18-digit order number with a wrong
 //! check digit, a 16-digit one that fails Luhn). Known gaps: full-width
@@ -58,6 +59,9 @@ impl Kind {
         }
     }
 }
+
+/// The longest number masked (a 19-digit card).
+const MAX_DIGITS: usize = 19;
 
 /// Byte spans to replace, in order, not overlapping. Everything matched is
 /// ASCII, so scanning bytes never splits a character: bytes of non-ASCII
@@ -170,7 +174,20 @@ fn number_run(b: &[u8], i: usize, spans: &mut Vec<(usize, usize, Kind)>) -> usiz
             s += 1;
             continue;
         }
-        let found = (s..=last).rev().find_map(|e| {
+        // Nothing is longer than 19 digits: bounds the work on long runs
+        // (tables of numbers) to linear.
+        let mut digits = 0;
+        let reach = (s..=last)
+            .take_while(|&e| {
+                digits += groups[e].end - groups[e].start;
+                digits <= MAX_DIGITS
+            })
+            .last();
+        let Some(reach) = reach else {
+            s += 1;
+            continue;
+        };
+        let found = (s..=reach).rev().find_map(|e| {
             if e == last && !free_after {
                 return None;
             }
@@ -192,8 +209,12 @@ fn number_run(b: &[u8], i: usize, spans: &mut Vec<(usize, usize, Kind)>) -> usiz
     end
 }
 
-/// What these digit groups are, if personal data.
+/// What these digit groups are, if personal data. Grouped digits must
+/// look grouped on purpose: no group under 3 digits (after a `+`, under
+/// 2), and cards in their printed groupings — so that a table of small
+/// numbers (`3 4 5 6 7 …`) is not read as one long number.
 fn classify(b: &[u8], groups: &[Group], plus: bool, x: bool) -> Option<Kind> {
+    let lens: Vec<usize> = groups.iter().map(|g| g.end - g.start).collect();
     let digits: Vec<u8> = groups
         .iter()
         .flat_map(|g| &b[g.start..g.end])
@@ -201,7 +222,11 @@ fn classify(b: &[u8], groups: &[Group], plus: bool, x: bool) -> Option<Kind> {
         .collect();
     let n = digits.len();
     if plus {
-        return (!x && (8..=15).contains(&n)).then_some(Kind::Phone);
+        let grouped = lens[1..].iter().all(|&l| l >= 2);
+        return (grouped && !x && (8..=15).contains(&n)).then_some(Kind::Phone);
+    }
+    if lens.len() > 1 && lens.iter().any(|&l| l < 3) {
+        return None;
     }
     if x {
         return (n == 17 && id_check(&digits, b'X')).then_some(Kind::Id);
@@ -217,10 +242,20 @@ fn classify(b: &[u8], groups: &[Group], plus: bool, x: bool) -> Option<Kind> {
     if n == 18 && id_check(&digits[..17], digits[17]) {
         return Some(Kind::Id);
     }
-    if (13..=19).contains(&n) && card_prefix(&digits) && luhn(&digits) {
+    if (13..=19).contains(&n) && card_grouping(&lens) && card_prefix(&digits) && luhn(&digits) {
         return Some(Kind::Card);
     }
     None
+}
+
+/// How card numbers are printed: in one piece, in fours (the last group
+/// shorter, for 13- and 19-digit cards), or 4-6-5 / 4-6-4 (Amex, Diners).
+fn card_grouping(lens: &[usize]) -> bool {
+    match lens {
+        [_] | [4, 6, 5] | [4, 6, 4] => true,
+        [init @ .., last] => init.iter().all(|&l| l == 4) && (1..=4).contains(last),
+        [] => false,
+    }
 }
 
 fn mobile(d: &[u8]) -> bool {
