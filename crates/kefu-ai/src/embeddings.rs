@@ -106,7 +106,9 @@ impl EmbeddingsClient {
         let mut tokens = 0u32;
         for batch in texts.chunks(self.cfg.batch_size) {
             let (batch_vectors, batch_tokens) = self.retried(batch, model, mode).await.inspect_err(|e| {
-                tracing::warn!(model, latency_ms = elapsed_ms(started), error = %e, "embeddings failed");
+                let error = e.to_string();
+                let error = crate::mask::mask_pii(&error);
+                tracing::warn!(model, latency_ms = elapsed_ms(started), error = %error, "embeddings failed");
             })?;
             if let (Some(first), Some(v)) = (vectors.first().map(Vec::len), batch_vectors.first()) {
                 if v.len() != first {

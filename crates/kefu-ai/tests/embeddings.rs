@@ -8,11 +8,7 @@ use secrecy::SecretString;
 use std::time::{Duration, Instant};
 
 fn config(fake: &FakeOpenAi) -> EmbeddingsConfig {
-    EmbeddingsConfig {
-        url: fake.base_url.clone(),
-        model: "fake-embed".into(),
-        ..EmbeddingsConfig::default()
-    }
+    fake.embeddings_config()
 }
 
 fn texts(items: &[&str]) -> Vec<String> {

@@ -158,6 +158,26 @@ impl FakeOpenAi {
         }
     }
 
+    /// Settings for an [`EmbeddingsClient`](crate::EmbeddingsClient) of
+    /// this server: model `fake-embed`, the rest default.
+    pub fn embeddings_config(&self) -> crate::EmbeddingsConfig {
+        crate::EmbeddingsConfig {
+            url: self.base_url.clone(),
+            model: "fake-embed".into(),
+            ..crate::EmbeddingsConfig::default()
+        }
+    }
+
+    /// Settings for a [`ChatClient`](crate::ChatClient) of this server:
+    /// model `fake-chat`, the rest default.
+    pub fn llm_config(&self) -> crate::LlmConfig {
+        crate::LlmConfig {
+            url: self.base_url.clone(),
+            model: "fake-chat".into(),
+            ..crate::LlmConfig::default()
+        }
+    }
+
     pub fn set_chat(&self, behaviour: ChatBehaviour) {
         self.lock().chat = behaviour;
     }

@@ -6,11 +6,7 @@ use kefu_ai::fake::FakeOpenAi;
 use kefu_ai::{AiError, ChatClient, LlmAnswer, LlmConfig, Passage};
 
 pub fn config(fake: &FakeOpenAi) -> LlmConfig {
-    LlmConfig {
-        url: fake.base_url.clone(),
-        model: "fake-chat".into(),
-        ..LlmConfig::default()
-    }
+    fake.llm_config()
 }
 
 pub fn passages() -> Vec<Passage> {
