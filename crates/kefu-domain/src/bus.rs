@@ -4,7 +4,7 @@
 //! sequence number (DESIGN.md §3).
 
 use crate::chat::{Conversation, Message};
-use crate::ids::{ContactId, ConversationId, TeamId, UserId, WorkspaceId};
+use crate::ids::{ArticleId, ContactId, ConversationId, MessageId, TeamId, UserId, WorkspaceId};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use tokio::sync::broadcast;
@@ -38,6 +38,20 @@ pub enum Event {
         who: Participant,
         seq: i64,
     },
+    /// A piece of a bot reply being written by a language model (never
+    /// stored: the finished reply arrives as `MessageCreated` with the same
+    /// message id).
+    BotDraft {
+        about: About,
+        message_id: MessageId,
+        delta: String,
+    },
+    /// Articles changed (created, edited, deleted or re-embedded): every
+    /// replica refreshes them in its own search index from the database.
+    KnowledgeChanged {
+        workspace_id: WorkspaceId,
+        articles: Vec<ArticleId>,
+    },
 }
 
 /// The conversation an ephemeral event is about, with what subscribers need
@@ -64,15 +78,22 @@ impl Event {
         match self {
             Event::MessageCreated { message, .. } => message.workspace_id,
             Event::ConversationUpdated { conversation } => conversation.workspace_id,
-            Event::Typing { about, .. } | Event::Read { about, .. } => about.workspace_id,
+            Event::Typing { about, .. }
+            | Event::Read { about, .. }
+            | Event::BotDraft { about, .. } => about.workspace_id,
+            Event::KnowledgeChanged { workspace_id, .. } => *workspace_id,
         }
     }
 
-    pub fn contact(&self) -> ContactId {
+    /// The contact whose conversation it is about (none for knowledge events).
+    pub fn contact(&self) -> Option<ContactId> {
         match self {
-            Event::MessageCreated { contact, .. } => *contact,
-            Event::ConversationUpdated { conversation } => conversation.contact_id,
-            Event::Typing { about, .. } | Event::Read { about, .. } => about.contact_id,
+            Event::MessageCreated { contact, .. } => Some(*contact),
+            Event::ConversationUpdated { conversation } => Some(conversation.contact_id),
+            Event::Typing { about, .. }
+            | Event::Read { about, .. }
+            | Event::BotDraft { about, .. } => Some(about.contact_id),
+            Event::KnowledgeChanged { .. } => None,
         }
     }
 
@@ -83,15 +104,21 @@ impl Event {
             Event::ConversationUpdated { conversation } => {
                 (conversation.assignee_id, conversation.team_id)
             }
-            Event::Typing { about, .. } | Event::Read { about, .. } => (about.assignee, about.team),
+            Event::Typing { about, .. }
+            | Event::Read { about, .. }
+            | Event::BotDraft { about, .. } => (about.assignee, about.team),
+            Event::KnowledgeChanged { .. } => (None, None),
         }
     }
 
-    pub fn conversation(&self) -> ConversationId {
+    pub fn conversation(&self) -> Option<ConversationId> {
         match self {
-            Event::MessageCreated { message, .. } => message.conversation_id,
-            Event::ConversationUpdated { conversation } => conversation.id,
-            Event::Typing { about, .. } | Event::Read { about, .. } => about.conversation_id,
+            Event::MessageCreated { message, .. } => Some(message.conversation_id),
+            Event::ConversationUpdated { conversation } => Some(conversation.id),
+            Event::Typing { about, .. }
+            | Event::Read { about, .. }
+            | Event::BotDraft { about, .. } => Some(about.conversation_id),
+            Event::KnowledgeChanged { .. } => None,
         }
     }
 }
@@ -103,6 +130,8 @@ pub enum Topic {
     Workspace(WorkspaceId),
     /// Everything about one contact's conversations (their widget sockets).
     Contact(ContactId),
+    /// Knowledge-base changes, for every replica's search index.
+    Knowledge,
 }
 
 impl Topic {
@@ -110,6 +139,7 @@ impl Topic {
         match self {
             Topic::Workspace(w) => format!("workspace:{w}"),
             Topic::Contact(c) => format!("contact:{c}"),
+            Topic::Knowledge => "knowledge".to_string(),
         }
     }
 }

@@ -250,6 +250,50 @@ pub struct Message {
     /// The sender's idempotency key: unique per sender.
     pub client_msg_id: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// Structured extras of a bot reply (citations, choices).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<MessageMeta>,
+}
+
+impl Message {
+    /// The stored form of `m`, appended at `seq`.
+    pub fn stored(
+        workspace_id: WorkspaceId,
+        conversation_id: ConversationId,
+        seq: i64,
+        m: &NewMessage,
+    ) -> Self {
+        Message {
+            id: m.id,
+            workspace_id,
+            conversation_id,
+            seq,
+            sender_kind: m.sender_kind,
+            sender_id: m.sender_id,
+            body: m.body.clone(),
+            private: m.private,
+            client_msg_id: m.client_msg_id.clone(),
+            created_at: m.created_at,
+            meta: m.meta.clone(),
+        }
+    }
+}
+
+/// What a bot reply carries besides its text: the articles it cites, the
+/// choices it offers, and whether the visitor may rate it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MessageMeta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<crate::kb::BotDecision>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub citations: Vec<crate::kb::ArticleRef>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suggestions: Vec<crate::kb::ArticleRef>,
+    /// The visitor may answer "helpful?" for this reply.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub feedback: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handoff_reason: Option<crate::kb::HandoffReason>,
 }
 
 /// Which conversations a listing returns, newest activity first.
@@ -329,6 +373,7 @@ pub struct NewMessage {
     pub private: bool,
     pub client_msg_id: Option<String>,
     pub created_at: DateTime<Utc>,
+    pub meta: Option<MessageMeta>,
 }
 
 /// What appending did.

@@ -110,3 +110,11 @@ id_type!(
     /// One entry in a conversation's assignment history.
     AssignmentId
 );
+id_type!(
+    /// A knowledge-base article (stable across its versions).
+    ArticleId
+);
+id_type!(
+    /// One bot turn: the question, what was retrieved and what was decided.
+    BotTurnId
+);

@@ -9,6 +9,7 @@ pub mod chat;
 pub mod clock;
 pub mod error;
 pub mod ids;
+pub mod kb;
 pub mod model;
 pub mod role;
 pub mod routing;

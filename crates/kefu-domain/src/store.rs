@@ -13,6 +13,7 @@ use crate::audit::{AuditEntry, AuditRecord};
 use crate::chat::*;
 use crate::error::StoreResult;
 use crate::ids::*;
+use crate::kb::*;
 use crate::model::*;
 use crate::role::Role;
 use crate::routing::{AgentStatus, Assignment, Presence, Team};
@@ -401,6 +402,110 @@ pub trait RoutingStore: Send + Sync {
     async fn workspaces_with_queue(&self) -> StoreResult<Vec<WorkspaceId>>;
 }
 
+/// The knowledge base and the bot's records (DESIGN.md §4).
+#[async_trait]
+pub trait KbStore: Send + Sync {
+    /// Stores a new article (its `version` is 1) and its first history
+    /// entry. `Conflict("external_id_taken")`.
+    async fn create_article(
+        &self,
+        article: &Article,
+        author: Author,
+        audit: AuditRecord,
+    ) -> StoreResult<()>;
+    /// A live (not deleted) article.
+    async fn get_article(&self, workspace: WorkspaceId, id: ArticleId) -> StoreResult<Article>;
+    async fn find_article_by_external_id(
+        &self,
+        workspace: WorkspaceId,
+        external_id: &str,
+    ) -> StoreResult<Option<Article>>;
+    /// Live articles in id order, after `filter.after`, at most `filter.limit`.
+    async fn list_articles(
+        &self,
+        workspace: WorkspaceId,
+        filter: &ArticleFilter,
+    ) -> StoreResult<Vec<Article>>;
+    /// Replaces the article's external id and content with `article`'s,
+    /// whose `version` must be the stored version + 1, and records the
+    /// version. `Conflict("version_conflict")` when someone changed it in
+    /// between; `Conflict("external_id_taken")`.
+    async fn update_article(
+        &self,
+        article: &Article,
+        author: Author,
+        audit: AuditRecord,
+    ) -> StoreResult<()>;
+    /// Soft delete: the article leaves listings and search; its history stays.
+    async fn delete_article(
+        &self,
+        workspace: WorkspaceId,
+        id: ArticleId,
+        author: Author,
+        at: DateTime<Utc>,
+        audit: AuditRecord,
+    ) -> StoreResult<Article>;
+    /// The article's history, oldest first (deleted articles included).
+    async fn article_versions(
+        &self,
+        workspace: WorkspaceId,
+        id: ArticleId,
+    ) -> StoreResult<Vec<ArticleVersion>>;
+    /// Articles with these ids as they are now, deleted ones included (for
+    /// refreshing a search index).
+    async fn articles_by_id(
+        &self,
+        workspace: WorkspaceId,
+        ids: &[ArticleId],
+    ) -> StoreResult<Vec<Article>>;
+    /// Every live, published article of the workspace.
+    async fn published_articles(&self, workspace: WorkspaceId) -> StoreResult<Vec<Article>>;
+    /// Stores (or replaces) an article's vector for `model`.
+    async fn put_embedding(
+        &self,
+        workspace: WorkspaceId,
+        embedding: &ArticleEmbedding,
+    ) -> StoreResult<()>;
+    /// The workspace's vectors for `model` (any version: compare with the
+    /// article's).
+    async fn embeddings(
+        &self,
+        workspace: WorkspaceId,
+        model: &str,
+    ) -> StoreResult<Vec<ArticleEmbedding>>;
+    /// Live published articles (of any workspace) with no vector for
+    /// `model` at their current version, oldest change first.
+    async fn articles_missing_embedding(
+        &self,
+        model: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<Article>>;
+    async fn get_bot_settings(&self, workspace: WorkspaceId) -> StoreResult<Option<BotSettings>>;
+    async fn put_bot_settings(
+        &self,
+        workspace: WorkspaceId,
+        settings: &BotSettings,
+        audit: AuditRecord,
+    ) -> StoreResult<()>;
+    async fn record_bot_turn(&self, turn: &BotTurn) -> StoreResult<()>;
+    /// The conversation's bot turns, newest first.
+    async fn bot_turns(
+        &self,
+        workspace: WorkspaceId,
+        conversation: ConversationId,
+        limit: i64,
+    ) -> StoreResult<Vec<BotTurn>>;
+    /// Records the visitor's "helpful?" answer on the turn whose reply is
+    /// `reply`; `NotFound("bot_turn")`.
+    async fn set_bot_feedback(
+        &self,
+        workspace: WorkspaceId,
+        conversation: ConversationId,
+        reply: MessageId,
+        helpful: bool,
+    ) -> StoreResult<BotTurn>;
+}
+
 /// Health as `/readyz` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreHealth {
@@ -421,6 +526,7 @@ pub trait Store:
     + InboxStore
     + ConversationStore
     + RoutingStore
+    + KbStore
 {
     /// `sqlite` or `postgres`.
     fn backend_name(&self) -> &'static str;

@@ -332,6 +332,7 @@ impl Services {
             private,
             client_msg_id: client_msg_id.map(str::to_string),
             created_at: self.clock.now(),
+            meta: None,
         }
     }
 
@@ -378,7 +379,9 @@ impl Services {
         let (ws, contact) = (event.workspace(), event.contact());
         let event = std::sync::Arc::new(event);
         self.bus.publish(&Topic::Workspace(ws), event.clone());
-        self.bus.publish(&Topic::Contact(contact), event);
+        if let Some(contact) = contact {
+            self.bus.publish(&Topic::Contact(contact), event);
+        }
     }
 
     /// The visitor's own conversation, or 404 — whoever else's it is.

@@ -8,6 +8,7 @@ use kefu_domain::store::Store;
 use kefu_domain::StoreError;
 use std::sync::Arc;
 
+mod kb;
 pub mod postgres;
 pub mod sqlite;
 #[cfg(feature = "testing")]
@@ -112,6 +113,15 @@ pub(crate) fn offline_text(m: kefu_domain::chat::OfflineMode) -> &'static str {
         kefu_domain::chat::OfflineMode::Queue => "queue",
         kefu_domain::chat::OfflineMode::Form => "form",
     }
+}
+
+/// A message's structured extras as stored (JSON text; NULL for none).
+pub(crate) fn meta_text(m: &kefu_domain::chat::NewMessage) -> Result<Option<String>, StoreError> {
+    m.meta
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(StoreError::backend)
 }
 
 /// `%text%` for LIKE with `\\` escaping the wildcards in `text`.

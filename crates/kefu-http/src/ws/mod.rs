@@ -350,7 +350,7 @@ impl Connection {
     async fn visible(&self, ev: &Event) -> Vec<ServerFrame> {
         match &self.peer {
             Peer::Visitor(v) => {
-                if ev.contact() != v.contact_id {
+                if ev.contact() != Some(v.contact_id) {
                     return Vec::new();
                 }
                 match ev {
@@ -392,6 +392,16 @@ impl Connection {
                         who: participant(who),
                         seq: *seq,
                     }],
+                    Event::BotDraft {
+                        about,
+                        message_id,
+                        delta,
+                    } => vec![ServerFrame::MessageDelta {
+                        conversation_id: about.conversation_id.0,
+                        message_id: message_id.0,
+                        delta: delta.clone(),
+                    }],
+                    Event::KnowledgeChanged { .. } => Vec::new(),
                 }
             }
             Peer::Member {
@@ -438,6 +448,16 @@ impl Connection {
                         }]
                     }
                     Event::Read { .. } => Vec::new(),
+                    Event::BotDraft {
+                        about,
+                        message_id,
+                        delta,
+                    } => vec![ServerFrame::MessageDelta {
+                        conversation_id: about.conversation_id.0,
+                        message_id: message_id.0,
+                        delta: delta.clone(),
+                    }],
+                    Event::KnowledgeChanged { .. } => Vec::new(),
                 }
             }
         }

@@ -110,6 +110,15 @@ pub enum ServerFrame {
         who: ParticipantDto,
         seq: i64,
     },
+    /// A piece of a bot reply still being written (by a language model);
+    /// the finished reply follows as `message.created` with this
+    /// `message_id`, which replaces the pieces.
+    #[serde(rename = "message.delta")]
+    MessageDelta {
+        conversation_id: Uuid,
+        message_id: Uuid,
+        delta: String,
+    },
     #[serde(rename = "pong")]
     Pong,
     #[serde(rename = "error")]

@@ -1,7 +1,7 @@
 //! Inboxes, contacts, conversations and the sequence-numbered message log.
 
 use super::{rows, PgStore};
-use crate::{corrupt, db, hours_text, map_err, offline_text};
+use crate::{corrupt, db, hours_text, map_err, meta_text, offline_text};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kefu_domain::audit::AuditRecord;
@@ -126,6 +126,12 @@ pub(super) fn message(row: &PgRow) -> StoreResult<Message> {
         private: row.try_get("private").map_err(db)?,
         client_msg_id: row.try_get("client_msg_id").map_err(db)?,
         created_at: row.try_get("created_at").map_err(db)?,
+        meta: row
+            .try_get::<Option<String>, _>("meta")
+            .map_err(db)?
+            .map(|m| serde_json::from_str(&m))
+            .transpose()
+            .map_err(|_| corrupt("messages.meta"))?,
     })
 }
 
@@ -692,8 +698,8 @@ impl ConversationStore for PgStore {
              WHERE id = $3 AND workspace_id = $2 AND status <> 'closed' \
              AND ($11::uuid IS NULL OR (contact_id = $11 AND inbox_id = $12)) RETURNING *), \
              ins AS (INSERT INTO messages (id, workspace_id, conversation_id, seq, sender_kind, sender_id, \
-             body, private, client_msg_id, created_at) \
-             SELECT $1, $2, $3, bump.last_seq, $4, $5, $6, $7, $8, $9 FROM bump RETURNING seq) \
+             body, private, client_msg_id, created_at, meta) \
+             SELECT $1, $2, $3, bump.last_seq, $4, $5, $6, $7, $8, $9, $13 FROM bump RETURNING seq) \
              SELECT bump.* FROM bump, ins",
         )
         .bind(m.id.0)
@@ -708,24 +714,14 @@ impl ConversationStore for PgStore {
         .bind(m.created_at)
         .bind(owner.map(|(c, _)| c.0))
         .bind(owner.map(|(_, i)| i.0))
+        .bind(meta_text(m)?)
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| map_err(e, "duplicate_message"));
         match row {
             Ok(Some(row)) => {
                 let c = conversation(&row)?;
-                let message = Message {
-                    id: m.id,
-                    workspace_id: ws,
-                    conversation_id: conv,
-                    seq: c.last_seq,
-                    sender_kind: m.sender_kind,
-                    sender_id: m.sender_id,
-                    body: m.body.clone(),
-                    private: m.private,
-                    client_msg_id: m.client_msg_id.clone(),
-                    created_at: m.created_at,
-                };
+                let message = Message::stored(ws, conv, c.last_seq, m);
                 Ok((Appended::New(message), c))
             }
             Ok(None) => {
@@ -767,8 +763,8 @@ impl ConversationStore for PgStore {
             "WITH bump AS (UPDATE conversations SET last_seq = last_seq + 1, updated_at = $10 \
              WHERE id = $3 AND workspace_id = $2 RETURNING last_seq) \
              INSERT INTO messages (id, workspace_id, conversation_id, seq, sender_kind, sender_id, body, \
-             private, client_msg_id, created_at) \
-             SELECT $1, $2, $3, bump.last_seq, $4, $5, $6, $7, $8, $9 FROM bump RETURNING seq",
+             private, client_msg_id, created_at, meta) \
+             SELECT $1, $2, $3, bump.last_seq, $4, $5, $6, $7, $8, $9, $11 FROM bump RETURNING seq",
         )
         .bind(m.id.0)
         .bind(ws.0)
@@ -780,6 +776,7 @@ impl ConversationStore for PgStore {
         .bind(&m.client_msg_id)
         .bind(m.created_at)
         .bind(m.created_at)
+        .bind(meta_text(m)?)
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| map_err(e, "duplicate_message"));
@@ -796,18 +793,7 @@ impl ConversationStore for PgStore {
             }
             Err(e) => return Err(e),
         };
-        Ok(Appended::New(Message {
-            id: m.id,
-            workspace_id: ws,
-            conversation_id: conv,
-            seq,
-            sender_kind: m.sender_kind,
-            sender_id: m.sender_id,
-            body: m.body.clone(),
-            private: m.private,
-            client_msg_id: m.client_msg_id.clone(),
-            created_at: m.created_at,
-        }))
+        Ok(Appended::New(Message::stored(ws, conv, seq, m)))
     }
 
     async fn messages_after(

@@ -9,6 +9,7 @@ mod api_tokens;
 mod audit;
 mod chat;
 mod invitations;
+mod kb;
 mod members;
 mod routing;
 mod rows;

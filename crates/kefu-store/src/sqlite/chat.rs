@@ -1,7 +1,7 @@
 //! Inboxes, contacts, conversations and the sequence-numbered message log.
 
 use super::{rows, SqliteStore};
-use crate::{corrupt, db, hours_text, map_err, offline_text};
+use crate::{corrupt, db, hours_text, map_err, meta_text, offline_text};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kefu_domain::audit::AuditRecord;
@@ -126,6 +126,12 @@ pub(super) fn message(row: &SqliteRow) -> StoreResult<Message> {
         private: row.try_get("private").map_err(db)?,
         client_msg_id: row.try_get("client_msg_id").map_err(db)?,
         created_at: row.try_get("created_at").map_err(db)?,
+        meta: row
+            .try_get::<Option<String>, _>("meta")
+            .map_err(db)?
+            .map(|m| serde_json::from_str(&m))
+            .transpose()
+            .map_err(|_| corrupt("messages.meta"))?,
     })
 }
 
@@ -715,8 +721,8 @@ impl ConversationStore for SqliteStore {
         // rolls back, no seq is consumed, and the original answers.
         let stored = sqlx::query_scalar::<_, i64>(
             "INSERT INTO messages (id, workspace_id, conversation_id, seq, sender_kind, sender_id, body, \
-             private, client_msg_id, created_at) \
-             SELECT $1, $2, $3, c.last_seq + 1, $4, $5, $6, $7, $8, $9 FROM conversations c \
+             private, client_msg_id, created_at, meta) \
+             SELECT $1, $2, $3, c.last_seq + 1, $4, $5, $6, $7, $8, $9, $10 FROM conversations c \
              WHERE c.id = $3 AND c.workspace_id = $2 RETURNING seq",
         )
         .bind(m.id.0)
@@ -728,6 +734,7 @@ impl ConversationStore for SqliteStore {
         .bind(m.private)
         .bind(&m.client_msg_id)
         .bind(m.created_at)
+        .bind(meta_text(m)?)
         // `fetch_all`, not `fetch_optional`: the statement must be stepped to
         // its end, or SQLite never runs its WAL auto-checkpoint after it and
         // the log grows until some other commit checkpoints it all at once
@@ -749,18 +756,7 @@ impl ConversationStore for SqliteStore {
             }
             Err(e) => return Err(e),
         };
-        Ok(Appended::New(Message {
-            id: m.id,
-            workspace_id: ws,
-            conversation_id: conv,
-            seq,
-            sender_kind: m.sender_kind,
-            sender_id: m.sender_id,
-            body: m.body.clone(),
-            private: m.private,
-            client_msg_id: m.client_msg_id.clone(),
-            created_at: m.created_at,
-        }))
+        Ok(Appended::New(Message::stored(ws, conv, seq, m)))
     }
 
     async fn messages_after(

@@ -82,6 +82,7 @@ pub(crate) fn visitor_msg(
         private: false,
         client_msg_id: client_msg_id.map(str::to_string),
         created_at: now(),
+        meta: None,
     }
 }
 

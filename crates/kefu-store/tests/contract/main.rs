@@ -5,6 +5,7 @@
 mod audit;
 mod chat;
 mod invitations;
+mod kb;
 mod members;
 mod routing;
 mod sessions;
