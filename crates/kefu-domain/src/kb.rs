@@ -103,14 +103,15 @@ pub struct ArticleRef {
     pub title: String,
 }
 
-/// An article's vector from the configured embedding model, valid for the
-/// article `version` it was computed from.
+/// An article's vectors from the configured embedding model (one per
+/// passage: title, each question, body), valid for the article `version`
+/// they were computed from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ArticleEmbedding {
     pub article_id: ArticleId,
     pub version: i64,
     pub model: String,
-    pub vector: Vec<f32>,
+    pub vectors: Vec<Vec<f32>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]

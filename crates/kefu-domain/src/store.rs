@@ -467,11 +467,12 @@ pub trait KbStore: Send + Sync {
         embedding: &ArticleEmbedding,
     ) -> StoreResult<()>;
     /// The workspace's vectors for `model` (any version: compare with the
-    /// article's).
+    /// article's), of the articles in `only` when given.
     async fn embeddings(
         &self,
         workspace: WorkspaceId,
         model: &str,
+        only: Option<&[ArticleId]>,
     ) -> StoreResult<Vec<ArticleEmbedding>>;
     /// Live published articles (of any workspace) with no vector for
     /// `model` at their current version, oldest change first.

@@ -2,7 +2,7 @@
 //! and bot turns (SQLite).
 
 use super::{rows, SqliteStore};
-use crate::kb::{json_list, json_text, vector_from_bytes, vector_to_bytes};
+use crate::kb::{json_list, json_text, vectors_from_bytes, vectors_to_bytes};
 use crate::{corrupt, db, map_err};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -332,23 +332,37 @@ impl KbStore for SqliteStore {
         .bind(ws.0)
         .bind(&e.model)
         .bind(e.version)
-        .bind(vector_to_bytes(&e.vector))
+        .bind(vectors_to_bytes(&e.vectors))
         .execute(&mut *tx)
         .await
         .map_err(db)?;
         tx.commit().await.map_err(db)
     }
 
-    async fn embeddings(&self, ws: WorkspaceId, model: &str) -> StoreResult<Vec<ArticleEmbedding>> {
-        let found = sqlx::query(
-            "SELECT article_id, version, model, vector FROM kb_embeddings \
-             WHERE workspace_id = $1 AND model = $2",
-        )
-        .bind(ws.0)
-        .bind(model)
-        .fetch_all(&self.reader)
-        .await
-        .map_err(db)?;
+    async fn embeddings(
+        &self,
+        ws: WorkspaceId,
+        model: &str,
+        only: Option<&[ArticleId]>,
+    ) -> StoreResult<Vec<ArticleEmbedding>> {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT article_id, version, model, vector FROM kb_embeddings WHERE workspace_id = ",
+        );
+        q.push_bind(ws.0)
+            .push(" AND model = ")
+            .push_bind(model.to_string());
+        if let Some(ids) = only {
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            q.push(" AND article_id IN (");
+            let mut sep = q.separated(", ");
+            for id in ids {
+                sep.push_bind(id.0);
+            }
+            q.push(")");
+        }
+        let found = q.build().fetch_all(&self.reader).await.map_err(db)?;
         found
             .iter()
             .map(|r| {
@@ -356,7 +370,7 @@ impl KbStore for SqliteStore {
                     article_id: r.try_get::<uuid::Uuid, _>("article_id").map_err(db)?.into(),
                     version: r.try_get("version").map_err(db)?,
                     model: r.try_get("model").map_err(db)?,
-                    vector: vector_from_bytes(&r.try_get::<Vec<u8>, _>("vector").map_err(db)?)?,
+                    vectors: vectors_from_bytes(&r.try_get::<Vec<u8>, _>("vector").map_err(db)?)?,
                 })
             })
             .collect()

@@ -256,7 +256,7 @@ async fn embeddings_follow_article_versions(store: Arc<dyn Store>) {
         article_id: a.id,
         version: 1,
         model: "e5".into(),
-        vector: vec![0.25, -0.5, 1.0e-3],
+        vectors: vec![vec![0.25, -0.5, 1.0e-3], vec![1.0, 0.0, 0.0]],
     };
     store.put_embedding(ws, &e).await.unwrap();
     // Another workspace cannot attach a vector to this article.
@@ -264,14 +264,27 @@ async fn embeddings_follow_article_versions(store: Arc<dyn Store>) {
         .put_embedding(
             other,
             &ArticleEmbedding {
-                vector: vec![9.0; 3],
+                vectors: vec![vec![9.0; 3]],
                 ..e.clone()
             },
         )
         .await
         .unwrap();
-    assert_eq!(store.embeddings(ws, "e5").await.unwrap(), [e.clone()]);
-    assert!(store.embeddings(other, "e5").await.unwrap().is_empty());
+    assert_eq!(store.embeddings(ws, "e5", None).await.unwrap(), [e.clone()]);
+    assert_eq!(
+        store.embeddings(ws, "e5", Some(&[a.id])).await.unwrap(),
+        [e.clone()]
+    );
+    assert!(store
+        .embeddings(ws, "e5", Some(&[draft.id]))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .embeddings(other, "e5", None)
+        .await
+        .unwrap()
+        .is_empty());
     assert!(store
         .articles_missing_embedding("e5", 10)
         .await
@@ -304,12 +317,12 @@ async fn embeddings_follow_article_versions(store: Arc<dyn Store>) {
     );
     let newer = ArticleEmbedding {
         version: 2,
-        vector: vec![1.0, 0.0, 0.0],
+        vectors: vec![vec![1.0, 0.0, 0.0]],
         ..e.clone()
     };
     store.put_embedding(ws, &newer).await.unwrap();
     store.put_embedding(ws, &e).await.unwrap();
-    assert_eq!(store.embeddings(ws, "e5").await.unwrap(), [newer]);
+    assert_eq!(store.embeddings(ws, "e5", None).await.unwrap(), [newer]);
     assert!(store
         .articles_missing_embedding("e5", 10)
         .await
