@@ -31,16 +31,29 @@ use serde::{Deserialize, Serialize};
 
 use crate::Retrieval;
 
+/// Number of model inputs ([`Features::vector`]).
+pub const NF: usize = 7;
+
 /// The per-hit inputs of the confidence model.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Features {
     pub lex: f32,
     pub lex_gap: f32,
     pub cover: f32,
+    /// Best share of a sub-document's (title's, a question's) IDF mass that
+    /// the query covers — "the query contains what this stored question
+    /// is about".
+    pub dcover: f32,
+    /// Matched query words, each weighted by its IDF relative to the
+    /// largest possible IDF in the workspace (≈ number of informative words
+    /// in common).
+    pub matched: f32,
     /// Whether a query vector and article vectors took part.
     pub semantic: bool,
     pub sem: f32,
     pub sem_gap: f32,
+    /// 1 when this article tops both the lexical and the semantic ranking.
+    /// Diagnostic only: as a model input it made the fit worse (see docs).
     pub agree: f32,
 }
 
@@ -49,17 +62,19 @@ pub struct Features {
 pub struct Model {
     pub bias: f32,
     /// Weights of [`Features::vector`], in order.
-    pub weights: [f32; 7],
+    pub weights: [f32; NF],
 }
 
 impl Features {
     /// The feature vector the model weights apply to (clipped to sane ranges
     /// so that an unusual query cannot push the logit arbitrarily far).
-    pub fn vector(&self) -> [f32; 7] {
+    pub fn vector(&self) -> [f32; NF] {
         [
             self.lex.clamp(0.0, 1.5),
             self.lex_gap.clamp(-1.0, 1.0),
             self.cover.clamp(0.0, 1.0),
+            self.dcover.clamp(0.0, 1.0),
+            self.matched.clamp(0.0, 4.0),
             if self.semantic {
                 self.sem.clamp(-1.0, 1.0)
             } else {
@@ -67,12 +82,6 @@ impl Features {
             },
             if self.semantic {
                 self.sem_gap.clamp(-0.5, 0.5)
-            } else {
-                0.0
-            },
-            if self.semantic { self.agree } else { 0.0 },
-            if self.semantic {
-                self.lex.clamp(0.0, 1.5) * self.sem.clamp(0.0, 1.0)
             } else {
                 0.0
             },
@@ -91,14 +100,14 @@ impl Model {
 
 /// Coefficients for lexical-only retrieval (fitted on zh + en tuning sets).
 pub const LEXICAL_MODEL: Model = Model {
-    bias: -4.0,
-    weights: [4.0, 6.0, 2.0, 0.0, 0.0, 0.0, 0.0],
+    bias: -4.63,
+    weights: [0.0, 3.74, 0.0, 4.00, 0.76, 0.0, 0.0],
 };
 
 /// Coefficients when a query vector is available.
 pub const HYBRID_MODEL: Model = Model {
-    bias: -20.0,
-    weights: [2.0, 4.0, 1.0, 20.0, 20.0, 1.0, 0.0],
+    bias: -5.45,
+    weights: [0.0, 3.14, 0.0, 3.51, 0.77, 1.66, 0.70],
 };
 
 /// The model used for a hit with these features.
@@ -122,7 +131,7 @@ pub struct Thresholds {
 impl Default for Thresholds {
     fn default() -> Self {
         Thresholds {
-            answer: 0.5,
+            answer: 0.6,
             suggest: 0.2,
         }
     }

@@ -59,6 +59,12 @@ pub struct SearchParams {
     pub sub_k: usize,
     pub fusion: Fusion,
     pub lex_weight: f32,
+    /// Lexical ranking score = `lex + dcover_weight · dcover` (see
+    /// [`Features::dcover`]).
+    pub dcover_weight: f32,
+    /// An article's lexical score adds this share of its second-best
+    /// sub-document's score (evidence from several phrasings).
+    pub second_weight: f32,
     /// Multiplier for articles whose language differs from the query locale.
     pub locale_penalty: f32,
     /// Override the confidence models (for fitting); `None` = built-in.
@@ -71,8 +77,10 @@ impl Default for SearchParams {
         SearchParams {
             weights: [1.0, 0.3, 1.0, 0.3, 0.6, 0.2],
             sub_k: 200,
-            fusion: Fusion::Linear,
-            lex_weight: 0.3,
+            fusion: Fusion::LinearMinMax,
+            lex_weight: 0.5,
+            dcover_weight: 1.0,
+            second_weight: 0.2,
             locale_penalty: 0.9,
             lexical_model: None,
             hybrid_model: None,
@@ -91,6 +99,7 @@ pub struct Detailed {
 #[derive(Debug, Clone, Copy, Default)]
 struct Cand {
     lex: f32,
+    rank_lex: f32,
     sem: Option<f32>,
     fused: f32,
 }
@@ -150,6 +159,39 @@ fn coverage(stats: &WsStats, words: &[(String, f32)], e: &ArticleEntry) -> f32 {
     }
 }
 
+/// Best share of one sub-document's IDF mass (title or a question) covered
+/// by the query words.
+fn doc_coverage(stats: &WsStats, words: &[(String, f32)], e: &ArticleEntry) -> f32 {
+    let s = slot(Part::Question, false);
+    let mut best = 0.0f32;
+    for sd in e.subdocs.iter().filter(|sd| sd.part != Part::Body) {
+        let uniq: std::collections::HashSet<&String> = sd.tokens.words.iter().collect();
+        let (mut hit, mut all) = (0.0, 0.0);
+        for t in uniq {
+            let idf = stats.idf(t, s);
+            all += idf;
+            if words.iter().any(|(w, _)| w == t) {
+                hit += idf;
+            }
+        }
+        if all > 0.0 {
+            best = best.max(hit / all);
+        }
+    }
+    best
+}
+
+/// Matched query words weighted by IDF relative to the maximum IDF.
+fn matched(stats: &WsStats, words: &[(String, f32)], e: &ArticleEntry) -> f32 {
+    let s = slot(Part::Question, false);
+    let max = stats.idf("\u{0}", s).max(1e-3);
+    words
+        .iter()
+        .filter(|(t, _)| e.words.contains(t))
+        .map(|(t, _)| stats.idf(t, s) / max)
+        .sum()
+}
+
 fn language(locale: &str) -> &str {
     locale.split(['-', '_']).next().unwrap_or(locale)
 }
@@ -182,7 +224,14 @@ impl KbIndex {
         let self_sc = self_score(&ws.stats, &words, &bigrams, &p.weights);
         if self_sc > 0.0 {
             for (id, raw) in self.lexical(workspace, ws, &words, &bigrams, p)? {
-                cands.entry(id).or_default().lex = raw / self_sc;
+                let c = cands.entry(id).or_default();
+                c.lex = raw / self_sc;
+                c.rank_lex = c.lex;
+                if p.dcover_weight != 0.0 {
+                    if let Some(e) = ws.articles.get(&id) {
+                        c.rank_lex += p.dcover_weight * doc_coverage(&ws.stats, &words, e);
+                    }
+                }
             }
         }
         let sem_all = q
@@ -244,6 +293,8 @@ impl KbIndex {
                 lex: c.lex,
                 lex_gap: other(c.lex, lex1, lex2),
                 cover: coverage(&ws.stats, &words, e),
+                dcover: doc_coverage(&ws.stats, &words, e),
+                matched: matched(&ws.stats, &words, e),
                 semantic,
                 sem: c.sem.unwrap_or(0.0),
                 sem_gap: c.sem.map_or(-0.5, |s| other(s, sem1, sem2)),
@@ -321,7 +372,7 @@ impl KbIndex {
             &TopDocs::with_limit(p.sub_k.max(1)).order_by_score(),
             &provider,
         )?;
-        let mut best: HashMap<Uuid, f32> = HashMap::new();
+        let mut best: HashMap<Uuid, (f32, f32)> = HashMap::new();
         let mut cols: HashMap<
             u32,
             (
@@ -339,32 +390,39 @@ impl KbIndex {
                 continue;
             };
             let id = Uuid::from_u64_pair(hi, lo);
-            let e = best.entry(id).or_insert(0.0);
-            *e = e.max(score);
+            let e = best.entry(id).or_insert((0.0, 0.0));
+            if score > e.0 {
+                *e = (score, e.0);
+            } else if score > e.1 {
+                e.1 = score;
+            }
         }
-        Ok(best.into_iter().collect())
+        Ok(best
+            .into_iter()
+            .map(|(id, (a, b))| (id, a + p.second_weight * b))
+            .collect())
     }
 }
 
 fn fuse(cands: &mut HashMap<Uuid, Cand>, p: &SearchParams, semantic: bool) {
     let w = p.lex_weight;
     if !semantic {
-        cands.values_mut().for_each(|c| c.fused = c.lex);
+        cands.values_mut().for_each(|c| c.fused = c.rank_lex);
         return;
     }
     match p.fusion {
         Fusion::Linear => cands
             .values_mut()
-            .for_each(|c| c.fused = w * c.lex + (1.0 - w) * c.sem.unwrap_or(0.0)),
+            .for_each(|c| c.fused = w * c.rank_lex + (1.0 - w) * c.sem.unwrap_or(0.0)),
         Fusion::SemanticOnly => cands
             .values_mut()
-            .for_each(|c| c.fused = c.sem.unwrap_or(-1.0) + 1e-3 * c.lex),
+            .for_each(|c| c.fused = c.sem.unwrap_or(-1.0) + 1e-3 * c.rank_lex),
         Fusion::LinearMinMax => {
             let sems = cands.values().filter_map(|c| c.sem);
             let (lo, hi) = sems.fold((f32::MAX, f32::MIN), |(l, h), s| (l.min(s), h.max(s)));
             let span = (hi - lo).max(1e-6);
             cands.values_mut().for_each(|c| {
-                c.fused = w * c.lex + (1.0 - w) * c.sem.map_or(0.0, |s| (s - lo) / span)
+                c.fused = w * c.rank_lex + (1.0 - w) * c.sem.map_or(0.0, |s| (s - lo) / span)
             });
         }
         Fusion::Rrf => {
@@ -385,7 +443,7 @@ fn fuse(cands: &mut HashMap<Uuid, Cand>, p: &SearchParams, semantic: bool) {
                     .map(|(i, (id, _))| (id, i))
                     .collect()
             };
-            let lr = rank(&|c| (c.lex > 0.0).then_some(c.lex), cands);
+            let lr = rank(&|c| (c.rank_lex > 0.0).then_some(c.rank_lex), cands);
             let sr = rank(&|c| c.sem, cands);
             for (id, c) in cands.iter_mut() {
                 c.fused = lr.get(id).map_or(0.0, |r| 1.0 / (61.0 + *r as f32))
