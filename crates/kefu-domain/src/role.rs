@@ -62,6 +62,8 @@ impl Role {
             Action::ManageTeams => &[Owner, Admin],
             Action::AssignOthers => &[Owner, Admin, Supervisor],
             Action::EditContacts => &[Owner, Admin, Supervisor, Agent],
+            Action::ViewKnowledge => &[Owner, Admin, Supervisor, Agent],
+            Action::ManageKnowledge => &[Owner, Admin, Supervisor],
         };
         allowed.contains(&self)
     }
@@ -143,10 +145,14 @@ pub enum Action {
     AssignOthers,
     /// Edit a contact's name, e-mail, phone and attributes.
     EditContacts,
+    /// Read and search the knowledge base, ask the bot, see suggestions.
+    ViewKnowledge,
+    /// Write, import, publish and evaluate knowledge-base articles.
+    ManageKnowledge,
 }
 
 impl Action {
-    pub const ALL: [Action; 15] = [
+    pub const ALL: [Action; 17] = [
         Action::ViewWorkspace,
         Action::UpdateWorkspaceSettings,
         Action::ViewMembers,
@@ -162,6 +168,8 @@ impl Action {
         Action::ManageTeams,
         Action::AssignOthers,
         Action::EditContacts,
+        Action::ViewKnowledge,
+        Action::ManageKnowledge,
     ];
 
     /// The API-token scope an action needs.
@@ -182,6 +190,8 @@ impl Action {
             Action::SendMessages | Action::AssignOthers | Action::EditContacts => {
                 Scope::ConversationsWrite
             }
+            Action::ViewKnowledge => Scope::KbRead,
+            Action::ManageKnowledge => Scope::KbWrite,
         }
     }
 }
@@ -213,16 +223,22 @@ pub enum Scope {
     ConversationsRead,
     #[serde(rename = "conversations:write")]
     ConversationsWrite,
+    #[serde(rename = "kb:read")]
+    KbRead,
+    #[serde(rename = "kb:write")]
+    KbWrite,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 6] = [
+    pub const ALL: [Scope; 8] = [
         Scope::WorkspaceRead,
         Scope::WorkspaceAdmin,
         Scope::TokensManage,
         Scope::AuditRead,
         Scope::ConversationsRead,
         Scope::ConversationsWrite,
+        Scope::KbRead,
+        Scope::KbWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -233,6 +249,8 @@ impl Scope {
             Scope::AuditRead => "audit:read",
             Scope::ConversationsRead => "conversations:read",
             Scope::ConversationsWrite => "conversations:write",
+            Scope::KbRead => "kb:read",
+            Scope::KbWrite => "kb:write",
         }
     }
 }
@@ -274,6 +292,8 @@ mod tests {
             (ManageTeams,             [true,  true,  false, false]),
             (AssignOthers,            [true,  true,  true,  false]),
             (EditContacts,            [true,  true,  true,  true ]),
+            (ViewKnowledge,           [true,  true,  true,  true ]),
+            (ManageKnowledge,         [true,  true,  true,  false]),
         ];
         assert_eq!(
             expected.len(),

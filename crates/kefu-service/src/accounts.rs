@@ -199,7 +199,7 @@ impl Services {
                 .store
                 .revoke_session(*session_id, self.clock.now())
                 .await?),
-            Principal::ApiToken(_) => Err(ServiceError::Forbidden("forbidden")),
+            Principal::ApiToken(_) | Principal::System => Err(ServiceError::Forbidden("forbidden")),
         }
     }
 

@@ -337,7 +337,7 @@ impl Services {
     }
 
     /// What an append means to the caller; a new message is announced.
-    fn appended(&self, conversation: &Conversation, appended: Appended) -> Sent {
+    pub(crate) fn appended(&self, conversation: &Conversation, appended: Appended) -> Sent {
         let duplicate = matches!(appended, Appended::Duplicate(_));
         let message = match appended {
             Appended::New(m) | Appended::Duplicate(m) => m,
@@ -474,6 +474,11 @@ impl Services {
         }
         if entered_queue {
             self.route(v.workspace_id).await;
+        }
+        // The bot answers in the background: the visitor has their ack now.
+        if !sent.duplicate && conversation.status == ConversationStatus::Bot {
+            let (me, c, m) = (self.clone(), conversation.clone(), sent.message.clone());
+            tokio::spawn(async move { me.bot_reply(c, m).await });
         }
         Ok(sent)
     }

@@ -121,3 +121,45 @@ impl Default for ChatConfig {
         }
     }
 }
+
+/// Settings of the knowledge base and the bot (section `[kb]` of kefu.toml).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct KbConfig {
+    /// Largest `POST …/kb/import` body, in bytes.
+    pub import_max_bytes: usize,
+    /// Longest article body, in characters.
+    pub max_body_chars: usize,
+    /// Most alternative questions per article.
+    pub max_questions: usize,
+    /// Fold traditional Chinese to simplified in the index and in queries.
+    pub fold_traditional: bool,
+    /// Articles embedded per background pass.
+    pub embed_batch: usize,
+    /// First retry delay after the embeddings endpoint failed, in seconds
+    /// (doubling up to five minutes).
+    pub embed_retry_secs: u64,
+    /// How long the bot waits for the query's embedding before it answers
+    /// from lexical search alone, in milliseconds.
+    pub query_embed_timeout_ms: u64,
+    /// Passages given to the language model (when one is configured).
+    pub llm_passages: usize,
+    /// Default "hand off after this many unhelpful answers in a row".
+    pub max_unhelpful: u32,
+}
+
+impl Default for KbConfig {
+    fn default() -> Self {
+        Self {
+            import_max_bytes: 64 * 1024 * 1024,
+            max_body_chars: 50_000,
+            max_questions: 50,
+            fold_traditional: true,
+            embed_batch: 32,
+            embed_retry_secs: 5,
+            query_embed_timeout_ms: 2_000,
+            llm_passages: 3,
+            max_unhelpful: 2,
+        }
+    }
+}

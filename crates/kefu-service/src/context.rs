@@ -16,6 +16,9 @@ pub enum Principal {
     },
     /// An integration, through a workspace API token.
     ApiToken(Box<ApiToken>),
+    /// The operator at the command line (`kefu kb import` …): acts as the
+    /// workspace's owner, audited as `system`.
+    System,
 }
 
 impl Principal {
@@ -23,6 +26,7 @@ impl Principal {
         match self {
             Principal::User { user_id, .. } => (ActorKind::User, user_id.0),
             Principal::ApiToken(t) => (ActorKind::ApiToken, t.id.0),
+            Principal::System => (ActorKind::System, uuid::Uuid::nil()),
         }
     }
 
@@ -31,6 +35,7 @@ impl Principal {
         match self {
             Principal::User { user_id, .. } => *user_id,
             Principal::ApiToken(t) => t.created_by,
+            Principal::System => UserId(uuid::Uuid::nil()),
         }
     }
 }
@@ -55,7 +60,7 @@ impl Access {
     /// the token's scopes). Refusal is 403 `forbidden`.
     pub fn require(&self, action: Action) -> ServiceResult<()> {
         let scoped = match &self.ctx.principal {
-            Principal::User { .. } => true,
+            Principal::User { .. } | Principal::System => true,
             Principal::ApiToken(t) => t.scopes.contains(&action.scope()),
         };
         if scoped && self.role.allows(action) {
@@ -76,7 +81,7 @@ impl Access {
         AuditRecord {
             workspace_id: self.workspace_id,
             actor_kind,
-            actor_id: Some(actor_id),
+            actor_id: (actor_kind != ActorKind::System).then_some(actor_id),
             action: action.to_string(),
             target_type: target.as_ref().map(|(t, _)| t.to_string()),
             target_id: target.map(|(_, id)| id),
@@ -88,6 +93,20 @@ impl Access {
 }
 
 impl Services {
+    /// The command line's access to a workspace (as its owner); 404 when
+    /// the workspace does not exist.
+    pub async fn system_access(&self, workspace_id: WorkspaceId) -> ServiceResult<Access> {
+        self.store.get_workspace(workspace_id).await?;
+        Ok(Access {
+            workspace_id,
+            role: Role::Owner,
+            ctx: Ctx {
+                principal: Principal::System,
+                ip: None,
+            },
+        })
+    }
+
     /// Resolves the caller's access to a workspace. Not being a member, and
     /// a token of another workspace, both answer 404 — a workspace one cannot
     /// see does not exist.

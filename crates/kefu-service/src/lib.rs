@@ -4,17 +4,19 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod bot;
 pub mod chat;
 pub mod config;
 pub mod contacts;
 pub mod context;
 pub mod error;
+pub mod kb;
 pub mod routing;
 pub mod throttle;
 pub mod validate;
 pub mod workspaces;
 
-pub use config::{AuthConfig, ChatConfig};
+pub use config::{AuthConfig, ChatConfig, KbConfig};
 pub use context::{Access, Ctx, Principal};
 pub use error::{ServiceError, ServiceResult};
 
@@ -33,6 +35,7 @@ pub struct Services {
     pub signer: Arc<auth::tokens::Signer>,
     pub passwords: Arc<auth::password::Passwords>,
     pub throttle: Arc<throttle::LoginThrottle>,
+    pub knowledge: Arc<kb::Knowledge>,
 }
 
 impl Services {
@@ -61,6 +64,14 @@ impl Services {
             config: Arc::new(config),
             chat: Arc::new(chat),
             throttle: Arc::new(throttle),
+            knowledge: Arc::new(kb::Knowledge::in_memory(config::KbConfig::default())),
         }
+    }
+
+    /// Uses this knowledge base (index location, model endpoints) instead of
+    /// the default in-memory, lexical-only one.
+    pub fn with_knowledge(mut self, knowledge: kb::Knowledge) -> Self {
+        self.knowledge = Arc::new(knowledge);
+        self
     }
 }
