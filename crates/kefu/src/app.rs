@@ -58,14 +58,31 @@ pub fn services(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Se
             "generated a new token signing key; keep it with the data (all replicas must share one key)"
         );
     }
-    Ok(Services::new(
+    let services = Services::new(
         store,
         event_bus(settings)?,
         Arc::new(SystemClock),
         settings.auth.service.clone(),
         settings.chat.clone(),
         secrets::expose(&key),
-    ))
+    );
+    Ok(services.with_knowledge(knowledge(settings)?))
+}
+
+/// The knowledge base's search side: its index under the data directory,
+/// and the model endpoints when configured.
+pub fn knowledge(settings: &Settings) -> anyhow::Result<kefu_service::kb::Knowledge> {
+    let embedder = match &settings.embeddings {
+        Some(e) => Some(kefu_ai::EmbeddingsClient::new(e.clone()).context("[embeddings]")?),
+        None => None,
+    };
+    let llm = match &settings.llm {
+        Some(l) => Some(kefu_ai::ChatClient::new(l.clone()).context("[llm]")?),
+        None => None,
+    };
+    let dir = settings.data_dir.join("kb-index");
+    kefu_service::kb::Knowledge::open(Some(&dir), settings.kb.clone(), embedder, llm)
+        .with_context(|| format!("opening the knowledge index in {}", dir.display()))
 }
 
 /// Redis pub/sub when `redis_url` is set (a cluster: every replica hears
@@ -98,6 +115,15 @@ impl App {
             }
         }
         let services = services(&settings, store.clone())?;
+        // The index is derived data: repair whatever differs from the
+        // database before serving (a new data directory, a crash mid-write).
+        let reindexed = services
+            .reconcile_knowledge()
+            .await
+            .context("indexing the knowledge base")?;
+        if reindexed > 0 {
+            tracing::info!(reindexed, "knowledge index brought up to date");
+        }
         let metrics = Arc::new(Metrics::new(
             env!("CARGO_PKG_VERSION"),
             store.backend_name(),
@@ -155,6 +181,14 @@ impl App {
                 }
             }
         });
+        // Every replica keeps its own index fresh from the others' changes,
+        // and computes missing article vectors when embeddings are on.
+        let kb = self.services.clone();
+        let kb_stop = self.sockets_shutdown.clone();
+        tokio::spawn(async move { kb.follow_knowledge(kb_stop).await });
+        let kb = self.services.clone();
+        let kb_stop = self.sockets_shutdown.clone();
+        tokio::spawn(async move { kb.run_embedder(kb_stop).await });
         tokio::spawn(async move {
             shutdown.await;
             // Upgraded sockets are not part of the HTTP drain: tell them to

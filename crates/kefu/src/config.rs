@@ -9,7 +9,7 @@ use figment::providers::{Format, Serialized, Toml};
 use figment::value::{Dict, Value};
 use figment::Figment;
 use kefu_http::HttpConfig;
-use kefu_service::{AuthConfig, ChatConfig};
+use kefu_service::{AuthConfig, ChatConfig, KbConfig};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -38,6 +38,13 @@ pub struct Settings {
     pub http: HttpConfig,
     pub auth: AuthSettings,
     pub chat: ChatConfig,
+    pub kb: KbConfig,
+    /// An OpenAI-compatible `/v1/embeddings` endpoint for semantic search
+    /// (unset: lexical search only).
+    pub embeddings: Option<kefu_ai::EmbeddingsConfig>,
+    /// An OpenAI-compatible chat endpoint that writes the bot's answers
+    /// from the retrieved articles (unset: the article itself is the answer).
+    pub llm: Option<kefu_ai::LlmConfig>,
 }
 
 impl Default for Settings {
@@ -54,6 +61,9 @@ impl Default for Settings {
             http: HttpConfig::default(),
             auth: AuthSettings::default(),
             chat: ChatConfig::default(),
+            kb: KbConfig::default(),
+            embeddings: None,
+            llm: None,
         }
     }
 }
@@ -153,7 +163,12 @@ impl Settings {
             .collect();
         // Each layer resolves its own `x_file` keys before it is merged, so
         // precedence holds whichever form a layer uses.
-        let known = serde_json::to_value(Settings::default()).expect("defaults serialise");
+        // The optional sections are unset by default; their keys are known all the same.
+        let mut known = serde_json::to_value(Settings::default()).expect("defaults serialise");
+        known["embeddings"] =
+            serde_json::to_value(kefu_ai::EmbeddingsConfig::default()).expect("defaults serialise");
+        known["llm"] =
+            serde_json::to_value(kefu_ai::LlmConfig::default()).expect("defaults serialise");
         let mut warnings = Vec::new();
         let mut fig = Figment::from(Serialized::defaults(Settings::default()));
         if let Some(p) = &source {
@@ -206,6 +221,13 @@ impl Settings {
             self.http.body_limit_bytes >= 1024,
             "http.body_limit_bytes must be at least 1024"
         );
+        if let Some(e) = &self.embeddings {
+            kefu_ai::EmbeddingsClient::new(e.clone())
+                .map_err(|err| anyhow::anyhow!("[embeddings]: {err}"))?;
+        }
+        if let Some(l) = &self.llm {
+            kefu_ai::ChatClient::new(l.clone()).map_err(|err| anyhow::anyhow!("[llm]: {err}"))?;
+        }
         Ok(())
     }
 
