@@ -107,7 +107,7 @@ pub const LEXICAL_MODEL: Model = Model {
 /// Coefficients when a query vector is available.
 pub const HYBRID_MODEL: Model = Model {
     bias: -5.45,
-    weights: [0.0, 3.14, 0.0, 3.51, 0.77, 1.66, 0.70],
+    weights: [0.0, 3.137, 0.0, 3.51, 0.768, 1.66, 0.703],
 };
 
 /// The model used for a hit with these features.

@@ -48,6 +48,7 @@ pub mod confidence;
 pub mod eval;
 mod index;
 pub mod markdown;
+mod scoring;
 pub mod search;
 mod snippet;
 mod stats;

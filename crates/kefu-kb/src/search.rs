@@ -9,14 +9,16 @@
 //! [`SearchParams::sub_k`] sub-documents are grouped by article; an article
 //! scores as its best sub-document, divided by the query's self score.
 //!
-//! ## Fusion (measured on the zh/en tuning sets, see `examples/tune.rs`)
-//! The chosen default, [`Fusion::Linear`], is
-//! `fused = lex_weight · lex + (1 − lex_weight) · cos`, with the lexical
-//! score on its query-independent self-score scale and the cosine as is —
-//! both are absolute scales, so the fused score of one article does not
-//! depend on which other articles happen to be in the workspace. Reciprocal
-//! rank fusion ([`Fusion::Rrf`]) and per-query min–max scaling of the
-//! cosine ([`Fusion::LinearMinMax`]) are kept for comparison.
+//! The lexical *ranking* score adds the best question/title coverage
+//! ([`SearchParams::dcover_weight`] · `dcover`) and a share of the
+//! second-best sub-document ([`SearchParams::second_weight`]).
+//!
+//! ## Fusion
+//! See the crate docs for the measurements. The default,
+//! [`Fusion::LinearMinMax`], is `fused = w · lex_rank + (1 − w) · (cos −
+//! min) / (max − min)` with `w = 0.5`, the cosine range taken over the
+//! whole workspace (so it does not depend on the embedding model's cosine
+//! scale) and the lexical side on its query-independent self-score scale.
 
 use std::collections::HashMap;
 
@@ -29,12 +31,10 @@ use uuid::Uuid;
 use crate::analyzer::analyze_normalized;
 use crate::confidence::{model_for, Features, Model};
 use crate::index::KbIndex;
-use crate::stats::{slot, ArticleEntry, Part, StatsProvider, WsState, WsStats};
+use crate::scoring::{counted, coverage, doc_coverage, fuse, matched, self_score, Cand};
+use crate::stats::{slot, Part, StatsProvider, WsState};
 use crate::text::normalize;
 use crate::{Hit, KbError, Retrieval, SearchQuery};
-
-const K1: f32 = 1.2;
-const B: f32 = 0.75;
 
 /// How lexical and semantic scores are combined.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -57,6 +57,8 @@ pub struct SearchParams {
     pub weights: [f32; 6],
     /// Number of sub-documents fetched from tantivy before grouping.
     pub sub_k: usize,
+    /// Number of best-cosine articles added to the candidates.
+    pub sem_k: usize,
     pub fusion: Fusion,
     pub lex_weight: f32,
     /// Lexical ranking score = `lex + dcover_weight · dcover` (see
@@ -77,6 +79,7 @@ impl Default for SearchParams {
         SearchParams {
             weights: [1.0, 0.3, 1.0, 0.3, 0.6, 0.2],
             sub_k: 200,
+            sem_k: 50,
             fusion: Fusion::LinearMinMax,
             lex_weight: 0.5,
             dcover_weight: 1.0,
@@ -94,102 +97,6 @@ impl Default for SearchParams {
 pub struct Detailed {
     pub retrieval: Retrieval,
     pub features: Vec<Features>,
-}
-
-#[derive(Debug, Clone, Copy, Default)]
-struct Cand {
-    lex: f32,
-    rank_lex: f32,
-    sem: Option<f32>,
-    fused: f32,
-}
-
-/// Query tokens with their counts, in first-seen order.
-fn counted(tokens: Vec<String>) -> Vec<(String, f32)> {
-    let mut out: Vec<(String, f32)> = Vec::new();
-    for t in tokens {
-        match out.iter_mut().find(|(s, _)| *s == t) {
-            Some((_, c)) => *c += 1.0,
-            None => out.push((t, 1.0)),
-        }
-    }
-    out
-}
-
-/// BM25 of a term occurring `tf` times in a field of length `len`.
-fn bm25(idf: f32, tf: f32, len: f32, avg: f32) -> f32 {
-    idf * tf * (K1 + 1.0) / (tf + K1 * (1.0 - B + B * len / avg))
-}
-
-/// The score the query would get against a question sub-document identical
-/// to itself — the query-independent scale of lexical scores.
-fn self_score(
-    stats: &WsStats,
-    words: &[(String, f32)],
-    bigrams: &[(String, f32)],
-    w: &[f32; 6],
-) -> f32 {
-    let mut total = 0.0;
-    for (toks, bigram) in [(words, false), (bigrams, true)] {
-        let s = slot(Part::Question, bigram);
-        let len: f32 = toks.iter().map(|(_, c)| c).sum();
-        let avg = stats.avg_len(s);
-        for (t, c) in toks {
-            total += w[s] * c * bm25(stats.idf(t, s), *c, len, avg);
-        }
-    }
-    total
-}
-
-/// IDF-weighted share of the query words present in the article.
-fn coverage(stats: &WsStats, words: &[(String, f32)], e: &ArticleEntry) -> f32 {
-    let s = slot(Part::Question, false);
-    let (mut hit, mut all) = (0.0, 0.0);
-    for (t, c) in words {
-        let idf = stats.idf(t, s) * c;
-        all += idf;
-        if e.words.contains(t) {
-            hit += idf;
-        }
-    }
-    if all > 0.0 {
-        hit / all
-    } else {
-        0.0
-    }
-}
-
-/// Best share of one sub-document's IDF mass (title or a question) covered
-/// by the query words.
-fn doc_coverage(stats: &WsStats, words: &[(String, f32)], e: &ArticleEntry) -> f32 {
-    let s = slot(Part::Question, false);
-    let mut best = 0.0f32;
-    for sd in e.subdocs.iter().filter(|sd| sd.part != Part::Body) {
-        let uniq: std::collections::HashSet<&String> = sd.tokens.words.iter().collect();
-        let (mut hit, mut all) = (0.0, 0.0);
-        for t in uniq {
-            let idf = stats.idf(t, s);
-            all += idf;
-            if words.iter().any(|(w, _)| w == t) {
-                hit += idf;
-            }
-        }
-        if all > 0.0 {
-            best = best.max(hit / all);
-        }
-    }
-    best
-}
-
-/// Matched query words weighted by IDF relative to the maximum IDF.
-fn matched(stats: &WsStats, words: &[(String, f32)], e: &ArticleEntry) -> f32 {
-    let s = slot(Part::Question, false);
-    let max = stats.idf("\u{0}", s).max(1e-3);
-    words
-        .iter()
-        .filter(|(t, _)| e.words.contains(t))
-        .map(|(t, _)| stats.idf(t, s) / max)
-        .sum()
 }
 
 fn language(locale: &str) -> &str {
@@ -239,15 +146,30 @@ impl KbIndex {
             .map(|v| self.vectors.scores(workspace, v))
             .unwrap_or_default();
         let semantic = !sem_all.is_empty();
+        // Only the best `sem_k` articles by cosine (and the lexical
+        // candidates) are ranked; the range is taken over the workspace.
+        let sem_range = sem_all.iter().fold((f32::MAX, f32::MIN), |(l, h), (_, s)| {
+            (l.min(*s), h.max(*s))
+        });
+        let sem_k = p.sem_k.max(q.limit).max(1);
+        let kth = if sem_all.len() > sem_k {
+            let mut v: Vec<f32> = sem_all.iter().map(|x| x.1).collect();
+            let (_, kth, _) = v.select_nth_unstable_by(sem_k - 1, |a, b| b.total_cmp(a));
+            *kth
+        } else {
+            f32::MIN
+        };
         for (id, s) in &sem_all {
-            if ws.articles.contains_key(id) {
+            if let Some(c) = cands.get_mut(id) {
+                c.sem = Some(*s);
+            } else if *s >= kth && ws.articles.contains_key(id) {
                 cands.entry(*id).or_default().sem = Some(*s);
             }
         }
         if cands.is_empty() {
             return Ok(Detailed::default());
         }
-        fuse(&mut cands, p, semantic);
+        fuse(&mut cands, p, semantic, sem_range);
         if let Some(loc) = q.locale.map(language) {
             for (id, c) in cands.iter_mut() {
                 if ws
@@ -381,11 +303,13 @@ impl KbIndex {
             ),
         > = HashMap::new();
         for (score, addr) in top {
-            if !cols.contains_key(&addr.segment_ord) {
-                let ff = searcher.segment_reader(addr.segment_ord).fast_fields();
-                cols.insert(addr.segment_ord, (ff.u64("a_hi")?, ff.u64("a_lo")?));
-            }
-            let (hi, lo) = &cols[&addr.segment_ord];
+            let (hi, lo) = match cols.entry(addr.segment_ord) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    let ff = searcher.segment_reader(addr.segment_ord).fast_fields();
+                    v.insert((ff.u64("a_hi")?, ff.u64("a_lo")?))
+                }
+            };
             let (Some(hi), Some(lo)) = (hi.first(addr.doc_id), lo.first(addr.doc_id)) else {
                 continue;
             };
@@ -401,54 +325,5 @@ impl KbIndex {
             .into_iter()
             .map(|(id, (a, b))| (id, a + p.second_weight * b))
             .collect())
-    }
-}
-
-fn fuse(cands: &mut HashMap<Uuid, Cand>, p: &SearchParams, semantic: bool) {
-    let w = p.lex_weight;
-    if !semantic {
-        cands.values_mut().for_each(|c| c.fused = c.rank_lex);
-        return;
-    }
-    match p.fusion {
-        Fusion::Linear => cands
-            .values_mut()
-            .for_each(|c| c.fused = w * c.rank_lex + (1.0 - w) * c.sem.unwrap_or(0.0)),
-        Fusion::SemanticOnly => cands
-            .values_mut()
-            .for_each(|c| c.fused = c.sem.unwrap_or(-1.0) + 1e-3 * c.rank_lex),
-        Fusion::LinearMinMax => {
-            let sems = cands.values().filter_map(|c| c.sem);
-            let (lo, hi) = sems.fold((f32::MAX, f32::MIN), |(l, h), s| (l.min(s), h.max(s)));
-            let span = (hi - lo).max(1e-6);
-            cands.values_mut().for_each(|c| {
-                c.fused = w * c.rank_lex + (1.0 - w) * c.sem.map_or(0.0, |s| (s - lo) / span)
-            });
-        }
-        Fusion::Rrf => {
-            let rank = |key: &dyn Fn(&Cand) -> Option<f32>,
-                        cands: &HashMap<Uuid, Cand>|
-             -> HashMap<Uuid, usize> {
-                let mut v: Vec<(Uuid, f32)> = cands
-                    .iter()
-                    .filter_map(|(id, c)| {
-                        key(c)
-                            .filter(|s| *s > 0.0 || c.sem.is_some())
-                            .map(|s| (*id, s))
-                    })
-                    .collect();
-                v.sort_by(|a, b| b.1.total_cmp(&a.1));
-                v.into_iter()
-                    .enumerate()
-                    .map(|(i, (id, _))| (id, i))
-                    .collect()
-            };
-            let lr = rank(&|c| (c.rank_lex > 0.0).then_some(c.rank_lex), cands);
-            let sr = rank(&|c| c.sem, cands);
-            for (id, c) in cands.iter_mut() {
-                c.fused = lr.get(id).map_or(0.0, |r| 1.0 / (61.0 + *r as f32))
-                    + sr.get(id).map_or(0.0, |r| 1.0 / (61.0 + *r as f32));
-            }
-        }
     }
 }
