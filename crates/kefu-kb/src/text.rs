@@ -78,6 +78,21 @@ mod tests {
     }
 
     #[test]
+    fn punctuation_and_digits() {
+        assert_eq!(normalize("１２３，ＡＢＣ。", &opts()), "123,abc.");
+        assert_eq!(normalize("订单号：Ａ－１", &opts()), "订单号:a-1");
+        assert_eq!(normalize("", &opts()), "");
+    }
+
+    #[test]
+    fn half_width_is_identity_elsewhere() {
+        for c in ['a', '退', '？', '\n', 'é'] {
+            let expect = if c == '？' { '?' } else { c };
+            assert_eq!(to_half_width(c), expect);
+        }
+    }
+
+    #[test]
     fn cjk_ranges() {
         assert!(is_cjk('退'));
         assert!(!is_cjk('a'));

@@ -1,4 +1,4 @@
-//! Support code for `examples/tune.rs`: loading the tuning sets, an
+//! Support code for `examples/tune/main.rs`: loading the tuning sets, an
 //! embeddings client with a file cache, and a small logistic-regression fit.
 
 use std::collections::HashMap;
