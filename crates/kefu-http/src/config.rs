@@ -9,6 +9,8 @@ pub struct HttpConfig {
     pub body_limit_bytes: usize,
     /// A request still running after this many seconds is answered 503 `timeout`.
     pub request_timeout_secs: u64,
+    /// The same for knowledge imports and evaluations.
+    pub bulk_request_timeout_secs: u64,
     /// How long shutdown waits for in-flight requests, in seconds.
     pub shutdown_grace_secs: u64,
     /// Mark cookies `Secure` (browsers treat http://localhost as secure, so
@@ -28,6 +30,7 @@ impl Default for HttpConfig {
         Self {
             body_limit_bytes: 1024 * 1024,
             request_timeout_secs: 30,
+            bulk_request_timeout_secs: 900,
             shutdown_grace_secs: 20,
             cookie_secure: true,
             trust_proxy_headers: false,

@@ -142,7 +142,14 @@ pub async fn envelope(req: Request, next: Next) -> Response {
 }
 
 pub async fn timeout(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let limit = Duration::from_secs(state.http.request_timeout_secs.max(1));
+    // Bulk knowledge work (a 64 MiB import, a large evaluation) gets longer.
+    let bulk = req.uri().path().ends_with("/kb/import") || req.uri().path().ends_with("/kb/eval");
+    let secs = if bulk {
+        state.http.bulk_request_timeout_secs
+    } else {
+        state.http.request_timeout_secs
+    };
+    let limit = Duration::from_secs(secs.max(1));
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(res) => res,
         Err(_) => {

@@ -25,6 +25,7 @@ use utoipa::{Modify, OpenApi};
         (name = "conversations", description = "Conversations and their sequence-numbered messages"),
         (name = "routing", description = "Teams, agent presence and capacity, the queue"),
         (name = "contacts", description = "The people behind visitors"),
+        (name = "knowledge", description = "Knowledge base, search, the bot and its evaluation"),
         (name = "widget", description = "The embeddable widget's public API"),
         (name = "meta", description = "Health and metadata"),
     )

@@ -299,6 +299,11 @@ pub struct MessageDto {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_msg_id: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// Bot replies: `decision`, `citations` (the articles an answer comes
+    /// from), `suggestions` (choices offered), `feedback` (the visitor may
+    /// rate it "helpful?").
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<kefu_domain::chat::MessageMeta>,
 }
 
 impl From<Message> for MessageDto {
@@ -315,6 +320,7 @@ impl From<Message> for MessageDto {
             private: m.private,
             client_msg_id: m.client_msg_id,
             created_at: m.created_at,
+            meta: m.meta,
         }
     }
 }

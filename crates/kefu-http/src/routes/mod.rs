@@ -3,16 +3,19 @@
 pub mod api_tokens;
 pub mod audit;
 pub mod auth;
+pub mod bot;
 pub mod contacts;
 pub mod conversations;
 pub mod dto;
 pub mod health;
 pub mod inboxes;
 pub mod invitations;
+pub mod kb;
 pub mod me;
 pub mod members;
 pub mod teams;
 pub mod widget;
+pub mod widget_bot;
 pub mod workspaces;
 
 use crate::openapi::ApiDoc;
@@ -33,7 +36,13 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(conversations::router())
         .merge(contacts::router())
         .merge(teams::router())
-        .merge(widget::router().layer(axum::middleware::from_fn(widget::cors)))
+        .merge(kb::router())
+        .merge(bot::router())
+        .merge(
+            widget::router()
+                .merge(widget_bot::router())
+                .layer(axum::middleware::from_fn(widget::cors)),
+        )
         .merge(health::openapi_router());
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
 }

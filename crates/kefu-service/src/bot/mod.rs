@@ -467,11 +467,11 @@ impl Services {
                     ..MessageMeta::default()
                 },
             ),
+            // The reason is for agents (the private summary), not the visitor.
             BotDecision::Handoff => (
                 handoff_text(zh).to_string(),
                 MessageMeta {
                     decision: Some(BotDecision::Handoff),
-                    handoff_reason: answer.reason,
                     ..MessageMeta::default()
                 },
             ),

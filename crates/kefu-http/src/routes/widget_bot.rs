@@ -1,0 +1,85 @@
+//! The widget's side of the bot: "helpful?" on an answer, and "talk to a
+//! person".
+
+use super::dto::VisitorConversationDto;
+use crate::error::{ApiResult, ErrorBody};
+use crate::extract::{parse_id, ApiJson, VisitorAuth};
+use crate::router::AppState;
+use axum::extract::{Path, State};
+use axum::Json;
+use kefu_domain::{ConversationId, MessageId};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(feedback))
+        .routes(routes!(handoff))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FeedbackRequest {
+    pub helpful: bool,
+}
+
+/// The visitor's "helpful?" on a bot answer (a message with `feedback:
+/// true`). Several unhelpful answers in a row hand the conversation to a
+/// person.
+#[utoipa::path(post, path = "/widget/conversations/{conversation_id}/messages/{message_id}/feedback", tag = "widget",
+    request_body = FeedbackRequest, params(("conversation_id" = Uuid, Path), ("message_id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 200, body = VisitorConversationDto), (status = 404, body = ErrorBody)))]
+async fn feedback(
+    State(state): State<AppState>,
+    VisitorAuth(v): VisitorAuth,
+    Path((id, message)): Path<(String, String)>,
+    ApiJson(req): ApiJson<FeedbackRequest>,
+) -> ApiResult<Json<VisitorConversationDto>> {
+    let id: ConversationId = parse_id(&id, "conversation")?;
+    let message: MessageId = parse_id(&message, "message")?;
+    let c = state
+        .services
+        .bot_feedback(&v, id, message, req.helpful)
+        .await?;
+    Ok(Json(c.into()))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HandoffRequest {
+    /// The widget's language (`zh-CN`, `en`) for the bot's goodbye.
+    pub locale: Option<String>,
+}
+
+/// "Talk to a person": the conversation leaves the bot for the queue (a
+/// conversation already with people stays as it is).
+#[utoipa::path(post, path = "/widget/conversations/{conversation_id}/handoff", tag = "widget",
+    request_body = HandoffRequest, params(("conversation_id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 200, body = VisitorConversationDto), (status = 404, body = ErrorBody),
+        (status = 409, description = "`invalid_transition` (resolved or closed)", body = ErrorBody)))]
+async fn handoff(
+    State(state): State<AppState>,
+    VisitorAuth(v): VisitorAuth,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<VisitorConversationDto>> {
+    let id: ConversationId = parse_id(&id, "conversation")?;
+    // The body is optional.
+    let req: HandoffRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        HandoffRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            crate::error::ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "invalid_json",
+                format!("The body is not valid JSON: {e}"),
+            )
+        })?
+    };
+    let locale = req.locale.unwrap_or_default();
+    let zh = locale.is_empty() || locale.starts_with("zh");
+    let c = state.services.visitor_handoff(&v, id, zh).await?;
+    Ok(Json(c.into()))
+}
