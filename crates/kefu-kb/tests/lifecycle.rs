@@ -233,6 +233,12 @@ fn vectors_fuse_with_lexical_ranking() {
 }
 
 #[test]
+fn index_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<KbIndex>();
+}
+
+#[test]
 fn concurrent_searches_and_writes() {
     let kb = Arc::new(open_ram());
     let w = ws(1);
