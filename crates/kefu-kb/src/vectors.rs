@@ -7,12 +7,45 @@
 //! are not written to the tantivy index.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{OnceLock, RwLock};
 
 use uuid::Uuid;
 
-/// Article id → its normalised vectors.
-type WsVectors = HashMap<Uuid, Vec<Vec<f32>>>;
+/// One workspace's vectors: the per-article source of truth plus a flat,
+/// contiguous copy for scanning that is rebuilt lazily after changes.
+#[derive(Debug, Default)]
+struct WsVectors {
+    by_article: HashMap<Uuid, Vec<Vec<f32>>>,
+    flat: OnceLock<HashMap<usize, Flat>>,
+}
+
+/// Rows of one dimension: `ids[r]` owns `data[r·dim .. (r+1)·dim]`; an
+/// article's rows are adjacent.
+#[derive(Debug, Default)]
+struct Flat {
+    ids: Vec<Uuid>,
+    data: Vec<f32>,
+}
+
+impl WsVectors {
+    fn changed(&mut self) {
+        self.flat = OnceLock::new();
+    }
+
+    fn flat(&self) -> &HashMap<usize, Flat> {
+        self.flat.get_or_init(|| {
+            let mut by_dim: HashMap<usize, Flat> = HashMap::new();
+            for (id, vs) in &self.by_article {
+                for v in vs {
+                    let f = by_dim.entry(v.len()).or_default();
+                    f.ids.push(*id);
+                    f.data.extend_from_slice(v);
+                }
+            }
+            by_dim
+        })
+    }
+}
 
 #[derive(Debug, Default)]
 pub(crate) struct VectorStore {
@@ -56,17 +89,22 @@ impl VectorStore {
         };
         if vs.is_empty() {
             if let Some(w) = inner.get_mut(&ws) {
-                w.remove(&article);
+                w.by_article.remove(&article);
+                w.changed();
             }
         } else {
-            inner.entry(ws).or_default().insert(article, vs);
+            let w = inner.entry(ws).or_default();
+            w.by_article.insert(article, vs);
+            w.changed();
         }
     }
 
     pub(crate) fn remove(&self, ws: Uuid, article: Uuid) {
         if let Ok(mut inner) = self.inner.write() {
             if let Some(w) = inner.get_mut(&ws) {
-                w.remove(&article);
+                if w.by_article.remove(&article).is_some() {
+                    w.changed();
+                }
             }
         }
     }
@@ -80,11 +118,11 @@ impl VectorStore {
     pub(crate) fn count(&self, ws: Uuid) -> usize {
         self.inner
             .read()
-            .map_or(0, |i| i.get(&ws).map_or(0, HashMap::len))
+            .map_or(0, |i| i.get(&ws).map_or(0, |w| w.by_article.len()))
     }
 
     /// Best cosine of every article of the workspace that has a vector of the
-    /// query's dimension. Empty when the workspace has no vectors.
+    /// query's dimension. Empty when the workspace has no such vectors.
     pub(crate) fn scores(&self, ws: Uuid, query: &[f32]) -> Vec<(Uuid, f32)> {
         let Some(q) = normalized(query.to_vec()) else {
             return Vec::new();
@@ -92,18 +130,18 @@ impl VectorStore {
         let Ok(inner) = self.inner.read() else {
             return Vec::new();
         };
-        let Some(w) = inner.get(&ws) else {
+        let Some(flat) = inner.get(&ws).and_then(|w| w.flat().get(&q.len())) else {
             return Vec::new();
         };
-        w.iter()
-            .filter_map(|(id, vs)| {
-                vs.iter()
-                    .filter(|v| v.len() == q.len())
-                    .map(|v| dot(v, &q))
-                    .reduce(f32::max)
-                    .map(|s| (*id, s))
-            })
-            .collect()
+        let mut out: Vec<(Uuid, f32)> = Vec::with_capacity(flat.ids.len());
+        for (id, row) in flat.ids.iter().zip(flat.data.chunks_exact(q.len())) {
+            let s = dot(row, &q);
+            match out.last_mut() {
+                Some((last, best)) if last == id => *best = best.max(s),
+                _ => out.push((*id, s)),
+            }
+        }
+        out
     }
 }
 
