@@ -5,13 +5,15 @@
 //!
 //! ```text
 //! cargo run --release -p kefu-kb --example tune -- [--data DIR] [--embeddings http://127.0.0.1:8000/v1]
-//!     [--vectors single|multi] [--sweep] [--fit] [--dump FILE] [--no-questions]
+//!     [--vectors single|multi] [--sweep] [--fit] [--dump FILE] [--no-questions] [--join-questions]
 //! ```
 //! `--sweep` compares fusion variants and field weights; `--fit` fits the
 //! confidence models (zh→en and en→zh cross-checks, then both) and prints
 //! them as Rust constants together with a threshold table; `--dump` writes
 //! each case's top-hit features as JSONL; `--no-questions` indexes the
-//! articles without their example questions (robustness check). Embeddings are
+//! articles without their example questions (robustness check);
+//! `--join-questions` indexes all of an article's questions as one
+//! sub-document (layout comparison). Embeddings are
 //! cached in `/tmp/kefu-kb-embeddings.json`.
 
 mod support;
@@ -108,6 +110,14 @@ fn main() {
     let data = arg("--data").unwrap_or_else(|| "/work/shared/data/kb-tuning".into());
     let multi = arg("--vectors").as_deref() != Some("single");
     let mut sets = [load_set(&data, "zh"), load_set(&data, "en")];
+    if flag("--join-questions") {
+        // Layout comparison: all example questions as one sub-document.
+        for s in sets.iter_mut() {
+            s.articles
+                .iter_mut()
+                .for_each(|a| a.questions = vec![a.questions.join("\n")]);
+        }
+    }
     if flag("--no-questions") {
         // Robustness check: a knowledge base without alternative questions.
         for s in sets.iter_mut() {
