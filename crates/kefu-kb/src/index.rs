@@ -135,7 +135,12 @@ fn open_dir(dir: &Path, schema: Schema, fp: &str) -> Result<Index, KbError> {
             }
         }
     }
-    // Another analyzer/schema, a partial write or garbage: start over.
+    // Another analyzer/schema or a partial write: start over — but only in a
+    // directory that is empty or recognisably ours, never in a stranger's.
+    let ours = has_index || stored.is_some() || std::fs::read_dir(dir)?.next().is_none();
+    if !ours {
+        return Err(KbError::ForeignDirectory(dir.display().to_string()));
+    }
     wipe(dir)?;
     let index = Index::create(MmapDirectory::open(dir)?, schema, Default::default())?;
     std::fs::write(dir.join(FINGERPRINT_FILE), fp)?;
@@ -144,8 +149,10 @@ fn open_dir(dir: &Path, schema: Schema, fp: &str) -> Result<Index, KbError> {
 
 impl KbIndex {
     /// Opens (or creates) the index. `dir = None` keeps it in RAM; with a
-    /// directory, an index built by another analyzer fingerprint or schema
-    /// version is wiped and recreated.
+    /// directory (created if missing), an index built by another analyzer
+    /// fingerprint or schema version is wiped and recreated. A non-empty
+    /// directory that holds no index of ours is refused
+    /// ([`KbError::ForeignDirectory`]), never wiped.
     pub fn open(dir: Option<&Path>, opts: AnalyzerOptions) -> Result<KbIndex, KbError> {
         analyzer::warm_up();
         let (schema, fields) = schema();

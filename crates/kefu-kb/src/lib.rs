@@ -196,6 +196,8 @@ pub enum KbError {
     Io(#[from] std::io::Error),
     #[error("stored article could not be decoded: {0}")]
     Corrupt(String),
+    #[error("{0} is not empty and holds no knowledge index; refusing to wipe it")]
+    ForeignDirectory(String),
     #[error("index lock poisoned")]
     Poisoned,
 }

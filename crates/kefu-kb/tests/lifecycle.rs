@@ -169,6 +169,22 @@ fn analyzer_change_wipes_the_index() {
 }
 
 #[test]
+fn a_foreign_directory_is_never_wiped() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("precious.txt"), "keep me").unwrap();
+    let err = KbIndex::open(Some(dir.path()), AnalyzerOptions::default()).unwrap_err();
+    assert!(
+        matches!(err, kefu_kb::KbError::ForeignDirectory(_)),
+        "{err}"
+    );
+    assert!(dir.path().join("precious.txt").exists());
+    // A missing directory is created.
+    let sub = dir.path().join("kb/index");
+    KbIndex::open(Some(&sub), AnalyzerOptions::default()).unwrap();
+    assert!(sub.join("meta.json").exists());
+}
+
+#[test]
 fn vectors_fuse_with_lexical_ranking() {
     let kb = open_ram();
     let w = ws(1);
