@@ -9,6 +9,7 @@ mod errors;
 mod health;
 mod inboxes;
 mod isolation;
+mod kb;
 mod lifecycle;
 mod members;
 mod permissions;

@@ -1,0 +1,406 @@
+//! The knowledge base over HTTP: articles and their history, search in
+//! Chinese and English, import with bad lines, status, evaluation and its
+//! import gate.
+
+use kefu_testkit::{on_both_backends, Backend, Owner, TestApp};
+use serde_json::{json, Value};
+
+on_both_backends!(
+    articles_keep_versions_and_stay_in_their_workspace,
+    search_segments_chinese_and_stems_english,
+    import_reports_bad_lines_and_updates_by_external_id,
+    import_over_the_limit_is_refused,
+    evaluation_reports_and_gates_imports,
+);
+
+pub(crate) fn kb(owner: &Owner, rest: &str) -> String {
+    format!("/api/v1/workspaces/{}/{rest}", owner.workspace_id)
+}
+
+/// Three articles every case can ask about.
+pub(crate) const ARTICLES: &[(&str, &str, &str, &[&str])] = &[
+    (
+        "refund",
+        "如何申请退款",
+        "在**订单详情**页点击“申请退款”，填写原因后提交，款项将在 3–5 个工作日内原路退回。",
+        &["怎么退款", "退款流程是什么", "我想退货退款"],
+    ),
+    (
+        "invoice",
+        "如何开具发票",
+        "在订单页面点击“申请发票”，填写抬头和税号即可开具电子发票。",
+        &["怎么开发票", "可以开增值税发票吗", "发票抬头怎么填"],
+    ),
+    (
+        "password",
+        "Reset your password",
+        "Open **Settings → Security**, choose *Reset password* and follow the e-mail link.",
+        &[
+            "I forgot my password",
+            "how can I change my password",
+            "password reset link",
+        ],
+    ),
+];
+
+pub(crate) async fn seed(app: &TestApp, owner: &Owner) -> Vec<Value> {
+    let mut out = Vec::new();
+    for (ext, title, body, questions) in ARTICLES {
+        let r = app
+            .post(
+                &kb(owner, "kb/articles"),
+                Some(&owner.access_token),
+                json!({"external_id": ext, "title": title, "body": body, "questions": questions}),
+            )
+            .await
+            .expect(201);
+        out.push(r.body);
+    }
+    out
+}
+
+async fn search(app: &TestApp, owner: &Owner, q: &str) -> Vec<Value> {
+    let r = search_reply(app, owner, q).await.expect(200);
+    r.body["hits"].as_array().unwrap().clone()
+}
+
+async fn search_reply(app: &TestApp, owner: &Owner, q: &str) -> kefu_testkit::Reply {
+    let req = app
+        .client
+        .get(app.url(&kb(owner, "kb/search")))
+        .query(&[("q", q)])
+        .bearer_auth(&owner.access_token);
+    TestApp::reply(req.send().await.unwrap()).await
+}
+
+async fn articles_keep_versions_and_stay_in_their_workspace(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let owner = app.owner("o@example.com").await;
+    let t = Some(owner.access_token.as_str());
+    let created = seed(&app, &owner).await;
+    let refund = &created[0];
+    assert_eq!(refund["version"], 1);
+    assert_eq!(refund["locale"], "zh-CN", "guessed from the text");
+    assert_eq!(created[2]["locale"], "en");
+    let path = kb(
+        &owner,
+        &format!("kb/articles/{}", refund["id"].as_str().unwrap()),
+    );
+
+    let edit = json!({"external_id": "refund", "title": "如何申请退款（新）", "body": "新的退款流程。",
+                      "questions": ["怎么退款"], "version": 1});
+    let put = app
+        .call(reqwest::Method::PUT, &path, t, Some(edit.clone()))
+        .await
+        .expect(200);
+    assert_eq!(put.body["version"], 2);
+    // An editor who still holds version 1 does not overwrite version 2.
+    app.call(reqwest::Method::PUT, &path, t, Some(edit))
+        .await
+        .expect_error(409, "version_conflict");
+    let history = app.get(&format!("{path}/versions"), t).await.expect(200);
+    let titles: Vec<_> = history
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["title"].clone())
+        .collect();
+    assert_eq!(titles, [json!("如何申请退款"), json!("如何申请退款（新）")]);
+    assert_eq!(history.body[1]["author_kind"], "user");
+
+    // Bad input: named fields, nothing stored.
+    let bad = app
+        .post(
+            &kb(&owner, "kb/articles"),
+            t,
+            json!({"title": " ", "body": ""}),
+        )
+        .await
+        .expect_error(422, "validation_failed");
+    assert!(bad.body["details"]["fields"]["title"].is_string());
+    app.post(
+        &kb(&owner, "kb/articles"),
+        t,
+        json!({"title": "重复", "body": "x", "external_id": "refund"}),
+    )
+    .await
+    .expect_error(409, "external_id_taken");
+
+    // Agents read and search but do not write.
+    let (_, agent) = app.member(&owner, "agent@example.com", "agent").await;
+    app.get(&path, Some(&agent)).await.expect(200);
+    app.post(
+        &kb(&owner, "kb/articles"),
+        Some(&agent),
+        json!({"title": "t", "body": "b"}),
+    )
+    .await
+    .expect_error(403, "forbidden");
+
+    // Another workspace sees nothing of it.
+    let other = app.owner("other@example.com").await;
+    let foreign = path.replace(&owner.workspace_id, &other.workspace_id);
+    app.get(&foreign, Some(&other.access_token))
+        .await
+        .expect(404);
+    assert!(search(&app, &other, "退款").await.is_empty());
+
+    app.delete(&path, t).await.expect(204);
+    app.get(&path, t).await.expect(404);
+    assert!(
+        search(&app, &owner, "退款流程")
+            .await
+            .iter()
+            .all(|h| h["external_id"] != "refund"),
+        "a deleted article leaves search at once"
+    );
+    let history = app.get(&format!("{path}/versions"), t).await.expect(200);
+    assert_eq!(history.body[2]["deleted"], true);
+    let audit = app.get(&kb(&owner, "audit-log"), t).await.expect(200);
+    let actions: Vec<_> = audit.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].clone())
+        .collect();
+    for a in [
+        "kb.article_created",
+        "kb.article_updated",
+        "kb.article_deleted",
+    ] {
+        assert!(actions.contains(&json!(a)), "{a} audited: {actions:?}");
+    }
+}
+
+async fn search_segments_chinese_and_stems_english(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let owner = app.owner("o@example.com").await;
+    seed(&app, &owner).await;
+    let top = |hits: &[Value]| {
+        hits.first()
+            .map(|h| h["external_id"].clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        top(&search(&app, &owner, "请问怎么申请退款呢").await),
+        "refund"
+    );
+    assert_eq!(
+        top(&search(&app, &owner, "退貨退款").await),
+        "refund",
+        "traditional folds to simplified"
+    );
+    assert_eq!(top(&search(&app, &owner, "增值税发票").await), "invoice");
+    assert_eq!(
+        top(&search(&app, &owner, "resetting passwords").await),
+        "password",
+        "stemmed"
+    );
+    assert_eq!(
+        top(&search(&app, &owner, "ＰＡＳＳＷＯＲＤ").await),
+        "password",
+        "full width folds"
+    );
+    let hit = &search(&app, &owner, "退款").await[0];
+    assert!(hit["snippet"].as_str().unwrap().contains("退款"), "{hit}");
+    assert!(
+        !hit["snippet"].as_str().unwrap().contains("**"),
+        "Markdown is stripped: {hit}"
+    );
+
+    let status = app
+        .get(&kb(&owner, "kb/status"), Some(&owner.access_token))
+        .await
+        .expect(200);
+    assert_eq!(
+        status.body,
+        json!({"articles": 3, "indexed": 3, "embedded": 0, "pending": 0})
+    );
+    // A draft is not searchable.
+    app.post(
+        &kb(&owner, "kb/articles"),
+        Some(&owner.access_token),
+        json!({"title": "会员积分规则", "body": "积分可以抵扣现金。", "status": "draft"}),
+    )
+    .await
+    .expect(201);
+    assert!(search(&app, &owner, "会员积分").await.is_empty());
+    search_reply(&app, &owner, " ")
+        .await
+        .expect_error(422, "validation_failed");
+}
+
+async fn import(app: &TestApp, owner: &Owner, body: &str) -> kefu_testkit::Reply {
+    let res = app
+        .client
+        .post(app.url(&kb(owner, "kb/import")))
+        .bearer_auth(&owner.access_token)
+        .header("content-type", "application/x-ndjson")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    TestApp::reply(res).await
+}
+
+async fn import_reports_bad_lines_and_updates_by_external_id(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let owner = app.owner("o@example.com").await;
+    let good1 = json!({"external_id": "ship", "title": "发货时间", "body": "下单后 48 小时内发货。", "questions": ["什么时候发货"]});
+    let good2 = json!({"external_id": "track", "title": "Track your parcel", "body": "Use the tracking number in your e-mail."});
+    let body = format!(
+        "{good1}\n{{not json\n\n{}\n{good2}\n",
+        json!({"body": "没有标题"})
+    );
+    let r = import(&app, &owner, &body).await.expect(200);
+    assert_eq!(
+        (r.body["imported"].clone(), r.body["created"].clone()),
+        (json!(2), json!(2))
+    );
+    let failed = r.body["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    assert_eq!(
+        (failed[0]["line"].clone(), failed[0]["code"].clone()),
+        (json!(2), json!("invalid_json"))
+    );
+    assert_eq!(
+        (failed[1]["line"].clone(), failed[1]["code"].clone()),
+        (json!(4), json!("validation_failed"))
+    );
+    assert!(failed[1]["message"].as_str().unwrap().contains("title"));
+    assert_eq!(
+        search(&app, &owner, "什么时候发货").await[0]["external_id"],
+        "ship"
+    );
+
+    // The same external id updates; an identical line changes nothing.
+    let edited = json!({"external_id": "ship", "title": "发货时间", "body": "下单后 24 小时内发货。", "questions": ["什么时候发货"]});
+    let r = import(&app, &owner, &format!("{edited}\n{good2}\n"))
+        .await
+        .expect(200);
+    assert_eq!(
+        (
+            r.body["updated"].clone(),
+            r.body["unchanged"].clone(),
+            r.body["created"].clone()
+        ),
+        (json!(1), json!(1), json!(0))
+    );
+    let list = app
+        .get(&kb(&owner, "kb/articles"), Some(&owner.access_token))
+        .await
+        .expect(200);
+    let items = list.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    let ship = items.iter().find(|a| a["external_id"] == "ship").unwrap();
+    assert_eq!(
+        (ship["version"].clone(), ship["body"].clone()),
+        (json!(2), json!("下单后 24 小时内发货。"))
+    );
+
+    // Export gives the lines back.
+    let export = app
+        .client
+        .get(app.url(&kb(&owner, "kb/export")))
+        .bearer_auth(&owner.access_token)
+        .send()
+        .await
+        .unwrap();
+    let text = export.text().await.unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert!(lines
+        .iter()
+        .any(|l| l["external_id"] == "track" && l["title"] == "Track your parcel"));
+}
+
+async fn import_over_the_limit_is_refused(b: Backend) {
+    let app = TestApp::spawn_with(b, |s| s.kb.import_max_bytes = 2048).await;
+    let owner = app.owner("o@example.com").await;
+    let line = json!({"title": "大文件", "body": "很长的内容".repeat(300)}).to_string();
+    import(&app, &owner, &format!("{line}\n"))
+        .await
+        .expect_error(413, "payload_too_large");
+    let list = app
+        .get(&kb(&owner, "kb/articles"), Some(&owner.access_token))
+        .await
+        .expect(200);
+    assert_eq!(list.body["items"], json!([]));
+    // Within the limit the same endpoint works.
+    import(
+        &app,
+        &owner,
+        &format!("{}\n", json!({"title": "小文件", "body": "短内容"})),
+    )
+    .await
+    .expect(200);
+}
+
+const EVAL: &str = r#"{"question": "退款要怎么操作", "expected_external_id": "refund", "locale": "zh-CN"}
+{"question": "发票怎么开", "expected_external_id": "invoice", "locale": "zh-CN"}
+{"question": "I can't remember my password", "expected_external_id": "password", "locale": "en"}
+{"question": "今天北京天气怎么样", "expected_external_id": null, "locale": "zh-CN"}
+"#;
+
+async fn evaluation_reports_and_gates_imports(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let owner = app.owner("o@example.com").await;
+    let t = Some(owner.access_token.as_str());
+    seed(&app, &owner).await;
+    let res = app
+        .client
+        .post(app.url(&kb(&owner, "kb/eval")))
+        .bearer_auth(&owner.access_token)
+        .body(EVAL)
+        .send()
+        .await
+        .unwrap();
+    let report = TestApp::reply(res).await.expect(200).body;
+    assert_eq!(
+        (
+            report["cases"].clone(),
+            report["in_scope"].clone(),
+            report["off_topic"].clone()
+        ),
+        (json!(4), json!(3), json!(1))
+    );
+    assert_eq!(report["hit_at_1"], 1.0, "{report}");
+    assert_eq!(report["off_topic_handoff"], 1.0, "{report}");
+
+    // Gate: imports must keep hit@1 at 1.0 on this set.
+    app.patch(
+        &kb(&owner, "bot/settings"),
+        t,
+        json!({"eval_gate": {"questions": EVAL, "min_hit_at_1": 1.0, "min_off_topic_handoff": 1.0}}),
+    )
+    .await
+    .expect(200);
+    // Unpublishing the refund article would break the first question.
+    let breaking = json!({"external_id": "refund", "title": "如何申请退款", "body": "已下线", "status": "draft"});
+    let r = import(&app, &owner, &format!("{breaking}\n"))
+        .await
+        .expect_error(422, "eval_gate_failed");
+    assert_eq!(r.body["details"]["gate"]["passed"], false);
+    assert!(
+        r.body["details"]["gate"]["report"]["hit_at_1"]
+            .as_f64()
+            .unwrap()
+            < 1.0
+    );
+    assert_eq!(
+        search(&app, &owner, "怎么退款").await[0]["external_id"],
+        "refund",
+        "nothing was imported"
+    );
+    // A harmless import passes the gate and is stored.
+    let fine = json!({"external_id": "ship", "title": "发货时间", "body": "48 小时内发货。"});
+    let r = import(&app, &owner, &format!("{fine}\n")).await.expect(200);
+    assert_eq!(
+        (r.body["created"].clone(), r.body["gate"]["passed"].clone()),
+        (json!(1), json!(true))
+    );
+}
