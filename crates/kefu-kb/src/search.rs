@@ -39,9 +39,11 @@ use crate::{Hit, KbError, Retrieval, SearchQuery};
 /// How lexical and semantic scores are combined.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Fusion {
-    /// `w·lex + (1−w)·cos` on absolute scales (default).
+    /// `w·lex + (1−w)·cos` on absolute scales (best at w = 0.1 on the
+    /// tuning sets, but tied to the embedding model's cosine scale).
     Linear,
-    /// `w·lex + (1−w)·minmax(cos)` with per-query min–max over the workspace.
+    /// `w·lex + (1−w)·minmax(cos)`, min–max over the workspace's cosines for
+    /// this query (default, w = 0.5).
     LinearMinMax,
     /// Reciprocal rank fusion, `Σ 1/(60 + rank)`.
     Rrf,
