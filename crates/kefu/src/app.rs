@@ -49,8 +49,20 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
 }
 
 /// The services over a store, with the configured (or generated) key and
-/// the event bus.
+/// the event bus, and an in-memory knowledge index: the one under the data
+/// directory has one writer, the server (`App::build`).
 pub fn services(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Services> {
+    services_with_knowledge(settings, store, knowledge_at(settings, None)?)
+}
+
+/// [`services`] with this knowledge base (the command line uses an
+/// in-memory index, so as not to contend with a running server for the one
+/// under the data directory).
+pub fn services_with_knowledge(
+    settings: &Settings,
+    store: Arc<dyn Store>,
+    knowledge: kefu_service::kb::Knowledge,
+) -> anyhow::Result<Services> {
     let (key, created) = secrets::signing_key(settings)?;
     if created {
         tracing::warn!(
@@ -66,12 +78,25 @@ pub fn services(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Se
         settings.chat.clone(),
         secrets::expose(&key),
     );
-    Ok(services.with_knowledge(knowledge(settings)?))
+    Ok(services.with_knowledge(knowledge))
 }
 
 /// The knowledge base's search side: its index under the data directory,
 /// and the model endpoints when configured.
 pub fn knowledge(settings: &Settings) -> anyhow::Result<kefu_service::kb::Knowledge> {
+    knowledge_at(settings, Some(&kb_index_dir(settings)))
+}
+
+/// Where the knowledge index lives: `<data-dir>/kb-index`.
+pub fn kb_index_dir(settings: &Settings) -> std::path::PathBuf {
+    settings.data_dir.join("kb-index")
+}
+
+/// [`knowledge`] with the index in `index_dir`, or in memory (`None`).
+pub fn knowledge_at(
+    settings: &Settings,
+    index_dir: Option<&std::path::Path>,
+) -> anyhow::Result<kefu_service::kb::Knowledge> {
     let embedder = match &settings.embeddings {
         Some(e) => Some(kefu_ai::EmbeddingsClient::new(e.clone()).context("[embeddings]")?),
         None => None,
@@ -80,9 +105,12 @@ pub fn knowledge(settings: &Settings) -> anyhow::Result<kefu_service::kb::Knowle
         Some(l) => Some(kefu_ai::ChatClient::new(l.clone()).context("[llm]")?),
         None => None,
     };
-    let dir = settings.data_dir.join("kb-index");
-    kefu_service::kb::Knowledge::open(Some(&dir), settings.kb.clone(), embedder, llm)
-        .with_context(|| format!("opening the knowledge index in {}", dir.display()))
+    kefu_service::kb::Knowledge::open(index_dir, settings.kb.clone(), embedder, llm).with_context(
+        || match index_dir {
+            Some(dir) => format!("opening the knowledge index in {}", dir.display()),
+            None => "opening an in-memory knowledge index".to_string(),
+        },
+    )
 }
 
 /// Redis pub/sub when `redis_url` is set (a cluster: every replica hears
@@ -114,7 +142,7 @@ impl App {
                 tracing::info!(applied, "migrations applied");
             }
         }
-        let services = services(&settings, store.clone())?;
+        let services = services_with_knowledge(&settings, store.clone(), knowledge(&settings)?)?;
         // The index is derived data: repair whatever differs from the
         // database before serving (a new data directory, a crash mid-write).
         let reindexed = services

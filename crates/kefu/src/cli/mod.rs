@@ -1,8 +1,11 @@
 //! The command line: `kefu serve | migrate | config show | healthcheck |
-//! admin create-owner | audit verify`.
+//! admin create-owner | audit verify | kb import|export|reindex|eval`.
 
 mod admin;
 mod healthcheck;
+mod kb;
+
+pub use kb::KbCommand;
 
 use crate::config::{Loaded, Overrides, Settings};
 use crate::{app, logging, App};
@@ -71,6 +74,11 @@ pub enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// The knowledge base: import, export, reindex, evaluate.
+    Kb {
+        #[command(subcommand)]
+        command: KbCommand,
     },
 }
 
@@ -165,6 +173,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             init_logging(&loaded);
             admin::verify_audit(&loaded.settings).await
+        }
+        Command::Kb { command } => {
+            init_logging(&loaded);
+            kb::run(&loaded.settings, command).await
         }
     }
 }
