@@ -467,21 +467,14 @@ impl Services {
                     ..MessageMeta::default()
                 },
             ),
-            // The reason is for agents (the private summary), not the visitor.
-            BotDecision::Handoff => (
-                handoff_text(zh).to_string(),
-                MessageMeta {
-                    decision: Some(BotDecision::Handoff),
-                    ..MessageMeta::default()
-                },
-            ),
+            BotDecision::Handoff => {
+                let reason = answer.reason.unwrap_or(HandoffReason::LowConfidence);
+                self.hand_to_people(c, reason, zh, reply_id).await?;
+                return Ok(());
+            }
         };
         self.bot_message(c, reply_id, SenderKind::Bot, body, false, meta)
             .await?;
-        if answer.decision == BotDecision::Handoff {
-            let reason = answer.reason.unwrap_or(HandoffReason::LowConfidence);
-            self.hand_to_people(c, reason, zh).await?;
-        }
         Ok(())
     }
 
@@ -519,7 +512,22 @@ impl Services {
         c: &Conversation,
         reason: HandoffReason,
         zh: bool,
+        goodbye: MessageId,
     ) -> ServiceResult<Conversation> {
+        // The visitor is told (the reason is for agents, not for them).
+        let meta = MessageMeta {
+            decision: Some(BotDecision::Handoff),
+            ..MessageMeta::default()
+        };
+        self.bot_message(
+            c,
+            goodbye,
+            SenderKind::Bot,
+            handoff_text(zh).into(),
+            false,
+            meta,
+        )
+        .await?;
         let turns = self.store.bot_turns(c.workspace_id, c.id, 20).await?;
         let summary = handoff_summary(zh, reason, &turns);
         let meta = MessageMeta {

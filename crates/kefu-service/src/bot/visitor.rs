@@ -30,7 +30,7 @@ impl Services {
         if settings.max_unhelpful > 0 && unhelpful_streak(&turns) >= settings.max_unhelpful {
             let zh = turns.first().is_some_and(|t| super::chinese(&t.question));
             return self
-                .hand_to_people(&c, HandoffReason::UnhelpfulAnswers, zh)
+                .hand_to_people(&c, HandoffReason::UnhelpfulAnswers, zh, MessageId::new())
                 .await;
         }
         Ok(c)
@@ -47,7 +47,7 @@ impl Services {
         let c = self.visitor_conversation(v, id).await?;
         match c.status {
             ConversationStatus::Bot => {
-                self.hand_to_people(&c, HandoffReason::VisitorRequest, zh)
+                self.hand_to_people(&c, HandoffReason::VisitorRequest, zh, MessageId::new())
                     .await
             }
             ConversationStatus::Queued | ConversationStatus::Assigned => Ok(c),

@@ -4,6 +4,7 @@
 mod api_tokens;
 mod audit;
 mod auth;
+mod bot;
 mod conversations;
 mod errors;
 mod health;
