@@ -270,10 +270,13 @@ async fn embeddings_follow_article_versions(store: Arc<dyn Store>) {
         )
         .await
         .unwrap();
-    assert_eq!(store.embeddings(ws, "e5", None).await.unwrap(), [e.clone()]);
+    assert_eq!(
+        store.embeddings(ws, "e5", None).await.unwrap(),
+        vec![e.clone()]
+    );
     assert_eq!(
         store.embeddings(ws, "e5", Some(&[a.id])).await.unwrap(),
-        [e.clone()]
+        vec![e.clone()]
     );
     assert!(store
         .embeddings(ws, "e5", Some(&[draft.id]))
