@@ -8,8 +8,6 @@
 use crate::ids::*;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inbox {
@@ -194,19 +192,20 @@ macro_rules! text_enum {
                 match self { $(Self::$v => $s),* }
             }
         }
-        impl FromStr for $t {
+        impl std::str::FromStr for $t {
             type Err = crate::role::UnknownName;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 match s { $($s => Ok(Self::$v),)* _ => Err(crate::role::UnknownName) }
             }
         }
-        impl fmt::Display for $t {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }
     };
 }
+pub(crate) use text_enum;
 
 text_enum!(ConversationStatus { Bot => "bot", Queued => "queued", Assigned => "assigned", Resolved => "resolved", Closed => "closed" });
 text_enum!(SenderKind { Visitor => "visitor", Agent => "agent", Bot => "bot", System => "system" });

@@ -3,12 +3,11 @@
 //! turn (what was asked, retrieved and decided) so that hand-offs carry a
 //! summary and "N unhelpful answers in a row" can be counted.
 
+use crate::chat::text_enum;
 use crate::ids::{ArticleId, BotTurnId, ConversationId, MessageId, WorkspaceId};
 use crate::model::ActorKind;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -138,27 +137,6 @@ pub enum HandoffReason {
     ModelCannotAnswer,
     /// The visitor pressed "talk to a person".
     VisitorRequest,
-}
-
-macro_rules! text_enum {
-    ($t:ty { $($v:ident => $s:literal),* $(,)? }) => {
-        impl $t {
-            pub fn as_str(self) -> &'static str {
-                match self { $(Self::$v => $s),* }
-            }
-        }
-        impl FromStr for $t {
-            type Err = crate::role::UnknownName;
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                match s { $($s => Ok(Self::$v),)* _ => Err(crate::role::UnknownName) }
-            }
-        }
-        impl fmt::Display for $t {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
 }
 
 text_enum!(ArticleStatus { Draft => "draft", Published => "published" });
