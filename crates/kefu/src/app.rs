@@ -145,12 +145,11 @@ impl App {
         let services = services_with_knowledge(&settings, store.clone(), knowledge(&settings)?)?;
         // The index is derived data: repair whatever differs from the
         // database before serving (a new data directory, a crash mid-write).
-        let reindexed = services
-            .reconcile_knowledge()
-            .await
-            .context("indexing the knowledge base")?;
-        if reindexed > 0 {
-            tracing::info!(reindexed, "knowledge index brought up to date");
+        match services.reconcile_knowledge().await {
+            Ok(0) => {}
+            Ok(reindexed) => tracing::info!(reindexed, "knowledge index brought up to date"),
+            // Not migrated yet, say: /readyz tells; the index catches up on changes.
+            Err(e) => tracing::warn!(error = %e, "could not reconcile the knowledge index"),
         }
         let metrics = Arc::new(Metrics::new(
             env!("CARGO_PKG_VERSION"),

@@ -400,6 +400,11 @@ impl Services {
         if !inbox.bot_enabled || c.status != ConversationStatus::Bot {
             return Ok(());
         }
+        // A workspace with no published knowledge has no bot to speak of:
+        // it stays silent (as before the knowledge base existed).
+        if self.knowledge.index.versions(ws.0).is_empty() {
+            return Ok(());
+        }
         let settings = self.bot_settings_of(ws).await?;
         let history = self.store.bot_turns(ws, c.id, 20).await?;
         let (mut answer, r) = self.think(ws, &q.body, None, &settings).await?;
