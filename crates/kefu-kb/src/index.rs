@@ -285,6 +285,15 @@ impl KbIndex {
     }
 
     /// The indexed articles of a workspace and their versions.
+    /// How many articles of the workspace are indexed (cheap: no copy).
+    pub fn article_count(&self, workspace: Uuid) -> usize {
+        self.state
+            .read()
+            .ok()
+            .and_then(|state| state.get(&workspace).map(|s| s.articles.len()))
+            .unwrap_or(0)
+    }
+
     pub fn versions(&self, workspace: Uuid) -> HashMap<Uuid, i64> {
         let Ok(state) = self.state.read() else {
             return HashMap::new();

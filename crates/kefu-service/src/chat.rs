@@ -695,9 +695,20 @@ impl Services {
         id: ConversationId,
         t: Transition,
     ) -> ServiceResult<Conversation> {
+        self.apply_transition(access.workspace_id, id, t).await
+    }
+
+    /// Applies a transition its caller has authorised (a member, or the
+    /// bot handing off) and announces it.
+    pub(crate) async fn apply_transition(
+        &self,
+        ws: WorkspaceId,
+        id: ConversationId,
+        t: Transition,
+    ) -> ServiceResult<Conversation> {
         let updated = self
             .store
-            .transition_conversation(access.workspace_id, id, &t)
+            .transition_conversation(ws, id, &t)
             .await
             .map_err(|e| match e {
                 kefu_domain::StoreError::Conflict("assignment_conflict") => {

@@ -396,11 +396,7 @@ impl Connection {
                         about,
                         message_id,
                         delta,
-                    } => vec![ServerFrame::MessageDelta {
-                        conversation_id: about.conversation_id.0,
-                        message_id: message_id.0,
-                        delta: delta.clone(),
-                    }],
+                    } => vec![ServerFrame::delta(about, *message_id, delta)],
                     Event::KnowledgeChanged { .. } => Vec::new(),
                 }
             }
@@ -452,11 +448,7 @@ impl Connection {
                         about,
                         message_id,
                         delta,
-                    } => vec![ServerFrame::MessageDelta {
-                        conversation_id: about.conversation_id.0,
-                        message_id: message_id.0,
-                        delta: delta.clone(),
-                    }],
+                    } => vec![ServerFrame::delta(about, *message_id, delta)],
                     Event::KnowledgeChanged { .. } => Vec::new(),
                 }
             }

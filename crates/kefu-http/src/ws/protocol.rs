@@ -132,6 +132,19 @@ pub enum ServerFrame {
 }
 
 impl ServerFrame {
+    /// The `message.delta` frame of a bot draft.
+    pub fn delta(
+        about: &kefu_domain::bus::About,
+        message_id: kefu_domain::MessageId,
+        delta: &str,
+    ) -> Self {
+        ServerFrame::MessageDelta {
+            conversation_id: about.conversation_id.0,
+            message_id: message_id.0,
+            delta: delta.to_string(),
+        }
+    }
+
     pub fn error(
         code: impl Into<String>,
         message: impl Into<String>,

@@ -402,7 +402,7 @@ impl Services {
         }
         // A workspace with no published knowledge has no bot to speak of:
         // it stays silent (as before the knowledge base existed).
-        if self.knowledge.index.versions(ws.0).is_empty() {
+        if self.knowledge.index.article_count(ws.0) == 0 {
             return Ok(());
         }
         let settings = self.bot_settings_of(ws).await?;
@@ -549,19 +549,7 @@ impl Services {
                 self.clock.now(),
             )
         };
-        let updated = self
-            .store
-            .transition_conversation(c.workspace_id, c.id, &t)
-            .await
-            .map_err(|e| match e {
-                kefu_domain::StoreError::Conflict(_) => {
-                    ServiceError::Conflict("invalid_transition")
-                }
-                other => other.into(),
-            })?;
-        self.announce(Event::ConversationUpdated {
-            conversation: updated.clone(),
-        });
+        let updated = self.apply_transition(c.workspace_id, c.id, t).await?;
         self.route(c.workspace_id).await;
         Ok(updated)
     }
