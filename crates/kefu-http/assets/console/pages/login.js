@@ -1,0 +1,118 @@
+// The sign-in page: e-mail and password; when the server answers
+// `totp_required` (or `invalid_totp`) a code field appears and the same
+// request is sent again with `totp`. Errors are shown by their code,
+// translated, in an alert region next to the form.
+
+import { login } from '../lib/api.js';
+import { t, locale, setLocale, LOCALES } from '../lib/i18n.js';
+import { h, clear } from '../lib/dom.js';
+import { errorText } from '../lib/errors.js';
+
+/** Fills `root` with the form; calls `onLoggedIn(tokenResponse)` on success. */
+export function renderLogin(root, { onLoggedIn }) {
+  clear(root);
+  const error = h('div', { class: 'form-error', role: 'alert', 'aria-live': 'assertive', id: 'login-error' });
+  const email = h('input', {
+    class: 'input',
+    type: 'email',
+    name: 'email',
+    id: 'login-email',
+    autocomplete: 'username',
+    required: true,
+    autofocus: true,
+    'aria-describedby': 'login-error',
+  });
+  const password = h('input', {
+    class: 'input',
+    type: 'password',
+    name: 'password',
+    id: 'login-password',
+    autocomplete: 'current-password',
+    required: true,
+    'aria-describedby': 'login-error',
+  });
+  const totp = h('input', {
+    class: 'input',
+    type: 'text',
+    name: 'totp',
+    id: 'login-totp',
+    inputmode: 'numeric',
+    autocomplete: 'one-time-code',
+    'aria-describedby': 'login-totp-hint login-error',
+  });
+  const totpField = h(
+    'div',
+    { class: 'field', hidden: true },
+    h('label', { class: 'label', for: 'login-totp' }, t('login.totp')),
+    totp,
+    h('p', { class: 'hint', id: 'login-totp-hint' }, t('login.totpHint')),
+  );
+  const submit = h('button', { class: 'btn btn-primary btn-block', type: 'submit' }, t('login.submit'));
+
+  function showError(text) {
+    error.textContent = text;
+    error.hidden = !text;
+  }
+  showError('');
+
+  async function onSubmit(e) {
+    e.preventDefault();
+    showError('');
+    submit.disabled = true;
+    submit.textContent = t('login.busy');
+    try {
+      const data = await login(email.value.trim(), password.value, totpField.hidden ? undefined : totp.value.trim());
+      if (location.pathname !== '/') history.replaceState(null, '', '/' + (location.hash || '#/inbox'));
+      onLoggedIn(data);
+      return;
+    } catch (err) {
+      if (err.code === 'totp_required' || err.code === 'invalid_totp') {
+        const first = totpField.hidden;
+        totpField.hidden = false;
+        // Asking for the code is not a failure the first time.
+        showError(first && err.code === 'totp_required' ? '' : errorText(err));
+        totp.value = '';
+        totp.focus();
+      } else {
+        showError(errorText(err));
+        if (err.code === 'invalid_credentials') {
+          password.select();
+          password.focus();
+        }
+      }
+    } finally {
+      submit.disabled = false;
+      submit.textContent = t('login.submit');
+    }
+  }
+
+  const langSelect = h(
+    'select',
+    { class: 'select select-sm', 'aria-label': t('shell.language'), 'on:change': (e) => setLocale(e.target.value) },
+    LOCALES.map((l) => h('option', { value: l, selected: l === locale() }, t('lang.' + l))),
+  );
+
+  root.append(
+    h(
+      'main',
+      { class: 'login-page' },
+      h(
+        'div',
+        { class: 'card login-card' },
+        h('div', { class: 'login-head' }, h('span', { class: 'brand-mark', 'aria-hidden': 'true' }, '客'), h('h1', null, t('login.title'))),
+        h('p', { class: 'muted' }, t('login.subtitle')),
+        h(
+          'form',
+          { class: 'stack', 'on:submit': onSubmit, novalidate: false, 'aria-label': t('login.title') },
+          h('div', { class: 'field' }, h('label', { class: 'label', for: 'login-email' }, t('login.email')), email),
+          h('div', { class: 'field' }, h('label', { class: 'label', for: 'login-password' }, t('login.password')), password),
+          totpField,
+          error,
+          submit,
+        ),
+        h('div', { class: 'login-foot' }, langSelect),
+      ),
+    ),
+  );
+  email.focus();
+}
