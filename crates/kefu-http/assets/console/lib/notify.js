@@ -8,7 +8,7 @@
 
 import { api } from './api.js';
 import { t } from './i18n.js';
-import { h, toast } from './dom.js';
+import { h, toast, icon } from './dom.js';
 import { navigate } from './router.js';
 
 const SOUND_STORE = 'kefu.sound';
@@ -115,7 +115,7 @@ export function createNotifier({ me, socket, getWorkspace }) {
     return h(
       'details',
       { class: 'popover notify-popover' },
-      h('summary', { class: 'btn btn-ghost btn-sm', 'aria-label': t('notify.settings'), title: t('notify.settings') }, '🔔'),
+      h('summary', { class: 'btn btn-ghost btn-sm', 'aria-label': t('notify.settings'), title: t('notify.settings') }, icon('bell')),
       h('div', { class: 'popover-body' }, h('label', { class: 'check' }, sound, t('notify.sound')), desk),
     );
   }

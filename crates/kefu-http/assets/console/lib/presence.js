@@ -3,7 +3,7 @@
 
 import { api } from './api.js';
 import { t } from './i18n.js';
-import { h, toast } from './dom.js';
+import { h, toast, icon } from './dom.js';
 import { errorText } from './errors.js';
 
 const STATUSES = ['online', 'away', 'offline'];
@@ -41,7 +41,7 @@ export function statusControl({ me, workspace }) {
     h('label', { class: 'label' }, t('status.capacity'), capInput),
     h('button', { class: 'btn btn-sm', type: 'submit' }, t('action.save')),
   );
-  const details = h('details', { class: 'popover status-popover' }, h('summary', { class: 'btn btn-ghost btn-sm', 'aria-label': t('status.capacity') }, '⚙'), h('div', { class: 'popover-body' }, capForm));
+  const details = h('details', { class: 'popover status-popover' }, h('summary', { class: 'btn btn-ghost btn-sm', 'aria-label': t('status.capacity'), title: t('status.capacity') }, icon('sliders')), h('div', { class: 'popover-body' }, capForm));
   const el = h('div', { class: 'status-control' }, dot, select, details);
 
   function show() {

@@ -4,7 +4,7 @@
 
 import { api, logout } from './api.js';
 import { t, locale, setLocale, LOCALES } from './i18n.js';
-import { h, clear, toast } from './dom.js';
+import { h, clear, replace, toast, icon } from './dom.js';
 import { createSocket } from './ws.js';
 import { parseHash, match, allowed, navigate } from './router.js';
 import { statusControl } from './presence.js';
@@ -115,7 +115,7 @@ export function mountShell(root, { me, pages, onLogout }) {
     'aria-expanded': 'false',
     'aria-controls': 'sidebar',
     'on:click': () => (shellEl.classList.contains('drawer-open') ? closeDrawer() : openDrawer()),
-  }, '☰');
+  }, icon('menu'));
   function openDrawer() {
     shellEl.classList.add('drawer-open');
     drawerBtn.setAttribute('aria-expanded', 'true');
@@ -181,11 +181,12 @@ export function mountShell(root, { me, pages, onLogout }) {
     for (const off of teardown) off();
     teardown = [];
     buildNav();
-    clear(sidebar).append(h('div', { class: 'brand' }, h('span', { class: 'brand-mark', 'aria-hidden': 'true' }, '客'), t('app.name')), navList);
+    clear(sidebar).append(h('div', { class: 'brand' }, h('span', { class: 'brand-mark', 'aria-hidden': 'true' }, icon('chat')), t('app.name')), navList);
     const status = workspace ? statusControl({ me, workspace, socket }) : null;
     if (status) teardown.push(status.destroy);
     showConn(socket.status);
-    clear(topbar).append(
+    replace(
+      topbar,
       drawerBtn,
       workspaceSwitcher(),
       h('span', { class: 'spacer' }),

@@ -5,7 +5,7 @@
 
 import { login } from '../lib/api.js';
 import { t, locale, setLocale, LOCALES } from '../lib/i18n.js';
-import { h, clear } from '../lib/dom.js';
+import { h, clear, icon } from '../lib/dom.js';
 import { errorText } from '../lib/errors.js';
 
 /** Fills `root` with the form; calls `onLoggedIn(tokenResponse)` on success. */
@@ -99,7 +99,7 @@ export function renderLogin(root, { onLoggedIn }) {
       h(
         'div',
         { class: 'card login-card' },
-        h('div', { class: 'login-head' }, h('span', { class: 'brand-mark', 'aria-hidden': 'true' }, '客'), h('h1', null, t('login.title'))),
+        h('div', { class: 'login-head' }, h('span', { class: 'brand-mark', 'aria-hidden': 'true' }, icon('chat')), h('h1', null, t('login.title'))),
         h('p', { class: 'muted' }, t('login.subtitle')),
         h(
           'form',

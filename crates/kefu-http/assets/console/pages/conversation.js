@@ -1,0 +1,451 @@
+// The conversation pane: header with the lifecycle actions, the message
+// history (newest page first, older pages on scrolling up), the composer
+// (pages/conversation-composer.js) and the side panel
+// (pages/conversation-side.js).
+//
+// Messages are kept by `seq` (gap-free per conversation, private notes
+// included for agents). The first page is the last 50 (`after_seq =
+// last_seq - 50`); older pages use `after_seq` further back, since the API
+// pages forward only. A socket message whose seq skips one triggers a
+// fetch of what is missing; so does a reconnect.
+
+import { h, clear, toast, uid, icon } from '../lib/dom.js';
+import { t, fmtDate, fmtDateTime } from '../lib/i18n.js';
+import { contactLabel, shortId } from '../lib/directory.js';
+import { errorText } from '../lib/errors.js';
+import { statusBadge } from './inbox-parts.js';
+import { createComposer } from './conversation-composer.js';
+import { createSide } from './conversation-side.js';
+
+const PAGE = 50;
+const SUPERVISORS = ['owner', 'admin', 'supervisor'];
+
+/**
+ * Opens conversation `id` in `container`.
+ * hooks: onRead(id) after marking it read; onConversation(conv) after a change.
+ * Returns {id, updated(conv), hidden(), resync(), destroy()}.
+ */
+export function openConversation(container, { ctx, dir, id, onRead, onConversation }) {
+  const { me, socket, workspace } = ctx;
+  const myId = me.user.id;
+  const base = `${dir.base}/conversations/${id}`;
+  const isSupervisor = SUPERVISORS.includes(workspace.role);
+  let conv = null;
+  let destroyed = false;
+  const msgs = new Map(); // seq → message
+  const order = []; // seqs, ascending, as rendered
+  const pending = new Map(); // client_msg_id → {el, body, private}
+  let oldest = Infinity;
+  let newest = 0;
+  let loadingOlder = false;
+  let readSent = 0;
+  const offs = [];
+
+  // ---------- layout ----------
+  const title = h('h2', { class: 'conv-title truncate' }, t('common.loading'));
+  const headMeta = h('div', { class: 'conv-head-meta' });
+  const actions = h('div', { class: 'toolbar conv-actions' });
+  const detailsBtn = h('button', {
+    class: 'btn btn-sm btn-ghost side-toggle',
+    type: 'button',
+    'aria-expanded': 'false',
+    'aria-controls': `side-${id}`,
+    'on:click': () => toggleSide(),
+  }, t('conv.details'));
+  const header = h(
+    'header',
+    { class: 'conv-header' },
+    h('a', { class: 'btn btn-ghost icon-btn conv-back', href: '#/inbox', 'aria-label': t('conv.back'), title: t('conv.back') }, icon('back')),
+    h('div', { class: 'conv-head-main' }, title, headMeta),
+    actions,
+    detailsBtn,
+  );
+  const top = h('div', { class: 'thread-top muted small' });
+  const list = h('div', { class: 'msg-list' });
+  const scroller = h(
+    'div',
+    { class: 'thread', role: 'log', 'aria-label': t('conv.history'), 'aria-live': 'polite', 'aria-relevant': 'additions', tabindex: '0' },
+    top,
+    list,
+  );
+  const jump = h('button', { class: 'btn btn-sm btn-primary jump-new', type: 'button', hidden: true, 'on:click': () => toBottom(true) }, icon('down'), t('inbox.newActivity'));
+  const typing = h('div', { class: 'typing-line muted small', 'aria-live': 'polite' });
+  const composer = createComposer({
+    ctx,
+    dir,
+    conversationId: id,
+    onSend: (body, isPrivate) => send(body, isPrivate),
+  });
+  const side = createSide({
+    ctx,
+    dir,
+    conversationId: id,
+    insert: (text) => composer.insert(text),
+    onChanged: (c) => updated(c),
+  });
+  side.el.id = `side-${id}`;
+  const thread = h('div', { class: 'conv-thread' }, scroller, jump, typing, composer.el);
+  const root = h('div', { class: 'conv' }, header, h('div', { class: 'conv-body' }, thread, side.el));
+  clear(container).append(root);
+
+  function toggleSide(open) {
+    const show = open === undefined ? !root.classList.contains('side-open') : open;
+    root.classList.toggle('side-open', show);
+    detailsBtn.setAttribute('aria-expanded', String(show));
+    if (show) side.el.focus();
+  }
+
+  // ---------- header ----------
+  function renderHeader() {
+    if (!conv) return;
+    dir.contact(conv.contact_id).then(
+      (c) => (title.textContent = contactLabel(c, t('inbox.visitor'))),
+      () => (title.textContent = t('inbox.visitor') + ' ' + shortId(conv.contact_id)),
+    );
+    const assignee = h('span', { class: 'muted small' });
+    if (conv.assignee_id) {
+      if (conv.assignee_id === myId) assignee.textContent = `${t('conv.assignee')}: ${t('conv.you')}`;
+      else dir.memberName(conv.assignee_id).then((n) => (assignee.textContent = `${t('conv.assignee')}: ${n}`));
+    }
+    clear(headMeta).append(statusBadge(conv.status), assignee);
+    clear(actions);
+    const s = conv.status;
+    const unassigned = !conv.assignee_id;
+    if (s === 'bot') actions.append(actionBtn('conv.handoff', () => lifecycle('handoff')));
+    if ((s === 'bot' || s === 'queued' || (s === 'assigned' && isSupervisor)) && conv.assignee_id !== myId && (unassigned || isSupervisor)) {
+      actions.append(actionBtn('conv.assignToMe', assignToMe));
+    }
+    if (s === 'bot' || s === 'queued' || s === 'assigned') actions.append(actionBtn('conv.resolve', () => lifecycle('resolve'), 'btn-primary'));
+    if (s === 'resolved') actions.append(actionBtn('conv.reopen', () => lifecycle('reopen')));
+    composer.setClosed(s === 'closed');
+  }
+
+  function actionBtn(key, fn, extra) {
+    const b = h('button', { class: ['btn', 'btn-sm', extra], type: 'button' }, t(key));
+    b.addEventListener('click', async () => {
+      b.disabled = true;
+      try {
+        await fn();
+      } finally {
+        b.disabled = false;
+      }
+    });
+    return b;
+  }
+
+  async function lifecycle(what) {
+    try {
+      const c = await ctx.api('POST', `${base}/${what}`);
+      updated(c);
+      if (what === 'resolve') toast(t('conv.resolved'), 'success');
+      if (what === 'reopen') toast(t('conv.reopened'), 'success');
+    } catch (e) {
+      toast(errorText(e), 'error');
+    }
+  }
+
+  async function assignToMe() {
+    try {
+      const c = await ctx.api('POST', `${base}/assign`, { assignee_id: myId, expected_assignee_id: conv.assignee_id || null });
+      updated(c);
+      toast(t('conv.assigned'), 'success');
+    } catch (e) {
+      toast(errorText(e), 'error');
+      if (e.status === 409) refetch();
+    }
+  }
+
+  // ---------- messages ----------
+  function senderName(m, el) {
+    const s = m.sender || {};
+    if (s.type === 'agent') {
+      if (s.id === myId) return t('conv.you');
+      dir.memberName(s.id).then((n) => n && (el.textContent = n));
+      return t('conv.sender.agent');
+    }
+    if (s.type === 'visitor') {
+      dir.contact(conv ? conv.contact_id : '').then((c) => (el.textContent = contactLabel(c, t('conv.sender.visitor'))), () => {});
+    }
+    return t('conv.sender.' + (s.type || 'system'));
+  }
+
+  function messageEl(m) {
+    const type = (m.sender && m.sender.type) || 'system';
+    const mine = type === 'agent' && m.sender.id === myId;
+    const who = h('span', { class: 'msg-who' });
+    who.textContent = senderName(m, who);
+    const cites = (m.citations || []).length
+      ? h('div', { class: 'msg-cites small' }, t('conv.citations'), ' ', m.citations.map((c) => h('span', { class: 'badge badge-info' }, c.title)))
+      : null;
+    const sugg = (m.suggestions || []).length
+      ? h('div', { class: 'msg-cites small' }, m.suggestions.map((c) => h('span', { class: 'badge badge-muted' }, c.title)))
+      : null;
+    const reason = m.handoff_reason ? h('div', { class: 'small muted' }, t('conv.handoffReason', { reason: m.handoff_reason })) : null;
+    return h(
+      'article',
+      {
+        class: ['msg', 'msg-' + type, m.private ? 'msg-private' : '', mine ? 'msg-mine' : ''],
+        dataset: { seq: String(m.seq) },
+        'aria-label': m.private ? t('conv.private') : null,
+      },
+      h(
+        'div',
+        { class: 'msg-head' },
+        who,
+        m.private ? h('span', { class: 'badge badge-warn' }, icon('lock'), t('conv.private')) : null,
+        h('time', { datetime: m.created_at, title: fmtDateTime(m.created_at) }, fmtDate(m.created_at)),
+      ),
+      h('div', { class: 'msg-body' }, m.body),
+      cites,
+      sugg,
+      reason,
+    );
+  }
+
+  /** Index of the first rendered seq greater than `seq`. */
+  function slot(seq) {
+    let lo = 0;
+    let hi = order.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (order[mid] < seq) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Adds messages (any order, duplicates ignored). Returns how many were new. */
+  function add(items) {
+    let added = 0;
+    for (const m of items) {
+      if (m.client_msg_id && pending.has(m.client_msg_id)) {
+        pending.get(m.client_msg_id).el.remove();
+        pending.delete(m.client_msg_id);
+      }
+      if (msgs.has(m.seq)) continue;
+      msgs.set(m.seq, m);
+      const i = slot(m.seq);
+      const before = i < order.length ? list.querySelector(`[data-seq="${order[i]}"]`) : firstPending();
+      list.insertBefore(messageEl(m), before);
+      order.splice(i, 0, m.seq);
+      oldest = Math.min(oldest, m.seq);
+      newest = Math.max(newest, m.seq);
+      added++;
+    }
+    showTop();
+    return added;
+  }
+
+  function firstPending() {
+    const p = pending.values().next();
+    return p.done ? null : p.value.el;
+  }
+
+  function showTop() {
+    top.textContent = oldest <= 1 || (conv && conv.last_seq === 0) ? t('conv.start') : loadingOlder ? t('conv.loadingOlder') : '';
+  }
+
+  function nearBottom() {
+    return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 80;
+  }
+
+  function toBottom(focusLast) {
+    scroller.scrollTop = scroller.scrollHeight;
+    jump.hidden = true;
+    if (focusLast) markRead();
+  }
+
+  /** Fetches every message after `after` (several pages if needed). */
+  async function fetchAfter(after) {
+    for (;;) {
+      const page = await ctx.api('GET', `${base}/messages?after_seq=${after}&limit=${PAGE * 4}`);
+      if (destroyed) return;
+      const stick = nearBottom();
+      add(page.items);
+      if (stick) toBottom();
+      if (page.items.length < PAGE * 4) return;
+      after = page.items[page.items.length - 1].seq;
+    }
+  }
+
+  async function loadOlder() {
+    if (loadingOlder || oldest <= 1 || !Number.isFinite(oldest)) return;
+    loadingOlder = true;
+    showTop();
+    const after = Math.max(0, oldest - 1 - PAGE);
+    try {
+      const page = await ctx.api('GET', `${base}/messages?after_seq=${after}&limit=${oldest - 1 - after}`);
+      if (destroyed) return;
+      // Keep the visible messages where they are while adding above them.
+      const fromBottom = scroller.scrollHeight - scroller.scrollTop;
+      add(page.items);
+      scroller.scrollTop = scroller.scrollHeight - fromBottom;
+    } catch (e) {
+      toast(errorText(e), 'error');
+    } finally {
+      loadingOlder = false;
+      showTop();
+    }
+  }
+
+  const topWatch = new IntersectionObserver((entries) => {
+    if (entries.some((e) => e.isIntersecting)) loadOlder();
+  }, { root: scroller, rootMargin: '200px 0px 0px 0px' });
+
+  scroller.addEventListener('scroll', () => {
+    if (nearBottom()) {
+      jump.hidden = true;
+      markRead();
+    }
+  });
+
+  /** Tells the server (and the visitor's ticks) we read up to `newest`. */
+  function markRead() {
+    if (newest <= readSent || document.visibilityState !== 'visible') return;
+    readSent = newest;
+    const frame = { type: 'read', conversation_id: id, seq: newest };
+    if (!socket.send(frame)) ctx.api('POST', `${base}/read`, { seq: newest }).catch(() => {});
+    onRead(id);
+  }
+
+  // ---------- sending ----------
+  function send(body, isPrivate, cmid = uid('c')) {
+    let p = pending.get(cmid);
+    if (!p) {
+      const el = h(
+        'article',
+        { class: ['msg', 'msg-agent', 'msg-mine', 'msg-pending', isPrivate ? 'msg-private' : ''] },
+        h('div', { class: 'msg-head' }, h('span', { class: 'msg-who' }, t('conv.you')), isPrivate ? h('span', { class: 'badge badge-warn' }, icon('lock'), t('conv.private')) : null, h('span', { class: 'msg-state small' }, t('conv.sending'))),
+        h('div', { class: 'msg-body' }, body),
+      );
+      p = { el, body, private: isPrivate };
+      pending.set(cmid, p);
+      list.append(el);
+      toBottom();
+    }
+    p.el.classList.remove('msg-failed');
+    p.el.querySelector('.msg-state').textContent = t('conv.sending');
+    ctx
+      .api('POST', `${base}/messages`, { body, private: isPrivate, client_msg_id: cmid })
+      .then((m) => {
+        if (destroyed) return;
+        const stick = nearBottom();
+        add([m]);
+        if (stick) toBottom();
+        // A reply to a waiting conversation may have changed it; the
+        // socket's conversation.updated brings that.
+      })
+      .catch((e) => {
+        if (destroyed || !pending.has(cmid)) return;
+        p.el.classList.add('msg-failed');
+        const state = p.el.querySelector('.msg-state');
+        state.replaceChildren(
+          h('button', { class: 'btn btn-sm btn-danger', type: 'button', 'on:click': () => send(body, isPrivate, cmid) }, t('conv.failed')),
+        );
+        toast(errorText(e), 'error');
+      });
+  }
+
+  // ---------- socket ----------
+  let typingTimer = null;
+  offs.push(
+    socket.on('message.created', ({ conversation_id: cid, message: m }) => {
+      if (cid !== id || !m) return;
+      if (newest && m.seq > newest + 1) {
+        fetchAfter(newest).catch(() => {});
+        return;
+      }
+      const stick = nearBottom() || (m.sender && m.sender.id === myId);
+      add([m]);
+      if (m.sender && m.sender.type === 'visitor') {
+        showTyping(false);
+        side.refreshSuggestions();
+      }
+      if (conv && m.seq > conv.last_seq) conv.last_seq = m.seq;
+      if (stick) {
+        toBottom();
+        markRead();
+      } else {
+        jump.hidden = false;
+      }
+    }),
+    socket.on('typing', (f) => {
+      if (f.conversation_id !== id || !f.who || f.who.type !== 'visitor') return;
+      showTyping(f.on);
+    }),
+  );
+
+  function showTyping(on) {
+    clearTimeout(typingTimer);
+    typing.textContent = on ? t('conv.typing') : '';
+    if (on) typingTimer = setTimeout(() => (typing.textContent = ''), 8000);
+  }
+
+  const onVisible = () => document.visibilityState === 'visible' && nearBottom() && markRead();
+  document.addEventListener('visibilitychange', onVisible);
+
+  // ---------- lifecycle ----------
+  function updated(c) {
+    if (!c || c.id !== id) return;
+    conv = { ...conv, ...c };
+    renderHeader();
+    side.update(conv);
+    onConversation(conv);
+  }
+
+  async function refetch() {
+    try {
+      updated(await ctx.api('GET', base));
+    } catch {
+      /* shown by the next action */
+    }
+  }
+
+  async function start() {
+    try {
+      conv = await ctx.api('GET', base);
+    } catch (e) {
+      if (destroyed) return;
+      clear(container).append(h('div', { class: 'empty' }, e.status === 404 ? t('conv.notFound') : errorText(e), ' ', h('a', { href: '#/inbox' }, t('conv.back'))));
+      return;
+    }
+    if (destroyed) return;
+    renderHeader();
+    side.update(conv);
+    try {
+      await fetchAfter(Math.max(0, conv.last_seq - PAGE));
+    } catch (e) {
+      toast(errorText(e), 'error');
+    }
+    if (destroyed) return;
+    toBottom();
+    markRead();
+    topWatch.observe(top);
+    if (window.matchMedia('(min-width: 761px)').matches) composer.focus();
+  }
+
+  start();
+
+  return {
+    id,
+    updated,
+    hidden() {
+      toast(t('conv.notFound'), 'info');
+      composer.setClosed(true);
+    },
+    resync() {
+      refetch();
+      if (newest) fetchAfter(newest).catch(() => {});
+      side.refreshSuggestions();
+    },
+    destroy() {
+      destroyed = true;
+      for (const off of offs) off();
+      topWatch.disconnect();
+      clearTimeout(typingTimer);
+      document.removeEventListener('visibilitychange', onVisible);
+      composer.destroy();
+      side.destroy();
+    },
+  };
+}

@@ -1,0 +1,203 @@
+// The agent console (served at /) in a real browser against a real server:
+// the login errors, the inbox updating live from the socket, replying,
+// private notes, resolving; screenshots in both languages.
+//
+// Run: cd tests/browser && KEFU_ASSETS_DIR=../../crates/kefu-http/assets node --test console.test.mjs
+//
+// Visitors are driven through the widget API (sessions + messages), the
+// agent through the console UI with the owner's account.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { startKefu, api, login, createInbox, launch, screenshot, PASSWORD } from './lib/harness.mjs';
+
+const WAIT = 20000; // generous: CI runs on 2 cores
+
+let kefu;
+let browser;
+let token;
+let ws;
+let inbox;
+
+before(async () => {
+  kefu = await startKefu();
+  browser = await launch();
+  token = await login(kefu.base, kefu.owner.email);
+  ws = kefu.owner.workspaceId;
+  // No bot: visitors' conversations go straight to the queue.
+  inbox = await createInbox(kefu.base, token, ws, { bot_enabled: false });
+});
+
+after(async () => {
+  await browser?.close();
+  await kefu?.stop();
+});
+
+// ------------------------------------------------------------- helpers
+
+/** Polls `fn` until it returns something truthy (the value), or fails. */
+async function until(fn, what, timeout = WAIT) {
+  const end = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** A new visitor who writes `body`: {token, conversationId}. */
+async function visitorWrites(body) {
+  const s = await api(kefu.base, 'POST', '/api/v1/widget/sessions', { body: { widget_key: inbox.widget_key, locale: 'en' } });
+  assert.equal(s.status, 201, JSON.stringify(s.body));
+  const vt = s.body.visitor_token;
+  const m = await api(kefu.base, 'POST', '/api/v1/widget/messages', { token: vt, body: { client_msg_id: randomUUID(), body } });
+  assert.equal(m.status, 201, JSON.stringify(m.body));
+  return { token: vt, conversationId: m.body.conversation_id };
+}
+
+/** What the visitor can read of their conversation. */
+async function visitorSees(v) {
+  const r = await api(kefu.base, 'GET', `/api/v1/widget/conversations/${v.conversationId}/messages?after_seq=0&limit=200`, { token: v.token });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  return r.body.items.map((m) => m.body);
+}
+
+/** A page in a fresh context (fresh cookies and storage) in `locale`. */
+async function newPage(locale) {
+  const context = await browser.newContext({ locale, viewport: { width: 1360, height: 820 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(WAIT);
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e));
+  return { context, page, errors };
+}
+
+/** Signs in through the login form. */
+async function signIn(page, password = PASSWORD) {
+  await page.goto(kefu.base + '/');
+  await page.locator('#login-email').fill(kefu.owner.email);
+  await page.locator('#login-password').fill(password);
+  await page.locator('#login-password').press('Enter');
+}
+
+// --------------------------------------------------------------- tests
+
+test('a wrong password shows a clear, translated error', async () => {
+  const { context, page, errors } = await newPage('en-US');
+  try {
+    await page.goto(kefu.base + '/');
+    await page.locator('#login-email').waitFor();
+    await screenshot(page, 'console-login');
+    await signIn(page, 'not-the-password');
+    const alert = page.getByRole('alert');
+    await alert.filter({ hasText: 'Wrong email or password.' }).waitFor();
+    // Still on the login form, password selected for retyping.
+    assert.equal(await page.locator('#login-password').evaluate((el) => el === document.activeElement), true);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+
+  const zh = await newPage('zh-CN');
+  try {
+    await signIn(zh.page, 'not-the-password');
+    await zh.page.getByRole('alert').filter({ hasText: '邮箱或密码错误。' }).waitFor();
+  } finally {
+    await zh.context.close();
+  }
+});
+
+test('the inbox updates live; the agent replies, writes a private note and resolves', async () => {
+  const first = await visitorWrites('Hello, where is my order #1001?');
+  const { context, page, errors } = await newPage('en-US');
+  try {
+    await signIn(page);
+    await page.getByRole('tab', { name: 'All' }).click();
+    const list = page.getByRole('list', { name: 'Conversations' });
+    await list.getByRole('link').filter({ hasText: 'where is my order #1001' }).waitFor();
+
+    // A second visitor writes while the console is open: it appears without
+    // a reload (the marker on window survives).
+    await page.evaluate(() => (window.__noReload = true));
+    const second = await visitorWrites('Second visitor: do you ship to Hangzhou?');
+    await list.getByRole('link').filter({ hasText: 'do you ship to Hangzhou' }).waitFor();
+    assert.equal(await page.evaluate(() => window.__noReload), true);
+    assert.equal(await list.getByRole('link').count(), 2);
+
+    // Open the first conversation and reply with Enter.
+    await list.getByRole('link').filter({ hasText: 'where is my order #1001' }).click();
+    await page.waitForURL(new RegExp(`#/inbox/${first.conversationId}$`));
+    const thread = page.getByRole('log');
+    await thread.locator('.msg-visitor').filter({ hasText: 'where is my order #1001' }).waitFor();
+    const composer = page.getByRole('combobox', { name: 'Reply' });
+    await composer.fill('It shipped this morning.');
+    await composer.press('Enter');
+    await thread.locator('.msg-mine[data-seq]').filter({ hasText: 'It shipped this morning.' }).waitFor();
+    await until(async () => (await visitorSees(first)).includes('It shipped this morning.'), 'the visitor has the reply');
+
+    // A private note: agents see it, the visitor never does.
+    await page.getByRole('button', { name: 'Private note' }).click();
+    await composer.fill('Customer sounds upset; check the courier.');
+    await composer.press('Enter');
+    await thread.locator('.msg-private[data-seq]').filter({ hasText: 'check the courier' }).waitFor();
+    const asAgent = await api(kefu.base, 'GET', `/api/v1/workspaces/${ws}/conversations/${first.conversationId}/messages`, { token });
+    assert.ok(asAgent.body.items.some((m) => m.private && m.body.includes('check the courier')), 'the note is stored');
+    const seen = await visitorSees(first);
+    assert.ok(seen.includes('It shipped this morning.'));
+    assert.ok(!seen.some((b) => b.includes('check the courier')), `the visitor must not see the note: ${JSON.stringify(seen)}`);
+
+    // The visitor writes again: it shows up in the open conversation live.
+    await api(kefu.base, 'POST', '/api/v1/widget/messages', {
+      token: first.token,
+      body: { conversation_id: first.conversationId, client_msg_id: randomUUID(), body: 'Thanks a lot!' },
+    });
+    await thread.locator('.msg-visitor').filter({ hasText: 'Thanks a lot!' }).waitFor();
+    await screenshot(page, 'console-inbox-en');
+
+    // Resolve.
+    await page.getByRole('button', { name: 'Resolve' }).click();
+    await page.locator('.conv-head-meta .status-resolved').waitFor();
+    await until(async () => {
+      const r = await api(kefu.base, 'GET', `/api/v1/workspaces/${ws}/conversations/${first.conversationId}`, { token });
+      return r.body.status === 'resolved';
+    }, 'the conversation is resolved');
+    await page.getByRole('button', { name: 'Reopen' }).waitFor();
+
+    // The second conversation is untouched.
+    const other = await api(kefu.base, 'GET', `/api/v1/workspaces/${ws}/conversations/${second.conversationId}`, { token });
+    assert.notEqual(other.body.status, 'resolved');
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test('the console in Chinese', async () => {
+  await visitorWrites('你好，我想退货');
+  const { context, page, errors } = await newPage('zh-CN');
+  try {
+    await signIn(page);
+    await page.getByRole('tab', { name: '全部' }).click();
+    const item = page.getByRole('list', { name: '会话列表' }).getByRole('link').filter({ hasText: '我想退货' });
+    await item.click();
+    await page.getByRole('log').locator('.msg-visitor').filter({ hasText: '我想退货' }).waitFor();
+    await page.getByRole('button', { name: '解决' }).waitFor();
+    await screenshot(page, 'console-inbox-zh-CN');
+
+    // The language switch re-renders in English and remembers it.
+    await page.getByRole('combobox', { name: '语言' }).selectOption('en');
+    await page.getByRole('tab', { name: 'All' }).waitFor();
+    await page.reload();
+    await page.getByRole('tab', { name: 'All' }).waitFor();
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
