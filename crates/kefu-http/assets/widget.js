@@ -1,0 +1,1234 @@
+/*
+ * Kefu visitor widget. A site adds one tag:
+ *
+ *   <script src="https://HOST/widget.js" data-key="WIDGET_KEY" async></script>
+ *
+ * Optional attributes: data-locale="zh-CN|en" (else the page's <html lang>,
+ * else the browser's language), data-color="#4f46e5" (the accent colour).
+ *
+ * Everything lives in an OPEN shadow root on a host element appended to
+ * <body>, so the page's CSS cannot style the widget and ours cannot leak
+ * out. Styles are a constructed stylesheet (adoptedStyleSheets), which a
+ * page's Content-Security-Policy does not block, with a <style> element as
+ * the fallback for browsers without constructable stylesheets.
+ *
+ * Reliability model (docs/protocol.md): the server's log is the truth. The
+ * widget remembers the highest `seq` it holds (a visitor's seqs have gaps:
+ * the agents' private notes), and on every (re)connect asks for everything
+ * after it (`sync`); messages are kept by seq, so replays and late frames
+ * are never shown twice. What the visitor
+ * types goes to an outbox persisted in localStorage, is sent with a
+ * `client_msg_id` and leaves the outbox only when acknowledged; a resend
+ * after a lost ack is deduplicated by the server.
+ *
+ * window.Kefu = { open(), close(), toggle() }.
+ */
+(function () {
+  'use strict';
+  if (window.Kefu && window.Kefu.version) return; // the tag was added twice
+
+  // ---------------------------------------------------------------- setup
+
+  var script = document.currentScript || findScript();
+  if (!script) return;
+  var KEY = (script.getAttribute('data-key') || '').trim();
+  if (!KEY) {
+    console.warn('[kefu] widget.js has no data-key: the chat widget is not shown. ' +
+      'Copy the snippet from the inbox page of the Kefu console (it adds the key).');
+    return;
+  }
+  var BASE = new URL(script.src, location.href).origin;
+  var WS_URL = BASE.replace(/^http/, 'ws') + '/ws';
+
+  /** The widget's own <script> when document.currentScript is unavailable. */
+  function findScript() {
+    var all = document.querySelectorAll('script[src]');
+    for (var i = all.length - 1; i >= 0; i--) {
+      if (/\/widget\.js(\?|#|$)/.test(all[i].src)) return all[i];
+    }
+    return null;
+  }
+
+  // ----------------------------------------------------------------- i18n
+
+  var STRINGS = {
+    en: {
+      open: 'Open chat', close: 'Close chat', title: 'Chat with us',
+      greeting: 'Hi! How can we help you today?',
+      placeholder: 'Type a message…', send: 'Send',
+      agent: 'Agent', bot: 'Assistant', you: 'You',
+      typing: '{name} is typing…',
+      st_bot: 'Our assistant answers instantly', st_queued: 'Waiting for an agent',
+      st_assigned: 'Chatting with {name}', st_resolved: 'This conversation is resolved',
+      st_new: 'We usually reply in a few minutes',
+      sources: 'Sources', suggest: 'Did you mean:',
+      helpful: 'Was this helpful?', yes: 'Yes', no: 'No', fb_thanks: 'Thanks for your feedback!',
+      handoff: 'Talk to a person',
+      queue_pos: 'You are number {n} in the queue.', queue_wait: 'Estimated wait: about {m} min.',
+      queue_soon: 'An agent will be with you shortly.',
+      off_title: 'We are away right now',
+      off_text: 'Leave your details and a message, and we will get back to you.',
+      name: 'Name', email: 'E-mail', phone: 'Phone', message: 'Message',
+      off_need: 'Please give an e-mail address or a phone number.',
+      off_thanks: 'Thanks! We will get back to you as soon as we can.',
+      rate_title: 'How did we do?', rate_star: '{n} of 5', rate_comment: 'Anything to add? (optional)',
+      rate_submit: 'Submit', rate_thanks: 'Thanks for your rating!', rated: 'You rated this conversation {n} of 5.',
+      offline: 'You are offline. Messages will be sent when you are back.',
+      reconnecting: 'Reconnecting…', unavailable: 'Chat is not available right now.',
+      pending: 'Sending', sent: 'Sent', read: 'Read', failed: 'Not sent', retry: 'Retry',
+      unread: '{n} new messages', error: 'Something went wrong. Please try again.'
+    },
+    'zh-CN': {
+      open: '打开在线客服', close: '关闭在线客服', title: '在线客服',
+      greeting: '您好！请问有什么可以帮您？',
+      placeholder: '输入消息…', send: '发送',
+      agent: '客服', bot: '智能助手', you: '我',
+      typing: '{name}正在输入…',
+      st_bot: '智能助手即时为您解答', st_queued: '正在为您转接人工客服',
+      st_assigned: '{name}正在为您服务', st_resolved: '本次会话已结束',
+      st_new: '我们通常几分钟内回复',
+      sources: '参考文章', suggest: '您是不是想问：',
+      helpful: '这个回答有帮助吗？', yes: '有帮助', no: '没帮助', fb_thanks: '感谢您的反馈！',
+      handoff: '转人工客服',
+      queue_pos: '您当前排在第 {n} 位。', queue_wait: '预计等待约 {m} 分钟。',
+      queue_soon: '客服马上就来。',
+      off_title: '客服暂时不在线',
+      off_text: '请留下联系方式和留言，我们会尽快回复您。',
+      name: '姓名', email: '邮箱', phone: '电话', message: '留言',
+      off_need: '请填写邮箱或电话。',
+      off_thanks: '谢谢！我们会尽快与您联系。',
+      rate_title: '请为本次服务评分', rate_star: '{n} 星（满分 5 星）', rate_comment: '还有什么想说的？（选填）',
+      rate_submit: '提交评价', rate_thanks: '感谢您的评价！', rated: '您给本次会话打了 {n} 星。',
+      offline: '网络已断开，恢复后会自动发送消息。',
+      reconnecting: '正在重新连接…', unavailable: '在线客服暂不可用。',
+      pending: '发送中', sent: '已发送', read: '已读', failed: '发送失败', retry: '重试',
+      unread: '{n} 条新消息', error: '出错了，请稍后再试。'
+    }
+  };
+  var LOCALE = pickLocale();
+  var T = STRINGS[LOCALE];
+
+  function pickLocale() {
+    var lang = script.getAttribute('data-locale') || document.documentElement.lang ||
+      navigator.language || '';
+    return /^zh/i.test(lang) ? 'zh-CN' : 'en';
+  }
+
+  /** A translated string with {placeholders} filled in. */
+  function t(key, vars) {
+    return (T[key] || key).replace(/\{(\w+)\}/g, function (_, k) {
+      return vars && vars[k] != null ? vars[k] : '';
+    });
+  }
+
+  // -------------------------------------------------------------- storage
+
+  // localStorage may be unavailable (privacy modes, sandboxed frames): the
+  // widget then still works, it just forgets on reload.
+  var PREFIX = 'kefu:' + KEY + ':';
+  function load(name, fallback) {
+    try {
+      var v = localStorage.getItem(PREFIX + name);
+      return v == null ? fallback : JSON.parse(v);
+    } catch (e) { return fallback; }
+  }
+  function save(name, value) {
+    try { localStorage.setItem(PREFIX + name, JSON.stringify(value)); } catch (e) { /* ignore */ }
+  }
+
+  // ---------------------------------------------------------------- state
+
+  var state = {
+    started: false,
+    session: null,        // {token, expiresAt, inbox}
+    dead: false,          // the key or the origin was refused: stop trying
+    conv: null,           // the visitor's current conversation (visitor DTO)
+    msgs: new Map(),      // seq -> message, for conv
+    lastSeq: 0,           // highest seq held
+    readSent: 0,          // highest seq we told the server we have read
+    agentRead: 0,         // highest seq an agent has read (double ticks)
+    outbox: load('outbox', []), // [{cid, body, conv, failed?}]
+    streams: new Map(),   // message_id -> element of a bot reply being written
+    feedback: load('fb', {}),   // message_id -> true/false already given
+    agentName: '',
+    open: false,
+    unread: 0
+  };
+
+  // ------------------------------------------------------------------ DOM
+
+  /** Creates an element: h('div', {class: 'x', onclick: f}, child, 'text'). */
+  function h(tag, attrs) {
+    var el = document.createElement(tag);
+    for (var k in attrs || {}) {
+      var v = attrs[k];
+      if (v == null || v === false) continue;
+      if (k.slice(0, 2) === 'on') el.addEventListener(k.slice(2), v);
+      else if (k === 'text') el.textContent = v;
+      else el.setAttribute(k, v === true ? '' : v);
+    }
+    for (var i = 2; i < arguments.length; i++) {
+      var c = arguments[i];
+      if (c == null || c === false) continue;
+      el.appendChild(typeof c === 'string' ? document.createTextNode(c) : c);
+    }
+    return el;
+  }
+  function svg(path) {
+    var s = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
+    s.setAttribute('viewBox', '0 0 24 24');
+    s.setAttribute('aria-hidden', 'true');
+    var p = document.createElementNS('http://www.w3.org/2000/svg', 'path');
+    p.setAttribute('d', path);
+    s.appendChild(p);
+    return s;
+  }
+  var ICON_CHAT = 'M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z';
+  var ICON_CLOSE = 'M6 6l12 12M18 6L6 18';
+  var ICON_SEND = 'M3 20l18-8L3 4v6l12 2-12 2z';
+
+  var CSS = [
+    ':host{all:initial!important;display:block!important}',
+    '.k{font:14px/1.45 system-ui,-apple-system,"Segoe UI","PingFang SC","Microsoft YaHei",sans-serif;color:#1f2328;',
+    '--a:#4f46e5;--bg:#fff;--mute:#667085;--line:#e4e7ec;--soft:#f2f4f7;-webkit-font-smoothing:antialiased}',
+    '.k *{box-sizing:border-box;font:inherit;color:inherit;margin:0;letter-spacing:normal;text-transform:none}',
+    'button{cursor:pointer;border:0;background:none;padding:0}',
+    ':focus-visible{outline:2px solid var(--a);outline-offset:2px}',
+    '.launch{position:fixed;right:20px;bottom:20px;z-index:2147483000;width:56px;height:56px;border-radius:50%;',
+    'background:var(--a);color:#fff;display:grid;place-items:center;box-shadow:0 6px 20px rgba(16,24,40,.25);transition:transform .15s}',
+    '.launch:hover{transform:scale(1.06)}',
+    '.launch svg{width:26px;height:26px;fill:#fff}',
+    '.launch[aria-expanded=true] svg{fill:none;stroke:#fff;stroke-width:2.4;stroke-linecap:round}',
+    '.badge{position:absolute;top:-2px;right:-2px;min-width:20px;height:20px;padding:0 6px;border-radius:10px;background:#e5484d;',
+    'color:#fff;font-size:12px;font-weight:600;line-height:20px;text-align:center}',
+    '.panel{position:fixed;right:20px;bottom:88px;z-index:2147483000;width:370px;height:min(620px,calc(100vh - 108px));',
+    'background:var(--bg);border-radius:14px;box-shadow:0 12px 40px rgba(16,24,40,.28);display:flex;flex-direction:column;overflow:hidden}',
+    '[hidden]{display:none!important}',
+    '.head{background:var(--a);color:#fff;padding:14px 12px 14px 16px;display:flex;gap:10px;align-items:center}',
+    '.head .who{flex:1;min-width:0}',
+    '.head h2{font-size:16px;font-weight:600}',
+    '.head p{font-size:12px;opacity:.9;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}',
+    '.x{width:32px;height:32px;border-radius:8px;display:grid;place-items:center}',
+    '.x:hover{background:rgba(255,255,255,.15)}',
+    '.x svg{width:18px;height:18px;stroke:#fff;stroke-width:2.4;stroke-linecap:round;fill:none}',
+    '.av{flex:none;width:32px;height:32px;border-radius:50%;display:grid;place-items:center;font-size:13px;font-weight:600;',
+    'background:#e0e7ff;color:#3730a3}',
+    '.head .av{background:rgba(255,255,255,.22);color:#fff;width:36px;height:36px}',
+    '.av.bot{background:#d1fae5;color:#065f46}',
+    '.bar{padding:6px 12px;font-size:12px;background:#fff7e6;color:#8a5300;border-bottom:1px solid #fde7c2}',
+    '.list{flex:1;overflow-y:auto;padding:14px 12px;display:flex;flex-direction:column;gap:10px;background:#fafbfc}',
+    '.msg{display:flex;gap:8px;align-items:flex-end;max-width:100%}',
+    '.msg.me{flex-direction:row-reverse}',
+    '.col{display:flex;flex-direction:column;max-width:80%;min-width:0}',
+    '.me .col{align-items:flex-end}',
+    '.bub{padding:8px 12px;border-radius:14px;background:#fff;border:1px solid var(--line);white-space:pre-wrap;',
+    'overflow-wrap:anywhere;border-bottom-left-radius:4px}',
+    '.me .bub{background:var(--a);border-color:var(--a);color:#fff;border-bottom-left-radius:14px;border-bottom-right-radius:4px}',
+    '.me .bub a{color:#fff}',
+    '.bub a{color:var(--a);text-decoration:underline}',
+    '.meta{font-size:11px;color:var(--mute);margin-top:3px;display:flex;gap:6px;align-items:center}',
+    '.tick{font-weight:600}',
+    '.tick[data-state=read]{color:var(--a)}',
+    '.tick[data-state=failed]{color:#d92d20}',
+    '.retry{color:var(--a);text-decoration:underline;font-size:11px}',
+    '.sys{align-self:center;font-size:12px;color:var(--mute);text-align:center;max-width:90%}',
+    '.cites,.sugg,.fb{margin-top:6px;font-size:12px;color:var(--mute)}',
+    '.cites ul{list-style:none;padding:0;margin:2px 0 0}',
+    '.cites li{color:#1f2328;padding-left:12px;position:relative}',
+    '.cites li:before{content:"›";position:absolute;left:2px;color:var(--a)}',
+    '.chip{display:inline-block;margin:4px 6px 0 0;padding:4px 10px;border-radius:14px;border:1px solid var(--a);color:var(--a);font-size:12px}',
+    '.chip:hover,.chip[aria-pressed=true]{background:var(--a);color:#fff}',
+    '.fb .chip{padding:2px 10px}',
+    '.typing{font-size:12px;color:var(--mute);padding:0 14px 6px;background:#fafbfc}',
+    '.dots:after{content:"";animation:d 1.2s steps(4) infinite}',
+    '@keyframes d{0%{content:""}25%{content:"."}50%{content:".."}75%{content:"..."}}',
+    '.queue{margin:0;padding:8px 14px;font-size:13px;background:#eef2ff;color:#3730a3;border-top:1px solid #e0e7ff}',
+    '.handoff{align-self:center;margin:2px 0 8px;padding:6px 14px;border-radius:16px;border:1px solid var(--line);background:#fff;font-size:13px}',
+    '.handoff:hover{border-color:var(--a);color:var(--a)}',
+    '.foot{border-top:1px solid var(--line);background:#fff}',
+    '.comp{display:flex;gap:8px;align-items:flex-end;padding:10px 12px}',
+    'textarea,input{width:100%;border:1px solid var(--line);border-radius:10px;padding:8px 10px;background:#fff;resize:none;outline:0}',
+    'textarea:focus,input:focus{border-color:var(--a);box-shadow:0 0 0 3px rgba(79,70,229,.2)}',
+    'textarea:focus-visible,input:focus-visible{outline:0}',
+    '.comp textarea{max-height:120px;min-height:38px;line-height:20px}',
+    '.send{flex:none;width:38px;height:38px;border-radius:10px;background:var(--a);display:grid;place-items:center}',
+    '.send svg{width:18px;height:18px;fill:#fff}',
+    '.send:disabled{opacity:.45;cursor:default}',
+    '.card{padding:12px 14px;display:flex;flex-direction:column;gap:8px}',
+    '.card h3{font-size:14px;font-weight:600}',
+    '.card p{font-size:13px;color:var(--mute)}',
+    '.card label{font-size:12px;color:var(--mute);display:flex;flex-direction:column;gap:3px}',
+    '.primary{align-self:flex-start;background:var(--a);color:#fff;border-radius:10px;padding:8px 16px;font-weight:600}',
+    '.primary:disabled{opacity:.5;cursor:default}',
+    '.err{color:#d92d20;font-size:12px}',
+    '.stars{display:flex;gap:4px}',
+    '.star{font-size:26px;line-height:1;color:#d0d5dd;padding:2px}',
+    '.star[aria-checked=true]{color:#f5a524}',
+    '@media (max-width:480px){.panel{inset:0;width:100%;height:100%;border-radius:0}',
+    '.k.is-open .launch{display:none}}',
+    '@media (prefers-reduced-motion:reduce){.launch{transition:none}.dots:after{animation:none;content:"…"}}'
+  ].join('');
+
+  var ui = {};
+
+  /** Builds the host element, the shadow root and the static parts. */
+  function buildUi() {
+    var host = h('div', { 'data-kefu-widget': '' });
+    var root = host.attachShadow({ mode: 'open' });
+    applyCss(root);
+    var color = script.getAttribute('data-color');
+
+    ui.badge = h('span', { class: 'badge', 'data-testid': 'unread', hidden: true });
+    ui.launcher = h('button', {
+      class: 'launch', type: 'button', 'data-testid': 'launcher', 'aria-label': t('open'),
+      'aria-expanded': 'false', 'aria-controls': 'kefu-panel', onclick: toggle
+    }, svg(ICON_CHAT), ui.badge);
+
+    ui.title = h('h2', { id: 'kefu-title', text: t('title') });
+    ui.status = h('p', { 'data-testid': 'status', text: t('st_new') });
+    ui.headAv = h('span', { class: 'av', 'aria-hidden': 'true', text: 'K' });
+    ui.agentName = h('span', { 'data-testid': 'agent-name', hidden: true });
+    ui.bar = h('div', { class: 'bar', 'data-testid': 'conn', role: 'status', hidden: true });
+    ui.list = h('div', { class: 'list', 'data-testid': 'messages', role: 'log', 'aria-live': 'polite', tabindex: '0' });
+    ui.greeting = h('div', { class: 'msg', 'data-testid': 'greeting' },
+      h('span', { class: 'av', 'aria-hidden': 'true', text: 'K' }),
+      h('div', { class: 'col' }, h('div', { class: 'bub', text: t('greeting') })));
+    ui.list.appendChild(ui.greeting);
+    ui.typing = h('div', { class: 'typing', 'data-testid': 'typing', 'aria-live': 'polite', hidden: true });
+    ui.handoff = h('button', { class: 'handoff', type: 'button', 'data-testid': 'handoff', hidden: true, onclick: handoff },
+      t('handoff'));
+    ui.queue = h('p', { class: 'queue', 'data-testid': 'queue-info', role: 'status', hidden: true });
+    ui.input = h('textarea', {
+      rows: '1', 'data-testid': 'composer', 'aria-label': t('placeholder'), placeholder: t('placeholder'),
+      maxlength: '10000', onkeydown: onComposerKey, oninput: onComposerInput
+    });
+    ui.send = h('button', { class: 'send', type: 'button', 'data-testid': 'send', 'aria-label': t('send'),
+      disabled: true, onclick: sendFromComposer }, svg(ICON_SEND));
+    ui.composer = h('div', { class: 'comp' }, ui.input, ui.send);
+    ui.extra = h('div');  // the offline form or the rating card
+    ui.foot = h('div', { class: 'foot' }, ui.extra, ui.composer);
+
+    ui.panel = h('div', {
+      class: 'panel', id: 'kefu-panel', role: 'dialog', 'aria-labelledby': 'kefu-title', 'data-testid': 'panel',
+      hidden: true, onkeydown: onPanelKey
+    },
+      h('div', { class: 'head' }, ui.headAv,
+        h('div', { class: 'who' }, ui.title, ui.status),
+        h('button', { class: 'x', type: 'button', 'data-testid': 'close', 'aria-label': t('close'), onclick: close },
+          svg(ICON_CLOSE))),
+      ui.bar, ui.list, ui.typing, ui.handoff, ui.queue, ui.foot);
+
+    ui.wrap = h('div', { class: 'k', lang: LOCALE }, ui.panel, ui.launcher);
+    if (color && /^#[0-9a-f]{3,8}$/i.test(color)) ui.wrap.style.setProperty('--a', color);
+    root.appendChild(ui.wrap);
+    document.body.appendChild(host);
+  }
+
+  function applyCss(root) {
+    try {
+      var sheet = new CSSStyleSheet();
+      sheet.replaceSync(CSS);
+      root.adoptedStyleSheets = [sheet];
+    } catch (e) {
+      root.appendChild(h('style', { text: CSS }));
+    }
+  }
+
+  // ------------------------------------------------------ panel behaviour
+
+  function toggle() { return state.open ? close() : open(); }
+
+  function open() {
+    if (!ui.panel) return;
+    state.open = true;
+    ui.panel.hidden = false;
+    ui.wrap.classList.add('is-open');
+    ui.launcher.setAttribute('aria-expanded', 'true');
+    ui.launcher.setAttribute('aria-label', t('close'));
+    ui.launcher.replaceChild(svg(ICON_CLOSE), ui.launcher.firstChild);
+    try { sessionStorage.setItem(PREFIX + 'open', '1'); } catch (e) { /* ignore */ }
+    start();
+    scrollDown(true);
+    markRead();
+    var first = ui.extra.querySelector('input,textarea');
+    (ui.composer.hidden && first ? first : ui.input).focus();
+  }
+
+  function close() {
+    if (!ui.panel || !state.open) return;
+    state.open = false;
+    ui.panel.hidden = true;
+    ui.wrap.classList.remove('is-open');
+    ui.launcher.setAttribute('aria-expanded', 'false');
+    ui.launcher.setAttribute('aria-label', t('open'));
+    ui.launcher.replaceChild(svg(ICON_CHAT), ui.launcher.firstChild);
+    try { sessionStorage.removeItem(PREFIX + 'open'); } catch (e) { /* ignore */ }
+    ui.launcher.focus();
+  }
+
+  function onPanelKey(e) {
+    if (e.key === 'Escape') { e.stopPropagation(); close(); }
+  }
+
+  function onComposerKey(e) {
+    // Enter sends; Shift+Enter is a new line; never while an IME composes
+    // (Chinese input uses Enter to confirm the candidate).
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
+      e.preventDefault();
+      sendFromComposer();
+    }
+  }
+
+  function onComposerInput() {
+    autosize();
+    ui.send.disabled = !ui.input.value.trim();
+    typingPulse();
+  }
+
+  function autosize() {
+    ui.input.style.height = 'auto';
+    ui.input.style.height = Math.min(ui.input.scrollHeight + 2, 120) + 'px';
+  }
+
+  function sendFromComposer() {
+    var body = ui.input.value.trim();
+    if (!body) return;
+    ui.input.value = '';
+    autosize();
+    ui.send.disabled = true;
+    typingStop();
+    enqueue(body);
+    ui.input.focus();
+  }
+
+  // ------------------------------------------------------------------ HTTP
+
+  /** JSON over the widget API; a 401 opens a new session and tries once more. */
+  async function call(method, path, body, retried) {
+    await ensureSession();
+    var res = await fetch(BASE + '/api/v1' + path, {
+      method: method,
+      headers: { 'content-type': 'application/json', authorization: 'Bearer ' + state.session.token },
+      body: body === undefined ? undefined : JSON.stringify(body)
+    });
+    if (res.status === 401 && !retried) {
+      state.session = null;
+      return call(method, path, body, true);
+    }
+    var data = null;
+    try { data = await res.json(); } catch (e) { /* empty body */ }
+    if (!res.ok) throw Object.assign(new Error((data && data.code) || 'http_' + res.status), { status: res.status });
+    return data;
+  }
+
+  var sessionPromise = null;
+
+  /** A valid visitor session, created (or renewed before it expires) as needed. */
+  function ensureSession() {
+    var s = state.session;
+    if (s && Date.now() < s.expiresAt) return Promise.resolve(s);
+    if (!sessionPromise) {
+      sessionPromise = createSession().finally(function () { sessionPromise = null; });
+    }
+    return sessionPromise;
+  }
+
+  async function createSession() {
+    var req = { widget_key: KEY, locale: LOCALE };
+    var vid = load('vid', null);
+    if (vid) req.visitor_id = vid;
+    var res = await fetch(BASE + '/api/v1/widget/sessions', {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(req)
+    });
+    var data = await res.json().catch(function () { return {}; });
+    if (!res.ok) {
+      if (res.status === 403 || res.status === 404) {
+        state.dead = true;
+        console.error('[kefu] the widget cannot start: ' + (data.code || res.status) +
+          (res.status === 403 ? ' (add this site to the inbox\'s allowed origins)' : ' (check data-key)'));
+        showBar(t('unavailable'));
+      }
+      throw new Error(data.code || 'session_failed');
+    }
+    if (!data.visitor_token) throw new Error('session_failed');
+    save('vid', data.visitor_id);
+    state.session = {
+      token: data.visitor_token,
+      // Renew a minute early so a socket is never opened with a dying token.
+      expiresAt: Date.now() + Math.max(60, data.expires_in - 60) * 1000,
+      inbox: data.inbox || {}
+    };
+    applyInbox(state.session.inbox);
+    return state.session;
+  }
+
+  function applyInbox(inbox) {
+    if (inbox.name) ui.title.textContent = inbox.name;
+    ui.headAv.textContent = initials(inbox.name || 'K');
+    if (inbox.greeting) ui.greeting.querySelector('.bub').textContent = inbox.greeting;
+    renderChrome();
+  }
+
+  // ------------------------------------------------------------- socket
+
+  var sock = null;        // the current WebSocket
+  var live = false;       // `hello` received on it
+  var attempt = 0;        // reconnects since the last good connection
+  var failedOpens = 0;    // sockets that closed before `hello`
+  var retryTimer = 0;
+  var pingTimer = 0;
+  var staleTimer = 0;
+
+  /** Starts the widget's network side once (lazily, or at load for a returning visitor). */
+  function start() {
+    if (state.started) return;
+    state.started = true;
+    window.addEventListener('online', function () { reconnectNow(); });
+    window.addEventListener('offline', function () { drop(); renderConn(); });
+    document.addEventListener('visibilitychange', function () {
+      if (document.visibilityState === 'visible') { if (!sock) reconnectNow(); markRead(); }
+    });
+    renderOutbox();
+    connect();
+  }
+
+  async function connect() {
+    clearTimeout(retryTimer);
+    if (sock || state.dead) return;
+    if (navigator.onLine === false) { renderConn(); return; } // 'online' reconnects
+    try {
+      // After two sockets refused before `hello` the token may be the cause
+      // (a browser cannot see the upgrade's 401): start a new session.
+      if (failedOpens >= 2) { state.session = null; failedOpens = 0; }
+      await ensureSession();
+    } catch (e) {
+      return scheduleReconnect();
+    }
+    if (sock || state.dead) return;
+    var ws = new WebSocket(WS_URL + '?token=' + encodeURIComponent(state.session.token));
+    sock = ws;
+    live = false;
+    ws.onmessage = function (e) {
+      if (ws !== sock) return;
+      var frame;
+      try { frame = JSON.parse(e.data); } catch (err) { return; }
+      clearTimeout(staleTimer);
+      onFrame(frame);
+    };
+    ws.onclose = function () {
+      if (ws !== sock) return;
+      if (!live) failedOpens++;
+      drop();
+      scheduleReconnect();
+    };
+    renderConn();
+  }
+
+  /** Forgets the current socket (closing it if still open). */
+  function drop() {
+    var ws = sock;
+    sock = null;
+    live = false;
+    clearInterval(pingTimer);
+    clearTimeout(staleTimer);
+    typingOn = false;
+    if (ws) { ws.onclose = ws.onmessage = null; try { ws.close(); } catch (e) { /* ignore */ } }
+  }
+
+  /** Exponential back-off with jitter: 0.5 s, 1 s, 2 s … 30 s, each 50–100 %. */
+  function scheduleReconnect() {
+    renderConn();
+    if (state.dead) return;
+    clearTimeout(retryTimer);
+    var max = Math.min(30000, 500 * Math.pow(2, attempt++));
+    retryTimer = setTimeout(connect, max / 2 + Math.random() * max / 2);
+  }
+
+  function reconnectNow() {
+    if (live) return;
+    drop();
+    attempt = 0;
+    connect();
+  }
+
+  function sendFrame(frame) {
+    if (!live) return false;
+    try { sock.send(JSON.stringify(frame)); return true; } catch (e) { return false; }
+  }
+
+  /** Keeps the socket alive and notices a dead one (sleep, network switch). */
+  function startHeartbeat(idleSecs) {
+    clearInterval(pingTimer);
+    var every = Math.max(5, Math.min(25, (idleSecs || 75) / 3)) * 1000;
+    pingTimer = setInterval(function () {
+      if (!sendFrame({ type: 'ping' })) return;
+      clearTimeout(staleTimer);
+      staleTimer = setTimeout(function () { drop(); scheduleReconnect(); }, 10000);
+    }, every);
+  }
+
+  function onFrame(f) {
+    switch (f.type) {
+      case 'hello': return onHello(f);
+      case 'message.ack': return onAck(f);
+      case 'message.created': return onCreated(f.message);
+      case 'message.delta': return onDelta(f);
+      case 'conversation.updated': return onConversation(f.conversation);
+      case 'queue': return onQueue(f);
+      case 'typing': return onTyping(f);
+      case 'read': return onRead(f);
+      case 'error': return onError(f);
+    }
+  }
+
+  async function onHello(f) {
+    live = true;
+    attempt = 0;
+    failedOpens = 0;
+    startHeartbeat(f.idle_timeout_secs);
+    renderConn();
+    // Status changes are not replayed by `sync`: read the conversation list
+    // first, then ask for every message after the last one held.
+    var before = state.conv && state.conv.id;
+    try { await refreshConversations(); } catch (e) { /* the sync below still runs */ }
+    // (A newly found conversation was synced from the start already.)
+    if (state.conv && state.conv.id === before) syncCurrent();
+    flushOutbox();
+  }
+
+  /**
+   * Asks for every message after the last one held. A few before it are
+   * asked again (and dropped as duplicates): two messages committed at the
+   * same moment by different writers may have reached us out of order just
+   * before the socket died.
+   */
+  function syncCurrent() {
+    if (state.conv) {
+      sendFrame({ type: 'sync', conversation_id: state.conv.id, after_seq: Math.max(0, state.lastSeq - 5) });
+    }
+  }
+
+  // -------------------------------------------------------- conversations
+
+  async function refreshConversations() {
+    var data = await call('GET', '/widget/conversations');
+    var newest = data.items && data.items[0];
+    if (!newest) return;
+    setConversation(newest);
+  }
+
+  /** Makes `c` the current conversation (a different one starts a fresh list). */
+  function setConversation(c) {
+    if (!state.conv || state.conv.id !== c.id) {
+      state.conv = c;
+      resetMessages();
+    } else {
+      // The visitor view of conversation.updated has no queue: keep ours.
+      state.conv = Object.assign({}, state.conv, c);
+      if (c.status !== 'queued') state.conv.queue = null;
+    }
+    renderChrome();
+  }
+
+  function resetMessages() {
+    state.msgs.clear();
+    state.lastSeq = state.readSent = state.agentRead = 0;
+    Array.prototype.slice.call(ui.list.querySelectorAll('[data-seq],[data-stream]')).forEach(function (el) { el.remove(); });
+    syncCurrent();
+  }
+
+  function onConversation(c) {
+    if (!c) return;
+    if (state.conv && state.conv.id !== c.id && !isNewer(c)) return;
+    var wasQueued = state.conv && state.conv.status === 'queued';
+    setConversation(c);
+    // Its log moved past what we hold (or private notes did): catch up.
+    if (c.last_seq > state.lastSeq) syncCurrent();
+    // A freshly queued conversation: learn the position (the list carries it).
+    if (c.status === 'queued' && !wasQueued) refreshConversations().catch(function () {});
+  }
+
+  function isNewer(c) {
+    return !state.conv || String(c.created_at) > String(state.conv.created_at);
+  }
+
+  function onQueue(f) {
+    if (!state.conv || f.conversation_id !== state.conv.id) return;
+    state.conv.queue = { position: f.position, estimated_wait_secs: f.estimated_wait_secs };
+    renderChrome();
+  }
+
+  // ------------------------------------------------------------- messages
+
+  function onCreated(m) {
+    if (!m || m.private) return;
+    if (!state.conv || state.conv.id !== m.conversation_id) {
+      // A message in a conversation we do not show yet: the visitor's first
+      // one, or a new one after the old one ended (it is synced from 1).
+      if (state.conv && !/resolved|closed/.test(state.conv.status)) return;
+      setConversation({ id: m.conversation_id, status: '', created_at: m.created_at, last_seq: m.seq });
+      refreshConversations().catch(function () {});
+    }
+    if (m.client_msg_id) settle(m.client_msg_id);
+    var stream = state.streams.get(m.id);
+    if (stream) { stream.remove(); state.streams.delete(m.id); }
+    if (state.msgs.has(m.seq)) return; // a replay: shown already
+    state.msgs.set(m.seq, m);
+    if (m.seq > state.lastSeq) state.lastSeq = m.seq;
+    var near = nearBottom();
+    insertBySeq(renderMessage(m));
+    if (m.sender.type !== 'visitor') {
+      if (m.sender.type === 'agent') showTyping(false);
+      if (m.sender.name && m.sender.type === 'agent') { state.agentName = m.sender.name; renderChrome(); }
+      if (!state.open || document.visibilityState !== 'visible') bumpUnread();
+    }
+    scrollDown(near || m.sender.type === 'visitor');
+    markRead();
+  }
+
+  function onAck(f) {
+    var item = settle(f.client_msg_id);
+    if (!state.conv || state.conv.id !== f.conversation_id) {
+      setConversation({ id: f.conversation_id, status: '', created_at: new Date().toISOString(), last_seq: f.seq });
+      refreshConversations().catch(function () {});
+    }
+    // Until its message.created arrives, the bubble shows it was stored.
+    if (item && item.el && !state.msgs.has(f.seq)) {
+      item.el.setAttribute('data-seq', f.seq);
+      setTick(item.el, 'sent');
+    }
+  }
+
+  /** The outbox item `cid` is stored: remove it from the outbox. */
+  function settle(cid) {
+    var i = state.outbox.findIndex(function (o) { return o.cid === cid; });
+    if (i < 0) return null;
+    var item = state.outbox.splice(i, 1)[0];
+    item.el = pendingEls.get(cid);
+    pendingEls.delete(cid);
+    if (item.el) item.el.removeAttribute('data-pending');
+    saveOutbox();
+    return item;
+  }
+
+  function onDelta(f) {
+    if (!state.conv || f.conversation_id !== state.conv.id) return;
+    var el = state.streams.get(f.message_id);
+    if (!el) {
+      el = messageShell({ type: 'bot' }, 'them');
+      el.setAttribute('data-stream', f.message_id);
+      state.streams.set(f.message_id, el);
+      ui.list.appendChild(el);
+    }
+    var near = nearBottom();
+    el.querySelector('.bub').textContent += f.delta;
+    scrollDown(near);
+  }
+
+  function onTyping(f) {
+    if (!state.conv || f.conversation_id !== state.conv.id || !f.who || f.who.type === 'visitor') return;
+    showTyping(f.on, f.who.type);
+  }
+
+  function onRead(f) {
+    if (!state.conv || f.conversation_id !== state.conv.id || !f.who || f.who.type === 'visitor') return;
+    if (f.seq > state.agentRead) {
+      state.agentRead = f.seq;
+      ui.list.querySelectorAll('.me[data-id]').forEach(function (el) {
+        if (+el.getAttribute('data-seq') <= f.seq) setTick(el, 'read');
+      });
+    }
+  }
+
+  function onError(f) {
+    if (!f.ref) {
+      if (f.code === 'events_missed') syncCurrent();
+      return;
+    }
+    var item = state.outbox.find(function (o) { return o.cid === f.ref; });
+    if (!item) return;
+    if (f.code === 'conversation_closed' || f.code === 'conversation_not_found') {
+      // Start a new conversation with it.
+      item.conv = null;
+      saveOutbox();
+      sendFrame(sendFrameFor(item));
+    } else if (f.code === 'validation_failed' || f.code === 'invalid_frame') {
+      item.failed = true;
+      saveOutbox();
+      var el = pendingEls.get(item.cid);
+      if (el) setTick(el, 'failed');
+    }
+    // Anything else (rate limits, a restarting server) is retried on reconnect.
+  }
+
+  // --------------------------------------------------------------- outbox
+
+  var pendingEls = new Map(); // cid -> element
+
+  function newId() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    return 'w' + Date.now().toString(36) + Math.random().toString(36).slice(2, 12);
+  }
+
+  /** Queues a visitor message: shown at once, sent now or on reconnect. */
+  function enqueue(body) {
+    var c = state.conv;
+    var item = { cid: newId(), body: body, conv: c && c.status !== 'closed' ? c.id : null };
+    state.outbox.push(item);
+    saveOutbox();
+    showPending(item);
+    scrollDown(true);
+    start();
+    if (!sendFrame(sendFrameFor(item)) && !sock) reconnectNow();
+  }
+
+  function sendFrameFor(item) {
+    var f = { type: 'message.send', client_msg_id: item.cid, body: item.body };
+    if (item.conv) f.conversation_id = item.conv;
+    return f;
+  }
+
+  /** Sends everything unacknowledged, oldest first (the server keeps socket frames in order). */
+  function flushOutbox() {
+    state.outbox.forEach(function (item) { if (!item.failed) sendFrame(sendFrameFor(item)); });
+  }
+
+  function saveOutbox() {
+    save('outbox', state.outbox.map(function (o) { return { cid: o.cid, body: o.body, conv: o.conv, failed: o.failed }; }));
+  }
+
+  function renderOutbox() {
+    state.outbox.forEach(showPending);
+  }
+
+  function showPending(item) {
+    if (pendingEls.has(item.cid)) return;
+    var el = messageShell({ type: 'visitor' }, 'me');
+    el.setAttribute('data-pending', '');
+    el.setAttribute('data-cid', item.cid);
+    el.querySelector('.bub').appendChild(linkify(item.body));
+    setTick(el, item.failed ? 'failed' : 'pending');
+    pendingEls.set(item.cid, el);
+    ui.list.appendChild(el);
+  }
+
+  function retry(el) {
+    var item = state.outbox.find(function (o) { return o.cid === el.getAttribute('data-cid'); });
+    if (!item) return;
+    item.failed = false;
+    saveOutbox();
+    setTick(el, 'pending');
+    sendFrame(sendFrameFor(item));
+  }
+
+  // ------------------------------------------------------------ rendering
+
+  function initials(name) {
+    var s = String(name || '').trim();
+    if (!s) return '?';
+    if (/[\u3400-\u9fff]/.test(s[0])) return s[0];
+    return s.split(/\s+/).slice(0, 2).map(function (w) { return w[0]; }).join('').toUpperCase();
+  }
+
+  function senderName(sender) {
+    if (sender.type === 'bot') return t('bot');
+    if (sender.type === 'visitor') return t('you');
+    return sender.name || state.agentName || t('agent');
+  }
+
+  /** The frame of a message: avatar, bubble, meta line. */
+  function messageShell(sender, side) {
+    var col = h('div', { class: 'col' }, h('div', { class: 'bub' }), h('div', { class: 'meta' }));
+    var el = h('div', { class: 'msg ' + side, 'data-testid': 'message', 'data-sender': sender.type }, col);
+    if (side === 'them') {
+      el.insertBefore(h('span', {
+        class: 'av' + (sender.type === 'bot' ? ' bot' : ''), title: senderName(sender), 'aria-hidden': 'true',
+        text: sender.type === 'bot' ? 'AI' : initials(senderName(sender))
+      }), col);
+    }
+    return el;
+  }
+
+  function renderMessage(m) {
+    if (m.sender.type === 'system') {
+      return h('div', { class: 'sys', 'data-testid': 'message', 'data-sender': 'system', 'data-seq': m.seq, 'data-id': m.id },
+        m.body);
+    }
+    var mine = m.sender.type === 'visitor';
+    var el = messageShell(m.sender, mine ? 'me' : 'them');
+    el.setAttribute('data-seq', m.seq);
+    el.setAttribute('data-id', m.id);
+    if (m.client_msg_id) el.setAttribute('data-cid', m.client_msg_id);
+    var bub = el.querySelector('.bub');
+    bub.appendChild(linkify(m.body));
+    if (m.citations && m.citations.length) bub.appendChild(renderCitations(m.citations));
+    if (m.suggestions && m.suggestions.length) bub.appendChild(renderSuggestions(m.suggestions));
+    if (m.feedback) bub.appendChild(renderFeedback(m));
+    var meta = el.querySelector('.meta');
+    meta.appendChild(h('time', { datetime: m.created_at, text: clock(m.created_at) }));
+    if (!mine) meta.insertBefore(h('span', { text: senderName(m.sender) }), meta.firstChild);
+    if (mine) {
+      // Replaces the pending bubble of the same message, if any.
+      var pending = m.client_msg_id && pendingEls.get(m.client_msg_id);
+      if (pending) { pending.remove(); pendingEls.delete(m.client_msg_id); }
+      ui.list.querySelectorAll('[data-cid="' + cssEscape(m.client_msg_id || '') + '"]:not([data-id])')
+        .forEach(function (x) { x.remove(); });
+      setTick(el, m.seq <= state.agentRead ? 'read' : 'sent');
+    }
+    return el;
+  }
+
+  function renderCitations(list) {
+    return h('div', { class: 'cites', 'data-testid': 'citations' }, t('sources'),
+      h.apply(null, ['ul', null].concat(list.map(function (c) {
+        return h('li', { 'data-testid': 'citation', 'data-article-id': c.article_id, text: c.title });
+      }))));
+  }
+
+  /** Offered articles: choosing one asks it as the next question. */
+  function renderSuggestions(list) {
+    return h.apply(null, ['div', { class: 'sugg', 'data-testid': 'suggestions' }, h('div', { text: t('suggest') })]
+      .concat(list.map(function (s) {
+        return h('button', { class: 'chip', type: 'button', 'data-testid': 'suggestion', text: s.title,
+          onclick: function () { enqueue(s.title); } });
+      })));
+  }
+
+  function renderFeedback(m) {
+    var box = h('div', { class: 'fb', 'data-testid': 'feedback' });
+    var given = state.feedback[m.id];
+    if (given != null) { box.textContent = t('fb_thanks'); return box; }
+    function answer(helpful) {
+      return async function () {
+        box.querySelectorAll('button').forEach(function (b) { b.disabled = true; });
+        try {
+          await call('POST', '/widget/conversations/' + m.conversation_id + '/messages/' + m.id + '/feedback',
+            { helpful: helpful });
+          state.feedback[m.id] = helpful;
+          save('fb', trimMap(state.feedback));
+          box.textContent = t('fb_thanks');
+          box.setAttribute('data-given', helpful ? 'yes' : 'no');
+        } catch (e) {
+          box.querySelectorAll('button').forEach(function (b) { b.disabled = false; });
+        }
+      };
+    }
+    box.appendChild(h('span', { text: t('helpful') + ' ' }));
+    box.appendChild(h('button', { class: 'chip', type: 'button', 'data-testid': 'feedback-yes', onclick: answer(true) }, t('yes')));
+    box.appendChild(h('button', { class: 'chip', type: 'button', 'data-testid': 'feedback-no', onclick: answer(false) }, t('no')));
+    return box;
+  }
+
+  /** Keeps a stored map small (the most recent 100 entries). */
+  function trimMap(map) {
+    var keys = Object.keys(map);
+    keys.slice(0, Math.max(0, keys.length - 100)).forEach(function (k) { delete map[k]; });
+    return map;
+  }
+
+  /** Text with http(s) links made clickable; never HTML. */
+  function linkify(text) {
+    var frag = document.createDocumentFragment();
+    var re = /https?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]}。，！？）]/g;
+    var last = 0, m;
+    while ((m = re.exec(text))) {
+      frag.appendChild(document.createTextNode(text.slice(last, m.index)));
+      frag.appendChild(h('a', { href: m[0], target: '_blank', rel: 'noopener noreferrer nofollow', text: m[0] }));
+      last = m.index + m[0].length;
+    }
+    frag.appendChild(document.createTextNode(text.slice(last)));
+    return frag;
+  }
+
+  function setTick(el, st) {
+    var meta = el.querySelector('.meta');
+    var tick = meta.querySelector('.tick');
+    if (!tick) {
+      tick = h('span', { class: 'tick', 'data-testid': 'tick' });
+      meta.appendChild(tick);
+    }
+    tick.setAttribute('data-state', st);
+    tick.setAttribute('aria-label', t(st));
+    tick.title = t(st);
+    tick.textContent = st === 'pending' ? '○' : st === 'sent' ? '✓' : st === 'read' ? '✓✓' : '!';
+    var btn = meta.querySelector('.retry');
+    if (st === 'failed' && !btn) {
+      meta.appendChild(h('button', { class: 'retry', type: 'button', 'data-testid': 'retry', text: t('retry'),
+        onclick: function () { retry(el); } }));
+    } else if (st !== 'failed' && btn) btn.remove();
+  }
+
+  /** Messages stay in seq order whatever order they arrive in; pending ones stay last. */
+  function insertBySeq(el) {
+    var seq = +el.getAttribute('data-seq');
+    var nodes = ui.list.querySelectorAll('[data-seq],[data-pending],[data-stream]');
+    for (var i = 0; i < nodes.length; i++) {
+      var n = nodes[i];
+      if (n.hasAttribute('data-pending') || n.hasAttribute('data-stream') || +n.getAttribute('data-seq') > seq) {
+        ui.list.insertBefore(el, n);
+        return;
+      }
+    }
+    ui.list.appendChild(el);
+  }
+
+  function clock(iso) {
+    var d = new Date(iso);
+    return isNaN(d) ? '' : d.toLocaleTimeString(LOCALE, { hour: '2-digit', minute: '2-digit' });
+  }
+
+  function nearBottom() {
+    return ui.list.scrollHeight - ui.list.scrollTop - ui.list.clientHeight < 60;
+  }
+  function scrollDown(force) {
+    if (force) ui.list.scrollTop = ui.list.scrollHeight;
+  }
+
+  function cssEscape(s) {
+    return window.CSS && CSS.escape ? CSS.escape(s) : String(s).replace(/["\\]/g, '\\$&');
+  }
+
+  // ----------------------------------------------- header, queue, extras
+
+  /** Everything that follows the conversation's status. */
+  function renderChrome() {
+    var c = state.conv;
+    var inbox = (state.session && state.session.inbox) || {};
+    var status = c ? c.status : '';
+    var name = state.agentName || t('agent');
+    ui.status.textContent = status === 'bot' ? t('st_bot') : status === 'queued' ? t('st_queued')
+      : status === 'assigned' ? t('st_assigned', { name: name })
+        : status === 'resolved' || status === 'closed' ? t('st_resolved') : t('st_new');
+    ui.headAv.textContent = status === 'assigned' ? initials(name) : initials(inbox.name || 'K');
+    ui.agentName.textContent = name;
+    ui.handoff.hidden = status !== 'bot';
+    renderQueue();
+    renderExtra();
+  }
+
+  function renderQueue() {
+    var c = state.conv;
+    var q = c && c.status === 'queued' ? c.queue : null;
+    ui.queue.hidden = !(c && c.status === 'queued');
+    if (ui.queue.hidden) return;
+    var text = q && q.position ? t('queue_pos', { n: q.position }) : '';
+    text += ' ' + (q && q.estimated_wait_secs != null
+      ? t('queue_wait', { m: Math.max(1, Math.round(q.estimated_wait_secs / 60)) }) : t('queue_soon'));
+    ui.queue.textContent = text.trim();
+    if (q && q.position) ui.queue.setAttribute('data-position', q.position);
+  }
+
+  /** Below the list: the offline form, the rating card, or nothing. */
+  function renderExtra() {
+    var want = wantsOfflineForm() ? 'form' : wantsRating() ? 'rating' : '';
+    var kind = want + ':' + (state.conv ? state.conv.id : '');
+    if (ui.extra.getAttribute('data-kind') === kind) return;
+    ui.extra.setAttribute('data-kind', kind);
+    ui.extra.textContent = '';
+    ui.composer.hidden = want === 'form';
+    if (want === 'form') ui.extra.appendChild(offlineForm());
+    if (want === 'rating') ui.extra.appendChild(ratingCard());
+  }
+
+  function wantsOfflineForm() {
+    var inbox = state.session && state.session.inbox;
+    if (!inbox || inbox.agents_available || inbox.offline_mode !== 'form' || load('contact', false)) return false;
+    var c = state.conv;
+    // With a bot, the form is for when the visitor asks for a person.
+    return !inbox.bot_enabled || !!(c && c.status === 'queued');
+  }
+
+  function wantsRating() {
+    var c = state.conv;
+    return !!(c && (c.status === 'resolved' || c.status === 'closed'));
+  }
+
+  function field(label, attrs) {
+    var input = h(attrs.rows ? 'textarea' : 'input', attrs);
+    return h('label', null, label, input);
+  }
+
+  function offlineForm() {
+    var err = h('p', { class: 'err', role: 'alert', 'data-testid': 'offline-error' });
+    var form = h('form', { class: 'card', 'data-testid': 'offline-form', novalidate: true },
+      h('h3', { text: t('off_title') }), h('p', { text: t('off_text') }),
+      field(t('name'), { name: 'name', autocomplete: 'name', maxlength: '200', 'data-testid': 'offline-name' }),
+      field(t('email'), { name: 'email', type: 'email', autocomplete: 'email', maxlength: '320', 'data-testid': 'offline-email' }),
+      field(t('phone'), { name: 'phone', type: 'tel', autocomplete: 'tel', maxlength: '50', 'data-testid': 'offline-phone' }),
+      field(t('message'), { name: 'message', rows: '3', required: true, maxlength: '10000', 'data-testid': 'offline-message' }),
+      err,
+      h('button', { class: 'primary', type: 'submit', 'data-testid': 'offline-submit', text: t('send') }));
+    form.addEventListener('submit', async function (e) {
+      e.preventDefault();
+      var v = function (n) { return form.elements[n].value.trim(); };
+      if (!v('email') && !v('phone')) { err.textContent = t('off_need'); return; }
+      if (!v('message')) { form.elements.message.focus(); return; }
+      form.querySelector('button').disabled = true;
+      try {
+        var contact = {};
+        ['name', 'email', 'phone'].forEach(function (n) { if (v(n)) contact[n] = v(n); });
+        await call('PUT', '/widget/contact', contact);
+        save('contact', true);
+        enqueue(v('message'));
+        renderExtra();
+        ui.extra.insertBefore(h('p', { class: 'card', role: 'status', 'data-testid': 'offline-thanks', text: t('off_thanks') }),
+          ui.extra.firstChild);
+        ui.input.focus();
+      } catch (ex) {
+        err.textContent = t('error');
+        form.querySelector('button').disabled = false;
+      }
+    });
+    return form;
+  }
+
+  function ratingCard() {
+    var c = state.conv;
+    if (c.rating) {
+      return h('p', { class: 'card', 'data-testid': 'rating-done', text: t('rated', { n: c.rating.score }) });
+    }
+    var score = 0;
+    var stars = h('div', { class: 'stars', role: 'radiogroup', 'aria-label': t('rate_title') });
+    var comment = h('textarea', { rows: '2', maxlength: '2000', 'data-testid': 'rating-comment', 'aria-label': t('rate_comment'),
+      placeholder: t('rate_comment') });
+    var submit = h('button', { class: 'primary', type: 'button', 'data-testid': 'rating-submit', disabled: true, text: t('rate_submit') });
+    var err = h('p', { class: 'err', role: 'alert' });
+    function pick(n) {
+      score = n;
+      submit.disabled = false;
+      stars.querySelectorAll('button').forEach(function (b, i) {
+        b.setAttribute('aria-checked', String(i < n));
+        b.tabIndex = i + 1 === n ? 0 : -1;
+      });
+    }
+    for (var i = 1; i <= 5; i++) {
+      stars.appendChild(h('button', {
+        class: 'star', type: 'button', role: 'radio', 'aria-checked': 'false', tabindex: i === 1 ? '0' : '-1',
+        'data-testid': 'rating-star', 'data-value': i, 'aria-label': t('rate_star', { n: i }), text: '★',
+        onclick: pick.bind(null, i),
+        onkeydown: function (e) {
+          var d = e.key === 'ArrowRight' || e.key === 'ArrowUp' ? 1 : e.key === 'ArrowLeft' || e.key === 'ArrowDown' ? -1 : 0;
+          if (!d) return;
+          e.preventDefault();
+          var n = Math.min(5, Math.max(1, (score || 0) + d));
+          pick(n);
+          stars.children[n - 1].focus();
+        }
+      }));
+    }
+    submit.addEventListener('click', async function () {
+      submit.disabled = true;
+      var body = { score: score };
+      if (comment.value.trim()) body.comment = comment.value.trim();
+      try {
+        var r = await call('POST', '/widget/conversations/' + c.id + '/rating', body);
+        state.conv.rating = r || body;
+        card.replaceWith(h('p', { class: 'card', role: 'status', 'data-testid': 'rating-thanks', text: t('rate_thanks') }));
+      } catch (e) {
+        err.textContent = t('error');
+        submit.disabled = false;
+      }
+    });
+    var card = h('div', { class: 'card', 'data-testid': 'rating' }, h('h3', { text: t('rate_title') }), stars, comment, err, submit);
+    return card;
+  }
+
+  // ------------------------------------------------------------- handoff
+
+  async function handoff() {
+    if (!state.conv) return;
+    ui.handoff.disabled = true;
+    try {
+      var c = await call('POST', '/widget/conversations/' + state.conv.id + '/handoff', { locale: LOCALE });
+      onConversation(c);
+    } catch (e) {
+      showBar(t('error'));
+      setTimeout(renderConn, 4000);
+    } finally {
+      ui.handoff.disabled = false;
+    }
+  }
+
+  // --------------------------------------------------- typing, read, unread
+
+  var typingOn = false;
+  var typingTimer = 0;
+  var theirTypingTimer = 0;
+
+  /** Tells the agent we are typing; "off" after 3 s without a key. */
+  function typingPulse() {
+    if (!state.conv) return;
+    if (!typingOn && ui.input.value.trim()) {
+      typingOn = sendFrame({ type: 'typing', conversation_id: state.conv.id, on: true });
+    }
+    clearTimeout(typingTimer);
+    typingTimer = setTimeout(typingStop, 3000);
+  }
+
+  function typingStop() {
+    clearTimeout(typingTimer);
+    if (typingOn && state.conv) sendFrame({ type: 'typing', conversation_id: state.conv.id, on: false });
+    typingOn = false;
+  }
+
+  function showTyping(on, who) {
+    clearTimeout(theirTypingTimer);
+    ui.typing.hidden = !on;
+    if (!on) return;
+    ui.typing.textContent = '';
+    ui.typing.appendChild(h('span', { class: 'dots', text: t('typing', { name: who === 'bot' ? t('bot') : state.agentName || t('agent') }) }));
+    // A lost "off" must not leave it on forever.
+    theirTypingTimer = setTimeout(function () { ui.typing.hidden = true; }, 8000);
+  }
+
+  /** Tells the server what the visitor has seen (agents get read receipts). */
+  function markRead() {
+    if (!state.open || document.visibilityState !== 'visible' || !state.conv) return;
+    state.unread = 0;
+    renderUnread();
+    if (state.lastSeq > state.readSent && sendFrame({ type: 'read', conversation_id: state.conv.id, seq: state.lastSeq })) {
+      state.readSent = state.lastSeq;
+    }
+  }
+
+  function bumpUnread() {
+    state.unread++;
+    renderUnread();
+  }
+
+  function renderUnread() {
+    ui.badge.hidden = !state.unread;
+    ui.badge.textContent = state.unread > 99 ? '99+' : String(state.unread);
+    ui.badge.setAttribute('aria-label', t('unread', { n: state.unread }));
+  }
+
+  // ------------------------------------------------------ connection bar
+
+  function renderConn() {
+    if (state.dead) return;
+    if (!state.started) return showBar('');
+    if (navigator.onLine === false) return showBar(t('offline'));
+    showBar(!live && attempt > 0 ? t('reconnecting') : '');
+  }
+
+  function showBar(text) {
+    ui.bar.hidden = !text;
+    ui.bar.textContent = text;
+  }
+
+  // ---------------------------------------------------------------- boot
+
+  function boot() {
+    buildUi();
+    window.Kefu = { version: 1, open: open, close: close, toggle: toggle };
+    var reopen = false;
+    try { reopen = !!sessionStorage.getItem(PREFIX + 'open'); } catch (e) { /* ignore */ }
+    // A returning visitor connects at once (replies arrive while the page is
+    // open); a first-time one only when they open the chat.
+    if (reopen) open();
+    else if (load('vid', null) || state.outbox.length) start();
+  }
+
+  if (document.body) boot();
+  else document.addEventListener('DOMContentLoaded', boot);
+})();

@@ -1,0 +1,463 @@
+// The visitor widget (/widget.js) in a real browser against a real server:
+// round trip with an agent, bot answers with citations, "talk to a person",
+// going offline and back, embedding on another origin, and the rating.
+//
+// Run: cd tests/browser && KEFU_ASSETS_DIR=../../crates/kefu-http/assets node --test widget.test.mjs
+//
+// The agent side is driven through the API with the owner's token (the
+// console has its own tests). Every test uses its own inbox, so it has its
+// own widget key and visitor; a fresh browser context is a fresh visitor.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { startKefu, api, login, createInbox, launch, screenshot } from './lib/harness.mjs';
+
+const WAIT = 20000; // generous: CI runs on 2 cores
+
+let kefu;
+let browser;
+let token;
+let ws;
+let ownerId;
+
+// A known question for the bot, in both languages.
+const ARTICLE_EN = {
+  title: 'Shipping times',
+  body: 'Orders ship within 48 hours of payment. Delivery takes 2 to 4 days inside mainland China.',
+  questions: ['How long does shipping take?', 'When will my order ship?'],
+  locale: 'en',
+};
+const ARTICLE_ZH = {
+  title: '发货时间',
+  body: '付款后 48 小时内发货，中国大陆地区一般 2 到 4 天送达。',
+  questions: ['多久发货？', '我的订单什么时候发货？'],
+  locale: 'zh-CN',
+};
+
+before(async () => {
+  kefu = await startKefu();
+  browser = await launch();
+  token = await login(kefu.base, kefu.owner.email);
+  ws = kefu.owner.workspaceId;
+  const me = await api(kefu.base, 'GET', '/api/v1/me', { token });
+  ownerId = me.body.user.id;
+  for (const article of [ARTICLE_EN, ARTICLE_ZH]) {
+    const r = await api(kefu.base, 'POST', `/api/v1/workspaces/${ws}/kb/articles`, { token, body: article });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+  }
+  await until(async () => {
+    const s = await api(kefu.base, 'GET', `/api/v1/workspaces/${ws}/kb/status`, { token });
+    return s.status === 200 && s.body.pending === 0 && s.body.indexed >= 2;
+  }, 'the knowledge base is indexed');
+});
+
+after(async () => {
+  await browser?.close();
+  await kefu?.stop();
+});
+
+// ------------------------------------------------------------- helpers
+
+/** Polls `fn` until it returns something truthy (the value), or fails. */
+async function until(fn, what, timeout = WAIT) {
+  const end = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const wsPath = (p) => `/api/v1/workspaces/${ws}${p}`;
+
+/** The (only) conversation of an inbox, once it exists. */
+async function conversationOf(inbox) {
+  return until(async () => {
+    const r = await api(kefu.base, 'GET', wsPath('/conversations?limit=100'), { token });
+    return r.body.items.find((c) => c.inbox_id === inbox.id);
+  }, `a conversation in inbox ${inbox.name}`);
+}
+
+async function getConversation(id) {
+  const r = await api(kefu.base, 'GET', wsPath(`/conversations/${id}`), { token });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  return r.body;
+}
+
+async function agentSay(conversationId, body) {
+  const r = await api(kefu.base, 'POST', wsPath(`/conversations/${conversationId}/messages`), {
+    token,
+    body: { body, client_msg_id: randomUUID() },
+  });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  return r.body;
+}
+
+async function messagesOf(conversationId) {
+  const r = await api(kefu.base, 'GET', wsPath(`/conversations/${conversationId}/messages?limit=200`), { token });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  return r.body.items;
+}
+
+/** A web inbox of its own (inboxes have the bot unless told otherwise). */
+async function newInbox(fields = {}) {
+  return createInbox(kefu.base, token, ws, { name: `Web ${randomUUID().slice(0, 8)}`, ...fields });
+}
+
+/** A visitor: a fresh browser context on the demo page with the chat open. */
+async function visitor(key, { locale = 'en-US', url, viewport } = {}) {
+  const context = await browser.newContext({ locale, viewport: viewport || { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(url || `${kefu.base}/demo?key=${key}`);
+  await page.getByTestId('launcher').click();
+  await page.getByTestId('panel').waitFor({ state: 'visible' });
+  return { context, page, errors };
+}
+
+async function send(page, text) {
+  const input = page.getByTestId('composer');
+  await input.fill(text);
+  await input.press('Enter');
+}
+
+/** A message in the widget's list with this text (and sender type). */
+function message(page, text, sender) {
+  const sel = sender ? `[data-testid=message][data-sender=${sender}]` : '[data-testid=message]';
+  return page.locator(sel).filter({ hasText: text });
+}
+
+/** The seq numbers of the messages shown, in DOM order. */
+function shownSeqs(page) {
+  return page.locator('[data-testid=message][data-seq]').evaluateAll((els) => els.map((e) => Number(e.dataset.seq)));
+}
+
+async function closeAll(...contexts) {
+  for (const c of contexts) await c?.close().catch(() => {});
+}
+
+// --------------------------------------------------------------- tests
+
+test('the demo page without a key says how to get one, and shows no widget', async () => {
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    await page.goto(`${kefu.base}/demo`);
+    await page.locator('.nokey').waitFor({ state: 'visible' });
+    assert.equal(await page.getByTestId('launcher').count(), 0);
+  } finally {
+    await closeAll(context);
+  }
+});
+
+test('visitor and agent: a full round trip with ticks, typing and the agent reading', async () => {
+  const inbox = await newInbox({ bot_enabled: false });
+  const v = await visitor(inbox.widget_key);
+  try {
+    const { page } = v;
+    await page.getByTestId('greeting').waitFor();
+    await send(page, 'Hello, is anyone there?');
+    const mine = message(page, 'Hello, is anyone there?', 'visitor');
+    await mine.locator('[data-testid=tick][data-state=sent]').waitFor({ timeout: WAIT });
+    assert.equal(await mine.getAttribute('data-seq'), '1');
+
+    const conv = await conversationOf(inbox);
+    const stored = await messagesOf(conv.id);
+    assert.equal(stored.length, 1);
+    assert.equal(stored[0].body, 'Hello, is anyone there?');
+
+    // The agent types (over their own socket, from a page on Kefu's origin) …
+    const agent = await browser.newContext();
+    try {
+      const agentPage = await agent.newPage();
+      await agentPage.goto(`${kefu.base}/healthz`);
+      await agentPage.evaluate(
+        ([wsUrl, id]) =>
+          new Promise((ok, fail) => {
+            const s = new WebSocket(wsUrl);
+            s.onmessage = (e) => {
+              if (JSON.parse(e.data).type === 'hello') {
+                s.send(JSON.stringify({ type: 'typing', conversation_id: id, on: true }));
+                ok();
+              }
+            };
+            s.onerror = () => fail(new Error('agent socket failed'));
+            window.agentSocket = s;
+          }),
+        [`${kefu.base.replace('http', 'ws')}/ws?token=${encodeURIComponent(token)}`, conv.id],
+      );
+      await page.getByTestId('typing').waitFor({ state: 'visible', timeout: WAIT });
+    } finally {
+      await closeAll(agent);
+    }
+
+    // … replies, and reads the visitor's message.
+    await agentSay(conv.id, 'Hi! How can I help?');
+    const reply = message(page, 'Hi! How can I help?', 'agent');
+    await reply.waitFor({ timeout: WAIT });
+    assert.equal(await reply.getAttribute('data-seq'), '2');
+    const read = await api(kefu.base, 'POST', wsPath(`/conversations/${conv.id}/read`), { token, body: { seq: 1 } });
+    assert.equal(read.status, 200);
+    await mine.locator('[data-testid=tick][data-state=read]').waitFor({ timeout: WAIT });
+
+    // Shift+Enter is a new line, Enter sends.
+    const input = page.getByTestId('composer');
+    await input.fill('line one');
+    await input.press('Shift+Enter');
+    await input.pressSequentially('line two');
+    assert.equal(await input.inputValue(), 'line one\nline two');
+    await input.press('Enter');
+    await message(page, 'line two', 'visitor').locator('[data-testid=tick][data-state=sent]').waitFor({ timeout: WAIT });
+    assert.deepEqual((await messagesOf(conv.id)).map((m) => m.body), ['Hello, is anyone there?', 'Hi! How can I help?', 'line one\nline two']);
+
+    // Esc closes the panel and gives the focus back to the launcher.
+    await input.press('Escape');
+    await page.getByTestId('panel').waitFor({ state: 'hidden' });
+    assert.equal(await page.evaluate(() => document.querySelector('[data-kefu-widget]').shadowRoot.activeElement?.dataset.testid), 'launcher');
+
+    // A returning visitor (same browser, new page) keeps the history.
+    const again = await v.context.newPage();
+    await again.goto(`${kefu.base}/demo?key=${inbox.widget_key}`);
+    await again.getByTestId('launcher').click();
+    await message(again, 'Hi! How can I help?', 'agent').waitFor({ timeout: WAIT });
+    assert.deepEqual(await shownSeqs(again), [1, 2, 3]);
+    assert.deepEqual(v.errors, []);
+  } finally {
+    await closeAll(v.context);
+  }
+});
+
+test('the bot answers a known question with its cited article, and takes "helpful"', async () => {
+  const inbox = await newInbox({ bot_enabled: true });
+  const v = await visitor(inbox.widget_key);
+  try {
+    const { page } = v;
+    await send(page, 'How long does shipping take?');
+    const answer = page.locator('[data-testid=message][data-sender=bot]').filter({ has: page.getByTestId('citation') });
+    await answer.waitFor({ timeout: WAIT });
+    assert.equal((await answer.getByTestId('citation').allTextContents()).includes('Shipping times'), true);
+    assert.match(await answer.textContent(), /48 hours/);
+
+    await answer.getByTestId('feedback-yes').click();
+    await answer.locator('[data-testid=feedback][data-given=yes]').waitFor({ timeout: WAIT });
+
+    const conv = await conversationOf(inbox);
+    assert.equal(conv.status, 'bot');
+    assert.deepEqual(v.errors, []);
+  } finally {
+    await closeAll(v.context);
+  }
+});
+
+test('"talk to a person" queues the conversation; an agent picks it up and replies', async () => {
+  const inbox = await newInbox({ bot_enabled: true });
+  const v = await visitor(inbox.widget_key);
+  try {
+    const { page } = v;
+    await send(page, 'When will my order ship?');
+    await page.locator('[data-testid=message][data-sender=bot]').first().waitFor({ timeout: WAIT });
+    await page.getByTestId('handoff').click();
+
+    const queued = await until(async () => {
+      const c = await conversationOf(inbox);
+      return c.status === 'queued' && c;
+    }, 'the conversation to be queued');
+    const info = page.getByTestId('queue-info');
+    await info.waitFor({ state: 'visible', timeout: WAIT });
+    // Other tests' conversations may be waiting too: the place is the server's.
+    const place = await until(() => info.getAttribute('data-position'), 'a place in the queue');
+    assert.match(place, /^[1-9]\d*$/);
+    assert.match(await info.textContent(), new RegExp(`\\b${place}\\b`));
+    await page.getByTestId('handoff').waitFor({ state: 'hidden' });
+
+    const assigned = await api(kefu.base, 'POST', wsPath(`/conversations/${queued.id}/assign`), {
+      token,
+      body: { assignee_id: ownerId },
+    });
+    assert.equal(assigned.status, 200, JSON.stringify(assigned.body));
+    await info.waitFor({ state: 'hidden', timeout: WAIT });
+    await agentSay(queued.id, 'This is Owner, I can help with your order.');
+    await message(page, 'I can help with your order', 'agent').waitFor({ timeout: WAIT });
+    assert.equal((await getConversation(queued.id)).status, 'assigned');
+    assert.deepEqual(v.errors, []);
+  } finally {
+    await closeAll(v.context);
+  }
+});
+
+test('offline and back: everything arrives once and in order; what was typed offline is sent', async () => {
+  const inbox = await newInbox({ bot_enabled: false });
+  const v = await visitor(inbox.widget_key);
+  try {
+    const { page, context } = v;
+    await send(page, 'first, online');
+    await message(page, 'first, online', 'visitor').locator('[data-testid=tick][data-state=sent]').waitFor({ timeout: WAIT });
+    const conv = await conversationOf(inbox);
+
+    await context.setOffline(true);
+    await page.getByTestId('conn').waitFor({ state: 'visible', timeout: WAIT });
+    for (const n of [1, 2, 3]) await agentSay(conv.id, `agent message ${n}`);
+    await send(page, 'typed while offline');
+    const offlineMsg = message(page, 'typed while offline', 'visitor');
+    await offlineMsg.locator('[data-testid=tick][data-state=pending]').waitFor();
+    // Nothing arrived while offline.
+    assert.equal(await message(page, 'agent message', 'agent').count(), 0);
+    const outbox = await page.evaluate((k) => JSON.parse(localStorage.getItem(`kefu:${k}:outbox`)), inbox.widget_key);
+    assert.equal(outbox.length, 1);
+    assert.equal(outbox[0].body, 'typed while offline');
+
+    await context.setOffline(false);
+    await offlineMsg.locator('[data-testid=tick][data-state=sent]').waitFor({ timeout: WAIT });
+    await message(page, 'agent message 3', 'agent').waitFor({ timeout: WAIT });
+    await page.getByTestId('conn').waitFor({ state: 'hidden', timeout: WAIT });
+
+    assert.deepEqual(await shownSeqs(page), [1, 2, 3, 4, 5]);
+    const texts = await page.locator('[data-testid=message][data-seq] [class=bub]').allTextContents();
+    assert.deepEqual(texts.map((t) => t.trim()), [
+      'first, online', 'agent message 1', 'agent message 2', 'agent message 3', 'typed while offline',
+    ]);
+    assert.equal(await page.locator('[data-testid=message][data-pending]').count(), 0);
+
+    const stored = await messagesOf(conv.id);
+    const offline = stored.filter((m) => m.body === 'typed while offline');
+    assert.equal(offline.length, 1, 'stored exactly once');
+    assert.equal(offline[0].client_msg_id, outbox[0].cid, 'with its original client_msg_id');
+    assert.equal(stored.length, 5);
+    assert.deepEqual(
+      await page.evaluate((k) => JSON.parse(localStorage.getItem(`kefu:${k}:outbox`)), inbox.widget_key),
+      [],
+    );
+    assert.deepEqual(v.errors, []);
+  } finally {
+    await closeAll(v.context);
+  }
+});
+
+test('embedded in a page of another origin, untouched by its aggressive CSS', async () => {
+  const inbox = await newInbox({ bot_enabled: false });
+  const html = `<!doctype html><html lang="en"><head><title>Another site</title><style>
+    * { color: red !important; font-size: 40px !important; font-family: serif !important; }
+    div, button, textarea { display: block !important; background: yellow !important; border: 5px solid lime !important; }
+    body { margin: 0; }
+  </style></head><body><h1>Someone else's shop</h1>
+  <script src="${kefu.base}/widget.js" data-key="${inbox.widget_key}" async></script></body></html>`;
+  const host = createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    res.end(html);
+  });
+  await new Promise((r) => host.listen(0, '127.0.0.1', r));
+  const hostUrl = `http://127.0.0.1:${host.address().port}/`;
+  assert.notEqual(new URL(hostUrl).origin, new URL(kefu.base).origin);
+  let v;
+  try {
+    v = await visitor(inbox.widget_key, { url: hostUrl });
+    const { page } = v;
+    await send(page, 'Hello from another site');
+    await message(page, 'Hello from another site', 'visitor').locator('[data-testid=tick][data-state=sent]').waitFor({ timeout: WAIT });
+    const conv = await conversationOf(inbox);
+    await agentSay(conv.id, 'Hello, other site!');
+    const reply = message(page, 'Hello, other site!', 'agent');
+    await reply.waitFor({ timeout: WAIT });
+
+    const style = await reply.locator('.bub').evaluate((el) => {
+      const s = getComputedStyle(el);
+      return { color: s.color, fontSize: s.fontSize, background: s.backgroundColor, font: s.fontFamily };
+    });
+    assert.notEqual(style.color, 'rgb(255, 0, 0)');
+    assert.equal(style.fontSize, '14px');
+    assert.notEqual(style.background, 'rgb(255, 255, 0)');
+    assert.doesNotMatch(style.font, /^serif$/);
+    const launcher = await page.getByTestId('launcher').evaluate((el) => {
+      return { w: el.offsetWidth, h: el.offsetHeight, bg: getComputedStyle(el).backgroundColor };
+    });
+    assert.equal(launcher.w, 56);
+    assert.notEqual(launcher.bg, 'rgb(255, 255, 0)');
+    // Ours does not leak out: the host page's heading is still as it styled it.
+    assert.equal(await page.locator('h1').evaluate((el) => getComputedStyle(el).fontSize), '40px');
+    assert.deepEqual(v.errors, []);
+  } finally {
+    await closeAll(v?.context);
+    await new Promise((r) => host.close(r));
+  }
+});
+
+test('a resolved conversation asks for a rating; 5 stars and a comment are stored', async () => {
+  const inbox = await newInbox({ bot_enabled: false });
+  const v = await visitor(inbox.widget_key);
+  try {
+    const { page } = v;
+    await send(page, 'My parcel arrived, thanks.');
+    await message(page, 'My parcel arrived', 'visitor').locator('[data-testid=tick][data-state=sent]').waitFor({ timeout: WAIT });
+    const conv = await conversationOf(inbox);
+    await agentSay(conv.id, 'Glad to hear it!');
+    await message(page, 'Glad to hear it!', 'agent').waitFor({ timeout: WAIT });
+
+    const resolved = await api(kefu.base, 'POST', wsPath(`/conversations/${conv.id}/resolve`), { token });
+    assert.equal(resolved.status, 200, JSON.stringify(resolved.body));
+    await page.getByTestId('rating').waitFor({ state: 'visible', timeout: WAIT });
+    await page.locator('[data-testid=rating-star][data-value="5"]').click();
+    await page.getByTestId('rating-comment').fill('Quick and friendly');
+    await page.getByTestId('rating-submit').click();
+    await page.getByTestId('rating-thanks').waitFor({ timeout: WAIT });
+
+    const stored = await until(async () => {
+      const c = await getConversation(conv.id);
+      return c.rating && c;
+    }, 'the rating on the conversation');
+    assert.equal(stored.rating.score, 5);
+    assert.equal(stored.rating.comment, 'Quick and friendly');
+    assert.deepEqual(v.errors, []);
+  } finally {
+    await closeAll(v.context);
+  }
+});
+
+for (const [locale, question, expect] of [
+  ['zh-CN', '多久发货？', { launcher: '打开在线客服', cite: '发货时间' }],
+  ['en', 'How long does shipping take?', { launcher: 'Open chat', cite: 'Shipping times' }],
+]) {
+  test(`in ${locale}: the words follow the browser's language (screenshot widget-${locale})`, async () => {
+    const inbox = await newInbox({ bot_enabled: true, name: locale === 'zh-CN' ? '茶壶商店' : 'Teapot & Co.' });
+    const v = await visitor(inbox.widget_key, { locale });
+    try {
+      const { page } = v;
+      assert.equal(await page.getByTestId('launcher').getAttribute('aria-label'), locale === 'zh-CN' ? '关闭在线客服' : 'Close chat');
+      await send(page, question);
+      const answer = page.locator('[data-testid=message][data-sender=bot]').filter({ has: page.getByTestId('citation') });
+      await answer.waitFor({ timeout: WAIT });
+      assert.deepEqual(await answer.getByTestId('citation').allTextContents(), [expect.cite]);
+      await page.getByTestId('handoff').waitFor({ state: 'visible' });
+      await page.mouse.move(0, 0);
+      await screenshot(page, `widget-${locale}`);
+      await page.getByTestId('close').click();
+      assert.equal(await page.getByTestId('launcher').getAttribute('aria-label'), expect.launcher);
+      assert.deepEqual(v.errors, []);
+    } finally {
+      await closeAll(v.context);
+    }
+  });
+}
+
+test('on a 360 px phone the panel is full-screen', async () => {
+  const inbox = await newInbox({ bot_enabled: false });
+  const v = await visitor(inbox.widget_key, { viewport: { width: 360, height: 640 } });
+  try {
+    const box = await v.page.getByTestId('panel').boundingBox();
+    assert.deepEqual([box.x, box.y, box.width, box.height], [0, 0, 360, 640]);
+    await send(v.page, 'from my phone');
+    await message(v.page, 'from my phone', 'visitor').locator('[data-testid=tick][data-state=sent]').waitFor({ timeout: WAIT });
+    await v.page.getByTestId('close').click();
+    await v.page.getByTestId('launcher').waitFor({ state: 'visible' });
+  } finally {
+    await closeAll(v.context);
+  }
+});
