@@ -9,7 +9,7 @@
 
 import '../i18n/analytics.js';
 import { h, clear } from '../lib/dom.js';
-import { t, locale, fmtDuration, fmtNumber } from '../lib/i18n.js';
+import { t, has, locale, fmtDuration, fmtNumber } from '../lib/i18n.js';
 import { errorText } from '../lib/errors.js';
 import { barChart, rateMeter } from './charts.js';
 
@@ -73,6 +73,11 @@ const pct = (r) => (r === null || r === undefined ? '—' : fmtNumber(r, { style
 const avg = (a) => (a === null || a === undefined ? '—' : fmtNumber(a, { minimumFractionDigits: 1, maximumFractionDigits: 2 }));
 const int = (n) => fmtNumber(n ?? 0);
 
+/** `key`, or its `.one` form (singular) when `n` is 1 and the locale has one. */
+function plural(key, n, vars) {
+  return t(n === 1 && has(`${key}.one`) ? `${key}.one` : key, vars);
+}
+
 /** 'YYYY-MM-DD' → short and long labels in the current locale. */
 function dayLabels(dates) {
   const short = new Intl.DateTimeFormat(locale(), { month: 'numeric', day: 'numeric', timeZone: 'UTC' });
@@ -112,7 +117,7 @@ function renderPage(root, ctx, alive) {
   from.addEventListener('change', () => { to.min = from.value; });
   to.addEventListener('change', () => { from.max = to.value; });
 
-  const summaryLine = h('p', { class: 'muted small', 'aria-live': 'polite' });
+  const summaryLine = h('p', { class: 'muted small analytics-summary', 'aria-live': 'polite' });
   const body = h('div', { class: 'stack-lg analytics-body', 'aria-busy': 'false' });
   clear(root).append(h('div', { class: 'page analytics-page' },
     h('div', { class: 'page-header' }, h('h1', null, t('analytics.title')), form),
@@ -158,17 +163,17 @@ export function renderSummary(d) {
   const kpis = h('section', { class: 'grid kpis', 'aria-label': t('analytics.figures') },
     kpi('conversations', t('analytics.kpi.conversations'), int(conv.total), null),
     kpi('first-response', t('analytics.kpi.firstResponse'), fmtDuration(fr.median),
-      t('analytics.kpi.p90', { v: fmtDuration(fr.p90), n: int(fr.count) })),
+      plural('analytics.kpi.p90', fr.count, { v: fmtDuration(fr.p90), n: int(fr.count) })),
     kpi('resolution', t('analytics.kpi.resolution'), fmtDuration(rs.median),
-      t('analytics.kpi.p90', { v: fmtDuration(rs.p90), n: int(rs.count) })),
+      plural('analytics.kpi.p90', rs.count, { v: fmtDuration(rs.p90), n: int(rs.count) })),
     kpi('containment', t('analytics.kpi.containment'), pct(bot.containment_rate),
-      t('analytics.kpi.containedOf', { n: int(bot.contained), total: int(bot.conversations) }),
+      plural('analytics.kpi.containedOf', bot.conversations, { n: int(bot.contained), total: int(bot.conversations) }),
       rateMeter(t('analytics.kpi.containment'), bot.containment_rate)),
     kpi('handoff', t('analytics.kpi.handoff'), pct(bot.handoff_rate),
-      t('analytics.kpi.handedOffOf', { n: int(bot.handed_off), total: int(bot.conversations) }),
+      plural('analytics.kpi.handedOffOf', bot.conversations, { n: int(bot.handed_off), total: int(bot.conversations) }),
       rateMeter(t('analytics.kpi.handoff'), bot.handoff_rate)),
     kpi('csat', t('analytics.kpi.csat'), csat.average == null ? '—' : `${avg(csat.average)} / 5`,
-      t('analytics.kpi.ratings', { n: int(csat.count) })),
+      plural('analytics.kpi.ratings', csat.count, { n: int(csat.count) })),
   );
 
   const charts = h('div', { class: 'grid-2 charts' },

@@ -118,6 +118,11 @@ function installBlock(inbox) {
       h('a', { class: 'btn btn-sm demo-link', href: demoUrl(inbox.widget_key), target: '_blank', rel: 'noopener' },
         t('admin.inboxes.openDemo'), h('span', { 'aria-hidden': 'true' }, ' ↗')),
       h('span', { class: 'hint' }, t('admin.inboxes.demoHint'))),
+    // The demo page is served from here: with a list of allowed sites that
+    // leaves this origin out, the widget would refuse to start on it.
+    inbox.allowed_origins.length && !inbox.allowed_origins.includes(location.origin)
+      ? h('p', { class: 'callout callout-warn small demo-warning' }, t('admin.inboxes.demoBlocked', { origin: location.origin }))
+      : null,
   );
 }
 

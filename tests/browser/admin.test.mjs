@@ -1,0 +1,294 @@
+// The console's admin and analytics pages in a real browser against a real
+// server: the first-run path (create an inbox, its snippet and demo link),
+// the knowledge-base editor (Markdown preview, publish) with "test the
+// bot" answering from the new article, and analytics showing a resolved
+// conversation with its CSAT rating; screenshots in both languages.
+//
+// Run: cd tests/browser && KEFU_ASSETS_DIR=../../crates/kefu-http/assets node --test admin.test.mjs
+//
+// The owner signs in through the console's login page; the conversation
+// for analytics is made through the API (widget session and message, agent
+// assign/reply/resolve, visitor rating).
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { startKefu, api, launch, screenshot, PASSWORD } from './lib/harness.mjs';
+import { renderMarkdown } from '../../crates/kefu-http/assets/console/pages/admin/markdown.js';
+
+const WAIT = 20000; // generous: CI runs on 2 cores
+
+let kefu;
+let browser;
+let token;
+let me;
+let ws;
+
+before(async () => {
+  kefu = await startKefu();
+  browser = await launch();
+  const r = await api(kefu.base, 'POST', '/api/v1/auth/login', { body: { email: kefu.owner.email, password: PASSWORD } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  token = r.body.access_token;
+  me = r.body.user;
+  ws = kefu.owner.workspaceId;
+});
+
+after(async () => {
+  await browser?.close();
+  await kefu?.stop();
+});
+
+// ------------------------------------------------------------- helpers
+
+/** JSON call as the owner (or with `as`), asserting the status. */
+async function call(method, path, body, status, as = token) {
+  const r = await api(kefu.base, method, path, { token: as, body });
+  assert.equal(r.status, status, `${method} ${path}: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body;
+}
+
+/**
+ * A fresh browser context signed in through the console's login page,
+ * showing `hash`. Collects page errors and CSP violations (both must stay
+ * empty: the console runs under a strict Content-Security-Policy).
+ */
+async function consoleAt(hash, { locale = 'en-US', timezoneId = 'UTC', width = 1360 } = {}) {
+  const context = await browser.newContext({ locale, timezoneId, viewport: { width, height: 900 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(WAIT);
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && /Content Security Policy/i.test(m.text())) errors.push(m.text());
+  });
+  await page.goto(`${kefu.base}/${hash}`);
+  await page.fill('#login-email', kefu.owner.email);
+  await page.fill('#login-password', PASSWORD);
+  await page.click('form button[type=submit]');
+  await page.waitForSelector('.shell');
+  return { context, page, errors };
+}
+
+/** Runs `fn(page)` in a signed-in context and always closes it. */
+async function withConsole(hash, opts, fn) {
+  const c = await consoleAt(hash, opts);
+  try {
+    await fn(c.page);
+    assert.deepEqual(c.errors, [], 'no page errors or CSP violations');
+  } finally {
+    await c.context.close();
+  }
+}
+
+// ------------------------------------------------------------- tests
+
+test('the Markdown preview escapes HTML and keeps only http(s) links', () => {
+  const html = renderMarkdown('# Title\n\n**bold** *it* `<b>`\n\n- a\n- b\n\n[ok](https://example.com/?a=1&b=2) [bad](javascript:alert(1))\n\n<img src=x onerror=alert(1)>');
+  assert.match(html, /<h1>Title<\/h1>/);
+  assert.match(html, /<strong>bold<\/strong> <em>it<\/em> <code>&lt;b&gt;<\/code>/);
+  assert.match(html, /<ul><li>a<\/li><li>b<\/li><\/ul>/);
+  assert.match(html, /<a href="https:\/\/example\.com\/\?a=1&amp;b=2" target="_blank" rel="noopener noreferrer">ok<\/a>/);
+  assert.doesNotMatch(html, /href="javascript/);
+  assert.doesNotMatch(html, /<img/);
+  assert.match(html, /&lt;img src=x onerror=alert\(1\)&gt;/);
+});
+
+test('first run: create an inbox in the admin page, see its snippet and demo link', async () => {
+  await withConsole('#/admin/inboxes', {}, async (page) => {
+    // No inbox yet: the numbered guide, whose first step creates one.
+    const guide = page.locator('.first-run');
+    await guide.waitFor();
+    assert.equal(await guide.locator('.guide-step').count(), 5);
+    await guide.locator('a[href="#/admin/inboxes/new"]').click();
+
+    await page.fill('.inbox-form input[name=name]', 'Website');
+    await page.fill('.inbox-form textarea[name=greeting]', 'Hi! How can we help?');
+    await page.click('.inbox-form button[type=submit]');
+
+    // The new inbox's page: the snippet to paste and the demo page link.
+    const snippet = page.locator('.install-card [data-snippet]');
+    await snippet.waitFor();
+    const inboxes = await call('GET', `/api/v1/workspaces/${ws}/inboxes`, undefined, 200);
+    assert.equal(inboxes.length, 1);
+    const [inbox] = inboxes;
+    assert.equal(inbox.name, 'Website');
+    assert.equal(inbox.greeting, 'Hi! How can we help?');
+    assert.equal(inbox.bot_enabled, true);
+    assert.equal(
+      (await snippet.textContent()).trim(),
+      `<script src="${kefu.base}/widget.js" data-key="${inbox.widget_key}" async></script>`,
+    );
+    const demo = page.locator('.install-card a.demo-link');
+    assert.equal(await demo.getAttribute('href'), `/demo?key=${inbox.widget_key}`);
+    assert.equal(await demo.getAttribute('target'), '_blank');
+
+    // The demo page embeds the widget with that key.
+    const [popup] = await Promise.all([page.waitForEvent('popup'), demo.click()]);
+    await popup.waitForLoadState('domcontentloaded');
+    assert.equal(await popup.locator(`script[src$="/widget.js"][data-key="${inbox.widget_key}"]`).count(), 1);
+    await popup.close();
+
+    // The list shows it (and the guide is gone).
+    await page.goto(`${kefu.base}/#/admin/inboxes`);
+    await page.locator(`.inbox-card[data-inbox-id="${inbox.id}"] [data-snippet]`).waitFor();
+    assert.equal(await page.locator('.first-run').count(), 0);
+  });
+});
+
+test('knowledge base: write and publish an article, then "test the bot" answers with it', async () => {
+  const title = 'How do I return an item?';
+  await withConsole('#/admin/kb/new', {}, async (page) => {
+    await page.fill('.kb-form input[name=title]', title);
+    await page.fill('.kb-form textarea[name=body]',
+      'You can return any item within **30 days** of delivery.\n\n1. Open *My orders*\n2. Choose **Return**\n\nSee https://example.com/returns <script>alert(1)</script>');
+    await page.fill('.kb-form textarea[name=questions]', 'Can I send my order back?\nWhat is the return policy?');
+    await page.fill('.kb-form input[name=tags]', 'returns, orders');
+    await page.fill('.kb-form input[name=category]', 'Orders');
+    await page.selectOption('.kb-form select[name=locale]', 'en');
+
+    // The live preview renders the Markdown, and never the HTML.
+    const preview = page.locator('.md-preview');
+    await preview.locator('strong', { hasText: '30 days' }).waitFor();
+    assert.equal(await preview.locator('ol > li').count(), 2);
+    assert.equal(await preview.locator('a[href="https://example.com/returns"]').count(), 1);
+    assert.equal(await preview.locator('script').count(), 0);
+    assert.match(await preview.textContent(), /<script>alert\(1\)<\/script>/);
+    await screenshot(page, 'console-kb-editor');
+
+    // Publish: the page becomes the saved article's editor.
+    await page.click('.kb-actions .btn-primary');
+    await page.waitForFunction(() => /^#\/admin\/kb\/[0-9a-f-]{36}$/.test(location.hash));
+    await page.locator('.page-header .badge-ok').waitFor();
+    const list = await call('GET', `/api/v1/workspaces/${ws}/kb/articles`, undefined, 200);
+    assert.equal(list.items.length, 1);
+    const article = list.items[0];
+    assert.equal(article.title, title);
+    assert.equal(article.status, 'published');
+    assert.deepEqual(article.questions, ['Can I send my order back?', 'What is the return policy?']);
+    assert.deepEqual(article.tags, ['returns', 'orders']);
+    assert.equal(article.category, 'Orders');
+    assert.equal(await page.evaluate(() => location.hash), `#/admin/kb/${article.id}`);
+
+    // The list finds it by search, and the bot answers with it.
+    await page.goto(`${kefu.base}/#/admin/kb`);
+    await page.locator(`.kb-table tr[data-article-id="${article.id}"]`).waitFor();
+    await page.fill('.kb-filters input[type=search]', 'return policy');
+    assert.equal(await page.locator('.kb-table tbody tr').count(), 1);
+    await page.fill('.kb-filters input[type=search]', 'no such thing');
+    await page.locator('.kb-list .empty').waitFor();
+
+    await page.fill('.ask-form input[name=question]', 'How can I return an item?');
+    await page.click('.ask-form button[type=submit]');
+    const answer = page.locator('.ask-answer-box');
+    await answer.waitFor();
+    assert.equal(await answer.getAttribute('data-decision'), 'answer', await answer.textContent());
+    const cited = answer.locator(`.ask-refs a[href="#/admin/kb/${article.id}"]`);
+    assert.equal(await cited.first().textContent(), title);
+
+    // Import JSON Lines from a file: the good line is stored, the bad one reported.
+    await page.fill('.kb-filters input[type=search]', '');
+    await page.setInputFiles('#kb-import-file', {
+      name: 'faq.jsonl',
+      mimeType: 'application/x-ndjson',
+      buffer: Buffer.from('{"title": "Shipping times", "body": "Orders ship within 2 days.", "external_id": "shipping"}\nnot json\n'),
+    });
+    const report = page.locator('.import-report');
+    await report.waitFor();
+    assert.match(await report.textContent(), /1 lines stored: 1 created, 0 updated, 0 unchanged; 1 failed/);
+    assert.equal((await report.locator('tbody tr td').first().textContent()).trim(), '2');
+    assert.equal((await report.locator('tbody tr td').nth(1).textContent()).trim(), 'invalid_json');
+    await page.locator('.kb-table tbody tr', { hasText: 'Shipping times' }).waitFor();
+  });
+});
+
+test('members and API tokens: an invitation code and a token secret are shown once', async () => {
+  await withConsole('#/admin/members', {}, async (page) => {
+    await page.fill('.invite-form input[name=email]', 'agent@example.com');
+    await page.selectOption('.invite-form select[name=role]', 'supervisor');
+    await page.click('.invite-form button[type=submit]');
+    const code = page.locator('[data-invitation-token]');
+    await code.waitFor();
+    const invitations = await call('GET', `/api/v1/workspaces/${ws}/invitations`, undefined, 200);
+    assert.deepEqual(invitations.map((i) => [i.email, i.role]), [['agent@example.com', 'supervisor']]);
+    // The code works: the invitee joins with it.
+    await call('POST', '/api/v1/invitations/accept', { token: (await code.textContent()).trim(), name: 'Agent', password: PASSWORD }, 201, null);
+    await page.reload();
+    await page.locator('.members-table tbody tr', { hasText: 'agent@example.com' }).waitFor();
+
+    await page.goto(`${kefu.base}/#/admin/tokens`);
+    await page.fill('.token-form input[name=name]', 'CRM sync');
+    await page.check('.token-form input[value="kb:read"]');
+    await page.click('.token-form button[type=submit]');
+    const secret = page.locator('[data-token-secret]');
+    await secret.waitFor();
+    const pat = (await secret.textContent()).trim();
+    // The secret is a working API token with its scope.
+    await call('GET', `/api/v1/workspaces/${ws}/kb/status`, undefined, 200, pat);
+    await page.locator('.tokens-table tbody tr', { hasText: 'CRM sync' }).waitFor();
+  });
+});
+
+test('analytics shows a resolved conversation with its CSAT rating', async () => {
+  // A bot-less inbox: visitors' messages go to the queue. Two visitors,
+  // each answered and resolved by the owner, rate 5 and 4.
+  const inbox = await call('POST', `/api/v1/workspaces/${ws}/inboxes`, { name: 'Shop', channel: 'web', bot_enabled: false }, 201);
+  for (const score of [5, 4]) {
+    const session = await call('POST', '/api/v1/widget/sessions', { widget_key: inbox.widget_key, locale: 'en' }, 201, null);
+    const vt = session.visitor_token;
+    const msg = await call('POST', '/api/v1/widget/messages', { client_msg_id: randomUUID(), body: 'Where is my parcel?' }, 201, vt);
+    const conv = `/api/v1/workspaces/${ws}/conversations/${msg.conversation_id}`;
+    await call('POST', `${conv}/assign`, { assignee_id: me.id }, 200);
+    await call('POST', `${conv}/messages`, { body: 'It ships today.', client_msg_id: randomUUID() }, 201);
+    await call('POST', `${conv}/resolve`, undefined, 200);
+    const rating = await call('POST', `/api/v1/widget/conversations/${msg.conversation_id}/rating`, { score, comment: 'Quick!' }, 200, vt);
+    assert.equal(rating.score, score);
+  }
+
+  for (const [locale, timezoneId, shot] of [['zh-CN', 'Asia/Shanghai', 'console-analytics-zh-CN'], ['en-US', 'UTC', 'console-analytics-en']]) {
+    await withConsole('#/analytics', { locale, timezoneId }, async (page) => {
+      const csat = page.locator('[data-kpi=csat] .kpi-value');
+      await csat.waitFor();
+      assert.equal((await csat.textContent()).trim(), '4.5 / 5');
+      // The whole range came from the API, in the browser's time zone.
+      assert.equal((await page.locator('[data-kpi=conversations] .kpi-value').textContent()).trim(), '2');
+      assert.match(await page.locator('.analytics-page > p.muted').textContent(), new RegExp(timezoneId.replace('/', '\\/')));
+      assert.notEqual((await page.locator('[data-kpi=first-response] .kpi-value').textContent()).trim(), '—');
+      assert.notEqual((await page.locator('[data-kpi=resolution] .kpi-value').textContent()).trim(), '—');
+
+      // The charts: one bar per day, 24 per hour, 5 for the ratings; each
+      // with a title and a table fallback.
+      assert.equal(await page.locator('.chart-by-day .chart-bar').count(), 7);
+      assert.equal(await page.locator('.chart-by-hour .chart-bar').count(), 24);
+      assert.equal(await page.locator('.chart-csat .chart-bar').count(), 5);
+      assert.equal(await page.locator('.chart-csat svg[role=img] title').first().textContent(), await page.locator('.chart-csat figcaption').textContent());
+      const ratings = await page.locator('.chart-csat .chart-table tbody td').allTextContents();
+      assert.deepEqual(ratings.map((s) => s.trim()), ['0', '0', '0', '1', '1']);
+
+      // Per agent: the owner answered both and was rated twice.
+      const row = page.locator('.breakdown-agents tbody tr', { hasText: 'Owner' });
+      assert.equal((await row.locator('td').nth(0).textContent()).trim(), '2');
+      assert.match(await row.locator('td').nth(3).textContent(), /4\.5.*2/);
+
+      // The 30-day preset asks again and draws 30 days.
+      await page.click('.range-form button[data-days="30"]');
+      await page.waitForFunction(() => document.querySelectorAll('.chart-by-day .chart-bar').length === 30);
+      assert.equal(await page.locator('.range-form button[data-days="30"]').getAttribute('aria-pressed'), 'true');
+      await page.click('.range-form button[data-days="7"]');
+      await page.waitForFunction(() => document.querySelectorAll('.chart-by-day .chart-bar').length === 7);
+      await screenshot(page, shot);
+    });
+  }
+});
+
+test('analytics and admin pages render at 360 px without horizontal page scroll', async () => {
+  await withConsole('#/analytics', { width: 360 }, async (page) => {
+    await page.locator('[data-kpi=csat] .kpi-value').waitFor();
+    const overflow = await page.evaluate(() => document.querySelector('.main').scrollWidth - document.querySelector('.main').clientWidth);
+    assert.ok(overflow <= 1, `analytics overflows by ${overflow}px`);
+    await page.goto(`${kefu.base}/#/admin/kb`);
+    await page.locator('.kb-table').waitFor();
+    const kbOverflow = await page.evaluate(() => document.querySelector('.main').scrollWidth - document.querySelector('.main').clientWidth);
+    assert.ok(kbOverflow <= 1, `knowledge base overflows by ${kbOverflow}px`);
+  });
+});
