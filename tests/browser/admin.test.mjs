@@ -6,6 +6,8 @@
 //
 // Run: cd tests/browser && KEFU_ASSETS_DIR=../../crates/kefu-http/assets node --test admin.test.mjs
 //
+// The tests share one server and run in order (node:test runs a file's
+// tests sequentially): later ones use the inbox and article made earlier.
 // The owner signs in through the console's login page; the conversation
 // for analytics is made through the API (widget session and message, agent
 // assign/reply/resolve, visitor rating).
@@ -78,6 +80,17 @@ async function withConsole(hash, opts, fn) {
     assert.deepEqual(c.errors, [], 'no page errors or CSP violations');
   } finally {
     await c.context.close();
+  }
+}
+
+/** Polls `fn` until it returns something truthy (the value), or fails. */
+async function until(fn, what, timeout = WAIT) {
+  const end = Date.now() + timeout;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
@@ -279,6 +292,58 @@ test('analytics shows a resolved conversation with its CSAT rating', async () =>
       await screenshot(page, shot);
     });
   }
+});
+
+test('settings round trip: business hours, bot thresholds, a team, article history', async () => {
+  const inbox = (await call('GET', `/api/v1/workspaces/${ws}/inboxes`, undefined, 200)).find((i) => i.name === 'Website');
+  await withConsole(`#/admin/inboxes/${inbox.id}`, {}, async (page) => {
+    // Business hours: Monday to Friday 09:00-18:00 in Shanghai, then the offline form.
+    await page.uncheck('.hours input[name=always_open]');
+    await page.fill('.hours input[name=time_zone]', 'Asia/Shanghai');
+    await page.fill('.hours-row input[name=close]', '24:00');
+    await page.selectOption('.inbox-form select[name=offline_mode]', 'form');
+    await page.click('.inbox-form button[type=submit]');
+    await until(async () => (await call('GET', `/api/v1/workspaces/${ws}/inboxes/${inbox.id}`, undefined, 200)).offline_mode === 'form', 'the inbox saved');
+    const saved = await call('GET', `/api/v1/workspaces/${ws}/inboxes/${inbox.id}`, undefined, 200);
+    assert.deepEqual(saved.business_hours, { time_zone: 'Asia/Shanghai', intervals: [{ days: [1, 2, 3, 4, 5], open: '09:00', close: '24:00' }] });
+
+    // Bot settings: a suggest threshold above the answer threshold is refused here.
+    await page.goto(`${kefu.base}/#/admin/bot`);
+    await page.fill('.bot-form input[name=answer_threshold]', '0.5');
+    await page.fill('.bot-form input[name=suggest_threshold]', '0.7');
+    await page.click('.bot-form button[type=submit]');
+    await page.locator('.bot-form input[name=suggest_threshold][aria-invalid=true]').waitFor();
+    await page.fill('.bot-form input[name=suggest_threshold]', '0.3');
+    await page.fill('.bot-form textarea[name=handoff_phrases]', '找人工\nagent please');
+    await page.click('.bot-form button[type=submit]');
+    const bot = await until(async () => {
+      const b = await call('GET', `/api/v1/workspaces/${ws}/bot/settings`, undefined, 200);
+      return b.handoff_phrases.length === 2 && b;
+    }, 'the bot settings saved');
+    assert.equal(bot.answer_threshold, 0.5);
+    assert.ok(Math.abs(bot.suggest_threshold - 0.3) < 1e-6);
+    assert.deepEqual(bot.handoff_phrases, ['找人工', 'agent please']);
+
+    // A team with the owner in it.
+    await page.goto(`${kefu.base}/#/admin/teams`);
+    const form = page.locator('.team-form[data-team-id=new]');
+    await form.locator('input[name=name]').fill('Billing');
+    await form.locator(`.member-checks input[value="${me.id}"]`).check();
+    await form.locator('button[type=submit]').click();
+    await page.locator('.team-form:not([data-team-id=new]) input[name=name]').waitFor();
+    const teams = await call('GET', `/api/v1/workspaces/${ws}/teams`, undefined, 200);
+    assert.deepEqual(teams.map((t) => [t.name, t.member_ids]), [['Billing', [me.id]]]);
+
+    // Unpublish the article: version 2, and its history lists both versions.
+    const [article] = (await call('GET', `/api/v1/workspaces/${ws}/kb/articles?status=published`, undefined, 200)).items
+      .filter((a) => a.title === 'How do I return an item?');
+    await page.goto(`${kefu.base}/#/admin/kb/${article.id}`);
+    await page.locator('.kb-actions button', { hasText: 'Unpublish' }).click();
+    await page.locator('.page-header .badge-muted', { hasText: 'Draft' }).waitFor();
+    await page.click('.kb-history > summary');
+    await page.locator('.kb-history tbody tr').nth(1).waitFor();
+    assert.equal(await page.locator('.kb-history tbody tr').count(), 2);
+  });
 });
 
 test('analytics and admin pages render at 360 px without horizontal page scroll', async () => {

@@ -16,6 +16,7 @@ import { barChart, rateMeter } from './charts.js';
 const PATH = '#/analytics';
 const PRESETS = [7, 30];
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
+const MAX_RANGE_DAYS = 366; // the server's limit (analytics_summary)
 
 export default {
   path: PATH,
@@ -40,6 +41,11 @@ export function isoDate(d) {
 export function lastDays(days, now = new Date()) {
   const from = new Date(now.getFullYear(), now.getMonth(), now.getDate() - (days - 1));
   return { from: isoDate(from), to: isoDate(now) };
+}
+
+/** Whole days from one YYYY-MM-DD to another. */
+function daysBetween(a, b) {
+  return Math.round((Date.parse(`${b}T00:00:00Z`) - Date.parse(`${a}T00:00:00Z`)) / 86_400_000);
 }
 
 /** The browser's IANA time zone (the server counts days and hours in it). */
@@ -111,6 +117,10 @@ function renderPage(root, ctx, alive) {
       rangeError.textContent = t('analytics.badRange');
       return;
     }
+    if (daysBetween(from.value, to.value) >= MAX_RANGE_DAYS) {
+      rangeError.textContent = t('analytics.tooLong', { n: MAX_RANGE_DAYS });
+      return;
+    }
     range = { from: from.value, to: to.value };
     load();
   });
@@ -139,7 +149,7 @@ function renderPage(root, ctx, alive) {
       if (!alive() || mine !== seq) return;
       body.setAttribute('aria-busy', 'false');
       clear(body).append(h('div', { class: 'callout callout-danger row-between', role: 'alert' },
-        h('span', null, errorText(e)), h('button', { class: 'btn btn-sm', type: 'button', 'on:click': load }, t('action.retry'))));
+        h('span', null, rangeErrorText(e) || errorText(e)), h('button', { class: 'btn btn-sm', type: 'button', 'on:click': load }, t('action.retry'))));
       return;
     }
     if (!alive() || mine !== seq) return;
@@ -148,6 +158,13 @@ function renderPage(root, ctx, alive) {
     clear(body).append(...renderSummary(data));
   }
   load();
+}
+
+/** A refused range (422 on `from`/`to`) in words, else null. */
+function rangeErrorText(e) {
+  const fields = e && e.code === 'validation_failed' && e.details && e.details.fields;
+  if (!fields || !(fields.from || fields.to)) return null;
+  return (fields.to || fields.from) === 'range_too_long' ? t('analytics.tooLong', { n: MAX_RANGE_DAYS }) : t('analytics.badRange');
 }
 
 /** Every section of the summary. */
