@@ -50,7 +50,10 @@ function editorForm(root, ctx, life, article) {
   const questions = h('textarea', { class: 'textarea', name: 'questions', rows: 4 }, (article?.questions || []).join('\n'));
   const tags = input('tags', (article?.tags || []).join(', '), { autocomplete: 'off' });
   const category = input('category', article?.category || '', { autocomplete: 'off' });
-  const locale = select('locale', [['', t('admin.kb.localeAuto')], ['zh-CN', '中文 (zh-CN)'], ['en', 'English (en)']], article?.locale || '');
+  const locales = [['', t('admin.kb.localeAuto')], ['zh-CN', '中文 (zh-CN)'], ['en', 'English (en)']];
+  // Keep an article's other locale (e.g. from an import) selectable.
+  if (article?.locale && !locales.some(([v]) => v === article.locale)) locales.push([article.locale, article.locale]);
+  const locale = select('locale', locales, article?.locale || '');
   const externalId = input('external_id', article?.external_id || '', { autocomplete: 'off', spellcheck: 'false' });
   const error = h('div', { class: 'form-error', role: 'alert' });
 
@@ -127,10 +130,11 @@ function editorForm(root, ctx, life, article) {
     );
   }
   form.append(actions);
-  // Enter in a one-line field saves with the current status (as a form would).
+  // Enter in a one-line field saves without publishing anything new: a new
+  // article as a draft, an existing one with its current status.
   form.addEventListener('submit', (e) => {
     e.preventDefault();
-    save(actions.querySelector('.btn-primary'), creating ? 'published' : state.status);
+    save(actions.querySelector(creating ? '.btn:not(.btn-primary)' : '.btn-primary'), creating ? 'draft' : state.status);
   });
 
   async function remove(btn) {
