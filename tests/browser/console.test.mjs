@@ -192,6 +192,7 @@ test('the console in Chinese', async () => {
     await screenshot(page, 'console-inbox-zh-CN');
 
     // The language switch re-renders in English and remembers it.
+    await page.locator('.user-menu summary').click();
     await page.getByRole('combobox', { name: '语言' }).selectOption('en');
     await page.getByRole('tab', { name: 'All' }).waitFor();
     await page.reload();

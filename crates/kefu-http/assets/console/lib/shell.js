@@ -155,6 +155,27 @@ export function mountShell(root, { me, pages, onLogout }) {
     );
   }
 
+  /** The account menu: who is signed in, the language, sign out. */
+  function userMenu() {
+    return h(
+      'details',
+      { class: 'popover user-menu' },
+      h(
+        'summary',
+        { class: 'btn btn-ghost btn-sm', 'aria-label': t('shell.account'), title: me.user.email },
+        icon('user'),
+        h('span', { class: 'user-name' }, me.user.name || me.user.email),
+      ),
+      h(
+        'div',
+        { class: 'popover-body' },
+        h('div', null, h('div', { class: 'user-menu-name' }, me.user.name), h('div', { class: 'muted small' }, me.user.email)),
+        h('label', { class: 'label' }, t('shell.language'), languageSwitch()),
+        h('button', { class: 'btn btn-sm', type: 'button', 'on:click': signOut }, t('shell.logout')),
+      ),
+    );
+  }
+
   const conn = h('span', { class: 'conn', role: 'status', 'aria-live': 'polite' });
   function showConn(status) {
     conn.dataset.state = status;
@@ -193,9 +214,7 @@ export function mountShell(root, { me, pages, onLogout }) {
       conn,
       status && status.el,
       notifier.button(),
-      languageSwitch(),
-      h('span', { class: 'user-name', title: me.user.email }, me.user.name || me.user.email),
-      h('button', { class: 'btn btn-ghost btn-sm', 'on:click': signOut }, t('shell.logout')),
+      userMenu(),
     );
     drawerBtn.setAttribute('aria-label', t('shell.menu'));
     sidebar.setAttribute('aria-label', t('shell.navigation'));
@@ -215,17 +234,30 @@ export function mountShell(root, { me, pages, onLogout }) {
 
   const onHash = () => renderPage();
   const onKey = (e) => {
-    if (e.key === 'Escape' && shellEl.classList.contains('drawer-open')) {
+    if (e.key !== 'Escape') return;
+    const open = document.querySelector('details.popover[open]');
+    if (open) {
+      open.open = false;
+      open.querySelector('summary').focus();
+    } else if (shellEl.classList.contains('drawer-open')) {
       closeDrawer();
       drawerBtn.focus();
     }
   };
+  // A click outside an open popover closes it.
+  const onClick = (e) => {
+    for (const d of document.querySelectorAll('details.popover[open]')) {
+      if (!d.contains(e.target)) d.open = false;
+    }
+  };
   window.addEventListener('hashchange', onHash);
   document.addEventListener('keydown', onKey);
+  document.addEventListener('click', onClick);
 
   function destroy() {
     window.removeEventListener('hashchange', onHash);
     document.removeEventListener('keydown', onKey);
+    document.removeEventListener('click', onClick);
     stopPage();
     for (const off of teardown) off();
     offConn();

@@ -467,7 +467,9 @@ function mountInbox(root, ctx) {
         }
       },
       onConversation(c) {
-        if (state.items.has(c.id) || matches(c)) upsert({ ...c });
+        // The pane's copy may carry an old unread count: the list keeps its own.
+        const { unread_count: _stale, ...rest } = c;
+        if (state.items.has(c.id) || matches(rest)) upsert(rest);
       },
     });
   }
