@@ -312,6 +312,7 @@ registerMessages('zh-CN', {
   'admin.scope.conversations:write': '回复、分配会话，编辑联系人',
   'admin.scope.kb:read': '读取和搜索知识库，询问机器人',
   'admin.scope.kb:write': '编辑、导入和评测知识库',
+  'admin.scope.analytics:read': '读取数据分析',
 
   // Audit log
   'admin.audit.title': '审计日志',
@@ -631,6 +632,7 @@ registerMessages('en', {
   'admin.scope.conversations:write': 'Reply, assign, edit contacts',
   'admin.scope.kb:read': 'Read and search the knowledge base, ask the bot',
   'admin.scope.kb:write': 'Write, import and evaluate the knowledge base',
+  'admin.scope.analytics:read': 'Read the analytics summary',
 
   'admin.audit.title': 'Audit log',
   'admin.audit.intro': 'Every administrative change in this workspace, newest first.',
