@@ -208,7 +208,7 @@ test('knowledge base: write and publish an article, then "test the bot" answers 
     });
     const report = page.locator('.import-report');
     await report.waitFor();
-    assert.match(await report.textContent(), /1 lines stored: 1 created, 0 updated, 0 unchanged; 1 failed/);
+    assert.match(await report.textContent(), /Lines stored: 1 \(1 created, 0 updated, 0 unchanged\)\. Lines failed: 1\./);
     assert.equal((await report.locator('tbody tr td').first().textContent()).trim(), '2');
     assert.equal((await report.locator('tbody tr td').nth(1).textContent()).trim(), 'invalid_json');
     await page.locator('.kb-table tbody tr', { hasText: 'Shipping times' }).waitFor();

@@ -480,7 +480,7 @@ registerMessages('en', {
   'admin.kb.importResult': 'Import result',
   'admin.kb.importDone': 'Imported {file}',
   'admin.kb.importFailed': 'Importing {file} failed',
-  'admin.kb.importCounts': '{imported} lines stored: {created} created, {updated} updated, {unchanged} unchanged; {failed} failed.',
+  'admin.kb.importCounts': 'Lines stored: {imported} ({created} created, {updated} updated, {unchanged} unchanged). Lines failed: {failed}.',
   'admin.kb.line': 'Line',
   'admin.kb.code': 'Code',
   'admin.kb.message': 'Message',
