@@ -591,7 +591,7 @@ registerMessages('en', {
   'admin.teams.new': 'New team',
   'admin.teams.name': 'Team name',
   'admin.teams.members': 'Members',
-  'admin.teams.count': '{n} members',
+  'admin.teams.count': 'Members: {n}',
   'admin.teams.empty': 'No teams yet.',
   'admin.teams.created': 'Team created.',
   'admin.teams.deleteTitle': 'Delete team',
