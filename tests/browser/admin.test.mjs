@@ -294,7 +294,7 @@ test('analytics shows a resolved conversation with its CSAT rating', async () =>
   }
 });
 
-test('settings round trip: business hours, bot thresholds, a team, article history', async () => {
+test('settings round trip: business hours, bot thresholds, a team, a canned response, article history', async () => {
   const inbox = (await call('GET', `/api/v1/workspaces/${ws}/inboxes`, undefined, 200)).find((i) => i.name === 'Website');
   await withConsole(`#/admin/inboxes/${inbox.id}`, {}, async (page) => {
     // Business hours: Monday to Friday 09:00-18:00 in Shanghai, then the offline form.
@@ -333,6 +333,16 @@ test('settings round trip: business hours, bot thresholds, a team, article histo
     await page.locator('.team-form:not([data-team-id=new]) input[name=name]').waitFor();
     const teams = await call('GET', `/api/v1/workspaces/${ws}/teams`, undefined, 200);
     assert.deepEqual(teams.map((t) => [t.name, t.member_ids]), [['Billing', [me.id]]]);
+
+    // A canned response for the composer's "/" menu.
+    await page.goto(`${kefu.base}/#/admin/canned`);
+    const canned = page.locator('.canned-form[data-canned-id=new]');
+    await canned.locator('input[name=shortcut]').fill('/refund');
+    await canned.locator('textarea[name=body]').fill('Your refund is on its way.');
+    await canned.locator('button[type=submit]').click();
+    await page.locator('.canned-form:not([data-canned-id=new])').waitFor();
+    const { items } = await call('GET', `/api/v1/workspaces/${ws}/canned-responses`, undefined, 200);
+    assert.deepEqual(items.map((c) => [c.shortcut, c.body]), [['refund', 'Your refund is on its way.']]);
 
     // Unpublish the article: version 2, and its history lists both versions.
     const [article] = (await call('GET', `/api/v1/workspaces/${ws}/kb/articles?status=published`, undefined, 200)).items

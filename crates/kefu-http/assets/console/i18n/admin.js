@@ -6,6 +6,7 @@ registerMessages('zh-CN', {
   'nav.inboxes': '接入渠道',
   'nav.kb': '知识库',
   'nav.bot': '机器人设置',
+  'nav.canned': '快捷回复',
   'nav.members': '成员',
   'nav.teams': '团队',
   'nav.tokens': 'API 令牌',
@@ -45,6 +46,7 @@ registerMessages('zh-CN', {
   'admin.reason.invalid_origin': '来源格式应为 https://example.com。',
   'admin.reason.duplicate': '重复了。',
   'admin.reason.taken': '已被使用。',
+  'admin.reason.invalid_shortcut': '1–40 个字母、数字、- 或 _。',
 
   'error.already_member': '此人已经是工作区成员。',
   'error.last_owner': '工作区至少要保留一位所有者。',
@@ -61,6 +63,8 @@ registerMessages('zh-CN', {
   'error.external_id_taken': '外部 ID 已被另一篇文章使用。',
   'error.eval_gate_failed': '导入未通过评测门槛，没有导入任何内容。',
   'error.invalid_json': 'JSON 格式错误。',
+  'error.shortcut_taken': '这个快捷词已被使用。',
+  'error.canned_response_not_found': '找不到这条快捷回复。',
 
   // Inboxes
   'admin.inboxes.title': '接入渠道',
@@ -236,6 +240,19 @@ registerMessages('zh-CN', {
   'admin.bot.minHit': '最低首位命中率（hit@1）',
   'admin.bot.minOffTopic': '无关问题最低转人工率',
 
+  // Canned responses
+  'admin.canned.title': '快捷回复',
+  'admin.canned.intro': '客服在输入框里键入 / 加快捷词即可插入这些回复。',
+  'admin.canned.new': '新建快捷回复',
+  'admin.canned.shortcut': '快捷词',
+  'admin.canned.shortcutHint': '输入 /快捷词 插入，例如 /refund。',
+  'admin.canned.titleField': '标题（可选）',
+  'admin.canned.body': '回复内容',
+  'admin.canned.empty': '还没有快捷回复。',
+  'admin.canned.created': '快捷回复已创建。',
+  'admin.canned.deleteTitle': '删除快捷回复',
+  'admin.canned.deleteConfirm': '确定删除 /{shortcut} 吗？',
+
   // Members
   'admin.members.title': '成员',
   'admin.members.intro': '邀请同事加入工作区并分配角色：所有者和管理员管理设置，主管可查看全部会话和数据，客服处理会话。',
@@ -332,6 +349,7 @@ registerMessages('en', {
   'nav.inboxes': 'Inboxes',
   'nav.kb': 'Knowledge base',
   'nav.bot': 'Bot settings',
+  'nav.canned': 'Canned responses',
   'nav.members': 'Members',
   'nav.teams': 'Teams',
   'nav.tokens': 'API tokens',
@@ -371,6 +389,7 @@ registerMessages('en', {
   'admin.reason.invalid_origin': 'Write an origin like https://example.com.',
   'admin.reason.duplicate': 'Duplicate.',
   'admin.reason.taken': 'Already taken.',
+  'admin.reason.invalid_shortcut': '1–40 letters, digits, - or _.',
 
   'error.already_member': 'This person is already a member of the workspace.',
   'error.last_owner': 'A workspace must keep at least one owner.',
@@ -387,6 +406,8 @@ registerMessages('en', {
   'error.external_id_taken': 'Another article already uses that external id.',
   'error.eval_gate_failed': 'The import did not pass the evaluation gate; nothing was imported.',
   'error.invalid_json': 'Malformed JSON.',
+  'error.shortcut_taken': 'That shortcut is already taken.',
+  'error.canned_response_not_found': 'This canned response cannot be found.',
 
   'admin.inboxes.title': 'Inboxes',
   'admin.inboxes.intro': 'Each inbox is one website widget. Paste its snippet into your site and visitors can reach you.',
@@ -558,6 +579,18 @@ registerMessages('en', {
   'admin.bot.gateQuestionsHint': 'One {"question", "expected_external_id"} a line; null for an off-topic question.',
   'admin.bot.minHit': 'Minimum hit@1',
   'admin.bot.minOffTopic': 'Minimum off-topic hand-off rate',
+
+  'admin.canned.title': 'Canned responses',
+  'admin.canned.intro': 'Agents insert these replies by typing / and the shortcut in the composer.',
+  'admin.canned.new': 'New canned response',
+  'admin.canned.shortcut': 'Shortcut',
+  'admin.canned.shortcutHint': 'Typed as /shortcut, e.g. /refund.',
+  'admin.canned.titleField': 'Title (optional)',
+  'admin.canned.body': 'Reply',
+  'admin.canned.empty': 'No canned responses yet.',
+  'admin.canned.created': 'Canned response created.',
+  'admin.canned.deleteTitle': 'Delete canned response',
+  'admin.canned.deleteConfirm': 'Delete /{shortcut}?',
 
   'admin.members.title': 'Members',
   'admin.members.intro': 'Invite colleagues and give them a role: owners and admins manage settings, supervisors see every conversation and analytics, agents handle conversations.',

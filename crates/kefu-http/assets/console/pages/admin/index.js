@@ -5,9 +5,10 @@ import '../../i18n/admin.js';
 import inboxes from './inboxes.js';
 import kb from './kb.js';
 import bot from './bot.js';
+import canned from './canned.js';
 import members from './members.js';
 import teams from './teams.js';
 import tokens from './tokens.js';
 import audit from './audit.js';
 
-export const pages = [inboxes, kb, bot, members, teams, tokens, audit];
+export const pages = [inboxes, kb, bot, canned, members, teams, tokens, audit];
