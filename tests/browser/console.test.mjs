@@ -202,3 +202,55 @@ test('the console in Chinese', async () => {
     await context.close();
   }
 });
+
+test('on a phone: canned responses on "/", a knowledge-base suggestion, list and conversation as separate views', async () => {
+  const wsPath = (p) => `/api/v1/workspaces/${ws}${p}`;
+  const article = await api(kefu.base, 'POST', wsPath('/kb/articles'), {
+    token,
+    body: { title: 'Shipping times', body: 'Orders ship within 48 hours of payment.', questions: ['How long does shipping take?'], locale: 'en' },
+  });
+  assert.equal(article.status, 201, JSON.stringify(article.body));
+  const canned = await api(kefu.base, 'POST', wsPath('/canned-responses'), {
+    token,
+    body: { shortcut: 'greet', title: 'Greeting', body: 'Hello! How can I help you today?' },
+  });
+  assert.equal(canned.status, 201, JSON.stringify(canned.body));
+  await until(async () => (await api(kefu.base, 'GET', wsPath('/kb/status'), { token })).body.pending === 0, 'the article is indexed');
+  await visitorWrites('How long does shipping take?');
+
+  const context = await browser.newContext({ locale: 'en-US', viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true });
+  const page = await context.newPage();
+  page.setDefaultTimeout(WAIT);
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e));
+  try {
+    await signIn(page);
+    await page.getByRole('tab', { name: 'All' }).click();
+    const item = page.getByRole('list', { name: 'Conversations' }).getByRole('link').filter({ hasText: 'How long does shipping take?' });
+    await item.click();
+    // The list gives way to the conversation; nothing is wider than the screen.
+    await page.getByRole('log').locator('.msg-visitor').filter({ hasText: 'How long does shipping take?' }).waitFor();
+    assert.equal(await page.locator('.inbox-list').isVisible(), false);
+    assert.equal(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), true);
+
+    // "/gre" offers the canned response; Enter inserts it instead of sending.
+    const composer = page.getByRole('combobox', { name: 'Reply' });
+    await composer.pressSequentially('/gre');
+    await page.getByRole('option', { name: /greet/ }).waitFor();
+    await composer.press('Enter');
+    assert.equal(await composer.inputValue(), 'Hello! How can I help you today?');
+
+    // The side panel suggests the article; one click puts its answer in the reply.
+    await page.getByRole('button', { name: 'Details' }).click();
+    await page.getByRole('button', { name: 'Insert “Shipping times” into the reply' }).click();
+    await until(async () => (await composer.inputValue()).includes('Orders ship within 48 hours of payment.'), 'the article is inserted');
+
+    // Back to the list.
+    await page.getByRole('link', { name: 'Back to the list' }).click();
+    await item.waitFor();
+    assert.equal(await page.locator('.inbox-conv').isVisible(), false);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});

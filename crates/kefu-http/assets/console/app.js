@@ -26,6 +26,7 @@ async function optional(path) {
   }
 }
 
+/** All pages, once the optional modules (and their messages) are in. */
 async function loadPages() {
   const [admin, analytics] = await Promise.all([
     optional('./pages/admin/index.js'),
@@ -39,6 +40,10 @@ async function loadPages() {
   return pages;
 }
 
+// Fetched at once, in parallel with the session check, but the inbox does
+// not wait for them: the shell adds them to the navigation when they land.
+let allPages = null;
+
 let shell = null;
 
 function showLogin() {
@@ -51,7 +56,7 @@ function showLogin() {
 }
 
 async function start() {
-  const pagesReady = loadPages();
+  if (!allPages) allPages = loadPages();
   let me;
   try {
     me = await api('GET', '/me');
@@ -63,9 +68,10 @@ async function start() {
     setTimeout(start, 5000);
     return;
   }
-  const pages = await pagesReady;
   if (shell) shell.destroy();
-  shell = mountShell(root, { me, pages, onLogout: showLogin });
+  const mine = mountShell(root, { me, pages: [inboxPage], onLogout: showLogin });
+  shell = mine;
+  allPages.then((pages) => shell === mine && mine.setPages(pages, true));
 }
 
 // A refused refresh (logged out elsewhere, session revoked): back to login.

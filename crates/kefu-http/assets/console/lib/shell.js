@@ -24,7 +24,9 @@ function pickWorkspace(workspaces) {
  * Mounts the shell in `root`. Returns {rerender(), destroy()}.
  * `me`: GET /me; `pages`: the registry; `onLogout`: after signing out.
  */
-export function mountShell(root, { me, pages, onLogout }) {
+export function mountShell(root, { me, pages: initialPages, onLogout }) {
+  let pages = initialPages;
+  let complete = false; // false while more pages may still arrive
   const socket = createSocket();
   socket.start();
   let workspace = pickWorkspace(me.workspaces || []);
@@ -54,6 +56,12 @@ export function mountShell(root, { me, pages, onLogout }) {
       return;
     }
     const found = match(pages, path, workspace.role);
+    if (!found && !complete) {
+      // Perhaps a page still loading (an admin page opened directly).
+      stopPage();
+      replace(main, h('div', { class: 'empty', role: 'status' }, t('common.loading')));
+      return;
+    }
     if (!found) {
       // Unknown or forbidden route: go to the inbox.
       if (path !== DEFAULT_ROUTE) navigate(DEFAULT_ROUTE);
@@ -270,5 +278,14 @@ export function mountShell(root, { me, pages, onLogout }) {
   if (!location.hash || location.hash === '#' || location.hash === '#/') history.replaceState(null, '', DEFAULT_ROUTE);
   build();
   renderPage();
-  return { rerender, destroy };
+  /** Replaces the page registry; `done`: no more will come. */
+  function setPages(list, done) {
+    pages = list;
+    complete = Boolean(done);
+    buildNav();
+    if (current) markNav(current.page);
+    else renderPage();
+  }
+
+  return { rerender, destroy, setPages };
 }

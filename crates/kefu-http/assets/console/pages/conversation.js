@@ -80,7 +80,11 @@ export function openConversation(container, { ctx, dir, id, onRead, onConversati
     ctx,
     dir,
     conversationId: id,
-    insert: (text) => composer.insert(text),
+    insert: (text) => {
+      // Over the thread (narrow screens) the panel would hide the reply.
+      if (window.matchMedia('(max-width: 1180px)').matches) toggleSide(false);
+      composer.insert(text);
+    },
     onChanged: (c) => updated(c),
   });
   side.el.id = `side-${id}`;
