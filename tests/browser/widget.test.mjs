@@ -421,6 +421,46 @@ test('a resolved conversation asks for a rating; 5 stars and a comment are store
   }
 });
 
+test('nobody available and the inbox wants a form: the visitor leaves contact details and a message', async () => {
+  const inbox = await newInbox({ bot_enabled: false, offline_mode: 'form' });
+  const v = await visitor(inbox.widget_key);
+  try {
+    const { page } = v;
+    const form = page.getByTestId('offline-form');
+    await form.waitFor({ timeout: WAIT });
+    await page.getByTestId('composer').waitFor({ state: 'hidden' });
+    // A way to answer is required.
+    await page.getByTestId('offline-name').fill('Li Lei');
+    await page.getByTestId('offline-message').fill('Please call me about a bulk order.');
+    await page.getByTestId('offline-submit').click();
+    assert.notEqual((await page.getByTestId('offline-error').textContent()).trim(), '');
+
+    await page.getByTestId('offline-email').fill('lilei@example.com');
+    await page.getByTestId('offline-submit').click();
+    await page.getByTestId('offline-thanks').waitFor({ timeout: WAIT });
+    await form.waitFor({ state: 'hidden' });
+    await page.getByTestId('composer').waitFor({ state: 'visible' });
+    await message(page, 'bulk order', 'visitor').locator('[data-testid=tick][data-state=sent]').waitFor({ timeout: WAIT });
+
+    const conv = await conversationOf(inbox);
+    assert.deepEqual((await messagesOf(conv.id)).map((m) => m.body), ['Please call me about a bulk order.']);
+    const contact = await api(kefu.base, 'GET', wsPath(`/contacts/${conv.contact_id}`), { token });
+    assert.equal(contact.status, 200, JSON.stringify(contact.body));
+    assert.equal(contact.body.name, 'Li Lei');
+    assert.equal(contact.body.email, 'lilei@example.com');
+
+    // Once given, the details are not asked for again. (The chat was open:
+    // it stays open across pages of the site.)
+    await page.reload();
+    await page.getByTestId('panel').waitFor({ state: 'visible', timeout: WAIT });
+    await message(page, 'bulk order', 'visitor').waitFor({ timeout: WAIT });
+    assert.equal(await page.getByTestId('offline-form').count(), 0);
+    assert.deepEqual(v.errors, []);
+  } finally {
+    await closeAll(v.context);
+  }
+});
+
 for (const [locale, question, expect] of [
   ['zh-CN', '多久发货？', { launcher: '打开在线客服', cite: '发货时间' }],
   ['en', 'How long does shipping take?', { launcher: 'Open chat', cite: 'Shipping times' }],

@@ -202,7 +202,7 @@
     '.badge{position:absolute;top:-2px;right:-2px;min-width:20px;height:20px;padding:0 6px;border-radius:10px;background:#e5484d;',
     'color:#fff;font-size:12px;font-weight:600;line-height:20px;text-align:center}',
     '.panel{position:fixed;right:20px;bottom:88px;z-index:2147483000;width:370px;height:min(620px,calc(100vh - 108px));',
-    'background:var(--bg);border-radius:14px;box-shadow:0 12px 40px rgba(16,24,40,.28);display:flex;flex-direction:column;overflow:hidden}',
+    'background:#fafbfc;border-radius:14px;box-shadow:0 12px 40px rgba(16,24,40,.28);display:flex;flex-direction:column;overflow:hidden}',
     '[hidden]{display:none!important}',
     '.head{background:var(--a);color:#fff;padding:14px 12px 14px 16px;display:flex;gap:10px;align-items:center}',
     '.head .who{flex:1;min-width:0}',
@@ -274,7 +274,7 @@
   /** Builds the host element, the shadow root and the static parts. */
   function buildUi() {
     var host = h('div', { 'data-kefu-widget': '' });
-    var root = host.attachShadow({ mode: 'open' });
+    var root = ui.root = host.attachShadow({ mode: 'open' });
     applyCss(root);
     var color = script.getAttribute('data-color');
 
@@ -290,8 +290,8 @@
     ui.agentName = h('span', { 'data-testid': 'agent-name', hidden: true });
     ui.bar = h('div', { class: 'bar', 'data-testid': 'conn', role: 'status', hidden: true });
     ui.list = h('div', { class: 'list', 'data-testid': 'messages', role: 'log', 'aria-live': 'polite', tabindex: '0' });
-    ui.greeting = h('div', { class: 'msg', 'data-testid': 'greeting' },
-      h('span', { class: 'av', 'aria-hidden': 'true', text: 'K' }),
+    ui.greetAv = h('span', { class: 'av', 'aria-hidden': 'true', text: 'K' });
+    ui.greeting = h('div', { class: 'msg', 'data-testid': 'greeting' }, ui.greetAv,
       h('div', { class: 'col' }, h('div', { class: 'bub', text: t('greeting') })));
     ui.list.appendChild(ui.greeting);
     ui.typing = h('div', { class: 'typing', 'data-testid': 'typing', 'aria-live': 'polite', hidden: true });
@@ -464,7 +464,7 @@
 
   function applyInbox(inbox) {
     if (inbox.name) ui.title.textContent = inbox.name;
-    ui.headAv.textContent = initials(inbox.name || 'K');
+    ui.greetAv.textContent = initials(inbox.name || 'K');
     if (inbox.greeting) ui.greeting.querySelector('.bub').textContent = inbox.greeting;
     renderChrome();
   }
@@ -823,11 +823,11 @@
 
   // ------------------------------------------------------------ rendering
 
+  /** "Teapot & Co." → "TC"; "王小明" → "王". */
   function initials(name) {
-    var s = String(name || '').trim();
-    if (!s) return '?';
-    if (/[\u3400-\u9fff]/.test(s[0])) return s[0];
-    return s.split(/\s+/).slice(0, 2).map(function (w) { return w[0]; }).join('').toUpperCase();
+    var words = String(name || '').match(/[\p{L}\p{N}]+/gu) || ['?'];
+    if (/\p{Script=Han}/u.test(words[0][0])) return words[0][0];
+    return words.slice(0, 2).map(function (w) { return w[0]; }).join('').toUpperCase();
   }
 
   function senderName(sender) {
@@ -1021,13 +1021,17 @@
   /** Below the list: the offline form, the rating card, or nothing. */
   function renderExtra() {
     var want = wantsOfflineForm() ? 'form' : wantsRating() ? 'rating' : '';
-    var kind = want + ':' + (state.conv ? state.conv.id : '');
+    // (The rating card belongs to one conversation.)
+    var kind = want === 'rating' ? want + ':' + state.conv.id : want;
     if (ui.extra.getAttribute('data-kind') === kind) return;
     ui.extra.setAttribute('data-kind', kind);
+    var focused = ui.extra.contains(ui.root.activeElement) || ui.root.activeElement === ui.input;
     ui.extra.textContent = '';
     ui.composer.hidden = want === 'form';
     if (want === 'form') ui.extra.appendChild(offlineForm());
     if (want === 'rating') ui.extra.appendChild(ratingCard());
+    // Keep the keyboard where the visitor was typing.
+    if (focused) (want === 'form' ? ui.extra.querySelector('input') : ui.input).focus();
   }
 
   function wantsOfflineForm() {
