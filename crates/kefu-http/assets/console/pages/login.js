@@ -8,6 +8,9 @@ import { t, locale, setLocale, LOCALES } from '../lib/i18n.js';
 import { h, clear, icon } from '../lib/dom.js';
 import { errorText } from '../lib/errors.js';
 
+// Kept across a re-render (the language switch) so the e-mail stays typed.
+let lastEmail = '';
+
 /** Fills `root` with the form; calls `onLoggedIn(tokenResponse)` on success. */
 export function renderLogin(root, { onLoggedIn }) {
   clear(root);
@@ -19,8 +22,9 @@ export function renderLogin(root, { onLoggedIn }) {
     id: 'login-email',
     autocomplete: 'username',
     required: true,
-    autofocus: true,
+    value: lastEmail,
     'aria-describedby': 'login-error',
+    'on:input': (e) => (lastEmail = e.target.value),
   });
   const password = h('input', {
     class: 'input',
@@ -114,5 +118,5 @@ export function renderLogin(root, { onLoggedIn }) {
       ),
     ),
   );
-  email.focus();
+  (lastEmail ? password : email).focus();
 }
