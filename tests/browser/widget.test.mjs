@@ -294,6 +294,71 @@ test('"talk to a person" queues the conversation; an agent picks it up and repli
   }
 });
 
+test('an answer a language model writes streams in, then the stored message replaces it', async () => {
+  // A fake OpenAI-compatible /v1/chat/completions that streams two pieces,
+  // waits until the test has seen them in the widget, then finishes.
+  let release;
+  const released = new Promise((r) => (release = r));
+  const llm = createServer(async (req, res) => {
+    for await (const _ of req);
+    if (req.method !== 'POST' || req.url !== '/v1/chat/completions') {
+      res.writeHead(404).end();
+      return;
+    }
+    const chunk = (delta, finish = null) =>
+      `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 0, model: 'fake', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.write(chunk({ role: 'assistant', content: '' }));
+    res.write(chunk({ content: 'Orders ship ' }));
+    res.write(chunk({ content: 'within 48 hours' }));
+    await released;
+    res.write(chunk({ content: ' of payment [1]' }));
+    res.write(chunk({}, 'stop'));
+    res.end('data: [DONE]\n\n');
+  });
+  await new Promise((r) => llm.listen(0, '127.0.0.1', r));
+  let server;
+  let v;
+  try {
+    server = await startKefu({
+      env: {
+        KEFU_LLM__URL: `http://127.0.0.1:${llm.address().port}/v1`,
+        KEFU_LLM__MODEL: 'fake',
+        KEFU_LLM__TIMEOUT_MS: '30000',
+        KEFU_LLM__FIRST_TOKEN_TIMEOUT_MS: '30000',
+      },
+    });
+    const t = await login(server.base, server.owner.email);
+    const w = server.owner.workspaceId;
+    const a = await api(server.base, 'POST', `/api/v1/workspaces/${w}/kb/articles`, { token: t, body: ARTICLE_EN });
+    assert.equal(a.status, 201);
+    await until(async () => (await api(server.base, 'GET', `/api/v1/workspaces/${w}/kb/status`, { token: t })).body.pending === 0, 'indexing');
+    const inbox = await createInbox(server.base, t, w, { bot_enabled: true });
+    v = await visitor(inbox.widget_key, { url: `${server.base}/demo?key=${inbox.widget_key}` });
+    const { page } = v;
+    await send(page, 'How long does shipping take?');
+
+    const stream = page.locator('[data-testid=message][data-stream]');
+    await stream.filter({ hasText: 'Orders ship within 48 hours' }).waitFor({ timeout: WAIT });
+    assert.equal(await stream.getAttribute('data-sender'), 'bot');
+    release();
+
+    const final = message(page, 'Orders ship within 48 hours of payment [1]', 'bot');
+    await final.waitFor({ timeout: WAIT });
+    await stream.waitFor({ state: 'detached', timeout: WAIT });
+    assert.equal(await message(page, 'Orders ship', 'bot').count(), 1, 'the pieces are replaced, not repeated');
+    assert.equal(await final.getAttribute('data-id') !== null, true);
+    assert.deepEqual(await final.getByTestId('citation').allTextContents(), ['Shipping times']);
+    assert.deepEqual(v.errors, []);
+  } finally {
+    release();
+    await closeAll(v?.context);
+    await server?.stop();
+    llm.closeAllConnections?.();
+    await new Promise((r) => llm.close(r));
+  }
+});
+
 test('offline and back: everything arrives once and in order; what was typed offline is sent', async () => {
   const inbox = await newInbox({ bot_enabled: false });
   const v = await visitor(inbox.widget_key);
