@@ -254,3 +254,36 @@ test('on a phone: canned responses on "/", a knowledge-base suggestion, list and
     await context.close();
   }
 });
+
+test('two tabs of one session load at the same moment without ending it (refreshes take turns)', async () => {
+  const { context, page, errors } = await newPage('en-US');
+  try {
+    await signIn(page);
+    await page.getByRole('tab', { name: 'All' }).waitFor();
+    const second = await context.newPage();
+    second.setDefaultTimeout(WAIT);
+    second.on('pageerror', (e) => errors.push(e));
+    // Each tab trades the single-use refresh cookie for a socket token as it
+    // starts; unserialised, the second would present a spent token and the
+    // server would revoke the whole session (refresh_token_reused).
+    for (let round = 0; round < 2; round++) {
+      await Promise.all([page.reload(), second.goto(kefu.base + '/#/inbox')]);
+      await Promise.all([page.getByRole('tab', { name: 'All' }).waitFor(), second.getByRole('tab', { name: 'All' }).waitFor()]);
+      await Promise.all(
+        [page, second].map((p) => p.waitForFunction(() => !document.querySelector('.conn') || document.querySelector('.conn').dataset.state === 'open')),
+      );
+    }
+    // And head-on: both tabs refresh at once, a few times.
+    const refresh = (p) => p.evaluate(() => import('/console/lib/api.js').then((m) => m.refreshSession({ force: true })));
+    for (let i = 0; i < 5; i++) {
+      assert.deepEqual(await Promise.all([refresh(page), refresh(second)]), [true, true]);
+    }
+    for (const p of [page, second]) {
+      assert.equal(await p.evaluate(async () => (await fetch('/api/v1/me')).status), 200);
+      assert.equal(await p.locator('#login-email').count(), 0);
+    }
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});

@@ -92,6 +92,8 @@ export function refreshSession({ failedAt = 0, force = false } = {}) {
   return refreshing;
 }
 
+// The Web Locks API exists in secure contexts (HTTPS, localhost), which the
+// console needs anyway: its cookies are `Secure` unless configured off.
 function withLock(fn) {
   return navigator.locks ? navigator.locks.request(LOCK, fn) : fn();
 }

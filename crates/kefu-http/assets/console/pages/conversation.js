@@ -261,6 +261,16 @@ export function openConversation(container, { ctx, dir, id, onRead, onConversati
 
   /** Fetches every message after `after` (several pages if needed). */
   async function fetchAfter(after) {
+    // Busy: screen readers do not read a whole page of history aloud.
+    scroller.setAttribute('aria-busy', 'true');
+    try {
+      await fetchPages(after);
+    } finally {
+      scroller.removeAttribute('aria-busy');
+    }
+  }
+
+  async function fetchPages(after) {
     for (;;) {
       const page = await ctx.api('GET', `${base}/messages?after_seq=${after}&limit=${PAGE * 4}`);
       if (destroyed) return;
@@ -275,6 +285,7 @@ export function openConversation(container, { ctx, dir, id, onRead, onConversati
   async function loadOlder() {
     if (loadingOlder || oldest <= 1 || !Number.isFinite(oldest)) return;
     loadingOlder = true;
+    scroller.setAttribute('aria-busy', 'true');
     showTop();
     const after = Math.max(0, oldest - 1 - PAGE);
     try {
@@ -288,6 +299,7 @@ export function openConversation(container, { ctx, dir, id, onRead, onConversati
       toast(errorText(e), 'error');
     } finally {
       loadingOlder = false;
+      scroller.removeAttribute('aria-busy');
       showTop();
     }
   }
