@@ -407,6 +407,48 @@ test('offline and back: everything arrives once and in order; what was typed off
   }
 });
 
+test('an expired visitor token is replaced by a new session that keeps the history', async () => {
+  const server = await startKefu({ env: { KEFU_CHAT__VISITOR_TOKEN_TTL_SECS: '2' } });
+  let v;
+  try {
+    const t = await login(server.base, server.owner.email);
+    const w = server.owner.workspaceId;
+    const inbox = await createInbox(server.base, t, w, { bot_enabled: false });
+    v = await visitor(inbox.widget_key, { url: `${server.base}/demo?key=${inbox.widget_key}` });
+    const { page, context } = v;
+    await send(page, 'before the token expires');
+    await message(page, 'before the token expires', 'visitor').locator('[data-testid=tick][data-state=sent]').waitFor({ timeout: WAIT });
+
+    // Away for longer than the token lives; the agent answers meanwhile.
+    await context.setOffline(true);
+    await page.getByTestId('conn').waitFor({ state: 'visible', timeout: WAIT });
+    const list = await api(server.base, 'GET', `/api/v1/workspaces/${w}/conversations`, { token: t });
+    const conv = list.body.items[0];
+    const said = await api(server.base, 'POST', `/api/v1/workspaces/${w}/conversations/${conv.id}/messages`, {
+      token: t,
+      body: { body: 'answered while you were away', client_msg_id: randomUUID() },
+    });
+    assert.equal(said.status, 201);
+    await page.waitForTimeout(2500); // the token's lifetime passes (a precondition, not an assertion)
+    await context.setOffline(false);
+
+    await message(page, 'answered while you were away', 'agent').waitFor({ timeout: WAIT });
+    await send(page, 'after the token expired');
+    await message(page, 'after the token expired', 'visitor').locator('[data-testid=tick][data-state=sent]').waitFor({ timeout: WAIT });
+    const after = await api(server.base, 'GET', `/api/v1/workspaces/${w}/conversations`, { token: t });
+    assert.equal(after.body.items.length, 1, 'the same visitor, the same conversation');
+    const msgs = await api(server.base, 'GET', `/api/v1/workspaces/${w}/conversations/${conv.id}/messages`, { token: t });
+    assert.deepEqual(msgs.body.items.map((m) => m.body), [
+      'before the token expires', 'answered while you were away', 'after the token expired',
+    ]);
+    assert.deepEqual(await shownSeqs(page), [1, 2, 3]);
+    assert.deepEqual(v.errors, []);
+  } finally {
+    await closeAll(v?.context);
+    await server.stop();
+  }
+});
+
 test('embedded in a page of another origin, untouched by its aggressive CSS', async () => {
   const inbox = await newInbox({ bot_enabled: false });
   const html = `<!doctype html><html lang="en"><head><title>Another site</title><style>

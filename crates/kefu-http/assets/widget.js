@@ -454,8 +454,9 @@
     save('vid', data.visitor_id);
     state.session = {
       token: data.visitor_token,
-      // Renew a minute early so a socket is never opened with a dying token.
-      expiresAt: Date.now() + Math.max(60, data.expires_in - 60) * 1000,
+      // Renewed early (a minute, or a tenth of short lifetimes) so a socket
+      // is never opened with a dying token.
+      expiresAt: Date.now() + data.expires_in * 1000 - Math.min(60000, data.expires_in * 100),
       inbox: data.inbox || {}
     };
     applyInbox(state.session.inbox);
