@@ -58,6 +58,10 @@ function mountInbox(root, ctx) {
     generation: 0, // bumps on each reload; stale answers are dropped
     openId: null,
     previews: new Map(), // id → {seq, text, private}
+    // Every conversation seen (listed, fetched or in an event), in or out of
+    // the view: a message in a known one is judged without a request.
+    known: new Map(),
+    foreign: new Set(), // ids that are not this workspace's (or not visible)
   };
   let pane = null; // the open conversation
   const cleanups = [];
@@ -243,7 +247,10 @@ function mountInbox(root, ctx) {
       const page = await ctx.api('GET', `${dir.base}/conversations?${query(more ? state.cursor : null)}`);
       if (gen !== state.generation) return;
       if (!more) state.items.clear();
-      for (const c of page.items) if (!state.high || c.priority > 0) state.items.set(c.id, c);
+      for (const c of page.items) {
+        state.known.set(c.id, c);
+        if (!state.high || c.priority > 0) state.items.set(c.id, c);
+      }
       state.cursor = page.next_cursor || null;
       renderList();
     } catch (e) {
@@ -388,10 +395,21 @@ function mountInbox(root, ctx) {
   }
 
   function upsert(c) {
+    const before = state.known.get(c.id);
+    if (c.unread_count === undefined && before) c.unread_count = before.unread_count;
+    state.known.set(c.id, c);
     if (matches(c)) {
-      const old = state.items.get(c.id);
-      if (old && c.unread_count === undefined) c.unread_count = old.unread_count;
       state.items.set(c.id, c);
+      // Socket events carry no unread count (it is per reader): ask once.
+      if (c.unread_count === undefined) {
+        fetchConversation(c.id).then((fresh) => {
+          const cur = state.items.get(c.id);
+          if (fresh && cur && cur.unread_count === undefined) {
+            cur.unread_count = fresh.unread_count;
+            renderList();
+          }
+        });
+      }
     } else {
       state.items.delete(c.id);
     }
@@ -415,14 +433,26 @@ function mountInbox(root, ctx) {
         renderList();
         return;
       }
-      const fresh = await fetchConversation(id);
-      if (fresh && (await ours(fresh)) && matches(fresh)) {
-        upsert(fresh);
-        setPreview(id, m);
+      if (state.foreign.has(id)) return;
+      const seen = state.known.get(id);
+      if (seen) {
+        // Out of the view until its status or assignment changes (which
+        // comes as conversation.updated).
+        seen.last_seq = Math.max(seen.last_seq, m.seq);
+        if (m.created_at > seen.updated_at) seen.updated_at = m.created_at;
+        return;
       }
+      const fresh = await fetchConversation(id);
+      if (!fresh || !(await ours(fresh))) {
+        state.foreign.add(id);
+        return;
+      }
+      upsert(fresh);
+      if (state.items.has(id)) setPreview(id, m);
     }),
     socket.on('conversation.updated', async ({ conversation: c }) => {
       if (!c || !(await ours(c))) return;
+      state.foreign.delete(c.id);
       if (pane && pane.id === c.id) pane.updated(c);
       upsert({ ...c });
     }),
