@@ -9,7 +9,8 @@
 import './i18n/core.js';
 import { api, onSessionEnded } from './lib/api.js';
 import { onLocaleChange } from './lib/i18n.js';
-import { clear } from './lib/dom.js';
+import { clear, h } from './lib/dom.js';
+import { errorText } from './lib/errors.js';
 import inboxPage from './pages/inbox.js';
 import { renderLogin } from './pages/login.js';
 import { mountShell } from './lib/shell.js';
@@ -64,7 +65,7 @@ async function start() {
     if (e.status === 401) return showLogin();
     // The server is unreachable: say so, and try again shortly.
     clear(root);
-    root.append(Object.assign(document.createElement('p'), { className: 'boot-error', textContent: String(e.message || e) }));
+    root.append(h('p', { class: 'boot-error', role: 'alert' }, errorText(e)));
     setTimeout(start, 5000);
     return;
   }

@@ -13,7 +13,7 @@ import { navigate } from './router.js';
 
 const SOUND_STORE = 'kefu.sound';
 
-export function createNotifier({ me, socket, getWorkspace }) {
+export function createNotifier({ me, socket }) {
   const mine = new Set();
   let audio = null;
   const soundOn = () => localStorage.getItem(SOUND_STORE) !== 'off';

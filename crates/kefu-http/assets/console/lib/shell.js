@@ -32,7 +32,7 @@ export function mountShell(root, { me, pages: initialPages, onLogout }) {
   let workspace = pickWorkspace(me.workspaces || []);
   let current = null; // {page, cleanup}
   let teardown = []; // shell-level subscriptions of the current workspace
-  const notifier = createNotifier({ me, socket, getWorkspace: () => workspace });
+  const notifier = createNotifier({ me, socket });
 
   const main = h('main', { id: 'main', class: 'main', tabindex: '-1' });
 

@@ -68,7 +68,7 @@ function mountInbox(root, ctx) {
   let inboxIds = null; // this workspace's inbox ids, to ignore other workspaces' events
 
   // ---------- layout ----------
-  const listEl = h('ul', { class: 'conv-list', 'aria-label': t('inbox.list') });
+  const listEl = h('ul', { class: 'conv-list', id: 'conv-list', 'aria-label': t('inbox.list') });
   const listStatus = h('div', { class: 'list-status', role: 'status', 'aria-live': 'polite' });
   const moreBtn = h('button', { class: 'btn btn-ghost btn-block', hidden: true, 'on:click': () => load(true) }, t('action.loadMore'));
   const tabs = h('div', { class: 'tabs inbox-tabs', role: 'tablist', 'aria-label': t('inbox.views') });
@@ -110,6 +110,7 @@ function mountInbox(root, ctx) {
             role: 'tab',
             type: 'button',
             'aria-selected': String(selected),
+            'aria-controls': 'conv-list',
             tabindex: selected ? '0' : '-1',
             dataset: { view: v },
             'on:click': () => setView(v),
