@@ -159,9 +159,37 @@ test('the demo page without a key says how to get one, and shows no widget', asy
   }
 });
 
-test('visitor and agent: a full round trip with ticks, typing and the agent reading', async () => {
+/** An agent's socket, held in a page on Kefu's origin; its frames are recorded. */
+async function agentSocket(context) {
+  const page = await context.newPage();
+  await page.goto(`${kefu.base}/healthz`);
+  await page.evaluate(
+    (wsUrl) =>
+      new Promise((ok, fail) => {
+        const s = new WebSocket(wsUrl);
+        window.frames_ = [];
+        s.onmessage = (e) => {
+          const f = JSON.parse(e.data);
+          window.frames_.push(f);
+          if (f.type === 'hello') ok();
+        };
+        s.onerror = () => fail(new Error('agent socket failed'));
+        window.socket_ = s;
+      }),
+    `${kefu.base.replace('http', 'ws')}/ws?token=${encodeURIComponent(token)}`,
+  );
+  return {
+    send: (frame) => page.evaluate((f) => window.socket_.send(JSON.stringify(f)), frame),
+    /** Waits for a frame matching `pred` (a function source over `f`). */
+    saw: (pred, what) =>
+      until(() => page.evaluate((src) => window.frames_.some(new Function('f', `return ${src}`)), pred), what),
+  };
+}
+
+test('visitor and agent: a full round trip with ticks, typing, reads and the unread badge', async () => {
   const inbox = await newInbox({ bot_enabled: false });
   const v = await visitor(inbox.widget_key);
+  const agentContext = await browser.newContext();
   try {
     const { page } = v;
     await page.getByTestId('greeting').waitFor();
@@ -175,48 +203,34 @@ test('visitor and agent: a full round trip with ticks, typing and the agent read
     assert.equal(stored.length, 1);
     assert.equal(stored[0].body, 'Hello, is anyone there?');
 
-    // The agent types (over their own socket, from a page on Kefu's origin) …
-    const agent = await browser.newContext();
-    try {
-      const agentPage = await agent.newPage();
-      await agentPage.goto(`${kefu.base}/healthz`);
-      await agentPage.evaluate(
-        ([wsUrl, id]) =>
-          new Promise((ok, fail) => {
-            const s = new WebSocket(wsUrl);
-            s.onmessage = (e) => {
-              if (JSON.parse(e.data).type === 'hello') {
-                s.send(JSON.stringify({ type: 'typing', conversation_id: id, on: true }));
-                ok();
-              }
-            };
-            s.onerror = () => fail(new Error('agent socket failed'));
-            window.agentSocket = s;
-          }),
-        [`${kefu.base.replace('http', 'ws')}/ws?token=${encodeURIComponent(token)}`, conv.id],
-      );
-      await page.getByTestId('typing').waitFor({ state: 'visible', timeout: WAIT });
-    } finally {
-      await closeAll(agent);
-    }
+    // The agent types (over their own socket) …
+    const agent = await agentSocket(agentContext);
+    await agent.send({ type: 'typing', conversation_id: conv.id, on: true });
+    await page.getByTestId('typing').waitFor({ state: 'visible', timeout: WAIT });
 
-    // … replies, and reads the visitor's message.
+    // … replies: the typing stops, the reply shows, the visitor (chat open) has read it …
     await agentSay(conv.id, 'Hi! How can I help?');
     const reply = message(page, 'Hi! How can I help?', 'agent');
     await reply.waitFor({ timeout: WAIT });
     assert.equal(await reply.getAttribute('data-seq'), '2');
+    await page.getByTestId('typing').waitFor({ state: 'hidden', timeout: WAIT });
+    await agent.saw(`f.type === 'read' && f.who.type === 'visitor' && f.seq === 2`, 'the visitor reading the reply');
+
+    // … and reads the visitor's message: double ticks.
     const read = await api(kefu.base, 'POST', wsPath(`/conversations/${conv.id}/read`), { token, body: { seq: 1 } });
     assert.equal(read.status, 200);
     await mine.locator('[data-testid=tick][data-state=read]').waitFor({ timeout: WAIT });
 
-    // Shift+Enter is a new line, Enter sends.
+    // The visitor's typing reaches the agent. Shift+Enter is a new line, Enter sends.
     const input = page.getByTestId('composer');
     await input.fill('line one');
     await input.press('Shift+Enter');
     await input.pressSequentially('line two');
+    await agent.saw(`f.type === 'typing' && f.who.type === 'visitor' && f.on`, 'the visitor typing');
     assert.equal(await input.inputValue(), 'line one\nline two');
     await input.press('Enter');
     await message(page, 'line two', 'visitor').locator('[data-testid=tick][data-state=sent]').waitFor({ timeout: WAIT });
+    assert.equal(await input.inputValue(), '');
     assert.deepEqual((await messagesOf(conv.id)).map((m) => m.body), ['Hello, is anyone there?', 'Hi! How can I help?', 'line one\nline two']);
 
     // Esc closes the panel and gives the focus back to the launcher.
@@ -224,15 +238,25 @@ test('visitor and agent: a full round trip with ticks, typing and the agent read
     await page.getByTestId('panel').waitFor({ state: 'hidden' });
     assert.equal(await page.evaluate(() => document.querySelector('[data-kefu-widget]').shadowRoot.activeElement?.dataset.testid), 'launcher');
 
+    // Closed: a reply shows as a badge on the launcher until the chat is opened.
+    await agentSay(conv.id, 'Are you still there?');
+    const badge = page.getByTestId('unread');
+    await badge.waitFor({ state: 'visible', timeout: WAIT });
+    assert.equal(await badge.textContent(), '1');
+    await page.getByTestId('launcher').press('Enter');
+    await page.getByTestId('panel').waitFor({ state: 'visible' });
+    await badge.waitFor({ state: 'hidden' });
+    await agent.saw(`f.type === 'read' && f.who.type === 'visitor' && f.seq === 4`, 'the visitor reading after opening');
+
     // A returning visitor (same browser, new page) keeps the history.
     const again = await v.context.newPage();
     await again.goto(`${kefu.base}/demo?key=${inbox.widget_key}`);
     await again.getByTestId('launcher').click();
-    await message(again, 'Hi! How can I help?', 'agent').waitFor({ timeout: WAIT });
-    assert.deepEqual(await shownSeqs(again), [1, 2, 3]);
+    await message(again, 'Are you still there?', 'agent').waitFor({ timeout: WAIT });
+    assert.deepEqual(await shownSeqs(again), [1, 2, 3, 4]);
     assert.deepEqual(v.errors, []);
   } finally {
-    await closeAll(v.context);
+    await closeAll(v.context, agentContext);
   }
 });
 
