@@ -420,6 +420,12 @@ function mountInbox(root, ctx) {
 
   const reloadSoon = debounce(() => load(), 800);
 
+  /** After a reconnect or missed events: fetch what we show again. */
+  function resync() {
+    load();
+    if (pane) pane.resync();
+  }
+
   cleanups.push(
     socket.on('message.created', async ({ conversation_id: id, message: m }) => {
       if (!m) return;
@@ -461,10 +467,9 @@ function mountInbox(root, ctx) {
       if (state.items.delete(id)) renderList();
       if (pane && pane.id === id) pane.hidden();
     }),
-    socket.on('reconnected', () => {
-      load();
-      if (pane) pane.resync();
-    }),
+    socket.on('reconnected', resync),
+    // The server dropped events for this socket (it read too slowly).
+    socket.on('error', (f) => f.code === 'events_missed' && resync()),
   );
 
   // ---------- the open conversation ----------
