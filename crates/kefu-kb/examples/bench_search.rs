@@ -4,8 +4,13 @@
 //! 1,000 hybrid queries (384-d vectors) and prints p50/p99.
 //!
 //! ```text
-//! cargo run --release -p kefu-kb --example bench_search [-- ARTICLES [--disk]]
+//! cargo run --release -p kefu-kb --example bench_search [-- ARTICLES [--disk] [--write DIR]]
 //! ```
+//!
+//! `--write DIR` also writes the first workspace's articles as an import
+//! file (`DIR/articles.jsonl`) and the queries, one a line
+//! (`DIR/questions.txt`), for the HTTP benchmark of `bot/ask`
+//! (`scripts/bench/bot`).
 
 use std::time::{Duration, Instant};
 
@@ -186,6 +191,34 @@ fn article(rng: &mut Rng, ws: Uuid, i: u128) -> ArticleDoc {
     }
 }
 
+/// The articles as `kefu kb import` / `POST …/kb/import` lines, and the
+/// queries one a line.
+fn write_files(
+    dir: &std::path::Path,
+    docs: &[ArticleDoc],
+    queries: &[String],
+) -> std::io::Result<()> {
+    use std::io::Write;
+    std::fs::create_dir_all(dir)?;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(dir.join("articles.jsonl"))?);
+    for d in docs {
+        let line = serde_json::json!({
+            "external_id": d.external_id,
+            "title": d.title,
+            "body": d.body,
+            "questions": d.questions,
+            "locale": d.locale,
+        });
+        writeln!(out, "{line}")?;
+    }
+    out.flush()?;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(dir.join("questions.txt"))?);
+    for q in queries {
+        writeln!(out, "{q}")?;
+    }
+    out.flush()
+}
+
 fn pct(v: &mut [Duration], p: f64) -> Duration {
     v.sort();
     v[((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1]
@@ -195,6 +228,11 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let n: u128 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10_000);
     let disk = args.iter().any(|a| a == "--disk");
+    let write = args
+        .iter()
+        .position(|a| a == "--write")
+        .and_then(|i| args.get(i + 1))
+        .map(std::path::PathBuf::from);
     let tmp = std::env::temp_dir().join(format!("kefu-kb-bench-{}", std::process::id()));
     let kb =
         KbIndex::open(disk.then_some(tmp.as_path()), AnalyzerOptions::default()).expect("open");
@@ -237,6 +275,10 @@ fn main() {
             }
         })
         .collect();
+    if let Some(dir) = &write {
+        write_files(dir, &docs, &queries).expect("write the benchmark files");
+        println!("wrote {}/articles.jsonl and questions.txt", dir.display());
+    }
     let qvec: Vec<f32> = (0..dim)
         .map(|_| (rng.next() % 2000) as f32 / 1000.0 - 1.0)
         .collect();

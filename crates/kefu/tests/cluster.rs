@@ -786,3 +786,218 @@ async fn racing_assignments_from_two_replicas_have_one_winner() {
         }
     }
 }
+
+impl Cluster {
+    /// Restarts replica `r` on the same data dir (so on its own on-disk
+    /// index, which it must reconcile with the database at start).
+    async fn restart(&mut self, r: usize) {
+        let name = self.replicas[r].name;
+        self.replicas[r].kill();
+        let (_, child, addr, log) = self.spawn(name);
+        let addr = addr
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| {
+                panic!("replica {name} did not restart: {:?}", log.lock().unwrap())
+            });
+        self.replicas[r] = Replica {
+            name,
+            child,
+            base: format!("http://{addr}"),
+            log,
+        };
+    }
+
+    /// Article ids of replica `r`'s search hits for `q`.
+    async fn search(&self, r: usize, ws: &str, token: &str, q: &str) -> Vec<String> {
+        let path = format!("/api/v1/workspaces/{ws}/kb/search?q={}", urlencode(q));
+        let (status, body) = self.get(r, &path, Some(token)).await;
+        assert_eq!(status, 200, "{body}");
+        body["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["article_id"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// Polls replica `r`'s search for `q` until `want(hits)` holds (5 s).
+    async fn until_search(
+        &self,
+        r: usize,
+        ws: &str,
+        token: &str,
+        q: &str,
+        what: &str,
+        want: impl Fn(&[String]) -> bool,
+    ) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let hits = self.search(r, ws, token, q).await;
+            if want(&hits) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "replica {}: {what} for {q:?}, hits {hits:?}",
+                self.replica(r).name
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Every replica keeps its own search index; a change made through one
+/// replica reaches the others' indexes over the bus, and a replica that was
+/// down when it happened catches up from the database when it starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn knowledge_changes_reach_every_replicas_index() {
+    let mut c = Cluster::start().await;
+    c.wait_ready(StatusCode::OK, Duration::from_secs(10)).await;
+    let (owner, _, ws) = c.login(0, OWNER).await;
+    let articles = format!("/api/v1/workspaces/{ws}/kb/articles");
+
+    // Created on A: B and C find it.
+    let (status, article) = c
+        .post(
+            0,
+            &articles,
+            Some(&owner),
+            json!({
+                "title": "如何申请退款",
+                "body": "在订单页面点击申请退款，三个工作日内原路退回。",
+                "questions": ["退款多久到账"],
+                "external_id": "refund"
+            }),
+        )
+        .await;
+    assert_eq!(status, 201, "{article}");
+    let id = article["id"].as_str().unwrap().to_string();
+    for r in [1, 2] {
+        c.until_search(r, &ws, &owner, "退款", "the new article is found", |h| {
+            h.first() == Some(&id)
+        })
+        .await;
+    }
+    let (status, kb) = c
+        .get(
+            1,
+            &format!("/api/v1/workspaces/{ws}/kb/status"),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(status, 200, "{kb}");
+    assert_eq!(kb["articles"], 1, "{kb}");
+    assert_eq!(kb["indexed"], 1, "{kb}");
+    assert_eq!(kb["pending"], 0, "{kb}");
+
+    // Edited on B: A and C search the new text, not the old.
+    let (status, edited) = c
+        .call(
+            reqwest::Method::PUT,
+            c.replica(1).url(&format!("{articles}/{id}")),
+            Some(&owner),
+            Some(json!({
+                "title": "Refund policy",
+                "body": "Refunds reach your card within three working days.",
+                "locale": "en",
+                "external_id": "refund",
+                "version": article["version"]
+            })),
+        )
+        .await;
+    assert_eq!(status, 200, "{edited}");
+    for r in [0, 2] {
+        c.until_search(r, &ws, &owner, "refunds card", "the edit is found", |h| {
+            h.first() == Some(&id)
+        })
+        .await;
+        c.until_search(r, &ws, &owner, "退款", "the old text is gone", |h| {
+            h.is_empty()
+        })
+        .await;
+    }
+    // The bot on C answers from the edited article.
+    let (status, asked) = c
+        .post(
+            2,
+            &format!("/api/v1/workspaces/{ws}/bot/ask"),
+            Some(&owner),
+            json!({"question": "refund policy"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{asked}");
+    assert_ne!(asked["decision"], "handoff", "{asked}");
+    let cited: Vec<&Value> = asked["citations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(asked["suggestions"].as_array().unwrap())
+        .collect();
+    assert_eq!(cited[0]["external_id"], "refund", "{asked}");
+
+    // Deleted on C: gone from A's and B's search.
+    let (status, _) = c
+        .call(
+            reqwest::Method::DELETE,
+            c.replica(2).url(&format!("{articles}/{id}")),
+            Some(&owner),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    for r in [0, 1] {
+        c.until_search(
+            r,
+            &ws,
+            &owner,
+            "refund policy",
+            "the deleted article is gone",
+            |h| h.is_empty(),
+        )
+        .await;
+    }
+
+    // B is down while an article is created and another published on A;
+    // restarted on its own (now stale) index, it catches up at start.
+    c.replicas[1].kill();
+    let (status, shipping) = c
+        .post(
+            0,
+            &articles,
+            Some(&owner),
+            json!({"title": "发货时间", "body": "下单后四十八小时内发货。"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{shipping}");
+    let shipping = shipping["id"].as_str().unwrap().to_string();
+    c.restart(1).await;
+    c.until_search(
+        1,
+        &ws,
+        &owner,
+        "什么时候发货",
+        "the restarted replica catches up",
+        |h| h.first() == Some(&shipping),
+    )
+    .await;
+    c.until_search(
+        1,
+        &ws,
+        &owner,
+        "refund policy",
+        "the deleted article stays gone",
+        |h| h.is_empty(),
+    )
+    .await;
+}

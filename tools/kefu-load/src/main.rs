@@ -6,8 +6,11 @@
 //! latency from each message's scheduled time. `--idle` only holds the
 //! visitor sockets open (with keep-alive pings) and reports the server's
 //! memory per socket; `--find-max` steps the rate up until acks fall behind.
-//! See docs/benchmarks.md ("Live chat") and scripts/bench/chat.
+//! `--ask FILE` instead measures `POST …/bot/ask` over HTTP.
+//! See docs/benchmarks.md ("Live chat", "Knowledge base and the bot"),
+//! scripts/bench/chat and scripts/bench/bot.
 
+mod ask;
 mod conn;
 mod procfs;
 mod report;
@@ -107,6 +110,16 @@ struct Args {
     max_rate: f64,
     #[arg(long, default_value_t = 2)]
     refine: u32,
+    /// Measure `POST …/bot/ask` instead of chat: the questions of this
+    /// file (one a line) are asked in turn; no sockets are opened.
+    #[arg(long, value_name = "FILE")]
+    ask: Option<std::path::PathBuf>,
+    /// `--ask`: concurrent clients, each sending back to back.
+    #[arg(long, default_value_t = 1)]
+    ask_clients: usize,
+    /// `--ask`: measured requests (after 200 unmeasured ones).
+    #[arg(long, default_value_t = 5000)]
+    ask_requests: usize,
     /// A phase is sustained when ack p99 stays within this bound …
     #[arg(long, default_value_t = 100.0)]
     ack_p99_bound_ms: f64,
@@ -303,6 +316,31 @@ async fn main() -> anyhow::Result<()> {
         args.workspace.as_deref(),
     )
     .await?;
+    if let Some(path) = &args.ask {
+        let questions = ask::questions(path)?;
+        log(format!(
+            "asking {} questions from {} client(s)",
+            args.ask_requests, args.ask_clients
+        ));
+        let mut report = ask::run(
+            &http,
+            &base,
+            &agent,
+            questions,
+            args.ask_clients,
+            200,
+            args.ask_requests,
+        )
+        .await;
+        report.label = args.label.clone();
+        if args.json {
+            eprintln!("{}", report.render());
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            println!("{}", report.render());
+        }
+        return Ok(());
+    }
     let widget_key = match &args.widget_key {
         Some(k) => k.clone(),
         None => setup::create_inbox(&http, &base, &agent, &format!("kefu-load {run}")).await?,

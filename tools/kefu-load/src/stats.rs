@@ -13,6 +13,11 @@ impl Samples {
             .push(u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
     }
 
+    /// Adds another set's samples.
+    pub fn extend(&mut self, other: &Samples) {
+        self.0.extend_from_slice(&other.0);
+    }
+
     pub fn summary(&self) -> Summary {
         let mut v = self.0.clone();
         v.sort_unstable();

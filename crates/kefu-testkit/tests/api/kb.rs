@@ -2,8 +2,10 @@
 //! Chinese and English, import with bad lines, status, evaluation and its
 //! import gate.
 
+use kefu_ai::fake::{EmbedBehaviour, FakeOpenAi};
 use kefu_testkit::{on_both_backends, Backend, Owner, TestApp};
 use serde_json::{json, Value};
+use std::time::{Duration, Instant};
 
 on_both_backends!(
     articles_keep_versions_and_stay_in_their_workspace,
@@ -11,6 +13,7 @@ on_both_backends!(
     import_reports_bad_lines_and_updates_by_external_id,
     import_over_the_limit_is_refused,
     evaluation_reports_and_gates_imports,
+    embeddings_are_computed_in_the_background_and_used_in_search,
 );
 
 pub(crate) fn kb(owner: &Owner, rest: &str) -> String {
@@ -403,4 +406,154 @@ async fn evaluation_reports_and_gates_imports(b: Backend) {
         (r.body["created"].clone(), r.body["gate"]["passed"].clone()),
         (json!(1), json!(true))
     );
+}
+
+async fn status(app: &TestApp, owner: &Owner) -> Value {
+    app.get(&kb(owner, "kb/status"), Some(&owner.access_token))
+        .await
+        .expect(200)
+        .body
+}
+
+/// Polls `kb/status` until `want` holds (10 s).
+async fn status_until(app: &TestApp, owner: &Owner, what: &str, want: impl Fn(&Value) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let s = status(app, owner).await;
+        if want(&s) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: kb/status is {s}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// With an embeddings endpoint configured (a fake speaking the OpenAI wire
+/// format): vectors are computed in the background, retried while the
+/// endpoint fails, recomputed on edits; `kb/status` shows them pending and
+/// then embedded; search sends the query in query mode and ranks with the
+/// vectors; an endpoint that fails at query time leaves search lexical.
+async fn embeddings_are_computed_in_the_background_and_used_in_search(b: Backend) {
+    let fake = FakeOpenAi::start().await;
+    fake.set_embeddings(EmbedBehaviour::Error {
+        status: 503,
+        message: "model loading".into(),
+    });
+    let mut embeddings = fake.embeddings_config();
+    embeddings.retries = 0;
+    let app = TestApp::spawn_with(b, |s| {
+        s.embeddings = Some(embeddings);
+        s.kb.embed_retry_secs = 1;
+        s.kb.query_embed_timeout_ms = 500;
+    })
+    .await;
+    let owner = app.owner("o@example.com").await;
+    let articles = seed(&app, &owner).await;
+
+    // Searchable at once; the vectors wait for the endpoint.
+    status_until(&app, &owner, "the endpoint was tried", |_| {
+        !fake.embedding_requests().is_empty()
+    })
+    .await;
+    let s = status(&app, &owner).await;
+    assert_eq!(
+        (&s["articles"], &s["indexed"], &s["embedded"], &s["pending"]),
+        (&json!(3), &json!(3), &json!(0), &json!(3)),
+        "{s}"
+    );
+    assert_eq!(
+        search(&app, &owner, "怎么退款").await[0]["external_id"],
+        "refund"
+    );
+
+    // The endpoint recovers: the worker's retry embeds every article, in
+    // passage mode.
+    fake.set_embeddings(EmbedBehaviour::Ok);
+    status_until(&app, &owner, "every article embedded", |s| {
+        s["embedded"] == 3 && s["pending"] == 0
+    })
+    .await;
+    let passages: Vec<_> = fake
+        .embedding_requests()
+        .into_iter()
+        .filter(|r| r.body["input_type"] == "passage")
+        .collect();
+    let sent: Vec<&str> = passages.iter().flat_map(|r| r.inputs()).collect();
+    assert!(
+        sent.iter().any(|t| t.contains("如何开具发票")),
+        "articles are sent as passages: {sent:?}"
+    );
+
+    // A search now embeds the question in query mode and ranks with it.
+    fake.clear_requests();
+    let hits = search(&app, &owner, "forgot my password").await;
+    assert_eq!(hits[0]["external_id"], "password", "{hits:?}");
+    let queries = fake.embedding_requests();
+    assert_eq!(queries.len(), 1, "{queries:?}");
+    assert_eq!(queries[0].body["input_type"], "query");
+    assert_eq!(queries[0].inputs(), ["forgot my password"]);
+    assert_eq!(queries[0].model(), Some("fake-embed"));
+
+    // An edit is pending until its new version is embedded.
+    let refund = &articles[0];
+    let id = refund["id"].as_str().unwrap();
+    app.call(
+        reqwest::Method::PUT,
+        &kb(&owner, &format!("kb/articles/{id}")),
+        Some(&owner.access_token),
+        Some(json!({
+            "title": "退款政策",
+            "body": "七天无理由退货，退款原路返回。",
+            "external_id": "refund",
+            "version": refund["version"]
+        })),
+    )
+    .await
+    .expect(200);
+    status_until(&app, &owner, "the edit re-embedded", |s| {
+        s["embedded"] == 3 && s["pending"] == 0
+    })
+    .await;
+    assert!(
+        fake.embedding_requests()
+            .iter()
+            .flat_map(|r| r.inputs())
+            .any(|t| t.contains("七天无理由退货")),
+        "the new version was embedded"
+    );
+
+    // Deleted: neither counted nor found.
+    app.delete(
+        &kb(
+            &owner,
+            &format!("kb/articles/{}", articles[1]["id"].as_str().unwrap()),
+        ),
+        Some(&owner.access_token),
+    )
+    .await
+    .expect(204);
+    let s = status(&app, &owner).await;
+    assert_eq!(
+        (&s["articles"], &s["embedded"], &s["pending"]),
+        (&json!(2), &json!(2), &json!(0)),
+        "{s}"
+    );
+
+    // The endpoint failing at query time: search (and the bot) go on lexically.
+    fake.set_embeddings(EmbedBehaviour::Error {
+        status: 500,
+        message: "boom".into(),
+    });
+    let hits = search(&app, &owner, "七天无理由退货").await;
+    assert_eq!(hits[0]["external_id"], "refund", "{hits:?}");
+    assert!(search(&app, &owner, "开发票").await.is_empty());
+    let asked = app
+        .post(
+            &kb(&owner, "bot/ask"),
+            Some(&owner.access_token),
+            json!({"question": "I forgot my password"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(asked.body["decision"], "answer", "{}", asked.body);
 }
