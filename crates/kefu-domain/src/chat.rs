@@ -229,6 +229,8 @@ pub struct Conversation {
     pub labels: Vec<String>,
     /// The seq of the newest message (0 before the first).
     pub last_seq: i64,
+    /// The visitor's satisfaction rating, once given.
+    pub rating: Option<crate::analytics::Rating>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

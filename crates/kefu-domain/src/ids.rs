@@ -118,3 +118,7 @@ id_type!(
     /// One bot turn: the question, what was retrieved and what was decided.
     BotTurnId
 );
+id_type!(
+    /// A canned response (a saved reply).
+    CannedResponseId
+);

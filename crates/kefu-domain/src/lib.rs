@@ -3,6 +3,7 @@
 //! or Redis.
 #![forbid(unsafe_code)]
 
+pub mod analytics;
 pub mod audit;
 pub mod bus;
 pub mod chat;

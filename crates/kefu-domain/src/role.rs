@@ -64,6 +64,8 @@ impl Role {
             Action::EditContacts => &[Owner, Admin, Supervisor, Agent],
             Action::ViewKnowledge => &[Owner, Admin, Supervisor, Agent],
             Action::ManageKnowledge => &[Owner, Admin, Supervisor],
+            Action::ViewAnalytics => &[Owner, Admin, Supervisor],
+            Action::ManageCannedResponses => &[Owner, Admin, Supervisor],
         };
         allowed.contains(&self)
     }
@@ -149,10 +151,14 @@ pub enum Action {
     ViewKnowledge,
     /// Write, import, publish and evaluate knowledge-base articles.
     ManageKnowledge,
+    /// Read the workspace's analytics (volumes, response times, CSAT).
+    ViewAnalytics,
+    /// Write the workspace's canned responses (everyone may use them).
+    ManageCannedResponses,
 }
 
 impl Action {
-    pub const ALL: [Action; 17] = [
+    pub const ALL: [Action; 19] = [
         Action::ViewWorkspace,
         Action::UpdateWorkspaceSettings,
         Action::ViewMembers,
@@ -170,6 +176,8 @@ impl Action {
         Action::EditContacts,
         Action::ViewKnowledge,
         Action::ManageKnowledge,
+        Action::ViewAnalytics,
+        Action::ManageCannedResponses,
     ];
 
     /// The API-token scope an action needs.
@@ -187,9 +195,11 @@ impl Action {
             Action::ManageApiTokens => Scope::TokensManage,
             Action::ViewAuditLog => Scope::AuditRead,
             Action::ViewConversations => Scope::ConversationsRead,
-            Action::SendMessages | Action::AssignOthers | Action::EditContacts => {
-                Scope::ConversationsWrite
-            }
+            Action::SendMessages
+            | Action::AssignOthers
+            | Action::EditContacts
+            | Action::ManageCannedResponses => Scope::ConversationsWrite,
+            Action::ViewAnalytics => Scope::AnalyticsRead,
             Action::ViewKnowledge => Scope::KbRead,
             Action::ManageKnowledge => Scope::KbWrite,
         }
@@ -227,10 +237,12 @@ pub enum Scope {
     KbRead,
     #[serde(rename = "kb:write")]
     KbWrite,
+    #[serde(rename = "analytics:read")]
+    AnalyticsRead,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 8] = [
+    pub const ALL: [Scope; 9] = [
         Scope::WorkspaceRead,
         Scope::WorkspaceAdmin,
         Scope::TokensManage,
@@ -239,6 +251,7 @@ impl Scope {
         Scope::ConversationsWrite,
         Scope::KbRead,
         Scope::KbWrite,
+        Scope::AnalyticsRead,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -251,6 +264,7 @@ impl Scope {
             Scope::ConversationsWrite => "conversations:write",
             Scope::KbRead => "kb:read",
             Scope::KbWrite => "kb:write",
+            Scope::AnalyticsRead => "analytics:read",
         }
     }
 }
@@ -294,6 +308,8 @@ mod tests {
             (EditContacts,            [true,  true,  true,  true ]),
             (ViewKnowledge,           [true,  true,  true,  true ]),
             (ManageKnowledge,         [true,  true,  true,  false]),
+            (ViewAnalytics,           [true,  true,  true,  false]),
+            (ManageCannedResponses,   [true,  true,  true,  false]),
         ];
         assert_eq!(
             expected.len(),

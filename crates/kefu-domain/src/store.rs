@@ -9,6 +9,7 @@
 //!   transaction as the change, so a change is never without its audit entry
 //!   and an audit entry never without its change.
 
+use crate::analytics::{CannedResponse, ConversationFacts, Rating};
 use crate::audit::{AuditEntry, AuditRecord};
 use crate::chat::*;
 use crate::error::StoreResult;
@@ -516,6 +517,49 @@ pub struct StoreHealth {
 }
 
 #[async_trait]
+pub trait AnalyticsStore: Send + Sync {
+    /// Stores the visitor's rating of their conversation, replacing an
+    /// earlier one. `NotFound` unless the conversation is this contact's;
+    /// `Conflict("conversation_not_resolved")` unless it is resolved or
+    /// closed.
+    async fn rate_conversation(
+        &self,
+        workspace: WorkspaceId,
+        id: ConversationId,
+        contact: ContactId,
+        rating: &Rating,
+    ) -> StoreResult<Conversation>;
+    /// The facts of the conversations created in `[from, to)`.
+    async fn conversation_facts(
+        &self,
+        workspace: WorkspaceId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<ConversationFacts>>;
+}
+
+#[async_trait]
+pub trait CannedResponseStore: Send + Sync {
+    /// Every canned response of the workspace, by shortcut.
+    async fn canned_responses(&self, workspace: WorkspaceId) -> StoreResult<Vec<CannedResponse>>;
+    async fn canned_response(
+        &self,
+        workspace: WorkspaceId,
+        id: CannedResponseId,
+    ) -> StoreResult<CannedResponse>;
+    /// `Conflict("shortcut_taken")` when the shortcut is in use.
+    async fn create_canned_response(&self, canned: &CannedResponse) -> StoreResult<()>;
+    /// Replaces shortcut, title, body and `updated_at`; `NotFound`,
+    /// `Conflict("shortcut_taken")`.
+    async fn update_canned_response(&self, canned: &CannedResponse) -> StoreResult<()>;
+    async fn delete_canned_response(
+        &self,
+        workspace: WorkspaceId,
+        id: CannedResponseId,
+    ) -> StoreResult<()>;
+}
+
+#[async_trait]
 pub trait Store:
     WorkspaceStore
     + MemberStore
@@ -528,6 +572,8 @@ pub trait Store:
     + ConversationStore
     + RoutingStore
     + KbStore
+    + AnalyticsStore
+    + CannedResponseStore
 {
     /// `sqlite` or `postgres`.
     fn backend_name(&self) -> &'static str;

@@ -23,6 +23,10 @@ pub struct HttpConfig {
     /// Send `Strict-Transport-Security` even when no proxy reports https.
     pub hsts: bool,
     pub rate_limit: RateLimitConfig,
+    /// Serve the web UI (console, widget, demo page) from this directory,
+    /// read on every request, instead of the copy built into the binary:
+    /// for working on the UI (`crates/kefu-http/assets`) without rebuilding.
+    pub assets_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for HttpConfig {
@@ -36,6 +40,7 @@ impl Default for HttpConfig {
             trust_proxy_headers: false,
             hsts: false,
             rate_limit: RateLimitConfig::default(),
+            assets_dir: None,
         }
     }
 }

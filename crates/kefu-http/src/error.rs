@@ -156,6 +156,8 @@ impl From<ServiceError> for ApiError {
                     "assignment_conflict" => "Someone else changed this conversation's assignee first. Reload and try again.",
                     "inbox_has_conversations" => "This inbox holds conversations; it cannot be deleted.",
                     "team_name_taken" => "A team with this name already exists.",
+                    "conversation_not_resolved" => "Only a resolved conversation can be rated.",
+                    "shortcut_taken" => "A canned response with this shortcut already exists.",
                     "enable_totp_first" => {
                         "Enable two-factor authentication on your own account first."
                     }

@@ -4,6 +4,7 @@
 //! Handlers are thin: extract, call a service, map the error.
 #![forbid(unsafe_code)]
 
+mod assets;
 pub mod config;
 pub mod error;
 pub mod extract;

@@ -26,6 +26,7 @@ use utoipa::{Modify, OpenApi};
         (name = "routing", description = "Teams, agent presence and capacity, the queue"),
         (name = "contacts", description = "The people behind visitors"),
         (name = "knowledge", description = "Knowledge base, search, the bot and its evaluation"),
+        (name = "analytics", description = "Volumes, response and resolution times, bot containment, CSAT"),
         (name = "widget", description = "The embeddable widget's public API"),
         (name = "meta", description = "Health and metadata"),
     )

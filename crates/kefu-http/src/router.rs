@@ -69,6 +69,7 @@ pub fn build_router(mut state: AppState) -> Router {
         .merge(api)
         .merge(routes::health::router())
         .merge(crate::ws::router())
+        .merge(crate::assets::router())
         .fallback(|| async {
             crate::error::ApiError::from_status(axum::http::StatusCode::NOT_FOUND)
         })

@@ -506,6 +506,7 @@ impl Services {
             queued_at: queued.then_some(now),
             labels: Vec::new(),
             last_seq: 0,
+            rating: None,
             created_at: now,
             updated_at: now,
         };

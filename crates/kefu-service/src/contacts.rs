@@ -39,61 +39,7 @@ impl Services {
         patch: ContactPatch,
     ) -> ServiceResult<Contact> {
         access.require(Action::EditContacts)?;
-        let mut c = Checks::new();
-        let text = |c: &mut Checks, field: &str, v: &Option<Option<String>>, max: usize| match v {
-            Some(Some(s)) if s.trim().is_empty() => Some(None),
-            Some(Some(s)) => Some(Some(c.text(field, s, max))),
-            other => other.clone(),
-        };
-        let name = text(&mut c, "name", &patch.name, 200);
-        let email = text(&mut c, "email", &patch.email, 254);
-        if let Some(Some(e)) = &email {
-            let (local, domain) = e.split_once('@').unwrap_or(("", ""));
-            if local.is_empty() || !domain.contains('.') || e.chars().any(char::is_whitespace) {
-                c.fail("email", "invalid");
-            }
-        }
-        let phone = text(&mut c, "phone", &patch.phone, 40);
-        if let Some(Some(p)) = &phone {
-            let digits = p.chars().filter(char::is_ascii_digit).count();
-            if digits < 3
-                || !p
-                    .chars()
-                    .all(|ch| ch.is_ascii_digit() || " +-().".contains(ch))
-            {
-                c.fail("phone", "invalid");
-            }
-        }
-        if let Some(attrs) = &patch.attributes {
-            if attrs.len() > MAX_ATTRIBUTES {
-                c.fail("attributes", "too_many");
-            }
-            for (k, v) in attrs {
-                let key_ok = !k.is_empty()
-                    && k.len() <= MAX_ATTRIBUTE_KEY
-                    && k.chars()
-                        .all(|ch| ch.is_alphanumeric() || "_-.".contains(ch));
-                let value_ok = match v {
-                    serde_json::Value::String(s) => s.chars().count() <= MAX_ATTRIBUTE_TEXT,
-                    serde_json::Value::Number(_)
-                    | serde_json::Value::Bool(_)
-                    | serde_json::Value::Null => true,
-                    _ => false,
-                };
-                if !key_ok {
-                    c.fail("attributes", "invalid_key");
-                } else if !value_ok {
-                    c.fail("attributes", "invalid_value");
-                }
-            }
-        }
-        c.finish()?;
-        let patch = ContactPatch {
-            name,
-            email,
-            phone,
-            attributes: patch.attributes,
-        };
+        let patch = checked_patch(patch)?;
         // Merged with what is stored, the attributes must stay within the
         // limit: checked before anything is written.
         let now = self.clock.now();
@@ -245,4 +191,63 @@ impl Services {
         self.visitor_conversation(v, id).await?;
         self.queue_info(v.workspace_id, id).await
     }
+}
+
+/// The patch with its texts trimmed-empty → cleared, validated.
+pub(crate) fn checked_patch(patch: ContactPatch) -> ServiceResult<ContactPatch> {
+    let mut c = Checks::new();
+    let text = |c: &mut Checks, field: &str, v: &Option<Option<String>>, max: usize| match v {
+        Some(Some(s)) if s.trim().is_empty() => Some(None),
+        Some(Some(s)) => Some(Some(c.text(field, s, max))),
+        other => other.clone(),
+    };
+    let name = text(&mut c, "name", &patch.name, 200);
+    let email = text(&mut c, "email", &patch.email, 254);
+    if let Some(Some(e)) = &email {
+        let (local, domain) = e.split_once('@').unwrap_or(("", ""));
+        if local.is_empty() || !domain.contains('.') || e.chars().any(char::is_whitespace) {
+            c.fail("email", "invalid");
+        }
+    }
+    let phone = text(&mut c, "phone", &patch.phone, 40);
+    if let Some(Some(p)) = &phone {
+        let digits = p.chars().filter(char::is_ascii_digit).count();
+        if digits < 3
+            || !p
+                .chars()
+                .all(|ch| ch.is_ascii_digit() || " +-().".contains(ch))
+        {
+            c.fail("phone", "invalid");
+        }
+    }
+    if let Some(attrs) = &patch.attributes {
+        if attrs.len() > MAX_ATTRIBUTES {
+            c.fail("attributes", "too_many");
+        }
+        for (k, v) in attrs {
+            let key_ok = !k.is_empty()
+                && k.len() <= MAX_ATTRIBUTE_KEY
+                && k.chars()
+                    .all(|ch| ch.is_alphanumeric() || "_-.".contains(ch));
+            let value_ok = match v {
+                serde_json::Value::String(s) => s.chars().count() <= MAX_ATTRIBUTE_TEXT,
+                serde_json::Value::Number(_)
+                | serde_json::Value::Bool(_)
+                | serde_json::Value::Null => true,
+                _ => false,
+            };
+            if !key_ok {
+                c.fail("attributes", "invalid_key");
+            } else if !value_ok {
+                c.fail("attributes", "invalid_value");
+            }
+        }
+    }
+    c.finish()?;
+    Ok(ContactPatch {
+        name,
+        email,
+        phone,
+        attributes: patch.attributes,
+    })
 }

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod accounts;
+pub mod analytics;
 pub mod auth;
 pub mod bot;
 pub mod chat;

@@ -1,6 +1,7 @@
 //! Response shapes shared by several resources.
 
 use chrono::{DateTime, Utc};
+use kefu_domain::analytics::Rating;
 use kefu_domain::chat::{Contact, Conversation, ConversationStatus, Message, SenderKind};
 use kefu_domain::model::{Member, User, WorkspaceMembership};
 use kefu_domain::routing::{AgentStatus, Assignment, AssignmentReason, Presence, Team};
@@ -92,6 +93,8 @@ pub struct ConversationDto {
     /// detail; absent in socket events, which are not per reader).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unread_count: Option<i64>,
+    /// The visitor's satisfaction rating, once given.
+    pub rating: Option<Rating>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -111,6 +114,7 @@ impl From<Conversation> for ConversationDto {
             labels: c.labels,
             last_seq: c.last_seq,
             unread_count: None,
+            rating: c.rating,
             created_at: c.created_at,
             updated_at: c.updated_at,
         }
@@ -139,6 +143,8 @@ pub struct VisitorConversationDto {
     /// While queued: the place in the queue and the expected wait.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub queue: Option<QueueDto>,
+    /// The visitor's satisfaction rating, once given.
+    pub rating: Option<Rating>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -152,6 +158,7 @@ impl From<Conversation> for VisitorConversationDto {
             last_seq: c.last_seq,
             unread_count: None,
             queue: None,
+            rating: c.rating,
             created_at: c.created_at,
             updated_at: c.updated_at,
         }

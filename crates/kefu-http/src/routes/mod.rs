@@ -1,5 +1,6 @@
 //! One file per resource; `api_router` merges them under `/api/v1`.
 
+pub mod analytics;
 pub mod api_tokens;
 pub mod audit;
 pub mod auth;
@@ -37,6 +38,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(contacts::router())
         .merge(teams::router())
         .merge(kb::router())
+        .merge(analytics::router())
         .merge(bot::router())
         .merge(
             widget::router()

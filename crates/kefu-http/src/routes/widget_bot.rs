@@ -1,5 +1,6 @@
-//! The widget's side of the bot: "helpful?" on an answer, and "talk to a
-//! person".
+//! The widget's side of the bot and after: "helpful?" on an answer, "talk
+//! to a person", the satisfaction rating of a resolved conversation, and
+//! the contact details of the offline form.
 
 use super::dto::VisitorConversationDto;
 use crate::error::{ApiResult, ErrorBody};
@@ -7,8 +8,9 @@ use crate::extract::{parse_id, ApiJson, VisitorAuth};
 use crate::router::AppState;
 use axum::extract::{Path, State};
 use axum::Json;
+use kefu_domain::analytics::Rating;
 use kefu_domain::{ConversationId, MessageId};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -17,6 +19,75 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(feedback))
         .routes(routes!(handoff))
+        .routes(routes!(rate))
+        .routes(routes!(update_contact))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RatingRequest {
+    /// 1 (very unsatisfied) … 5 (very satisfied).
+    pub score: i64,
+    /// At most 1,000 characters.
+    pub comment: Option<String>,
+}
+
+/// The visitor's satisfaction rating (CSAT) of their resolved (or closed)
+/// conversation; rating again replaces it. Agents see it on the
+/// conversation; analytics count it.
+#[utoipa::path(post, path = "/widget/conversations/{conversation_id}/rating", tag = "widget",
+    request_body = RatingRequest, params(("conversation_id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 200, body = Rating), (status = 404, body = ErrorBody),
+        (status = 409, description = "`conversation_not_resolved`", body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn rate(
+    State(state): State<AppState>,
+    VisitorAuth(v): VisitorAuth,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<RatingRequest>,
+) -> ApiResult<Json<Rating>> {
+    let id: ConversationId = parse_id(&id, "conversation")?;
+    let c = state
+        .services
+        .rate_conversation(&v, id, req.score, req.comment)
+        .await?;
+    let rating = c.rating.ok_or_else(crate::error::ApiError::internal)?;
+    Ok(Json(rating))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VisitorContactRequest {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VisitorContactDto {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+}
+
+/// Contact details the visitor leaves (the widget's offline form), so an
+/// agent can answer later. Only the given fields are set; none is cleared.
+#[utoipa::path(put, path = "/widget/contact", tag = "widget",
+    request_body = VisitorContactRequest, security(("bearer" = [])),
+    responses((status = 200, body = VisitorContactDto), (status = 422, body = ErrorBody)))]
+async fn update_contact(
+    State(state): State<AppState>,
+    VisitorAuth(v): VisitorAuth,
+    ApiJson(req): ApiJson<VisitorContactRequest>,
+) -> ApiResult<Json<VisitorContactDto>> {
+    let c = state
+        .services
+        .visitor_update_contact(&v, req.name, req.email, req.phone)
+        .await?;
+    Ok(Json(VisitorContactDto {
+        name: c.name,
+        email: c.email,
+        phone: c.phone,
+    }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -5,6 +5,7 @@
 //! an invitation), it takes a row lock (`FOR UPDATE`) first, so concurrent
 //! replicas serialise on the row rather than race.
 
+mod analytics;
 mod api_tokens;
 mod audit;
 mod chat;

@@ -4,6 +4,7 @@ use super::{rows, SqliteStore};
 use crate::{corrupt, db, hours_text, map_err, meta_text, offline_text};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use kefu_domain::analytics::Rating;
 use kefu_domain::audit::AuditRecord;
 use kefu_domain::chat::*;
 use kefu_domain::store::{ConversationStore, InboxStore};
@@ -102,6 +103,17 @@ pub(super) fn conversation(row: &SqliteRow) -> StoreResult<Conversation> {
         labels: serde_json::from_str(&row.try_get::<String, _>("labels").map_err(db)?)
             .map_err(|_| corrupt("conversations.labels"))?,
         last_seq: row.try_get("last_seq").map_err(db)?,
+        rating: match row.try_get::<Option<i64>, _>("rating_score").map_err(db)? {
+            Some(score) => Some(Rating {
+                score: u8::try_from(score).map_err(|_| corrupt("conversations.rating_score"))?,
+                comment: row.try_get("rating_comment").map_err(db)?,
+                rated_at: row
+                    .try_get::<Option<DateTime<Utc>>, _>("rated_at")
+                    .map_err(db)?
+                    .ok_or_else(|| corrupt("conversations.rated_at"))?,
+            }),
+            None => None,
+        },
         created_at: row.try_get("created_at").map_err(db)?,
         updated_at: row.try_get("updated_at").map_err(db)?,
     })
@@ -538,8 +550,9 @@ impl ConversationStore for SqliteStore {
     async fn create_conversation(&self, c: &Conversation) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO conversations (id, workspace_id, inbox_id, contact_id, status, priority, \
-             assignee_id, team_id, queued_at, labels, last_seq, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $12)",
+             assignee_id, team_id, queued_at, labels, last_seq, created_at, updated_at, \
+             started_with_bot, human_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $12, $13, $14)",
         )
         .bind(c.id.0)
         .bind(c.workspace_id.0)
@@ -553,6 +566,14 @@ impl ConversationStore for SqliteStore {
         .bind(serde_json::to_string(&c.labels).map_err(StoreError::backend)?)
         .bind(c.created_at)
         .bind(c.updated_at)
+        .bind(c.status == ConversationStatus::Bot)
+        .bind(
+            matches!(
+                c.status,
+                ConversationStatus::Queued | ConversationStatus::Assigned
+            )
+            .then_some(c.created_at),
+        )
         .execute(&self.writer)
         .await
         .map_err(|e| map_err(e, "conversation_exists"))?;
@@ -816,7 +837,10 @@ pub(super) async fn apply_transition(
     let next = crate::transitioned(&current, t)?;
     let row = sqlx::query(
         "UPDATE conversations SET status = $1, assignee_id = $2, team_id = $3, queued_at = $4, \
-         assignment_reason = $5, updated_at = $6 WHERE id = $7 AND workspace_id = $8 RETURNING *",
+         assignment_reason = $5, updated_at = $6, \
+         human_at = COALESCE(human_at, CASE WHEN $1 IN ('queued', 'assigned') THEN $6 END), \
+         resolved_at = CASE WHEN $1 = 'resolved' THEN $6 WHEN $1 = 'closed' THEN COALESCE(resolved_at, $6) END \
+         WHERE id = $7 AND workspace_id = $8 RETURNING *",
     )
     .bind(next.status.as_str())
     .bind(next.assignee_id.map(|u| u.0))

@@ -11,6 +11,7 @@
 //! before it writes cannot fail with `SQLITE_BUSY_SNAPSHOT` when another
 //! process committed in between.
 
+mod analytics;
 mod api_tokens;
 mod audit;
 mod chat;

@@ -62,6 +62,7 @@ pub(crate) async fn conversation(
         queued_at: None,
         labels: Vec::new(),
         last_seq: 0,
+        rating: None,
         created_at: now(),
         updated_at: now(),
     };

@@ -1,6 +1,7 @@
 //! The HTTP integration suite: real servers (`TestApp::spawn`) on SQLite and
 //! on PostgreSQL, driven over real HTTP.
 
+mod analytics;
 mod api_tokens;
 mod audit;
 mod auth;

@@ -1,0 +1,39 @@
+-- What the analytics need to know about each conversation, kept as it
+-- happens (so a summary is one indexed scan, not a replay of history),
+-- and the visitor's satisfaction rating.
+--
+-- started_with_bot   it began in `bot` status (the bot's conversations)
+-- human_at           it first reached people (queued or assigned)
+-- first_response_at  the first public message of an agent
+-- resolved_at        the latest resolution (cleared on reopen)
+ALTER TABLE conversations ADD COLUMN started_with_bot BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE conversations ADD COLUMN human_at TIMESTAMPTZ;
+ALTER TABLE conversations ADD COLUMN first_response_at TIMESTAMPTZ;
+ALTER TABLE conversations ADD COLUMN resolved_at TIMESTAMPTZ;
+ALTER TABLE conversations ADD COLUMN rating_score SMALLINT CHECK (rating_score BETWEEN 1 AND 5);
+ALTER TABLE conversations ADD COLUMN rating_comment TEXT;
+ALTER TABLE conversations ADD COLUMN rated_at TIMESTAMPTZ;
+
+-- Best-effort history for conversations that predate these columns.
+UPDATE conversations c SET
+    started_with_bot = EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.sender_kind = 'bot'),
+    first_response_at = (SELECT MIN(m.created_at) FROM messages m
+        WHERE m.conversation_id = c.id AND m.sender_kind = 'agent' AND NOT m.private),
+    resolved_at = CASE WHEN c.status IN ('resolved', 'closed') THEN c.updated_at END;
+UPDATE conversations c SET human_at = COALESCE(
+    (SELECT MIN(a.created_at) FROM assignments a WHERE a.conversation_id = c.id),
+    CASE WHEN NOT c.started_with_bot THEN c.created_at END);
+
+CREATE INDEX conversations_by_created ON conversations (workspace_id, created_at);
+
+-- Saved replies agents insert with `/shortcut`.
+CREATE TABLE canned_responses (
+    id           UUID PRIMARY KEY,
+    workspace_id UUID NOT NULL REFERENCES workspaces (id) ON DELETE CASCADE,
+    shortcut     TEXT NOT NULL,
+    title        TEXT,
+    body         TEXT NOT NULL,
+    created_at   TIMESTAMPTZ NOT NULL,
+    updated_at   TIMESTAMPTZ NOT NULL,
+    UNIQUE (workspace_id, shortcut)
+);
