@@ -287,3 +287,49 @@ test('two tabs of one session load at the same moment without ending it (refresh
     await context.close();
   }
 });
+
+test('a dropped socket: the console reconnects and catches up on what it missed', async () => {
+  const v = await visitorWrites('Before the tunnel');
+  const { context, page, errors } = await newPage('en-US');
+  // The socket goes through a relay the test can silence and cut.
+  let silent = false;
+  const sockets = [];
+  await page.routeWebSocket(/\/ws\?/, (ws) => {
+    const server = ws.connectToServer();
+    server.onMessage((m) => !silent && ws.send(m));
+    ws.onMessage((m) => server.send(m));
+    sockets.push(ws);
+  });
+  try {
+    await signIn(page);
+    await page.getByRole('tab', { name: 'All' }).click();
+    await page.getByRole('list', { name: 'Conversations' }).getByRole('link').filter({ hasText: 'Before the tunnel' }).click();
+    const thread = page.getByRole('log');
+    await thread.locator('.msg-visitor').filter({ hasText: 'Before the tunnel' }).waitFor();
+    await page.waitForFunction(() => document.querySelector('.conn').dataset.state === 'open');
+
+    // Events are lost while the relay is silent…
+    silent = true;
+    await api(kefu.base, 'POST', '/api/v1/widget/messages', {
+      token: v.token,
+      body: { conversation_id: v.conversationId, client_msg_id: randomUUID(), body: 'Written in the tunnel' },
+    });
+    // …then the connection drops (the server restarting, say); the console
+    // reconnects and fetches what it missed.
+    silent = false;
+    const before = sockets.length;
+    await sockets.at(-1).close({ code: 1012, reason: 'restart' });
+    await until(() => sockets.length > before, 'a new socket');
+    await thread.locator('.msg-visitor').filter({ hasText: 'Written in the tunnel' }).waitFor();
+    // And it is live again.
+    await api(kefu.base, 'POST', '/api/v1/widget/messages', {
+      token: v.token,
+      body: { conversation_id: v.conversationId, client_msg_id: randomUUID(), body: 'Out of the tunnel' },
+    });
+    await thread.locator('.msg-visitor').filter({ hasText: 'Out of the tunnel' }).waitFor();
+    assert.equal(await thread.locator('.msg').count(), 3);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
