@@ -431,6 +431,44 @@ test('offline and back: everything arrives once and in order; what was typed off
   }
 });
 
+test('two tabs offline: what each queued is delivered once, even after one tab is closed', async () => {
+  const inbox = await newInbox({ bot_enabled: false });
+  const v = await visitor(inbox.widget_key);
+  try {
+    const { context, page: a } = v;
+    await send(a, 'tab A, online');
+    await message(a, 'tab A, online', 'visitor').locator('[data-testid=tick][data-state=sent]').waitFor({ timeout: WAIT });
+    const b = await context.newPage();
+    await b.goto(`${kefu.base}/demo?key=${inbox.widget_key}`);
+    await b.getByTestId('launcher').click();
+    await message(b, 'tab A, online', 'visitor').waitFor({ timeout: WAIT });
+
+    await context.setOffline(true);
+    await a.getByTestId('conn').waitFor({ state: 'visible', timeout: WAIT });
+    await b.getByTestId('conn').waitFor({ state: 'visible', timeout: WAIT });
+    await send(a, 'queued in tab A');
+    await message(a, 'queued in tab A', 'visitor').locator('[data-testid=tick][data-state=pending]').waitFor();
+    await send(b, 'queued in tab B');
+    await message(b, 'queued in tab B', 'visitor').locator('[data-testid=tick][data-state=pending]').waitFor();
+    const outbox = () => b.evaluate((k) => JSON.parse(localStorage.getItem(`kefu:${k}:outbox`)).map((o) => o.body), inbox.widget_key);
+    assert.deepEqual((await outbox()).sort(), ['queued in tab A', 'queued in tab B']);
+
+    await a.close(); // tab A never comes back online
+    await context.setOffline(false);
+    await message(b, 'queued in tab A', 'visitor').locator('[data-testid=tick][data-state=sent]').waitFor({ timeout: WAIT });
+    await message(b, 'queued in tab B', 'visitor').locator('[data-testid=tick][data-state=sent]').waitFor({ timeout: WAIT });
+    await until(async () => (await outbox()).length === 0, 'an empty outbox');
+
+    const conv = await conversationOf(inbox);
+    const bodies = (await messagesOf(conv.id)).map((m) => m.body);
+    assert.deepEqual(bodies.slice().sort(), ['queued in tab A', 'queued in tab B', 'tab A, online'].sort());
+    assert.equal(await b.locator('[data-testid=message][data-sender=visitor]').count(), 3);
+    assert.deepEqual(v.errors, []);
+  } finally {
+    await closeAll(v.context);
+  }
+});
+
 test('an expired visitor token is replaced by a new session that keeps the history', async () => {
   const server = await startKefu({ env: { KEFU_CHAT__VISITOR_TOKEN_TTL_SECS: '2' } });
   let v;

@@ -702,8 +702,13 @@
 
   /** The outbox item `cid` is stored: remove it from the outbox. */
   function settle(cid) {
+    settledIds.add(cid);
     var i = state.outbox.findIndex(function (o) { return o.cid === cid; });
-    if (i < 0) return null;
+    if (i < 0) {
+      // Perhaps another tab's: drop it from the shared copy too.
+      if (load('outbox', []).some(function (o) { return o.cid === cid; })) saveOutbox();
+      return null;
+    }
     var item = state.outbox.splice(i, 1)[0];
     item.el = pendingEls.get(cid);
     pendingEls.delete(cid);
@@ -765,6 +770,7 @@
   // --------------------------------------------------------------- outbox
 
   var pendingEls = new Map(); // cid -> element
+  var settledIds = new Set(); // cids known to be stored
 
   function newId() {
     if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
@@ -789,13 +795,30 @@
     return f;
   }
 
-  /** Sends everything unacknowledged, oldest first (the server keeps socket frames in order). */
+  /**
+   * Sends everything unacknowledged, oldest first (the server keeps socket
+   * frames in order) — including what other tabs queued, in case they were
+   * closed before they got back online (a double send is stored once).
+   */
   function flushOutbox() {
+    load('outbox', []).forEach(function (o) {
+      if (settledIds.has(o.cid) || state.outbox.some(function (x) { return x.cid === o.cid; })) return;
+      state.outbox.push(o);
+      showPending(o);
+    });
     state.outbox.forEach(function (item) { if (!item.failed) sendFrame(sendFrameFor(item)); });
   }
 
+  /**
+   * Stores the outbox. Other tabs of the site share it: their unsent items
+   * are kept (unless this tab saw them stored), so a tab never drops what
+   * another one queued while offline.
+   */
   function saveOutbox() {
-    save('outbox', state.outbox.map(function (o) { return { cid: o.cid, body: o.body, conv: o.conv, failed: o.failed }; }));
+    var mine = state.outbox.map(function (o) { return { cid: o.cid, body: o.body, conv: o.conv, failed: o.failed }; });
+    var ours = new Set(mine.map(function (o) { return o.cid; }));
+    var others = load('outbox', []).filter(function (o) { return !ours.has(o.cid) && !settledIds.has(o.cid); });
+    save('outbox', others.concat(mine));
   }
 
   function renderOutbox() {
