@@ -141,6 +141,11 @@ test('the inbox updates live; the agent replies, writes a private note and resol
     await composer.press('Enter');
     await thread.locator('.msg-mine[data-seq]').filter({ hasText: 'It shipped this morning.' }).waitFor();
     await until(async () => (await visitorSees(first)).includes('It shipped this morning.'), 'the visitor has the reply');
+    // The visitor reads it: the agent sees "Read" under the reply.
+    const replySeq = Number(await thread.locator('.msg-mine[data-seq]').filter({ hasText: 'It shipped this morning.' }).getAttribute('data-seq'));
+    const read = await api(kefu.base, 'POST', `/api/v1/widget/conversations/${first.conversationId}/read`, { token: first.token, body: { seq: replySeq } });
+    assert.equal(read.status, 200, JSON.stringify(read.body));
+    await thread.locator(`[data-seq="${replySeq}"] .msg-read`).filter({ hasText: 'Read' }).waitFor();
 
     // A private note: agents see it, the visitor never does.
     await page.getByRole('button', { name: 'Private note' }).click();

@@ -389,7 +389,25 @@ export function openConversation(container, { ctx, dir, id, onRead, onConversati
       if (f.conversation_id !== id || !f.who || f.who.type !== 'visitor') return;
       showTyping(f.on);
     }),
+    socket.on('read', (f) => {
+      if (f.conversation_id === id && f.who && f.who.type === 'visitor') showVisitorRead(f.seq);
+    }),
   );
+
+  /** "Read" under the last reply the visitor has seen (socket `read` frames). */
+  let readMark = null;
+  function showVisitorRead(seq) {
+    let last = null;
+    for (const s of order) {
+      if (s > seq) break;
+      const m = msgs.get(s);
+      if (m.sender && m.sender.type !== 'visitor' && !m.private) last = s;
+    }
+    const el = last && list.querySelector(`[data-seq="${last}"] .msg-head`);
+    if (!el) return;
+    if (!readMark) readMark = h('span', { class: 'msg-read small' }, icon('check', 'icon-sm'), t('conv.read'));
+    el.append(readMark);
+  }
 
   function showTyping(on) {
     clearTimeout(typingTimer);
