@@ -584,6 +584,14 @@ test('a resolved conversation asks for a rating; 5 stars and a comment are store
     }, 'the rating on the conversation');
     assert.equal(stored.rating.score, 5);
     assert.equal(stored.rating.comment, 'Quick and friendly');
+    // The widget learns it was stored (a reload shows the rating given).
+    await page.reload();
+    await page.getByTestId('rating-done').waitFor({ timeout: WAIT });
+    // And it counts in the analytics (other tests add no ratings).
+    const summary = await api(kefu.base, 'GET', wsPath('/analytics/summary'), { token });
+    assert.equal(summary.status, 200, JSON.stringify(summary.body));
+    assert.equal(summary.body.csat.count, 1);
+    assert.equal(summary.body.csat.distribution[4], 1);
     assert.deepEqual(v.errors, []);
   } finally {
     await closeAll(v.context);
