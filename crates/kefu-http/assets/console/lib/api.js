@@ -132,7 +132,8 @@ async function send(method, path, body, contentType, retried = false) {
     headers: headersFor(method, body === undefined ? null : contentType),
     body,
   });
-  const refreshable = path !== '/auth/login' && path !== '/auth/refresh';
+  // No CSRF cookie: no session to refresh (it lives as long as the refresh cookie).
+  const refreshable = path !== '/auth/login' && path !== '/auth/refresh' && readCookie('kefu_csrf') !== '';
   if (res.status === 401 && !retried && refreshable) {
     if (await refreshSession({ failedAt: sentAt })) return send(method, path, body, contentType, true);
   }

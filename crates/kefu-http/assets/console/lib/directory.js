@@ -81,7 +81,7 @@ export function createDirectory(workspaceId) {
 /** A contact's display name: name, e-mail, phone or a short visitor tag. */
 export function contactLabel(contact, fallback) {
   if (!contact) return fallback;
-  return contact.name || contact.email || contact.phone || `${fallback} ${shortId(contact.visitor_id || contact.id)}`;
+  return contact.name || contact.email || contact.phone || `${fallback} ${shortId(contact.id)}`;
 }
 
 /** The last 4 characters of an id, for telling anonymous visitors apart. */

@@ -268,8 +268,9 @@ function mountInbox(root, ctx) {
     for (const en of entries) if (en.isIntersecting) hydrate(en.target.dataset.id);
   });
 
+  /** Most recent activity first (times parsed: their fractions vary in length). */
   function sorted() {
-    return [...state.items.values()].sort((a, b) => (a.updated_at < b.updated_at ? 1 : a.updated_at > b.updated_at ? -1 : 0));
+    return [...state.items.values()].sort((a, b) => Date.parse(b.updated_at) - Date.parse(a.updated_at));
   }
 
   function renderList(message) {
@@ -432,7 +433,7 @@ function mountInbox(root, ctx) {
       const c = state.items.get(id);
       if (c) {
         c.last_seq = Math.max(c.last_seq, m.seq);
-        if (m.created_at > c.updated_at) c.updated_at = m.created_at;
+        if (Date.parse(m.created_at) > Date.parse(c.updated_at)) c.updated_at = m.created_at;
         const mine = m.sender && m.sender.type === 'agent' && m.sender.id === myId;
         const reading = id === state.openId && document.visibilityState === 'visible';
         if (!mine && !reading) c.unread_count = (c.unread_count || 0) + 1;
@@ -446,7 +447,7 @@ function mountInbox(root, ctx) {
         // Out of the view until its status or assignment changes (which
         // comes as conversation.updated).
         seen.last_seq = Math.max(seen.last_seq, m.seq);
-        if (m.created_at > seen.updated_at) seen.updated_at = m.created_at;
+        if (Date.parse(m.created_at) > Date.parse(seen.updated_at)) seen.updated_at = m.created_at;
         return;
       }
       const fresh = await fetchConversation(id);
