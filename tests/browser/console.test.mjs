@@ -338,3 +338,36 @@ test('a dropped socket: the console reconnects and catches up on what it missed'
     await context.close();
   }
 });
+
+test('the full history: older messages load as the agent scrolls up', async () => {
+  const v = await visitorWrites('History line 1');
+  for (let i = 2; i <= 120; i++) {
+    const r = await api(kefu.base, 'POST', '/api/v1/widget/messages', {
+      token: v.token,
+      body: { conversation_id: v.conversationId, client_msg_id: randomUUID(), body: `History line ${i}` },
+    });
+    assert.equal(r.status, 201);
+  }
+  const { context, page, errors } = await newPage('en-US');
+  try {
+    await signIn(page);
+    await page.getByRole('tab', { name: 'All' }).waitFor();
+    await page.goto(`${kefu.base}/#/inbox/${v.conversationId}`);
+    const thread = page.getByRole('log');
+    await thread.locator('.msg-visitor').filter({ hasText: 'History line 120' }).waitFor();
+    // The newest page first.
+    assert.ok((await thread.locator('.msg').count()) < 120);
+    for (let i = 0; i < 10 && (await thread.locator('.msg').count()) < 120; i++) {
+      await thread.evaluate((el) => (el.scrollTop = 0));
+      await page.waitForFunction(() => !document.querySelector('.thread[aria-busy]'));
+    }
+    await thread.getByText('Start of the conversation').waitFor();
+    assert.equal(await thread.locator('.msg').count(), 120);
+    // In order.
+    const seqs = await thread.locator('.msg[data-seq]').evaluateAll((els) => els.map((e) => Number(e.dataset.seq)));
+    assert.deepEqual(seqs, Array.from({ length: 120 }, (_, i) => i + 1));
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});

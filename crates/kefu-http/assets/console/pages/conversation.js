@@ -301,6 +301,8 @@ export function openConversation(container, { ctx, dir, id, onRead, onConversati
       loadingOlder = false;
       scroller.removeAttribute('aria-busy');
       showTop();
+      // The observer only reports changes: still near the top, go on.
+      if (!destroyed && scroller.scrollTop < 200) setTimeout(loadOlder, 0);
     }
   }
 
