@@ -9,7 +9,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
+import { randomUUID, createHmac } from 'node:crypto';
 import { startKefu, api, login, createInbox, launch, screenshot, PASSWORD } from './lib/harness.mjs';
 
 const WAIT = 20000; // generous: CI runs on 2 cores
@@ -366,6 +366,57 @@ test('the full history: older messages load as the agent scrolls up', async () =
     // In order.
     const seqs = await thread.locator('.msg[data-seq]').evaluateAll((els) => els.map((e) => Number(e.dataset.seq)));
     assert.deepEqual(seqs, Array.from({ length: 120 }, (_, i) => i + 1));
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
+/** The current RFC 6238 code (SHA-1, 6 digits, 30 s) for a base32 secret. */
+function totpCode(secret) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const ch of secret.replace(/=+$/, '').toUpperCase()) bits += alphabet.indexOf(ch).toString(2).padStart(5, '0');
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 30000)));
+  const mac = createHmac('sha1', key).update(counter).digest();
+  const at = mac[19] & 15;
+  return String((mac.readUInt32BE(at) & 0x7fffffff) % 1e6).padStart(6, '0');
+}
+
+test('two-factor sign-in: the code field appears when the server asks for it', async () => {
+  // A second member with two-factor on (the owner's account stays as it is).
+  const inv = await api(kefu.base, 'POST', `/api/v1/workspaces/${ws}/invitations`, { token, body: { email: 'totp@example.com', role: 'agent' } });
+  assert.equal(inv.status, 201, JSON.stringify(inv.body));
+  const acc = await api(kefu.base, 'POST', '/api/v1/invitations/accept', { body: { token: inv.body.token, name: 'Agent Two', password: PASSWORD } });
+  assert.equal(acc.status, 201, JSON.stringify(acc.body));
+  const agentToken = await login(kefu.base, 'totp@example.com');
+  const enrol = await api(kefu.base, 'POST', '/api/v1/me/totp', { token: agentToken });
+  assert.equal(enrol.status, 201, JSON.stringify(enrol.body));
+  const confirm = await api(kefu.base, 'POST', '/api/v1/me/totp/confirm', { token: agentToken, body: { code: totpCode(enrol.body.secret) } });
+  assert.equal(confirm.status, 200, JSON.stringify(confirm.body));
+  const [recovery] = confirm.body.recovery_codes;
+
+  const { context, page, errors } = await newPage('en-US');
+  try {
+    await page.goto(kefu.base + '/');
+    await page.locator('#login-email').fill('totp@example.com');
+    await page.locator('#login-password').fill(PASSWORD);
+    await page.locator('#login-password').press('Enter');
+    const code = page.getByRole('textbox', { name: 'Two-factor code' });
+    await code.waitFor();
+    assert.equal(await code.evaluate((el) => el === document.activeElement), true);
+    await code.fill('000000');
+    await code.press('Enter');
+    await page.getByRole('alert').filter({ hasText: 'That code is not right. Try again.' }).waitFor();
+    // A recovery code is accepted in the same field.
+    await code.fill(recovery);
+    await code.press('Enter');
+    await page.getByRole('tab', { name: 'Mine' }).waitFor();
+    // An agent sees the inbox but no admin pages.
+    await page.locator('#sidebar[data-pages="all"]').waitFor({ state: 'attached' });
+    assert.equal(await page.getByRole('link', { name: 'Members' }).count(), 0);
     assert.deepEqual(errors, []);
   } finally {
     await context.close();
