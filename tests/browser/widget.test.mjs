@@ -565,10 +565,9 @@ async function foreignSite(html) {
   return { url: `http://127.0.0.1:${host.address().port}/`, close: () => new Promise((r) => host.close(r)) };
 }
 
-// The widget API's CORS preflight allows only GET and POST, so the offline
-// form's `PUT /api/v1/widget/contact` fails on other sites. Marked todo
-// until the server allows PUT (crates/kefu-http/src/routes/widget.rs, cors()).
-test('the offline form works on another origin too', { todo: 'the widget CORS preflight must allow PUT' }, async () => {
+// The offline form's `PUT /api/v1/widget/contact` is preflighted on other
+// sites: the widget API's CORS must allow PUT.
+test('the offline form works on another origin too', async () => {
   const inbox = await newInbox({ bot_enabled: false, offline_mode: 'form' });
   const site = await foreignSite(`<!doctype html><html lang="en"><body><h1>Elsewhere</h1>
     <script src="${kefu.base}/widget.js" data-key="${inbox.widget_key}" async></script></body></html>`);

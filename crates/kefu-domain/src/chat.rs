@@ -245,6 +245,9 @@ pub struct Message {
     pub sender_kind: SenderKind,
     /// The contact (visitor) or user (agent); none for bot and system.
     pub sender_id: Option<uuid::Uuid>,
+    /// The agent's display name when they sent it (shown to the visitor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender_name: Option<String>,
     pub body: String,
     /// Internal note: never shown to the visitor.
     pub private: bool,
@@ -271,6 +274,7 @@ impl Message {
             seq,
             sender_kind: m.sender_kind,
             sender_id: m.sender_id,
+            sender_name: m.sender_name.clone(),
             body: m.body.clone(),
             private: m.private,
             client_msg_id: m.client_msg_id.clone(),
@@ -370,6 +374,8 @@ pub struct NewMessage {
     pub id: MessageId,
     pub sender_kind: SenderKind,
     pub sender_id: Option<uuid::Uuid>,
+    /// The agent's display name when they sent it (shown to the visitor).
+    pub sender_name: Option<String>,
     pub body: String,
     pub private: bool,
     pub client_msg_id: Option<String>,

@@ -337,6 +337,29 @@ pub trait ConversationStore: Send + Sync {
         limit: i64,
         include_private: bool,
     ) -> StoreResult<Vec<Message>>;
+    /// The `limit` newest messages with `seq < before_seq`, oldest first
+    /// (scrolling back through history); private notes only when
+    /// `include_private`.
+    async fn messages_before(
+        &self,
+        workspace: WorkspaceId,
+        conversation: ConversationId,
+        before_seq: i64,
+        limit: i64,
+        include_private: bool,
+    ) -> StoreResult<Vec<Message>>;
+    /// The newest message of each of these conversations (any that has one).
+    async fn last_messages(
+        &self,
+        workspace: WorkspaceId,
+        conversations: &[ConversationId],
+    ) -> StoreResult<Vec<Message>>;
+    /// These contacts of the workspace (unknown ids are left out).
+    async fn contacts_by_ids(
+        &self,
+        workspace: WorkspaceId,
+        ids: &[ContactId],
+    ) -> StoreResult<Vec<Contact>>;
 }
 
 /// Teams, presence and the queue (DESIGN.md §5).

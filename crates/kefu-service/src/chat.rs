@@ -1,6 +1,7 @@
 //! Live chat use cases: inboxes (admin), and the widget's visitor sessions.
 
 use crate::auth::tokens::{random_secret, VisitorClaims};
+use crate::context::Principal;
 use crate::error::{ServiceError, ServiceResult};
 use crate::validate::Checks;
 use crate::{Access, Services};
@@ -328,6 +329,7 @@ impl Services {
             id: MessageId::new(),
             sender_kind,
             sender_id: Some(sender_id),
+            sender_name: None,
             body: body.to_string(),
             private,
             client_msg_id: client_msg_id.map(str::to_string),
@@ -353,19 +355,10 @@ impl Services {
         Sent { message, duplicate }
     }
 
-    async fn append(
-        &self,
-        conversation: Conversation,
-        sender_kind: SenderKind,
-        sender_id: uuid::Uuid,
-        body: &str,
-        private: bool,
-        client_msg_id: Option<&str>,
-    ) -> ServiceResult<Sent> {
+    async fn append(&self, conversation: Conversation, msg: NewMessage) -> ServiceResult<Sent> {
         if conversation.status == ConversationStatus::Closed {
             return Err(ServiceError::Conflict("conversation_closed"));
         }
-        let msg = self.new_message(sender_kind, sender_id, body, private, client_msg_id);
         let appended = self
             .store
             .append_message(conversation.workspace_id, conversation.id, &msg)
@@ -442,16 +435,14 @@ impl Services {
                         c
                     }
                 };
-                let sent = self
-                    .append(
-                        c.clone(),
-                        SenderKind::Visitor,
-                        v.contact_id.0,
-                        body,
-                        false,
-                        Some(client_msg_id),
-                    )
-                    .await?;
+                let msg = self.new_message(
+                    SenderKind::Visitor,
+                    v.contact_id.0,
+                    body,
+                    false,
+                    Some(client_msg_id),
+                );
+                let sent = self.append(c.clone(), msg).await?;
                 (c, sent)
             }
         };
@@ -526,20 +517,35 @@ impl Services {
         &self,
         v: &Visitor,
         id: ConversationId,
-        after_seq: i64,
+        window: Window,
         limit: i64,
     ) -> ServiceResult<Vec<Message>> {
         self.visitor_conversation(v, id).await?;
-        Ok(self
-            .store
-            .messages_after(
-                v.workspace_id,
-                id,
-                after_seq,
-                limit.clamp(1, MAX_PAGE),
-                false,
-            )
-            .await?)
+        self.page(v.workspace_id, id, window, limit, false).await
+    }
+
+    /// One page of a conversation's log, oldest first.
+    async fn page(
+        &self,
+        ws: WorkspaceId,
+        id: ConversationId,
+        window: Window,
+        limit: i64,
+        include_private: bool,
+    ) -> ServiceResult<Vec<Message>> {
+        let limit = limit.clamp(1, MAX_PAGE);
+        Ok(match window {
+            Window::After(seq) => {
+                self.store
+                    .messages_after(ws, id, seq, limit, include_private)
+                    .await?
+            }
+            Window::Before(seq) => {
+                self.store
+                    .messages_before(ws, id, seq, limit, include_private)
+                    .await?
+            }
+        })
     }
 
     /// A conversation the member may see; others are 404, as if absent.
@@ -570,20 +576,12 @@ impl Services {
         &self,
         access: &Access,
         id: ConversationId,
-        after_seq: i64,
+        window: Window,
         limit: i64,
     ) -> ServiceResult<Vec<Message>> {
         self.conversation(access, id).await?;
-        Ok(self
-            .store
-            .messages_after(
-                access.workspace_id,
-                id,
-                after_seq,
-                limit.clamp(1, MAX_PAGE),
-                true,
-            )
-            .await?)
+        self.page(access.workspace_id, id, window, limit, true)
+            .await
     }
 
     /// An agent's reply or private note.
@@ -599,16 +597,32 @@ impl Services {
         self.check_message(body, client_msg_id)?;
         let conversation = self.conversation(access, id).await?;
         let sender = access.ctx.principal.user_id();
-        self.append(
-            conversation,
-            SenderKind::Agent,
-            sender.0,
-            body,
-            private,
-            Some(client_msg_id),
-        )
-        .await
+        // The name visitors see: the person's, at the time (an API token
+        // or the command line sends unnamed).
+        let sender_name = match &access.ctx.principal {
+            Principal::User { user_id, .. } => Some(self.store.get_user(*user_id).await?.name),
+            _ => None,
+        };
+        let msg = NewMessage {
+            sender_name,
+            ..self.new_message(
+                SenderKind::Agent,
+                sender.0,
+                body,
+                private,
+                Some(client_msg_id),
+            )
+        };
+        self.append(conversation, msg).await
     }
+}
+
+/// Which page of a conversation's log: after a seq (catching up, from the
+/// start with 0) or the newest before one (scrolling back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    After(i64),
+    Before(i64),
 }
 
 /// What `GET …/conversations` asks for.

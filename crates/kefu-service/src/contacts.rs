@@ -6,7 +6,7 @@ use crate::error::{ServiceError, ServiceResult};
 use crate::validate::Checks;
 use crate::{Access, Services};
 use kefu_domain::bus::{About, Event, Participant};
-use kefu_domain::chat::{Contact, ContactPatch, Conversation};
+use kefu_domain::chat::{Contact, ContactPatch, Conversation, Message};
 use kefu_domain::{Action, ContactId, ConversationId};
 use std::collections::HashMap;
 
@@ -75,6 +75,30 @@ impl Services {
                     .sees_conversation(me, c.assignee_id, c.team_id, &teams)
             })
             .collect())
+    }
+
+    /// What a list of conversations shows besides themselves: each one's
+    /// contact and newest message (two queries for the page).
+    pub async fn conversation_previews(
+        &self,
+        access: &Access,
+        conversations: &[Conversation],
+    ) -> ServiceResult<(
+        HashMap<ContactId, Contact>,
+        HashMap<ConversationId, Message>,
+    )> {
+        access.require(Action::ViewConversations)?;
+        let ws = access.workspace_id;
+        let mut contact_ids: Vec<ContactId> = conversations.iter().map(|c| c.contact_id).collect();
+        contact_ids.sort_by_key(|c| c.0);
+        contact_ids.dedup();
+        let ids: Vec<ConversationId> = conversations.iter().map(|c| c.id).collect();
+        let contacts = self.store.contacts_by_ids(ws, &contact_ids).await?;
+        let last = self.store.last_messages(ws, &ids).await?;
+        Ok((
+            contacts.into_iter().map(|c| (c.id, c)).collect(),
+            last.into_iter().map(|m| (m.conversation_id, m)).collect(),
+        ))
     }
 
     /// The member's unread counts for these conversations.

@@ -335,13 +335,29 @@ impl TestApp {
 
     /// Like [`TestApp::ws_try`], as a page on `origin` would connect.
     pub async fn ws_try_from(&self, token: &str, origin: Option<&str>) -> Result<WsClient, u16> {
+        let headers: Vec<(&str, &str)> = origin.map(|o| ("origin", o)).into_iter().collect();
+        self.ws_try_with(Some(token), &headers).await
+    }
+
+    /// Opens `/ws` (with `?token=` when given) sending these headers (a
+    /// browser's `cookie` and `origin`, say).
+    pub async fn ws_try_with(
+        &self,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Result<WsClient, u16> {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-        let mut req = format!("ws://{}/ws?token={}", self.addr, token)
-            .into_client_request()
-            .expect("socket request");
-        if let Some(o) = origin {
-            req.headers_mut()
-                .insert("origin", o.parse().expect("origin header"));
+        let url = match token {
+            Some(t) => format!("ws://{}/ws?token={t}", self.addr),
+            None => format!("ws://{}/ws", self.addr),
+        };
+        let mut req = url.into_client_request().expect("socket request");
+        for (name, value) in headers {
+            req.headers_mut().insert(
+                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
+                    .expect("header name"),
+                value.parse().expect("header value"),
+            );
         }
         match tokio_tungstenite::connect_async(req).await {
             Ok((stream, _)) => {

@@ -143,12 +143,7 @@ async fn list_messages(
     let id: ConversationId = parse_id(&id, "conversation")?;
     let items = state
         .services
-        .conversation_messages(
-            &a,
-            id,
-            q.after_seq.unwrap_or(0),
-            q.limit.unwrap_or(DEFAULT_PAGE),
-        )
+        .conversation_messages(&a, id, q.window()?, q.limit.unwrap_or(DEFAULT_PAGE))
         .await?;
     Ok(Json(items.into()))
 }
@@ -222,10 +217,19 @@ async fn list_conversations(
     let (items, next_cursor) = state.services.list_conversations(&a, query).await?;
     let ids: Vec<ConversationId> = items.iter().map(|c| c.id).collect();
     let unread = state.services.unread_for_member(&a, &ids).await?;
+    let (contacts, mut last) = state.services.conversation_previews(&a, &items).await?;
     Ok(Json(ConversationPage {
         items: items
             .into_iter()
-            .map(|c| ConversationDto::from(c).with_unread(&unread))
+            .map(|c| {
+                let contact = contacts.get(&c.contact_id).map(Into::into);
+                let last_message = last.remove(&c.id).map(|m| Box::new(m.into()));
+                ConversationDto {
+                    contact,
+                    last_message,
+                    ..ConversationDto::from(c).with_unread(&unread)
+                }
+            })
             .collect(),
         next_cursor,
     }))

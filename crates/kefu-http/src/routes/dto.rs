@@ -95,8 +95,32 @@ pub struct ConversationDto {
     pub unread_count: Option<i64>,
     /// The visitor's satisfaction rating, once given.
     pub rating: Option<Rating>,
+    /// Lists only: who the visitor is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact: Option<ContactSummaryDto>,
+    /// Lists only: the newest message (private notes included).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_message: Option<Box<MessageDto>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A contact's name and ways to reach them, as a list row shows them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContactSummaryDto {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+}
+
+impl From<&Contact> for ContactSummaryDto {
+    fn from(c: &Contact) -> Self {
+        Self {
+            name: c.name.clone(),
+            email: c.email.clone(),
+            phone: c.phone.clone(),
+        }
+    }
 }
 
 impl From<Conversation> for ConversationDto {
@@ -115,6 +139,8 @@ impl From<Conversation> for ConversationDto {
             last_seq: c.last_seq,
             unread_count: None,
             rating: c.rating,
+            contact: None,
+            last_message: None,
             created_at: c.created_at,
             updated_at: c.updated_at,
         }
@@ -289,6 +315,9 @@ pub struct SenderDto {
     pub kind: SenderKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<Uuid>,
+    /// An agent's display name when they sent the message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// A message as the socket's `message.created` carries it, plus its place
@@ -322,6 +351,7 @@ impl From<Message> for MessageDto {
             sender: SenderDto {
                 kind: m.sender_kind,
                 id: m.sender_id,
+                name: m.sender_name,
             },
             body: m.body,
             private: m.private,
@@ -350,8 +380,27 @@ impl From<Vec<Message>> for MessagePage {
 pub struct AfterSeqQuery {
     /// Only messages with a greater seq (default 0: from the start).
     pub after_seq: Option<i64>,
+    /// Instead: the newest messages with a smaller seq (scrolling back
+    /// through history), still oldest first. Not with `after_seq`.
+    pub before_seq: Option<i64>,
     /// 1..=200, default 50.
     pub limit: Option<i64>,
+}
+
+impl AfterSeqQuery {
+    /// The page asked for; 422 when both ends are given.
+    pub fn window(&self) -> Result<kefu_service::chat::Window, crate::error::ApiError> {
+        use kefu_service::chat::Window;
+        match (self.after_seq, self.before_seq) {
+            (Some(_), Some(_)) => Err(kefu_service::error::ServiceError::invalid(
+                "before_seq",
+                "not_with_after_seq",
+            )
+            .into()),
+            (_, Some(before)) => Ok(Window::Before(before)),
+            (after, None) => Ok(Window::After(after.unwrap_or(0))),
+        }
+    }
 }
 
 /// For PATCH bodies: an absent field is `None`, `null` is `Some(None)`.

@@ -51,7 +51,7 @@ pub async fn cors(req: Request, next: Next) -> Response {
         if preflight {
             h.insert(
                 header::ACCESS_CONTROL_ALLOW_METHODS,
-                HeaderValue::from_static("GET, POST"),
+                HeaderValue::from_static("GET, POST, PUT"),
             );
             h.insert(
                 header::ACCESS_CONTROL_ALLOW_HEADERS,
@@ -199,12 +199,7 @@ async fn my_messages(
     let id: ConversationId = parse_id(&id, "conversation")?;
     let items = state
         .services
-        .visitor_messages(
-            &v,
-            id,
-            q.after_seq.unwrap_or(0),
-            q.limit.unwrap_or(DEFAULT_PAGE),
-        )
+        .visitor_messages(&v, id, q.window()?, q.limit.unwrap_or(DEFAULT_PAGE))
         .await?;
     Ok(Json(items.into()))
 }

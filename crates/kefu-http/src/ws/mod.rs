@@ -26,6 +26,7 @@ use axum::Router;
 use kefu_domain::bus::{Event, Participant, Topic};
 use kefu_domain::chat::ConversationStatus;
 use kefu_domain::{ConversationId, Role, TeamId, WorkspaceId};
+use kefu_service::chat::Window;
 use kefu_service::chat::{Visitor, MAX_PAGE};
 use kefu_service::{Access, Ctx, Principal, ServiceError};
 use protocol::{ClientFrame, ConversationView, ParticipantDto, ServerFrame, PROTOCOL};
@@ -95,6 +96,17 @@ impl Drop for SocketSlot {
     }
 }
 
+/// Whether the upgrade's `Origin` is this server (`Host`).
+fn same_origin(parts: &Parts) -> bool {
+    let header = |name| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    match (header(header::ORIGIN), header(header::HOST)) {
+        (Some(origin), Some(host)) => origin.split_once("://").is_some_and(|(scheme, rest)| {
+            matches!(scheme, "http" | "https") && rest.eq_ignore_ascii_case(host)
+        }),
+        _ => false,
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct WsQuery {
     token: Option<String>,
@@ -113,10 +125,23 @@ async fn upgrade(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_string);
-    let token = q
-        .token
-        .or(header_token)
-        .ok_or_else(ApiError::unauthorized)?;
+    let token = match q.token.or(header_token) {
+        Some(t) => t,
+        // The console's session cookie, from its own origin only: a page
+        // elsewhere can make the browser send the cookie on a socket
+        // (cross-site WebSocket hijacking) but cannot fake `Origin`.
+        None => match crate::extract::cookie(&parts, crate::extract::ACCESS_COOKIE) {
+            Some(t) if same_origin(&parts) => t.to_string(),
+            Some(_) => {
+                return Err(ApiError::new(
+                    axum::http::StatusCode::FORBIDDEN,
+                    "origin_not_allowed",
+                    "A session cookie opens a socket only from the console's own origin.",
+                ))
+            }
+            None => return Err(ApiError::unauthorized()),
+        },
+    };
     let ip = client_ip(&parts, state.http.trust_proxy_headers);
     let services = &state.services;
     let ip_slot = match &ip {
@@ -632,10 +657,14 @@ impl Connection {
         let mut after = after_seq;
         loop {
             let page = match (&self.peer, &access) {
-                (Peer::Visitor(v), _) => services.visitor_messages(v, id, after, MAX_PAGE).await?,
+                (Peer::Visitor(v), _) => {
+                    services
+                        .visitor_messages(v, id, Window::After(after), MAX_PAGE)
+                        .await?
+                }
                 (_, Some(a)) => {
                     services
-                        .conversation_messages(a, id, after, MAX_PAGE)
+                        .conversation_messages(a, id, Window::After(after), MAX_PAGE)
                         .await?
                 }
                 _ => Vec::new(),

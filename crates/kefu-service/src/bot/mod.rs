@@ -496,6 +496,7 @@ impl Services {
             id,
             sender_kind: kind,
             sender_id: None,
+            sender_name: None,
             body,
             private,
             client_msg_id: None,

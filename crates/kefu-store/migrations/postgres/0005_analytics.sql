@@ -37,3 +37,6 @@ CREATE TABLE canned_responses (
     updated_at   TIMESTAMPTZ NOT NULL,
     UNIQUE (workspace_id, shortcut)
 );
+
+-- The agent's display name when they sent the message (the visitor sees it).
+ALTER TABLE messages ADD COLUMN sender_name TEXT;

@@ -47,3 +47,6 @@ BEGIN
             CASE WHEN NEW.sender_kind = 'agent' AND NOT NEW.private THEN NEW.created_at END)
     WHERE id = NEW.conversation_id;
 END;
+
+-- The agent's display name when they sent the message (the visitor sees it).
+ALTER TABLE messages ADD COLUMN sender_name TEXT;

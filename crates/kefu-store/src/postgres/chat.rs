@@ -134,6 +134,7 @@ pub(super) fn message(row: &PgRow) -> StoreResult<Message> {
         seq: row.try_get("seq").map_err(db)?,
         sender_kind: kind.parse().map_err(|_| corrupt("messages.sender_kind"))?,
         sender_id: row.try_get("sender_id").map_err(db)?,
+        sender_name: row.try_get("sender_name").map_err(db)?,
         body: row.try_get("body").map_err(db)?,
         private: row.try_get("private").map_err(db)?,
         client_msg_id: row.try_get("client_msg_id").map_err(db)?,
@@ -721,8 +722,8 @@ impl ConversationStore for PgStore {
              WHERE id = $3 AND workspace_id = $2 AND status <> 'closed' \
              AND ($11::uuid IS NULL OR (contact_id = $11 AND inbox_id = $12)) RETURNING *), \
              ins AS (INSERT INTO messages (id, workspace_id, conversation_id, seq, sender_kind, sender_id, \
-             body, private, client_msg_id, created_at, meta) \
-             SELECT $1, $2, $3, bump.last_seq, $4, $5, $6, $7, $8, $9, $13 FROM bump RETURNING seq) \
+             body, private, client_msg_id, created_at, meta, sender_name) \
+             SELECT $1, $2, $3, bump.last_seq, $4, $5, $6, $7, $8, $9, $13, $14 FROM bump RETURNING seq) \
              SELECT bump.* FROM bump, ins",
         )
         .bind(m.id.0)
@@ -738,6 +739,7 @@ impl ConversationStore for PgStore {
         .bind(owner.map(|(c, _)| c.0))
         .bind(owner.map(|(_, i)| i.0))
         .bind(meta_text(m)?)
+        .bind(&m.sender_name)
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| map_err(e, "duplicate_message"));
@@ -788,8 +790,8 @@ impl ConversationStore for PgStore {
              CASE WHEN $4 = 'agent' AND NOT $7 THEN $10::timestamptz END) \
              WHERE id = $3 AND workspace_id = $2 RETURNING last_seq) \
              INSERT INTO messages (id, workspace_id, conversation_id, seq, sender_kind, sender_id, body, \
-             private, client_msg_id, created_at, meta) \
-             SELECT $1, $2, $3, bump.last_seq, $4, $5, $6, $7, $8, $9, $11 FROM bump RETURNING seq",
+             private, client_msg_id, created_at, meta, sender_name) \
+             SELECT $1, $2, $3, bump.last_seq, $4, $5, $6, $7, $8, $9, $11, $12 FROM bump RETURNING seq",
         )
         .bind(m.id.0)
         .bind(ws.0)
@@ -802,6 +804,7 @@ impl ConversationStore for PgStore {
         .bind(m.created_at)
         .bind(m.created_at)
         .bind(meta_text(m)?)
+        .bind(&m.sender_name)
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| map_err(e, "duplicate_message"));
@@ -854,6 +857,85 @@ impl ConversationStore for PgStore {
         .await
         .map_err(db)?;
         found.iter().map(message).collect()
+    }
+
+    async fn messages_before(
+        &self,
+        ws: WorkspaceId,
+        conv: ConversationId,
+        before_seq: i64,
+        limit: i64,
+        include_private: bool,
+    ) -> StoreResult<Vec<Message>> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let exists: Option<bool> = sqlx::query_scalar(
+            "SELECT TRUE FROM conversations WHERE id = $1 AND workspace_id = $2",
+        )
+        .bind(conv.0)
+        .bind(ws.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound("conversation"));
+        }
+        let found = sqlx::query(
+            "SELECT * FROM messages WHERE workspace_id = $1 AND conversation_id = $2 AND seq < $3 \
+             AND ($4 OR private = FALSE) ORDER BY seq DESC LIMIT $5",
+        )
+        .bind(ws.0)
+        .bind(conv.0)
+        .bind(before_seq)
+        .bind(include_private)
+        .bind(limit.max(0))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        let mut page = found.iter().map(message).collect::<StoreResult<Vec<_>>>()?;
+        page.reverse();
+        Ok(page)
+    }
+
+    async fn last_messages(
+        &self,
+        ws: WorkspaceId,
+        conversations: &[ConversationId],
+    ) -> StoreResult<Vec<Message>> {
+        if conversations.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The newest message is the one at the conversation's last_seq.
+        let mut q = QueryBuilder::<Postgres>::new(
+            "SELECT m.* FROM messages m JOIN conversations c \
+             ON c.id = m.conversation_id AND m.seq = c.last_seq WHERE c.workspace_id = ",
+        );
+        q.push_bind(ws.0).push(" AND c.id IN (");
+        let mut list = q.separated(", ");
+        for c in conversations {
+            list.push_bind(c.0);
+        }
+        q.push(")");
+        let found = q.build().fetch_all(&self.pool).await.map_err(db)?;
+        found.iter().map(message).collect()
+    }
+
+    async fn contacts_by_ids(
+        &self,
+        ws: WorkspaceId,
+        ids: &[ContactId],
+    ) -> StoreResult<Vec<Contact>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = QueryBuilder::<Postgres>::new("SELECT * FROM contacts WHERE workspace_id = ");
+        q.push_bind(ws.0).push(" AND id IN (");
+        let mut list = q.separated(", ");
+        for c in ids {
+            list.push_bind(c.0);
+        }
+        q.push(")");
+        let found = q.build().fetch_all(&self.pool).await.map_err(db)?;
+        found.iter().map(contact).collect()
     }
 }
 

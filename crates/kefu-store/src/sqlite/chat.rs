@@ -134,6 +134,7 @@ pub(super) fn message(row: &SqliteRow) -> StoreResult<Message> {
         seq: row.try_get("seq").map_err(db)?,
         sender_kind: kind.parse().map_err(|_| corrupt("messages.sender_kind"))?,
         sender_id: row.try_get("sender_id").map_err(db)?,
+        sender_name: row.try_get("sender_name").map_err(db)?,
         body: row.try_get("body").map_err(db)?,
         private: row.try_get("private").map_err(db)?,
         client_msg_id: row.try_get("client_msg_id").map_err(db)?,
@@ -742,8 +743,8 @@ impl ConversationStore for SqliteStore {
         // rolls back, no seq is consumed, and the original answers.
         let stored = sqlx::query_scalar::<_, i64>(
             "INSERT INTO messages (id, workspace_id, conversation_id, seq, sender_kind, sender_id, body, \
-             private, client_msg_id, created_at, meta) \
-             SELECT $1, $2, $3, c.last_seq + 1, $4, $5, $6, $7, $8, $9, $10 FROM conversations c \
+             private, client_msg_id, created_at, meta, sender_name) \
+             SELECT $1, $2, $3, c.last_seq + 1, $4, $5, $6, $7, $8, $9, $10, $11 FROM conversations c \
              WHERE c.id = $3 AND c.workspace_id = $2 RETURNING seq",
         )
         .bind(m.id.0)
@@ -756,6 +757,7 @@ impl ConversationStore for SqliteStore {
         .bind(&m.client_msg_id)
         .bind(m.created_at)
         .bind(meta_text(m)?)
+        .bind(&m.sender_name)
         // `fetch_all`, not `fetch_optional`: the statement must be stepped to
         // its end, or SQLite never runs its WAL auto-checkpoint after it and
         // the log grows until some other commit checkpoints it all at once
@@ -815,6 +817,85 @@ impl ConversationStore for SqliteStore {
         .await
         .map_err(db)?;
         found.iter().map(message).collect()
+    }
+
+    async fn messages_before(
+        &self,
+        ws: WorkspaceId,
+        conv: ConversationId,
+        before_seq: i64,
+        limit: i64,
+        include_private: bool,
+    ) -> StoreResult<Vec<Message>> {
+        let mut tx = self.reader.begin().await.map_err(db)?;
+        let exists: Option<bool> = sqlx::query_scalar(
+            "SELECT TRUE FROM conversations WHERE id = $1 AND workspace_id = $2",
+        )
+        .bind(conv.0)
+        .bind(ws.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound("conversation"));
+        }
+        let found = sqlx::query(
+            "SELECT * FROM messages WHERE workspace_id = $1 AND conversation_id = $2 AND seq < $3 \
+             AND ($4 OR private = FALSE) ORDER BY seq DESC LIMIT $5",
+        )
+        .bind(ws.0)
+        .bind(conv.0)
+        .bind(before_seq)
+        .bind(include_private)
+        .bind(limit.max(0))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        let mut page = found.iter().map(message).collect::<StoreResult<Vec<_>>>()?;
+        page.reverse();
+        Ok(page)
+    }
+
+    async fn last_messages(
+        &self,
+        ws: WorkspaceId,
+        conversations: &[ConversationId],
+    ) -> StoreResult<Vec<Message>> {
+        if conversations.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The newest message is the one at the conversation's last_seq.
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT m.* FROM messages m JOIN conversations c \
+             ON c.id = m.conversation_id AND m.seq = c.last_seq WHERE c.workspace_id = ",
+        );
+        q.push_bind(ws.0).push(" AND c.id IN (");
+        let mut list = q.separated(", ");
+        for c in conversations {
+            list.push_bind(c.0);
+        }
+        q.push(")");
+        let found = q.build().fetch_all(&self.reader).await.map_err(db)?;
+        found.iter().map(message).collect()
+    }
+
+    async fn contacts_by_ids(
+        &self,
+        ws: WorkspaceId,
+        ids: &[ContactId],
+    ) -> StoreResult<Vec<Contact>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = QueryBuilder::<Sqlite>::new("SELECT * FROM contacts WHERE workspace_id = ");
+        q.push_bind(ws.0).push(" AND id IN (");
+        let mut list = q.separated(", ");
+        for c in ids {
+            list.push_bind(c.0);
+        }
+        q.push(")");
+        let found = q.build().fetch_all(&self.reader).await.map_err(db)?;
+        found.iter().map(contact).collect()
     }
 }
 

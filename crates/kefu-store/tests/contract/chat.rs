@@ -79,6 +79,7 @@ pub(crate) fn visitor_msg(
         id: MessageId::new(),
         sender_kind: SenderKind::Visitor,
         sender_id: Some(contact.0),
+        sender_name: None,
         body: body.into(),
         private: false,
         client_msg_id: client_msg_id.map(str::to_string),
@@ -207,10 +208,14 @@ async fn resending_a_client_msg_id_stores_nothing(store: Arc<dyn Store>) {
     let agent = NewMessage {
         sender_kind: SenderKind::Agent,
         sender_id: Some(uuid::Uuid::now_v7()),
+        sender_name: Some("小王".into()),
         ..visitor_msg(c.contact_id, "您好", Some("m-1"))
     };
     let a = store.append_message(ws, c.id, &agent).await.unwrap();
     assert!(matches!(a, Appended::New(ref m) if m.seq == 2), "{a:?}");
+    // The agent's name at the time is kept with the message.
+    let stored = store.messages_after(ws, c.id, 1, 10, true).await.unwrap();
+    assert_eq!(stored[0].sender_name.as_deref(), Some("小王"));
     // Messages without a key are never deduplicated.
     for _ in 0..2 {
         store
@@ -279,6 +284,7 @@ async fn private_notes_are_filtered_and_conversations_isolated(store: Arc<dyn St
     let note = NewMessage {
         sender_kind: SenderKind::Agent,
         sender_id: Some(uuid::Uuid::now_v7()),
+        sender_name: None,
         private: true,
         ..visitor_msg(c.contact_id, "VIP, be nice", None)
     };

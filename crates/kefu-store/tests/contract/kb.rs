@@ -421,6 +421,7 @@ async fn bot_messages_keep_their_citations(store: Arc<dyn Store>) {
     let bot = NewMessage {
         sender_kind: SenderKind::Bot,
         sender_id: None,
+        sender_name: None,
         meta: Some(meta.clone()),
         ..visitor_msg(c.contact_id, "请在订单详情页申请退款。[1]", None)
     };

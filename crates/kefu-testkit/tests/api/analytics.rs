@@ -136,6 +136,20 @@ async fn the_offline_form_leaves_contact_details(b: Backend) {
     let owner = app.owner("o@example.com").await;
     let key = inbox(&app, &owner, false).await;
     let token = visitor(&app, &key).await;
+    // The widget runs on other sites: the PUT is preflighted.
+    let pre = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url("/api/v1/widget/contact"))
+        .header("origin", "https://shop.example")
+        .header("access-control-request-method", "PUT")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pre.status(), 204);
+    let allowed = pre.headers()["access-control-allow-methods"]
+        .to_str()
+        .unwrap();
+    assert!(allowed.contains("PUT"), "{allowed}");
     let r = app
         .call(
             reqwest::Method::PUT,

@@ -176,6 +176,26 @@ async fn console_cookies_need_the_csrf_header(b: Backend) {
         .await
         .unwrap();
     TestApp::reply(res).await.expect(200);
+    // The console's socket: the cookie, from the console's own origin only.
+    let own = format!("http://{}", app.addr);
+    let cookie = format!("kefu_access={access}");
+    let ok = app
+        .ws_try_with(None, &[("cookie", &cookie), ("origin", &own)])
+        .await;
+    assert!(ok.is_ok(), "the console's own origin opens a socket");
+    for origin in [Some("https://evil.example"), None] {
+        let mut headers = vec![("cookie", cookie.as_str())];
+        headers.extend(origin.map(|o| ("origin", o)));
+        assert_eq!(
+            app.ws_try_with(None, &headers).await.err(),
+            Some(403),
+            "origin {origin:?}"
+        );
+    }
+    assert_eq!(
+        app.ws_try_with(None, &[("origin", &own)]).await.err(),
+        Some(401)
+    );
     // Unsafe methods need the header to match the cookie.
     let invite = format!("/api/v1/workspaces/{}/invitations", owner.workspace_id);
     let body = json!({"email": "a@example.com", "role": "agent"});

@@ -9,6 +9,7 @@ on_both_backends!(
     api_tokens_need_conversation_scopes,
     the_lifecycle_follows_the_contract,
     agents_list_what_they_may_see,
+    history_pages_back_and_lists_preview_each_conversation,
 );
 
 struct Chat {
@@ -523,4 +524,89 @@ async fn agents_list_what_they_may_see(b: Backend) {
         .await
         .expect_error(422, "validation_failed");
     app.stop().await;
+}
+
+/// Scrolling back (`before_seq`) for agents and visitors, and the list rows'
+/// contact and newest message; an agent's reply carries their name.
+async fn history_pages_back_and_lists_preview_each_conversation(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let chat = chat(&app, false).await;
+    let ws = &chat.owner.workspace_id;
+    let t = Some(chat.owner.access_token.as_str());
+    let mut conv = String::new();
+    for i in 1..=7 {
+        let m = say(
+            &app,
+            &chat.visitor_token,
+            &format!("m{i}"),
+            &format!("第{i}条"),
+        )
+        .await
+        .expect(201);
+        conv = m.body["conversation_id"].as_str().unwrap().to_string();
+    }
+    let base = format!("/api/v1/workspaces/{ws}/conversations/{conv}");
+    app.post(
+        &format!("{base}/messages"),
+        t,
+        json!({"body": "内部备注", "private": true, "client_msg_id": "n1"}),
+    )
+    .await
+    .expect(201);
+    let reply = app
+        .post(
+            &format!("{base}/messages"),
+            t,
+            json!({"body": "您好", "client_msg_id": "r1"}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(reply.body["sender"]["name"], "Owner", "{}", reply.body);
+
+    // Agents: the newest before a seq, oldest first.
+    let page = app
+        .get(&format!("{base}/messages?before_seq=9&limit=3"), t)
+        .await
+        .expect(200);
+    assert_eq!(seqs(&page.body), [6, 7, 8]);
+    let page = app
+        .get(&format!("{base}/messages?before_seq=3&limit=50"), t)
+        .await
+        .expect(200);
+    assert_eq!(seqs(&page.body), [1, 2]);
+    app.get(&format!("{base}/messages?before_seq=3&after_seq=1"), t)
+        .await
+        .expect_error(422, "validation_failed");
+    // Visitors: the same, without the private note (seq 8).
+    let mine = app
+        .get(
+            &format!("/api/v1/widget/conversations/{conv}/messages?before_seq=10&limit=3"),
+            Some(&chat.visitor_token),
+        )
+        .await
+        .expect(200);
+    assert_eq!(seqs(&mine.body), [6, 7, 9]);
+    assert_eq!(mine.body["items"][2]["sender"]["name"], "Owner");
+
+    // The list shows who and what came last, without further requests.
+    app.call(
+        reqwest::Method::PUT,
+        "/api/v1/widget/contact",
+        Some(&chat.visitor_token),
+        Some(json!({"name": "李雷", "email": "li@example.com"})),
+    )
+    .await
+    .expect(200);
+    let list = app
+        .get(&format!("/api/v1/workspaces/{ws}/conversations"), t)
+        .await
+        .expect(200);
+    let row = &list.body["items"][0];
+    assert_eq!(row["contact"]["name"], "李雷", "{row}");
+    assert_eq!(row["contact"]["email"], "li@example.com");
+    assert_eq!(row["last_message"]["seq"], 9);
+    assert_eq!(row["last_message"]["body"], "您好");
+    // A single conversation is not a list row.
+    let one = app.get(&base, t).await.expect(200);
+    assert!(one.body.get("last_message").is_none(), "{}", one.body);
 }
