@@ -268,9 +268,10 @@ test('two tabs of one session load at the same moment without ending it (refresh
     const second = await context.newPage();
     second.setDefaultTimeout(WAIT);
     second.on('pageerror', (e) => errors.push(e));
-    // Each tab trades the single-use refresh cookie for a socket token as it
-    // starts; unserialised, the second would present a spent token and the
-    // server would revoke the whole session (refresh_token_reused).
+    // Both tabs start at once (their sockets ride on the session cookie, no
+    // refresh needed), then refresh at once: unserialised, the second would
+    // present a spent refresh token and the server would revoke the whole
+    // session (refresh_token_reused).
     for (let round = 0; round < 2; round++) {
       await Promise.all([page.reload(), second.goto(kefu.base + '/#/inbox')]);
       await Promise.all([page.getByRole('tab', { name: 'All' }).waitFor(), second.getByRole('tab', { name: 'All' }).waitFor()]);
@@ -299,7 +300,7 @@ test('a dropped socket: the console reconnects and catches up on what it missed'
   // The socket goes through a relay the test can silence and cut.
   let silent = false;
   const sockets = [];
-  await page.routeWebSocket(/\/ws\?/, (ws) => {
+  await page.routeWebSocket(/\/ws(\?|$)/, (ws) => {
     const server = ws.connectToServer();
     server.onMessage((m) => !silent && ws.send(m));
     ws.onMessage((m) => server.send(m));
@@ -420,5 +421,51 @@ test('two-factor sign-in: the code field appears when the server asks for it', a
     assert.deepEqual(errors, []);
   } finally {
     await context.close();
+  }
+});
+
+test('an expired session cookie: the socket refreshes it and connects (no token in JavaScript)', async () => {
+  // Access cookies that live 2 seconds.
+  const short = await startKefu({ env: { KEFU_AUTH__ACCESS_TOKEN_TTL_SECS: '2' }, owner: 'short@example.com' });
+  const context = await browser.newContext({ locale: 'en-US' });
+  try {
+    const page = await context.newPage();
+    page.setDefaultTimeout(WAIT);
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(e));
+    const refreshes = [];
+    page.on('response', (r) => r.url().endsWith('/api/v1/auth/refresh') && refreshes.push(r.status()));
+    const sockets = [];
+    page.on('websocket', (w) => sockets.push(w));
+    await page.goto(short.base + '/');
+    await page.locator('#login-email').fill('short@example.com');
+    await page.locator('#login-password').fill(PASSWORD);
+    await page.locator('#login-password').press('Enter');
+    await page.getByRole('tab', { name: 'All' }).waitFor();
+    // Wait until the browser has dropped the expired access cookie…
+    await until(async () => !(await context.cookies()).some((c) => c.name === 'kefu_access'), 'the access cookie to expire', 10000);
+    const before = refreshes.length;
+    const socketsBefore = sockets.length;
+    // …then open a socket the console's way: the upgrade fails without the
+    // cookie, the socket checks the session (which refreshes the cookie)
+    // and the next attempt says hello.
+    const opened = await page.evaluate(async () => {
+      const { createSocket } = await import('/console/lib/ws.js');
+      const s = createSocket();
+      const hello = new Promise((ok) => s.on('open', ok));
+      s.start();
+      const frame = await hello;
+      s.stop();
+      return frame.type;
+    });
+    assert.equal(opened, 'hello');
+    assert.ok(refreshes.slice(before).includes(200), `the cookie was refreshed: ${refreshes}`);
+    // The first upgrade failed (no cookie), the second worked.
+    assert.ok(sockets.length - socketsBefore >= 2, `${sockets.length - socketsBefore} sockets`);
+    for (const w of sockets) assert.equal(new URL(w.url()).search, '');
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+    await short.stop();
   }
 });

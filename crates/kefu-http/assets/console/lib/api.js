@@ -11,9 +11,11 @@
 //   the session, so refreshes are serialised across tabs with the Web Locks
 //   API, and a tab that finds another tab refreshed after its request failed
 //   just retries instead of refreshing again.
-// - The WebSocket only accepts `?token=` (or an Authorization header, which
-//   browsers cannot set), not the cookie, so we keep the access token from
-//   the login/refresh JSON in memory (never in storage) for `socketToken()`.
+// - The WebSocket rides on the same access cookie (the server accepts it on
+//   an upgrade from its own origin). An expired cookie makes the upgrade
+//   fail, which a browser cannot tell from a network error, so the socket
+//   calls `checkSession()` (an ordinary request, refreshed on 401) before
+//   trying again. No token is ever kept in JavaScript.
 
 const BASE = '/api/v1';
 const LOCK = 'kefu-auth-refresh';
@@ -30,9 +32,6 @@ export class ApiError extends Error {
   }
 }
 
-// The access token for the socket, from the last login/refresh of this tab.
-let token = null;
-let tokenExpiresAt = 0; // ms epoch
 let refreshing = null; // this tab's in-flight refresh
 
 /** Called with `false` once the session is over (refresh refused). */
@@ -58,14 +57,6 @@ function headersFor(method, contentType) {
   return headers;
 }
 
-/** Remembers the tokens of a login/refresh answer (for the socket). */
-function remember(body) {
-  if (body && body.access_token) {
-    token = body.access_token;
-    tokenExpiresAt = Date.now() + (body.expires_in || 900) * 1000;
-  }
-}
-
 async function errorOf(res) {
   let body = {};
   try {
@@ -80,7 +71,8 @@ async function errorOf(res) {
  * Refreshes the session once for this tab (concurrent callers share it).
  * `failedAt`: when the request that got a 401 was sent; if another tab
  * refreshed after that, the cookies are already new and we only retry.
- * `force`: refresh anyway (we need a fresh access token in JSON).
+ * `force`: refresh even when another tab just did (tests use it to make
+ * two tabs refresh head-on).
  * Resolves true when the caller should retry.
  */
 export function refreshSession({ failedAt = 0, force = false } = {}) {
@@ -113,13 +105,9 @@ async function doRefresh(failedAt, force) {
     return false; // offline: the caller's request fails as it was
   }
   if (!res.ok) {
-    if (res.status === 401) {
-      token = null;
-      onSessionEnd();
-    }
+    if (res.status === 401) onSessionEnd();
     return false;
   }
-  remember(await res.json());
   localStorage.setItem(REFRESHED_AT, String(Date.now()));
   return true;
 }
@@ -163,27 +151,25 @@ export async function login(email, password, totp) {
   const body = { email, password };
   if (totp) body.totp = totp;
   const data = await api('POST', '/auth/login', body);
-  remember(data);
   localStorage.setItem(REFRESHED_AT, String(Date.now()));
   return data;
 }
 
 /** Ends the session (the server clears the cookies). */
 export async function logout() {
-  try {
-    await api('POST', '/auth/logout');
-  } finally {
-    token = null;
-  }
+  await api('POST', '/auth/logout');
 }
 
-/** An access token for `/ws?token=`: this tab's, or a fresh one. */
-export async function socketToken({ renew = false } = {}) {
-  const stale = () => !token || tokenExpiresAt - Date.now() < 60_000;
-  // Twice at most: a refresh already in flight may not have been forced.
-  for (let i = 0; i < 2 && (renew || stale()); i++) {
-    if (!(await refreshSession({ force: true }))) return null;
-    renew = false;
+/**
+ * Whether the session still works, refreshing the access cookie if it
+ * expired (the socket asks after a failed upgrade). Resolves true when
+ * signed in, false when the session is over or the server is unreachable.
+ */
+export async function checkSession() {
+  try {
+    await api('GET', '/me');
+    return true;
+  } catch {
+    return false;
   }
-  return token;
 }

@@ -1,9 +1,13 @@
 // The live socket (`/ws`, docs/protocol.md) for the console.
 //
-// The server authenticates agents' sockets with `?token=<access token>`
-// only (no cookie), so the token comes from `socketToken()` (kept in memory
-// from login/refresh). Socket events are a doorbell: after a reconnect we
-// emit `reconnected` and pages re-fetch what they show.
+// The socket rides on the session cookie (same origin: the server accepts
+// the cookie on an upgrade whose Origin is itself). An expired cookie makes
+// the upgrade fail with 401, which the browser reports as a plain failed
+// connection, so before retrying after a failure we check the session with
+// an ordinary request: that refreshes the cookie (lib/api.js) when needed,
+// and a session that is over sends the console back to the login page.
+// Socket events are a doorbell: after a reconnect we emit `reconnected` and
+// pages re-fetch what they show.
 //
 //   const socket = createSocket();
 //   const off = socket.on('message.created', (frame) => …);  // unsubscribe: off()
@@ -13,7 +17,7 @@
 // `reconnected` (hello after an earlier connection), `status` (with
 // 'connecting' | 'open' | 'closed'), `*` (every frame).
 
-import { socketToken } from './api.js';
+import { checkSession } from './api.js';
 
 const MIN_DELAY = 500;
 const MAX_DELAY = 30_000;
@@ -46,12 +50,15 @@ export function createSocket() {
   async function connect() {
     if (stopped) return;
     setStatus('connecting');
-    // A socket that closed before saying hello may have had a dead token.
-    const token = await socketToken({ renew: attempt > 0 && attempt % 3 === 0 });
-    if (stopped) return;
-    if (!token) return retry();
+    // The last socket closed before saying hello: perhaps its cookie had
+    // expired. Refresh it (or learn that we are offline) before trying again.
+    if (attempt > 0 && !(await checkSession())) {
+      if (!stopped) retry();
+      return;
+    }
+    if (stopped || ws) return;
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    const sock = new WebSocket(`${proto}//${location.host}/ws?token=${encodeURIComponent(token)}`);
+    const sock = new WebSocket(`${proto}//${location.host}/ws`);
     ws = sock;
     let helloSeen = false;
     sock.onmessage = (ev) => {
