@@ -350,6 +350,8 @@ test('the full history: older messages load as the agent scrolls up', async () =
     assert.equal(r.status, 201);
   }
   const { context, page, errors } = await newPage('en-US');
+  const pages = [];
+  page.on('request', (r) => /\/messages\?/.test(r.url()) && pages.push(new URL(r.url()).searchParams));
   try {
     await signIn(page);
     await page.getByRole('tab', { name: 'All' }).waitFor();
@@ -367,6 +369,10 @@ test('the full history: older messages load as the agent scrolls up', async () =
     // In order.
     const seqs = await thread.locator('.msg[data-seq]').evaluateAll((els) => els.map((e) => Number(e.dataset.seq)));
     assert.deepEqual(seqs, Array.from({ length: 120 }, (_, i) => i + 1));
+    // Older pages were asked for by `before_seq` (the oldest held).
+    const older = pages.filter((q) => q.has('before_seq')).map((q) => Number(q.get('before_seq')));
+    assert.ok(older.length >= 1, 'older pages use before_seq');
+    assert.ok(older.every((n, i) => i === 0 || n < older[i - 1]), `each page goes further back: ${older}`);
     assert.deepEqual(errors, []);
   } finally {
     await context.close();
@@ -418,6 +424,66 @@ test('two-factor sign-in: the code field appears when the server asks for it', a
     // An agent sees the inbox but no admin pages.
     await page.locator('#sidebar[data-pages="all"]').waitFor({ state: 'attached' });
     assert.equal(await page.getByRole('link', { name: 'Members' }).count(), 0);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
+/** A new member with `role` who accepted an invitation: {token, userId}. */
+async function newMember(email, name, role = 'admin') {
+  const inv = await api(kefu.base, 'POST', `/api/v1/workspaces/${ws}/invitations`, { token, body: { email, role } });
+  assert.equal(inv.status, 201, JSON.stringify(inv.body));
+  const acc = await api(kefu.base, 'POST', '/api/v1/invitations/accept', { body: { token: inv.body.token, name, password: PASSWORD } });
+  assert.equal(acc.status, 201, JSON.stringify(acc.body));
+  return { token: await login(kefu.base, email), userId: acc.body.id };
+}
+
+test('list rows come with their contact and newest message (no request per row); a colleague’s name on their reply; the socket on the cookie', async () => {
+  const v = await visitorWrites('My parcel never came');
+  const named = await api(kefu.base, 'PUT', '/api/v1/widget/contact', { token: v.token, body: { name: 'Lin Wei' } });
+  assert.equal(named.status, 200, JSON.stringify(named.body));
+  const colleague = await newMember('zhou@example.com', 'Agent Zhou');
+  const conv = `/api/v1/workspaces/${ws}/conversations/${v.conversationId}`;
+  const reply = await api(kefu.base, 'POST', `${conv}/messages`, { token: colleague.token, body: { body: 'Let me check with the courier.', client_msg_id: randomUUID() } });
+  assert.equal(reply.status, 201, JSON.stringify(reply.body));
+  assert.equal(reply.body.sender.name, 'Agent Zhou');
+  const note = await api(kefu.base, 'POST', `${conv}/messages`, { token: colleague.token, body: { body: 'Courier says Tuesday', private: true, client_msg_id: randomUUID() } });
+  assert.equal(note.status, 201, JSON.stringify(note.body));
+
+  const { context, page, errors } = await newPage('en-US');
+  const requests = [];
+  const sockets = [];
+  page.on('request', (r) => requests.push(`${r.method()} ${new URL(r.url()).pathname}${new URL(r.url()).search}`));
+  page.on('websocket', (w) => sockets.push(w.url()));
+  try {
+    await signIn(page);
+    await page.getByRole('tab', { name: 'All' }).click();
+    const row = page.getByRole('list', { name: 'Conversations' }).getByRole('link').filter({ hasText: 'Lin Wei' });
+    // The newest message, a private note here, is the row's preview.
+    await row.locator('.conv-preview').filter({ hasText: 'Courier says Tuesday' }).waitFor();
+    await page.waitForFunction(() => document.querySelector('.conn').dataset.state === 'open');
+    const perRow = requests.filter((r) => /\/contacts\/|\/messages/.test(r));
+    assert.deepEqual(perRow, [], 'the list needs no contact or message requests');
+    // The socket rides on the session cookie: no token in its URL, and no
+    // refresh was needed to get one.
+    assert.ok(sockets.length >= 1);
+    for (const url of sockets) assert.equal(new URL(url).pathname + new URL(url).search, '/ws');
+    assert.deepEqual(requests.filter((r) => r.includes('/auth/refresh')), []);
+
+    // In the conversation, the colleague's reply carries their name.
+    await row.click();
+    const thread = page.getByRole('log');
+    const theirs = thread.locator('.msg-agent').filter({ hasText: 'Let me check with the courier.' });
+    await theirs.waitFor();
+    assert.equal((await theirs.locator('.msg-who').textContent()).trim(), 'Agent Zhou');
+
+    // A new message updates the row's preview from the socket.
+    await api(kefu.base, 'POST', '/api/v1/widget/messages', {
+      token: v.token,
+      body: { conversation_id: v.conversationId, client_msg_id: randomUUID(), body: 'Any news?' },
+    });
+    await row.locator('.conv-preview').filter({ hasText: 'Any news?' }).waitFor();
     assert.deepEqual(errors, []);
   } finally {
     await context.close();

@@ -78,10 +78,13 @@ export function createDirectory(workspaceId) {
   };
 }
 
-/** A contact's display name: name, e-mail, phone or a short visitor tag. */
-export function contactLabel(contact, fallback) {
-  if (!contact) return fallback;
-  return contact.name || contact.email || contact.phone || `${fallback} ${shortId(contact.id)}`;
+/**
+ * A contact's display name: name, e-mail, phone or a short visitor tag
+ * made from `id` (the contact's id; list rows' contacts carry none).
+ */
+export function contactLabel(contact, fallback, id = contact && contact.id) {
+  const c = contact || {};
+  return c.name || c.email || c.phone || (id ? `${fallback} ${shortId(id)}` : fallback);
 }
 
 /** The last 4 characters of an id, for telling anonymous visitors apart. */

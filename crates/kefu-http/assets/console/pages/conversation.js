@@ -5,9 +5,10 @@
 //
 // Messages are kept by `seq` (gap-free per conversation, private notes
 // included for agents). The first page is the last 50 (`after_seq =
-// last_seq - 50`); older pages use `after_seq` further back, since the API
-// pages forward only. A socket message whose seq skips one triggers a
-// fetch of what is missing; so does a reconnect.
+// last_seq - 50`, then forward until nothing is left); older pages come
+// with `before_seq = <oldest held>` as the agent scrolls up. A socket
+// message whose seq skips one triggers a fetch of what is missing; so does
+// a reconnect.
 
 import { h, clear, toast, uid, icon } from '../lib/dom.js';
 import { t, fmtDate, fmtDateTime } from '../lib/i18n.js';
@@ -38,6 +39,8 @@ export function openConversation(container, { ctx, dir, id, onRead, onConversati
   let oldest = Infinity;
   let newest = 0;
   let loadingOlder = false;
+  let atStart = false; // the oldest message is in
+  let topWatching = false; // the first page is in: scrolling up loads more
   let readSent = 0;
   const offs = [];
 
@@ -164,6 +167,8 @@ export function openConversation(container, { ctx, dir, id, onRead, onConversati
     const s = m.sender || {};
     if (s.type === 'agent') {
       if (s.id === myId) return t('conv.you');
+      // The name they had when they sent it; older messages may lack it.
+      if (s.name) return s.name;
       dir.memberName(s.id).then((n) => n && (el.textContent = n));
       return t('conv.sender.agent');
     }
@@ -246,7 +251,8 @@ export function openConversation(container, { ctx, dir, id, onRead, onConversati
   }
 
   function showTop() {
-    top.textContent = oldest <= 1 || (conv && conv.last_seq === 0) ? t('conv.start') : loadingOlder ? t('conv.loadingOlder') : '';
+    if (oldest <= 1 || (conv && conv.last_seq === 0)) atStart = true;
+    top.textContent = atStart ? t('conv.start') : loadingOlder ? t('conv.loadingOlder') : '';
   }
 
   function nearBottom() {
@@ -283,26 +289,30 @@ export function openConversation(container, { ctx, dir, id, onRead, onConversati
   }
 
   async function loadOlder() {
-    if (loadingOlder || oldest <= 1 || !Number.isFinite(oldest)) return;
+    if (loadingOlder || atStart || !Number.isFinite(oldest)) return;
     loadingOlder = true;
+    let failed = false;
     scroller.setAttribute('aria-busy', 'true');
     showTop();
-    const after = Math.max(0, oldest - 1 - PAGE);
     try {
-      const page = await ctx.api('GET', `${base}/messages?after_seq=${after}&limit=${oldest - 1 - after}`);
+      const page = await ctx.api('GET', `${base}/messages?before_seq=${oldest}&limit=${PAGE}`);
       if (destroyed) return;
+      // A short page: nothing older is left.
+      if (page.items.length < PAGE) atStart = true;
       // Keep the visible messages where they are while adding above them.
       const fromBottom = scroller.scrollHeight - scroller.scrollTop;
       add(page.items);
       scroller.scrollTop = scroller.scrollHeight - fromBottom;
     } catch (e) {
+      failed = true;
       toast(errorText(e), 'error');
     } finally {
       loadingOlder = false;
       scroller.removeAttribute('aria-busy');
       showTop();
-      // The observer only reports changes: still near the top, go on.
-      if (!destroyed && scroller.scrollTop < 200) setTimeout(loadOlder, 0);
+      // The observer only reports changes: still near the top, go on
+      // (not after a failure: the next scroll tries again).
+      if (!destroyed && !failed && scroller.scrollTop < 200) setTimeout(loadOlder, 0);
     }
   }
 
@@ -311,6 +321,8 @@ export function openConversation(container, { ctx, dir, id, onRead, onConversati
   }, { root: scroller, rootMargin: '200px 0px 0px 0px' });
 
   scroller.addEventListener('scroll', () => {
+    // (After a failed page the observer stays quiet: scrolling retries.)
+    if (scroller.scrollTop < 200 && topWatching) loadOlder();
     if (nearBottom()) {
       jump.hidden = true;
       markRead();
@@ -457,6 +469,7 @@ export function openConversation(container, { ctx, dir, id, onRead, onConversati
     toBottom();
     markRead();
     topWatch.observe(top);
+    topWatching = true;
     if (window.matchMedia('(min-width: 761px)').matches) composer.focus();
   }
 

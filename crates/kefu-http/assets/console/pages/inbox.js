@@ -6,10 +6,15 @@
 // Real time: the socket's `message.created`, `conversation.updated` and
 // `conversation.hidden` frames update the list in place; after a reconnect
 // the list is fetched again (socket events are only a doorbell).
+//
+// A list row shows the contact and the newest message, which the list API
+// gives with each item (`contact`, `last_message`). Socket frames lack
+// them, so a row keeps what it had; a conversation that enters the view from
+// a socket event, never listed, has them fetched once.
 
 import { h, clear, icon } from '../lib/dom.js';
 import { t, fmtDate, fmtDateTime } from '../lib/i18n.js';
-import { createDirectory, contactLabel, shortId } from '../lib/directory.js';
+import { createDirectory, contactLabel } from '../lib/directory.js';
 import { errorText } from '../lib/errors.js';
 import { openConversation } from './conversation.js';
 import { statusBadge, priorityBadge, previewText } from './inbox-parts.js';
@@ -57,7 +62,6 @@ function mountInbox(root, ctx) {
     cursor: null,
     generation: 0, // bumps on each reload; stale answers are dropped
     openId: null,
-    previews: new Map(), // id → {seq, text, private}
     // Every conversation seen (listed, fetched or in an event), in or out of
     // the view: a message in a known one is judged without a request.
     known: new Map(),
@@ -264,9 +268,6 @@ function mountInbox(root, ctx) {
 
   // ---------- the list ----------
   const itemEls = new Map(); // id → li
-  const seen = new IntersectionObserver((entries) => {
-    for (const en of entries) if (en.isIntersecting) hydrate(en.target.dataset.id);
-  });
 
   /** Most recent activity first (times parsed: their fractions vary in length). */
   function sorted() {
@@ -283,14 +284,12 @@ function mountInbox(root, ctx) {
       if (!li) {
         li = h('li', { dataset: { id: c.id } });
         itemEls.set(c.id, li);
-        seen.observe(li);
       }
       fillItem(li, c);
       if (listEl.children[i] !== li) listEl.insertBefore(li, listEl.children[i] || null);
     });
     for (const [id, li] of itemEls) {
       if (!state.items.has(id)) {
-        seen.unobserve(li);
         li.remove();
         itemEls.delete(id);
       }
@@ -310,16 +309,13 @@ function mountInbox(root, ctx) {
 
   /** (Re)draws an item when what it shows changed (keeps focus otherwise). */
   function fillItem(li, c) {
+    completeRow(c);
     const unread = c.unread_count || 0;
-    const preview = state.previews.get(c.id);
-    const sig = JSON.stringify([c.status, c.priority, c.labels, c.assignee_id, c.updated_at, unread, preview && preview.text, c.id === state.openId]);
+    const last = c.last_message;
+    const who = contactLabel(c.contact, t('inbox.visitor'), c.contact_id);
+    const sig = JSON.stringify([c.status, c.priority, c.labels, c.assignee_id, c.updated_at, unread, who, last && [last.seq, last.body], c.id === state.openId]);
     if (li.dataset.sig === sig) return;
     li.dataset.sig = sig;
-    const name = h('span', { class: 'conv-name truncate' }, t('inbox.visitor') + ' ' + shortId(c.contact_id));
-    dir.contact(c.contact_id).then(
-      (contact) => (name.textContent = contactLabel(contact, t('inbox.visitor'))),
-      () => {},
-    );
     const assignee = h('span', { class: 'conv-assignee truncate muted small' });
     if (c.assignee_id && c.assignee_id !== myId) dir.memberName(c.assignee_id).then((n) => (assignee.textContent = n));
     const link = h(
@@ -333,8 +329,8 @@ function mountInbox(root, ctx) {
       h(
         'span',
         { class: 'conv-main' },
-        h('span', { class: 'conv-top' }, name, h('time', { class: 'conv-time', datetime: c.updated_at, title: fmtDateTime(c.updated_at) }, fmtDate(c.updated_at))),
-        h('span', { class: 'conv-preview truncate' }, preview ? previewText(preview) : '\u00a0'),
+        h('span', { class: 'conv-top' }, h('span', { class: 'conv-name truncate' }, who), h('time', { class: 'conv-time', datetime: c.updated_at, title: fmtDateTime(c.updated_at) }, fmtDate(c.updated_at))),
+        h('span', { class: 'conv-preview truncate' }, last ? previewText({ text: last.body, private: last.private }) : '\u00a0'),
         h(
           'span',
           { class: 'conv-meta' },
@@ -349,30 +345,60 @@ function mountInbox(root, ctx) {
     li.replaceChildren(link);
   }
 
-  /** Fills in a visible item's last message (once per seq). */
-  function hydrate(id) {
-    const c = state.items.get(id);
-    if (!c || c.last_seq < 1) return;
-    const have = state.previews.get(id);
-    if (have && have.seq >= c.last_seq) return;
-    state.previews.set(id, { seq: c.last_seq, text: have ? have.text : '', pending: true });
-    dir
-      .queue(() => ctx.api('GET', `${dir.base}/conversations/${id}/messages?after_seq=${c.last_seq - 1}&limit=1`))
-      .then((page) => {
-        const m = page.items[page.items.length - 1];
-        if (!m) return;
-        setPreview(id, m);
-      })
-      .catch(() => state.previews.delete(id));
-  }
-
-  function setPreview(id, m) {
-    const cur = state.previews.get(id);
-    if (cur && !cur.pending && cur.seq > m.seq) return;
-    state.previews.set(id, { seq: m.seq, text: m.body, private: m.private, sender: m.sender });
+  /** Redraws conversation `id`'s row, if it is listed. */
+  function refreshRow(id) {
     const li = itemEls.get(id);
     const c = state.items.get(id);
     if (li && c) fillItem(li, c);
+  }
+
+  /** Keeps `m` as `c`'s newest message unless it already has a newer one. */
+  function setLast(c, m) {
+    if (!c.last_message || c.last_message.seq <= m.seq) c.last_message = m;
+  }
+
+  /**
+   * Keeps what the list gave a row (contact, newest message, unread count)
+   * when a socket frame or a single-conversation fetch replaces it.
+   */
+  function carryOver(c, before) {
+    if (!before) return;
+    if (c.unread_count === undefined) c.unread_count = before.unread_count;
+    if (!c.contact && before.contact) c.contact = before.contact;
+    if (before.last_message) setLast(c, before.last_message);
+  }
+
+  // Rows completed already (or being completed), by conversation id.
+  const completing = new Set();
+  /**
+   * A row the list API never gave (it came from a socket event) lacks the
+   * contact and perhaps the newest message: fetch them, once.
+   */
+  function completeRow(c) {
+    const needsContact = !c.contact;
+    const needsLast = !c.last_message && c.last_seq > 0;
+    if ((!needsContact && !needsLast) || completing.has(c.id)) return;
+    completing.add(c.id);
+    const id = c.id;
+    if (needsContact) {
+      dir.contact(c.contact_id).then((full) => {
+        const cur = state.known.get(id);
+        if (!cur || cur.contact) return;
+        cur.contact = { name: full.name, email: full.email, phone: full.phone };
+        refreshRow(id);
+      }, () => {});
+    }
+    if (needsLast) {
+      dir
+        .queue(() => ctx.api('GET', `${dir.base}/conversations/${id}/messages?before_seq=${c.last_seq + 1}&limit=1`))
+        .then((page) => {
+          const m = page.items[page.items.length - 1];
+          const cur = state.known.get(id);
+          if (!m || !cur) return;
+          setLast(cur, m);
+          refreshRow(id);
+        }, () => {});
+    }
   }
 
   // ---------- real time ----------
@@ -397,8 +423,7 @@ function mountInbox(root, ctx) {
   }
 
   function upsert(c) {
-    const before = state.known.get(c.id);
-    if (c.unread_count === undefined && before) c.unread_count = before.unread_count;
+    carryOver(c, state.known.get(c.id));
     state.known.set(c.id, c);
     if (matches(c)) {
       state.items.set(c.id, c);
@@ -437,7 +462,7 @@ function mountInbox(root, ctx) {
         const mine = m.sender && m.sender.type === 'agent' && m.sender.id === myId;
         const reading = id === state.openId && document.visibilityState === 'visible';
         if (!mine && !reading) c.unread_count = (c.unread_count || 0) + 1;
-        setPreview(id, m);
+        setLast(c, m);
         renderList();
         return;
       }
@@ -448,6 +473,7 @@ function mountInbox(root, ctx) {
         // comes as conversation.updated).
         seen.last_seq = Math.max(seen.last_seq, m.seq);
         if (Date.parse(m.created_at) > Date.parse(seen.updated_at)) seen.updated_at = m.created_at;
+        setLast(seen, m);
         return;
       }
       const fresh = await fetchConversation(id);
@@ -455,8 +481,8 @@ function mountInbox(root, ctx) {
         state.foreign.add(id);
         return;
       }
+      setLast(fresh, m);
       upsert(fresh);
-      if (state.items.has(id)) setPreview(id, m);
     }),
     socket.on('conversation.updated', async ({ conversation: c }) => {
       if (!c || !(await ours(c))) return;
@@ -526,7 +552,6 @@ function mountInbox(root, ctx) {
     open,
     destroy() {
       for (const off of cleanups) off();
-      seen.disconnect();
       if (pane) pane.destroy();
     },
   };
