@@ -310,7 +310,11 @@ test('"talk to a person" queues the conversation; an agent picks it up and repli
     assert.equal(assigned.status, 200, JSON.stringify(assigned.body));
     await info.waitFor({ state: 'hidden', timeout: WAIT });
     await agentSay(queued.id, 'This is Owner, I can help with your order.');
-    await message(page, 'I can help with your order', 'agent').waitFor({ timeout: WAIT });
+    const reply = message(page, 'I can help with your order', 'agent');
+    await reply.waitFor({ timeout: WAIT });
+    // The agent's name (sender.name) on the reply and in the header.
+    assert.match(await reply.locator('.meta').textContent(), /Owner/);
+    assert.match(await page.getByTestId('status').textContent(), /Owner/);
     assert.equal((await getConversation(queued.id)).status, 'assigned');
     assert.deepEqual(v.errors, []);
   } finally {

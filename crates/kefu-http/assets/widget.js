@@ -287,7 +287,6 @@
     ui.title = h('h2', { id: 'kefu-title', text: t('title') });
     ui.status = h('p', { 'data-testid': 'status', text: t('st_new') });
     ui.headAv = h('span', { class: 'av', 'aria-hidden': 'true', text: 'K' });
-    ui.agentName = h('span', { 'data-testid': 'agent-name', hidden: true });
     ui.bar = h('div', { class: 'bar', 'data-testid': 'conn', role: 'status', hidden: true });
     ui.list = h('div', { class: 'list', 'data-testid': 'messages', role: 'log', 'aria-live': 'polite', tabindex: '0' });
     ui.greetAv = h('span', { class: 'av', 'aria-hidden': 'true', text: 'K' });
@@ -1024,7 +1023,6 @@
       : status === 'assigned' ? t('st_assigned', { name: name })
         : status === 'resolved' || status === 'closed' ? t('st_resolved') : t('st_new');
     ui.headAv.textContent = status === 'assigned' ? initials(name) : initials(inbox.name || 'K');
-    ui.agentName.textContent = name;
     ui.handoff.hidden = status !== 'bot';
     renderQueue();
     renderExtra();
