@@ -356,6 +356,36 @@ test('settings round trip: business hours, bot thresholds, a team, a canned resp
   });
 });
 
+test('a first load fetches only the shell and the inbox; a page’s module, translations and styles come when it is opened', async () => {
+  await withConsole('#/inbox', {}, async (page) => {
+    const fetched = [];
+    page.on('request', (r) => {
+      const u = new URL(r.url());
+      if (u.pathname.startsWith('/console/')) fetched.push(u.pathname);
+    });
+    await page.reload();
+    await page.getByRole('tab', { name: 'All' }).waitFor();
+    await page.waitForLoadState('networkidle');
+    const lazy = /\/console\/(pages\/admin\/(?!index\.js)|pages\/analytics|pages\/charts|i18n\/admin|i18n\/analytics|admin\.css)/;
+    assert.deepEqual(fetched.filter((p) => lazy.test(p)), [], 'nothing of the other pages on a first load');
+    assert.ok(fetched.includes('/console/pages/inbox.js'));
+    // The navigation is all there, translated, before any page module.
+    const nav = page.getByRole('navigation');
+    await nav.getByRole('link', { name: 'Members' }).click();
+    await page.locator('.invite-form').waitFor();
+    for (const p of ['/console/pages/admin/members.js', '/console/i18n/admin.js', '/console/admin.css']) {
+      assert.ok(fetched.includes(p), `${p} loaded with the page`);
+    }
+    assert.equal(fetched.filter((p) => p.includes('/analytics')).length, 0);
+    await nav.getByRole('link', { name: 'Analytics' }).click();
+    await page.locator('[data-kpi=csat]').waitFor();
+    assert.ok(fetched.includes('/console/pages/analytics.js'));
+    // The admin styles apply (admin.css limits the invite form's width).
+    await nav.getByRole('link', { name: 'Members' }).click();
+    assert.equal(await page.locator('.invite-form').evaluate((el) => getComputedStyle(el).maxWidth), '820px');
+  });
+});
+
 test('analytics and admin pages render at 360 px without horizontal page scroll', async () => {
   await withConsole('#/analytics', { width: 360 }, async (page) => {
     await page.locator('[data-kpi=csat] .kpi-value').waitFor();

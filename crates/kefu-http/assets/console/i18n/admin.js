@@ -3,15 +3,6 @@
 import { registerMessages } from '../lib/i18n.js';
 
 registerMessages('zh-CN', {
-  'nav.inboxes': '接入渠道',
-  'nav.kb': '知识库',
-  'nav.bot': '机器人设置',
-  'nav.canned': '快捷回复',
-  'nav.members': '成员',
-  'nav.teams': '团队',
-  'nav.tokens': 'API 令牌',
-  'nav.audit': '审计日志',
-
   'admin.back': '返回',
   'admin.edit': '编辑',
   'admin.delete': '删除',
@@ -346,15 +337,6 @@ registerMessages('zh-CN', {
 });
 
 registerMessages('en', {
-  'nav.inboxes': 'Inboxes',
-  'nav.kb': 'Knowledge base',
-  'nav.bot': 'Bot settings',
-  'nav.canned': 'Canned responses',
-  'nav.members': 'Members',
-  'nav.teams': 'Teams',
-  'nav.tokens': 'API tokens',
-  'nav.audit': 'Audit log',
-
   'admin.back': 'Back',
   'admin.edit': 'Edit',
   'admin.delete': 'Delete',

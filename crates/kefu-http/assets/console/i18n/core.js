@@ -42,6 +42,16 @@ registerMessages('zh-CN', {
 
   'nav.inbox': '收件箱',
   'nav.analytics': '数据分析',
+  // The admin pages' (their modules load when opened; the navigation needs these first).
+  'nav.inboxes': '接入渠道',
+  'nav.kb': '知识库',
+  'nav.bot': '机器人设置',
+  'nav.canned': '快捷回复',
+  'nav.members': '成员',
+  'nav.teams': '团队',
+  'nav.tokens': 'API 令牌',
+  'nav.audit': '审计日志',
+  'page.loadFailed': '页面加载失败。',
 
   'status.label': '我的状态',
   'status.online': '在线',
@@ -231,6 +241,16 @@ registerMessages('en', {
 
   'nav.inbox': 'Inbox',
   'nav.analytics': 'Analytics',
+  // The admin pages' (see above).
+  'nav.inboxes': 'Inboxes',
+  'nav.kb': 'Knowledge base',
+  'nav.bot': 'Bot settings',
+  'nav.canned': 'Canned responses',
+  'nav.members': 'Members',
+  'nav.teams': 'Teams',
+  'nav.tokens': 'API tokens',
+  'nav.audit': 'Audit log',
+  'page.loadFailed': 'Could not load this page.',
 
   'status.label': 'My status',
   'status.online': 'Online',

@@ -1,14 +1,27 @@
 // The admin pages, in sidebar order (the shell imports `pages`).
 // Inboxes come first: creating one is the first-run path.
+//
+// Each page's module (and the admin translations) is imported only when
+// the page is first shown (lib/lazy.js); `path`, `nav` and `roles` are
+// here so the navigation can be built before. They must match the
+// modules' own (a mismatch is logged).
 
-import '../../i18n/admin.js';
-import inboxes from './inboxes.js';
-import kb from './kb.js';
-import bot from './bot.js';
-import canned from './canned.js';
-import members from './members.js';
-import teams from './teams.js';
-import tokens from './tokens.js';
-import audit from './audit.js';
+import { lazyPage, stylesheet } from '../../lib/lazy.js';
 
-export const pages = [inboxes, kb, bot, canned, members, teams, tokens, audit];
+/** Imports a page module with the admin pages' translations and styles. */
+const withMessages = (load) => () =>
+  Promise.all([load(), import('../../i18n/admin.js'), stylesheet('/console/admin.css')]).then(([m]) => m);
+
+const ADMINS = ['owner', 'admin'];
+const SUPERVISORS = ['owner', 'admin', 'supervisor'];
+
+export const pages = [
+  lazyPage({ path: '#/admin/inboxes', nav: 'nav.inboxes', roles: ADMINS }, withMessages(() => import('./inboxes.js'))),
+  lazyPage({ path: '#/admin/kb', nav: 'nav.kb', roles: SUPERVISORS }, withMessages(() => import('./kb.js'))),
+  lazyPage({ path: '#/admin/bot', nav: 'nav.bot', roles: ADMINS }, withMessages(() => import('./bot.js'))),
+  lazyPage({ path: '#/admin/canned', nav: 'nav.canned', roles: SUPERVISORS }, withMessages(() => import('./canned.js'))),
+  lazyPage({ path: '#/admin/members', nav: 'nav.members', roles: ADMINS }, withMessages(() => import('./members.js'))),
+  lazyPage({ path: '#/admin/teams', nav: 'nav.teams', roles: ADMINS }, withMessages(() => import('./teams.js'))),
+  lazyPage({ path: '#/admin/tokens', nav: 'nav.tokens', roles: ADMINS }, withMessages(() => import('./tokens.js'))),
+  lazyPage({ path: '#/admin/audit', nav: 'nav.audit', roles: ADMINS }, withMessages(() => import('./audit.js'))),
+];
