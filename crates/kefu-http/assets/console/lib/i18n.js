@@ -57,9 +57,18 @@ export function t(key, vars) {
   return s.replace(/\{(\w+)\}/g, (m, k) => (vars[k] === undefined || vars[k] === null ? m : String(vars[k])));
 }
 
-/** Whether a key has a message (e.g. to translate an API error code). */
+/**
+ * Whether the current locale has a message for `key` (e.g. to translate an
+ * API error code). Only the current locale's table counts: `t()` would fall
+ * back to the other language, which is not what a caller asking means.
+ */
 export function has(key) {
-  return key in tables[current] || key in tables.en;
+  return Object.prototype.hasOwnProperty.call(tables[current], key);
+}
+
+/** The keys registered for `locale` (tests compare the two locales). */
+export function messageKeys(locale) {
+  return Object.keys(tables[locale] || {});
 }
 
 const fmtCache = new Map();
