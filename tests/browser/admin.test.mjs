@@ -215,19 +215,55 @@ test('knowledge base: write and publish an article, then "test the bot" answers 
   });
 });
 
-test('members and API tokens: an invitation code and a token secret are shown once', async () => {
+test('members and API tokens: an invitation link and a token secret are shown once; the invitee joins through the link', async () => {
   await withConsole('#/admin/members', {}, async (page) => {
     await page.fill('.invite-form input[name=email]', 'agent@example.com');
     await page.selectOption('.invite-form select[name=role]', 'supervisor');
     await page.click('.invite-form button[type=submit]');
-    const code = page.locator('[data-invitation-token]');
-    await code.waitFor();
+    const linkEl = page.locator('[data-invitation-link]');
+    await linkEl.waitFor();
+    const link = (await linkEl.textContent()).trim();
+    assert.match(link, new RegExp(`^${kefu.base.replace(/[.]/g, '\\.')}/#/accept\\?token=`));
     const invitations = await call('GET', `/api/v1/workspaces/${ws}/invitations`, undefined, 200);
     assert.deepEqual(invitations.map((i) => [i.email, i.role]), [['agent@example.com', 'supervisor']]);
-    // The code works: the invitee joins with it.
-    await call('POST', '/api/v1/invitations/accept', { token: (await code.textContent()).trim(), name: 'Agent', password: PASSWORD }, 201, null);
+
+    // The invitee, signed out in a browser of their own, opens the link.
+    const invitee = await browser.newContext({ locale: 'en-US' });
+    try {
+      const p = await invitee.newPage();
+      p.setDefaultTimeout(WAIT);
+      const errors = [];
+      p.on('pageerror', (e) => errors.push(e.message));
+      await p.goto(link);
+      await p.getByRole('heading', { name: 'Join the workspace' }).waitFor();
+      await p.getByLabel('Your name').fill('Agent Wu');
+      // Too short a password: said next to the field.
+      await p.getByLabel('Password', { exact: true }).fill('short');
+      await p.getByRole('button', { name: 'Join and sign in' }).click();
+      await p.locator('#accept-password-error', { hasText: 'Too short.' }).waitFor();
+      assert.equal(await p.getByLabel('Password', { exact: true }).getAttribute('aria-invalid'), 'true');
+      await p.getByLabel('Password', { exact: true }).fill(PASSWORD);
+      await p.getByRole('button', { name: 'Join and sign in' }).click();
+      // Joined and signed in: the console as a supervisor, the token gone from the address.
+      await p.getByRole('tab', { name: 'All' }).waitFor();
+      await p.locator('.user-menu summary', { hasText: 'Agent Wu' }).waitFor();
+      assert.equal(new URL(p.url()).hash, '#/inbox');
+      assert.equal(await p.getByRole('link', { name: 'Analytics' }).count(), 1);
+      assert.equal(await p.getByRole('link', { name: 'Members' }).count(), 0);
+      // The link is spent (pasted into this open console tab, it shows the page again).
+      await p.goto(link);
+      await p.getByRole('heading', { name: 'Join the workspace' }).waitFor();
+      await p.getByLabel('Your name').fill('Agent Wu');
+      await p.getByLabel('Password', { exact: true }).fill(PASSWORD);
+      await p.getByRole('button', { name: 'Join and sign in' }).click();
+      await p.getByRole('alert').filter({ hasText: 'This invitation link no longer works' }).waitFor();
+      assert.deepEqual(errors, []);
+    } finally {
+      await invitee.close();
+    }
     await page.reload();
     await page.locator('.members-table tbody tr', { hasText: 'agent@example.com' }).waitFor();
+    assert.equal(await page.locator('.members-table tbody tr', { hasText: 'agent@example.com' }).locator('td').first().textContent(), 'Agent Wu');
 
     await page.goto(`${kefu.base}/#/admin/tokens`);
     await page.fill('.token-form input[name=name]', 'CRM sync');

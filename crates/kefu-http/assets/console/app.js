@@ -7,13 +7,14 @@
 
 import './i18n/core.js';
 import { api, onSessionEnded } from './lib/api.js';
-import { onLocaleChange } from './lib/i18n.js';
+import { onLocaleChange, t } from './lib/i18n.js';
 import { clear, h } from './lib/dom.js';
 import { errorText } from './lib/errors.js';
 import { lazyPage, stylesheet } from './lib/lazy.js';
 import inboxPage from './pages/inbox.js';
 import { pages as adminPages } from './pages/admin/index.js';
 import { renderLogin } from './pages/login.js';
+import { parseHash } from './lib/router.js';
 import { mountShell } from './lib/shell.js';
 
 const root = document.getElementById('app');
@@ -27,16 +28,51 @@ const pages = [inboxPage, analyticsPage, ...adminPages];
 
 let shell = null;
 
-function showLogin() {
+function showLogin(opts = {}) {
   if (shell) {
     shell.destroy();
     shell = null;
   }
   clear(root);
-  renderLogin(root, { onLoggedIn: () => start() });
+  renderLogin(root, { ...opts, onLoggedIn: () => start() });
+}
+
+const ACCEPT = '#/accept';
+
+/**
+ * The signed-out invitation page (`#/accept?token=…`), loaded only when
+ * opened. Whoever is signed in in this browser, the link is for the
+ * invitee: accepting signs in as them.
+ */
+async function showAccept() {
+  if (shell) {
+    shell.destroy();
+    shell = null;
+  }
+  let renderAccept;
+  try {
+    ({ renderAccept } = await import('./pages/accept.js'));
+  } catch (e) {
+    clear(root);
+    root.append(h('p', { class: 'boot-error', role: 'alert' }, errorText(e)));
+    setTimeout(start, 5000);
+    return;
+  }
+  if (parseHash().path !== ACCEPT) return start();
+  const token = parseHash().query.get('token') || '';
+  renderAccept(root, {
+    token,
+    onJoined(user, signedIn) {
+      // The token is spent: keep it out of the address bar and history.
+      history.replaceState(null, '', '/#/inbox');
+      if (signedIn) start();
+      else showLogin({ email: user.email, notice: t('accept.joined') });
+    },
+  });
 }
 
 async function start() {
+  if (parseHash().path === ACCEPT) return showAccept();
   let me;
   try {
     me = await api('GET', '/me');
@@ -57,8 +93,15 @@ onSessionEnded(() => {
   if (shell) showLogin();
 });
 
+// An invitation link pasted into an open console tab (only the hash changes).
+// Registered before the shell's own listener, which it stops.
+window.addEventListener('hashchange', () => {
+  if (parseHash().path === ACCEPT) showAccept();
+});
+
 onLocaleChange(() => {
   if (shell) shell.rerender();
+  else if (parseHash().path === ACCEPT) showAccept();
   else showLogin();
 });
 

@@ -268,9 +268,10 @@ registerMessages('zh-CN', {
   'admin.members.inviteTitle': '邀请成员',
   'admin.members.invite': '发送邀请',
   'admin.members.invited': '已邀请 {email}（{role}）。',
-  'admin.members.tokenOnce': '邀请码只显示这一次，{date} 前有效。请复制后发给对方。',
+  'admin.members.tokenOnce': '邀请链接只显示这一次，{date} 前有效。请复制后发给对方。',
+  'admin.members.link': '邀请链接',
   'admin.members.token': '邀请码',
-  'admin.members.acceptHint': '对方用邀请码、姓名和密码调用 POST /api/v1/invitations/accept 接受邀请，然后即可登录控制台。',
+  'admin.members.acceptHint': '对方打开链接，填写姓名、设置密码后即加入并登录。（也可以用邀请码调用 POST /api/v1/invitations/accept。）',
 
   // Teams
   'admin.teams.title': '团队',
@@ -597,9 +598,10 @@ registerMessages('en', {
   'admin.members.inviteTitle': 'Invite a member',
   'admin.members.invite': 'Invite',
   'admin.members.invited': '{email} is invited ({role}).',
-  'admin.members.tokenOnce': 'The invitation code is shown only now and is valid until {date}. Copy it and send it to them.',
+  'admin.members.tokenOnce': 'The invitation link is shown only now and is valid until {date}. Copy it and send it to them.',
+  'admin.members.link': 'Invitation link',
   'admin.members.token': 'Invitation code',
-  'admin.members.acceptHint': 'They accept with the code, a name and a password (POST /api/v1/invitations/accept), then sign in to the console.',
+  'admin.members.acceptHint': 'Opening the link, they choose a name and a password and are signed in. (The code alone works with POST /api/v1/invitations/accept.)',
 
   'admin.teams.title': 'Teams',
   'admin.teams.intro': 'Each team has its own queue: a conversation sent to a team goes only to its members.',

@@ -11,9 +11,13 @@ import { errorText } from '../lib/errors.js';
 // Kept across a re-render (the language switch) so the e-mail stays typed.
 let lastEmail = '';
 
-/** Fills `root` with the form; calls `onLoggedIn(tokenResponse)` on success. */
-export function renderLogin(root, { onLoggedIn }) {
+/**
+ * Fills `root` with the form; calls `onLoggedIn(tokenResponse)` on success.
+ * `email` prefills the e-mail; `notice` is a line shown above the form.
+ */
+export function renderLogin(root, { onLoggedIn, email: presetEmail, notice }) {
   clear(root);
+  if (presetEmail) lastEmail = presetEmail;
   const error = h('div', { class: 'form-error', role: 'alert', 'aria-live': 'assertive', id: 'login-error' });
   const email = h('input', {
     class: 'input',
@@ -105,6 +109,7 @@ export function renderLogin(root, { onLoggedIn }) {
         { class: 'card login-card' },
         h('div', { class: 'login-head' }, h('span', { class: 'brand-mark', 'aria-hidden': 'true' }, icon('chat')), h('h1', null, t('login.title'))),
         h('p', { class: 'muted' }, t('login.subtitle')),
+        notice ? h('p', { class: 'callout', role: 'status' }, notice) : null,
         h(
           'form',
           { class: 'stack', 'on:submit': onSubmit, novalidate: false, 'aria-label': t('login.title') },

@@ -1,6 +1,7 @@
 // Members and invitations: the member list with role changes and removal,
 // pending invitations (revoke), and the invite form, which shows the
-// invitation token once so it can be sent to the invitee.
+// invitation link (`/#/accept?token=…`, pages/accept.js) and its code
+// once so they can be sent to the invitee.
 //
 // Role rules (enforced by the server, mirrored here to hide what would be
 // refused): owners and admins manage members; only owners touch owners or
@@ -148,7 +149,12 @@ async function loadInvitations(ctx, life, box) {
       }, t('admin.revoke')))))))));
 }
 
-/** The invite form; on success the token is shown once with a copy button. */
+/** The link that opens the accept page (the token in the hash stays in the browser). */
+export function acceptLink(token) {
+  return `${location.origin}/#/accept?token=${encodeURIComponent(token)}`;
+}
+
+/** The invite form; on success the link and token are shown once with copy buttons. */
 function inviteCard(ctx, reload) {
   const email = input('email', '', { type: 'email', required: true, autocomplete: 'off' });
   const role = select('role', grantable(ctx).map((r) => [r, roleLabel(r)]), 'agent');
@@ -172,8 +178,11 @@ function inviteCard(ctx, reload) {
       clear(result).append(h('div', { class: 'callout stack-sm invite-result' },
         h('strong', null, t('admin.members.invited', { email: inv.email, role: roleLabel(inv.role) })),
         h('p', { class: 'small' }, t('admin.members.tokenOnce', { date: fmtDate(inv.expires_at) })),
-        copyBlock(inv.token, t('admin.members.token'), { 'data-invitation-token': '' }),
-        h('p', { class: 'hint' }, t('admin.members.acceptHint'))));
+        copyBlock(acceptLink(inv.token), t('admin.members.link'), { 'data-invitation-link': '' }),
+        h('p', { class: 'hint' }, t('admin.members.acceptHint')),
+        h('details', { class: 'small' },
+          h('summary', null, t('admin.members.token')),
+          copyBlock(inv.token, t('admin.members.token'), { 'data-invitation-token': '' }))));
       email.value = '';
       reload();
     }, (err) => showFieldErrors(form, error, err));
