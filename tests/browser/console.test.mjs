@@ -535,3 +535,92 @@ test('an expired session cookie: the socket refreshes it and connects (no token 
     await short.stop();
   }
 });
+
+test('the unread total of my conversations is in the title', async () => {
+  const v = await visitorWrites('Title check: are you there?');
+  const me = (await api(kefu.base, 'GET', '/api/v1/me', { token })).body.user.id;
+  const conv = `/api/v1/workspaces/${ws}/conversations/${v.conversationId}`;
+  const assigned = await api(kefu.base, 'POST', `${conv}/assign`, { token, body: { assignee_id: me } });
+  assert.equal(assigned.status, 200, JSON.stringify(assigned.body));
+  // What the server counts for me (earlier tests may have left some).
+  const mine = await api(kefu.base, 'GET', `/api/v1/workspaces/${ws}/conversations?assignee_id=${me}&status=assigned&limit=200`, { token });
+  const base = mine.body.items.reduce((n, c) => n + c.unread_count, 0);
+  assert.ok(base >= 1);
+  const title = (n) => (n > 0 ? `(${n}) Kefu` : 'Kefu');
+
+  const { context, page, errors } = await newPage('en-US');
+  try {
+    await signIn(page);
+    await page.getByRole('tab', { name: 'Mine' }).waitFor();
+    await page.waitForFunction((want) => document.title === want, title(base));
+    // The visitor writes again: one more.
+    await api(kefu.base, 'POST', '/api/v1/widget/messages', {
+      token: v.token,
+      body: { conversation_id: v.conversationId, client_msg_id: randomUUID(), body: 'Hello?' },
+    });
+    await page.waitForFunction((want) => document.title === want, title(base + 1));
+    // Reading the conversation clears its two.
+    await page.getByRole('list', { name: 'Conversations' }).getByRole('link').filter({ hasText: 'Hello?' }).click();
+    await page.getByRole('log').locator('.msg-visitor').filter({ hasText: 'Hello?' }).waitFor();
+    await page.waitForFunction((want) => document.title === want, title(base - 1));
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test('day separators in the thread, in the page language', async () => {
+  const v = await visitorWrites('Day one: my order is late');
+  for (const body of ['Day two: still nothing', 'Day three: it came, thanks']) {
+    const r = await api(kefu.base, 'POST', '/api/v1/widget/messages', {
+      token: v.token,
+      body: { conversation_id: v.conversationId, client_msg_id: randomUUID(), body },
+    });
+    assert.equal(r.status, 201);
+  }
+  // The messages were all written just now: the page's clock is fixed at
+  // noon today (UTC) and their times are moved to 09:00 two days ago,
+  // yesterday and 11:00 today as the browser receives them.
+  const noon = new Date();
+  noon.setUTCHours(12, 0, 0, 0);
+  const at = (days, hour) => new Date(noon.getTime() - days * 86_400_000 - (12 - hour) * 3_600_000).toISOString();
+  const times = { 1: at(2, 9), 2: at(1, 9), 3: at(0, 11) };
+  const twoDaysAgo = new Date(times[1]).getUTCDate();
+
+  const context = await browser.newContext({ locale: 'en-US', timezoneId: 'UTC', viewport: { width: 1360, height: 820 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(WAIT);
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e));
+  await page.clock.setFixedTime(noon);
+  await page.route(new RegExp(`/conversations/${v.conversationId}/messages\\?`), async (route) => {
+    const res = await route.fetch();
+    const json = await res.json();
+    for (const m of json.items) if (times[m.seq]) m.created_at = times[m.seq];
+    await route.fulfill({ response: res, json });
+  });
+  /** The thread's children in order: 'day:<label>' or 'msg:<seq>'. */
+  const shape = () => page.locator('.msg-list').evaluate((list) => [...list.children].map((el) => (el.classList.contains('day-sep') ? `day:${el.textContent}` : `msg:${el.dataset.seq}`)));
+  try {
+    await signIn(page);
+    await page.getByRole('tab', { name: 'All' }).waitFor();
+    await page.goto(`${kefu.base}/#/inbox/${v.conversationId}`);
+    const thread = page.getByRole('log');
+    await thread.locator('.msg-visitor').filter({ hasText: 'Day three' }).waitFor();
+    const [first, ...rest] = await shape();
+    assert.match(first, new RegExp(`^day:\\w+, \\w+ ${twoDaysAgo}(, \\d{4})?$`), first);
+    assert.deepEqual(rest, ['msg:1', 'day:Yesterday', 'msg:2', 'day:Today', 'msg:3']);
+    assert.equal(await thread.getByRole('separator').count(), 3);
+
+    // In Chinese.
+    await page.locator('.user-menu summary').click();
+    await page.getByRole('combobox', { name: 'Language' }).selectOption('zh-CN');
+    await thread.locator('.day-sep').filter({ hasText: '今天' }).waitFor();
+    const zh = await shape();
+    assert.match(zh[0], new RegExp(`^day:(\\d{4}年)?${new Date(times[1]).getUTCMonth() + 1}月${twoDaysAgo}日星期.$`), zh[0]);
+    assert.deepEqual(zh.slice(1), ['msg:1', 'day:昨天', 'msg:2', 'day:今天', 'msg:3']);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});

@@ -57,6 +57,9 @@ registerMessages('zh-CN', {
   'shell.conn.open': '已连接',
   'shell.conn.closed': '连接已断开，正在重试…',
 
+  'shell.titleUnread': '({n}) {app}',
+  'day.today': '今天',
+  'day.yesterday': '昨天',
   'nav.inbox': '收件箱',
   'nav.analytics': '数据分析',
   // The admin pages' (their modules load when opened; the navigation needs these first).
@@ -273,6 +276,9 @@ registerMessages('en', {
   'shell.conn.open': 'Connected',
   'shell.conn.closed': 'Disconnected, retrying…',
 
+  'shell.titleUnread': '({n}) {app}',
+  'day.today': 'Today',
+  'day.yesterday': 'Yesterday',
   'nav.inbox': 'Inbox',
   'nav.analytics': 'Analytics',
   // The admin pages' (see above).

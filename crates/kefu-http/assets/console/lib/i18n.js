@@ -93,6 +93,37 @@ export function fmtDate(d) {
   return formatter('ymd', { year: 'numeric', month: 'short', day: 'numeric' }).format(date);
 }
 
+/** A time of day, "14:05" (messages under a day separator). */
+export function fmtTime(d) {
+  if (!d) return '';
+  const date = d instanceof Date ? d : new Date(d);
+  if (Number.isNaN(date.getTime())) return '';
+  return formatter('t', { hour: '2-digit', minute: '2-digit' }).format(date);
+}
+
+/** The local calendar day of a date, "2025-03-09": equal keys, same day. */
+export function dayKey(d) {
+  const date = d instanceof Date ? d : new Date(d);
+  if (Number.isNaN(date.getTime())) return '';
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
+}
+
+/**
+ * A day for a separator, from its dayKey: "Today", "Yesterday", else the
+ * weekday and date (with the year when it is not this year).
+ */
+export function fmtDay(key, now = new Date()) {
+  const [y, m, d] = key.split('-').map(Number);
+  const date = new Date(y, m - 1, d);
+  if (key === dayKey(now)) return t('day.today');
+  const yesterday = new Date(now.getFullYear(), now.getMonth(), now.getDate() - 1);
+  if (key === dayKey(yesterday)) return t('day.yesterday');
+  const opts = { weekday: 'long', month: 'long', day: 'numeric' };
+  if (y !== now.getFullYear()) opts.year = 'numeric';
+  return formatter(opts.year ? 'dayY' : 'day', opts).format(date);
+}
+
 /** A full date and time (for titles and tooltips). */
 export function fmtDateTime(d) {
   if (!d) return '';

@@ -10,6 +10,7 @@ import { parseHash, match, allowed, navigate } from './router.js';
 import { statusControl } from './presence.js';
 import { createNotifier } from './notify.js';
 import { errorText } from './errors.js';
+import { trackUnread } from './unread.js';
 
 const WS_STORE = 'kefu.workspace';
 const DEFAULT_ROUTE = '#/inbox';
@@ -30,6 +31,7 @@ export function mountShell(root, { me, pages, onLogout }) {
   let workspace = pickWorkspace(me.workspaces || []);
   let current = null; // {page, cleanup}
   let teardown = []; // shell-level subscriptions of the current workspace
+  let unread = null; // the title's unread total (lib/unread.js)
   const notifier = createNotifier({ me, socket });
 
   const main = h('main', { id: 'main', class: 'main', tabindex: '-1' });
@@ -42,6 +44,7 @@ export function mountShell(root, { me, pages, onLogout }) {
       t,
       navigate,
       socket,
+      unread,
       params,
       query,
     };
@@ -206,6 +209,8 @@ export function mountShell(root, { me, pages, onLogout }) {
     clear(sidebar).append(h('div', { class: 'brand' }, h('span', { class: 'brand-mark', 'aria-hidden': 'true' }, icon('chat')), t('app.name')), navList);
     const status = workspace ? statusControl({ me, workspace, socket }) : null;
     if (status) teardown.push(status.destroy);
+    unread = workspace ? trackUnread({ me, workspace, socket }) : null;
+    if (unread) teardown.push(unread.destroy);
     showConn(socket.status);
     replace(
       topbar,

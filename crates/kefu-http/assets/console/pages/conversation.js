@@ -9,9 +9,12 @@
 // with `before_seq = <oldest held>` as the agent scrolls up. A socket
 // message whose seq skips one triggers a fetch of what is missing; so does
 // a reconnect.
+//
+// A separator ("Today", "Yesterday", "Monday, 3 March") starts each local
+// calendar day of the thread; messages show only their time of day.
 
 import { h, clear, toast, uid, icon } from '../lib/dom.js';
-import { t, fmtDate, fmtDateTime } from '../lib/i18n.js';
+import { t, fmtTime, fmtDateTime, dayKey, fmtDay } from '../lib/i18n.js';
 import { contactLabel, shortId } from '../lib/directory.js';
 import { errorText } from '../lib/errors.js';
 import { statusBadge } from './inbox-parts.js';
@@ -194,7 +197,7 @@ export function openConversation(container, { ctx, dir, id, onRead, onConversati
       'article',
       {
         class: ['msg', 'msg-' + type, m.private ? 'msg-private' : '', mine ? 'msg-mine' : ''],
-        dataset: { seq: String(m.seq) },
+        dataset: { seq: String(m.seq), day: dayKey(m.created_at) },
         'aria-label': m.private ? t('conv.private') : null,
       },
       h(
@@ -202,7 +205,7 @@ export function openConversation(container, { ctx, dir, id, onRead, onConversati
         { class: 'msg-head' },
         who,
         m.private ? h('span', { class: 'badge badge-warn' }, icon('lock'), t('conv.private')) : null,
-        h('time', { datetime: m.created_at, title: fmtDateTime(m.created_at) }, fmtDate(m.created_at)),
+        h('time', { datetime: m.created_at, title: fmtDateTime(m.created_at) }, fmtTime(m.created_at)),
       ),
       h('div', { class: 'msg-body' }, m.body),
       cites,
@@ -226,10 +229,12 @@ export function openConversation(container, { ctx, dir, id, onRead, onConversati
   /** Adds messages (any order, duplicates ignored). Returns how many were new. */
   function add(items) {
     let added = 0;
+    let settled = false;
     for (const m of items) {
       if (m.client_msg_id && pending.has(m.client_msg_id)) {
         pending.get(m.client_msg_id).el.remove();
         pending.delete(m.client_msg_id);
+        settled = true;
       }
       if (msgs.has(m.seq)) continue;
       msgs.set(m.seq, m);
@@ -241,8 +246,49 @@ export function openConversation(container, { ctx, dir, id, onRead, onConversati
       newest = Math.max(newest, m.seq);
       added++;
     }
+    if (added || settled) markDays();
     showTop();
     return added;
+  }
+
+  function daySep(day) {
+    const label = fmtDay(day);
+    return h('div', { class: 'day-sep', role: 'separator', 'aria-label': label, dataset: { day } }, h('span', null, label));
+  }
+
+  /**
+   * Puts a day separator before the first message of each day (and only
+   * there). Separators already right are kept, so the log's live region
+   * does not announce them again; their labels are refreshed ("Today"
+   * becomes "Yesterday" after midnight).
+   */
+  function markDays() {
+    let prevDay = null;
+    let sep = null; // a separator just passed, not yet matched to a message
+    for (const el of [...list.children]) {
+      if (el.classList.contains('day-sep')) {
+        if (sep) sep.remove(); // two in a row: the first is stale
+        sep = el;
+        continue;
+      }
+      const day = el.dataset.day;
+      if (!day) continue;
+      if (day === prevDay) {
+        if (sep) sep.remove();
+      } else if (sep && sep.dataset.day === day) {
+        const label = fmtDay(day);
+        if (sep.firstChild.textContent !== label) {
+          sep.firstChild.textContent = label;
+          sep.setAttribute('aria-label', label);
+        }
+      } else {
+        if (sep) sep.remove();
+        list.insertBefore(daySep(day), el);
+      }
+      sep = null;
+      prevDay = day;
+    }
+    if (sep) sep.remove();
   }
 
   function firstPending() {
@@ -344,13 +390,14 @@ export function openConversation(container, { ctx, dir, id, onRead, onConversati
     if (!p) {
       const el = h(
         'article',
-        { class: ['msg', 'msg-agent', 'msg-mine', 'msg-pending', isPrivate ? 'msg-private' : ''] },
+        { class: ['msg', 'msg-agent', 'msg-mine', 'msg-pending', isPrivate ? 'msg-private' : ''], dataset: { day: dayKey(new Date()) } },
         h('div', { class: 'msg-head' }, h('span', { class: 'msg-who' }, t('conv.you')), isPrivate ? h('span', { class: 'badge badge-warn' }, icon('lock'), t('conv.private')) : null, h('span', { class: 'msg-state small' }, t('conv.sending'))),
         h('div', { class: 'msg-body' }, body),
       );
       p = { el, body, private: isPrivate };
       pending.set(cmid, p);
       list.append(el);
+      markDays();
       toBottom();
     }
     p.el.classList.remove('msg-failed');

@@ -523,6 +523,7 @@ function mountInbox(root, ctx) {
       dir,
       id,
       onRead(cid) {
+        if (ctx.unread) ctx.unread.read(cid);
         const c = state.items.get(cid);
         if (c && c.unread_count) {
           c.unread_count = 0;
