@@ -484,6 +484,15 @@ pub trait KbStore: Send + Sync {
     ) -> StoreResult<Vec<Article>>;
     /// Every live, published article of the workspace.
     async fn published_articles(&self, workspace: WorkspaceId) -> StoreResult<Vec<Article>>;
+    /// The id and version of every live, published article (no content:
+    /// for status checks).
+    async fn published_versions(
+        &self,
+        workspace: WorkspaceId,
+    ) -> StoreResult<Vec<(ArticleId, i64)>>;
+    /// How many live, published articles have a vector for `model` at their
+    /// current version.
+    async fn embedded_count(&self, workspace: WorkspaceId, model: &str) -> StoreResult<usize>;
     /// Stores (or replaces) an article's vector for `model`.
     async fn put_embedding(
         &self,

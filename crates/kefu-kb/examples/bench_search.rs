@@ -255,12 +255,18 @@ fn main() {
         if disk { "disk" } else { "RAM" }
     );
 
+    // One vector per passage, as Kefu embeds them: title, each question,
+    // body.
     let dim = 384;
     for d in &docs {
-        let v: Vec<f32> = (0..dim)
-            .map(|_| (rng.next() % 2000) as f32 / 1000.0 - 1.0)
+        let vectors = (0..2 + d.questions.len())
+            .map(|_| {
+                (0..dim)
+                    .map(|_| (rng.next() % 2000) as f32 / 1000.0 - 1.0)
+                    .collect()
+            })
             .collect();
-        kb.set_vector(ws, d.article_id, v);
+        kb.set_vectors(ws, d.article_id, vectors);
     }
 
     let queries: Vec<String> = (0..1000)

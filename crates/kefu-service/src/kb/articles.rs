@@ -318,23 +318,15 @@ impl Services {
     pub async fn kb_status(&self, access: &Access) -> ServiceResult<KbStatus> {
         access.require(Action::ViewKnowledge)?;
         let ws = access.workspace_id;
-        let published = self.store.published_articles(ws).await?;
+        // Ids and versions only: this is polled, it must stay cheap.
+        let published = self.store.published_versions(ws).await?;
         let indexed_versions = self.knowledge.index.versions(ws.0);
         let indexed = published
             .iter()
-            .filter(|a| indexed_versions.get(&a.id.0) == Some(&a.version))
+            .filter(|(id, version)| indexed_versions.get(&id.0) == Some(version))
             .count();
         let embedded = match self.knowledge.embedding_model() {
-            Some(model) => {
-                let current: std::collections::HashMap<_, _> =
-                    published.iter().map(|a| (a.id, a.version)).collect();
-                self.store
-                    .embeddings(ws, model, None)
-                    .await?
-                    .iter()
-                    .filter(|e| current.get(&e.article_id) == Some(&e.version))
-                    .count()
-            }
+            Some(model) => self.store.embedded_count(ws, model).await?,
             None => 0,
         };
         let articles = published.len();

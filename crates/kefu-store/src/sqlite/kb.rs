@@ -320,6 +320,39 @@ impl KbStore for SqliteStore {
         found.iter().map(article).collect()
     }
 
+    async fn published_versions(&self, ws: WorkspaceId) -> StoreResult<Vec<(ArticleId, i64)>> {
+        let rows = sqlx::query(
+            "SELECT id, version FROM kb_articles WHERE workspace_id = $1 \
+             AND deleted_at IS NULL AND status = 'published'",
+        )
+        .bind(ws.0)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    ArticleId(r.try_get::<uuid::Uuid, _>("id").map_err(db)?),
+                    r.try_get("version").map_err(db)?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn embedded_count(&self, ws: WorkspaceId, model: &str) -> StoreResult<usize> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM kb_articles a JOIN kb_embeddings e \
+             ON e.article_id = a.id AND e.model = $2 AND e.version = a.version \
+             WHERE a.workspace_id = $1 AND a.deleted_at IS NULL AND a.status = 'published'",
+        )
+        .bind(ws.0)
+        .bind(model)
+        .fetch_one(&self.reader)
+        .await
+        .map_err(db)?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
     async fn put_embedding(&self, ws: WorkspaceId, e: &ArticleEmbedding) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
         sqlx::query(
