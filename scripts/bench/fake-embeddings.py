@@ -29,6 +29,10 @@ def vector(text):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle's algorithm on,
+    # a kept-alive client's delayed ACK then stalls every response by ~40 ms
+    # (which an earlier run of this benchmark measured instead of Kefu).
+    disable_nagle_algorithm = True
 
     def do_POST(self):
         if self.path.rstrip("/") != "/v1/embeddings":

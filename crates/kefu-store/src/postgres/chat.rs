@@ -833,17 +833,7 @@ impl ConversationStore for PgStore {
         include_private: bool,
     ) -> StoreResult<Vec<Message>> {
         let mut tx = self.pool.begin().await.map_err(db)?;
-        let exists: Option<bool> = sqlx::query_scalar(
-            "SELECT TRUE FROM conversations WHERE id = $1 AND workspace_id = $2",
-        )
-        .bind(conv.0)
-        .bind(ws.0)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db)?;
-        if exists.is_none() {
-            return Err(StoreError::NotFound("conversation"));
-        }
+        conversation_exists(&mut tx, ws, conv).await?;
         let found = sqlx::query(
             "SELECT * FROM messages WHERE workspace_id = $1 AND conversation_id = $2 AND seq > $3 \
              AND ($4 OR private = FALSE) ORDER BY seq LIMIT $5",
@@ -868,17 +858,7 @@ impl ConversationStore for PgStore {
         include_private: bool,
     ) -> StoreResult<Vec<Message>> {
         let mut tx = self.pool.begin().await.map_err(db)?;
-        let exists: Option<bool> = sqlx::query_scalar(
-            "SELECT TRUE FROM conversations WHERE id = $1 AND workspace_id = $2",
-        )
-        .bind(conv.0)
-        .bind(ws.0)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db)?;
-        if exists.is_none() {
-            return Err(StoreError::NotFound("conversation"));
-        }
+        conversation_exists(&mut tx, ws, conv).await?;
         let found = sqlx::query(
             "SELECT * FROM messages WHERE workspace_id = $1 AND conversation_id = $2 AND seq < $3 \
              AND ($4 OR private = FALSE) ORDER BY seq DESC LIMIT $5",
@@ -937,6 +917,25 @@ impl ConversationStore for PgStore {
         let found = q.build().fetch_all(&self.pool).await.map_err(db)?;
         found.iter().map(contact).collect()
     }
+}
+
+/// `NotFound` unless the workspace has this conversation (a page of its
+/// messages then comes from the same snapshot).
+async fn conversation_exists(
+    tx: &mut sqlx::PgConnection,
+    ws: WorkspaceId,
+    conv: ConversationId,
+) -> StoreResult<()> {
+    let exists: Option<bool> =
+        sqlx::query_scalar("SELECT TRUE FROM conversations WHERE id = $1 AND workspace_id = $2")
+            .bind(conv.0)
+            .bind(ws.0)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+    exists
+        .map(|_| ())
+        .ok_or(StoreError::NotFound("conversation"))
 }
 
 /// Applies a status change inside the caller's write transaction, recording
