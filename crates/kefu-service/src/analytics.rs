@@ -113,6 +113,41 @@ fn group_stats<Id>(id: Id, name: String, facts: &[&ConversationFacts]) -> GroupS
     }
 }
 
+/// A canned response's fields, validated: (shortcut, title, body).
+fn checked_canned(
+    shortcut: &str,
+    title: Option<&str>,
+    body: &str,
+) -> ServiceResult<(String, Option<String>, String)> {
+    let mut c = Checks::new();
+    let shortcut = c.text("shortcut", shortcut, 40);
+    if !shortcut
+        .chars()
+        .all(|ch| ch.is_alphanumeric() || ch == '-' || ch == '_')
+    {
+        c.fail("shortcut", "invalid");
+    }
+    let title = title
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| c.text("title", t, 200));
+    let body = c.text("body", body, MAX_CANNED_BODY);
+    c.finish()?;
+    Ok((shortcut, title, body))
+}
+
+/// Each group's figures, by name (then id, for equal names).
+fn grouped<Id: Copy + Ord + std::hash::Hash>(
+    groups: BTreeMap<Id, Vec<&ConversationFacts>>,
+    names: &HashMap<Id, String>,
+) -> Vec<GroupStats<Id>> {
+    let mut out: Vec<GroupStats<Id>> = groups
+        .into_iter()
+        .map(|(id, facts)| group_stats(id, names.get(&id).cloned().unwrap_or_default(), &facts))
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+    out
+}
+
 /// Midnight of `day` in `tz`, as UTC (the first instant of the day when a
 /// DST change skips midnight).
 fn local_midnight(tz: Tz, day: NaiveDate) -> DateTime<Utc> {
@@ -233,27 +268,16 @@ impl Services {
             .into_iter()
             .map(|t| (t.id, t.name))
             .collect();
-        let mut by_agent: BTreeMap<String, (UserId, Vec<&ConversationFacts>)> = BTreeMap::new();
-        let mut by_team: BTreeMap<String, (TeamId, Vec<&ConversationFacts>)> = BTreeMap::new();
+        let mut by_agent: BTreeMap<UserId, Vec<&ConversationFacts>> = BTreeMap::new();
+        let mut by_team: BTreeMap<TeamId, Vec<&ConversationFacts>> = BTreeMap::new();
         for f in &facts {
             if let Some(a) = f.assignee_id {
-                let name = members.get(&a).cloned().unwrap_or_default();
-                by_agent
-                    .entry(format!("{name}\u{0}{a}"))
-                    .or_insert((a, Vec::new()))
-                    .1
-                    .push(f);
+                by_agent.entry(a).or_default().push(f);
             }
             if let Some(t) = f.team_id {
-                let name = teams.get(&t).cloned().unwrap_or_default();
-                by_team
-                    .entry(format!("{name}\u{0}{t}"))
-                    .or_insert((t, Vec::new()))
-                    .1
-                    .push(f);
+                by_team.entry(t).or_default().push(f);
             }
         }
-        let name_of = |key: &str| key.split('\u{0}').next().unwrap_or_default().to_string();
         Ok(Summary {
             from,
             to,
@@ -281,14 +305,8 @@ impl Services {
                 handoff_rate: rate(handed_off, bot_total),
             },
             csat: CsatStats::of(facts.iter()),
-            agents: by_agent
-                .iter()
-                .map(|(k, (id, fs))| group_stats(*id, name_of(k), fs))
-                .collect(),
-            teams: by_team
-                .iter()
-                .map(|(k, (id, fs))| group_stats(*id, name_of(k), fs))
-                .collect(),
+            agents: grouped(by_agent, &members),
+            teams: grouped(by_team, &teams),
         })
     }
 
@@ -297,58 +315,56 @@ impl Services {
         Ok(self.store.canned_responses(access.workspace_id).await?)
     }
 
-    /// Creates (`id: None`) or replaces a canned response.
-    pub async fn save_canned_response(
+    /// A new canned response.
+    pub async fn create_canned_response(
         &self,
         access: &Access,
-        id: Option<CannedResponseId>,
         shortcut: &str,
         title: Option<&str>,
         body: &str,
     ) -> ServiceResult<CannedResponse> {
         access.require(Action::ManageCannedResponses)?;
-        let mut c = Checks::new();
-        let shortcut = c.text("shortcut", shortcut, 40);
-        if !shortcut
-            .chars()
-            .all(|ch| ch.is_alphanumeric() || ch == '-' || ch == '_')
-        {
-            c.fail("shortcut", "invalid");
-        }
-        let title = title
-            .filter(|t| !t.trim().is_empty())
-            .map(|t| c.text("title", t, 200));
-        let body = c.text("body", body, MAX_CANNED_BODY);
-        c.finish()?;
+        let (shortcut, title, body) = checked_canned(shortcut, title, body)?;
         let now = self.clock.now();
-        let ws = access.workspace_id;
-        match id {
-            None => {
-                let canned = CannedResponse {
-                    id: CannedResponseId::new(),
-                    workspace_id: ws,
-                    shortcut,
-                    title,
-                    body,
-                    created_at: now,
-                    updated_at: now,
-                };
-                self.store.create_canned_response(&canned).await?;
-                Ok(canned)
-            }
-            Some(id) => {
-                let current = self.store.canned_response(ws, id).await?;
-                let canned = CannedResponse {
-                    shortcut,
-                    title,
-                    body,
-                    updated_at: now,
-                    ..current
-                };
-                self.store.update_canned_response(&canned).await?;
-                Ok(canned)
-            }
-        }
+        let canned = CannedResponse {
+            id: CannedResponseId::new(),
+            workspace_id: access.workspace_id,
+            shortcut,
+            title,
+            body,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.create_canned_response(&canned).await?;
+        Ok(canned)
+    }
+
+    /// Changes the given fields of a canned response (`title: Some("")`
+    /// clears it).
+    pub async fn update_canned_response(
+        &self,
+        access: &Access,
+        id: CannedResponseId,
+        shortcut: Option<&str>,
+        title: Option<&str>,
+        body: Option<&str>,
+    ) -> ServiceResult<CannedResponse> {
+        access.require(Action::ManageCannedResponses)?;
+        let current = self.store.canned_response(access.workspace_id, id).await?;
+        let (shortcut, title, body) = checked_canned(
+            shortcut.unwrap_or(&current.shortcut),
+            title.or(current.title.as_deref()),
+            body.unwrap_or(&current.body),
+        )?;
+        let canned = CannedResponse {
+            shortcut,
+            title,
+            body,
+            updated_at: self.clock.now(),
+            ..current
+        };
+        self.store.update_canned_response(&canned).await?;
+        Ok(canned)
     }
 
     pub async fn canned_response(

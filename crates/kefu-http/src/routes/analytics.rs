@@ -289,7 +289,7 @@ async fn create_canned(
 ) -> ApiResult<(StatusCode, Json<CannedResponseDto>)> {
     let c = state
         .services
-        .save_canned_response(&a, None, &req.shortcut, req.title.as_deref(), &req.body)
+        .create_canned_response(&a, &req.shortcut, req.title.as_deref(), &req.body)
         .await?;
     Ok((StatusCode::CREATED, Json(c.into())))
 }
@@ -319,19 +319,14 @@ async fn update_canned(
     ApiJson(req): ApiJson<CannedResponsePatch>,
 ) -> ApiResult<Json<CannedResponseDto>> {
     let id: CannedResponseId = parse_id(&id, "canned_response")?;
-    let current = state.services.canned_response(&a, id).await?;
-    let title = match req.title {
-        Some(t) => Some(t),
-        None => current.title,
-    };
     let c = state
         .services
-        .save_canned_response(
+        .update_canned_response(
             &a,
-            Some(id),
-            req.shortcut.as_deref().unwrap_or(&current.shortcut),
-            title.as_deref(),
-            req.body.as_deref().unwrap_or(&current.body),
+            id,
+            req.shortcut.as_deref(),
+            req.title.as_deref(),
+            req.body.as_deref(),
         )
         .await?;
     Ok(Json(c.into()))
