@@ -2,6 +2,7 @@ use kefu_testkit::{on_both_backends, Backend, TestApp};
 use serde_json::json;
 
 on_both_backends!(
+    the_web_assets_are_served_compressed_and_cached,
     health_and_readiness,
     readyz_is_503_until_migrations_are_applied,
     metrics_use_route_templates,
@@ -211,4 +212,85 @@ async fn security_headers_are_set(b: Backend) {
         .unwrap()
         .starts_with("max-age="));
     app.stop().await;
+}
+
+/// The embedded UI: the console at `/`, the widget with an ETag (304 on a
+/// match) and its gzip copy, the demo page with only a well-formed key put
+/// into it, and nothing outside the asset tree.
+async fn the_web_assets_are_served_compressed_and_cached(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let get = |path: &str, headers: &[(&str, &str)]| {
+        let mut req = app.client.get(app.url(path));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send()
+    };
+    let console = get("/", &[]).await.unwrap();
+    assert_eq!(console.status(), 200);
+    assert!(console.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(console.text().await.unwrap().contains("/console/app.js"));
+
+    let plain = get("/widget.js", &[]).await.unwrap();
+    assert_eq!(plain.status(), 200);
+    let etag = plain.headers()["etag"].to_str().unwrap().to_string();
+    assert!(plain.headers().get("content-encoding").is_none());
+    let plain_len = plain.bytes().await.unwrap().len();
+    let gz = get("/widget.js", &[("accept-encoding", "gzip, br")])
+        .await
+        .unwrap();
+    assert_eq!(gz.headers()["content-encoding"], "gzip");
+    assert_eq!(gz.headers()["etag"].to_str().unwrap(), etag);
+    assert!(gz.bytes().await.unwrap().len() < plain_len / 2);
+    let again = get("/widget.js", &[("if-none-match", &etag)])
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+
+    let demo = get("/demo?key=wk_abc-123", &[])
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(demo.contains(r#"data-key="wk_abc-123""#), "{demo}");
+    let hostile = get("/demo?key=%22%3E%3Cscript%3Ealert(1)%3C/script%3E", &[])
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!hostile.contains("alert(1)"), "a malformed key is dropped");
+    assert!(hostile.contains(r#"data-key="""#));
+    assert_eq!(get("/console/missing.js", &[]).await.unwrap().status(), 404);
+}
+
+/// Served from a directory (`http.assets_dir`), a path cannot climb out of it.
+#[tokio::test]
+async fn an_assets_dir_keeps_requests_inside_it() {
+    let root = tempfile::tempdir().unwrap();
+    let assets = root.path().join("assets");
+    std::fs::create_dir_all(assets.join("console")).unwrap();
+    std::fs::write(assets.join("console/app.js"), "// app").unwrap();
+    std::fs::write(root.path().join("secret.txt"), "do not serve").unwrap();
+    let app = TestApp::spawn_with(Backend::Sqlite, |s| s.http.assets_dir = Some(assets)).await;
+    let get = |path: &str| app.client.get(app.url(path)).send();
+    let ok = get("/console/app.js").await.unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(
+        ok.text().await.unwrap(),
+        "// app",
+        "read from the directory"
+    );
+    for path in [
+        "/console/..%2F..%2Fsecret.txt",
+        "/console/%2e%2e/%2e%2e/secret.txt",
+    ] {
+        let r = get(path).await.unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+        assert!(!r.text().await.unwrap().contains("do not serve"));
+    }
 }
