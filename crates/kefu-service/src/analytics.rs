@@ -219,15 +219,18 @@ impl Services {
     }
 
     /// The summary of the conversations started from `from` to `to`
-    /// (inclusive local dates in `tz`).
+    /// (inclusive local dates in `tz`; default: the last seven days,
+    /// today included).
     pub async fn analytics_summary(
         &self,
         access: &Access,
-        from: NaiveDate,
-        to: NaiveDate,
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
         tz: Tz,
     ) -> ServiceResult<Summary> {
         access.require(Action::ViewAnalytics)?;
+        let to = to.unwrap_or_else(|| self.clock.now().with_timezone(&tz).date_naive());
+        let from = from.unwrap_or(to - chrono::Duration::days(6));
         if to < from {
             return Err(ServiceError::invalid("to", "before_from"));
         }

@@ -209,9 +209,8 @@ async fn summary(
             ))
         })?,
     };
-    let today = Utc::now().with_timezone(&tz).date_naive();
-    let to = day("to", q.to.as_deref())?.unwrap_or(today);
-    let from = day("from", q.from.as_deref())?.unwrap_or(to - chrono::Duration::days(6));
+    let from = day("from", q.from.as_deref())?;
+    let to = day("to", q.to.as_deref())?;
     let s = state.services.analytics_summary(&a, from, to, tz).await?;
     Ok(Json(s.into()))
 }
