@@ -1,6 +1,6 @@
-//! The widget's side of the bot and after: "helpful?" on an answer, "talk
-//! to a person", the satisfaction rating of a resolved conversation, and
-//! the contact details of the offline form.
+//! The widget's side of the bot and after: the articles its answers cite,
+//! "helpful?" on an answer, "talk to a person", the satisfaction rating of
+//! a resolved conversation, and the contact details of the offline form.
 
 use super::dto::VisitorConversationDto;
 use crate::error::{ApiResult, ErrorBody};
@@ -8,8 +8,9 @@ use crate::extract::{parse_id, ApiJson, VisitorAuth};
 use crate::router::AppState;
 use axum::extract::{Path, State};
 use axum::Json;
+use chrono::{DateTime, Utc};
 use kefu_domain::analytics::Rating;
-use kefu_domain::{ConversationId, MessageId};
+use kefu_domain::{ArticleId, ConversationId, MessageId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -17,6 +18,7 @@ use utoipa_axum::routes;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(article))
         .routes(routes!(feedback))
         .routes(routes!(handoff))
         .routes(routes!(rate))
@@ -87,6 +89,42 @@ async fn update_contact(
         name: c.name,
         email: c.email,
         phone: c.phone,
+    }))
+}
+
+/// A published article as a visitor sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VisitorArticleDto {
+    pub id: uuid::Uuid,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    pub title: String,
+    /// Markdown.
+    pub body: String,
+    pub locale: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A published article of the visitor's workspace: what a bot answer's
+/// citation (`article_id`) opens. Drafts and deleted articles are 404
+/// `article_not_found`, as are other workspaces' articles.
+#[utoipa::path(get, path = "/widget/articles/{article_id}", tag = "widget",
+    params(("article_id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 200, body = VisitorArticleDto), (status = 404, body = ErrorBody)))]
+async fn article(
+    State(state): State<AppState>,
+    VisitorAuth(v): VisitorAuth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<VisitorArticleDto>> {
+    let id: ArticleId = parse_id(&id, "article")?;
+    let a = state.services.visitor_article(&v, id).await?;
+    Ok(Json(VisitorArticleDto {
+        id: a.id.0,
+        external_id: a.external_id,
+        title: a.content.title,
+        body: a.content.body,
+        locale: a.content.locale,
+        updated_at: a.updated_at,
     }))
 }
 

@@ -178,6 +178,23 @@ impl Services {
         Ok(self.store.get_article(access.workspace_id, id).await?)
     }
 
+    /// A published article for the visitor's widget (the bot's citations
+    /// link to it). Drafts, deleted articles and other workspaces' articles
+    /// are "not found" alike.
+    pub async fn visitor_article(
+        &self,
+        v: &crate::chat::Visitor,
+        id: ArticleId,
+    ) -> ServiceResult<Article> {
+        match self.store.get_article(v.workspace_id, id).await {
+            Ok(a) if a.is_searchable() => Ok(a),
+            Ok(_) | Err(kefu_domain::StoreError::NotFound(_)) => {
+                Err(ServiceError::NotFound("article"))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     pub async fn articles(
         &self,
         access: &Access,

@@ -14,6 +14,7 @@ on_both_backends!(
     the_bot_answers_in_a_live_conversation,
     asking_for_a_person_or_unhelpful_answers_hand_off,
     agents_get_suggestions_for_the_latest_question,
+    visitors_open_the_articles_the_bot_cites,
 );
 
 async fn ask(app: &TestApp, owner: &Owner, q: &str) -> Value {
@@ -177,6 +178,69 @@ async fn the_bot_answers_in_a_live_conversation(b: Backend) {
     app.post(&fb, Some(&stranger), json!({"helpful": false}))
         .await
         .expect(404);
+}
+
+async fn visitors_open_the_articles_the_bot_cites(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let owner = app.owner("o@example.com").await;
+    let created = seed(&app, &owner).await;
+    let key = bot_inbox(&app, &owner).await;
+    let token = visitor(&app, &key).await;
+    let conv = say(&app, &token, None, "q-1", "我想退货退款，怎么操作？").await;
+    let msgs = visitor_messages(&app, &token, &conv, 2).await;
+    let cited = msgs[1]["citations"][0]["article_id"].as_str().unwrap();
+    let path = |id: &str| format!("/api/v1/widget/articles/{id}");
+
+    let a = app.get(&path(cited), Some(&token)).await.expect(200).body;
+    assert_eq!(a["id"], cited);
+    assert_eq!(a["external_id"], "refund");
+    assert_eq!(a["title"], "如何申请退款");
+    assert!(a["body"].as_str().unwrap().contains("**订单详情**"), "{a}");
+    assert_eq!(a["locale"], "zh-CN");
+    assert!(
+        a.get("questions").is_none(),
+        "only what a visitor needs: {a}"
+    );
+    app.get(&path(cited), None).await.expect(401);
+    app.get(&path("not-an-id"), Some(&token))
+        .await
+        .expect_error(404, "article_not_found");
+
+    // A draft is not shown to visitors, nor is a deleted article.
+    let t = Some(owner.access_token.as_str());
+    let draft = app
+        .post(
+            &kb(&owner, "kb/articles"),
+            t,
+            json!({"title": "内部草稿", "body": "未发布", "status": "draft"}),
+        )
+        .await
+        .expect(201)
+        .body;
+    app.get(&path(draft["id"].as_str().unwrap()), Some(&token))
+        .await
+        .expect_error(404, "article_not_found");
+    let invoice = created[1]["id"].as_str().unwrap();
+    app.get(&path(invoice), Some(&token)).await.expect(200);
+    app.call(
+        reqwest::Method::DELETE,
+        &kb(&owner, &format!("kb/articles/{invoice}")),
+        t,
+        None,
+    )
+    .await
+    .expect(204);
+    app.get(&path(invoice), Some(&token))
+        .await
+        .expect_error(404, "article_not_found");
+
+    // Another workspace's visitor does not read this workspace's articles.
+    let other = app.owner("x@example.com").await;
+    let other_key = bot_inbox(&app, &other).await;
+    let stranger = visitor(&app, &other_key).await;
+    app.get(&path(cited), Some(&stranger))
+        .await
+        .expect_error(404, "article_not_found");
 }
 
 async fn asking_for_a_person_or_unhelpful_answers_hand_off(b: Backend) {
