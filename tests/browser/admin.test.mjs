@@ -16,7 +16,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { startKefu, api, launch, screenshot, PASSWORD } from './lib/harness.mjs';
-import { renderMarkdown } from '../../crates/kefu-http/assets/console/pages/admin/markdown.js';
+import { parseMarkdown } from '../../crates/kefu-http/assets/console/lib/markdown.js';
 
 const WAIT = 20000; // generous: CI runs on 2 cores
 
@@ -96,15 +96,28 @@ async function until(fn, what, timeout = WAIT) {
 
 // ------------------------------------------------------------- tests
 
-test('the Markdown preview escapes HTML and keeps only http(s) links', () => {
-  const html = renderMarkdown('# Title\n\n**bold** *it* `<b>`\n\n- a\n- b\n\n[ok](https://example.com/?a=1&b=2) [bad](javascript:alert(1))\n\n<img src=x onerror=alert(1)>');
-  assert.match(html, /<h1>Title<\/h1>/);
-  assert.match(html, /<strong>bold<\/strong> <em>it<\/em> <code>&lt;b&gt;<\/code>/);
-  assert.match(html, /<ul><li>a<\/li><li>b<\/li><\/ul>/);
-  assert.match(html, /<a href="https:\/\/example\.com\/\?a=1&amp;b=2" target="_blank" rel="noopener noreferrer">ok<\/a>/);
-  assert.doesNotMatch(html, /href="javascript/);
-  assert.doesNotMatch(html, /<img/);
-  assert.match(html, /&lt;img src=x onerror=alert\(1\)&gt;/);
+test('the Markdown renderer makes only its own tags, keeps only http(s) links and leaves HTML as text', () => {
+  const tree = parseMarkdown('# Title\n\n**bold** *it* `<b>`\n\n- a\n- b\n\n[ok](https://example.com/?a=1&b=2) [bad](javascript:alert(1))\n\n<img src=x onerror=alert(1)>\n> quoted **too**\n\n```\n<script>x</script>\n```');
+  // [tag, href?, ...children]; text is a string (renderInto makes it a text node).
+  const shape = (n) => (typeof n === 'string' ? n : [n.tag, ...(n.href ? [n.href] : []), ...n.kids.map(shape)]);
+  assert.deepEqual(tree.map(shape), [
+    ['h1', 'Title'],
+    ['p', ['strong', 'bold'], ' ', ['em', 'it'], ' ', ['code', '<b>']],
+    ['ul', ['li', 'a'], ['li', 'b']],
+    ['p', ['a', 'https://example.com/?a=1&b=2', 'ok'], ' [bad](javascript:alert(1))'],
+    ['p', '<img src=x onerror=alert(1)>'],
+    ['blockquote', ['p', 'quoted ', ['strong', 'too']]],
+    ['pre', ['code', '<script>x</script>']],
+  ]);
+  // Whatever the source: only the renderer's tags, links only to http(s).
+  const TAGS = new Set(['h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'p', 'br', 'strong', 'em', 'code', 'pre', 'ul', 'ol', 'li', 'a', 'hr', 'blockquote']);
+  const walk = (n) => {
+    if (typeof n === 'string') return;
+    assert.ok(TAGS.has(n.tag), n.tag);
+    if (n.tag === 'a') assert.match(n.href, /^https?:\/\//i);
+    n.kids.forEach(walk);
+  };
+  parseMarkdown('<a href="javascript:x">[x](data:text/html,1) [y](//evil) https://ok.example/p?q=<b> _a_b_ __c__\n---\n1. one\n  more\n').forEach(walk);
 });
 
 test('first run: create an inbox in the admin page, see its snippet and demo link', async () => {

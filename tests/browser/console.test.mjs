@@ -1,6 +1,7 @@
 // The agent console (served at /) in a real browser against a real server:
 // the login errors, the inbox updating live from the socket, replying,
-// private notes, resolving; screenshots in both languages.
+// private notes, resolving, editing the contact; screenshots in both
+// languages.
 //
 // Run: cd tests/browser && KEFU_ASSETS_DIR=../../crates/kefu-http/assets node --test console.test.mjs
 //
@@ -181,6 +182,114 @@ test('the inbox updates live; the agent replies, writes a private note and resol
     assert.deepEqual(errors, []);
   } finally {
     await context.close();
+  }
+});
+
+test('the side panel edits the contact: only what changed is sent, the header and the list follow; a bad e-mail saves nothing', async () => {
+  const v = await visitorWrites('Please update my details');
+  const wsPath = (p) => `/api/v1/workspaces/${ws}${p}`;
+  const conv = (await api(kefu.base, 'GET', wsPath(`/conversations/${v.conversationId}`), { token })).body;
+  const contactPath = wsPath(`/contacts/${conv.contact_id}`);
+  // Stored already: a text attribute and a number (left as it is unless edited).
+  const seeded = await api(kefu.base, 'PATCH', contactPath, { token, body: { attributes: { plan: 'basic', visits: 3 } } });
+  assert.equal(seeded.status, 200, JSON.stringify(seeded.body));
+
+  const { context, page, errors } = await newPage('en-US');
+  const patches = [];
+  page.on('request', (r) => r.method() === 'PATCH' && r.url().includes('/contacts/') && patches.push(r.postDataJSON()));
+  try {
+    await signIn(page);
+    await page.getByRole('tab', { name: 'All' }).click();
+    const row = page.getByRole('list', { name: 'Conversations' }).getByRole('link').filter({ hasText: 'Please update my details' });
+    await row.click();
+    const side = page.getByRole('complementary', { name: 'Details' });
+    const title = page.locator('.conv-title');
+    await title.filter({ hasText: /^Visitor #/ }).waitFor();
+    assert.match(await row.locator('.conv-name').textContent(), /^Visitor #/);
+    await side.locator('.attrs dd').filter({ hasText: 'basic' }).waitFor();
+
+    // Edit: a name, one attribute removed, one added.
+    await side.getByRole('button', { name: 'Edit contact' }).click();
+    const form = side.getByRole('form', { name: 'Edit contact' });
+    const name = form.getByRole('textbox', { name: 'Name', exact: true });
+    assert.equal(await name.evaluate((el) => el === document.activeElement), true, 'the focus is in the form');
+    await name.fill('Wang Fang');
+    assert.equal(await form.getByRole('textbox', { name: 'visits' }).inputValue(), '3');
+    await form.getByRole('button', { name: 'Remove attribute plan' }).click();
+    await form.getByRole('button', { name: 'Add attribute' }).click();
+    const key = form.getByRole('textbox', { name: 'Attribute name' });
+    assert.equal(await key.evaluate((el) => el === document.activeElement), true, 'the focus is in the new row');
+    await key.fill('vip_level');
+    await form.getByRole('textbox', { name: 'Value', exact: true }).fill('gold');
+    await form.getByRole('button', { name: 'Save' }).click();
+
+    // The panel shows the new values, the header and the list row the name.
+    await side.locator('.contact-name').filter({ hasText: 'Wang Fang' }).waitFor();
+    await form.waitFor({ state: 'detached' });
+    const attrs = () => side.locator('.attrs').evaluate((dl) => [...dl.querySelectorAll('dt')].map((dt) => `${dt.textContent}=${dt.nextElementSibling.textContent}`));
+    assert.deepEqual((await attrs()).sort(), ['vip_level=gold', 'visits=3']);
+    await title.filter({ hasText: 'Wang Fang' }).waitFor();
+    await row.locator('.conv-name').filter({ hasText: 'Wang Fang' }).waitFor();
+    assert.deepEqual(patches, [{ name: 'Wang Fang', attributes: { plan: null, vip_level: 'gold' } }], 'only what changed');
+    const saved = (await api(kefu.base, 'GET', contactPath, { token })).body;
+    assert.equal(saved.name, 'Wang Fang');
+    assert.deepEqual(saved.attributes, { visits: 3, vip_level: 'gold' });
+
+    // A bad e-mail: the field says why, translated; nothing is saved; Esc cancels.
+    await side.getByRole('button', { name: 'Edit contact' }).click();
+    await name.fill('Someone Else');
+    const email = form.getByRole('textbox', { name: 'Email', exact: true });
+    await email.fill('not-an-email');
+    await form.getByRole('button', { name: 'Save' }).click();
+    await form.getByText('Enter a valid email address, such as name@example.com.').waitFor();
+    assert.equal(await email.getAttribute('aria-invalid'), 'true');
+    assert.equal(await email.evaluate((el) => el === document.activeElement), true, 'the focus is on the field in error');
+    assert.equal(patches.length, 2);
+    const unchanged = (await api(kefu.base, 'GET', contactPath, { token })).body;
+    assert.equal(unchanged.name, 'Wang Fang');
+    assert.equal(unchanged.email, null);
+    await email.press('Escape');
+    await form.waitFor({ state: 'detached' });
+    await side.locator('.contact-name').filter({ hasText: 'Wang Fang' }).waitFor();
+    assert.equal(await side.getByRole('button', { name: 'Edit contact' }).evaluate((el) => el === document.activeElement), true);
+
+    // A reload reads it back from the server.
+    await page.reload();
+    await side.locator('.contact-name').filter({ hasText: 'Wang Fang' }).waitFor();
+    assert.deepEqual((await attrs()).sort(), ['vip_level=gold', 'visits=3']);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+
+  // In Chinese, on a phone: the side panel opens over the thread; a bad phone
+  // number and a bad attribute name say why in Chinese.
+  const zh = await browser.newContext({ locale: 'zh-CN', viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true });
+  try {
+    const page = await zh.newPage();
+    page.setDefaultTimeout(WAIT);
+    const zhErrors = [];
+    page.on('pageerror', (e) => zhErrors.push(e));
+    await signIn(page);
+    await page.getByRole('tab', { name: '全部' }).waitFor();
+    await page.goto(`${kefu.base}/#/inbox/${v.conversationId}`);
+    await page.getByRole('button', { name: '详情' }).click();
+    const side = page.getByRole('complementary', { name: '详情' });
+    await side.getByRole('button', { name: '编辑联系人' }).click();
+    const form = side.getByRole('form', { name: '编辑联系人' });
+    await form.getByRole('textbox', { name: '电话', exact: true }).fill('call me');
+    await form.getByRole('button', { name: '添加属性' }).click();
+    await form.getByRole('textbox', { name: '属性名' }).fill('bad key!');
+    await form.getByRole('button', { name: '保存' }).click();
+    await form.getByText('属性名只能包含字母、数字', { exact: false }).waitFor();
+    await form.getByRole('textbox', { name: '属性名' }).fill('');
+    await form.getByRole('button', { name: '保存' }).click();
+    await form.getByText('请输入有效的电话号码', { exact: false }).waitFor();
+    assert.equal(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), true, 'nothing wider than the screen');
+    assert.equal((await api(kefu.base, 'GET', contactPath, { token })).body.phone, null);
+    assert.deepEqual(zhErrors, []);
+  } finally {
+    await zh.close();
   }
 });
 
@@ -619,6 +728,77 @@ test('day separators in the thread, in the page language', async () => {
     const zh = await shape();
     assert.match(zh[0], new RegExp(`^day:(\\d{4}年)?${new Date(times[1]).getUTCMonth() + 1}月${twoDaysAgo}日星期.$`), zh[0]);
     assert.deepEqual(zh.slice(1), ['msg:1', 'day:昨天', 'msg:2', 'day:今天', 'msg:3']);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test('a bot answer in the thread is rendered from its Markdown, safely; its citation opens the article in the editor', async () => {
+  const wsPath = (p) => `/api/v1/workspaces/${ws}${p}`;
+  const created = await api(kefu.base, 'POST', wsPath('/kb/articles'), {
+    token,
+    body: {
+      title: 'Gift wrapping',
+      body: 'We wrap any purchase for **free** on request: ask [our team](https://example.com/gifts).\n\n- Add a note at *checkout*\n- Never click [this trick](javascript:alert(document.domain)) <img src=x onerror=alert(1)>',
+      questions: ['Do you offer gift wrapping?', 'Is gift wrapping available?'],
+      locale: 'en',
+    },
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const article = created.body;
+  await until(async () => (await api(kefu.base, 'GET', wsPath('/kb/status'), { token })).body.pending === 0, 'the article is indexed');
+  // A visitor of an inbox with the bot asks; the bot answers with the article.
+  const botInbox = await createInbox(kefu.base, token, ws, { name: 'With the bot', bot_enabled: true });
+  const s = await api(kefu.base, 'POST', '/api/v1/widget/sessions', { body: { widget_key: botInbox.widget_key, locale: 'en' } });
+  assert.equal(s.status, 201, JSON.stringify(s.body));
+  const asked = await api(kefu.base, 'POST', '/api/v1/widget/messages', {
+    token: s.body.visitor_token,
+    body: { client_msg_id: randomUUID(), body: 'Do you offer gift wrapping?' },
+  });
+  assert.equal(asked.status, 201, JSON.stringify(asked.body));
+  const conversationId = asked.body.conversation_id;
+  const answer = await until(async () => {
+    const r = await api(kefu.base, 'GET', wsPath(`/conversations/${conversationId}/messages`), { token });
+    return r.body.items.find((m) => m.sender.type === 'bot' && (m.citations || []).length);
+  }, "the bot's answer");
+  assert.equal(answer.citations[0].article_id, article.id);
+  assert.match(answer.body, /\*\*free\*\*/, 'stored as Markdown');
+
+  const { context, page, errors } = await newPage('en-US');
+  try {
+    await signIn(page);
+    await page.getByRole('tab', { name: 'All' }).waitFor();
+    await page.goto(`${kefu.base}/#/inbox/${conversationId}`);
+    const bot = page.getByRole('log').locator(`.msg-bot[data-seq="${answer.seq}"]`);
+    const body = bot.locator('.msg-body');
+    await body.locator('strong').waitFor();
+    assert.equal(await body.locator('strong').textContent(), 'free');
+    assert.equal(await body.locator('li em').textContent(), 'checkout');
+    assert.equal(await body.locator('ul > li').count(), 2);
+    const links = await body.locator('a').evaluateAll((as) => as.map((a) => [a.textContent, a.getAttribute('href'), a.target, a.rel]));
+    assert.deepEqual(links, [['our team', 'https://example.com/gifts', '_blank', 'noopener noreferrer']]);
+    assert.doesNotMatch(await body.textContent(), /\*\*/);
+    assert.match(await body.textContent(), /<img src=x onerror=alert\(1\)>/, 'HTML is text');
+    assert.equal(await body.locator('img, [onerror], [href^="javascript" i]').count(), 0);
+    // People's messages stay as they were typed.
+    assert.equal(await page.getByRole('log').locator('.msg-visitor .md').count(), 0);
+
+    // The citation is a link to the article's editor (with its title), which opens it.
+    const cite = bot.locator('.msg-cites').getByRole('link', { name: 'Gift wrapping' });
+    assert.equal(await cite.getAttribute('href'), `#/admin/kb/${article.id}`);
+    assert.equal(await cite.getAttribute('title'), 'Open the article in the knowledge base');
+    await cite.focus();
+    await page.keyboard.press('Enter');
+    await page.waitForURL(new RegExp(`#/admin/kb/${article.id}$`));
+    const title = page.locator('.kb-form input[name=title]');
+    await title.waitFor();
+    assert.equal(await title.inputValue(), 'Gift wrapping');
+    await page.locator('.md-preview strong').filter({ hasText: 'free' }).waitFor();
+    assert.equal(await page.locator('.md-preview [href^="javascript" i], .md-preview img').count(), 0);
+    // And back to the conversation.
+    await page.goBack();
+    await body.locator('strong').waitFor();
     assert.deepEqual(errors, []);
   } finally {
     await context.close();

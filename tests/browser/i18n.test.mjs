@@ -60,6 +60,11 @@ test('every key the code names exists in both locales', () => {
     'lang.': ['zh-CN', 'en'],
     'admin.role.': ['owner', 'admin', 'supervisor', 'agent'],
     'notify.permission.': ['granted', 'denied'],
+    // Contact edit errors: the server's reasons (contacts.rs checked_patch) and the form's own.
+    'contact.reason.': [
+      'invalid', 'required', 'too_long', 'invalid_characters', 'email.invalid', 'phone.invalid',
+      'invalid_key', 'invalid_value', 'too_many', 'key_required', 'duplicate',
+    ],
   };
   for (const [prefix, values] of Object.entries(families)) {
     for (const v of values) if (!both(prefix + v)) missing.push(prefix + v);

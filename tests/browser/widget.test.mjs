@@ -1,6 +1,7 @@
 // The visitor widget (/widget.js) in a real browser against a real server:
-// round trip with an agent, bot answers with citations, "talk to a person",
-// going offline and back, embedding on another origin, and the rating.
+// round trip with an agent, bot answers with citations (and the cited
+// article opened in the panel), "talk to a person", going offline and back,
+// embedding on another origin, and the rating.
 //
 // Run: cd tests/browser && KEFU_ASSETS_DIR=../../crates/kefu-http/assets node --test widget.test.mjs
 //
@@ -21,6 +22,8 @@ let browser;
 let token;
 let ws;
 let ownerId;
+let giftArticleId;
+let pickupArticleId;
 
 // A known question for the bot, in both languages.
 const ARTICLE_EN = {
@@ -35,6 +38,34 @@ const ARTICLE_ZH = {
   questions: ['多久发货？', '我的订单什么时候发货？'],
   locale: 'zh-CN',
 };
+// An article in the Markdown the widget renders, with what it must not: a
+// javascript: link and raw HTML (kept as text).
+const ARTICLE_MD = {
+  title: 'Gift wrapping',
+  body: [
+    'We wrap any purchase for **free** on request.',
+    '',
+    '## How to ask',
+    '- Add a note at *checkout*',
+    '- Or write to [our team](https://example.com/gift-wrap) or `gifts@example.com`',
+    '',
+    'Never click [this trick](javascript:alert(document.domain)) or <img src=x onerror=alert(1)>.',
+    '',
+    '```',
+    '<b>not bold</b>',
+    '```',
+  ].join('\n'),
+  questions: ['Do you offer gift wrapping?', 'Is gift wrapping available?'],
+  locale: 'en',
+};
+// What the bot answers with when it has no language model: the article's
+// body, Markdown and all — shown rendered in the answer's bubble.
+const ARTICLE_PICKUP = {
+  title: 'Store pickup',
+  body: 'Collecting at any of our stores is **free**. Bring your *pickup code*, or ask [our team](https://example.com/stores).\n\nNever open [this trick](javascript:alert(document.domain)) or <img src=x onerror=alert(1)>.',
+  questions: ['Can I collect it at a store?', 'Is store pickup possible?'],
+  locale: 'en',
+};
 
 before(async () => {
   kefu = await startKefu();
@@ -43,13 +74,15 @@ before(async () => {
   ws = kefu.owner.workspaceId;
   const me = await api(kefu.base, 'GET', '/api/v1/me', { token });
   ownerId = me.body.user.id;
-  for (const article of [ARTICLE_EN, ARTICLE_ZH]) {
+  for (const article of [ARTICLE_EN, ARTICLE_ZH, ARTICLE_MD, ARTICLE_PICKUP]) {
     const r = await api(kefu.base, 'POST', `/api/v1/workspaces/${ws}/kb/articles`, { token, body: article });
     assert.equal(r.status, 201, JSON.stringify(r.body));
+    if (article === ARTICLE_MD) giftArticleId = r.body.id;
+    if (article === ARTICLE_PICKUP) pickupArticleId = r.body.id;
   }
   await until(async () => {
     const s = await api(kefu.base, 'GET', `/api/v1/workspaces/${ws}/kb/status`, { token });
-    return s.status === 200 && s.body.pending === 0 && s.body.indexed >= 2;
+    return s.status === 200 && s.body.pending === 0 && s.body.indexed >= 4;
   }, 'the knowledge base is indexed');
 });
 
@@ -282,6 +315,124 @@ test('the bot answers a known question with its cited article, and takes "helpfu
   }
 });
 
+test('a bot answer is rendered from its Markdown in the bubble, safely; the visitor\'s own text stays as typed', async () => {
+  const inbox = await newInbox({ bot_enabled: true });
+  const v = await visitor(inbox.widget_key);
+  try {
+    const { page } = v;
+    await send(page, 'Can I collect it at a store?');
+    const answer = page.locator('[data-testid=message][data-sender=bot]')
+      .filter({ has: page.locator(`[data-testid=citation][data-article-id="${pickupArticleId}"]`) });
+    await answer.waitFor({ timeout: WAIT });
+    const md = answer.locator('.bub > .md');
+    assert.equal(await md.locator('strong').textContent(), 'free');
+    assert.equal(await md.locator('em').textContent(), 'pickup code');
+    assert.equal(await md.locator('p').count(), 2, 'a blank line starts a paragraph');
+    const links = await md.locator('a').evaluateAll((as) => as.map((a) => [a.textContent, a.getAttribute('href'), a.target, a.rel]));
+    assert.deepEqual(links, [['our team', 'https://example.com/stores', '_blank', 'noopener noreferrer']]);
+    const text = await md.textContent();
+    assert.doesNotMatch(text, /\*\*|\]\(/, 'no Markdown syntax left');
+    assert.match(text, /Never open this trick or <img src=x onerror=alert\(1\)>\./, 'the javascript: link is its text; HTML is text');
+    assert.doesNotMatch(text, /javascript:/);
+    assert.equal(await answer.locator('img, [onerror], [href^="javascript" i]').count(), 0);
+
+    // What the visitor types is never Markdown.
+    await send(page, 'Thanks, **great** [site](https://example.com/x)');
+    const mine = message(page, 'Thanks, **great**', 'visitor');
+    await mine.locator('[data-testid=tick][data-state=sent]').waitFor({ timeout: WAIT });
+    assert.equal(await mine.locator('strong, .md').count(), 0);
+    assert.equal(await mine.locator('.bub').textContent(), 'Thanks, **great** [site](https://example.com/x)');
+    assert.deepEqual(await mine.locator('.bub a').evaluateAll((as) => as.map((a) => a.href)), ['https://example.com/x']);
+    assert.deepEqual(v.errors, []);
+  } finally {
+    await closeAll(v.context);
+  }
+});
+
+/** The data-testid of the element focused inside the widget's shadow root. */
+function focusedTestId(page) {
+  return page.evaluate(() => document.querySelector('[data-kefu-widget]').shadowRoot.activeElement?.dataset.testid ?? null);
+}
+
+test('a citation opens its article in the panel, Markdown rendered safely; back and Esc return to the chat as it was', async () => {
+  const inbox = await newInbox({ bot_enabled: true });
+  const v = await visitor(inbox.widget_key, { viewport: { width: 360, height: 560 } });
+  try {
+    const { page } = v;
+    await send(page, 'Do you offer gift wrapping?');
+    const answer = page.locator('[data-testid=message][data-sender=bot]').filter({ has: page.getByTestId('citation') });
+    await answer.waitFor({ timeout: WAIT });
+    const cite = answer.locator(`[data-testid=citation][data-article-id="${giftArticleId}"]`);
+    assert.equal(await cite.textContent(), 'Gift wrapping');
+    assert.equal(await cite.evaluate((el) => el.tagName), 'BUTTON', 'a real control');
+
+    // The chat scrolled away from the bottom: it must come back exactly there.
+    const list = page.getByTestId('messages');
+    const chat = () => list.evaluate((el) => ({ top: el.scrollTop, messages: el.querySelectorAll('[data-testid=message]').length }));
+    const room = await list.evaluate((el) => el.scrollHeight - el.clientHeight);
+    assert.ok(room > 20, `the chat scrolls (${room}px)`);
+    await list.evaluate((el) => (el.scrollTop = 10));
+    const before = await chat();
+    assert.equal(before.top, 10);
+    // (A DOM click: Playwright's would scroll the citation into view first.)
+    await cite.evaluate((el) => el.click());
+
+    const article = page.getByTestId('article');
+    const body = article.getByTestId('article-body');
+    await body.locator('strong').waitFor({ timeout: WAIT });
+    await list.waitFor({ state: 'hidden' });
+    await page.getByTestId('composer').waitFor({ state: 'hidden' });
+    assert.equal(await article.getByTestId('article-title').textContent(), 'Gift wrapping');
+    assert.equal(await focusedTestId(page), 'article-title', 'the focus is on the heading');
+    assert.equal(await article.getByTestId('article-status').count(), 0, 'loaded: no status line left');
+
+    // Markdown: bold, italic, a heading, a list, code, and one safe link.
+    assert.equal(await body.locator('strong').textContent(), 'free');
+    assert.equal(await body.locator('em').textContent(), 'checkout');
+    await body.getByRole('heading', { name: 'How to ask' }).waitFor();
+    assert.equal(await body.locator('ul > li').count(), 2);
+    assert.equal(await body.locator('li code').textContent(), 'gifts@example.com');
+    const links = await body.locator('a').evaluateAll((as) => as.map((a) => [a.textContent, a.getAttribute('href'), a.target, a.rel]));
+    assert.deepEqual(links, [['our team', 'https://example.com/gift-wrap', '_blank', 'noopener noreferrer']]);
+    // The javascript: link is only its text; HTML stays text, also in a code block.
+    const text = await body.textContent();
+    assert.match(text, /Never click this trick or <img src=x onerror=alert\(1\)>\./);
+    assert.doesNotMatch(text, /javascript:/);
+    assert.equal(await body.locator('img, b, script, [onerror], [href^="javascript"]').count(), 0);
+    assert.equal(await body.locator('pre > code').textContent(), '<b>not bold</b>');
+
+    // Back: the chat as it was, the focus on the citation.
+    await article.getByTestId('article-back').click();
+    await list.waitFor({ state: 'visible' });
+    await article.waitFor({ state: 'hidden' });
+    assert.deepEqual(await chat(), before);
+    assert.equal(await focusedTestId(page), 'citation');
+    await page.getByTestId('composer').waitFor({ state: 'visible' });
+
+    // By keyboard: Enter opens, Esc comes back (and leaves the panel open).
+    await page.keyboard.press('Enter');
+    await body.locator('strong').waitFor({ timeout: WAIT });
+    assert.equal(await focusedTestId(page), 'article-title');
+    await page.keyboard.press('Escape');
+    await list.waitFor({ state: 'visible' });
+    assert.equal(await page.getByTestId('panel').isVisible(), true);
+    assert.equal(await focusedTestId(page), 'citation');
+    assert.equal((await chat()).messages, before.messages, 'the messages are still there');
+
+    // Deleted since: the citation says so (in words), and back still works.
+    const del = await api(kefu.base, 'DELETE', wsPath(`/kb/articles/${giftArticleId}`), { token });
+    assert.equal(del.status, 204, JSON.stringify(del.body));
+    await cite.click();
+    await article.getByTestId('article-status').filter({ hasText: 'This article is no longer available.' }).waitFor({ timeout: WAIT });
+    assert.equal(await body.textContent(), '');
+    await page.keyboard.press('Escape');
+    await list.waitFor({ state: 'visible' });
+    assert.deepEqual(v.errors, []);
+  } finally {
+    await closeAll(v.context);
+  }
+});
+
 test('"talk to a person" queues the conversation; an agent picks it up and replies', async () => {
   const inbox = await newInbox({ bot_enabled: true });
   const v = await visitor(inbox.widget_key);
@@ -338,7 +489,7 @@ test('an answer a language model writes streams in, then the stored message repl
     res.writeHead(200, { 'content-type': 'text/event-stream' });
     res.write(chunk({ role: 'assistant', content: '' }));
     res.write(chunk({ content: 'Orders ship ' }));
-    res.write(chunk({ content: 'within 48 hours' }));
+    res.write(chunk({ content: 'within **48 hours**' }));
     await released;
     res.write(chunk({ content: ' of payment [1]' }));
     res.write(chunk({}, 'stop'));
@@ -366,8 +517,9 @@ test('an answer a language model writes streams in, then the stored message repl
     const { page } = v;
     await send(page, 'How long does shipping take?');
 
+    // While it streams, the text as written (Markdown is rendered once complete).
     const stream = page.locator('[data-testid=message][data-stream]');
-    await stream.filter({ hasText: 'Orders ship within 48 hours' }).waitFor({ timeout: WAIT });
+    await stream.filter({ hasText: 'Orders ship within **48 hours**' }).waitFor({ timeout: WAIT });
     assert.equal(await stream.getAttribute('data-sender'), 'bot');
     release();
 
@@ -376,6 +528,8 @@ test('an answer a language model writes streams in, then the stored message repl
     await stream.waitFor({ state: 'detached', timeout: WAIT });
     assert.equal(await message(page, 'Orders ship', 'bot').count(), 1, 'the pieces are replaced, not repeated');
     assert.equal(await final.getAttribute('data-id') !== null, true);
+    assert.equal(await final.locator('.bub strong').textContent(), '48 hours');
+    assert.doesNotMatch(await final.locator('.bub').textContent(), /\*\*/);
     assert.deepEqual(await final.getByTestId('citation').allTextContents(), ['Shipping times']);
     assert.deepEqual(v.errors, []);
   } finally {
@@ -530,6 +684,10 @@ test('embedded in a page of another origin, untouched by its aggressive CSS', as
   try {
     v = await visitor(inbox.widget_key, { url: hostUrl });
     const { page } = v;
+    // The widget's API calls: a content-type only on those with a body.
+    const calls = [];
+    page.on('request', (r) => r.url().startsWith(`${kefu.base}/api/v1/widget/`) &&
+      calls.push({ method: r.method(), path: new URL(r.url()).pathname, type: r.headers()['content-type'] ?? null }));
     await send(page, 'Hello from another site');
     await message(page, 'Hello from another site', 'visitor').locator('[data-testid=tick][data-state=sent]').waitFor({ timeout: WAIT });
     const conv = await conversationOf(inbox);
@@ -552,6 +710,16 @@ test('embedded in a page of another origin, untouched by its aggressive CSS', as
     assert.notEqual(launcher.bg, 'rgb(255, 255, 0)');
     // Ours does not leak out: the host page's heading is still as it styled it.
     assert.equal(await page.locator('h1').evaluate((el) => getComputedStyle(el).fontSize), '40px');
+
+    // A reload opens a session (a POST with a body) and reads the conversation list (a GET).
+    await page.reload();
+    await message(page, 'Hello, other site!', 'agent').waitFor({ timeout: WAIT });
+    const gets = calls.filter((c) => c.method === 'GET');
+    assert.ok(gets.some((c) => c.path === '/api/v1/widget/conversations'), JSON.stringify(calls));
+    assert.deepEqual(gets.filter((c) => c.type !== null), [], 'no content-type on a GET');
+    const posts = calls.filter((c) => c.method !== 'GET');
+    assert.ok(posts.length > 0, JSON.stringify(calls));
+    for (const c of posts) assert.equal(c.type, 'application/json', `${c.method} ${c.path}`);
     assert.deepEqual(v.errors, []);
   } finally {
     await closeAll(v?.context);

@@ -76,7 +76,8 @@
       offline: 'You are offline. Messages will be sent when you are back.',
       reconnecting: 'Reconnecting…', unavailable: 'Chat is not available right now.',
       pending: 'Sending', sent: 'Sent', read: 'Read', failed: 'Not sent', retry: 'Retry',
-      unread: '{n} new messages', error: 'Something went wrong. Please try again.'
+      unread: '{n} new messages', error: 'Something went wrong. Please try again.',
+      back: 'Back to the chat', loading: 'Loading…', art_gone: 'This article is no longer available.'
     },
     'zh-CN': {
       open: '打开在线客服', close: '关闭在线客服', title: '在线客服',
@@ -102,7 +103,8 @@
       offline: '网络已断开，恢复后会自动发送消息。',
       reconnecting: '正在重新连接…', unavailable: '在线客服暂不可用。',
       pending: '发送中', sent: '已发送', read: '已读', failed: '发送失败', retry: '重试',
-      unread: '{n} 条新消息', error: '出错了，请稍后再试。'
+      unread: '{n} 条新消息', error: '出错了，请稍后再试。',
+      back: '返回对话', loading: '加载中…', art_gone: '这篇文章已不存在。'
     }
   };
   var LOCALE = pickLocale();
@@ -152,7 +154,8 @@
     feedback: load('fb', {}),   // message_id -> true/false already given
     agentName: '',
     open: false,
-    unread: 0
+    unread: 0,
+    reading: null         // the article shown: {from (its citation), top, bottom}
   };
 
   // ------------------------------------------------------------------ DOM
@@ -225,7 +228,7 @@
     'overflow-wrap:anywhere;border-bottom-left-radius:4px}',
     '.me .bub{background:var(--a);border-color:var(--a);color:#fff;border-bottom-left-radius:14px;border-bottom-right-radius:4px}',
     '.me .bub a{color:#fff}',
-    '.bub a{color:var(--a);text-decoration:underline}',
+    '.bub a,.md a{color:var(--a);text-decoration:underline}',
     '.meta{font-size:11px;color:var(--mute);margin-top:3px;display:flex;gap:6px;align-items:center}',
     '.tick{font-weight:600}',
     '.tick[data-state=read]{color:var(--a)}',
@@ -235,6 +238,7 @@
     '.cites,.sugg,.fb{margin-top:6px;font-size:12px;color:var(--mute)}',
     '.cites ul{list-style:none;padding:0;margin:2px 0 0}',
     '.cites li{color:#1f2328;padding-left:12px;position:relative}',
+    '.cites li button{color:var(--a);text-decoration:underline;text-align:left}',
     '.cites li:before{content:"›";position:absolute;left:2px;color:var(--a)}',
     '.chip{display:inline-block;margin:4px 6px 0 0;padding:4px 10px;border-radius:14px;border:1px solid var(--a);color:var(--a);font-size:12px}',
     '.chip:hover,.chip[aria-pressed=true]{background:var(--a);color:#fff}',
@@ -262,6 +266,16 @@
     '.primary:disabled{opacity:.5;cursor:default}',
     '.err{color:#d92d20;font-size:12px}',
     '.stars{display:flex;gap:4px}',
+    '.rd>.list,.rd>.typing,.rd>.handoff,.rd>.queue,.rd>.foot{display:none!important}',
+    '.art{flex:1;overflow-y:auto;background:#fff;overflow-wrap:anywhere}',
+    '.art .back{position:sticky;top:0;width:100%;text-align:left;padding:10px 14px;background:#fff;',
+    'border-bottom:1px solid var(--line);color:var(--a);font-weight:600}',
+    '.art>div{padding:12px 16px 20px}.art>div,.md{display:flex;flex-direction:column;gap:8px}',
+    '.art h3{font-size:16px}.art h3,.md h4,.md h5,.md h6,.md strong{font-weight:600}',
+    '.md p{white-space:pre-line}.art [role=status]{color:var(--mute)}.md ul,.md ol{padding-left:20px}.md em{font-style:italic}',
+    '.md code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px;background:var(--soft);border-radius:4px;padding:1px 4px}',
+    '.md pre{background:var(--soft);border-radius:8px;padding:8px 10px;overflow-x:auto;white-space:pre}',
+    '.md pre code{padding:0;background:none}',
     '.star{font-size:26px;line-height:1;color:#d0d5dd;padding:2px}',
     '.star[aria-checked=true]{color:#f5a524}',
     '@media (max-width:480px){.panel{inset:0;width:100%;height:100%;border-radius:0}',
@@ -316,6 +330,8 @@
         h('button', { class: 'x', type: 'button', 'data-testid': 'close', 'aria-label': t('close'), onclick: close },
           svg(ICON_CLOSE))),
       ui.bar, ui.list, ui.typing, ui.handoff, ui.queue, ui.foot);
+    ui.art = h('article', { class: 'art', 'data-testid': 'article', 'aria-labelledby': 'kefu-art', hidden: true });
+    ui.panel.insertBefore(ui.art, ui.list);
 
     ui.wrap = h('div', { class: 'k', lang: LOCALE }, ui.panel, ui.launcher);
     if (color && /^#[0-9a-f]{3,8}$/i.test(color)) ui.wrap.style.setProperty('--a', color);
@@ -355,6 +371,7 @@
 
   function close() {
     if (!ui.panel || !state.open) return;
+    closeArticle(true);
     state.open = false;
     ui.panel.hidden = true;
     ui.wrap.classList.remove('is-open');
@@ -366,7 +383,10 @@
   }
 
   function onPanelKey(e) {
-    if (e.key === 'Escape') { e.stopPropagation(); close(); }
+    if (e.key !== 'Escape') return;
+    e.stopPropagation();
+    if (state.reading) closeArticle();
+    else close();
   }
 
   function onComposerKey(e) {
@@ -405,10 +425,11 @@
   /** JSON over the widget API; a 401 opens a new session and tries once more. */
   async function call(method, path, body, retried) {
     await ensureSession();
+    var headers = { authorization: 'Bearer ' + state.session.token };
+    // A content-type only with a body: on a GET it would add to what a site's origin must preflight.
+    if (body !== undefined) headers['content-type'] = 'application/json';
     var res = await fetch(BASE + '/api/v1' + path, {
-      method: method,
-      headers: { 'content-type': 'application/json', authorization: 'Bearer ' + state.session.token },
-      body: body === undefined ? undefined : JSON.stringify(body)
+      method: method, headers: headers, body: body === undefined ? undefined : JSON.stringify(body)
     });
     if (res.status === 401 && !retried) {
       state.session = null;
@@ -883,7 +904,8 @@
     el.setAttribute('data-id', m.id);
     if (m.client_msg_id) el.setAttribute('data-cid', m.client_msg_id);
     var bub = el.querySelector('.bub');
-    bub.appendChild(linkify(m.body));
+    // The bot answers in Markdown (an article's, or a model's); people write plain text.
+    bub.appendChild(m.sender.type === 'bot' ? markdown(h('div', { class: 'md' }), m.body) : linkify(m.body));
     if (m.citations && m.citations.length) bub.appendChild(renderCitations(m.citations));
     if (m.suggestions && m.suggestions.length) bub.appendChild(renderSuggestions(m.suggestions));
     if (m.feedback) bub.appendChild(renderFeedback(m));
@@ -901,11 +923,119 @@
     return el;
   }
 
+  /** The cited articles: each one opens in the panel. */
   function renderCitations(list) {
     return h('div', { class: 'cites', 'data-testid': 'citations' }, t('sources'),
       h.apply(null, ['ul', null].concat(list.map(function (c) {
-        return h('li', { 'data-testid': 'citation', 'data-article-id': c.article_id, text: c.title });
+        return h('li', null, h('button', { type: 'button', 'data-testid': 'citation', 'data-article-id': c.article_id,
+          text: c.title, onclick: function () { openArticle(c.article_id, this); } }));
       }))));
+  }
+
+  // ------------------------------------------------------------- articles
+
+  /** Shows article `id` instead of the chat; its citation `from` gets the focus back. */
+  async function openArticle(id, from) {
+    var mine = state.reading = { from: from, top: ui.list.scrollTop, bottom: nearBottom() };
+    var head = h('h3', { id: 'kefu-art', tabindex: '-1', 'data-testid': 'article-title', text: from.textContent });
+    var note = h('p', { role: 'status', 'data-testid': 'article-status', text: t('loading') });
+    var body = h('div', { class: 'md', 'data-testid': 'article-body' });
+    ui.art.textContent = '';
+    ui.art.setAttribute('aria-busy', 'true');
+    ui.art.appendChild(h('button', { class: 'back', type: 'button', 'data-testid': 'article-back',
+      onclick: function () { closeArticle(); } }, h('span', { 'aria-hidden': 'true', text: '‹ ' }), t('back')));
+    ui.art.appendChild(h('div', null, head, note, body));
+    ui.art.hidden = false;
+    ui.panel.classList.add('rd');
+    ui.art.scrollTop = 0;
+    head.focus();
+    try {
+      var a = await call('GET', '/widget/articles/' + encodeURIComponent(id));
+      if (state.reading !== mine) return;
+      head.textContent = a.title;
+      note.remove();
+      markdown(body, a.body || '');
+    } catch (e) {
+      if (state.reading !== mine) return;
+      note.className = 'err';
+      note.setAttribute('role', 'alert');
+      note.textContent = e.status === 404 ? t('art_gone') : t('error');
+    }
+    ui.art.removeAttribute('aria-busy');
+  }
+
+  /** Back to the chat, scrolled as it was (or to the bottom, for what came meanwhile). */
+  function closeArticle(quiet) {
+    var r = state.reading;
+    if (!r) return;
+    state.reading = null;
+    ui.art.hidden = true;
+    ui.art.textContent = '';
+    ui.panel.classList.remove('rd');
+    ui.list.scrollTop = r.bottom ? ui.list.scrollHeight : r.top;
+    if (quiet) return;
+    markRead();
+    (r.from.isConnected ? r.from : ui.input).focus({ preventScroll: true });
+  }
+
+  /** Safe Markdown into `el` (returned): DOM nodes, never HTML; links only to http(s) and mailto (others are text). */
+  function markdown(el, src) {
+    var lines = String(src).replace(/\r\n?/g, '\n').split('\n');
+    var para = [], list = null, m;
+    function flush() {
+      if (para.length) el.appendChild(inline(h('p'), para.join('\n')));
+      para = [];
+      list = null;
+    }
+    for (var i = 0; i < lines.length; i++) {
+      var line = lines[i];
+      if (/^\s*```/.test(line)) {
+        flush();
+        var code = [];
+        for (i++; i < lines.length && !/^\s*```/.test(lines[i]); i++) code.push(lines[i]);
+        el.appendChild(h('pre', null, h('code', { text: code.join('\n') })));
+      } else if (!line.trim()) {
+        flush();
+      } else if ((m = /^\s*(#{1,6})\s+(.*?)[\s#]*$/.exec(line))) {
+        flush();
+        el.appendChild(inline(h('h' + Math.min(6, m[1].length + 3)), m[2]));
+      } else if ((m = /^\s*(?:[-*+]|(\d{1,9})[.)])\s+(.*)$/.exec(line))) {
+        var tag = m[1] ? 'ol' : 'ul';
+        if (para.length || !list || list.tagName.toLowerCase() !== tag) {
+          flush();
+          list = el.appendChild(h(tag));
+        }
+        list.appendChild(inline(h('li'), m[2]));
+      } else if (list && /^\s{2,}\S/.test(line)) {
+        inline(list.lastChild, ' ' + line.trim());
+      } else {
+        list = null;
+        para.push(line);
+      }
+    }
+    flush();
+    return el;
+  }
+
+  /** Inline Markdown of `text` appended to `el` (`plain`: no links, inside one). */
+  function inline(el, text, plain) {
+    var re = /`([^`\n]+)`|\*\*([^*\n]+)\*\*|\[([^\]\n]+)\]\(((?:[^()\s]|\([^()\s]*\))+)\)|\*([^*\n]+)\*|\b_([^_\n]+)_\b|(https?:\/\/[^\s<>"']*[^\s<>"'.,;:!?)\]}。，！？）])/g;
+    var last = 0, m;
+    while ((m = re.exec(text))) {
+      el.appendChild(document.createTextNode(text.slice(last, m.index)));
+      last = re.lastIndex;
+      if (m[1]) el.appendChild(h('code', { text: m[1] }));
+      else if (m[2]) el.appendChild(inline(h('strong'), m[2], plain));
+      else if (m[5] || m[6]) el.appendChild(inline(h('em'), m[5] || m[6], plain));
+      else if (m[3]) {
+        el.appendChild(!plain && /^(https?:\/\/|mailto:)/i.test(m[4])
+          ? inline(h('a', { href: m[4], target: '_blank', rel: 'noopener noreferrer' }), m[3], true)
+          : inline(h('span'), m[3], plain));
+      } else el.appendChild(plain ? document.createTextNode(m[7])
+        : h('a', { href: m[7], target: '_blank', rel: 'noopener noreferrer', text: m[7] }));
+    }
+    el.appendChild(document.createTextNode(text.slice(last)));
+    return el;
   }
 
   /** Offered articles: choosing one asks it as the next question. */
@@ -1209,7 +1339,7 @@
 
   /** Tells the server what the visitor has seen (agents get read receipts). */
   function markRead() {
-    if (!state.open || document.visibilityState !== 'visible' || !state.conv) return;
+    if (!state.open || state.reading || document.visibilityState !== 'visible' || !state.conv) return;
     state.unread = 0;
     renderUnread();
     if (state.lastSeq > state.readSent && sendFrame({ type: 'read', conversation_id: state.conv.id, seq: state.lastSeq })) {

@@ -1,14 +1,26 @@
 // The side panel of a conversation: bot suggestions for the agent, the
 // conversation's priority, labels and assignment, the visitor's rating,
-// the contact with attributes, and the contact's past conversations.
+// the contact with attributes (and its edit form), and the contact's past
+// conversations.
 
 import { h, clear, replace, toast, icon } from '../lib/dom.js';
-import { t, fmtDate, fmtDateTime } from '../lib/i18n.js';
+import { t, has, fmtDate, fmtDateTime } from '../lib/i18n.js';
 import { errorText } from '../lib/errors.js';
 import { contactLabel } from '../lib/directory.js';
 import { statusBadge, PRIORITIES, priorityName } from './inbox-parts.js';
 
 const SUPERVISORS = ['owner', 'admin', 'supervisor'];
+const CONTACT_FIELDS = [
+  // [field, input type, the server's max length]
+  ['name', 'text', 200],
+  ['email', 'email', 254],
+  ['phone', 'tel', 40],
+];
+// The server's rule for attribute names (contacts.rs checked_patch):
+// letters, digits, `_`, `-`, `.`; at most 64 bytes of UTF-8.
+const ATTR_KEY = /^[\p{Alphabetic}\p{N}_.-]+$/u;
+const ATTR_KEY_BYTES = 64;
+const ATTR_VALUE_CHARS = 1000;
 
 /** {el, update(conv), refreshSuggestions(), destroy()} */
 export function createSide({ ctx, dir, conversationId, insert, onChanged }) {
@@ -16,6 +28,7 @@ export function createSide({ ctx, dir, conversationId, insert, onChanged }) {
   const isSupervisor = SUPERVISORS.includes(ctx.workspace.role);
   let conv = null;
   let contactLoaded = false;
+  let contact = null; // as last loaded or saved
   let destroyed = false;
 
   const suggestBox = h('div', { class: 'stack-sm' });
@@ -257,12 +270,21 @@ export function createSide({ ctx, dir, conversationId, insert, onChanged }) {
     }
   }
 
+  /** Shows contact `c` (read-only, with an Edit button); returns that button. */
   function renderContact(c) {
+    contact = c;
     const row = (key, value) => (value ? h('div', { class: 'side-row' }, h('span', { class: 'muted' }, t(key)), h('span', { class: 'side-value' }, value)) : null);
     const attrs = Object.entries(c.attributes || {});
+    const edit = h('button', {
+      class: 'btn btn-sm',
+      type: 'button',
+      'aria-label': t('contact.editTitle'),
+      title: t('contact.editTitle'),
+      'on:click': () => editContact(c),
+    }, t('contact.edit'));
     replace(
       contactBox,
-      h('div', { class: 'contact-name' }, contactLabel(c, t('inbox.visitor'))),
+      h('div', { class: 'row-between contact-head' }, h('div', { class: 'contact-name' }, contactLabel(c, t('inbox.visitor'))), edit),
       row('contact.email', c.email),
       row('contact.phone', c.phone),
       row('contact.externalId', c.external_id),
@@ -272,10 +294,223 @@ export function createSide({ ctx, dir, conversationId, insert, onChanged }) {
         ? h(
             'dl',
             { class: 'attrs' },
-            attrs.map(([k, v]) => [h('dt', null, k), h('dd', null, typeof v === 'string' ? v : JSON.stringify(v))]),
+            attrs.map(([k, v]) => [h('dt', null, k), h('dd', null, attrText(v))]),
           )
         : h('p', { class: 'muted small' }, t('contact.noAttributes')),
     );
+    return edit;
+  }
+
+  /**
+   * The edit form: name, e-mail, phone and the attributes as key/value rows.
+   * Save sends only what changed (a cleared field as null, a removed
+   * attribute as null); the server's field errors show next to the fields.
+   */
+  function editContact(c) {
+    const fid = `contact-${conversationId}`;
+    const errorBoxes = new Map(); // field name → its .field-error
+    const fields = CONTACT_FIELDS.map(([name, type, max]) => {
+      const id = `${fid}-${name}`;
+      const input = h('input', {
+        class: 'input input-sm',
+        id,
+        name,
+        type,
+        maxlength: String(max),
+        value: c[name] || '',
+        autocomplete: 'off',
+        'aria-describedby': `${id}-err`,
+      });
+      const err = h('p', { class: 'field-error', id: `${id}-err`, hidden: true });
+      errorBoxes.set(name, err);
+      return h('div', { class: 'field' }, h('label', { class: 'label', for: id }, t('contact.' + name)), input, err);
+    });
+
+    const removed = new Set(); // stored keys the agent removed
+    let rowSeq = 0;
+    const rows = h('div', { class: 'attr-rows' });
+    const attrsError = h('p', { class: 'field-error', id: `${fid}-attrs-err`, hidden: true });
+    errorBoxes.set('attributes', attrsError);
+
+    /** One key/value row: `key` is a stored key (shown, not editable) or null (a new row). */
+    function attrRow(key, value) {
+      const n = ++rowSeq;
+      const vid = `${fid}-attr-${n}`;
+      const err = h('p', { class: 'field-error', id: `${vid}-err`, hidden: true });
+      const valueInput = h('input', {
+        class: 'input input-sm attr-value',
+        id: vid,
+        type: 'text',
+        maxlength: String(ATTR_VALUE_CHARS),
+        value: key === null ? '' : attrText(value),
+        'aria-describedby': `${vid}-err`,
+        'aria-label': key === null ? t('contact.attrValue') : null,
+        placeholder: key === null ? t('contact.attrValue') : null,
+      });
+      const keyEl = key === null
+        ? h('input', {
+            class: 'input input-sm attr-key-input',
+            type: 'text',
+            maxlength: String(ATTR_KEY_BYTES),
+            'aria-label': t('contact.attrKey'),
+            placeholder: t('contact.attrKey'),
+            'aria-describedby': `${vid}-err`,
+          })
+        : h('label', { class: 'attr-key', for: vid, title: key }, key);
+      const el = h(
+        'div',
+        { class: 'attr-row', dataset: key === null ? { new: '' } : { key } },
+        keyEl,
+        valueInput,
+        h('button', {
+          class: 'btn btn-sm btn-ghost icon-btn',
+          type: 'button',
+          'aria-label': key === null ? t('contact.removeRow') : t('contact.removeAttribute', { key }),
+          title: key === null ? t('contact.removeRow') : t('contact.removeAttribute', { key }),
+          'on:click': () => {
+            if (key !== null) removed.add(key);
+            const next = el.nextElementSibling;
+            el.remove();
+            (next ? next.querySelector('input') : addBtn).focus();
+          },
+        }, icon('x')),
+        err,
+      );
+      el.keyInput = key === null ? keyEl : null;
+      el.valueInput = valueInput;
+      el.error = err;
+      return el;
+    }
+
+    for (const [k, v] of Object.entries(c.attributes || {})) rows.append(attrRow(k, v));
+    const addBtn = h('button', {
+      class: 'btn btn-sm',
+      type: 'button',
+      'on:click': () => {
+        const r = attrRow(null);
+        rows.append(r);
+        r.keyInput.focus();
+      },
+    }, icon('plus'), t('contact.addAttribute'));
+
+    const formError = h('p', { class: 'form-error', role: 'alert' });
+    const saveBtn = h('button', { class: 'btn btn-sm btn-primary', type: 'submit' }, t('action.save'));
+    const cancel = () => renderContact(contact).focus();
+    const form = h(
+      'form',
+      {
+        class: 'contact-form stack-sm',
+        novalidate: true,
+        'aria-label': t('contact.editTitle'),
+        'on:submit': (e) => {
+          e.preventDefault();
+          save();
+        },
+        'on:keydown': (e) => {
+          if (e.key !== 'Escape') return;
+          e.stopPropagation();
+          cancel();
+        },
+      },
+      fields,
+      h(
+        'fieldset',
+        { class: 'attr-set', 'aria-describedby': attrsError.id },
+        h('legend', { class: 'label' }, t('contact.attributes')),
+        rows,
+        attrsError,
+        h('div', null, addBtn),
+      ),
+      formError,
+      h('div', { class: 'row' }, saveBtn, h('button', { class: 'btn btn-sm', type: 'button', 'on:click': cancel }, t('action.cancel'))),
+    );
+
+    /**
+     * Shows `problems` ([error box, control or null, field, reason]) and the
+     * form-wide `text`; the focus goes to the first control in error.
+     */
+    function showErrors(problems, text) {
+      for (const box of form.querySelectorAll('.field-error')) {
+        box.hidden = true;
+        box.textContent = '';
+      }
+      for (const el of form.querySelectorAll('[aria-invalid]')) el.removeAttribute('aria-invalid');
+      let first = null;
+      for (const [box, control, field, reason] of problems) {
+        box.textContent = reasonText(field, reason);
+        box.hidden = false;
+        if (control) control.setAttribute('aria-invalid', 'true');
+        first = first || control || rows.querySelector('input') || addBtn;
+      }
+      formError.textContent = text || '';
+      if (first) first.focus();
+    }
+
+    async function save() {
+      const patch = {};
+      for (const [name] of CONTACT_FIELDS) {
+        const v = form.elements[name].value.trim();
+        if (v !== (c[name] || '')) patch[name] = v || null;
+      }
+      const stored = c.attributes || {};
+      const attrs = {};
+      for (const k of removed) attrs[k] = null;
+      const problems = [];
+      const seen = new Set();
+      for (const r of rows.children) {
+        const value = r.valueInput.value;
+        if (!r.keyInput) {
+          // A stored value (a number, say) is left as it is unless edited.
+          const k = r.dataset.key;
+          seen.add(k);
+          if (value !== attrText(stored[k])) attrs[k] = value.trim();
+          continue;
+        }
+        const k = r.keyInput.value.trim();
+        const bad = (reason) => problems.push([r.error, r.keyInput, 'key', reason]);
+        if (!k && !value.trim()) continue;
+        if (!k) bad('key_required');
+        else if (!ATTR_KEY.test(k) || new TextEncoder().encode(k).length > ATTR_KEY_BYTES) bad('invalid_key');
+        else if (seen.has(k)) bad('duplicate');
+        else {
+          seen.add(k);
+          attrs[k] = value.trim();
+        }
+      }
+      if (problems.length) {
+        showErrors(problems, '');
+        return;
+      }
+      if (Object.keys(attrs).length) patch.attributes = attrs;
+      if (!Object.keys(patch).length) {
+        cancel();
+        return;
+      }
+      saveBtn.disabled = true;
+      saveBtn.setAttribute('aria-busy', 'true');
+      try {
+        const updated = await ctx.api('PATCH', `${dir.base}/contacts/${c.id}`, patch);
+        if (destroyed) return;
+        dir.setContact(updated);
+        renderContact(updated).focus();
+        toast(t('contact.saved'), 'success');
+        // The header and the list row show the contact's name: tell them.
+        if (conv) onChanged({ ...conv, contact: { name: updated.name, email: updated.email, phone: updated.phone } });
+      } catch (e) {
+        if (destroyed) return;
+        const reasons = (e.code === 'validation_failed' && e.details && e.details.fields) || {};
+        const placed = Object.entries(reasons)
+          .filter(([field]) => errorBoxes.has(field))
+          .map(([field, reason]) => [errorBoxes.get(field), field === 'attributes' ? null : form.elements[field], field, reason]);
+        showErrors(placed, placed.length ? '' : errorText(e));
+      } finally {
+        saveBtn.disabled = false;
+        saveBtn.removeAttribute('aria-busy');
+      }
+    }
+
+    replace(contactBox, form);
+    form.elements.name.focus();
   }
 
   function renderPast(items) {
@@ -312,4 +547,16 @@ export function createSide({ ctx, dir, conversationId, insert, onChanged }) {
       destroyed = true;
     },
   };
+}
+
+/** An attribute's value as the panel shows it (numbers and booleans as written). */
+function attrText(v) {
+  if (v === undefined || v === null) return '';
+  return typeof v === 'string' ? v : JSON.stringify(v);
+}
+
+/** A contact field's validation reason in words (`contact.reason.*`). */
+function reasonText(field, reason) {
+  for (const key of [`contact.reason.${field}.${reason}`, `contact.reason.${reason}`]) if (has(key)) return t(key);
+  return t('contact.reason.invalid');
 }

@@ -17,6 +17,7 @@ import { h, clear, toast, uid, icon } from '../lib/dom.js';
 import { t, fmtTime, fmtDateTime, dayKey, fmtDay } from '../lib/i18n.js';
 import { contactLabel, shortId } from '../lib/directory.js';
 import { errorText } from '../lib/errors.js';
+import { renderInto } from '../lib/markdown.js';
 import { statusBadge } from './inbox-parts.js';
 import { createComposer } from './conversation-composer.js';
 import { createSide } from './conversation-side.js';
@@ -187,7 +188,7 @@ export function openConversation(container, { ctx, dir, id, onRead, onConversati
     const who = h('span', { class: 'msg-who' });
     who.textContent = senderName(m, who);
     const cites = (m.citations || []).length
-      ? h('div', { class: 'msg-cites small' }, t('conv.citations'), ' ', m.citations.map((c) => h('span', { class: 'badge badge-info' }, c.title)))
+      ? h('div', { class: 'msg-cites small' }, t('conv.citations'), ' ', m.citations.map(citation))
       : null;
     const sugg = (m.suggestions || []).length
       ? h('div', { class: 'msg-cites small' }, m.suggestions.map((c) => h('span', { class: 'badge badge-muted' }, c.title)))
@@ -207,11 +208,21 @@ export function openConversation(container, { ctx, dir, id, onRead, onConversati
         m.private ? h('span', { class: 'badge badge-warn' }, icon('lock'), t('conv.private')) : null,
         h('time', { datetime: m.created_at, title: fmtDateTime(m.created_at) }, fmtTime(m.created_at)),
       ),
-      h('div', { class: 'msg-body' }, m.body),
+      // The bot answers in the article's Markdown (or a language model's);
+      // people's messages are plain text.
+      type === 'bot' ? renderInto(h('div', { class: 'msg-body md' }), m.body) : h('div', { class: 'msg-body' }, m.body),
       cites,
       sugg,
       reason,
     );
+  }
+
+  /** A cited article: a link to its editor for those who may edit the knowledge base, else its title. */
+  function citation(c) {
+    // The editor's route: pages/admin/kb-editor.js (KB_PATH), open to supervisors and up.
+    return isSupervisor && c.article_id
+      ? h('a', { class: 'badge badge-info', href: `#/admin/kb/${encodeURIComponent(c.article_id)}`, title: t('conv.citationOpen') }, c.title)
+      : h('span', { class: 'badge badge-info' }, c.title);
   }
 
   /** Index of the first rendered seq greater than `seq`. */

@@ -5,7 +5,7 @@
 import { h, clear } from '../../lib/dom.js';
 import { t } from '../../lib/i18n.js';
 import { wsPath, busy, field, select, showFieldErrors } from './common.js';
-import { renderMarkdown } from './markdown.js';
+import { renderInto } from '../../lib/markdown.js';
 
 const DECISION_BADGE = { answer: 'badge-ok', suggest: 'badge-warn', handoff: 'badge-danger' };
 
@@ -52,8 +52,7 @@ function renderAnswer(a) {
         h('a', { href: `#/admin/kb/${encodeURIComponent(r.article_id)}` }, r.title),
         r.external_id ? h('span', { class: 'muted small' }, ` (${r.external_id})`) : null))))
     : null;
-  const answer = h('div', { class: 'md ask-answer' });
-  if (a.answer) answer.innerHTML = renderMarkdown(a.answer); // safe: escaped first
+  const answer = renderInto(h('div', { class: 'md ask-answer' }), a.answer || '');
   return h('div', { class: 'stack-sm ask-answer-box', dataset: { decision: a.decision } },
     h('div', { class: 'row' },
       h('span', { class: `badge ${DECISION_BADGE[a.decision] || 'badge-muted'} ask-decision` }, t(`admin.ask.decision.${a.decision}`)),

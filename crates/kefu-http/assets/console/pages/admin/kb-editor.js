@@ -13,7 +13,7 @@ import {
   wsPath, pageFrame, card, field, input, select, busy, confirmAction, loadingEl, errorEl,
   showFieldErrors, clearErrors, lines, commaList,
 } from './common.js';
-import { renderMarkdown } from './markdown.js';
+import { renderInto } from '../../lib/markdown.js';
 
 export const KB_PATH = '#/admin/kb';
 
@@ -59,7 +59,7 @@ function editorForm(root, ctx, life, article) {
 
   // The preview follows the text (debounced a little for long articles).
   let timer = null;
-  const refresh = () => { preview.innerHTML = renderMarkdown(text.value); }; // safe: escaped first
+  const refresh = () => renderInto(preview, text.value);
   text.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(refresh, 120); });
   refresh();
 
@@ -205,8 +205,7 @@ function versionTable(versions, current, restore) {
 }
 
 function showVersion(view, v) {
-  const md = h('div', { class: 'md' });
-  md.innerHTML = renderMarkdown(v.body); // safe: escaped first
+  const md = renderInto(h('div', { class: 'md' }), v.body);
   clear(view).append(h('article', { class: 'card version-card stack-sm', 'aria-label': `v${v.version}` },
     h('h3', null, `v${v.version} · ${v.title}`),
     v.questions.length ? h('p', { class: 'muted small' }, t('admin.kb.fQuestions'), ': ', v.questions.join(' / ')) : null,
