@@ -147,6 +147,16 @@ async fn two_replicas_exchange_events_on_their_topics_only() {
     }
     exchange(&b, &other, other_ws, &[&a, &b]).await;
     assert_eq!(a.publish_failures() + b.publish_failures(), 0);
+    // The metrics' view: everything published reached Redis; b received
+    // (and timed) at least the 20 in order.
+    let (sa, sb) = (a.stats(), b.stats());
+    assert_eq!(sa.publish_failures + sb.publish_failures, 0);
+    assert!(sa.published >= 22, "{sa:?}");
+    assert!(sb.received >= 21 && sb.lag_count == sb.received, "{sb:?}");
+    assert!(
+        (0.0..5.0).contains(&(sb.lag_seconds_sum / sb.lag_count as f64)),
+        "{sb:?}"
+    );
 }
 
 #[tokio::test]

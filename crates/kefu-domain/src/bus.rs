@@ -152,4 +152,26 @@ pub trait Bus: Send + Sync + 'static {
     fn healthy(&self) -> bool {
         true
     }
+    /// Counters since start, for metrics.
+    fn stats(&self) -> BusStats {
+        BusStats::default()
+    }
+}
+
+/// What a bus has done since start (for metrics; all zero in process,
+/// where nothing crosses a network).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct BusStats {
+    /// Events handed to the shared bus (Redis) for the other replicas.
+    pub published: u64,
+    /// Events that did not reach it (down, queue full, failed publish).
+    pub publish_failures: u64,
+    /// Events received from other replicas.
+    pub received: u64,
+    /// Events from other replicas that this version could not decode.
+    pub decode_failures: u64,
+    /// Publish → receive delay of the received events, summed (seconds),
+    /// and how many had a publish time.
+    pub lag_seconds_sum: f64,
+    pub lag_count: u64,
 }

@@ -540,6 +540,39 @@ pub trait KbStore: Send + Sync {
     ) -> StoreResult<BotTurn>;
 }
 
+/// Cluster-wide figures for the operations gauges (`kefu_queue_length`, …),
+/// across every workspace.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OpsGauges {
+    /// Queued conversations without a team, and with one.
+    pub queued_general: i64,
+    pub queued_team: i64,
+    /// Agents (distinct users) whose status is online.
+    pub agents_online: i64,
+    /// Every inbox: its business hours, and whether its workspace has an
+    /// agent online.
+    pub inboxes: Vec<(Option<crate::chat::BusinessHours>, bool)>,
+    /// Published articles without a current vector of the model (0 when
+    /// no model is given).
+    pub embeddings_pending: i64,
+}
+
+/// A connection pool's occupancy (SQLite: reader and writer pools summed).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Open connections, busy or idle.
+    pub open: u32,
+    pub idle: u32,
+    /// The most it may open.
+    pub max: u32,
+}
+
+impl PoolStats {
+    pub fn in_use(&self) -> u32 {
+        self.open.saturating_sub(self.idle)
+    }
+}
+
 /// Health as `/readyz` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreHealth {
@@ -550,6 +583,15 @@ pub struct StoreHealth {
 
 #[async_trait]
 pub trait AnalyticsStore: Send + Sync {
+    /// The operations gauges now (a few aggregate reads; called on a timer).
+    async fn ops_gauges(&self, embedding_model: Option<&str>) -> StoreResult<OpsGauges>;
+    /// When the conversation went to people (`human_at`) and when an agent
+    /// first answered there (`first_response_at`); `NotFound` if none.
+    async fn response_times(
+        &self,
+        ws: WorkspaceId,
+        id: ConversationId,
+    ) -> StoreResult<(Option<DateTime<Utc>>, Option<DateTime<Utc>>)>;
     /// Stores the visitor's rating of their conversation, replacing an
     /// earlier one. `NotFound` unless the conversation is this contact's;
     /// `Conflict("conversation_not_resolved")` unless it is resolved or
@@ -610,6 +652,8 @@ pub trait Store:
     /// `sqlite` or `postgres`.
     fn backend_name(&self) -> &'static str;
     async fn health(&self) -> StoreHealth;
+    /// The connection pool now (for metrics).
+    fn pool_stats(&self) -> PoolStats;
     /// Applies pending migrations; returns how many ran.
     async fn migrate(&self) -> StoreResult<usize>;
 }

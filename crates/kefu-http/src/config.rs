@@ -67,3 +67,25 @@ impl Default for RateLimitConfig {
         }
     }
 }
+
+/// Where Prometheus scrapes, and how often the database-wide gauges are
+/// refreshed (`[metrics]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MetricsConfig {
+    /// Serve `/metrics` on this address instead of the main listener
+    /// (which then answers it 404), e.g. `0.0.0.0:9100`.
+    pub listen: Option<String>,
+    /// Seconds between refreshes of the cluster-wide gauges (queue length,
+    /// agents online, …) from the database.
+    pub sample_interval_secs: u64,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            sample_interval_secs: 15,
+        }
+    }
+}

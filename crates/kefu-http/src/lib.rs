@@ -16,6 +16,6 @@ pub mod router;
 mod routes;
 pub mod ws;
 
-pub use config::HttpConfig;
+pub use config::{HttpConfig, MetricsConfig};
 pub use error::ApiError;
-pub use router::{build_router, AppState};
+pub use router::{build_router, metrics_router, AppState};

@@ -27,6 +27,9 @@ pub struct AppState {
     /// reconnect hint.
     pub shutdown: tokio_util::sync::CancellationToken,
     pub sockets: Arc<crate::ws::SocketCounter>,
+    /// `/metrics` is served on its own listener ([`metrics_router`]), so
+    /// the main one answers it 404.
+    pub metrics_elsewhere: bool,
 }
 
 impl AppState {
@@ -39,8 +42,20 @@ impl AppState {
             openapi_json: Arc::new(String::new()),
             shutdown: tokio_util::sync::CancellationToken::new(),
             sockets: Arc::default(),
+            metrics_elsewhere: false,
         }
     }
+}
+
+/// `/metrics` alone, for a separate listener (`[metrics] listen`).
+pub fn metrics_router(metrics: Arc<Metrics>) -> axum::Router {
+    axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let m = metrics.clone();
+            async move { crate::routes::health::metrics_response(&m) }
+        }),
+    )
 }
 
 /// Request ids are UUIDv7, so they sort by time in log searches.

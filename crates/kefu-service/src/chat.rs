@@ -345,6 +345,7 @@ impl Services {
             Appended::New(m) | Appended::Duplicate(m) => m,
         };
         if !duplicate {
+            self.metrics.message(message.sender_kind);
             self.announce(Event::MessageCreated {
                 message: message.clone(),
                 contact: conversation.contact_id,
@@ -613,7 +614,30 @@ impl Services {
                 Some(client_msg_id),
             )
         };
-        self.append(conversation, msg).await
+        let sent = self.append(conversation, msg).await?;
+        if !private && !sent.duplicate {
+            self.observe_first_response(access.workspace_id, &sent.message)
+                .await;
+        }
+        Ok(sent)
+    }
+
+    /// Times the first agent reply after the hand-off to people (one more
+    /// read per public agent message; the database decides which is first).
+    async fn observe_first_response(&self, ws: WorkspaceId, m: &Message) {
+        match self.store.response_times(ws, m.conversation_id).await {
+            // This message set it (PostgreSQL keeps microseconds).
+            Ok((human_at, Some(first)))
+                if first.timestamp_micros() == m.created_at.timestamp_micros() =>
+            {
+                let from = human_at.unwrap_or(first);
+                self.metrics
+                    .first_response
+                    .observe(crate::metrics::seconds(from, first));
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "reading response times failed"),
+        }
     }
 }
 
@@ -734,6 +758,11 @@ impl Services {
                 }
                 other => other.into(),
             })?;
+        if updated.status == ConversationStatus::Resolved && t.to == ConversationStatus::Resolved {
+            self.metrics
+                .resolution
+                .observe(crate::metrics::seconds(updated.created_at, t.at));
+        }
         self.announce(Event::ConversationUpdated {
             conversation: updated.clone(),
         });

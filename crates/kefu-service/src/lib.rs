@@ -12,6 +12,7 @@ pub mod contacts;
 pub mod context;
 pub mod error;
 pub mod kb;
+pub mod metrics;
 pub mod routing;
 pub mod throttle;
 pub mod validate;
@@ -37,6 +38,8 @@ pub struct Services {
     pub passwords: Arc<auth::password::Passwords>,
     pub throttle: Arc<throttle::LoginThrottle>,
     pub knowledge: Arc<kb::Knowledge>,
+    /// What this replica counts for Prometheus.
+    pub metrics: Arc<metrics::ServiceMetrics>,
 }
 
 impl Services {
@@ -66,6 +69,7 @@ impl Services {
             chat: Arc::new(chat),
             throttle: Arc::new(throttle),
             knowledge: Arc::new(kb::Knowledge::in_memory(config::KbConfig::default())),
+            metrics: Arc::default(),
         }
     }
 

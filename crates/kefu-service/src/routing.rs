@@ -201,7 +201,13 @@ impl Services {
         {
             Ok(assigned) => {
                 let n = assigned.len();
+                let now = self.clock.now();
                 for c in assigned {
+                    if let Some(q) = c.queued_at {
+                        self.metrics
+                            .queue_wait
+                            .observe(crate::metrics::seconds(q, now));
+                    }
                     self.announce(Event::ConversationUpdated { conversation: c });
                 }
                 n
@@ -329,6 +335,12 @@ impl Services {
         let updated = self.commit_transition(access, id, t).await?;
         if updated.status == Queued {
             self.route(access.workspace_id).await;
+        } else if current.status == Queued {
+            if let Some(q) = current.queued_at {
+                self.metrics
+                    .queue_wait
+                    .observe(crate::metrics::seconds(q, now));
+            }
         }
         Ok(updated)
     }

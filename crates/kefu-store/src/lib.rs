@@ -64,6 +64,19 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Arc<dyn Store>, ConnectErr
     }
 }
 
+/// The occupancy of these pools, summed.
+pub(crate) fn pool_stats<DB: sqlx::Database>(
+    pools: &[&sqlx::Pool<DB>],
+) -> kefu_domain::store::PoolStats {
+    let mut s = kefu_domain::store::PoolStats::default();
+    for p in pools {
+        s.open += p.size();
+        s.idle += u32::try_from(p.num_idle()).unwrap_or(u32::MAX);
+        s.max += p.options().get_max_connections();
+    }
+    s
+}
+
 /// Maps a driver error, naming the uniqueness rule it broke when it is one.
 pub(crate) fn map_err(e: sqlx::Error, on_unique: &'static str) -> StoreError {
     match &e {

@@ -21,6 +21,8 @@ use tokio_util::sync::CancellationToken;
 
 pub struct App {
     listener: TcpListener,
+    /// `[metrics] listen`: its own listener, and what it serves.
+    metrics: Option<(TcpListener, Arc<Metrics>)>,
     router: axum::Router,
     settings: Settings,
     store: Arc<dyn Store>,
@@ -151,11 +153,17 @@ impl App {
             // Not migrated yet, say: /readyz tells; the index catches up on changes.
             Err(e) => tracing::warn!(error = %e, "could not reconcile the knowledge index"),
         }
-        let metrics = Arc::new(Metrics::new(
-            env!("CARGO_PKG_VERSION"),
-            store.backend_name(),
-        ));
-        let state = AppState::new(services, settings.http.clone(), metrics);
+        let metrics = Arc::new(Metrics::for_services(env!("CARGO_PKG_VERSION"), &services));
+        let metrics_listener = match &settings.metrics.listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (metrics.listen)"))?,
+            ),
+            None => None,
+        };
+        let mut state = AppState::new(services, settings.http.clone(), metrics.clone());
+        state.metrics_elsewhere = metrics_listener.is_some();
         let sockets_shutdown = state.shutdown.clone();
         let services = state.services.clone();
         let router = build_router(state);
@@ -164,6 +172,7 @@ impl App {
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         Ok(Self {
             listener,
+            metrics: metrics_listener.map(|l| (l, metrics)),
             router,
             settings,
             store,
@@ -216,6 +225,34 @@ impl App {
         let kb = self.services.clone();
         let kb_stop = self.sockets_shutdown.clone();
         tokio::spawn(async move { kb.run_embedder(kb_stop).await });
+        // The cluster-wide gauges (queue length, agents online, …).
+        let ops = self.services.clone();
+        let ops_stop = self.sockets_shutdown.clone();
+        let every = Duration::from_secs(self.settings.metrics.sample_interval_secs.max(1));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = ops_stop.cancelled() => break,
+                    _ = tick.tick() => {
+                        if let Err(e) = ops.sample_gauges().await {
+                            tracing::warn!(error = %e, "sampling the operations gauges failed");
+                        }
+                    }
+                }
+            }
+        });
+        if let Some((listener, metrics)) = self.metrics {
+            let stop = self.sockets_shutdown.clone();
+            tokio::spawn(async move {
+                let serve = axum::serve(listener, kefu_http::metrics_router(metrics))
+                    .with_graceful_shutdown(stop.cancelled_owned());
+                if let Err(e) = serve.await {
+                    tracing::error!(error = %e, "the metrics listener failed");
+                }
+            });
+        }
         tokio::spawn(async move {
             shutdown.await;
             // Upgraded sockets are not part of the HTTP drain: tell them to

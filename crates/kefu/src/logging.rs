@@ -1,41 +1,245 @@
 //! Logging: JSON lines (one object per event, with the fields of the
 //! enclosing spans — request id, route, workspace id) when not on a
 //! terminal or when asked; human-readable otherwise.
+//!
+//! Every line passes through [`MaskingWriter`] on its way out: phone
+//! numbers (mainland and international), e-mail addresses, resident ID
+//! numbers and bank-card numbers are replaced by placeholders in whatever
+//! string carries them (`kefu_ai::mask`). Message bodies are never logged
+//! in the first place.
+//!
+//! A second layer watches the database driver's statement events (target
+//! `sqlx::query`, debug level — enabled for it alone, not printed) to feed
+//! `kefu_db_query_duration_seconds`.
 
 use crate::config::LogFormat;
-use std::io::IsTerminal;
-use tracing_subscriber::layer::SubscriberExt;
+use std::io::{IsTerminal, Write};
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{fmt, EnvFilter};
+use tracing_subscriber::{fmt, EnvFilter, Layer, Registry};
 
 pub fn init(format: LogFormat, filter: &str) {
-    let filter = EnvFilter::try_new(filter).unwrap_or_else(|e| {
-        eprintln!("invalid log_filter `{filter}` ({e}); using `info`");
-        EnvFilter::new("info")
-    });
     let json = match format {
         LogFormat::Json => true,
         LogFormat::Pretty => false,
         LogFormat::Auto => !std::io::stderr().is_terminal(),
     };
-    let registry = tracing_subscriber::registry().with(filter);
     // Logs go to stderr; stdout is reserved for command output (ids, TOML).
-    let result = if json {
-        registry
-            .with(
-                fmt::layer()
-                    .json()
-                    .flatten_event(true)
-                    .with_current_span(false)
-                    .with_span_list(true)
-                    .with_writer(std::io::stderr),
-            )
-            .try_init()
-    } else {
-        registry
-            .with(fmt::layer().with_writer(std::io::stderr))
-            .try_init()
-    };
     // A second init (tests) keeps the first subscriber.
-    let _ = result;
+    let _ = subscriber(json, filter, std::io::stderr).try_init();
+}
+
+/// The whole logging stack, writing to what `make` returns.
+pub fn subscriber<W>(json: bool, filter: &str, make: W) -> impl Subscriber + Send + Sync
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
+    let filter = EnvFilter::try_new(filter).unwrap_or_else(|e| {
+        eprintln!("invalid log_filter `{filter}` ({e}); using `info`");
+        EnvFilter::new("info")
+    });
+    let writer = MaskingWriter(make);
+    let printed = if json {
+        fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(true)
+            .with_writer(writer)
+            .boxed()
+    } else {
+        fmt::layer().with_writer(writer).boxed()
+    };
+    Registry::default()
+        .with(printed.with_filter(filter))
+        // The driver's statement events are for the timer (printed only
+        // when the log filter asks for them).
+        .with(StatementTimer.with_filter(Targets::new().with_target("sqlx::query", Level::DEBUG)))
+}
+
+/// Masks personal data in every line written through it.
+pub struct MaskingWriter<M>(M);
+
+impl<'a, M: MakeWriter<'a>> MakeWriter<'a> for MaskingWriter<M> {
+    type Writer = Masked<M::Writer>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        Masked(self.0.make_writer())
+    }
+}
+
+pub struct Masked<W>(W);
+
+impl<W: Write> Write for Masked<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // The formatter hands over one whole event per call.
+        match std::str::from_utf8(buf) {
+            Ok(s) => self.0.write_all(kefu_ai::mask::mask_pii(s).as_bytes())?,
+            Err(_) => self.0.write_all(buf)?,
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// Times the database driver's statements (its `sqlx::query` events carry
+/// the statement's summary and `elapsed_secs`).
+struct StatementTimer;
+
+#[derive(Default)]
+struct Statement {
+    summary: Option<String>,
+    elapsed: Option<f64>,
+}
+
+impl Visit for Statement {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        if field.name() == "elapsed_secs" {
+            self.elapsed = Some(value);
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "summary" {
+            self.summary = Some(value.to_string());
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "summary" && self.summary.is_none() {
+            self.summary = Some(format!("{value:?}").trim_matches('"').to_string());
+        }
+    }
+}
+
+impl<S: Subscriber> Layer<S> for StatementTimer {
+    fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
+        let mut s = Statement::default();
+        event.record(&mut s);
+        if let Some(elapsed) = s.elapsed {
+            let op = kefu_http::metrics::statement_op(s.summary.as_deref().unwrap_or(""));
+            kefu_http::metrics::db_query_duration()
+                .get_or_create(&kefu_http::metrics::OpLabels { op })
+                .observe(elapsed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> MakeWriter<'a> for Buffer {
+        type Writer = Buffer;
+        fn make_writer(&'a self) -> Buffer {
+            self.clone()
+        }
+    }
+
+    fn capture(json: bool, filter: &str, f: impl FnOnce()) -> String {
+        let buf = Buffer::default();
+        let sub = subscriber(json, filter, buf.clone());
+        tracing::subscriber::with_default(sub, f);
+        let out = buf.0.lock().unwrap().clone();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn personal_data_is_masked_in_fields_messages_and_spans() {
+        let out = capture(true, "info", || {
+            let span = tracing::info_span!("request", contact = "wang@example.cn");
+            let _g = span.enter();
+            tracing::warn!(
+                phone = "13812345678",
+                card = "4111 1111 1111 1111",
+                "visitor +86 139-1234-5678 gave id 11010519491231002X and +447946095812"
+            );
+        });
+        for secret in [
+            "wang@example.cn",
+            "13812345678",
+            "4111 1111 1111 1111",
+            "139-1234-5678",
+            "11010519491231002X",
+            "447946095812",
+        ] {
+            assert!(!out.contains(secret), "{secret} leaked: {out}");
+        }
+        for placeholder in ["[email]", "[phone]", "[card]", "[id]"] {
+            assert!(out.contains(placeholder), "no {placeholder}: {out}");
+        }
+        // Still one JSON object per line, with its timestamp and span fields.
+        let line: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        assert_eq!(line["level"], "WARN");
+        assert!(line["timestamp"].as_str().unwrap().starts_with("20"));
+        assert_eq!(line["spans"][0]["contact"], "[email]");
+    }
+
+    #[test]
+    fn ids_times_and_references_survive_masking() {
+        let out = capture(true, "info", || {
+            tracing::info!(
+                conversation_id = "0193a8e2-5c1f-7d3a-9b2e-4f6a8c0d1e2f",
+                order = "SO13812345678",
+                latency_ms = 12.5,
+                "done"
+            );
+        });
+        assert!(
+            out.contains("0193a8e2-5c1f-7d3a-9b2e-4f6a8c0d1e2f"),
+            "{out}"
+        );
+        assert!(out.contains("SO13812345678"), "{out}");
+        assert!(out.contains("12.5"), "{out}");
+    }
+
+    #[test]
+    fn statement_events_feed_the_histogram_without_being_printed() {
+        let before = metric_count("insert");
+        let out = capture(true, "info", || {
+            tracing::debug!(
+                target: "sqlx::query",
+                summary = "insert into messages …",
+                elapsed_secs = 0.002,
+                "statement"
+            );
+        });
+        assert!(
+            out.is_empty(),
+            "debug driver events are not printed at info: {out}"
+        );
+        assert_eq!(metric_count("insert"), before + 1);
+    }
+
+    fn metric_count(op: &'static str) -> u64 {
+        let mut registry = prometheus_client::registry::Registry::default();
+        registry.register("q", "q", kefu_http::metrics::db_query_duration().clone());
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        let key = format!("q_count{{op=\"{op}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&key))
+            .map_or(0, |n| n.trim().parse().unwrap())
+    }
 }

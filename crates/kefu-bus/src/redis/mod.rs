@@ -46,7 +46,7 @@ mod subscriber;
 
 use crate::memory::MemoryBus;
 use health::{Health, Throttle};
-use kefu_domain::bus::{Bus, Event, Topic};
+use kefu_domain::bus::{Bus, BusStats, Event, Topic};
 use redis::{IntoConnectionInfo, ProtocolVersion, Value};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -95,6 +95,11 @@ struct Shared {
     health: Health,
     publish_failures: AtomicU64,
     decode_failures: AtomicU64,
+    published: AtomicU64,
+    received: AtomicU64,
+    /// Publish → receive delays of received events, in microseconds.
+    lag_micros: AtomicU64,
+    lag_count: AtomicU64,
     drop_warning: Throttle,
     decode_warning: Throttle,
 }
@@ -108,13 +113,24 @@ struct Outgoing {
 #[derive(Serialize)]
 struct OutEnvelope<'a> {
     node: &'a str,
+    /// When it was published (Unix microseconds), for the lag metric.
+    at: i64,
     event: &'a Event,
 }
 
 #[derive(Deserialize)]
 struct InEnvelope {
     node: String,
+    /// Absent from older versions' envelopes.
+    #[serde(default)]
+    at: Option<i64>,
     event: Event,
+}
+
+fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }
 
 impl RedisBus {
@@ -151,6 +167,10 @@ impl RedisBus {
             health: Health::default(),
             publish_failures: AtomicU64::new(0),
             decode_failures: AtomicU64::new(0),
+            published: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+            lag_micros: AtomicU64::new(0),
+            lag_count: AtomicU64::new(0),
             drop_warning: Throttle::new(WARN_EVERY),
             decode_warning: Throttle::new(WARN_EVERY),
         });
@@ -219,6 +239,18 @@ impl Bus for RedisBus {
     fn healthy(&self) -> bool {
         self.shared.health.healthy()
     }
+
+    fn stats(&self) -> BusStats {
+        let s = &self.shared;
+        BusStats {
+            published: s.published.load(Ordering::Relaxed),
+            publish_failures: s.publish_failures.load(Ordering::Relaxed),
+            received: s.received.load(Ordering::Relaxed),
+            decode_failures: s.decode_failures.load(Ordering::Relaxed),
+            lag_seconds_sum: s.lag_micros.load(Ordering::Relaxed) as f64 / 1e6,
+            lag_count: s.lag_count.load(Ordering::Relaxed),
+        }
+    }
 }
 
 impl Drop for RedisBus {
@@ -274,6 +306,14 @@ impl Shared {
         }
         match serde_json::from_slice::<InEnvelope>(payload) {
             Ok(envelope) if envelope.node != self.node => {
+                self.received.fetch_add(1, Ordering::Relaxed);
+                if let Some(at) = envelope.at {
+                    // Clocks of different hosts may disagree a little: a
+                    // negative delay is skew, not news.
+                    let lag = u64::try_from(now_micros() - at).unwrap_or(0);
+                    self.lag_micros.fetch_add(lag, Ordering::Relaxed);
+                    self.lag_count.fetch_add(1, Ordering::Relaxed);
+                }
                 self.local.publish_key(key, Arc::new(envelope.event));
             }
             Ok(_) => {}
@@ -295,6 +335,7 @@ impl Shared {
     fn encode(&self, event: &Event) -> Result<Vec<u8>, serde_json::Error> {
         serde_json::to_vec(&OutEnvelope {
             node: &self.node,
+            at: now_micros(),
             event,
         })
     }

@@ -102,6 +102,7 @@ async fn serve(
                     shared.dropped(count);
                     return Some(e.to_string());
                 }
+                shared.published.fetch_add(count, std::sync::atomic::Ordering::Relaxed);
                 heartbeat.reset();
             }
             _ = lost.notified() => return Some("connection closed".into()),

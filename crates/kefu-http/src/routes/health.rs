@@ -60,12 +60,19 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
+    if state.metrics_elsewhere {
+        return crate::ApiError::not_found().into_response();
+    }
+    metrics_response(&state.metrics)
+}
+
+pub(crate) fn metrics_response(m: &crate::metrics::Metrics) -> Response {
     (
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        state.metrics.encode(),
+        m.encode(),
     )
         .into_response()
 }

@@ -339,7 +339,10 @@ impl Connection {
                         Ok(Some(Ok(msg))) => msg,
                     };
                     let replies = match msg {
-                        Message::Text(text) => self.handle(text.as_str()).await,
+                        Message::Text(text) => {
+                            self.state.metrics.ws_frames_in.get_or_create(&self.kind()).inc();
+                            self.handle(text.as_str()).await
+                        }
                         Message::Binary(_) => vec![ServerFrame::error("invalid_frame", "Send JSON text frames.", None)],
                         Message::Close(_) => return,
                         // Pings are answered by the protocol layer.
@@ -353,7 +356,20 @@ impl Connection {
                 }
                 item = feed.recv() => {
                     let frames = match item {
-                        Some(Feed::Event(ev)) => self.visible(&ev).await,
+                        Some(Feed::Event(ev)) => {
+                            let frames = self.visible(&ev).await;
+                            if let (Event::MessageCreated { message, .. }, false) = (&*ev, frames.is_empty()) {
+                                // The message's age as its frame goes out:
+                                // store → bus (→ Redis → replica) → here.
+                                let age = (chrono::Utc::now() - message.created_at).num_microseconds().unwrap_or(0);
+                                self.state
+                                    .metrics
+                                    .ws_delivery
+                                    .get_or_create(&self.kind())
+                                    .observe(age.max(0) as f64 / 1e6);
+                            }
+                            frames
+                        }
                         Some(Feed::Missed) => vec![ServerFrame::error(
                             "events_missed",
                             "Some events were missed; send sync for your open conversations.",

@@ -183,7 +183,15 @@ impl Services {
             if index.vector_count(ws.0) > 0 {
                 let wait = Duration::from_millis(kb.config.query_embed_timeout_ms);
                 let q = [question.to_string()];
-                match tokio::time::timeout(wait, embedder.embed(&q, EmbedMode::Query)).await {
+                let started = std::time::Instant::now();
+                let result = tokio::time::timeout(wait, embedder.embed(&q, EmbedMode::Query)).await;
+                let outcome = match &result {
+                    Ok(Ok(_)) => "ok",
+                    Ok(Err(kefu_ai::AiError::Timeout)) | Err(_) => "timeout",
+                    Ok(Err(_)) => "error",
+                };
+                self.metrics.embed_call("query", outcome, started.elapsed());
+                match result {
                     Ok(Ok(mut v)) if !v.is_empty() => vector = Some(v.swap_remove(0)),
                     Ok(Ok(_)) => {}
                     Ok(Err(e)) => {
@@ -306,7 +314,20 @@ impl Services {
                 })
                 .collect();
             let locale = if chinese(question) { "zh-CN" } else { "en" };
-            match llm.answer(question, &passages, locale, on_delta).await {
+            let started = std::time::Instant::now();
+            let result = llm.answer(question, &passages, locale, on_delta).await;
+            let outcome = match &result {
+                Ok(a) if a.refused => "refused",
+                Ok(_) => "ok",
+                Err(kefu_ai::AiError::Timeout) => "timeout",
+                Err(_) => "error",
+            };
+            self.metrics.llm_call(outcome, started.elapsed());
+            if let Ok(a) = &result {
+                self.metrics
+                    .llm_tokens(a.prompt_tokens, a.completion_tokens);
+            }
+            match result {
                 Ok(a) if a.refused => {
                     answer.decision = BotDecision::Handoff;
                     answer.reason = Some(HandoffReason::ModelCannotAnswer);
@@ -360,6 +381,7 @@ impl Services {
         let (mut answer, r) = self.think(ws, question, locale, &settings).await?;
         self.compose(ws, question, &mut answer, &r, &mut |_| {})
             .await?;
+        self.metrics.bot_decision(answer.decision, answer.reason);
         Ok(answer)
     }
 
@@ -453,6 +475,7 @@ impl Services {
             Err(kefu_domain::StoreError::Conflict(_)) => return Ok(()),
             r => r?,
         }
+        self.metrics.bot_decision(answer.decision, answer.reason);
         let zh = chinese(&q.body);
         let (body, meta) = match answer.decision {
             BotDecision::Answer => (

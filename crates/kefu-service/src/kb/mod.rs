@@ -304,7 +304,16 @@ impl Services {
         let mut changed: HashMap<WorkspaceId, Vec<ArticleId>> = HashMap::new();
         let mut outcome = Ok(batch.len());
         for a in &batch {
-            let vectors = match embedder.embed(&passages(a), EmbedMode::Passage).await {
+            let started = std::time::Instant::now();
+            let result = embedder.embed(&passages(a), EmbedMode::Passage).await;
+            let status = match &result {
+                Ok(_) => "ok",
+                Err(kefu_ai::AiError::Timeout) => "timeout",
+                Err(_) => "error",
+            };
+            self.metrics
+                .embed_call("passage", status, started.elapsed());
+            let vectors = match result {
                 Ok(v) => v,
                 Err(e) => {
                     outcome = Err(internal(e));

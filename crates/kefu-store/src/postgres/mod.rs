@@ -51,6 +51,10 @@ impl Store for PgStore {
         "postgres"
     }
 
+    fn pool_stats(&self) -> kefu_domain::store::PoolStats {
+        crate::pool_stats(&[&self.pool])
+    }
+
     async fn health(&self) -> StoreHealth {
         let reachable = sqlx::query("SELECT 1").execute(&self.pool).await;
         if let Err(e) = reachable {

@@ -40,6 +40,8 @@ pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 pub struct SqliteStore {
     reader: SqlitePool,
     writer: SqlitePool,
+    /// An in-memory database: `reader` is `writer`.
+    in_memory: bool,
 }
 
 impl SqliteStore {
@@ -90,7 +92,11 @@ impl SqliteStore {
                 .connect_with(base.read_only(true))
                 .await?
         };
-        Ok(Self { reader, writer })
+        Ok(Self {
+            reader,
+            writer,
+            in_memory,
+        })
     }
 }
 
@@ -98,6 +104,15 @@ impl SqliteStore {
 impl Store for SqliteStore {
     fn backend_name(&self) -> &'static str {
         "sqlite"
+    }
+
+    fn pool_stats(&self) -> kefu_domain::store::PoolStats {
+        if self.in_memory {
+            // The reader is the writer.
+            crate::pool_stats(&[&self.writer])
+        } else {
+            crate::pool_stats(&[&self.reader, &self.writer])
+        }
     }
 
     async fn health(&self) -> StoreHealth {

@@ -14,6 +14,7 @@ mod isolation;
 mod kb;
 mod lifecycle;
 mod members;
+mod metrics;
 mod permissions;
 mod protection;
 mod routing;
