@@ -1,0 +1,269 @@
+{{/*
+Names and labels.
+*/}}
+{{- define "kefu.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "kefu.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "kefu.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "kefu.instanceLabels" -}}
+app.kubernetes.io/name: {{ include "kefu.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+The server pods. The component label keeps the migration Job's pod out of
+the Service, the PDB and the server's NetworkPolicy.
+*/}}
+{{- define "kefu.selectorLabels" -}}
+{{ include "kefu.instanceLabels" . }}
+app.kubernetes.io/component: server
+{{- end }}
+
+{{- define "kefu.migrationSelectorLabels" -}}
+{{ include "kefu.instanceLabels" . }}
+app.kubernetes.io/component: migration
+{{- end }}
+
+{{/*
+Common labels; the component is added per object.
+*/}}
+{{- define "kefu.labels" -}}
+helm.sh/chart: {{ include "kefu.chart" . }}
+{{ include "kefu.instanceLabels" . }}
+app.kubernetes.io/version: {{ include "kefu.imageTag" . | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: kefu
+{{- end }}
+
+{{- define "kefu.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "kefu.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+Image: repository:tag, or repository:tag@digest. The tag defaults to the
+chart's appVersion; `latest` is refused here as well as by the schema.
+*/}}
+{{- define "kefu.imageTag" -}}
+{{- default .Chart.AppVersion .Values.image.tag }}
+{{- end }}
+
+{{- define "kefu.image" -}}
+{{- $tag := include "kefu.imageTag" . }}
+{{- if eq $tag "latest" }}
+{{- fail "image.tag: `latest` is not a version; pin a release tag (default: the chart's appVersion) or a digest" }}
+{{- end }}
+{{- if .Values.image.digest }}
+{{- printf "%s:%s@%s" .Values.image.repository $tag .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository $tag }}
+{{- end }}
+{{- end }}
+
+{{- define "kefu.isPostgres" -}}
+{{- if eq .Values.database.mode "postgres" }}true{{ end }}
+{{- end }}
+
+{{- define "kefu.secretName" -}}
+{{- default (include "kefu.fullname" .) .Values.secrets.existingSecret }}
+{{- end }}
+
+{{/*
+Fixed paths inside the container.
+*/}}
+{{- define "kefu.dataDir" -}}/data{{- end }}
+{{- define "kefu.secretsDir" -}}/run/secrets/kefu{{- end }}
+
+{{/*
+The secret files a server reads, as a YAML list of {secret: <Secret name>,
+key: <key in it>, path: <file name>, env: <KEFU_…_FILE>, value: <chart-managed
+value>}. Which ones depends on the mode and on the configured [embeddings]
+and [llm]; the database URL may come from a Secret of its own
+(secrets.databaseUrlFrom, e.g. CloudNativePG's <cluster>-app, key `uri`).
+*/}}
+{{- define "kefu.secretFiles" -}}
+{{- $s := .Values.secrets }}
+{{- $name := include "kefu.secretName" . }}
+{{- $existing := ne $s.existingSecret "" }}
+{{- $files := list }}
+{{- if include "kefu.isPostgres" . }}
+{{- if $s.databaseUrlFrom.name }}
+{{- $files = append $files (dict "secret" $s.databaseUrlFrom.name "key" $s.databaseUrlFrom.key "path" "database-url" "env" "KEFU_DATABASE_URL_FILE" "value" "") }}
+{{- else }}
+{{- $files = append $files (dict "secret" $name "key" $s.keys.databaseUrl "path" "database-url" "env" "KEFU_DATABASE_URL_FILE" "value" $s.databaseUrl) }}
+{{- end }}
+{{- $files = append $files (dict "secret" $name "key" $s.keys.redisUrl "path" "redis-url" "env" "KEFU_REDIS_URL_FILE" "value" $s.redisUrl) }}
+{{- end }}
+{{- if or (include "kefu.isPostgres" .) $existing $s.signingKey }}
+{{- $files = append $files (dict "secret" $name "key" $s.keys.signingKey "path" "signing-key" "env" "KEFU_AUTH__SIGNING_KEY_FILE" "value" $s.signingKey) }}
+{{- end }}
+{{- if and .Values.config.embeddings (or $s.embeddingsApiKey (and $existing $s.apiKeysInExistingSecret)) }}
+{{- $files = append $files (dict "secret" $name "key" $s.keys.embeddingsApiKey "path" "embeddings-api-key" "env" "KEFU_EMBEDDINGS__API_KEY_FILE" "value" $s.embeddingsApiKey) }}
+{{- end }}
+{{- if and .Values.config.llm (or $s.llmApiKey (and $existing $s.apiKeysInExistingSecret)) }}
+{{- $files = append $files (dict "secret" $name "key" $s.keys.llmApiKey "path" "llm-api-key" "env" "KEFU_LLM__API_KEY_FILE" "value" $s.llmApiKey) }}
+{{- end }}
+{{- toYaml $files }}
+{{- end }}
+
+{{/*
+A projected volume with the given secret files (a list as above), one
+source per Secret. Shared by the server and the migration Job.
+*/}}
+{{- define "kefu.secretVolume" -}}
+{{- $files := . }}
+{{- $names := list }}
+{{- range $files }}{{ $names = append $names .secret }}{{ end }}
+{{- if $files }}
+- name: secrets
+  projected:
+    # Readable by the pod's group (fsGroup) only.
+    defaultMode: 0440
+    sources:
+      {{- range $secret := uniq $names }}
+      - secret:
+          name: {{ $secret }}
+          items:
+            {{- range $files }}
+            {{- if eq .secret $secret }}
+            - key: {{ .key }}
+              path: {{ .path }}
+            {{- end }}
+            {{- end }}
+      {{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+A settings value as Kefu reads it from the environment. Helm parses YAML
+numbers as float64, which would print as 1.048576e+06: whole numbers are
+printed as integers.
+*/}}
+{{- define "kefu.scalar" -}}
+{{- if kindIs "float64" . }}
+{{- if eq (float64 (int64 .)) . }}{{ int64 . }}{{ else }}{{ . }}{{ end }}
+{{- else }}
+{{- . }}
+{{- end }}
+{{- end }}
+
+{{/*
+Flattens the `config` tree into KEFU_SECTION__KEY: "value" lines (recursive).
+*/}}
+{{- define "kefu.flattenEnv" -}}
+{{- $prefix := .prefix }}
+{{- range $key, $value := .values }}
+{{- $name := printf "%s%s" $prefix (upper $key) }}
+{{- if kindIs "map" $value }}
+{{- include "kefu.flattenEnv" (dict "prefix" (printf "%s__" $name) "values" $value) }}
+{{- else if kindIs "slice" $value }}
+{{- fail (printf "config: %s is a list; Kefu settings are scalars" $name) }}
+{{- else if not (kindIs "invalid" $value) }}
+{{ $name }}: {{ include "kefu.scalar" $value | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Every non-secret setting as environment variables (the ConfigMap's data; the
+migration Job inlines the same). Chart-managed settings first.
+*/}}
+{{- define "kefu.configEnv" -}}
+KEFU_LISTEN: "0.0.0.0:8080"
+KEFU_DATA_DIR: {{ include "kefu.dataDir" . | quote }}
+KEFU_LOG_FORMAT: "json"
+{{- /* postgres mode migrates in the hook Job; sqlite migrates at start-up */}}
+KEFU_AUTO_MIGRATE: {{ ternary "false" "true" (and (eq .Values.database.mode "postgres") .Values.migration.enabled) | quote }}
+{{- if .Values.metrics.separateListener }}
+KEFU_METRICS__LISTEN: {{ printf "0.0.0.0:%d" (int .Values.metrics.port) | quote }}
+{{- end }}
+{{- with .Values.tracing.otlpEndpoint }}
+KEFU_OTLP_ENDPOINT: {{ . | quote }}
+{{- end }}
+{{- $http := default dict .Values.config.http }}
+{{- if and .Values.ingress.enabled (not (hasKey $http "trust_proxy_headers")) }}
+KEFU_HTTP__TRUST_PROXY_HEADERS: "true"
+{{- end }}
+{{- include "kefu.flattenEnv" (dict "prefix" "KEFU_" "values" .Values.config) }}
+{{- end }}
+
+{{/*
+Checks that the schema cannot express. Included once, by the Deployment.
+*/}}
+{{- define "kefu.validate" -}}
+{{- $v := .Values }}
+{{- $s := $v.secrets }}
+{{- $existing := ne $s.existingSecret "" }}
+{{- if include "kefu.isPostgres" . }}
+  {{- if not $existing }}
+    {{- if not (or $s.databaseUrl $s.databaseUrlFrom.name) }}
+      {{- fail "database.mode=postgres needs secrets.databaseUrl (postgres://…), secrets.databaseUrlFrom or secrets.existingSecret" }}
+    {{- end }}
+    {{- if not $s.redisUrl }}
+      {{- fail "database.mode=postgres needs secrets.redisUrl (redis://…): replicas hear each other through Redis" }}
+    {{- end }}
+    {{- if lt (len $s.signingKey) 32 }}
+      {{- fail "database.mode=postgres needs secrets.signingKey (32+ characters, e.g. `openssl rand -base64 48`) shared by all replicas, or secrets.existingSecret" }}
+    {{- end }}
+  {{- end }}
+{{- else }}
+  {{- /* sqlite: one process owns the database file and the in-process bus. */}}
+  {{- if or (ne (int $v.replicaCount) 1) $v.autoscaling.enabled }}
+    {{- fail "database.mode=sqlite runs exactly one replica (replicaCount: 1, autoscaling.enabled: false); for more, set database.mode=postgres with PostgreSQL and Redis" }}
+  {{- end }}
+  {{- if not $v.persistence.enabled }}
+    {{- fail "database.mode=sqlite keeps the database in the data volume: persistence.enabled must be true (a PVC)" }}
+  {{- end }}
+  {{- if or $s.databaseUrl $s.redisUrl $s.databaseUrlFrom.name }}
+    {{- fail "secrets.databaseUrl / databaseUrlFrom / redisUrl are for database.mode=postgres (Kefu refuses Redis with SQLite)" }}
+  {{- end }}
+{{- end }}
+{{- if and $existing (or $s.databaseUrl $s.redisUrl $s.signingKey $s.embeddingsApiKey $s.llmApiKey) }}
+  {{- fail "secrets.existingSecret is set: leave secrets.databaseUrl/redisUrl/signingKey/…ApiKey empty (they would be ignored)" }}
+{{- end }}
+{{- if and $s.databaseUrl $s.databaseUrlFrom.name }}
+  {{- fail "set secrets.databaseUrl or secrets.databaseUrlFrom, not both" }}
+{{- end }}
+{{- if and $s.databaseUrlFrom.name (not $s.databaseUrlFrom.key) }}
+  {{- fail "secrets.databaseUrlFrom.key: the key holding the URL (CloudNativePG: uri)" }}
+{{- end }}
+{{- if and $s.signingKey (lt (len $s.signingKey) 32) }}
+  {{- fail "secrets.signingKey must be at least 32 characters" }}
+{{- end }}
+{{- $http := default dict $v.config.http }}
+{{- $shutdown := int (default 20 $http.shutdown_grace_secs) }}
+{{- if lt (int $v.terminationGracePeriodSeconds) (add (int $v.preStopSleepSeconds) $shutdown 5) }}
+  {{- fail (printf "terminationGracePeriodSeconds (%d) must be at least preStopSleepSeconds (%d) + config.http.shutdown_grace_secs (%d) + 5, or Kefu is killed before it has closed its sockets" (int $v.terminationGracePeriodSeconds) (int $v.preStopSleepSeconds) $shutdown) }}
+{{- end }}
+{{- if and $v.ingress.enabled (not $v.ingress.tls) }}
+  {{- fail "ingress.enabled needs ingress.tls: Kefu's session cookies are Secure and the widget runs on https sites" }}
+{{- end }}
+{{- if $v.podDisruptionBudget.enabled }}
+  {{- if eq (kindIs "invalid" $v.podDisruptionBudget.maxUnavailable) (kindIs "invalid" $v.podDisruptionBudget.minAvailable) }}
+    {{- fail "podDisruptionBudget: set exactly one of maxUnavailable and minAvailable (the other null)" }}
+  {{- end }}
+{{- end }}
+{{- if and $v.autoscaling.enabled (gt (int $v.autoscaling.minReplicas) (int $v.autoscaling.maxReplicas)) }}
+  {{- fail "autoscaling.minReplicas must not exceed autoscaling.maxReplicas" }}
+{{- end }}
+{{- end }}
