@@ -277,3 +277,39 @@ fn unusable_settings_are_config_errors() {
         );
     }
 }
+
+/// Hosted endpoints are HTTPS: the client speaks TLS to an `https://` URL
+/// (a listener that records the first bytes sees a TLS handshake record,
+/// not plain HTTP), and a server that does not finish the handshake is a
+/// transport error, not a configuration one.
+#[tokio::test]
+async fn https_endpoints_get_a_tls_handshake() {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let first = tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let mut head = [0u8; 3];
+        sock.read_exact(&mut head).await.unwrap();
+        head
+    });
+    let client = EmbeddingsClient::new(EmbeddingsConfig {
+        url: format!("https://127.0.0.1:{port}/v1"),
+        model: "m".into(),
+        timeout_ms: 2_000,
+        retries: 0,
+        ..EmbeddingsConfig::default()
+    })
+    .unwrap();
+    let err = client
+        .embed(&texts(&["hello"]), EmbedMode::Query)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, AiError::Transport(_) | AiError::Timeout),
+        "{err:?}"
+    );
+    // 0x16: a TLS handshake record; 0x03: TLS major version.
+    let head = first.await.unwrap();
+    assert_eq!(&head[..2], &[0x16, 0x03], "{head:?}");
+}

@@ -10,6 +10,7 @@ mod members;
 mod routing;
 mod sessions;
 mod support;
+mod tls;
 mod tokens;
 mod users;
 mod workspaces;
