@@ -14,6 +14,7 @@ pub mod openapi;
 pub mod ratelimit;
 pub mod router;
 mod routes;
+pub mod trace;
 pub mod ws;
 
 pub use config::{HttpConfig, MetricsConfig};

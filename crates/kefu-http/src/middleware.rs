@@ -64,12 +64,26 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
         .unwrap_or("-")
         .to_string();
     let probe = is_probe(req.uri().path());
+    // W3C trace context: continue the caller's trace, or start one; the
+    // id is in every log line of the request (and its exported spans).
+    let (trace_id, parent_span_id) = req
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::trace::parse_traceparent)
+        .map_or_else(
+            || (crate::trace::random_trace_id(), None),
+            |(t, p)| (t, Some(p)),
+        );
     let span = tracing::info_span!(
         "request",
         request_id = %request_id,
+        trace_id = %trace_id,
+        parent_span_id = parent_span_id,
         method = %method,
         route = tracing::field::Empty,
         workspace_id = tracing::field::Empty,
+        status = tracing::field::Empty,
     );
     state.metrics.http_in_flight.inc();
     let res = next.run(req).instrument(span.clone()).await;
@@ -91,6 +105,7 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
         .http_duration
         .get_or_create(&labels)
         .observe(elapsed.as_secs_f64());
+    span.record("status", status);
     let _enter = span.enter();
     let latency_ms = elapsed.as_secs_f64() * 1000.0;
     if probe {

@@ -394,6 +394,7 @@ impl Services {
     /// A visitor's message: into the given conversation, or their open one,
     /// or a new one (waiting for the bot, or in the queue when the inbox's
     /// bot is off).
+    #[tracing::instrument(name = "chat.visitor_send", skip_all)]
     pub async fn visitor_send(
         &self,
         v: &Visitor,
@@ -586,6 +587,7 @@ impl Services {
     }
 
     /// An agent's reply or private note.
+    #[tracing::instrument(name = "chat.agent_send", skip_all)]
     pub async fn agent_send(
         &self,
         access: &Access,

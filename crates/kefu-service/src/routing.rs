@@ -193,6 +193,7 @@ impl Services {
     /// One routing pass over the workspace's queue; announces what it
     /// assigned. Errors are logged, not returned: the change that triggered
     /// routing is already committed, and the periodic pass retries.
+    #[tracing::instrument(name = "routing.route", skip_all)]
     pub async fn route(&self, ws: WorkspaceId) -> usize {
         match self
             .store

@@ -34,6 +34,9 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// tracing filter, e.g. `info` or `info,kefu_http=debug`.
     pub log_filter: String,
+    /// An OTLP/HTTP collector (`http://collector:4318`) to send traces to;
+    /// unset: no tracing export (env `KEFU_OTLP_ENDPOINT`).
+    pub otlp_endpoint: Option<String>,
     pub database: DatabaseConfig,
     pub http: HttpConfig,
     pub metrics: kefu_http::MetricsConfig,
@@ -58,6 +61,7 @@ impl Default for Settings {
             auto_migrate: true,
             log_format: LogFormat::Auto,
             log_filter: "info".into(),
+            otlp_endpoint: None,
             database: DatabaseConfig::default(),
             http: HttpConfig::default(),
             metrics: kefu_http::MetricsConfig::default(),

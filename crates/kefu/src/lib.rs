@@ -6,6 +6,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod logging;
+pub mod otlp;
 pub mod secrets;
 
 pub use app::App;

@@ -13,6 +13,7 @@
 //! `kefu_db_query_duration_seconds`.
 
 use crate::config::LogFormat;
+use crate::otlp::{OtlpGuard, OtlpLayer};
 use std::io::{IsTerminal, Write};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
@@ -22,19 +23,35 @@ use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{fmt, EnvFilter, Layer, Registry};
 
-pub fn init(format: LogFormat, filter: &str) {
+/// Installs the logging (and, with an OTLP endpoint, tracing) stack; keep
+/// the guard until the end of the program (dropping it flushes traces).
+pub fn init(format: LogFormat, filter: &str, otlp_endpoint: Option<&str>) -> Option<OtlpGuard> {
     let json = match format {
         LogFormat::Json => true,
         LogFormat::Pretty => false,
         LogFormat::Auto => !std::io::stderr().is_terminal(),
     };
+    let (otlp, guard) = match otlp_endpoint {
+        Some(e) if !e.trim().is_empty() => {
+            let (l, g) = crate::otlp::layer(e.trim());
+            (Some(l), Some(g))
+        }
+        _ => (None, None),
+    };
     // Logs go to stderr; stdout is reserved for command output (ids, TOML).
     // A second init (tests) keeps the first subscriber.
-    let _ = subscriber(json, filter, std::io::stderr).try_init();
+    let _ = subscriber(json, filter, std::io::stderr, otlp).try_init();
+    guard
 }
 
-/// The whole logging stack, writing to what `make` returns.
-pub fn subscriber<W>(json: bool, filter: &str, make: W) -> impl Subscriber + Send + Sync
+/// The whole logging stack, writing to what `make` returns; `otlp` adds
+/// trace export (absent, not installed: no cost).
+pub fn subscriber<W>(
+    json: bool,
+    filter: &str,
+    make: W,
+    otlp: Option<OtlpLayer>,
+) -> impl Subscriber + Send + Sync
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
@@ -59,6 +76,13 @@ where
         // The driver's statement events are for the timer (printed only
         // when the log filter asks for them).
         .with(StatementTimer.with_filter(Targets::new().with_target("sqlx::query", Level::DEBUG)))
+        .with(otlp.map(|l| {
+            l.with_filter(
+                Targets::new()
+                    .with_default(Level::INFO)
+                    .with_target("sqlx::query", Level::DEBUG),
+            )
+        }))
 }
 
 /// Masks personal data in every line written through it.
@@ -159,7 +183,7 @@ mod tests {
 
     fn capture(json: bool, filter: &str, f: impl FnOnce()) -> String {
         let buf = Buffer::default();
-        let sub = subscriber(json, filter, buf.clone());
+        let sub = subscriber(json, filter, buf.clone(), None);
         tracing::subscriber::with_default(sub, f);
         let out = buf.0.lock().unwrap().clone();
         String::from_utf8(out).unwrap()

@@ -106,7 +106,12 @@ impl Drop for Server {
 }
 
 fn serve(data_dir: &Path) -> Server {
+    serve_with(data_dir, &[])
+}
+
+fn serve_with(data_dir: &Path, env: &[(&str, &str)]) -> Server {
     let mut child = kefu(data_dir)
+        .envs(env.iter().copied())
         .args(["serve", "--listen", "127.0.0.1:0"])
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -442,4 +447,247 @@ async fn audit_verify_detects_tampering_sqlite() {
 #[tokio::test]
 async fn audit_verify_detects_tampering_postgres() {
     audit_verify_detects_tampering(TestDb::postgres().await).await;
+}
+
+/// A stand-in OpenTelemetry collector: accepts OTLP/HTTP JSON posts to
+/// `/v1/traces` (one per connection) and keeps their spans.
+async fn fake_collector() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let spans = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = spans.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let sink = sink.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 8192];
+                let body = loop {
+                    let n = sock.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                    assert!(head.starts_with("post /v1/traces "), "{head}");
+                    assert!(head.contains("content-type: application/json"), "{head}");
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .map(|v| v.trim().parse().unwrap())
+                        .unwrap_or(0);
+                    if buf.len() >= end + 4 + len {
+                        break buf[end + 4..end + 4 + len].to_vec();
+                    }
+                };
+                let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                let resource = &doc["resourceSpans"][0];
+                assert_eq!(
+                    resource["resource"]["attributes"][0]["value"]["stringValue"],
+                    "kefu"
+                );
+                for span in resource["scopeSpans"][0]["spans"].as_array().unwrap() {
+                    sink.lock().unwrap().push(span.clone());
+                }
+                let _ = sock
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}")
+                    .await;
+            });
+        }
+    });
+    (url, spans)
+}
+
+fn attribute<'a>(span: &'a serde_json::Value, key: &str) -> Option<&'a serde_json::Value> {
+    span["attributes"]
+        .as_array()?
+        .iter()
+        .find(|a| a["key"] == key)
+        .map(|a| &a["value"])
+}
+
+/// With `KEFU_OTLP_ENDPOINT` set, a request continues the caller's trace
+/// (`traceparent`) and its spans — the request, and one per database
+/// statement under it — reach the collector; the trace id is in the log
+/// lines; and even at debug level no message body or phone number is
+/// logged.
+#[tokio::test]
+async fn traces_reach_the_collector_and_logs_keep_bodies_and_pii_out() {
+    let (collector, spans) = fake_collector().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = serve_with(
+        &data,
+        &[
+            ("KEFU_OTLP_ENDPOINT", collector.as_str()),
+            ("KEFU_LOG_FILTER", "debug,hyper=info,h2=info"),
+        ],
+    );
+    let base = format!("http://{}", server.addr);
+    let out = create_owner(&data, None, "owner@example.com", "a-long-password");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ws = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let client = reqwest::Client::new();
+    let login: serde_json::Value = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"email": "owner@example.com", "password": "a-long-password"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"]
+        .as_str()
+        .expect("logged in")
+        .to_string();
+
+    // A visitor's message with personal data in it, and an agent's reply.
+    let inbox: serde_json::Value = client
+        .post(format!("{base}/api/v1/workspaces/{ws}/inboxes"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"name": "Web", "channel": "web", "bot_enabled": false}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let session: serde_json::Value = client
+        .post(format!("{base}/api/v1/widget/sessions"))
+        .json(&serde_json::json!({"widget_key": inbox["widget_key"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sent: serde_json::Value = client
+        .post(format!("{base}/api/v1/widget/messages"))
+        .bearer_auth(session["visitor_token"].as_str().unwrap())
+        .json(&serde_json::json!({"client_msg_id": "m-1",
+            "body": "订单 body-marker-7731，手机 13812345678，邮箱 wang@example.cn"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let conv = sent["conversation_id"].as_str().expect("sent");
+    let reply = client
+        .post(format!(
+            "{base}/api/v1/workspaces/{ws}/conversations/{conv}/messages"
+        ))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"client_msg_id": "a-1", "body": "reply-marker-4410 稍等"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 201);
+
+    // A caller's trace, continued.
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let caller = "00f067aa0ba902b7";
+    let me = client
+        .get(format!("{base}/api/v1/me"))
+        .bearer_auth(&token)
+        .header("traceparent", format!("00-{trace}-{caller}-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (request, statements) = loop {
+        let got = spans.lock().unwrap().clone();
+        let mine: Vec<_> = got.into_iter().filter(|s| s["traceId"] == trace).collect();
+        if let Some(req) = mine.iter().find(|s| s["name"] == "request").cloned() {
+            let db: Vec<_> = mine
+                .iter()
+                .filter(|s| s["name"] == "db.query" && s["parentSpanId"] == req["spanId"])
+                .cloned()
+                .collect();
+            if !db.is_empty() {
+                break (req, db);
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no request span with its statements reached the collector; got: {:?}; log: {:?}",
+            spans
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|s| (
+                    s["name"].clone(),
+                    s["traceId"].clone(),
+                    s["parentSpanId"].clone()
+                ))
+                .collect::<Vec<_>>(),
+            server
+                .log
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|l| l.contains("otlp") || l.contains("/me"))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(request["parentSpanId"], caller);
+    assert_eq!(request["kind"], 2, "a server span");
+    assert_eq!(
+        attribute(&request, "http.route").unwrap()["stringValue"],
+        "/api/v1/me"
+    );
+    assert_eq!(
+        attribute(&request, "http.response.status_code").unwrap()["intValue"],
+        "200"
+    );
+    let (start, end): (u64, u64) = (
+        request["startTimeUnixNano"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap(),
+        request["endTimeUnixNano"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap(),
+    );
+    assert!(start > 1_700_000_000_000_000_000 && end >= start);
+    assert!(statements
+        .iter()
+        .any(|s| attribute(s, "db.operation.name").unwrap()["stringValue"] == "select"));
+
+    let (status, log) = terminate(server);
+    assert!(status.success());
+    let all = log.join("\n");
+    assert!(
+        log.iter()
+            .any(|l| l.contains(&format!("\"trace_id\":\"{trace}\""))),
+        "the request's log lines carry its trace id"
+    );
+    for secret in [
+        "body-marker-7731",
+        "reply-marker-4410",
+        "13812345678",
+        "wang@example.cn",
+    ] {
+        assert!(!all.contains(secret), "{secret} is in the logs");
+    }
 }

@@ -341,7 +341,8 @@ impl Connection {
                     let replies = match msg {
                         Message::Text(text) => {
                             self.state.metrics.ws_frames_in.get_or_create(&self.kind()).inc();
-                            self.handle(text.as_str()).await
+                            let span = tracing::info_span!("ws.frame", kind = self.kind().kind.as_str());
+                            tracing::Instrument::instrument(self.handle(text.as_str()), span).await
                         }
                         Message::Binary(_) => vec![ServerFrame::error("invalid_frame", "Send JSON text frames.", None)],
                         Message::Close(_) => return,

@@ -184,7 +184,11 @@ impl Services {
                 let wait = Duration::from_millis(kb.config.query_embed_timeout_ms);
                 let q = [question.to_string()];
                 let started = std::time::Instant::now();
-                let result = tokio::time::timeout(wait, embedder.embed(&q, EmbedMode::Query)).await;
+                let result = tracing::Instrument::instrument(
+                    tokio::time::timeout(wait, embedder.embed(&q, EmbedMode::Query)),
+                    tracing::info_span!("embeddings.query"),
+                )
+                .await;
                 let outcome = match &result {
                     Ok(Ok(_)) => "ok",
                     Ok(Err(kefu_ai::AiError::Timeout)) | Err(_) => "timeout",
@@ -315,7 +319,11 @@ impl Services {
                 .collect();
             let locale = if chinese(question) { "zh-CN" } else { "en" };
             let started = std::time::Instant::now();
-            let result = llm.answer(question, &passages, locale, on_delta).await;
+            let result = tracing::Instrument::instrument(
+                llm.answer(question, &passages, locale, on_delta),
+                tracing::info_span!("llm.chat", passages = passages.len()),
+            )
+            .await;
             let outcome = match &result {
                 Ok(a) if a.refused => "refused",
                 Ok(_) => "ok",
@@ -362,6 +370,7 @@ impl Services {
     }
 
     /// `POST …/bot/ask`: what the bot would answer, with nothing stored.
+    #[tracing::instrument(name = "bot.ask", skip_all)]
     pub async fn ask_bot(
         &self,
         access: &Access,
@@ -416,6 +425,7 @@ impl Services {
         }
     }
 
+    #[tracing::instrument(name = "bot.reply", skip_all, fields(conversation_id = %c.id))]
     async fn try_bot_reply(&self, c: &Conversation, q: &Message) -> ServiceResult<()> {
         let ws = c.workspace_id;
         let inbox = self.store.get_inbox(ws, c.inbox_id).await?;

@@ -300,6 +300,7 @@ impl Services {
 
     /// Published articles matching `q`, best first (lexical, plus semantic
     /// when embeddings are configured).
+    #[tracing::instrument(name = "kb.search", skip_all)]
     pub async fn search_articles(
         &self,
         access: &Access,

@@ -305,7 +305,11 @@ impl Services {
         let mut outcome = Ok(batch.len());
         for a in &batch {
             let started = std::time::Instant::now();
-            let result = embedder.embed(&passages(a), EmbedMode::Passage).await;
+            let result = tracing::Instrument::instrument(
+                embedder.embed(&passages(a), EmbedMode::Passage),
+                tracing::info_span!("embeddings.passage"),
+            )
+            .await;
             let status = match &result {
                 Ok(_) => "ok",
                 Err(kefu_ai::AiError::Timeout) => "timeout",

@@ -120,14 +120,20 @@ fn load(global: &GlobalArgs, listen: Option<String>) -> anyhow::Result<Loaded> {
     Settings::load(global.config.as_deref(), &overrides)
 }
 
-fn init_logging(loaded: &Loaded) {
-    logging::init(loaded.settings.log_format, &loaded.settings.log_filter);
+#[must_use = "dropping the guard stops trace export"]
+fn init_logging(loaded: &Loaded) -> Option<crate::otlp::OtlpGuard> {
+    let guard = logging::init(
+        loaded.settings.log_format,
+        &loaded.settings.log_filter,
+        loaded.settings.otlp_endpoint.as_deref(),
+    );
     if let Some(src) = &loaded.source {
         tracing::debug!(file = %src.display(), "configuration file read");
     }
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }
+    guard
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -138,12 +144,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let loaded = load(&cli.global, listen)?;
     match cli.command {
         Command::Serve { .. } => {
-            init_logging(&loaded);
+            let _traces = init_logging(&loaded);
             serve(loaded.settings).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate => {
-            init_logging(&loaded);
+            let _traces = init_logging(&loaded);
             let store = app::open_store(&loaded.settings).await?;
             let n = store.migrate().await?;
             println!(
@@ -165,17 +171,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(healthcheck::run(&loaded.settings, url, timeout_secs).await)
         }
         Command::Admin { command } => {
-            init_logging(&loaded);
+            let _traces = init_logging(&loaded);
             admin::run(&loaded.settings, command).await
         }
         Command::Audit {
             command: AuditCommand::Verify,
         } => {
-            init_logging(&loaded);
+            let _traces = init_logging(&loaded);
             admin::verify_audit(&loaded.settings).await
         }
         Command::Kb { command } => {
-            init_logging(&loaded);
+            let _traces = init_logging(&loaded);
             kb::run(&loaded.settings, command).await
         }
     }
