@@ -9,6 +9,7 @@ use kefu_domain::StoreError;
 use std::sync::Arc;
 
 mod kb;
+mod ops;
 pub mod postgres;
 pub mod sqlite;
 #[cfg(feature = "testing")]

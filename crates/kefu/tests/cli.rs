@@ -105,6 +105,24 @@ impl Drop for Server {
     }
 }
 
+/// Sends the request; the JSON answer.
+async fn json_of(req: reqwest::RequestBuilder) -> serde_json::Value {
+    req.send().await.unwrap().json().await.unwrap()
+}
+
+/// The owner's access token.
+async fn login(client: &reqwest::Client, base: &str) -> String {
+    let login =
+        json_of(client.post(format!("{base}/api/v1/auth/login")).json(
+            &serde_json::json!({"email": "owner@example.com", "password": "a-long-password"}),
+        ))
+        .await;
+    login["access_token"]
+        .as_str()
+        .expect("logged in")
+        .to_string()
+}
+
 fn serve(data_dir: &Path) -> Server {
     serve_with(data_dir, &[])
 }
@@ -191,16 +209,7 @@ async fn newcomer_path_on_an_empty_directory() {
     assert!(uuid::Uuid::parse_str(&ws).is_ok(), "{ws}");
 
     let client = reqwest::Client::new();
-    let login: serde_json::Value = client
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&serde_json::json!({"email": "owner@example.com", "password": "a-long-password"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["access_token"].as_str().expect("logged in");
+    let token = &login(&client, &base).await;
     let me: serde_json::Value = client
         .get(format!("{base}/api/v1/me"))
         .bearer_auth(token)
@@ -542,51 +551,30 @@ async fn traces_reach_the_collector_and_logs_keep_bodies_and_pii_out() {
     );
     let ws = String::from_utf8(out.stdout).unwrap().trim().to_string();
     let client = reqwest::Client::new();
-    let login: serde_json::Value = client
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&serde_json::json!({"email": "owner@example.com", "password": "a-long-password"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["access_token"]
-        .as_str()
-        .expect("logged in")
-        .to_string();
+    let token = login(&client, &base).await;
 
     // A visitor's message with personal data in it, and an agent's reply.
-    let inbox: serde_json::Value = client
-        .post(format!("{base}/api/v1/workspaces/{ws}/inboxes"))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"name": "Web", "channel": "web", "bot_enabled": false}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let session: serde_json::Value = client
-        .post(format!("{base}/api/v1/widget/sessions"))
-        .json(&serde_json::json!({"widget_key": inbox["widget_key"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let sent: serde_json::Value = client
-        .post(format!("{base}/api/v1/widget/messages"))
-        .bearer_auth(session["visitor_token"].as_str().unwrap())
-        .json(&serde_json::json!({"client_msg_id": "m-1",
-            "body": "订单 body-marker-7731，手机 13812345678，邮箱 wang@example.cn"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let inbox = json_of(
+        client
+            .post(format!("{base}/api/v1/workspaces/{ws}/inboxes"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"name": "Web", "channel": "web", "bot_enabled": false})),
+    )
+    .await;
+    let session = json_of(
+        client
+            .post(format!("{base}/api/v1/widget/sessions"))
+            .json(&serde_json::json!({"widget_key": inbox["widget_key"]})),
+    )
+    .await;
+    let sent = json_of(
+        client
+            .post(format!("{base}/api/v1/widget/messages"))
+            .bearer_auth(session["visitor_token"].as_str().unwrap())
+            .json(&serde_json::json!({"client_msg_id": "m-1",
+            "body": "订单 body-marker-7731，手机 13812345678，邮箱 wang@example.cn"})),
+    )
+    .await;
     let conv = sent["conversation_id"].as_str().expect("sent");
     let reply = client
         .post(format!(

@@ -2,7 +2,7 @@
 
 use super::chat::conversation;
 use super::SqliteStore;
-use crate::{corrupt, db, map_err};
+use crate::{db, map_err};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kefu_domain::analytics::{CannedResponse, ConversationFacts, Rating};
@@ -36,71 +36,38 @@ impl AnalyticsStore for SqliteStore {
         ws: WorkspaceId,
         id: ConversationId,
     ) -> StoreResult<(Option<DateTime<Utc>>, Option<DateTime<Utc>>)> {
-        sqlx::query_as(
-            "SELECT human_at, first_response_at FROM conversations \
-             WHERE workspace_id = $1 AND id = $2",
-        )
-        .bind(ws.0)
-        .bind(id.0)
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(db)?
-        .ok_or(StoreError::NotFound("conversation"))
+        sqlx::query_as(crate::ops::RESPONSE_TIMES)
+            .bind(ws.0)
+            .bind(id.0)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db)?
+            .ok_or(StoreError::NotFound("conversation"))
     }
 
     async fn ops_gauges(&self, embedding_model: Option<&str>) -> StoreResult<OpsGauges> {
-        let (queued_general, queued_team): (i64, i64) = sqlx::query_as(
-            "SELECT COALESCE(SUM(CASE WHEN team_id IS NULL THEN 1 ELSE 0 END), 0), \
-             COALESCE(SUM(CASE WHEN team_id IS NULL THEN 0 ELSE 1 END), 0) \
-             FROM conversations WHERE status = 'queued'",
-        )
-        .fetch_one(&self.reader)
-        .await
-        .map_err(db)?;
-        let agents_online: i64 = sqlx::query_scalar(
-            "SELECT COUNT(DISTINCT user_id) FROM agent_presence WHERE status = 'online'",
-        )
-        .fetch_one(&self.reader)
-        .await
-        .map_err(db)?;
-        let rows: Vec<(Option<String>, i64)> = sqlx::query_as(
-            "SELECT i.business_hours, EXISTS (SELECT 1 FROM agent_presence p \
-             WHERE p.workspace_id = i.workspace_id AND p.status = 'online') AS staffed \
-             FROM inboxes i",
-        )
-        .fetch_all(&self.reader)
-        .await
-        .map_err(db)?;
-        let inboxes = rows
-            .into_iter()
-            .map(|(hours, staffed)| {
-                let hours = hours
-                    .map(|h| serde_json::from_str(&h))
-                    .transpose()
-                    .map_err(|_| corrupt("inboxes.business_hours"))?;
-                Ok((hours, staffed != 0))
-            })
-            .collect::<StoreResult<_>>()?;
-        let embeddings_pending = match embedding_model {
-            None => 0,
-            Some(model) => sqlx::query_scalar(
-                "SELECT COUNT(*) FROM kb_articles a LEFT JOIN kb_embeddings e \
-                 ON e.article_id = a.id AND e.model = $1 \
-                 WHERE a.deleted_at IS NULL AND a.status = 'published' \
-                 AND (e.version IS NULL OR e.version < a.version)",
-            )
-            .bind(model)
-            .fetch_one(&self.reader)
+        let pool = &self.reader;
+        let queued = sqlx::query_as(crate::ops::QUEUED)
+            .fetch_one(pool)
             .await
-            .map_err(db)?,
+            .map_err(db)?;
+        let agents = sqlx::query_scalar(crate::ops::AGENTS_ONLINE)
+            .fetch_one(pool)
+            .await
+            .map_err(db)?;
+        let inboxes = sqlx::query_as(crate::ops::INBOXES)
+            .fetch_all(pool)
+            .await
+            .map_err(db)?;
+        let pending = match embedding_model {
+            None => 0,
+            Some(model) => sqlx::query_scalar(crate::ops::EMBEDDINGS_PENDING)
+                .bind(model)
+                .fetch_one(pool)
+                .await
+                .map_err(db)?,
         };
-        Ok(OpsGauges {
-            queued_general,
-            queued_team,
-            agents_online,
-            inboxes,
-            embeddings_pending,
-        })
+        crate::ops::gauges(queued, agents, inboxes, pending)
     }
 
     async fn rate_conversation(

@@ -1,0 +1,49 @@
+//! SQL and row handling of the operations gauges, the same on both engines.
+
+use crate::corrupt;
+use kefu_domain::chat::BusinessHours;
+use kefu_domain::store::OpsGauges;
+use kefu_domain::StoreResult;
+
+pub(crate) const QUEUED: &str =
+    "SELECT COALESCE(SUM(CASE WHEN team_id IS NULL THEN 1 ELSE 0 END), 0), \
+     COALESCE(SUM(CASE WHEN team_id IS NULL THEN 0 ELSE 1 END), 0) \
+     FROM conversations WHERE status = 'queued'";
+pub(crate) const AGENTS_ONLINE: &str =
+    "SELECT COUNT(DISTINCT user_id) FROM agent_presence WHERE status = 'online'";
+pub(crate) const INBOXES: &str = "SELECT i.business_hours, EXISTS (SELECT 1 FROM agent_presence p \
+     WHERE p.workspace_id = i.workspace_id AND p.status = 'online') AS staffed \
+     FROM inboxes i";
+pub(crate) const EMBEDDINGS_PENDING: &str =
+    "SELECT COUNT(*) FROM kb_articles a LEFT JOIN kb_embeddings e \
+     ON e.article_id = a.id AND e.model = $1 \
+     WHERE a.deleted_at IS NULL AND a.status = 'published' \
+     AND (e.version IS NULL OR e.version < a.version)";
+pub(crate) const RESPONSE_TIMES: &str = "SELECT human_at, first_response_at FROM conversations \
+     WHERE workspace_id = $1 AND id = $2";
+
+/// The gauges from the rows of the queries above.
+pub(crate) fn gauges(
+    (queued_general, queued_team): (i64, i64),
+    agents_online: i64,
+    inboxes: Vec<(Option<String>, bool)>,
+    embeddings_pending: i64,
+) -> StoreResult<OpsGauges> {
+    let inboxes = inboxes
+        .into_iter()
+        .map(|(hours, staffed)| {
+            let hours: Option<BusinessHours> = hours
+                .map(|h| serde_json::from_str(&h))
+                .transpose()
+                .map_err(|_| corrupt("inboxes.business_hours"))?;
+            Ok((hours, staffed))
+        })
+        .collect::<StoreResult<_>>()?;
+    Ok(OpsGauges {
+        queued_general,
+        queued_team,
+        agents_online,
+        inboxes,
+        embeddings_pending,
+    })
+}
