@@ -83,6 +83,7 @@ pub struct ServiceMetrics {
     pub agents_online: Gauge,
     pub inboxes_open_unstaffed: Gauge,
     pub jobs_pending: Family<TokenLabels, Gauge>,
+    pub database_up: Gauge,
 }
 
 impl Default for ServiceMetrics {
@@ -100,6 +101,7 @@ impl Default for ServiceMetrics {
             agents_online: Gauge::default(),
             inboxes_open_unstaffed: Gauge::default(),
             jobs_pending: Family::default(),
+            database_up: Gauge::default(),
         }
     }
 }
@@ -169,6 +171,11 @@ impl ServiceMetrics {
             self.inboxes_open_unstaffed.clone(),
         );
         r.register(
+            "database_up",
+            "1 when the last sampling of the gauges read the database, 0 when it failed",
+            self.database_up.clone(),
+        );
+        r.register(
             "jobs_pending",
             "Background work waiting, cluster-wide, by kind (embedding)",
             self.jobs_pending.clone(),
@@ -231,13 +238,24 @@ pub(crate) fn seconds(
 impl Services {
     /// Refreshes the cluster-wide gauges from the database (every replica
     /// does; they agree). Called on a timer by `kefu serve`.
+    /// `kefu_database_up` tells whether it could.
     pub async fn sample_gauges(&self) -> crate::error::ServiceResult<()> {
         let now = self.clock.now();
-        let g = self
+        let m = &self.metrics;
+        let g = match self
             .store
             .ops_gauges(self.knowledge.embedding_model())
-            .await?;
-        let m = &self.metrics;
+            .await
+        {
+            Ok(g) => {
+                m.database_up.set(1);
+                g
+            }
+            Err(e) => {
+                m.database_up.set(0);
+                return Err(e.into());
+            }
+        };
         m.queue_length
             .get_or_create(&QueueLabels { team: "none" })
             .set(g.queued_general);

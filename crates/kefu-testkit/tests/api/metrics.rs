@@ -13,6 +13,31 @@ on_both_backends!(
     metrics_can_have_their_own_listener,
 );
 
+/// A replica whose database disappears says so in `kefu_database_up`
+/// (its `/readyz` turns 503, so no request would fail to tell).
+#[tokio::test]
+async fn postgres_losing_the_database_shows_in_database_up() {
+    let app = TestApp::spawn_with(Backend::Postgres, |s| s.metrics.sample_interval_secs = 1).await;
+    wait_for(&app, "kefu_database_up", 1.0).await;
+    let url = app.settings.database_url.clone().unwrap();
+    let name = url.rsplit('/').next().unwrap().split('?').next().unwrap();
+    let admin = std::env::var("KEFU_TEST_DATABASE_URL").unwrap();
+    let out = std::process::Command::new("psql")
+        .arg(&admin)
+        .args(["-v", "ON_ERROR_STOP=1", "-c"])
+        .arg(format!("DROP DATABASE {name} WITH (FORCE)"))
+        .output()
+        .expect("psql runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for(&app, "kefu_database_up", 0.0).await;
+    app.get("/readyz", None).await.expect(503);
+    app.stop().await;
+}
+
 /// The value of the sample `series` (name and labels, as printed).
 fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines()
@@ -103,6 +128,7 @@ async fn metrics_follow_a_conversation_end_to_end(b: Backend) {
     );
     let text = wait_for(&app, "kefu_inboxes_open_unstaffed", 1.0).await;
     assert_eq!(sample(&text, "kefu_agents_online"), Some(0.0));
+    assert_eq!(sample(&text, "kefu_database_up"), Some(1.0));
     assert_eq!(sample(&text, "kefu_queue_wait_seconds_count"), Some(0.0));
 
     // The owner comes online (routing assigns it), replies and resolves.
