@@ -225,6 +225,8 @@ async fn an_outage_keeps_local_delivery_and_heals() {
     healthy(&b).await;
     let (ws, t) = topic();
     exchange(&a, &t, ws, &[&a, &b]).await;
+    let (resync_a, resync_b) = (a.resyncs(), b.resyncs());
+    assert_eq!(*resync_a.borrow(), 0, "no resync for the first connection");
 
     proxy.cut();
     wait_until(
@@ -243,6 +245,11 @@ async fn an_outage_keeps_local_delivery_and_heals() {
     proxy.restore();
     healthy(&a).await;
     exchange(&a, &t, ws, &[&a, &b]).await;
+    // b's events of the outage never reached a: its followers are told to
+    // catch up (once), b's (which never lost Redis) are not.
+    assert_eq!(*resync_a.borrow(), 1, "a resync after the outage");
+    assert!(resync_a.has_changed().unwrap());
+    assert_eq!(*resync_b.borrow(), 0);
     exchange(&b, &t, ws, &[&a, &b]).await;
 }
 

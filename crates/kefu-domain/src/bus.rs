@@ -156,6 +156,14 @@ pub trait Bus: Send + Sync + 'static {
     fn stats(&self) -> BusStats {
         BusStats::default()
     }
+    /// Changes each time the bus may have lost events on their way here
+    /// (a shared bus reconnected after an outage): whoever follows topics
+    /// catches up from the database then — sockets tell their clients to
+    /// `sync`, the search index reconciles. In process nothing is ever lost:
+    /// the default never changes.
+    fn resyncs(&self) -> tokio::sync::watch::Receiver<u64> {
+        tokio::sync::watch::channel(0).1
+    }
 }
 
 /// What a bus has done since start (for metrics; all zero in process,

@@ -552,6 +552,16 @@ async fn live_chat_crosses_replicas_and_survives_redis_and_replica_failures() {
         .await;
     c.proxy.restore();
     c.wait_ready(StatusCode::OK, Duration::from_secs(15)).await;
+    // Sockets that stayed open through the outage may have missed the other
+    // replicas' events: each is told to catch up with `sync`.
+    for (who, socket) in [("visitor", &mut visitor), ("agent", &mut agent)] {
+        socket
+            .expect(
+                &format!("events_missed for the {who} after the outage"),
+                |f| f["type"] == "error" && f["code"] == "events_missed",
+            )
+            .await;
+    }
     converse(&c, &mut visitor, &mut agent, me, Some(&conv), 2, "2").await;
 
     // Each replica's two connections are named after its process; killed,

@@ -100,6 +100,8 @@ struct Shared {
     /// Publish → receive delays of received events, in microseconds.
     lag_micros: AtomicU64,
     lag_count: AtomicU64,
+    /// Bumped when the subscription comes back after being lost.
+    resync: tokio::sync::watch::Sender<u64>,
     drop_warning: Throttle,
     decode_warning: Throttle,
 }
@@ -171,6 +173,7 @@ impl RedisBus {
             received: AtomicU64::new(0),
             lag_micros: AtomicU64::new(0),
             lag_count: AtomicU64::new(0),
+            resync: tokio::sync::watch::channel(0).0,
             drop_warning: Throttle::new(WARN_EVERY),
             decode_warning: Throttle::new(WARN_EVERY),
         });
@@ -238,6 +241,10 @@ impl Bus for RedisBus {
 
     fn healthy(&self) -> bool {
         self.shared.health.healthy()
+    }
+
+    fn resyncs(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.shared.resync.subscribe()
     }
 
     fn stats(&self) -> BusStats {

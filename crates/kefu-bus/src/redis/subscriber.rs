@@ -14,6 +14,9 @@ use tokio_util::sync::CancellationToken;
 pub(super) async fn run(shared: Arc<Shared>, client: redis::Client, stop: CancellationToken) {
     let name = format!("{}-sub", shared.client_name);
     let mut backoff = Backoff::new();
+    // Only a subscription that comes back can have missed anything: before
+    // the first one, nobody here was served by other replicas yet.
+    let mut lost_once = false;
     loop {
         // A fresh signal per connection: a stale notification from the last
         // one must not cut the next one short.
@@ -26,6 +29,11 @@ pub(super) async fn run(shared: Arc<Shared>, client: redis::Client, stop: Cancel
             Ok(mut con) => {
                 backoff.reset();
                 shared.health.up(Link::Subscriber, &shared.endpoint);
+                if lost_once {
+                    // Other replicas' events of the outage are gone: tell
+                    // the followers to catch up from the database.
+                    shared.resync.send_modify(|n| *n += 1);
+                }
                 match watch(&mut con, &lost, &stop).await {
                     None => return,
                     Some(reason) => reason,
@@ -33,6 +41,7 @@ pub(super) async fn run(shared: Arc<Shared>, client: redis::Client, stop: Cancel
             }
             Err(e) => e.to_string(),
         };
+        lost_once = true;
         shared
             .health
             .down(Link::Subscriber, &shared.endpoint, &failure);

@@ -309,6 +309,17 @@ impl Connection {
                 }
             });
         }
+        // A shared bus that lost events (an outage) says so: the client
+        // catches up with `sync`, as after a lag.
+        let mut resyncs = self.state.services.bus.resyncs();
+        let tx = feed_tx.clone();
+        forwarders.spawn(async move {
+            while resyncs.changed().await.is_ok() {
+                if tx.send(Feed::Missed).await.is_err() {
+                    return;
+                }
+            }
+        });
         drop(feed_tx);
 
         let hello = ServerFrame::Hello {

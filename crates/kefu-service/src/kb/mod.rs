@@ -233,10 +233,21 @@ impl Services {
     /// Follows other replicas' knowledge changes until cancelled.
     pub async fn follow_knowledge(&self, cancel: CancellationToken) {
         let mut rx = self.bus.subscribe(&Topic::Knowledge);
+        let mut resyncs = self.bus.resyncs();
+        let mut resyncing = true;
         loop {
             let ev = tokio::select! {
                 _ = cancel.cancelled() => return,
                 ev = rx.recv() => ev,
+                // The bus lost events (an outage of the shared bus): the
+                // same repair as after a lag.
+                changed = resyncs.changed(), if resyncing => match changed {
+                    Ok(()) => Err(tokio::sync::broadcast::error::RecvError::Lagged(0)),
+                    Err(_) => {
+                        resyncing = false;
+                        continue;
+                    }
+                },
             };
             match ev {
                 Ok(ev) => {
