@@ -190,6 +190,7 @@ impl Services {
             .store
             .rate_conversation(v.workspace_id, conversation.id, v.contact_id, &rating)
             .await?;
+        self.metrics.csat.observe(f64::from(rating.score));
         self.announce(Event::ConversationUpdated {
             conversation: rated.clone(),
         });

@@ -84,6 +84,7 @@ pub struct ServiceMetrics {
     pub inboxes_open_unstaffed: Gauge,
     pub jobs_pending: Family<TokenLabels, Gauge>,
     pub database_up: Gauge,
+    pub csat: Histogram,
 }
 
 impl Default for ServiceMetrics {
@@ -102,6 +103,8 @@ impl Default for ServiceMetrics {
             inboxes_open_unstaffed: Gauge::default(),
             jobs_pending: Family::default(),
             database_up: Gauge::default(),
+            // One bucket per score: the distribution, and sum / count the mean.
+            csat: Histogram::new([1.0, 2.0, 3.0, 4.0, 5.0].into_iter()),
         }
     }
 }
@@ -169,6 +172,11 @@ impl ServiceMetrics {
             "inboxes_open_unstaffed",
             "Inboxes inside their business hours with no agent online, cluster-wide",
             self.inboxes_open_unstaffed.clone(),
+        );
+        r.register(
+            "csat_score",
+            "Visitors' satisfaction ratings (1-5) as they are given; a changed rating counts again",
+            self.csat.clone(),
         );
         r.register(
             "database_up",

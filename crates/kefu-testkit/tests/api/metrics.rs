@@ -165,6 +165,13 @@ async fn metrics_follow_a_conversation_end_to_end(b: Backend) {
     app.post(&format!("{base}/resolve"), t, json!({}))
         .await
         .expect(200);
+    app.post(
+        &format!("/api/v1/widget/conversations/{conv}/rating"),
+        Some(&visitor),
+        json!({"score": 4}),
+    )
+    .await
+    .expect(200);
     let text = scrape(&app).await;
     assert_eq!(
         sample(&text, r#"kefu_messages_total{sender="agent"}"#),
@@ -177,6 +184,15 @@ async fn metrics_follow_a_conversation_end_to_end(b: Backend) {
         "only the first public reply counts: {text}"
     );
     assert_eq!(sample(&text, "kefu_resolution_seconds_count"), Some(1.0));
+    assert_eq!(sample(&text, "kefu_csat_score_sum"), Some(4.0));
+    assert_eq!(
+        sample(&text, r#"kefu_csat_score_bucket{le="3.0"}"#),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(&text, r#"kefu_csat_score_bucket{le="4.0"}"#),
+        Some(1.0)
+    );
 
     // Read at scrape time: the pool, the bus, the process.
     assert!(sample(&text, "kefu_db_pool_max_connections").unwrap() >= 1.0);
