@@ -1,7 +1,8 @@
 // The visitor widget (/widget.js) in a real browser against a real server:
 // round trip with an agent, bot answers with citations (and the cited
 // article opened in the panel), "talk to a person", going offline and back,
-// embedding on another origin, and the rating.
+// sends the server refuses (resent after a passing failure, not when
+// invalid), embedding on another origin, and the rating.
 //
 // Run: cd tests/browser && KEFU_ASSETS_DIR=../../crates/kefu-http/assets node --test widget.test.mjs
 //
@@ -146,11 +147,12 @@ async function newInbox(fields = {}) {
 }
 
 /** A visitor: a fresh browser context on the demo page with the chat open. */
-async function visitor(key, { locale = 'en-US', url, viewport } = {}) {
+async function visitor(key, { locale = 'en-US', url, viewport, setup } = {}) {
   const context = await browser.newContext({ locale, viewport: viewport || { width: 1280, height: 800 } });
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
+  if (setup) await setup(page);
   await page.goto(url || `${kefu.base}/demo?key=${key}`);
   await page.getByTestId('launcher').click();
   await page.getByTestId('panel').waitFor({ state: 'visible' });
@@ -583,6 +585,116 @@ test('offline and back: everything arrives once and in order; what was typed off
       await page.evaluate((k) => JSON.parse(localStorage.getItem(`kefu:${k}:outbox`)), inbox.widget_key),
       [],
     );
+    assert.deepEqual(v.errors, []);
+  } finally {
+    await closeAll(v.context);
+  }
+});
+
+/**
+ * Passes the widget's sockets through to the real server, except that the
+ * first `message.send`s of a message whose body is a key of `refusals` are
+ * answered with the `error` frames listed there (one per send) instead of
+ * being forwarded. Records every socket opened and every `message.send`
+ * (`socket`: its number, from 1; `at`: ms; `refused`: the code sent back).
+ */
+async function refusingSockets(page, refusals) {
+  const sockets = [];
+  const sends = [];
+  const left = new Map(Object.entries(refusals).map(([body, codes]) => [body, [...codes]]));
+  await page.routeWebSocket(/\/ws\?/, (route) => {
+    const server = route.connectToServer();
+    const socket = sockets.push(route);
+    route.onMessage((text) => {
+      let f = null;
+      try { f = JSON.parse(text); } catch {}
+      if (f?.type === 'message.send') {
+        const code = left.get(f.body)?.shift();
+        sends.push({ socket, cid: f.client_msg_id, body: f.body, at: Date.now(), refused: code ?? null });
+        if (code) {
+          route.send(JSON.stringify({ type: 'error', code, message: `refused by the test (${code})`, ref: f.client_msg_id }));
+          return;
+        }
+      }
+      server.send(text);
+    });
+  });
+  return { sockets, sends, of: (body) => sends.filter((s) => s.body === body) };
+}
+
+test('a send refused for a passing reason (internal, rate_limited) is resent on the same socket with back-off until stored', async () => {
+  const inbox = await newInbox({ bot_enabled: false });
+  const text = 'sent during a database hiccup';
+  let ws;
+  const v = await visitor(inbox.widget_key, {
+    setup: async (page) => { ws = await refusingSockets(page, { [text]: ['internal', 'rate_limited'] }); },
+  });
+  try {
+    const { page } = v;
+    await send(page, 'before the hiccup');
+    await message(page, 'before the hiccup', 'visitor').locator('[data-testid=tick][data-state=sent]').waitFor({ timeout: WAIT });
+
+    await send(page, text);
+    const mine = message(page, text, 'visitor');
+    // Refused once: still pending (not "failed", no retry button) while it waits.
+    await until(() => ws.of(text).length >= 1, 'the first send');
+    await page.waitForTimeout(100);
+    assert.equal(await mine.getByTestId('tick').getAttribute('data-state'), 'pending');
+    assert.equal(await mine.getByTestId('retry').count(), 0);
+
+    await mine.locator('[data-testid=tick][data-state=sent]').waitFor({ timeout: WAIT });
+    const tries = ws.of(text);
+    assert.deepEqual(tries.map((s) => s.refused), ['internal', 'rate_limited', null], 'resent until accepted');
+    assert.equal(new Set(tries.map((s) => s.cid)).size, 1, 'always with the same client_msg_id');
+    assert.equal(ws.sockets.length, 1, 'on the socket it had: no reconnect');
+    assert.deepEqual(tries.map((s) => s.socket), [1, 1, 1]);
+    // Backing off (1 s then 2 s, each at least half of it), not at once.
+    const gaps = [tries[1].at - tries[0].at, tries[2].at - tries[1].at];
+    assert.ok(gaps[0] >= 450, `first resend after ${gaps[0]} ms`);
+    assert.ok(gaps[1] >= 950, `second resend after ${gaps[1]} ms`);
+
+    const conv = await conversationOf(inbox);
+    const stored = (await messagesOf(conv.id)).filter((m) => m.body === text);
+    assert.equal(stored.length, 1, 'stored once');
+    assert.equal(stored[0].client_msg_id, tries[0].cid);
+    assert.deepEqual(await page.evaluate((k) => JSON.parse(localStorage.getItem(`kefu:${k}:outbox`)), inbox.widget_key), []);
+    assert.equal(await page.locator('[data-testid=message][data-pending]').count(), 0);
+    assert.deepEqual(v.errors, []);
+  } finally {
+    await closeAll(v.context);
+  }
+});
+
+test('a send refused as invalid is not resent by itself: it shows "not sent" until the visitor retries', async () => {
+  const inbox = await newInbox({ bot_enabled: false });
+  const text = 'refused as invalid once';
+  let ws;
+  const v = await visitor(inbox.widget_key, {
+    setup: async (page) => { ws = await refusingSockets(page, { [text]: ['validation_failed'] }); },
+  });
+  try {
+    const { page } = v;
+    await send(page, text);
+    const mine = message(page, text, 'visitor');
+    await mine.locator('[data-testid=tick][data-state=failed]').waitFor({ timeout: WAIT });
+    await mine.getByTestId('retry').waitFor();
+    // Longer than the first two back-off steps of a passing failure (≤ 1 s, ≤ 2 s).
+    await page.waitForTimeout(3500);
+    assert.equal(ws.of(text).length, 1, 'not resent automatically');
+    assert.equal(await mine.getByTestId('tick').getAttribute('data-state'), 'failed');
+    const convs = await api(kefu.base, 'GET', wsPath('/conversations?limit=100'), { token });
+    assert.equal(convs.body.items.some((c) => c.inbox_id === inbox.id), false, 'nothing stored');
+
+    // The retry button sends it again, with the same client_msg_id.
+    await mine.getByTestId('retry').click();
+    await mine.locator('[data-testid=tick][data-state=sent]').waitFor({ timeout: WAIT });
+    const tries = ws.of(text);
+    assert.deepEqual(tries.map((s) => s.refused), ['validation_failed', null]);
+    assert.equal(tries[0].cid, tries[1].cid);
+    assert.equal(ws.sockets.length, 1);
+    const conv = await conversationOf(inbox);
+    const stored = await messagesOf(conv.id);
+    assert.deepEqual(stored.map((m) => [m.body, m.client_msg_id]), [[text, tries[0].cid]]);
     assert.deepEqual(v.errors, []);
   } finally {
     await closeAll(v.context);

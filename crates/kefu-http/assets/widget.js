@@ -556,13 +556,18 @@
     if (ws) { ws.onclose = ws.onmessage = null; try { ws.close(); } catch (e) { /* ignore */ } }
   }
 
-  /** Exponential back-off with jitter: 0.5 s, 1 s, 2 s … 30 s, each 50–100 %. */
+  /** Exponential back-off with jitter: `base` doubled `n` times (at most 30 s), 50–100 % of it. */
+  function backoff(base, n) {
+    var max = Math.min(30000, base * Math.pow(2, n));
+    return max / 2 + Math.random() * max / 2;
+  }
+
+  /** Reconnects after 0.5 s, 1 s, 2 s … 30 s (jittered). */
   function scheduleReconnect() {
     renderConn();
     if (state.dead) return;
     clearTimeout(retryTimer);
-    var max = Math.min(30000, 500 * Math.pow(2, attempt++));
-    retryTimer = setTimeout(connect, max / 2 + Math.random() * max / 2);
+    retryTimer = setTimeout(connect, backoff(500, attempt++));
   }
 
   function reconnectNow() {
@@ -783,8 +788,15 @@
       saveOutbox();
       var el = pendingEls.get(item.cid);
       if (el) setTick(el, 'failed');
+    } else if (/^(internal|timeout|rate_limited|unavailable)$/.test(f.code)) {
+      // Passing (a database outage): the socket stays open, so resend on it,
+      // same client_msg_id, after 1 s, 2 s … 30 s (jittered) or `retry_after`.
+      clearTimeout(item.timer);
+      item.timer = setTimeout(function () {
+        if (state.outbox.indexOf(item) >= 0 && !item.failed) sendFrame(sendFrameFor(item));
+      }, Math.max(f.retry_after * 1000 || 0, backoff(500, item.tries = (item.tries | 0) + 1)));
     }
-    // Anything else (rate limits, a restarting server) is retried on reconnect.
+    // Anything else is retried on reconnect.
   }
 
   // --------------------------------------------------------------- outbox
