@@ -19,6 +19,7 @@
 //! a protobuf and gRPC stack to the build for what is a few hundred lines
 //! of JSON.
 
+use kefu_ai::mask::mask_pii;
 use kefu_http::trace::{is_hex, random_span_id, random_trace_id};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -78,14 +79,15 @@ impl SpanData {
     }
 }
 
-/// OTLP `AnyValue`.
+/// OTLP `AnyValue`. Text is masked for personal data, as log lines are:
+/// traces leave the process too.
 fn any(v: Value) -> Value {
     match v {
         Value::Bool(b) => json!({"boolValue": b}),
         Value::Number(n) if n.is_i64() || n.is_u64() => json!({"intValue": n.to_string()}),
         Value::Number(n) => json!({"doubleValue": n.as_f64()}),
-        Value::String(s) => json!({"stringValue": s}),
-        other => json!({"stringValue": other.to_string()}),
+        Value::String(s) => json!({"stringValue": mask_pii(&s)}),
+        other => json!({"stringValue": mask_pii(&other.to_string())}),
     }
 }
 
@@ -387,7 +389,7 @@ where
             .collect();
         data.events.push(json!({
             "timeUnixNano": now_nanos().to_string(),
-            "name": f.message.unwrap_or_else(|| meta.name().to_string()),
+            "name": mask_pii(&f.message.unwrap_or_else(|| meta.name().to_string())),
             "attributes": attributes,
         }));
     }
@@ -398,5 +400,60 @@ where
         if let Some(data) = data {
             self.send(data.finish(now_nanos()));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    /// The layer wired to a queue the test reads instead of an exporter.
+    fn capture(f: impl FnOnce()) -> Vec<Value> {
+        let (tx, rx) = mpsc::sync_channel(64);
+        let layer = OtlpLayer {
+            queue: tx,
+            dropped: Arc::default(),
+        };
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(subscriber, f);
+        rx.try_iter().collect()
+    }
+
+    #[test]
+    fn spans_nest_continue_a_trace_and_carry_no_personal_data() {
+        let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+        let spans = capture(|| {
+            let request = tracing::info_span!(
+                "request",
+                trace_id = trace,
+                parent_span_id = "00f067aa0ba902b7",
+                route = "/api/v1/me",
+                status = tracing::field::Empty,
+                contact = "wang@example.cn",
+            );
+            let _r = request.enter();
+            request.record("status", 503_u64);
+            let inner = tracing::info_span!("bot.ask");
+            let _i = inner.enter();
+            tracing::warn!(phone = "13812345678", "visitor 13912345678 waited");
+        });
+        assert_eq!(spans.len(), 2, "{spans:?}");
+        let (inner, request) = (&spans[0], &spans[1]);
+        assert_eq!(request["traceId"], trace);
+        assert_eq!(request["parentSpanId"], "00f067aa0ba902b7");
+        assert_eq!(request["kind"], 2);
+        assert_eq!(request["status"]["code"], 2, "a 5xx is an error");
+        assert_eq!(inner["traceId"], trace);
+        assert_eq!(inner["parentSpanId"], request["spanId"]);
+        let text = serde_json::to_string(&spans).unwrap();
+        for secret in ["wang@example.cn", "13812345678", "13912345678"] {
+            assert!(!text.contains(secret), "{secret} exported: {text}");
+        }
+        assert!(
+            text.contains("[email]") && text.contains("[phone]"),
+            "{text}"
+        );
+        assert!(text.contains("\"http.route\""), "{text}");
     }
 }
