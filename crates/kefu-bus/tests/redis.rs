@@ -378,3 +378,159 @@ async fn the_password_is_never_logged() {
     // One warning for the outage, however many attempts failed.
     assert_eq!(text.matches("WARN").count(), 1, "{text}");
 }
+
+/// A Redis that speaks TLS only, with a certificate from a throwaway CA
+/// (made with the `openssl` command); killed when dropped.
+struct TlsRedis {
+    child: std::process::Child,
+    port: u16,
+    ca: Vec<u8>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for TlsRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tls_redis() -> TlsRedis {
+    use std::process::Command;
+    let dir = tempfile::tempdir().unwrap();
+    let p = |f: &str| dir.path().join(f).to_str().unwrap().to_string();
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    openssl(
+        &[
+            &[
+                "req",
+                "-x509",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=Kefu test CA",
+                "-keyout",
+                &p("ca.key"),
+                "-out",
+                &p("ca.pem"),
+            ][..],
+            &ec,
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &[
+                "req",
+                "-subj",
+                "/CN=localhost",
+                "-keyout",
+                &p("server.key"),
+                "-out",
+                &p("server.csr"),
+            ][..],
+            &ec,
+        ]
+        .concat(),
+    );
+    std::fs::write(p("san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-days",
+        "1",
+        "-in",
+        &p("server.csr"),
+        "-CA",
+        &p("ca.pem"),
+        "-CAkey",
+        &p("ca.key"),
+        "-CAcreateserial",
+        "-extfile",
+        &p("san.ext"),
+        "-out",
+        &p("server.pem"),
+    ]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("redis-server")
+        .args([
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+        ])
+        .args([
+            "--tls-cert-file",
+            &p("server.pem"),
+            "--tls-key-file",
+            &p("server.key"),
+        ])
+        .args([
+            "--tls-auth-clients",
+            "no",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server runs (the PostgreSQL/Redis machine has it)");
+    let ca = std::fs::read(p("ca.pem")).unwrap();
+    TlsRedis {
+        child,
+        port,
+        ca,
+        _dir: dir,
+    }
+}
+
+/// `rediss://`: replicas exchange events over TLS, trusting the CA they are
+/// given; one that does not trust it never connects (the certificate is
+/// checked, not merely accepted).
+#[tokio::test]
+async fn rediss_speaks_tls_and_checks_the_certificate() {
+    let server = tls_redis();
+    let url = format!("rediss://127.0.0.1:{}", server.port);
+    let a = RedisBus::connect_with_ca(&url, 64, Some(&server.ca)).unwrap();
+    let b = RedisBus::connect_with_ca(&url, 64, Some(&server.ca)).unwrap();
+    healthy(&a).await;
+    healthy(&b).await;
+    let (ws, t) = topic();
+    exchange(&a, &t, ws, &[&a, &b]).await;
+    exchange(&b, &t, ws, &[&a, &b]).await;
+
+    let untrusting = RedisBus::connect(&url, 64).unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        !untrusting.healthy(),
+        "connected to a server it should not trust"
+    );
+    assert!(matches!(
+        RedisBus::connect_with_ca(&url, 64, Some(b"not a certificate")),
+        Err(kefu_bus::BusError::InvalidCa(_))
+    ));
+}

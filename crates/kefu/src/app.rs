@@ -126,7 +126,9 @@ fn event_bus(settings: &Settings) -> anyhow::Result<Arc<dyn kefu_domain::bus::Bu
     };
     // The error does not repeat a URL that failed to parse: redacting the
     // password needs the URL's shape.
-    let bus = kefu_bus::RedisBus::connect(url, capacity).context("redis_url (KEFU_REDIS_URL)")?;
+    let ca = settings.redis_ca.as_deref().map(str::as_bytes);
+    let bus = kefu_bus::RedisBus::connect_with_ca(url, capacity, ca)
+        .context("redis_url (KEFU_REDIS_URL) / redis_ca")?;
     tracing::info!(
         redis = %crate::config::redact_url(url),
         node = bus.node_id(),

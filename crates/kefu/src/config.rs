@@ -28,6 +28,9 @@ pub struct Settings {
     pub database_url: Option<String>,
     /// `redis://…` for a cluster; unset means the in-process bus.
     pub redis_url: Option<String>,
+    /// PEM certificates of a private CA to trust for a `rediss://` URL
+    /// (instead of the system's roots); usually `redis_ca_file`.
+    pub redis_ca: Option<String>,
     /// Apply pending migrations when the server starts.
     pub auto_migrate: bool,
     /// `auto` (JSON unless on a terminal), `json` or `pretty`.
@@ -58,6 +61,7 @@ impl Default for Settings {
             data_dir: PathBuf::from("./data"),
             database_url: None,
             redis_url: None,
+            redis_ca: None,
             auto_migrate: true,
             log_format: LogFormat::Auto,
             log_filter: "info".into(),

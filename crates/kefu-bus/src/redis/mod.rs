@@ -36,7 +36,8 @@
 //! - Connections speak RESP3 (Redis 6 or later) and are named
 //!   `kefu-bus-<pid>-<node>-pub` / `-sub` (`CLIENT LIST` shows which process
 //!   owns which). The URL's password is never logged: logs name the host
-//!   and port only. TLS (`rediss://`) is not built in.
+//!   and port only. `rediss://` speaks TLS (rustls), trusting the system's
+//!   roots or, for a private CA, the PEM given to [`RedisBus::connect_with_ca`].
 //! - Dropping the bus stops both tasks: the subscriber at once, the
 //!   publisher once it has flushed what was already queued.
 
@@ -74,6 +75,9 @@ pub enum BusError {
     InvalidUrl(String),
     #[error("the Redis bus must be started inside a Tokio runtime")]
     NoRuntime,
+    /// The CA certificates given for `rediss://` cannot be used.
+    #[error("invalid Redis CA certificate: {0}")]
+    InvalidCa(String),
 }
 
 /// The cluster bus; see the module documentation.
@@ -142,13 +146,17 @@ impl RedisBus {
     /// a local subscriber may lag and how many events may wait for Redis.
     /// Must be called inside a Tokio runtime.
     pub fn connect(url: &str, capacity: usize) -> Result<Self, BusError> {
+        Self::connect_with_ca(url, capacity, None)
+    }
+
+    /// [`Self::connect`], trusting `ca_pem` (PEM certificates) instead of
+    /// the system's roots for a `rediss://` URL.
+    pub fn connect_with_ca(
+        url: &str,
+        capacity: usize,
+        ca_pem: Option<&[u8]>,
+    ) -> Result<Self, BusError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| BusError::NoRuntime)?;
-        if url.starts_with("rediss://") || url.starts_with("valkeys://") {
-            return Err(BusError::InvalidUrl(
-                "TLS (rediss://) is not supported by this build; reach Redis over a private network or a TLS sidecar"
-                    .into(),
-            ));
-        }
         let mut info = url
             .into_connection_info()
             .map_err(|e| BusError::InvalidUrl(e.to_string()))?;
@@ -156,7 +164,26 @@ impl RedisBus {
         // connection, which can also name itself and answer pings.
         info.redis.protocol = ProtocolVersion::RESP3;
         let endpoint = info.addr.to_string();
-        let client = redis::Client::open(info).map_err(|e| BusError::InvalidUrl(e.to_string()))?;
+        if let Some(pem) = ca_pem {
+            use rustls::pki_types::pem::PemObject;
+            let certs = rustls::pki_types::CertificateDer::pem_slice_iter(pem)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| BusError::InvalidCa(e.to_string()))?;
+            if certs.is_empty() {
+                return Err(BusError::InvalidCa("no PEM certificate in it".into()));
+            }
+        }
+        let client = match ca_pem {
+            Some(pem) => redis::Client::build_with_tls(
+                info,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.to_vec()),
+                },
+            )
+            .map_err(|e| BusError::InvalidCa(e.to_string()))?,
+            None => redis::Client::open(info).map_err(|e| BusError::InvalidUrl(e.to_string()))?,
+        };
 
         let node = format!("{:016x}", rand::random::<u64>());
         let capacity = capacity.max(1);
@@ -385,7 +412,6 @@ mod tests {
             "http://u:hunter2@localhost",
             "redis://u:hunter2@host:notaport",
             "not a url hunter2",
-            "rediss://u:hunter2@host",
         ] {
             let err = RedisBus::connect(url, 8).unwrap_err().to_string();
             assert!(err.starts_with("invalid Redis URL"), "{url}: {err}");
