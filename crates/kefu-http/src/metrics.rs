@@ -63,7 +63,8 @@ pub fn db_query_duration() -> &'static Family<OpLabels, Histogram> {
     })
 }
 
-/// The kind of a SQL statement, from its first word.
+/// The kind of a SQL statement, from its first word (a `WITH …` statement
+/// may write: `other`).
 pub fn statement_op(sql: &str) -> &'static str {
     let word = sql
         .trim_start()
@@ -71,7 +72,7 @@ pub fn statement_op(sql: &str) -> &'static str {
         .next()
         .unwrap_or("");
     match word.to_ascii_lowercase().as_str() {
-        "select" | "with" => "select",
+        "select" => "select",
         "insert" => "insert",
         "update" => "update",
         "delete" => "delete",
@@ -175,8 +176,14 @@ impl Collector for Sampled {
         counter(
             &mut e,
             "bus_lag_seconds",
-            "Publish-to-receive delay of received events, summed (divide by kefu_bus_received_total)",
+            "Publish-to-receive delay of received events, summed (divide by kefu_bus_lag_samples_total)",
             b.lag_seconds_sum,
+        )?;
+        counter(
+            &mut e,
+            "bus_lag_samples",
+            "Received events that carried their publish time",
+            b.lag_count,
         )?;
         let p = self.store.pool_stats();
         let fam = e.encode_descriptor(
@@ -282,7 +289,7 @@ impl Metrics {
         );
         registry.register(
             "ws_delivery_seconds",
-            "A message's age when its frame is written to a socket (store, bus, socket), by kind",
+            "A message's age when its frame is handed to a socket (store, bus, socket), by kind",
             ws_delivery.clone(),
         );
         registry.register(

@@ -84,6 +84,8 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
         route = tracing::field::Empty,
         workspace_id = tracing::field::Empty,
         status = tracing::field::Empty,
+        // Health checks and scrapes: logged at debug, never traced.
+        probe = probe,
     );
     state.metrics.http_in_flight.inc();
     let res = next.run(req).instrument(span.clone()).await;

@@ -760,7 +760,7 @@ impl Services {
                 }
                 other => other.into(),
             })?;
-        if updated.status == ConversationStatus::Resolved && t.to == ConversationStatus::Resolved {
+        if t.to == ConversationStatus::Resolved {
             self.metrics
                 .resolution
                 .observe(crate::metrics::seconds(updated.created_at, t.at));

@@ -1,6 +1,5 @@
 //! SQL and row handling of the operations gauges, the same on both engines.
 
-use crate::corrupt;
 use kefu_domain::chat::BusinessHours;
 use kefu_domain::store::OpsGauges;
 use kefu_domain::StoreResult;
@@ -29,16 +28,19 @@ pub(crate) fn gauges(
     inboxes: Vec<(Option<String>, bool)>,
     embeddings_pending: i64,
 ) -> StoreResult<OpsGauges> {
+    // One unreadable row must not blind every gauge: it is skipped, and said.
     let inboxes = inboxes
         .into_iter()
-        .map(|(hours, staffed)| {
-            let hours: Option<BusinessHours> = hours
-                .map(|h| serde_json::from_str(&h))
-                .transpose()
-                .map_err(|_| corrupt("inboxes.business_hours"))?;
-            Ok((hours, staffed))
+        .filter_map(|(hours, staffed)| {
+            match hours.map(|h| serde_json::from_str::<BusinessHours>(&h)).transpose() {
+                Ok(hours) => Some((hours, staffed)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "an inbox's business hours are unreadable; left out of the gauges");
+                    None
+                }
+            }
         })
-        .collect::<StoreResult<_>>()?;
+        .collect();
     Ok(OpsGauges {
         queued_general,
         queued_team,

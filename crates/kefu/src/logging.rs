@@ -69,7 +69,9 @@ where
             .with_writer(writer)
             .boxed()
     } else {
-        fmt::layer().with_writer(writer).boxed()
+        // No colours: escape codes glued to values would hide them from
+        // the masking (a number right after a letter reads as a reference).
+        fmt::layer().with_ansi(false).with_writer(writer).boxed()
     };
     Registry::default()
         .with(printed.with_filter(filter))
@@ -218,6 +220,20 @@ mod tests {
         assert_eq!(line["level"], "WARN");
         assert!(line["timestamp"].as_str().unwrap().starts_with("20"));
         assert_eq!(line["spans"][0]["contact"], "[email]");
+    }
+
+    #[test]
+    fn pretty_lines_are_masked_too() {
+        let out = capture(false, "info", || {
+            tracing::warn!(phone = 13812345678_u64, mail = %"li@example.com", "card 4111 1111 1111 1111");
+        });
+        for secret in ["13812345678", "li@example.com", "4111 1111 1111 1111"] {
+            assert!(!out.contains(secret), "{secret} leaked: {out}");
+        }
+        assert!(
+            !out.contains('\x1b'),
+            "no colour codes around values: {out}"
+        );
     }
 
     #[test]

@@ -25,7 +25,7 @@ use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Subscriber};
@@ -37,7 +37,7 @@ use tracing_subscriber::Layer;
 const QUEUE: usize = 4096;
 /// Spans per request to the collector, at most.
 const BATCH: usize = 512;
-/// How long a span may wait for its batch.
+/// How long a finished span may wait for its batch to be sent.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
 fn now_nanos() -> u64 {
@@ -200,19 +200,27 @@ fn export(url: &str, rx: Receiver<Value>, dropped: &AtomicU64) {
         .build()
         .unwrap_or_default();
     let instance = random_span_id();
+    // What the messages below may say of the collector: no credentials.
+    let shown = crate::config::redact_url(url);
     let mut batch = Vec::with_capacity(BATCH);
+    // When the oldest span of the batch must be on its way.
+    let mut due: Option<Instant> = None;
+    let mut last_complaint: Option<Instant> = None;
     let mut stopping = false;
     while !stopping {
-        match rx.recv_timeout(FLUSH_EVERY) {
+        let wait = due.map_or(FLUSH_EVERY, |d| d.saturating_duration_since(Instant::now()));
+        match rx.recv_timeout(wait) {
             Ok(Value::Null) | Err(RecvTimeoutError::Disconnected) => stopping = true,
             Ok(span) => {
                 batch.push(span);
-                if batch.len() < BATCH {
+                let d = *due.get_or_insert_with(|| Instant::now() + FLUSH_EVERY);
+                if batch.len() < BATCH && Instant::now() < d {
                     continue;
                 }
             }
             Err(RecvTimeoutError::Timeout) => {}
         }
+        due = None;
         if batch.is_empty() {
             continue;
         }
@@ -226,13 +234,24 @@ fn export(url: &str, rx: Receiver<Value>, dropped: &AtomicU64) {
         }]});
         // Inside the runtime: the request's timeout needs its timer.
         let sent = rt.block_on(async { client.post(url).json(&body).send().await });
-        match sent {
-            Ok(r) if r.status().is_success() => {}
-            // Logging from here would trace the exporter itself: eprintln.
-            Ok(r) => eprintln!("otlp: the collector at {url} answered {}", r.status()),
-            Err(e) => eprintln!("otlp: cannot reach the collector at {url}: {e}"),
-        }
+        let problem = match sent {
+            Ok(r) if r.status().is_success() => None,
+            Ok(r) => Some(format!("the collector at {shown} answered {}", r.status())),
+            // `without_url`: the error would repeat the URL, credentials and all.
+            Err(e) => Some(format!(
+                "cannot reach the collector at {shown}: {}",
+                e.without_url()
+            )),
+        };
         let lost = dropped.swap(0, Ordering::Relaxed);
+        // Logging from here would trace the exporter itself: stderr, at
+        // most once a minute while the collector is away.
+        if let Some(p) = problem {
+            if last_complaint.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                eprintln!("otlp: {p} (spans of this batch are lost)");
+                last_complaint = Some(Instant::now());
+            }
+        }
         if lost > 0 {
             eprintln!("otlp: {lost} span(s) dropped (the export queue was full)");
         }
@@ -255,11 +274,20 @@ where
         let Some(span) = ctx.span(id) else { return };
         let mut f = Fields::default();
         attrs.record(&mut f);
-        let parent = span.parent().and_then(|p| {
-            p.extensions()
-                .get::<SpanData>()
-                .map(|d| (d.trace_id.clone(), d.span_id.clone()))
-        });
+        if f.values
+            .iter()
+            .any(|(k, v)| k == "probe" && v == &Value::Bool(true))
+        {
+            return;
+        }
+        let parent = match span.parent() {
+            // Under a span that is not traced (a probe): not traced either.
+            Some(p) => match p.extensions().get::<SpanData>() {
+                Some(d) => Some((d.trace_id.clone(), d.span_id.clone())),
+                None => return,
+            },
+            None => None,
+        };
         // A root span continues the trace its fields name (the request
         // span's, from `traceparent`), or starts one.
         let field = |name: &str| {
@@ -286,7 +314,7 @@ where
         let attributes = f
             .values
             .into_iter()
-            .filter(|(k, _)| k != "trace_id" && k != "parent_span_id")
+            .filter(|(k, _)| !matches!(k.as_str(), "trace_id" | "parent_span_id" | "probe"))
             .map(|(k, v)| (attribute_name(&k).to_string(), any(v)))
             .collect();
         span.extensions_mut().insert(SpanData {
@@ -455,5 +483,16 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("\"http.route\""), "{text}");
+    }
+
+    #[test]
+    fn probes_are_not_traced() {
+        let spans = capture(|| {
+            let probe = tracing::info_span!("request", route = "/readyz", probe = true);
+            let _p = probe.enter();
+            let _inner = tracing::info_span!("inner").entered();
+            tracing::debug!(target: "sqlx::query", summary = "SELECT 1", elapsed_secs = 0.001);
+        });
+        assert!(spans.is_empty(), "{spans:?}");
     }
 }

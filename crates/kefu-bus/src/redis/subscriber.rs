@@ -14,8 +14,9 @@ use tokio_util::sync::CancellationToken;
 pub(super) async fn run(shared: Arc<Shared>, client: redis::Client, stop: CancellationToken) {
     let name = format!("{}-sub", shared.client_name);
     let mut backoff = Backoff::new();
-    // Only a subscription that comes back can have missed anything: before
-    // the first one, nobody here was served by other replicas yet.
+    // A subscription that comes back after a loss, or after failed first
+    // attempts (sockets may have been served meanwhile), may have missed
+    // events; the very first, at once, has not.
     let mut lost_once = false;
     loop {
         // A fresh signal per connection: a stale notification from the last

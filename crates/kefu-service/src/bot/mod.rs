@@ -390,7 +390,7 @@ impl Services {
         let (mut answer, r) = self.think(ws, question, locale, &settings).await?;
         self.compose(ws, question, &mut answer, &r, &mut |_| {})
             .await?;
-        self.metrics.bot_decision(answer.decision, answer.reason);
+        // A preview ("test the bot"): not one of the bot's decisions.
         Ok(answer)
     }
 
