@@ -207,18 +207,16 @@ impl App {
         // once on every change that can fill or free a queue, so this only
         // catches what a crashed replica or a failed pass left behind.
         let routing = self.services.clone();
-        let routing_stop = self.sockets_shutdown.clone();
-        let every = Duration::from_secs(self.settings.chat.route_interval_secs.max(1));
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = routing_stop.cancelled() => break,
-                    _ = tick.tick() => { routing.route_all().await; }
+        every(
+            self.settings.chat.route_interval_secs,
+            self.sockets_shutdown.clone(),
+            move || {
+                let routing = routing.clone();
+                async move {
+                    routing.route_all().await;
                 }
-            }
-        });
+            },
+        );
         // Every replica keeps its own index fresh from the others' changes,
         // and computes missing article vectors when embeddings are on.
         let kb = self.services.clone();
@@ -229,22 +227,18 @@ impl App {
         tokio::spawn(async move { kb.run_embedder(kb_stop).await });
         // The cluster-wide gauges (queue length, agents online, …).
         let ops = self.services.clone();
-        let ops_stop = self.sockets_shutdown.clone();
-        let every = Duration::from_secs(self.settings.metrics.sample_interval_secs.max(1));
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = ops_stop.cancelled() => break,
-                    _ = tick.tick() => {
-                        if let Err(e) = ops.sample_gauges().await {
-                            tracing::warn!(error = %e, "sampling the operations gauges failed");
-                        }
+        every(
+            self.settings.metrics.sample_interval_secs,
+            self.sockets_shutdown.clone(),
+            move || {
+                let ops = ops.clone();
+                async move {
+                    if let Err(e) = ops.sample_gauges().await {
+                        tracing::warn!(error = %e, "sampling the operations gauges failed");
                     }
                 }
-            }
-        });
+            },
+        );
         if let Some((listener, metrics)) = self.metrics {
             let stop = self.sockets_shutdown.clone();
             tokio::spawn(async move {
@@ -287,6 +281,25 @@ impl App {
         tracing::info!("server stopped");
         Ok(())
     }
+}
+
+/// Runs `job` every `secs` seconds (at least one; a late tick is not made
+/// up for) until `stop` is cancelled.
+fn every<F, Fut>(secs: u64, stop: CancellationToken, job: F)
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(secs.max(1)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tick.tick() => job().await,
+            }
+        }
+    });
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).
