@@ -1,5 +1,6 @@
 //! SQL and row handling of the operations gauges, the same on both engines.
 
+use crate::db;
 use kefu_domain::chat::BusinessHours;
 use kefu_domain::store::OpsGauges;
 use kefu_domain::StoreResult;
@@ -21,8 +22,42 @@ pub(crate) const EMBEDDINGS_PENDING: &str =
 pub(crate) const RESPONSE_TIMES: &str = "SELECT human_at, first_response_at FROM conversations \
      WHERE workspace_id = $1 AND id = $2";
 
+/// The gauges, read with the queries above (the same on both engines).
+pub(crate) async fn read<DB>(
+    pool: &sqlx::Pool<DB>,
+    embedding_model: Option<&str>,
+) -> StoreResult<OpsGauges>
+where
+    DB: sqlx::Database,
+    for<'a> &'a sqlx::Pool<DB>: sqlx::Executor<'a, Database = DB>,
+    for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    (i64, i64): for<'r> sqlx::FromRow<'r, DB::Row>,
+    (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
+    (Option<String>, bool): for<'r> sqlx::FromRow<'r, DB::Row>,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let queued = sqlx::query_as(QUEUED).fetch_one(pool).await.map_err(db)?;
+    let (agents,): (i64,) = sqlx::query_as(AGENTS_ONLINE)
+        .fetch_one(pool)
+        .await
+        .map_err(db)?;
+    let inboxes = sqlx::query_as(INBOXES).fetch_all(pool).await.map_err(db)?;
+    let pending = match embedding_model {
+        None => 0,
+        Some(model) => {
+            let (n,): (i64,) = sqlx::query_as(EMBEDDINGS_PENDING)
+                .bind(model)
+                .fetch_one(pool)
+                .await
+                .map_err(db)?;
+            n
+        }
+    };
+    gauges(queued, agents, inboxes, pending)
+}
+
 /// The gauges from the rows of the queries above.
-pub(crate) fn gauges(
+fn gauges(
     (queued_general, queued_team): (i64, i64),
     agents_online: i64,
     inboxes: Vec<(Option<String>, bool)>,

@@ -46,28 +46,7 @@ impl AnalyticsStore for PgStore {
     }
 
     async fn ops_gauges(&self, embedding_model: Option<&str>) -> StoreResult<OpsGauges> {
-        let pool = &self.pool;
-        let queued = sqlx::query_as(crate::ops::QUEUED)
-            .fetch_one(pool)
-            .await
-            .map_err(db)?;
-        let agents = sqlx::query_scalar(crate::ops::AGENTS_ONLINE)
-            .fetch_one(pool)
-            .await
-            .map_err(db)?;
-        let inboxes = sqlx::query_as(crate::ops::INBOXES)
-            .fetch_all(pool)
-            .await
-            .map_err(db)?;
-        let pending = match embedding_model {
-            None => 0,
-            Some(model) => sqlx::query_scalar(crate::ops::EMBEDDINGS_PENDING)
-                .bind(model)
-                .fetch_one(pool)
-                .await
-                .map_err(db)?,
-        };
-        crate::ops::gauges(queued, agents, inboxes, pending)
+        crate::ops::read(&self.pool, embedding_model).await
     }
 
     async fn rate_conversation(
