@@ -39,8 +39,9 @@ pub struct EmbedLabels {
     pub outcome: &'static str,
 }
 
+/// What is counted: `prompt`/`completion` tokens, `embedding` jobs.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct TokenLabels {
+pub struct KindLabels {
     pub kind: &'static str,
 }
 
@@ -77,12 +78,12 @@ pub struct ServiceMetrics {
     pub resolution: Histogram,
     pub bot_decisions: Family<DecisionLabels, Counter>,
     pub llm_duration: Family<OutcomeLabels, Histogram>,
-    pub llm_tokens: Family<TokenLabels, Counter>,
+    pub llm_tokens: Family<KindLabels, Counter>,
     pub embed_duration: Family<EmbedLabels, Histogram>,
     pub queue_length: Family<QueueLabels, Gauge>,
     pub agents_online: Gauge,
     pub inboxes_open_unstaffed: Gauge,
-    pub jobs_pending: Family<TokenLabels, Gauge>,
+    pub jobs_pending: Family<KindLabels, Gauge>,
     pub database_up: Gauge,
     pub csat: Histogram,
 }
@@ -222,7 +223,7 @@ impl ServiceMetrics {
         for (kind, n) in [("prompt", prompt), ("completion", completion)] {
             if let Some(n) = n {
                 self.llm_tokens
-                    .get_or_create(&TokenLabels { kind })
+                    .get_or_create(&KindLabels { kind })
                     .inc_by(u64::from(n));
             }
         }
@@ -272,7 +273,7 @@ impl Services {
         m.inboxes_open_unstaffed
             .set(i64::try_from(unstaffed).unwrap_or(i64::MAX));
         m.jobs_pending
-            .get_or_create(&TokenLabels { kind: "embedding" })
+            .get_or_create(&KindLabels { kind: "embedding" })
             .set(g.embeddings_pending);
         Ok(())
     }

@@ -110,6 +110,18 @@ async fn json_of(req: reqwest::RequestBuilder) -> serde_json::Value {
     req.send().await.unwrap().json().await.unwrap()
 }
 
+/// Creates the owner `login` signs in as (SQLite in `data`); their
+/// workspace id.
+fn owner_workspace(data: &Path) -> String {
+    let out = create_owner(data, None, "owner@example.com", "a-long-password");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
 /// The owner's access token.
 async fn login(client: &reqwest::Client, base: &str) -> String {
     let login =
@@ -199,13 +211,7 @@ async fn newcomer_path_on_an_empty_directory() {
         .unwrap();
     assert!(health.success());
 
-    let out = create_owner(&data, None, "owner@example.com", "a-long-password");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let ws = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let ws = owner_workspace(&data);
     assert!(uuid::Uuid::parse_str(&ws).is_ok(), "{ws}");
 
     let client = reqwest::Client::new();
@@ -543,13 +549,7 @@ async fn traces_reach_the_collector_and_logs_keep_bodies_and_pii_out() {
         ],
     );
     let base = format!("http://{}", server.addr);
-    let out = create_owner(&data, None, "owner@example.com", "a-long-password");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let ws = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let ws = owner_workspace(&data);
     let client = reqwest::Client::new();
     let token = login(&client, &base).await;
 
