@@ -124,29 +124,63 @@ pub enum ChainFault {
 
 /// Checks a workspace's whole chain, given in `seq` order, against its head.
 pub fn verify_chain(entries: &[AuditEntry], head_seq: i64, head_hash: &str) -> Vec<ChainFault> {
-    let mut faults = Vec::new();
-    let mut expected_seq = 1;
-    let mut prev = GENESIS_HASH.to_string();
+    let mut v = ChainVerifier::default();
     for e in entries {
-        if e.seq != expected_seq {
-            faults.push(ChainFault::Gap {
-                expected_seq,
+        v.push(e);
+    }
+    v.finish(head_seq, head_hash)
+}
+
+/// [`verify_chain`] one entry at a time, for chains read as a stream (a
+/// restore checks a whole database's log without holding it in memory).
+#[derive(Debug, Clone)]
+pub struct ChainVerifier {
+    expected_seq: i64,
+    prev: String,
+    last_seq: i64,
+    faults: Vec<ChainFault>,
+}
+
+impl Default for ChainVerifier {
+    fn default() -> Self {
+        Self {
+            expected_seq: 1,
+            prev: GENESIS_HASH.to_string(),
+            last_seq: 0,
+            faults: Vec::new(),
+        }
+    }
+}
+
+impl ChainVerifier {
+    /// The next entry, in `seq` order.
+    pub fn push(&mut self, e: &AuditEntry) {
+        if e.seq != self.expected_seq {
+            self.faults.push(ChainFault::Gap {
+                expected_seq: self.expected_seq,
                 found_seq: e.seq,
             });
-        } else if e.prev_hash != prev {
-            faults.push(ChainFault::BrokenLink { seq: e.seq });
+        } else if e.prev_hash != self.prev {
+            self.faults.push(ChainFault::BrokenLink { seq: e.seq });
         }
         if entry_hash(&e.prev_hash, e.seq, e.id, &e.record(), &e.details_text) != e.hash {
-            faults.push(ChainFault::Tampered { seq: e.seq });
+            self.faults.push(ChainFault::Tampered { seq: e.seq });
         }
-        expected_seq = e.seq + 1;
-        prev = e.hash.clone();
+        self.expected_seq = e.seq + 1;
+        self.prev = e.hash.clone();
+        self.last_seq = e.seq;
     }
-    let last_seq = entries.last().map_or(0, |e| e.seq);
-    if last_seq != head_seq || (head_seq > 0 && prev != head_hash) {
-        faults.push(ChainFault::HeadMismatch { head_seq, last_seq });
+
+    /// Compares the end of the chain with the workspace's recorded head.
+    pub fn finish(mut self, head_seq: i64, head_hash: &str) -> Vec<ChainFault> {
+        if self.last_seq != head_seq || (head_seq > 0 && self.prev != head_hash) {
+            self.faults.push(ChainFault::HeadMismatch {
+                head_seq,
+                last_seq: self.last_seq,
+            });
+        }
+        self.faults
     }
-    faults
 }
 
 fn hex(bytes: &[u8]) -> String {

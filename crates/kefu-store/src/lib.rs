@@ -11,6 +11,7 @@ use std::sync::Arc;
 mod kb;
 mod ops;
 pub mod postgres;
+pub mod snapshot;
 pub mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -52,6 +52,9 @@ pub struct Settings {
     /// An OpenAI-compatible chat endpoint that writes the bot's answers
     /// from the retrieved articles (unset: the article itself is the answer).
     pub llm: Option<kefu_ai::LlmConfig>,
+    /// Backups: the schedule inside `kefu serve`, destination, retention,
+    /// keys and S3 (docs/operations/backup.md).
+    pub backup: kefu_backup::BackupConfig,
 }
 
 impl Default for Settings {
@@ -74,6 +77,7 @@ impl Default for Settings {
             kb: KbConfig::default(),
             embeddings: None,
             llm: None,
+            backup: kefu_backup::BackupConfig::default(),
         }
     }
 }
@@ -342,8 +346,9 @@ fn unknown_keys(dict: &Dict, known: &serde_json::Value, prefix: &str, out: &mut 
 /// A setting holds a secret when its name is one of these or ends in
 /// `_key`, `_secret` or `_password` (limits like `min_password_len` do not).
 fn is_secret_key(k: &str) -> bool {
-    matches!(k, "password" | "secret" | "token")
+    matches!(k, "password" | "secret" | "token" | "key" | "previous_keys")
         || k.ends_with("_key")
+        || k.ends_with("_token")
         || k.ends_with("_secret")
         || k.ends_with("_password")
 }

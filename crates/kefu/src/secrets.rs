@@ -36,6 +36,25 @@ pub fn signing_key(settings: &Settings) -> anyhow::Result<(SecretString, bool)> 
     Ok((SecretString::from(key), true))
 }
 
+/// The signing key if one exists (configured, or already in the data dir),
+/// without generating one.
+pub fn signing_key_if_any(settings: &Settings) -> anyhow::Result<(Option<SecretString>, bool)> {
+    if settings.auth.signing_key.is_some() || settings.data_dir.join(KEY_FILE).exists() {
+        let (k, generated) = signing_key(settings)?;
+        return Ok((Some(k), generated));
+    }
+    Ok((None, false))
+}
+
+/// Puts a restored signing key into the data dir (only where none exists).
+pub fn write_signing_key(settings: &Settings, key: &str) -> anyhow::Result<std::path::PathBuf> {
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("creating {}", settings.data_dir.display()))?;
+    let path = settings.data_dir.join(KEY_FILE);
+    write_private(&path, key.trim())?;
+    Ok(path)
+}
+
 /// Creates the file only if absent (two processes starting at once must not
 /// overwrite each other's key), readable by the owner only.
 fn write_private(path: &Path, content: &str) -> anyhow::Result<()> {

@@ -1,10 +1,13 @@
 //! The command line: `kefu serve | migrate | config show | healthcheck |
-//! admin create-owner | audit verify | kb import|export|reindex|eval`.
+//! admin create-owner | audit verify | kb import|export|reindex|eval |
+//! backup create|verify|restore|list|prune`.
 
 mod admin;
+mod backup;
 mod healthcheck;
 mod kb;
 
+pub use backup::BackupCommand;
 pub use kb::KbCommand;
 
 use crate::config::{Loaded, Overrides, Settings};
@@ -79,6 +82,11 @@ pub enum Command {
     Kb {
         #[command(subcommand)]
         command: KbCommand,
+    },
+    /// Backups: create, verify, restore (either engine), list, prune.
+    Backup {
+        #[command(subcommand)]
+        command: BackupCommand,
     },
 }
 
@@ -183,6 +191,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Kb { command } => {
             let _traces = init_logging(&loaded);
             kb::run(&loaded.settings, command).await
+        }
+        Command::Backup { command } => {
+            let _traces = init_logging(&loaded);
+            backup::run(&loaded.settings, command).await
         }
     }
 }
