@@ -1,0 +1,462 @@
+//! `kefu backup` as operators run it: real processes on real databases.
+//! Archives are made while a server keeps serving, restored into SQLite and
+//! PostgreSQL, and the restored server is compared with the original
+//! through the API; damaged archives, wrong keys, newer schemas, full disks
+//! and non-empty targets are refused without touching the target.
+
+mod support;
+
+use kefu_store::testing::TestDb;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::Command;
+use support::*;
+
+const OWNER: &str = "owner@example.com";
+
+/// Fills a workspace through the API: an inbox, three visitors with three
+/// messages each and an agent reply, two articles (one edited).
+async fn seed(c: &reqwest::Client, base: &str, token: &str, ws: &str) {
+    let api = format!("{base}/api/v1/workspaces/{ws}");
+    let inbox = json_of(
+        c.post(format!("{api}/inboxes"))
+            .bearer_auth(token)
+            .json(&json!({"name": "官网", "channel": "web", "bot_enabled": false})),
+    )
+    .await;
+    let key = inbox["widget_key"].as_str().unwrap();
+    for v in 0..3 {
+        let s = json_of(
+            c.post(format!("{base}/api/v1/widget/sessions"))
+                .json(&json!({"widget_key": key, "locale": "zh-CN"})),
+        )
+        .await;
+        let vt = s["visitor_token"].as_str().unwrap();
+        let mut conversation = String::new();
+        for m in 0..3 {
+            let msg = json_of(
+                c.post(format!("{base}/api/v1/widget/messages"))
+                    .bearer_auth(vt)
+                    .json(&json!({"client_msg_id": format!("v{v}m{m}"), "body": format!("第{m}条：退货怎么办？(visitor {v})")})),
+            )
+            .await;
+            conversation = msg["conversation_id"].as_str().unwrap().to_string();
+        }
+        json_of(
+            c.post(format!("{api}/conversations/{conversation}/messages"))
+                .bearer_auth(token)
+                .json(&json!({"body": format!("您好，这是回复 {v}"), "client_msg_id": format!("a{v}")})),
+        )
+        .await;
+    }
+    let a = json_of(c.post(format!("{api}/kb/articles")).bearer_auth(token).json(&json!({
+        "title": "退货政策", "body": "七天无理由退货。", "questions": ["怎么退货"], "status": "published", "locale": "zh-CN"
+    })))
+    .await;
+    json_of(
+        c.put(format!("{api}/kb/articles/{}", a["id"].as_str().unwrap()))
+            .bearer_auth(token)
+            .json(&json!({"title": "退货政策", "body": "七天无理由退货，运费由买家承担。", "status": "published", "locale": "zh-CN"})),
+    )
+    .await;
+    json_of(c.post(format!("{api}/kb/articles")).bearer_auth(token).json(&json!({
+        "title": "Shipping", "body": "We ship worldwide within 3 days.", "status": "published", "locale": "en"
+    })))
+    .await;
+}
+
+/// What the API shows of a workspace: conversations with their messages,
+/// articles with their versions, members.
+async fn view(c: &reqwest::Client, base: &str, token: &str, ws: &str) -> Value {
+    let api = format!("{base}/api/v1/workspaces/{ws}");
+    let convs = json_of(
+        c.get(format!("{api}/conversations?limit=100"))
+            .bearer_auth(token),
+    )
+    .await;
+    let mut out = Vec::new();
+    for conv in convs["items"].as_array().unwrap() {
+        let id = conv["id"].as_str().unwrap();
+        let msgs = json_of(
+            c.get(format!("{api}/conversations/{id}/messages?limit=100"))
+                .bearer_auth(token),
+        )
+        .await;
+        let msgs: Vec<Value> = msgs["items"]
+            .as_array()
+            .unwrap_or_else(|| msgs.as_array().unwrap())
+            .iter()
+            .map(|m| json!([m["seq"], m["sender"]["type"], m["body"], m["created_at"]]))
+            .collect();
+        out.push(json!({"id": id, "status": conv["status"], "messages": msgs}));
+    }
+    out.sort_by_key(|v| v["id"].as_str().unwrap().to_string());
+    let arts = json_of(c.get(format!("{api}/kb/articles")).bearer_auth(token)).await;
+    let mut articles = Vec::new();
+    for a in arts["items"].as_array().unwrap() {
+        let id = a["id"].as_str().unwrap();
+        let versions = json_of(
+            c.get(format!("{api}/kb/articles/{id}/versions"))
+                .bearer_auth(token),
+        )
+        .await;
+        articles.push(json!([id, a["title"], a["body"], a["version"], versions]));
+    }
+    articles.sort_by_key(|v| v[0].as_str().unwrap().to_string());
+    let members = json_of(c.get(format!("{api}/members")).bearer_auth(token)).await;
+    json!({"conversations": out, "articles": articles, "members": members})
+}
+
+fn key_file(dir: &Path, name: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    let bytes: Vec<String> = (0..32)
+        .map(|_| format!("{:02x}", rand::random::<u8>()))
+        .collect();
+    std::fs::write(&p, format!("{}\n", bytes.concat())).unwrap();
+    p
+}
+
+fn sha256_of(path: &Path) -> String {
+    let out = Command::new("sha256sum").arg(path).output().unwrap();
+    text(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+fn json_line(s: &str) -> Value {
+    serde_json::from_str(s.trim()).unwrap_or_else(|e| panic!("not one JSON line ({e}): {s}"))
+}
+
+/// Source → backup while serving → restore into each target → the restored
+/// server shows exactly what the original showed, and sign-ins survive.
+async fn round_trip(source: TestDb, targets: Vec<TestDb>) {
+    let tmp = tempfile::tempdir().unwrap();
+    let src_dir = tmp.path().join("src");
+    let ws = create_owner(&src_dir, Some(&source.url), OWNER);
+    let server = serve(&src_dir, Some(&source.url), &[]);
+    let c = reqwest::Client::new();
+    let token = login(&c, &server.base(), OWNER).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    seed(&c, &server.base(), &token, &ws).await;
+    let before = view(&c, &server.base(), &token, &ws).await;
+    assert_eq!(before["conversations"].as_array().unwrap().len(), 3);
+
+    // Online: the server keeps running while the archives are made.
+    let key = key_file(tmp.path(), "backup.key");
+    let sealed = tmp.path().join("out/sealed.kefubak");
+    let made = json_line(&ok(kefu(&src_dir, Some(&source.url)).args([
+        "backup",
+        "create",
+        "--out",
+        sealed.to_str().unwrap(),
+        "--key-file",
+        key.to_str().unwrap(),
+        "--include-secrets",
+    ])));
+    assert_eq!(made["rows"]["messages"], 12, "{made}");
+    assert_eq!(made["rows"]["conversations"], 3);
+    assert_eq!(made["rows"]["kb_article_versions"], 3);
+    assert_eq!(made["bytes"], std::fs::metadata(&sealed).unwrap().len());
+    assert_eq!(made["sha256"], sha256_of(&sealed));
+    let plain = tmp.path().join("out/plain.kefubak");
+    ok(kefu(&src_dir, Some(&source.url)).args([
+        "backup",
+        "create",
+        "--out",
+        plain.to_str().unwrap(),
+    ]));
+    // The server still serves what it served.
+    assert_eq!(view(&c, &server.base(), &token, &ws).await, before);
+    drop(server);
+
+    for (i, target) in targets.into_iter().enumerate() {
+        let dir = tmp.path().join(format!("target{i}"));
+        // The first target gets the sealed archive with the signing key:
+        // sign-ins made before the backup keep working.
+        let sealed_restore = i == 0;
+        let mut cmd = kefu(&dir, None);
+        cmd.args(["backup", "restore", "--into", &target.url]);
+        if sealed_restore {
+            cmd.arg(&sealed).arg("--key-file").arg(&key);
+        } else {
+            cmd.arg(&plain);
+        }
+        let restored = json_line(&ok(&mut cmd));
+        assert_eq!(restored["rows"], made["rows"], "{restored}");
+        assert_eq!(restored["audit_chains"], 1);
+        let restarted = serve(&dir, Some(&target.url), &[]);
+        if sealed_restore {
+            assert_eq!(restored["signing_key"], "restored");
+            let me = c
+                .get(format!("{}/api/v1/me", restarted.base()))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(me.status(), 200, "an access token from before the backup");
+        } else {
+            assert_eq!(restored["signing_key"], "differs");
+        }
+        let fresh = login(&c, &restarted.base(), OWNER).await;
+        let t = fresh["access_token"].as_str().unwrap();
+        assert_eq!(
+            view(&c, &restarted.base(), t, &ws).await,
+            before,
+            "target {i}"
+        );
+        // The restored audit chain verifies with the ordinary command.
+        ok(kefu(&dir, Some(&target.url)).args(["audit", "verify"]));
+        drop(restarted);
+        target.cleanup().await;
+    }
+    source.cleanup().await;
+}
+
+#[tokio::test]
+async fn sqlite_backup_restores_into_sqlite_and_postgres() {
+    round_trip(
+        TestDb::sqlite(),
+        vec![TestDb::sqlite(), TestDb::postgres().await],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_backup_restores_into_postgres_and_sqlite() {
+    round_trip(
+        TestDb::postgres().await,
+        vec![TestDb::postgres().await, TestDb::sqlite()],
+    )
+    .await;
+}
+
+/// The e-mails of a database's users (to see that a target was not touched).
+async fn emails(url: &str) -> Vec<String> {
+    use sqlx::Connection;
+    let q = "SELECT email FROM users ORDER BY email";
+    if url.starts_with("sqlite:") {
+        let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::query_scalar(q).fetch_all(&mut c).await.unwrap()
+    } else {
+        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query_scalar(q).fetch_all(&mut c).await.unwrap()
+    }
+}
+
+/// Every bad input is refused with its name, and the target keeps its data.
+async fn bad_input(target: TestDb) {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = TestDb::sqlite();
+    let src_dir = tmp.path().join("src");
+    create_owner(&src_dir, Some(&src.url), OWNER);
+    let key = key_file(tmp.path(), "k1");
+    let other_key = key_file(tmp.path(), "k2");
+    let archive = tmp.path().join("a.kefubak");
+    ok(kefu(&src_dir, Some(&src.url))
+        .args(["backup", "create", "--out"])
+        .arg(&archive)
+        .arg("--key-file")
+        .arg(&key));
+    ok(kefu(&src_dir, None)
+        .args(["backup", "verify"])
+        .arg(&archive)
+        .arg("--key-file")
+        .arg(&key));
+
+    // A target with data of its own.
+    let tdir = tmp.path().join("target");
+    create_owner(&tdir, Some(&target.url), "keep@example.com");
+    let restore = |path: &Path, extra: &[&str]| {
+        let mut c = kefu(&tdir, None);
+        c.args(["backup", "restore"])
+            .arg(path)
+            .args(["--into", &target.url]);
+        c.arg("--key-file").arg(&key).args(extra);
+        c
+    };
+    let e = fails(&mut restore(&archive, &[]));
+    assert!(e.contains("not empty") && e.contains("--force"), "{e}");
+
+    let bytes = std::fs::read(&archive).unwrap();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("truncated", bytes[..bytes.len() - 40].to_vec(), "truncated"),
+        ("cut at the header", bytes[..20].to_vec(), "truncated"),
+        (
+            "flipped",
+            {
+                let mut b = bytes.clone();
+                let mid = b.len() / 2;
+                b[mid] ^= 0x20;
+                b
+            },
+            "corrupt",
+        ),
+        (
+            "not an archive",
+            b"PK\x03\x04 this is a zip".to_vec(),
+            "not a Kefu backup",
+        ),
+    ];
+    for (what, content, expect) in cases {
+        let p = tmp.path().join(format!("{what}.kefubak"));
+        std::fs::write(&p, content).unwrap();
+        let e = fails(
+            kefu(&tdir, None)
+                .args(["backup", "verify"])
+                .arg(&p)
+                .arg("--key-file")
+                .arg(&key),
+        );
+        assert!(e.contains(expect), "{what}: {e}");
+        let e = fails(&mut restore(&p, &["--force"]));
+        assert!(
+            e.contains(expect) && e.contains("left as it was"),
+            "{what}: {e}"
+        );
+    }
+    let e = fails(
+        kefu(&tdir, None)
+            .args(["backup", "verify"])
+            .arg(&archive)
+            .arg("--key-file")
+            .arg(&other_key),
+    );
+    assert!(e.contains("no key given matches"), "{e}");
+    let e = fails(kefu(&tdir, None).args(["backup", "verify"]).arg(&archive));
+    assert!(e.contains("--key-file"), "{e}");
+
+    // An archive from a newer Kefu.
+    let newer = tmp.path().join("newer.kefubak");
+    {
+        let header = kefu_backup::format::Header {
+            format: kefu_backup::format::FORMAT,
+            schema_version: kefu_store::snapshot::SCHEMA_VERSION + 1,
+            kefu_version: "9.9.9".into(),
+            engine: "sqlite".into(),
+            created_at: chrono::Utc::now(),
+            compression: "zstd".into(),
+            encryption: None,
+        };
+        let f = std::fs::File::create(&newer).unwrap();
+        let w = kefu_backup::ArchiveWriter::new(f, header, None, 3, None).unwrap();
+        w.finish().unwrap();
+    }
+    let e = fails(kefu(&tdir, None).args(["backup", "verify"]).arg(&newer));
+    assert!(
+        e.contains("newer Kefu") && e.contains("schema version"),
+        "{e}"
+    );
+    let e = fails(&mut restore(&newer, &["--force"]));
+    assert!(e.contains("newer Kefu"), "{e}");
+
+    assert_eq!(
+        emails(&target.url).await,
+        vec!["keep@example.com".to_string()]
+    );
+    // With --force, a whole archive replaces the target's contents.
+    ok(&mut restore(&archive, &["--force"]));
+    assert_eq!(emails(&target.url).await, vec![OWNER.to_string()]);
+    target.cleanup().await;
+    src.cleanup().await;
+}
+
+#[tokio::test]
+async fn bad_archives_are_refused_and_leave_a_sqlite_target_alone() {
+    bad_input(TestDb::sqlite()).await;
+}
+
+#[tokio::test]
+async fn bad_archives_are_refused_and_leave_a_postgres_target_alone() {
+    bad_input(TestDb::postgres().await).await;
+}
+
+/// A failure in the middle of loading (PostgreSQL cannot store a NUL that
+/// SQLite kept) rolls the whole restore back.
+#[tokio::test]
+async fn a_restore_failing_halfway_rolls_back_on_postgres() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = TestDb::sqlite();
+    let src_dir = tmp.path().join("src");
+    create_owner(&src_dir, Some(&src.url), OWNER);
+    {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&src.url).await.unwrap();
+        sqlx::query("UPDATE users SET name = 'a' || char(0) || 'b'")
+            .execute(&mut c)
+            .await
+            .unwrap();
+    }
+    let archive = tmp.path().join("nul.kefubak");
+    ok(kefu(&src_dir, Some(&src.url))
+        .args(["backup", "create", "--out"])
+        .arg(&archive));
+    let target = TestDb::postgres().await;
+    let tdir = tmp.path().join("target");
+    create_owner(&tdir, Some(&target.url), "keep@example.com");
+    let e = fails(
+        kefu(&tdir, None)
+            .args(["backup", "restore"])
+            .arg(&archive)
+            .args(["--into", &target.url, "--force"]),
+    );
+    assert!(e.contains("users.name") && e.contains("NUL"), "{e}");
+    assert_eq!(
+        emails(&target.url).await,
+        vec!["keep@example.com".to_string()]
+    );
+    target.cleanup().await;
+    src.cleanup().await;
+}
+
+/// A disk that fills up mid-archive (a file-size limit here) leaves no file
+/// under the archive's name and no temporary file behind.
+#[test]
+fn a_full_disk_leaves_no_archive_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    create_owner(&dir, None, OWNER);
+    {
+        // Incompressible content, so the archive outgrows the limit.
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            use sqlx::Connection;
+            let url = format!("sqlite://{}/kefu.db", dir.display());
+            let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            let noise: String = (0..4000)
+                .map(|_| uuid::Uuid::new_v4().simple().to_string())
+                .collect();
+            sqlx::query("UPDATE workspaces SET name = ?")
+                .bind(noise)
+                .execute(&mut c)
+                .await
+                .unwrap();
+        });
+    }
+    let out_dir = tmp.path().join("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let archive = out_dir.join("full.kefubak");
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 64; exec {} --data-dir {} backup create --out {}",
+        BIN,
+        dir.display(),
+        archive.display()
+    );
+    let out = Command::new("sh")
+        .args(["-c", &script])
+        .env_remove("KEFU_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).to_lowercase().contains("file too large"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!archive.exists());
+    let left: Vec<_> = std::fs::read_dir(&out_dir).unwrap().collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
