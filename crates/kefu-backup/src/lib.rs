@@ -23,6 +23,7 @@ mod key;
 pub mod progress;
 pub mod retention;
 mod run;
+pub mod schedule;
 
 pub use archive::{ArchiveReader, ArchiveWriter, Event};
 pub use config::{BackupConfig, S3Config};

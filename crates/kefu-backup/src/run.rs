@@ -330,33 +330,21 @@ pub async fn restore(
         );
         tokio::task::spawn_blocking(move || read_batches(&path, &keys, bytes, tx))
     };
-    let mut loaded: Vec<(&'static Table, Vec<Column>)> = Vec::new();
+    let mut loaded: Loaded = Vec::new();
     let mut current: Option<(&'static Table, Vec<Column>)> = None;
     let mut end = None;
     let mut failed = None;
     while let Some(batch) = rx.recv().await {
-        let step = async {
-            match batch {
-                Batch::Table(t, cols) => {
-                    progress.table(t.name);
-                    if let Some(done) = current.replace((t, cols)) {
-                        loaded.push(done);
-                        progress.tables_done.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-                Batch::Rows(rows) => {
-                    let (t, cols) = current
-                        .as_ref()
-                        .ok_or_else(|| BackupError::Corrupt("rows outside a table".into()))?;
-                    let n = rows.len() as u64;
-                    target.insert(t, cols, rows).await?;
-                    progress.rows_done.fetch_add(n, Ordering::Relaxed);
-                }
-                Batch::End(m) => end = Some(m),
-            }
-            Ok::<_, BackupError>(())
-        };
-        if let Err(e) = step.await {
+        if let Err(e) = apply(
+            batch,
+            &mut target,
+            &mut current,
+            &mut loaded,
+            &mut end,
+            &progress,
+        )
+        .await
+        {
             failed = Some(e);
             break;
         }
@@ -425,6 +413,38 @@ pub async fn restore(
         audit_faults: faults,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+type Loaded = Vec<(&'static Table, Vec<Column>)>;
+
+/// One batch from the reader, into the target.
+async fn apply(
+    batch: Batch,
+    target: &mut Target,
+    current: &mut Option<(&'static Table, Vec<Column>)>,
+    loaded: &mut Loaded,
+    end: &mut Option<Box<Manifest>>,
+    progress: &Progress,
+) -> Result<()> {
+    match batch {
+        Batch::Table(t, cols) => {
+            progress.table(t.name);
+            if let Some(done) = current.replace((t, cols)) {
+                loaded.push(done);
+                progress.tables_done.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Batch::Rows(rows) => {
+            let Some((t, cols)) = current.as_ref() else {
+                return Err(BackupError::Corrupt("rows outside a table".into()));
+            };
+            let n = rows.len() as u64;
+            target.insert(t, cols, rows).await?;
+            progress.rows_done.fetch_add(n, Ordering::Relaxed);
+        }
+        Batch::End(m) => *end = Some(m),
+    }
+    Ok(())
 }
 
 fn read_batches(
@@ -509,12 +529,6 @@ async fn check_audit(target: &mut Target) -> Result<(usize, Vec<String>)> {
     let mut faults = Vec::new();
     let mut checked = std::collections::HashSet::new();
     let mut current: Option<(uuid::Uuid, ChainVerifier)> = None;
-    let finish = |ws: uuid::Uuid, v: ChainVerifier, faults: &mut Vec<String>| {
-        let (seq, hash) = heads.get(&ws).cloned().unwrap_or((0, String::new()));
-        for f in v.finish(seq, &hash) {
-            faults.push(format!("workspace {ws}: {}", describe(&f)));
-        }
-    };
     {
         let mut rows = target.rows_by(audit, audit_sql());
         while let Some(row) = rows.next().await {
@@ -524,7 +538,7 @@ async fn check_audit(target: &mut Target) -> Result<(usize, Vec<String>)> {
                 Some((id, v)) if *id == ws => v.push(&e),
                 _ => {
                     if let Some((id, v)) = current.take() {
-                        finish(id, v, &mut faults);
+                        finish_chain(&heads, id, v, &mut faults);
                     }
                     checked.insert(ws);
                     let mut v = ChainVerifier::default();
@@ -535,7 +549,7 @@ async fn check_audit(target: &mut Target) -> Result<(usize, Vec<String>)> {
         }
     }
     if let Some((id, v)) = current.take() {
-        finish(id, v, &mut faults);
+        finish_chain(&heads, id, v, &mut faults);
     }
     for (id, (seq, _)) in &heads {
         if !checked.contains(id) && *seq != 0 {
@@ -545,6 +559,19 @@ async fn check_audit(target: &mut Target) -> Result<(usize, Vec<String>)> {
         }
     }
     Ok((heads.len(), faults))
+}
+
+/// Compares a workspace's chain with its recorded head; notes the faults.
+fn finish_chain(
+    heads: &HashMap<uuid::Uuid, (i64, String)>,
+    ws: uuid::Uuid,
+    v: ChainVerifier,
+    faults: &mut Vec<String>,
+) {
+    let (seq, hash) = heads.get(&ws).cloned().unwrap_or((0, String::new()));
+    for f in v.finish(seq, &hash) {
+        faults.push(format!("workspace {ws}: {}", describe(&f)));
+    }
 }
 
 fn describe(f: &ChainFault) -> String {

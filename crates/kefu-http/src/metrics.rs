@@ -319,6 +319,11 @@ impl Metrics {
         }
     }
 
+    /// Adds metrics kept elsewhere (the backup scheduler's, say).
+    pub fn registry_mut(&mut self) -> &mut Registry {
+        &mut self.registry
+    }
+
     pub fn encode(&self) -> String {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)

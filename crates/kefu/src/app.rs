@@ -26,6 +26,8 @@ pub struct App {
     router: axum::Router,
     settings: Settings,
     store: Arc<dyn Store>,
+    /// Scheduled backups (`[backup] schedule`) and the backup metrics.
+    backups: kefu_backup::schedule::Scheduler,
     /// Tells open sockets to close (with a reconnect hint) at shutdown.
     sockets_shutdown: CancellationToken,
     /// For the periodic routing pass.
@@ -155,7 +157,10 @@ impl App {
             // Not migrated yet, say: /readyz tells; the index catches up on changes.
             Err(e) => tracing::warn!(error = %e, "could not reconcile the knowledge index"),
         }
-        let metrics = Arc::new(Metrics::for_services(env!("CARGO_PKG_VERSION"), &services));
+        let mut metrics = Metrics::for_services(env!("CARGO_PKG_VERSION"), &services);
+        let backups = backup_scheduler(&settings)?;
+        backups.metrics.register(metrics.registry_mut());
+        let metrics = Arc::new(metrics);
         let metrics_listener = match &settings.metrics.listen {
             Some(addr) => Some(
                 TcpListener::bind(addr)
@@ -175,6 +180,7 @@ impl App {
         Ok(Self {
             listener,
             metrics: metrics_listener.map(|l| (l, metrics)),
+            backups,
             router,
             settings,
             store,
@@ -239,6 +245,13 @@ impl App {
                 }
             },
         );
+        // Scheduled backups: every replica runs the loop, one takes each
+        // backup (a claim in the database); all export the metrics.
+        let cron = self.backups.check()?;
+        self.backups
+            .clone()
+            .spawn(cron, self.sockets_shutdown.clone())
+            .context("starting the backup scheduler")?;
         if let Some((listener, metrics)) = self.metrics {
             let stop = self.sockets_shutdown.clone();
             tokio::spawn(async move {
@@ -281,6 +294,26 @@ impl App {
         tracing::info!("server stopped");
         Ok(())
     }
+}
+
+/// The backup scheduler for these settings (it runs only with a schedule;
+/// its metrics always).
+pub fn backup_scheduler(settings: &Settings) -> anyhow::Result<kefu_backup::schedule::Scheduler> {
+    let signing = crate::secrets::signing_key_if_any(settings)?.0;
+    let signing = signing.map(|k| secrecy::ExposeSecret::expose_secret(&k).as_bytes().to_vec());
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "kefu".into());
+    let s = kefu_backup::schedule::Scheduler {
+        config: settings.backup.clone(),
+        db_url: settings.database_url(),
+        holder: format!("{host}:{}", std::process::id()),
+        signing_key_id: signing.as_deref().map(kefu_backup::signing_key_id),
+        signing_key: signing,
+        metrics: kefu_backup::schedule::BackupMetrics::new(),
+    };
+    s.check().map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(s)
 }
 
 /// Runs `job` every `secs` seconds (at least one; a late tick is not made

@@ -328,4 +328,19 @@ pub static TABLES: &[Table] = &[
             (updated_at, Time)
         ]
     ),
+    table!(
+        "backup_runs",
+        [
+            (slot, Time),
+            (holder, Text),
+            (started_at, Time),
+            (finished_at, Time),
+            (ok, Bool),
+            (location, Text),
+            (bytes, I64),
+            (error, Text),
+            (restore_tested_at, Time),
+            (restore_ok, Bool)
+        ]
+    ),
 ];

@@ -10,6 +10,7 @@
 
 pub mod catalog;
 mod postgres;
+pub mod runs;
 mod sqlite;
 
 use chrono::{DateTime, Utc};

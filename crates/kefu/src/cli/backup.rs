@@ -68,6 +68,11 @@ pub enum BackupCommand {
         #[arg(long)]
         allow_broken_audit: bool,
     },
+    /// Take a backup as the schedule would, now: into [backup] destination
+    /// as kefu-<time>.kefubak, recorded (metrics, alerts), then prune and,
+    /// when due, a restore test. For a Kubernetes CronJob or a Compose
+    /// service instead of [backup] schedule.
+    Run,
     /// List the archives in a destination (default: [backup] destination).
     List {
         /// A directory or s3://bucket/prefix.
@@ -115,6 +120,23 @@ pub async fn run(settings: &Settings, command: BackupCommand) -> anyhow::Result<
             force,
             allow_broken_audit,
         } => restore(settings, &path, &into, &key_file, force, allow_broken_audit).await,
+        BackupCommand::Run => {
+            let scheduler = crate::app::backup_scheduler(settings)?;
+            anyhow::ensure!(
+                settings.backup.destination.is_some(),
+                "kefu backup run needs [backup] destination (KEFU_BACKUP__DESTINATION)"
+            );
+            match scheduler.run_once().await {
+                Ok(location) => {
+                    println!("{}", serde_json::json!({"path": location, "ok": true}));
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
         BackupCommand::List { destination, json } => {
             let dest = destination_or_default(settings, destination)?;
             let items = kefu_backup::dest::list(&settings.backup, &dest).await?;
