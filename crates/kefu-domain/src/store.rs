@@ -578,6 +578,9 @@ pub trait ExportStore: Send + Sync {
     /// The messages of these conversations (of this workspace; others'
     /// ids find nothing), private notes included, in (conversation id,
     /// seq) order, after the `(conversation, seq)` cursor, at most `limit`.
+    /// A read may look at every message of the listed conversations, so
+    /// callers list a bounded batch; one long conversation is read with
+    /// [`ConversationStore::messages_after`], a range of its own.
     async fn export_messages(
         &self,
         workspace: WorkspaceId,
