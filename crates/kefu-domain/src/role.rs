@@ -66,6 +66,7 @@ impl Role {
             Action::ManageKnowledge => &[Owner, Admin, Supervisor],
             Action::ViewAnalytics => &[Owner, Admin, Supervisor],
             Action::ManageCannedResponses => &[Owner, Admin, Supervisor],
+            Action::ExportWorkspace => &[Owner],
         };
         allowed.contains(&self)
     }
@@ -155,10 +156,15 @@ pub enum Action {
     ViewAnalytics,
     /// Write the workspace's canned responses (everyone may use them).
     ManageCannedResponses,
+    /// Download everything the workspace holds (contacts, conversations,
+    /// messages with private notes, articles) in one file. Owners only:
+    /// admins and supervisors read conversations one by one, but a bulk
+    /// copy of every visitor's personal data is the data owner's call.
+    ExportWorkspace,
 }
 
 impl Action {
-    pub const ALL: [Action; 19] = [
+    pub const ALL: [Action; 20] = [
         Action::ViewWorkspace,
         Action::UpdateWorkspaceSettings,
         Action::ViewMembers,
@@ -178,6 +184,7 @@ impl Action {
         Action::ManageKnowledge,
         Action::ViewAnalytics,
         Action::ManageCannedResponses,
+        Action::ExportWorkspace,
     ];
 
     /// The API-token scope an action needs.
@@ -202,6 +209,7 @@ impl Action {
             Action::ViewAnalytics => Scope::AnalyticsRead,
             Action::ViewKnowledge => Scope::KbRead,
             Action::ManageKnowledge => Scope::KbWrite,
+            Action::ExportWorkspace => Scope::ExportRead,
         }
     }
 }
@@ -239,10 +247,12 @@ pub enum Scope {
     KbWrite,
     #[serde(rename = "analytics:read")]
     AnalyticsRead,
+    #[serde(rename = "export:read")]
+    ExportRead,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 9] = [
+    pub const ALL: [Scope; 10] = [
         Scope::WorkspaceRead,
         Scope::WorkspaceAdmin,
         Scope::TokensManage,
@@ -252,6 +262,7 @@ impl Scope {
         Scope::KbRead,
         Scope::KbWrite,
         Scope::AnalyticsRead,
+        Scope::ExportRead,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -265,6 +276,7 @@ impl Scope {
             Scope::KbRead => "kb:read",
             Scope::KbWrite => "kb:write",
             Scope::AnalyticsRead => "analytics:read",
+            Scope::ExportRead => "export:read",
         }
     }
 }
@@ -310,6 +322,7 @@ mod tests {
             (ManageKnowledge,         [true,  true,  true,  false]),
             (ViewAnalytics,           [true,  true,  true,  false]),
             (ManageCannedResponses,   [true,  true,  true,  false]),
+            (ExportWorkspace,         [true,  false, false, false]),
         ];
         assert_eq!(
             expected.len(),

@@ -540,6 +540,56 @@ pub trait KbStore: Send + Sync {
     ) -> StoreResult<BotTurn>;
 }
 
+/// A conversation as the workspace export reads it: the record, and the
+/// times the analytics keep beside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportedConversation {
+    pub conversation: Conversation,
+    /// The first public message of an agent.
+    pub first_response_at: Option<DateTime<Utc>>,
+    /// The latest resolution (`None` while open, and after a reopen).
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+/// Reading a whole workspace out, page by page, for the owner's export.
+/// Every method is one keyset range read in id order (ids are UUIDv7, so
+/// that is creation order) over an index, so an export of any size holds
+/// one page in memory and no transaction stays open between pages. Rows
+/// created after the cursor has passed them are not seen; none is seen
+/// twice.
+#[async_trait]
+pub trait ExportStore: Send + Sync {
+    /// The workspace's contacts with an id above `after` (all when `None`),
+    /// in id order, at most `limit`.
+    async fn export_contacts(
+        &self,
+        workspace: WorkspaceId,
+        after: Option<ContactId>,
+        limit: i64,
+    ) -> StoreResult<Vec<Contact>>;
+    /// The workspace's conversations with an id above `after`, in id
+    /// order, at most `limit`.
+    async fn export_conversations(
+        &self,
+        workspace: WorkspaceId,
+        after: Option<ConversationId>,
+        limit: i64,
+    ) -> StoreResult<Vec<ExportedConversation>>;
+    /// The messages of these conversations (of this workspace; others'
+    /// ids find nothing), private notes included, in (conversation id,
+    /// seq) order, after the `(conversation, seq)` cursor, at most `limit`.
+    /// A read may look at every message of the listed conversations, so
+    /// callers list a bounded batch; one long conversation is read with
+    /// [`ConversationStore::messages_after`], a range of its own.
+    async fn export_messages(
+        &self,
+        workspace: WorkspaceId,
+        conversations: &[ConversationId],
+        after: Option<(ConversationId, i64)>,
+        limit: i64,
+    ) -> StoreResult<Vec<Message>>;
+}
+
 /// Cluster-wide figures for the operations gauges (`kefu_queue_length`, …),
 /// across every workspace.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -648,6 +698,7 @@ pub trait Store:
     + KbStore
     + AnalyticsStore
     + CannedResponseStore
+    + ExportStore
 {
     /// `sqlite` or `postgres`.
     fn backend_name(&self) -> &'static str;

@@ -11,6 +11,7 @@ pub mod config;
 pub mod contacts;
 pub mod context;
 pub mod error;
+pub mod export;
 pub mod kb;
 pub mod metrics;
 pub mod routing;

@@ -8,6 +8,7 @@ use kefu_domain::store::Store;
 use kefu_domain::StoreError;
 use std::sync::Arc;
 
+mod export;
 mod kb;
 mod ops;
 pub mod postgres;

@@ -8,6 +8,7 @@ pub mod bot;
 pub mod contacts;
 pub mod conversations;
 pub mod dto;
+pub mod export;
 pub mod health;
 pub mod inboxes;
 pub mod invitations;
@@ -29,6 +30,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(auth::router())
         .merge(me::router())
         .merge(workspaces::router())
+        .merge(export::router())
         .merge(members::router())
         .merge(invitations::router())
         .merge(api_tokens::router())

@@ -9,6 +9,7 @@ mod analytics;
 mod api_tokens;
 mod audit;
 mod chat;
+mod export;
 mod invitations;
 mod kb;
 mod members;

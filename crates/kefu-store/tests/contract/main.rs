@@ -4,6 +4,7 @@
 
 mod audit;
 mod chat;
+mod export;
 mod invitations;
 mod kb;
 mod members;

@@ -98,6 +98,7 @@ async fn openapi_documents_every_api_route(b: Backend) {
             &["delete"],
         ),
         ("/api/v1/workspaces/{workspace_id}/audit-log", &["get"]),
+        ("/api/v1/workspaces/{workspace_id}/export", &["get"]),
         ("/api/v1/openapi.json", &["get"]),
         (
             "/api/v1/workspaces/{workspace_id}/inboxes",

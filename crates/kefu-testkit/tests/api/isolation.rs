@@ -147,6 +147,8 @@ fn routes(t: &Tenant) -> Vec<(Method, String, Option<Value>)> {
         ),
         (Method::DELETE, format!("{base}/teams/{}", t.team_id), None),
         (Method::GET, format!("{base}/agents"), None),
+        (Method::GET, format!("{base}/export"), None),
+        (Method::GET, format!("{base}/export?format=csv"), None),
         (
             Method::PUT,
             format!("{base}/agents/me/status"),

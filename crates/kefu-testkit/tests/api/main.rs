@@ -8,6 +8,7 @@ mod auth;
 mod bot;
 mod conversations;
 mod errors;
+mod export;
 mod health;
 mod inboxes;
 mod isolation;

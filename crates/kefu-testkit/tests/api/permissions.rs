@@ -20,6 +20,7 @@ enum Act {
     CreateTeam,
     SetOthersStatus,
     EditContact,
+    ExportWorkspace,
 }
 
 /// Performs `act` as a fresh member with `role`; returns the status.
@@ -76,6 +77,7 @@ async fn attempt(b: Backend, role: &str, act: Act) -> u16 {
             format!("{base}/agents/{victim_id}/status"),
             Some(json!({"status": "online"})),
         ),
+        Act::ExportWorkspace => (Method::GET, format!("{base}/export"), None),
         Act::EditContact => {
             let inbox = app
                 .post(
@@ -188,4 +190,8 @@ cells! {
     admin_edit_contact: "admin" EditContact => true;
     supervisor_edit_contact: "supervisor" EditContact => true;
     agent_edit_contact: "agent" EditContact => true;
+    owner_export_workspace: "owner" ExportWorkspace => true;
+    admin_export_workspace: "admin" ExportWorkspace => false;
+    supervisor_export_workspace: "supervisor" ExportWorkspace => false;
+    agent_export_workspace: "agent" ExportWorkspace => false;
 }

@@ -322,6 +322,7 @@ registerMessages('zh-CN', {
   'admin.scope.kb:read': '读取和搜索知识库，询问机器人',
   'admin.scope.kb:write': '编辑、导入和评测知识库',
   'admin.scope.analytics:read': '读取数据分析',
+  'admin.scope.export:read': '导出工作区全部数据（仅对所有者创建的令牌有效）',
 
   // Audit log
   'admin.audit.title': '审计日志',
@@ -335,6 +336,20 @@ registerMessages('zh-CN', {
   'admin.audit.col.target': '对象',
   'admin.audit.col.ip': 'IP',
   'admin.audit.col.details': '详情',
+
+  // Data export
+  'admin.export.title': '导出工作区数据',
+  'admin.export.intro': '下载本工作区的全部联系人、会话、消息（含内部备注）和知识库文章。只有所有者可以导出，每次导出都会记入审计日志。文件含访客的个人信息，请妥善保管。',
+  'admin.export.card': '下载',
+  'admin.export.jsonl': '下载 JSON Lines',
+  'admin.export.jsonlHint': '完整数据：每行一条记录——联系人、每个会话及其消息、知识库文章，字段与 API 相同。适合存档或迁移到其他系统。',
+  'admin.export.csv': '下载 CSV',
+  'admin.export.csvHint': '会话表格：每个会话一行（渠道、联系人、负责人、时间、消息数、评分），可直接用 Excel 打开。',
+  'admin.export.starting': '正在准备导出…',
+  'admin.export.receiving': '正在接收：{bytes}，{records} 条记录',
+  'admin.export.done': '已完成：{file}（{bytes}，{records} 条记录）',
+  'admin.export.cancelled': '已取消导出。',
+  'admin.export.broken': '下载中断，文件不完整，没有保存。请重试。',
 });
 
 registerMessages('en', {
@@ -650,6 +665,7 @@ registerMessages('en', {
   'admin.scope.kb:read': 'Read and search the knowledge base, ask the bot',
   'admin.scope.kb:write': 'Write, import and evaluate the knowledge base',
   'admin.scope.analytics:read': 'Read the analytics summary',
+  'admin.scope.export:read': 'Export all the workspace’s data (only tokens made by an owner)',
 
   'admin.audit.title': 'Audit log',
   'admin.audit.intro': 'Every administrative change in this workspace, newest first.',
@@ -662,4 +678,18 @@ registerMessages('en', {
   'admin.audit.col.target': 'Target',
   'admin.audit.col.ip': 'IP',
   'admin.audit.col.details': 'Details',
+
+  // Data export
+  'admin.export.title': 'Export workspace data',
+  'admin.export.intro': 'Download every contact, conversation, message (internal notes included) and knowledge-base article of this workspace. Only owners can export, and every export is recorded in the audit log. The file holds visitors’ personal data: keep it safe.',
+  'admin.export.card': 'Download',
+  'admin.export.jsonl': 'Download JSON Lines',
+  'admin.export.jsonlHint': 'Everything: one record per line — contacts, each conversation followed by its messages, knowledge-base articles — with the fields the API uses. For archiving or moving to another system.',
+  'admin.export.csv': 'Download CSV',
+  'admin.export.csvHint': 'A table of conversations: one row each (inbox, contact, assignee, times, message count, rating); opens in Excel.',
+  'admin.export.starting': 'Preparing the export…',
+  'admin.export.receiving': 'Receiving: {bytes}, {records} records',
+  'admin.export.done': 'Done: {file} ({bytes}, {records} records)',
+  'admin.export.cancelled': 'Export cancelled.',
+  'admin.export.broken': 'The download broke off; the file is incomplete and was not saved. Try again.',
 });

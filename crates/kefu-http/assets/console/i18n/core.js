@@ -71,6 +71,7 @@ registerMessages('zh-CN', {
   'nav.teams': '团队',
   'nav.tokens': 'API 令牌',
   'nav.audit': '审计日志',
+  'nav.export': '数据导出',
   'page.loadFailed': '页面加载失败。',
 
   'status.label': '我的状态',
@@ -310,6 +311,7 @@ registerMessages('en', {
   'nav.teams': 'Teams',
   'nav.tokens': 'API tokens',
   'nav.audit': 'Audit log',
+  'nav.export': 'Data export',
   'page.loadFailed': 'Could not load this page.',
 
   'status.label': 'My status',

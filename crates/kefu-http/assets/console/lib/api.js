@@ -112,18 +112,19 @@ async function doRefresh(failedAt, force) {
   return true;
 }
 
-async function send(method, path, body, contentType, retried = false) {
+async function send(method, path, body, contentType, { retried = false, signal } = {}) {
   const sentAt = Date.now();
   const res = await fetch(BASE + path, {
     method,
     credentials: 'same-origin',
     headers: headersFor(method, body === undefined ? null : contentType),
     body,
+    signal,
   });
   // No CSRF cookie: no session to refresh (it lives as long as the refresh cookie).
   const refreshable = path !== '/auth/login' && path !== '/auth/refresh' && readCookie('kefu_csrf') !== '';
   if (res.status === 401 && !retried && refreshable) {
-    if (await refreshSession({ failedAt: sentAt })) return send(method, path, body, contentType, true);
+    if (await refreshSession({ failedAt: sentAt })) return send(method, path, body, contentType, { retried: true, signal });
   }
   if (!res.ok) throw await errorOf(res);
   return res;
@@ -144,6 +145,15 @@ export async function api(method, path, body) {
 export async function apiText(method, path, bodyText, contentType = 'application/x-ndjson') {
   const res = await send(method.toUpperCase(), path, bodyText, contentType);
   return res.status === 204 ? '' : res.text();
+}
+
+/**
+ * GET `/api/v1${path}` for a download read as it arrives: resolves to the
+ * Response once its headers are in (refreshing the session on a 401 like
+ * any request); throws ApiError on 4xx/5xx. `signal` aborts it.
+ */
+export function apiDownload(path, signal) {
+  return send('GET', path, undefined, null, { signal });
 }
 
 /** Signs in; throws ApiError (`invalid_credentials`, `totp_required`, …). */

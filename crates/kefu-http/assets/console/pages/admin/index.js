@@ -14,6 +14,7 @@ const withMessages = (load) => () =>
 
 const ADMINS = ['owner', 'admin'];
 const SUPERVISORS = ['owner', 'admin', 'supervisor'];
+const OWNERS = ['owner'];
 
 export const pages = [
   lazyPage({ path: '#/admin/inboxes', nav: 'nav.inboxes', roles: ADMINS }, withMessages(() => import('./inboxes.js'))),
@@ -24,4 +25,5 @@ export const pages = [
   lazyPage({ path: '#/admin/teams', nav: 'nav.teams', roles: ADMINS }, withMessages(() => import('./teams.js'))),
   lazyPage({ path: '#/admin/tokens', nav: 'nav.tokens', roles: ADMINS }, withMessages(() => import('./tokens.js'))),
   lazyPage({ path: '#/admin/audit', nav: 'nav.audit', roles: ADMINS }, withMessages(() => import('./audit.js'))),
+  lazyPage({ path: '#/admin/export', nav: 'nav.export', roles: OWNERS }, withMessages(() => import('./export.js'))),
 ];

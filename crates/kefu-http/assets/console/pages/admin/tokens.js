@@ -10,7 +10,7 @@ import {
 
 export const SCOPES = [
   'workspace:read', 'workspace:admin', 'tokens:manage', 'audit:read',
-  'conversations:read', 'conversations:write', 'kb:read', 'kb:write', 'analytics:read',
+  'conversations:read', 'conversations:write', 'kb:read', 'kb:write', 'analytics:read', 'export:read',
 ];
 
 export default {
