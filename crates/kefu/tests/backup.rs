@@ -412,6 +412,45 @@ async fn a_restore_failing_halfway_rolls_back_on_postgres() {
     src.cleanup().await;
 }
 
+/// On a terminal, create and restore draw progress on stderr; otherwise
+/// they print only their JSON line (the other tests parse stdout whole).
+#[test]
+fn progress_shows_on_a_terminal_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("d");
+    create_owner(&dir, None, OWNER);
+    let archive = tmp.path().join("a.kefubak");
+    let plain = kefu(&dir, None)
+        .args(["backup", "create", "--out"])
+        .arg(&archive)
+        .output()
+        .unwrap();
+    assert!(
+        !text(&plain.stderr).contains("rows/s"),
+        "{}",
+        text(&plain.stderr)
+    );
+    std::fs::remove_file(&archive).unwrap();
+    // `script` runs the command on a pseudo-terminal.
+    let cmd = format!(
+        "{BIN} --data-dir {} backup create --out {}",
+        dir.display(),
+        archive.display()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env_remove("KEFU_DATABASE_URL")
+        .output()
+        .unwrap();
+    let shown = text(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    assert!(
+        shown.contains("backup: ") && shown.contains("rows/s"),
+        "{shown}"
+    );
+    assert!(shown.contains("\"sha256\""), "{shown}");
+}
+
 /// A disk that fills up mid-archive (a file-size limit here) leaves no file
 /// under the archive's name and no temporary file behind.
 #[test]

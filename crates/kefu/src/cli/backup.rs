@@ -444,13 +444,14 @@ fn show_progress(
     let task = tokio::spawn(async move {
         let started = Instant::now();
         loop {
+            eprint!("\r\x1b[2K{}", progress_line(&p.read(), started.elapsed()));
             tokio::select! {
                 _ = &mut stopped => break,
                 _ = tokio::time::sleep(Duration::from_millis(250)) => {}
             }
-            eprint!("\r\x1b[2K{}", progress_line(&p.read(), started.elapsed()));
         }
-        eprint!("\r\x1b[2K");
+        // The last state stays on screen, as a summary.
+        eprintln!("\r\x1b[2K{}", progress_line(&p.read(), started.elapsed()));
     });
     Some((task, stop))
 }
