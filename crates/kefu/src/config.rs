@@ -576,4 +576,24 @@ mod tests {
         };
         assert!(!s.redacted_toml().contains("pw@"));
     }
+
+    #[test]
+    fn backup_keys_and_s3_secrets_are_redacted() {
+        let key = "ab".repeat(32);
+        let e = env(&[
+            ("KEFU_BACKUP__KEY", &key),
+            ("KEFU_BACKUP__PREVIOUS_KEYS", "cdcd"),
+            ("KEFU_BACKUP__S3__SECRET_ACCESS_KEY", "s3-sekrit"),
+            ("KEFU_BACKUP__S3__SESSION_TOKEN", "tok-sekrit"),
+            ("KEFU_BACKUP__S3__ACCESS_KEY_ID", "AKIDVISIBLE"),
+        ]);
+        let loaded = Settings::load_from(None, &Overrides::default(), e).unwrap();
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        assert_eq!(loaded.settings.backup.key().unwrap().unwrap().id().len(), 16);
+        let shown = loaded.settings.redacted_toml();
+        for secret in [key.as_str(), "cdcd", "s3-sekrit", "tok-sekrit"] {
+            assert!(!shown.contains(secret), "{secret} in:\n{shown}");
+        }
+        assert!(shown.contains("AKIDVISIBLE"));
+    }
 }
