@@ -168,7 +168,7 @@ impl<R: Read> ArchiveReader<R> {
             ));
         }
         let records = self.records.as_mut().expect("open until the end");
-        match records.next()? {
+        match records.read_record()? {
             Record::Table { name, columns } => {
                 if self.current.is_some() {
                     return Err(BackupError::Corrupt(format!(
@@ -241,7 +241,7 @@ impl<R: Read> ArchiveReader<R> {
                         "the manifest disagrees with the header".into(),
                     ));
                 }
-                match records.next()? {
+                match records.read_record()? {
                     Record::End => {}
                     _ => return Err(BackupError::Corrupt("records after the manifest".into())),
                 }

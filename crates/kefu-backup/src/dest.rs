@@ -377,7 +377,7 @@ pub async fn list(cfg: &BackupConfig, dest: &str) -> Result<Vec<ArchiveInfo>> {
             }
         }
     }
-    out.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    out.sort_by_key(|a| std::cmp::Reverse(a.created_at));
     Ok(out)
 }
 

@@ -294,7 +294,7 @@ impl<R: Read> RecordReader<R> {
             .map_err(|_| BackupError::Corrupt("a string that is not UTF-8".into()))
     }
 
-    pub fn next(&mut self) -> Result<Record> {
+    pub fn read_record(&mut self) -> Result<Record> {
         match self.u8()? {
             b'T' => {
                 let name = self.string()?;
@@ -415,16 +415,16 @@ mod tests {
         table_end(&mut buf, 1, "ab");
         let mut r = RecordReader::new(&buf[..]);
         assert!(
-            matches!(r.next().unwrap(), Record::Table { name, columns } if name == "t" && columns.len() == 7)
+            matches!(r.read_record().unwrap(), Record::Table { name, columns } if name == "t" && columns.len() == 7)
         );
-        match r.next().unwrap() {
+        match r.read_record().unwrap() {
             Record::Row(v) => assert_eq!(v, row_values),
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            r.next().unwrap(),
+            r.read_record().unwrap(),
             Record::TableEnd { rows: 1, .. }
         ));
-        assert!(matches!(r.next(), Err(BackupError::Truncated(_))));
+        assert!(matches!(r.read_record(), Err(BackupError::Truncated(_))));
     }
 }

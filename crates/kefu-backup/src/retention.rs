@@ -14,6 +14,9 @@ pub struct Policy {
     pub monthly: u32,
 }
 
+/// A time's bucket: two archives in one bucket are one hour, day, ….
+type Bucket = fn(&DateTime<Utc>) -> (i32, u32, u32, u32);
+
 /// The indices of `times` to keep.
 pub fn keep(times: &[DateTime<Utc>], p: &Policy) -> BTreeSet<usize> {
     let mut order: Vec<usize> = (0..times.len()).collect();
@@ -22,7 +25,7 @@ pub fn keep(times: &[DateTime<Utc>], p: &Policy) -> BTreeSet<usize> {
     if let Some(newest) = order.first() {
         kept.insert(*newest);
     }
-    let buckets: [(u32, fn(&DateTime<Utc>) -> (i32, u32, u32, u32)); 4] = [
+    let buckets: [(u32, Bucket); 4] = [
         (p.hourly, |t| (t.year(), t.ordinal(), t.hour(), 0)),
         (p.daily, |t| (t.year(), t.ordinal(), 0, 0)),
         (p.weekly, |t| {

@@ -211,7 +211,7 @@ async fn unreachable_storage_fails_clearly_and_counts() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("d");
     create_owner(&dir, None, "owner@example.com");
-    let e = fails(&mut with_env(kefu(&dir, None), &env).args([
+    let e = fails(with_env(kefu(&dir, None), &env).args([
         "backup",
         "create",
         "--out",
