@@ -589,7 +589,10 @@ mod tests {
         ]);
         let loaded = Settings::load_from(None, &Overrides::default(), e).unwrap();
         assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
-        assert_eq!(loaded.settings.backup.key().unwrap().unwrap().id().len(), 16);
+        assert_eq!(
+            loaded.settings.backup.key().unwrap().unwrap().id().len(),
+            16
+        );
         let shown = loaded.settings.redacted_toml();
         for secret in [key.as_str(), "cdcd", "s3-sekrit", "tok-sekrit"] {
             assert!(!shown.contains(secret), "{secret} in:\n{shown}");
