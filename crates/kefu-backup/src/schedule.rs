@@ -40,6 +40,8 @@ pub struct BackupMetrics {
     pub last_success: Gauge<f64, AtomicU64>,
     pub last_restore_test: Gauge<f64, AtomicU64>,
     pub last_bytes: Gauge,
+    /// 1 when this replica has a `[backup] schedule`.
+    pub scheduled: Gauge,
     pub duration: Family<StageLabels, Histogram, fn() -> Histogram>,
     pub failures: Family<StageLabels, Counter>,
 }
@@ -61,12 +63,23 @@ impl BackupMetrics {
             last_success: Gauge::default(),
             last_restore_test: Gauge::default(),
             last_bytes: Gauge::default(),
+            scheduled: Gauge::default(),
             duration: Family::new_with_constructor(duration_histogram as fn() -> Histogram),
             failures: Family::default(),
         }
     }
 
     pub fn register(&self, r: &mut Registry) {
+        // Every stage's counter exists from the start, at 0, so the first
+        // failure is an increase that rate() and increase() can see.
+        for stage in ["backup", "storage", "prune", "restore_test"] {
+            let _ = self.failures.get_or_create(&StageLabels { stage });
+        }
+        r.register(
+            "backup_schedule_configured",
+            "1 when this replica takes scheduled backups ([backup] schedule is set)",
+            self.scheduled.clone(),
+        );
         r.register(
             "backup_last_success_timestamp_seconds",
             "When the newest successful scheduled backup finished (Unix time; 0: never), cluster-wide",
@@ -123,7 +136,9 @@ pub fn parse_schedule(expr: &str) -> Result<croner::Cron> {
 impl Scheduler {
     /// Checks the settings a scheduled backup needs; returns the schedule.
     pub fn check(&self) -> Result<Option<croner::Cron>> {
-        let Some(expr) = &self.config.schedule else {
+        // An empty value (a Compose or Helm variable left blank) means off.
+        let Some(expr) = self.config.schedule.as_deref().filter(|s| !s.trim().is_empty()) else {
+            self.metrics.scheduled.set(0);
             return Ok(None);
         };
         let cron = parse_schedule(expr)?;
@@ -132,6 +147,7 @@ impl Scheduler {
         })?;
         Location::parse(dest)?;
         self.config.key().map_err(BackupError::Usage)?;
+        self.metrics.scheduled.set(1);
         if self.config.include_secrets && self.config.key.is_none() {
             return Err(BackupError::Usage(
                 "[backup] include_secrets needs a key (key_file): the signing key is only written into an encrypted archive".into(),

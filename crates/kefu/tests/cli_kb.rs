@@ -8,55 +8,9 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_kefu");
+mod support;
 
-/// The binary on `data_dir`, with the developer's KEFU_* kept out and the
-/// database `db_url` (None: SQLite in the data directory).
-fn kefu(data_dir: &Path, db_url: Option<&str>) -> Command {
-    let mut c = Command::new(BIN);
-    c.arg("--data-dir").arg(data_dir);
-    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("KEFU_")) {
-        c.env_remove(k);
-    }
-    c.env("KEFU_LOG_FORMAT", "json");
-    if let Some(u) = db_url {
-        c.env("KEFU_DATABASE_URL", u);
-    }
-    c
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// Creates a workspace (and its owner); returns its id.
-fn workspace(data_dir: &Path, db_url: Option<&str>, email: &str) -> String {
-    let mut child = kefu(data_dir, db_url)
-        .args([
-            "admin",
-            "create-owner",
-            "--email",
-            email,
-            "--name",
-            "Owner",
-            "--workspace",
-            "客服团队",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"a-long-password\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    text(&out.stdout).trim().to_string()
-}
+use support::{create_owner as workspace, kefu, text};
 
 fn kb(data_dir: &Path, db_url: Option<&str>, args: &[&str]) -> Output {
     kefu(data_dir, db_url)

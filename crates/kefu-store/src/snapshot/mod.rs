@@ -8,6 +8,26 @@
 //! (timestamps at microseconds, reals at single precision: what both engines
 //! store), so a restore into the other engine can prove every row arrived.
 
+/// Inserts `rows` into `table` with multi-row `INSERT`s of at most `per`
+/// rows, binding each value by its column's type: the same loop on both
+/// engines over each engine's own `insert_sql` and `bind`.
+macro_rules! insert_batches {
+    ($conn:expr, $table:expr, $columns:expr, $rows:expr, $per:expr) => {{
+        let mut rows = $rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let chunk: Vec<Row> = rows.by_ref().take($per).collect();
+            let sql = insert_sql($table, $columns, chunk.len());
+            let mut q = sqlx::query(&sql);
+            for row in chunk {
+                for (v, c) in row.into_iter().zip($columns) {
+                    q = bind(q, v, c, $table)?;
+                }
+            }
+            q.execute($conn).await?;
+        }
+    }};
+}
+
 pub mod catalog;
 mod postgres;
 pub mod runs;

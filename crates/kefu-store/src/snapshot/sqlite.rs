@@ -170,18 +170,7 @@ impl SqliteTarget {
     ) -> Result<()> {
         // SQLite allows 32,766 bound variables per statement.
         let per = (30_000 / columns.len().max(1)).clamp(1, 500);
-        let mut rows = rows.into_iter().peekable();
-        while rows.peek().is_some() {
-            let chunk: Vec<Row> = rows.by_ref().take(per).collect();
-            let sql = insert_sql(table, columns, chunk.len());
-            let mut q = sqlx::query(&sql);
-            for row in chunk {
-                for (v, c) in row.into_iter().zip(columns) {
-                    q = bind(q, v, c, table)?;
-                }
-            }
-            q.execute(&mut self.conn).await?;
-        }
+        insert_batches!(&mut self.conn, table, columns, rows, per);
         Ok(())
     }
 

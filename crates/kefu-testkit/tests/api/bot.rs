@@ -141,6 +141,20 @@ async fn conversation_status(app: &TestApp, owner: &Owner, conv: &str) -> Value 
         .clone()
 }
 
+/// The hand-off's goodbye is sent before the conversation moves to the
+/// queue (the visitor hears first): wait for the move, up to five seconds.
+async fn wait_for_status(app: &TestApp, owner: &Owner, conv: &str, want: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let status = conversation_status(app, owner, conv).await;
+        if status == want {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "status {status}, expected {want}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 async fn the_bot_answers_in_a_live_conversation(b: Backend) {
     let app = TestApp::spawn(b).await;
     let owner = app.owner("o@example.com").await;
@@ -261,7 +275,7 @@ async fn asking_for_a_person_or_unhelpful_answers_hand_off(b: Backend) {
         msgs.iter().all(|m| m["private"] == false),
         "visitors never see the summary"
     );
-    assert_eq!(conversation_status(&app, &owner, &conv).await, "queued");
+    wait_for_status(&app, &owner, &conv, "queued").await;
     let agent_view = app
         .get(
             &kb(&owner, &format!("conversations/{conv}/messages")),
