@@ -101,13 +101,15 @@ LABEL org.opencontainers.image.title="kefu" \
 COPY --from=builder /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 
 # Non-root user with a fixed uid/gid (Kubernetes runAsUser / fsGroup, volume
-# ownership on the host) and the data directory it owns. No home, no shell.
+# ownership on the host) and the directories it owns: /data, and /backups for
+# archives of scheduled backups (a named volume mounted there starts out owned
+# by the user, as /data's does). No home, no shell.
 RUN groupadd --system --gid 10001 kefu \
     && useradd --system --uid 10001 --gid 10001 --no-create-home \
          --home-dir /data --shell /usr/sbin/nologin kefu \
-    && mkdir -p /data \
-    && chown 10001:10001 /data \
-    && chmod 0750 /data
+    && mkdir -p /data /backups \
+    && chown 10001:10001 /data /backups \
+    && chmod 0750 /data /backups
 
 COPY --from=builder /out/ /
 

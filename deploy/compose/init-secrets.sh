@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Creates ./secrets for compose.cluster.yaml: random passwords, the cluster's
-# token signing key, the database and Redis URLs that embed those passwords,
-# a placeholder SMTP password and a self-signed TLS certificate for local use.
+# Creates ./secrets for compose.yaml and compose.cluster.yaml: the backup key
+# (both files), random passwords, the cluster's token signing key, the
+# database and Redis URLs that embed those passwords, a placeholder SMTP
+# password and a self-signed TLS certificate for local use.
 # Idempotent: an existing file is never overwritten (delete it to regenerate;
 # the PostgreSQL password is fixed at the database's first start).
 #
@@ -38,6 +39,9 @@ put() {
 put postgres_password "$(random 24)"
 put redis_password "$(random 24)"
 put kefu_signing_key "$(random 48)"
+# Encrypts and authenticates the backup archives: 64 hex characters. Keep a
+# copy away from this host — without it no archive can be restored.
+put kefu_backup_key "$(openssl rand -hex 32)"
 put grafana_admin_password "$(random 18)"
 put kefu_database_url "postgres://kefu:$(cat secrets/postgres_password)@postgres:5432/kefu"
 put kefu_redis_url "redis://:$(cat secrets/redis_password)@redis:6379"

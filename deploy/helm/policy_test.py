@@ -16,7 +16,12 @@ this says whether it is fit for production:
 - a multi-replica Deployment rolls with maxUnavailable 0;
 - every Ingress terminates TLS for each of its hosts;
 - a PodDisruptionBudget and a NetworkPolicy exist and select the pods of
-  each long-running workload;
+  each long-running workload; a CronJob's pods are selected by a
+  NetworkPolicy too;
+- a CronJob never runs two Jobs at once (concurrencyPolicy Forbid or
+  Replace), has a startingDeadlineSeconds and a Job deadline
+  (activeDeadlineSeconds), so a stuck run ends and a missed one is not
+  started hours late;
 - no ConfigMap carries a credential (a URL with a password in it);
 - ServiceMonitors scrape a port the selected Service has; PrometheusRules
   have groups of rules with an expression each.
@@ -174,6 +179,16 @@ def check_rollout(doc: dict[str, Any], hpa_targets: set[str], r: Report) -> None
     r.check(max_unavailable in (0, "0", "0%"), f"{who}: rollingUpdate.maxUnavailable must be 0, got {max_unavailable!r}")
 
 
+def check_cronjob(doc: dict[str, Any], r: Report) -> None:
+    who = name_of(doc)
+    spec = doc.get("spec") or {}
+    r.check(spec.get("concurrencyPolicy") in ("Forbid", "Replace"),
+            f"{who}: concurrencyPolicy must be Forbid or Replace, got {spec.get('concurrencyPolicy')!r}")
+    r.check(isinstance(spec.get("startingDeadlineSeconds"), int), f"{who}: no startingDeadlineSeconds")
+    job = (spec.get("jobTemplate") or {}).get("spec") or {}
+    r.check(isinstance(job.get("activeDeadlineSeconds"), int), f"{who}: jobTemplate has no activeDeadlineSeconds")
+
+
 def check_ingress(doc: dict[str, Any], r: Report) -> None:
     who = name_of(doc)
     spec = doc.get("spec") or {}
@@ -236,6 +251,8 @@ def run(paths: list[str], required: list[str]) -> Report:
             check_workload(d, r)
         if d["kind"] == "Deployment":
             check_rollout(d, hpa_targets, r)
+        if d["kind"] == "CronJob":
+            check_cronjob(d, r)
         if d["kind"] == "Ingress":
             check_ingress(d, r)
         if d["kind"] == "ConfigMap":
@@ -244,6 +261,16 @@ def run(paths: list[str], required: list[str]) -> Report:
             check_service_monitor(d, by_kind.get("Service", []), r)
         if d["kind"] == "PrometheusRule":
             check_prometheus_rule(d, r)
+
+    # A scheduled job's pods reach the database and the outside world: a
+    # NetworkPolicy must cover them as it covers the servers'.
+    for d in docs:
+        if d["kind"] != "CronJob":
+            continue
+        labels = ((pod_template(d) or {}).get("metadata") or {}).get("labels") or {}
+        r.check(any(selects((p.get("spec") or {}).get("podSelector"), labels)
+                    for p in by_kind.get("NetworkPolicy", [])),
+                f"{name_of(d)}: no NetworkPolicy selects its pods")
 
     # The budget and the policy must cover the pods they are there for.
     for d in docs:

@@ -169,6 +169,12 @@ service-account token mounted|values-production.yaml|policy|edit templates/deplo
 unknown field in a Deployment (API schema)|values-production.yaml|kubeval|edit templates/deployment.yaml 'revisionHistoryLimit:' 'revisionHistoryLimits:'
 alert rules edited in the chart, not at the source|chart|rules-sync|edit files/prometheus-rules.yaml 'for: 2m' 'for: 20m'
 bad PromQL in an alert rule|values-production.yaml|promtool|edit files/prometheus-rules.yaml 'expr: up\{KEFU_SELECTOR\} == 0' 'expr: up{KEFU_SELECTOR} == '
+backup CronJob may run twice at once|values-production.yaml|policy|edit templates/backup-cronjob.yaml 'concurrencyPolicy: Forbid' 'concurrencyPolicy: Allow'
+backup CronJob without resource limits|values-production.yaml|policy|edit templates/backup-cronjob.yaml 'toYaml \$cj\.resources' 'toYaml (omit $cj.resources "limits")'
+backup CronJob pods outside every NetworkPolicy|values-production.yaml|policy|edit templates/networkpolicy.yaml 'include "kefu\.backupSelectorLabels"' 'include "kefu.migrationSelectorLabels"'
+backup key not 64 hex characters (schema)|values-dev.yaml|lint|edit values-dev.yaml '^  backupKey: 6b65' '  backupKey: 6b'
+backup CronJob on SQLite (template check)|values-dev.yaml|template|edit values-dev.yaml '^  mode: inServer$' '  mode: cronJob'
+backup to S3 behind a NetworkPolicy without egress (template check)|values-staging.yaml|template|edit values-staging.yaml '^  egress:\n    - to:\n        - namespaceSelector:\n            matchLabels:\n              kubernetes.io/metadata.name: minio\n.*?protocol: TCP\n' '  egress: []\n'
 EOF
 )
 

@@ -37,7 +37,8 @@ import yaml
 
 RUNBOOK_ANCHORS = {
     "instance-down", "high-5xx", "latency-slo-burn", "queue-wait", "no-agents",
-    "bus-disconnected", "database-unreachable", "db-pool-saturation", "backup-too-old", "certificate-expiry",
+    "bus-disconnected", "database-unreachable", "db-pool-saturation", "backup-too-old", "backup-restore-test-stale",
+    "backup-failing", "certificate-expiry",
 }
 RUNBOOK_RE = re.compile(r"docs/operations/runbooks\.md#([a-z0-9-]+)$")
 

@@ -41,6 +41,11 @@ app.kubernetes.io/component: server
 app.kubernetes.io/component: migration
 {{- end }}
 
+{{- define "kefu.backupSelectorLabels" -}}
+{{ include "kefu.instanceLabels" . }}
+app.kubernetes.io/component: backup
+{{- end }}
+
 {{/*
 Common labels; the component is added per object.
 */}}
@@ -123,7 +128,71 @@ and [llm]; the database URL may come from a Secret of its own
 {{- if and .Values.config.llm (or $s.llmApiKey (and $existing $s.apiKeysInExistingSecret)) }}
 {{- $files = append $files (dict "secret" $name "key" $s.keys.llmApiKey "path" "llm-api-key" "env" "KEFU_LLM__API_KEY_FILE" "value" $s.llmApiKey) }}
 {{- end }}
+{{- if .Values.backup.enabled }}
+{{- $files = append $files (dict "secret" $name "key" $s.keys.backupKey "path" "backup-key" "env" "KEFU_BACKUP__KEY_FILE" "value" $s.backupKey) }}
+{{- if .Values.backup.previousKeys }}
+{{- $files = append $files (dict "secret" $name "key" $s.keys.backupPreviousKeys "path" "backup-previous-keys" "env" "KEFU_BACKUP__PREVIOUS_KEYS_FILE" "value" "") }}
+{{- end }}
+{{- if .Values.backup.s3.credentialsFromSecret }}
+{{- $files = append $files (dict "secret" $name "key" $s.keys.backupS3AccessKeyId "path" "backup-s3-access-key-id" "env" "KEFU_BACKUP__S3__ACCESS_KEY_ID_FILE" "value" $s.backupS3AccessKeyId) }}
+{{- $files = append $files (dict "secret" $name "key" $s.keys.backupS3SecretAccessKey "path" "backup-s3-secret-access-key" "env" "KEFU_BACKUP__S3__SECRET_ACCESS_KEY_FILE" "value" $s.backupS3SecretAccessKey) }}
+{{- end }}
+{{- end }}
 {{- toYaml $files }}
+{{- end }}
+
+{{/*
+The secret files the backup CronJob needs: the database, the signing key
+(for include_secrets and the archive's key id) and the backup's own; not
+Redis or the API keys.
+*/}}
+{{- define "kefu.backupSecretFiles" -}}
+{{- $files := list }}
+{{- range include "kefu.secretFiles" . | fromYamlArray }}
+{{- if or (has .path (list "database-url" "signing-key")) (hasPrefix "backup-" .path) }}
+{{- $files = append $files . }}
+{{- end }}
+{{- end }}
+{{- toYaml $files }}
+{{- end }}
+
+{{/*
+Fixed paths of the backup volumes.
+*/}}
+{{- define "kefu.backupDir" -}}/backups{{- end }}
+{{- define "kefu.backupStagingDir" -}}/backup-staging{{- end }}
+{{- define "kefu.backupDestination" -}}
+{{- default (include "kefu.backupDir" .) .Values.backup.destination }}
+{{- end }}
+{{- define "kefu.backupClaim" -}}
+{{- default (printf "%s-backups" (include "kefu.fullname" .)) .Values.backup.persistence.existingClaim }}
+{{- end }}
+
+{{/*
+The backup volumes (staging emptyDir; the archive PVC when enabled and
+`pvc` is true) and their mounts. Called with (dict "ctx" $ "pvc" bool):
+the CronJob always mounts the PVC, the server pods only in inServer mode
+(in cronJob mode a ReadWriteOnce PVC on every replica would pin them).
+*/}}
+{{- define "kefu.backupVolumes" -}}
+{{- $v := .ctx.Values -}}
+- name: backup-staging
+  emptyDir:
+    sizeLimit: {{ $v.backup.stagingSizeLimit }}
+{{- if and .pvc $v.backup.persistence.enabled }}
+- name: backups
+  persistentVolumeClaim:
+    claimName: {{ include "kefu.backupClaim" .ctx }}
+{{- end }}
+{{- end }}
+
+{{- define "kefu.backupVolumeMounts" -}}
+- name: backup-staging
+  mountPath: {{ include "kefu.backupStagingDir" .ctx }}
+{{- if and .pvc .ctx.Values.backup.persistence.enabled }}
+- name: backups
+  mountPath: {{ include "kefu.backupDir" .ctx }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -205,6 +274,15 @@ KEFU_OTLP_ENDPOINT: {{ . | quote }}
 KEFU_HTTP__TRUST_PROXY_HEADERS: "true"
 {{- end }}
 {{- include "kefu.flattenEnv" (dict "prefix" "KEFU_" "values" .Values.config) }}
+{{- if .Values.backup.enabled }}
+{{- /* inServer: the replicas run the schedule; cronJob: the CronJob does */}}
+{{- if eq .Values.backup.mode "inServer" }}
+KEFU_BACKUP__SCHEDULE: {{ .Values.backup.schedule | quote }}
+{{- end }}
+KEFU_BACKUP__DESTINATION: {{ include "kefu.backupDestination" . | quote }}
+KEFU_BACKUP__STAGING_DIR: {{ include "kefu.backupStagingDir" . | quote }}
+{{- include "kefu.flattenEnv" (dict "prefix" "KEFU_BACKUP__" "values" .Values.backup.settings) }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -262,6 +340,37 @@ Checks that the schema cannot express. Included once, by the Deployment.
   {{- if eq (kindIs "invalid" $v.podDisruptionBudget.maxUnavailable) (kindIs "invalid" $v.podDisruptionBudget.minAvailable) }}
     {{- fail "podDisruptionBudget: set exactly one of maxUnavailable and minAvailable (the other null)" }}
   {{- end }}
+{{- end }}
+{{- $b := $v.backup }}
+{{- if $b.enabled }}
+  {{- $s3 := hasPrefix "s3://" $b.destination }}
+  {{- if and (eq $b.mode "cronJob") (not (include "kefu.isPostgres" .)) }}
+    {{- fail "backup.mode=cronJob needs database.mode=postgres: the SQLite database is on the server's ReadWriteOnce volume, which a CronJob's pod cannot mount; use backup.mode=inServer" }}
+  {{- end }}
+  {{- if and (not $s3) (not $b.persistence.enabled) }}
+    {{- fail "backup.enabled: set backup.destination to s3://bucket/prefix, or enable backup.persistence (a PVC mounted at /backups)" }}
+  {{- end }}
+  {{- if and (not $s3) $b.destination (not (hasPrefix (include "kefu.backupDir" .) $b.destination)) }}
+    {{- fail "backup.destination: a directory must be under /backups (the backup.persistence volume); nothing else in the pod is writable and kept" }}
+  {{- end }}
+  {{- if and (include "kefu.isPostgres" .) (eq $b.mode "inServer") $b.persistence.enabled (not $s3) (not (has "ReadWriteMany" $b.persistence.accessModes)) }}
+    {{- fail "backup.mode=inServer in postgres mode writes from whichever replica takes the backup: a directory destination needs backup.persistence.accessModes [ReadWriteMany] (or use S3, or backup.mode=cronJob)" }}
+  {{- end }}
+  {{- if and (not $existing) (not $s.backupKey) }}
+    {{- fail "backup.enabled needs secrets.backupKey (64 hex characters: `openssl rand -hex 32`) or the key `backup-key` in secrets.existingSecret" }}
+  {{- end }}
+  {{- if and $b.previousKeys (not $existing) }}
+    {{- fail "backup.previousKeys reads `backup-previous-keys` from secrets.existingSecret" }}
+  {{- end }}
+  {{- if and $b.s3.credentialsFromSecret (not $existing) (not (and $s.backupS3AccessKeyId $s.backupS3SecretAccessKey)) }}
+    {{- fail "backup.s3.credentialsFromSecret needs secrets.backupS3AccessKeyId and secrets.backupS3SecretAccessKey, or secrets.existingSecret" }}
+  {{- end }}
+  {{- if and $s3 $v.networkPolicy.enabled (not $b.egress) }}
+    {{- fail "backup.destination is on S3 and networkPolicy.enabled: allow the S3 endpoint in backup.egress (e.g. port 443), or every backup fails at stage storage" }}
+  {{- end }}
+{{- end }}
+{{- if and $existing (or $s.backupKey $s.backupS3AccessKeyId $s.backupS3SecretAccessKey) }}
+  {{- fail "secrets.existingSecret is set: leave secrets.backupKey/backupS3… empty (they would be ignored)" }}
 {{- end }}
 {{- if and $v.autoscaling.enabled (gt (int $v.autoscaling.minReplicas) (int $v.autoscaling.maxReplicas)) }}
   {{- fail "autoscaling.minReplicas must not exceed autoscaling.maxReplicas" }}
