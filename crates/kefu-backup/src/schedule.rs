@@ -137,7 +137,12 @@ impl Scheduler {
     /// Checks the settings a scheduled backup needs; returns the schedule.
     pub fn check(&self) -> Result<Option<croner::Cron>> {
         // An empty value (a Compose or Helm variable left blank) means off.
-        let Some(expr) = self.config.schedule.as_deref().filter(|s| !s.trim().is_empty()) else {
+        let Some(expr) = self
+            .config
+            .schedule
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+        else {
             self.metrics.scheduled.set(0);
             return Ok(None);
         };

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 mod support;
 
-use support::{create_owner as workspace, kefu, text};
+use support::{create_owner as workspace, kefu, text, BIN};
 
 fn kb(data_dir: &Path, db_url: Option<&str>, args: &[&str]) -> Output {
     kefu(data_dir, db_url)

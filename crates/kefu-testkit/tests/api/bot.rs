@@ -150,7 +150,10 @@ async fn wait_for_status(app: &TestApp, owner: &Owner, conv: &str, want: &str) {
         if status == want {
             return;
         }
-        assert!(std::time::Instant::now() < deadline, "status {status}, expected {want}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "status {status}, expected {want}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
