@@ -248,7 +248,12 @@ async fn unreachable_storage_fails_clearly_and_counts() {
             .text()
             .await
             .unwrap();
-        if scrape.contains("kefu_backup_failures_total{stage=\"storage\"}") {
+        let storage_failures = scrape
+            .lines()
+            .find_map(|l| l.strip_prefix("kefu_backup_failures_total{stage=\"storage\"} "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .expect("the storage failure counter exists from the start");
+        if storage_failures >= 1.0 {
             assert!(
                 scrape.contains("kefu_backup_last_success_timestamp_seconds 0"),
                 "no success recorded"
