@@ -22,6 +22,9 @@ impl PgSnapshot {
         let mut conn = PgConnectOptions::from_str(url)?.connect().await?;
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             .await?;
+        // One table is one statement, however long it takes; a server-wide
+        // statement_timeout (managed databases set one) must not cut it.
+        conn.execute("SET LOCAL statement_timeout = 0").await?;
         Ok(Self { conn })
     }
 }
@@ -112,6 +115,7 @@ impl PgTarget {
             }
         }
         conn.execute("BEGIN").await?;
+        conn.execute("SET LOCAL statement_timeout = 0").await?;
         if force {
             let all = TABLES
                 .iter()
