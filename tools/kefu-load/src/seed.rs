@@ -217,7 +217,7 @@ fn message_body(rng: &mut Rng, visitor: bool) -> String {
 }
 
 fn article_content(rng: &mut Rng, i: u64) -> ArticleContent {
-    let zh = i % 2 == 0;
+    let zh = i.is_multiple_of(2);
     let (titles, body_pool, target, locale) = if zh {
         (ZH_TITLES, ZH_BODY, 400 + rng.below(1200), "zh-CN")
     } else {
