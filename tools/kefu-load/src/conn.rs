@@ -121,22 +121,20 @@ impl Phase {
         }
     }
 
-    fn on_ack(&self, idx: u64, now: Instant) {
-        let Some(s) = self.state.get(idx as usize) else {
-            return;
-        };
+    /// Counts the first ack of message `idx`; returns its latency then.
+    fn on_ack(&self, idx: u64, now: Instant) -> Option<Duration> {
+        let s = self.state.get(idx as usize)?;
         if s.fetch_or(ACKED, Ordering::Relaxed) & (ACKED | FAILED) != 0 {
-            return;
+            return None;
         }
         self.acked.fetch_add(1, Ordering::Relaxed);
-        self.ack_latency
-            .lock()
-            .expect("lock")
-            .record(now.saturating_duration_since(self.sent_at(idx)));
+        let latency = now.saturating_duration_since(self.sent_at(idx));
+        self.ack_latency.lock().expect("lock").record(latency);
         let mut last = self.last_ack.lock().expect("lock");
         if last.is_none_or(|l| l < now) {
             *last = Some(now);
         }
+        Some(latency)
     }
 
     fn on_refused(&self, idx: u64, code: &str) {
@@ -180,6 +178,8 @@ pub struct Shared {
     pub echoes: AtomicU64,
     /// The keep-alive interval in use, in milliseconds.
     pub ping_ms: AtomicU64,
+    /// `--ack-log`: one line per counted ack.
+    pub ack_log: Option<Mutex<std::io::LineWriter<std::fs::File>>>,
 }
 
 impl Shared {
@@ -192,6 +192,7 @@ impl Shared {
             pongs: AtomicU64::new(0),
             echoes: AtomicU64::new(0),
             ping_ms: AtomicU64::new(0),
+            ack_log: None,
         }
     }
 
@@ -203,6 +204,20 @@ impl Shared {
 
     fn phase(&self, n: usize) -> Option<Arc<Phase>> {
         self.phases.read().expect("phases lock").get(n).cloned()
+    }
+
+    /// `<dispatch time, Unix ms> <latency, µs>`; a failed write is counted.
+    fn log_ack(&self, latency: Duration, log: &Mutex<std::io::LineWriter<std::fs::File>>) {
+        use std::io::Write;
+        let sent = std::time::SystemTime::now()
+            .checked_sub(latency)
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        let mut w = log.lock().expect("ack log lock");
+        if writeln!(w, "{sent} {}", latency.as_micros()).is_err() {
+            self.errors.add("ack_log_write");
+        }
     }
 
     pub fn msg_id(&self, phase: usize, idx: u64) -> String {
@@ -475,7 +490,9 @@ async fn visitor_reader(shared: Arc<Shared>, v: Arc<Visitor>, mut stream: SplitS
                 }
                 Some(MsgId::Measured { phase, idx }) => {
                     if let Some(p) = shared.phase(phase) {
-                        p.on_ack(idx, now);
+                        if let (Some(latency), Some(log)) = (p.on_ack(idx, now), &shared.ack_log) {
+                            shared.log_ack(latency, log);
+                        }
                     }
                 }
                 None => shared.errors.add("ack_unknown_id"),
@@ -592,8 +609,11 @@ mod tests {
         let t0 = Instant::now();
         let p = Phase::new(Schedule::new(t0, 10.0, Duration::from_secs(1)));
         p.sent.store(3, Ordering::Relaxed);
-        p.on_ack(0, t0 + Duration::from_millis(5));
-        p.on_ack(0, t0 + Duration::from_millis(9));
+        assert_eq!(
+            p.on_ack(0, t0 + Duration::from_millis(5)),
+            Some(Duration::from_millis(5))
+        );
+        assert_eq!(p.on_ack(0, t0 + Duration::from_millis(9)), None);
         p.on_refused(0, "x");
         p.on_refused(1, "validation_failed");
         p.on_ack(99, t0);

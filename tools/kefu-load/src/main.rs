@@ -15,6 +15,7 @@ mod conn;
 mod procfs;
 mod report;
 mod schedule;
+mod seed;
 mod setup;
 mod stats;
 
@@ -37,7 +38,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
     rate on an open-loop schedule (latency counts from each message's scheduled time), and \
     reports ack latency (send → message.ack), delivery latency (send → the agent socket's \
     message.created), throughput, errors and the server's memory.\n\n\
-    Lift the server's per-IP limits first (see scripts/bench/chat)."
+    Lift the server's per-IP limits first (see scripts/bench/chat).\n\n\
+    `kefu-load seed --database-url URL …` instead writes a realistic dataset (agents, an \
+    inbox, contacts, conversations, messages, knowledge-base articles) straight into a \
+    database through the store; `kefu-load seed --help` says more."
 )]
 struct Args {
     /// The server's base URL (http only).
@@ -126,6 +130,11 @@ struct Args {
     /// … and acks come at this fraction of the target rate or more.
     #[arg(long, default_value_t = 0.95)]
     min_achieved_ratio: f64,
+    /// Append one line per acknowledged measured message to this file, as
+    /// it arrives: `<dispatch time, Unix ms> <ack latency, µs>` — to cut a
+    /// window out of a run (e.g. while a backup ran).
+    #[arg(long, value_name = "FILE")]
+    ack_log: Option<std::path::PathBuf>,
 }
 
 fn log(msg: impl AsRef<str>) {
@@ -291,6 +300,9 @@ impl Ctx {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if std::env::args().nth(1).as_deref() == Some("seed") {
+        return seed::run(seed::SeedArgs::parse_from(std::env::args().skip(1))).await;
+    }
     let args = Args::parse();
     let base = args.url.trim_end_matches('/').to_string();
     let ws = setup::ws_url(&base)?;
@@ -302,7 +314,16 @@ async fn main() -> anyhow::Result<()> {
             .map(|d| d.as_micros() as u64 & 0xff_ffff_ffff)
             .unwrap_or(0)
     );
-    let shared = Arc::new(Shared::new(run.clone()));
+    let mut shared = Shared::new(run.clone());
+    if let Some(path) = &args.ack_log {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        shared.ack_log = Some(std::sync::Mutex::new(std::io::LineWriter::new(f)));
+    }
+    let shared = Arc::new(shared);
     let mem_start = args.server_pid.and_then(procfs::memory);
     if args.server_pid.is_some() && mem_start.is_none() {
         log("cannot read /proc/<server-pid>/status: no server memory figures");
