@@ -34,6 +34,10 @@ pub struct BackupConfig {
     pub keep_monthly: u32,
     /// zstd level, 1 (fastest) to 19.
     pub compression_level: i32,
+    /// CPU priority ("nice", 0–19) of backup work, in `kefu serve`'s
+    /// scheduler thread and in `kefu backup` commands: higher yields more
+    /// to chat traffic on a busy machine. 0: unchanged.
+    pub nice: i32,
     /// After a scheduled backup, restore it into a scratch SQLite database
     /// and compare, when the last passing restore test is older than this
     /// many hours (0: never).
@@ -57,6 +61,7 @@ impl Default for BackupConfig {
             keep_weekly: 4,
             keep_monthly: 12,
             compression_level: 3,
+            nice: 10,
             restore_test_every_hours: 24,
             staging_dir: None,
             s3: S3Config::default(),

@@ -170,7 +170,12 @@ impl Scheduler {
             .build()?;
         std::thread::Builder::new()
             .name("kefu-backup".into())
-            .spawn(move || rt.block_on(self.run(cron, stop)))?;
+            .spawn(move || {
+                // Before any connection or blocking thread exists: they
+                // inherit the priority (sqlx's SQLite worker included).
+                crate::lower_priority(self.config.nice);
+                rt.block_on(self.run(cron, stop))
+            })?;
         Ok(())
     }
 

@@ -194,7 +194,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Backup { command } => {
             let _traces = init_logging(&loaded);
-            backup::run(&loaded.settings, command).await
+            // On a thread (and runtime) of its own at a lower CPU priority
+            // ([backup] nice), which the threads it starts inherit: a backup
+            // next to a busy server yields the cores to it.
+            let settings = loaded.settings.clone();
+            tokio::task::spawn_blocking(move || {
+                kefu_backup::lower_priority(settings.backup.nice);
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?
+                    .block_on(backup::run(&settings, command))
+            })
+            .await?
         }
     }
 }
