@@ -61,7 +61,7 @@ impl Default for BackupConfig {
             keep_weekly: 4,
             keep_monthly: 12,
             compression_level: 3,
-            nice: 10,
+            nice: 19,
             restore_test_every_hours: 24,
             staging_dir: None,
             s3: S3Config::default(),
