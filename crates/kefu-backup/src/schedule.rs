@@ -279,6 +279,7 @@ impl Scheduler {
             .duration
             .get_or_create(&StageLabels { stage: "backup" })
             .observe(seconds);
+        let error_text = made.as_ref().err().map(|e| e.to_string());
         let outcome = match &made {
             Ok(c) => {
                 self.metrics.last_bytes.set(c.bytes as i64);
@@ -302,14 +303,9 @@ impl Scheduler {
                     ok: false,
                     location: None,
                     bytes: None,
-                    error: Some(""),
+                    error: error_text.as_deref(),
                 }
             }
-        };
-        let error_text = made.as_ref().err().map(|e| e.to_string());
-        let outcome = Outcome {
-            error: error_text.as_deref(),
-            ..outcome
         };
         if let Err(e) = runs.finish(slot, Utc::now(), &outcome).await {
             tracing::warn!(error = %e, "scheduled backup: cannot record the outcome");

@@ -466,6 +466,15 @@ fn select_sql(table: &'static Table) -> &'static str {
     .unwrap_or("SELECT 1 WHERE FALSE")
 }
 
+/// `(table, column)` rows, in column order, as table → columns.
+fn group_columns(rows: Vec<(String, String)>) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (t, c) in rows {
+        out.entry(t).or_default().push(c);
+    }
+    out
+}
+
 /// `"a", "b", …` for a column list.
 fn column_list(columns: &[Column]) -> String {
     columns

@@ -5,7 +5,9 @@
 //! a dropped connection rolls it all back.
 
 use super::sqlite::project;
-use super::{column_list, value_error, Column, Result, Row, SnapshotError, Table, Value};
+use super::{
+    column_list, group_columns, value_error, Column, Result, Row, SnapshotError, Table, Value,
+};
 use super::{LType, TABLES};
 use futures_util::stream::{BoxStream, StreamExt};
 use sqlx::postgres::{PgConnectOptions, PgRow};
@@ -37,11 +39,7 @@ pub(super) async fn schema(conn: &mut PgConnection) -> Result<BTreeMap<String, V
     )
     .fetch_all(&mut *conn)
     .await?;
-    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (t, c) in rows {
-        out.entry(t).or_default().push(c);
-    }
-    Ok(out)
+    Ok(group_columns(rows))
 }
 
 pub(super) fn rows<'a>(

@@ -5,7 +5,9 @@
 //! file, so there is nothing to roll back), then fsyncs it and renames it
 //! over the target: the target is either untouched or wholly replaced.
 
-use super::{column_list, value_error, Column, Result, Row, SnapshotError, Table, Value};
+use super::{
+    column_list, group_columns, value_error, Column, Result, Row, SnapshotError, Table, Value,
+};
 use super::{LType, TABLES};
 use futures_util::stream::{BoxStream, StreamExt};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteRow, SqliteSynchronous};
@@ -40,11 +42,7 @@ pub(super) async fn schema(conn: &mut SqliteConnection) -> Result<BTreeMap<Strin
     )
     .fetch_all(&mut *conn)
     .await?;
-    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (t, c) in rows {
-        out.entry(t).or_default().push(c);
-    }
-    Ok(out)
+    Ok(group_columns(rows))
 }
 
 pub(super) fn rows<'a>(

@@ -7,7 +7,7 @@ use crate::config::Settings;
 use crate::secrets;
 use anyhow::Context;
 use clap::Subcommand;
-use kefu_backup::{BackupError, BackupKey, CreateOptions, Progress, RestoreOptions};
+use kefu_backup::{BackupKey, CreateOptions, Progress, RestoreOptions};
 use secrecy::ExposeSecret;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -330,11 +330,10 @@ async fn restore(
     let restored = match result {
         Ok(r) => r,
         Err(e) => {
-            let untouched = !matches!(e, BackupError::Io { .. } | BackupError::Storage(_));
+            // Every failure happens before the commit (or is the commit's
+            // own rename), so the target is always as it was.
             eprintln!("error: {e}");
-            if untouched {
-                eprintln!("the target database was left as it was");
-            }
+            eprintln!("the target database was left as it was");
             return Ok(ExitCode::from(1));
         }
     };
