@@ -1,6 +1,6 @@
 -- wrk script: POST a valid login over and over.
 wrk.method = "POST"
-wrk.body = '{"email":"bench@example.com","password":"bench-password-123"}'
+wrk.body = '{"email":"bench@example.com","password":"kf-load-secret-2718"}'
 wrk.headers["Content-Type"] = "application/json"
 
 local non_200 = 0

@@ -539,6 +539,34 @@ test('two-factor sign-in: the code field appears when the server asks for it', a
   }
 });
 
+test('a member an admin asked for a new password sets it at sign-in; a common one is refused in words', async () => {
+  const agent = await newMember('reset@example.com', 'Reset Me', 'agent');
+  const forced = await api(kefu.base, 'POST', `/api/v1/workspaces/${ws}/members/${agent.userId}/require-password-change`, { token, body: {} });
+  assert.equal(forced.status, 200, JSON.stringify(forced.body));
+  const { context, page, errors } = await newPage('zh-CN');
+  try {
+    await page.goto(kefu.base + '/');
+    await page.locator('#login-email').fill('reset@example.com');
+    await page.locator('#login-password').fill(PASSWORD);
+    await page.locator('#login-password').press('Enter');
+    const fresh = page.locator('#login-new-password');
+    await fresh.waitFor();
+    await page.getByText('管理员要求你设置新密码后再登录。').waitFor();
+    await fresh.fill('password123');
+    await fresh.press('Enter');
+    await page.getByRole('alert').filter({ hasText: '这是最常见的密码之一' }).waitFor();
+    await fresh.fill('一杯龙井，两块桂花糕');
+    await fresh.press('Enter');
+    await page.locator('#sidebar').waitFor({ timeout: WAIT });
+    // The old password no longer signs in; the new one does.
+    assert.equal((await api(kefu.base, 'POST', '/api/v1/auth/login', { body: { email: 'reset@example.com', password: PASSWORD } })).status, 401);
+    assert.equal((await api(kefu.base, 'POST', '/api/v1/auth/login', { body: { email: 'reset@example.com', password: '一杯龙井，两块桂花糕' } })).status, 200);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
 /** A new member with `role` who accepted an invitation: {token, userId}. */
 async function newMember(email, name, role = 'admin') {
   const inv = await api(kefu.base, 'POST', `/api/v1/workspaces/${ws}/invitations`, { token, body: { email, role } });

@@ -66,7 +66,7 @@ impl Bus for MemoryBus {
     fn subscribe(&self, topic: &Topic) -> broadcast::Receiver<Arc<Event>> {
         let capacity = match topic {
             Topic::Workspace(_) | Topic::Knowledge => self.capacity,
-            Topic::Contact(_) => self.capacity.min(CONTACT_TOPIC_CAPACITY),
+            Topic::Contact(_) | Topic::User(_) => self.capacity.min(CONTACT_TOPIC_CAPACITY),
         };
         let mut topics = self.topics.lock().expect("bus lock");
         topics

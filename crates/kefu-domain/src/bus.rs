@@ -4,7 +4,9 @@
 //! sequence number (DESIGN.md §3).
 
 use crate::chat::{Conversation, Message};
-use crate::ids::{ArticleId, ContactId, ConversationId, MessageId, TeamId, UserId, WorkspaceId};
+use crate::ids::{
+    ArticleId, ContactId, ConversationId, MessageId, SessionId, TeamId, UserId, WorkspaceId,
+};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use tokio::sync::broadcast;
@@ -52,6 +54,48 @@ pub enum Event {
         workspace_id: WorkspaceId,
         articles: Vec<ArticleId>,
     },
+    /// Someone's rights changed after the fact: open sockets it concerns
+    /// re-check theirs at once (a signed-out session's sockets close, a
+    /// removed member's stop seeing the workspace).
+    AccessChanged {
+        change: AccessChange,
+    },
+}
+
+/// What changed about access, and so whose sockets re-check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "scope", rename_all = "snake_case")]
+pub enum AccessChange {
+    /// A session ended (logout, revoked, refresh-token reuse, sign-out
+    /// everywhere): on [`Topic::User`].
+    SessionEnded {
+        user_id: UserId,
+        session_id: SessionId,
+    },
+    /// Every session of a user ended (password changed or reset, sign out
+    /// everywhere), except `keep` when given: on [`Topic::User`].
+    AllSessionsEnded {
+        user_id: UserId,
+        keep: Option<SessionId>,
+    },
+    /// A user's memberships, roles or second factor changed: on
+    /// [`Topic::User`].
+    User { user_id: UserId },
+    /// A workspace's rules or teams changed for all of its members (admins
+    /// must use 2FA, team membership): on [`Topic::Workspace`].
+    Workspace { workspace_id: WorkspaceId },
+}
+
+impl AccessChange {
+    /// Where the change is published.
+    pub fn topic(&self) -> Topic {
+        match self {
+            AccessChange::SessionEnded { user_id, .. }
+            | AccessChange::AllSessionsEnded { user_id, .. }
+            | AccessChange::User { user_id } => Topic::User(*user_id),
+            AccessChange::Workspace { workspace_id } => Topic::Workspace(*workspace_id),
+        }
+    }
 }
 
 /// The conversation an ephemeral event is about, with what subscribers need
@@ -74,14 +118,19 @@ pub enum Participant {
 }
 
 impl Event {
-    pub fn workspace(&self) -> WorkspaceId {
+    /// The workspace it belongs to (none for a change of a user's access).
+    pub fn workspace(&self) -> Option<WorkspaceId> {
         match self {
-            Event::MessageCreated { message, .. } => message.workspace_id,
-            Event::ConversationUpdated { conversation } => conversation.workspace_id,
+            Event::MessageCreated { message, .. } => Some(message.workspace_id),
+            Event::ConversationUpdated { conversation } => Some(conversation.workspace_id),
             Event::Typing { about, .. }
             | Event::Read { about, .. }
-            | Event::BotDraft { about, .. } => about.workspace_id,
-            Event::KnowledgeChanged { workspace_id, .. } => *workspace_id,
+            | Event::BotDraft { about, .. } => Some(about.workspace_id),
+            Event::KnowledgeChanged { workspace_id, .. } => Some(*workspace_id),
+            Event::AccessChanged {
+                change: AccessChange::Workspace { workspace_id },
+            } => Some(*workspace_id),
+            Event::AccessChanged { .. } => None,
         }
     }
 
@@ -93,7 +142,7 @@ impl Event {
             Event::Typing { about, .. }
             | Event::Read { about, .. }
             | Event::BotDraft { about, .. } => Some(about.contact_id),
-            Event::KnowledgeChanged { .. } => None,
+            Event::KnowledgeChanged { .. } | Event::AccessChanged { .. } => None,
         }
     }
 
@@ -107,7 +156,7 @@ impl Event {
             Event::Typing { about, .. }
             | Event::Read { about, .. }
             | Event::BotDraft { about, .. } => (about.assignee, about.team),
-            Event::KnowledgeChanged { .. } => (None, None),
+            Event::KnowledgeChanged { .. } | Event::AccessChanged { .. } => (None, None),
         }
     }
 
@@ -118,7 +167,7 @@ impl Event {
             Event::Typing { about, .. }
             | Event::Read { about, .. }
             | Event::BotDraft { about, .. } => Some(about.conversation_id),
-            Event::KnowledgeChanged { .. } => None,
+            Event::KnowledgeChanged { .. } | Event::AccessChanged { .. } => None,
         }
     }
 }
@@ -132,6 +181,8 @@ pub enum Topic {
     Contact(ContactId),
     /// Knowledge-base changes, for every replica's search index.
     Knowledge,
+    /// Changes to one member's sessions and rights (their open sockets).
+    User(UserId),
 }
 
 impl Topic {
@@ -140,6 +191,7 @@ impl Topic {
             Topic::Workspace(w) => format!("workspace:{w}"),
             Topic::Contact(c) => format!("contact:{c}"),
             Topic::Knowledge => "knowledge".to_string(),
+            Topic::User(u) => format!("user:{u}"),
         }
     }
 }

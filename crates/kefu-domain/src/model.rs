@@ -34,6 +34,9 @@ pub struct User {
     /// Base32 TOTP secret: pending while `totp_enabled` is false.
     pub totp_secret: Option<String>,
     pub totp_enabled: bool,
+    /// An owner or admin required a new password: signing in is refused
+    /// until the user sets one (`POST /auth/password`).
+    pub password_change_required: bool,
     pub created_at: DateTime<Utc>,
 }
 

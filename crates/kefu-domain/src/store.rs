@@ -96,6 +96,25 @@ pub trait UserStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> StoreResult<bool>;
     async fn count_recovery_codes(&self, user: UserId) -> StoreResult<i64>;
+    /// Replaces the password hash, clears a required change, and ends every
+    /// live session of the user but `keep`, in one transaction; returns the
+    /// sessions ended.
+    async fn set_password(
+        &self,
+        user: UserId,
+        password_hash: &str,
+        keep: Option<SessionId>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64>;
+    /// Requires a new password before the user signs in again and ends all
+    /// their sessions, audited in the workspace that asked; returns the
+    /// sessions ended.
+    async fn require_password_change(
+        &self,
+        user: UserId,
+        audit: AuditRecord,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64>;
 }
 
 #[async_trait]
@@ -145,6 +164,14 @@ pub trait SessionStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> StoreResult<RefreshOutcome>;
     async fn revoke_session(&self, id: SessionId, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Ends every live session of the user but `keep` (sign out
+    /// everywhere); returns how many.
+    async fn revoke_user_sessions(
+        &self,
+        user: UserId,
+        keep: Option<SessionId>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64>;
 }
 
 #[async_trait]

@@ -536,9 +536,12 @@
       clearTimeout(staleTimer);
       onFrame(frame);
     };
-    ws.onclose = function () {
+    ws.onclose = function (ev) {
       if (ws !== sock) return;
       if (!live) failedOpens++;
+      // 4002: the visitor token expired; 4001: it no longer counts. A new
+      // session (same visitor_id, so the same history), without waiting.
+      if (ev && (ev.code === 4001 || ev.code === 4002)) { state.session = null; attempt = 0; }
       drop();
       scheduleReconnect();
     };

@@ -133,6 +133,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Forbidden(code) => {
                 let message = match code {
                     "totp_enrollment_required" => "This workspace requires administrators to enable two-factor authentication.",
+                    "password_change_required" => "Choose a new password to sign in (an administrator asked for it).",
                     "origin_not_allowed" => "This site may not open the chat widget of this inbox.",
                     _ => "Your role does not allow this.",
                 };

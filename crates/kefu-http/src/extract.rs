@@ -27,11 +27,100 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
+        if !json_content_type(req.headers()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Send a JSON body with Content-Type: application/json.",
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|r| match r.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => {
+                    ApiError::from_status(StatusCode::PAYLOAD_TOO_LARGE)
+                }
+                status => {
+                    ApiError::new(status, "bad_request", "The request body could not be read.")
+                }
+            })?;
+        if let Some(field) = nul_field(&bytes) {
+            return Err(nul_error(&field));
+        }
+        match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(v)) => Ok(ApiJson(v)),
             Err(rejection) => Err(json_rejection(rejection)),
         }
     }
+}
+
+/// `application/json`, or any `application/…+json`, parameters aside.
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// The JSON path of the first string (or key) holding a NUL, if any.
+pub fn nul_field(json: &[u8]) -> Option<String> {
+    if !kefu_service::validate::has_nul_escape(json) {
+        return None;
+    }
+    fn find(v: &serde_json::Value, path: &str) -> Option<String> {
+        let here = || {
+            if path.is_empty() {
+                "body".to_string()
+            } else {
+                path.to_string()
+            }
+        };
+        match v {
+            serde_json::Value::String(s) if s.contains('\0') => Some(here()),
+            serde_json::Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, x)| find(x, &format!("{}[{i}]", here()))),
+            serde_json::Value::Object(map) => map.iter().find_map(|(k, x)| {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                if k.contains('\0') {
+                    Some(here())
+                } else {
+                    find(x, &p)
+                }
+            }),
+            _ => None,
+        }
+    }
+    match serde_json::from_slice::<serde_json::Value>(json) {
+        Ok(v) => find(&v, "").or_else(|| Some("body".into())),
+        // Not JSON after all: the parse error is the answer.
+        Err(_) => None,
+    }
+}
+
+/// 422 for text carrying NUL, naming the field.
+pub fn nul_error(field: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+        "Text may not contain the NUL character (U+0000).",
+    )
+    .with_details(serde_json::json!({ "fields": { field: "invalid_character" } }))
 }
 
 fn json_rejection(r: JsonRejection) -> ApiError {

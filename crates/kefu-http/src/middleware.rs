@@ -230,3 +230,22 @@ pub async fn security_headers(State(state): State<AppState>, req: Request, next:
     }
     res
 }
+
+/// A NUL (`%00`) in the path or the query string is refused before any
+/// handler runs, as in JSON bodies (`extract::nul_field`): no engine stores
+/// NUL in text, and it must not reach one.
+pub async fn reject_nul(req: Request, next: Next) -> Response {
+    let has = |s: &str| s.as_bytes().windows(3).any(|w| w == b"%00");
+    let uri = req.uri();
+    let field = if has(uri.path()) {
+        Some("path")
+    } else if uri.query().is_some_and(has) {
+        Some("query")
+    } else {
+        None
+    };
+    match field {
+        Some(f) => crate::extract::nul_error(f).into_response(),
+        None => next.run(req).await,
+    }
+}

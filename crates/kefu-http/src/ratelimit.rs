@@ -7,10 +7,35 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
+/// One token bucket: `burst` tokens at most, refilled at `rate` per second.
 #[derive(Debug, Clone, Copy)]
-struct Bucket {
+pub struct Bucket {
     tokens: f64,
     at: Instant,
+}
+
+impl Bucket {
+    /// A full bucket.
+    pub fn full(burst: u32, now: Instant) -> Self {
+        Self {
+            tokens: f64::from(burst.max(1)),
+            at: now,
+        }
+    }
+
+    /// Takes one token; on refusal, the whole seconds until one is free.
+    pub fn take(&mut self, rate: f64, burst: u32, now: Instant) -> Result<(), u64> {
+        let rate = rate.max(0.001);
+        let burst = f64::from(burst.max(1));
+        self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * rate).min(burst);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - self.tokens) / rate).ceil().max(1.0) as u64)
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -44,18 +69,10 @@ impl RateLimiter {
                 buckets.clear();
             }
         }
-        let b = buckets.entry(key.to_string()).or_insert(Bucket {
-            tokens: burst,
-            at: now,
-        });
-        b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * rate).min(burst);
-        b.at = now;
-        if b.tokens >= 1.0 {
-            b.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(((1.0 - b.tokens) / rate).ceil().max(1.0) as u64)
-        }
+        buckets
+            .entry(key.to_string())
+            .or_insert(Bucket::full(self.cfg.burst, now))
+            .take(rate, self.cfg.burst, now)
     }
 }
 

@@ -27,6 +27,8 @@ pub struct AppState {
     /// reconnect hint.
     pub shutdown: tokio_util::sync::CancellationToken,
     pub sockets: Arc<crate::ws::SocketCounter>,
+    /// Messages per visitor over all their sockets (`chat.visitor_messages_per_sec`).
+    pub visitor_messages: Arc<RateLimiter>,
     /// `/metrics` is served on its own listener ([`metrics_router`]), so
     /// the main one answers it 404.
     pub metrics_elsewhere: bool,
@@ -34,6 +36,12 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(services: Services, http: HttpConfig, metrics: Arc<Metrics>) -> Self {
+        let visitor_messages = Arc::new(RateLimiter::new(crate::config::RateLimitConfig {
+            enabled: true,
+            per_second: services.chat.visitor_messages_per_sec,
+            burst: services.chat.visitor_message_burst,
+            max_tracked: 100_000,
+        }));
         Self {
             services,
             limiter: Arc::new(RateLimiter::new(http.rate_limit.clone())),
@@ -42,6 +50,7 @@ impl AppState {
             openapi_json: Arc::new(String::new()),
             shutdown: tokio_util::sync::CancellationToken::new(),
             sockets: Arc::default(),
+            visitor_messages,
             metrics_elsewhere: false,
         }
     }
@@ -99,6 +108,7 @@ pub fn build_router(mut state: AppState) -> Router {
                 .layer(from_fn(mw::envelope))
                 .layer(from_fn_with_state(state.clone(), mw::rate_limit))
                 .layer(from_fn_with_state(state.clone(), mw::timeout))
+                .layer(from_fn(mw::reject_nul))
                 .layer(DefaultBodyLimit::max(body_limit)),
         )
         .with_state(state)

@@ -8,6 +8,7 @@ use crate::validate::{normalise_email, Checks};
 use crate::{Principal, Services};
 use chrono::Duration;
 use kefu_domain::audit::AuditRecord;
+use kefu_domain::bus::AccessChange;
 use kefu_domain::model::*;
 use kefu_domain::{RefreshTokenId, Role, SessionId, UserId, WorkspaceId};
 use serde::Serialize;
@@ -68,6 +69,57 @@ impl Services {
     }
 
     pub async fn login(&self, input: LoginInput) -> ServiceResult<(TokenPair, Me)> {
+        let user = self.check_credentials(&input).await?;
+        if user.password_change_required {
+            return Err(ServiceError::Forbidden("password_change_required"));
+        }
+        self.signed_in(user, input).await
+    }
+
+    /// Signs in with the current password and sets a new one at once: how a
+    /// member whose owner or admin required a new password gets back in
+    /// (and anyone may change theirs this way). Ends every other session.
+    pub async fn login_with_new_password(
+        &self,
+        input: LoginInput,
+        new_password: &str,
+    ) -> ServiceResult<(TokenPair, Me)> {
+        let user = self.check_credentials(&input).await?;
+        let mut c = Checks::new();
+        c.new_password(
+            "new_password",
+            new_password,
+            self.config.min_password_len,
+            &user.email,
+            &user.name,
+        );
+        if new_password == input.password {
+            c.fail("new_password", "unchanged");
+        }
+        c.finish()?;
+        let hash = self.hash_password(new_password).await?;
+        self.store
+            .set_password(user.id, &hash, None, self.clock.now())
+            .await?;
+        self.access_changed(AccessChange::AllSessionsEnded {
+            user_id: user.id,
+            keep: None,
+        });
+        let user = self.store.get_user(user.id).await?;
+        self.signed_in(user, input).await
+    }
+
+    async fn signed_in(&self, user: User, input: LoginInput) -> ServiceResult<(TokenPair, Me)> {
+        let pair = self
+            .start_session(user.id, input.ip, input.user_agent)
+            .await?;
+        let workspaces = self.store.user_workspaces(user.id).await?;
+        Ok((pair, Me { user, workspaces }))
+    }
+
+    /// Password and (when enabled) second factor, throttled per address and
+    /// account.
+    async fn check_credentials(&self, input: &LoginInput) -> ServiceResult<User> {
         let email = normalise_email(&input.email);
         self.throttled(input.ip.as_deref(), &email)?;
         let user = self.store.find_user_by_email(&email).await?;
@@ -95,11 +147,74 @@ impl Services {
             }
         }
         self.throttle.succeeded(&email);
-        let pair = self
-            .start_session(user.id, input.ip, input.user_agent)
+        Ok(user)
+    }
+
+    /// "Change my password": needs the current one; ends the user's other
+    /// sessions (their sockets close at once). Returns how many ended.
+    pub async fn change_password(
+        &self,
+        principal: &Principal,
+        current: &str,
+        new_password: &str,
+    ) -> ServiceResult<u64> {
+        let Principal::User {
+            user_id,
+            session_id,
+        } = principal
+        else {
+            return Err(ServiceError::Forbidden("forbidden"));
+        };
+        let user = self.store.get_user(*user_id).await?;
+        let key = format!("password:{}", user.id);
+        self.throttled(None, &key)?;
+        if !self.passwords.verify(current, &user.password_hash).await? {
+            self.throttle.failed(&key, Instant::now());
+            return Err(ServiceError::invalid(
+                "current_password",
+                "invalid_password",
+            ));
+        }
+        self.throttle.succeeded(&key);
+        let mut c = Checks::new();
+        c.new_password(
+            "new_password",
+            new_password,
+            self.config.min_password_len,
+            &user.email,
+            &user.name,
+        );
+        if new_password == current {
+            c.fail("new_password", "unchanged");
+        }
+        c.finish()?;
+        let hash = self.hash_password(new_password).await?;
+        let ended = self
+            .store
+            .set_password(user.id, &hash, Some(*session_id), self.clock.now())
             .await?;
-        let workspaces = self.store.user_workspaces(user.id).await?;
-        Ok((pair, Me { user, workspaces }))
+        self.access_changed(AccessChange::AllSessionsEnded {
+            user_id: user.id,
+            keep: Some(*session_id),
+        });
+        Ok(ended)
+    }
+
+    /// "Sign out everywhere": ends every session of the caller, this one
+    /// included. Returns how many ended.
+    pub async fn sign_out_everywhere(&self, principal: &Principal) -> ServiceResult<u64> {
+        let Principal::User { user_id, .. } = principal else {
+            return Err(ServiceError::Forbidden("forbidden"));
+        };
+        let ended = self
+            .store
+            .revoke_user_sessions(*user_id, None, self.clock.now())
+            .await?;
+        self.access_changed(AccessChange::AllSessionsEnded {
+            user_id: *user_id,
+            keep: None,
+        });
+        Ok(ended)
     }
 
     /// A TOTP code not used before, or one of the user's unspent recovery
@@ -185,6 +300,15 @@ impl Services {
             }
             RefreshOutcome::Reused { session_id } => {
                 tracing::warn!(%session_id, "refresh token reused; session revoked");
+                match self.store.get_session(session_id).await {
+                    Ok(s) => self.access_changed(AccessChange::SessionEnded {
+                        user_id: s.user_id,
+                        session_id,
+                    }),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot tell the revoked session's sockets")
+                    }
+                }
                 Err(ServiceError::Unauthorized("refresh_token_reused"))
             }
             RefreshOutcome::Expired | RefreshOutcome::Unknown => {
@@ -195,10 +319,19 @@ impl Services {
 
     pub async fn logout(&self, principal: &Principal) -> ServiceResult<()> {
         match principal {
-            Principal::User { session_id, .. } => Ok(self
-                .store
-                .revoke_session(*session_id, self.clock.now())
-                .await?),
+            Principal::User {
+                user_id,
+                session_id,
+            } => {
+                self.store
+                    .revoke_session(*session_id, self.clock.now())
+                    .await?;
+                self.access_changed(AccessChange::SessionEnded {
+                    user_id: *user_id,
+                    session_id: *session_id,
+                });
+                Ok(())
+            }
             Principal::ApiToken(_) | Principal::System => Err(ServiceError::Forbidden("forbidden")),
         }
     }
@@ -206,6 +339,15 @@ impl Services {
     /// Resolves a bearer access token to a principal: valid signature, not
     /// expired, and its session still live (so logout takes effect at once).
     pub async fn authenticate_access_token(&self, token: &str) -> ServiceResult<Principal> {
+        Ok(self.authenticate_access_token_until(token).await?.0)
+    }
+
+    /// [`Services::authenticate_access_token`], with the token's expiry
+    /// (Unix seconds): a socket opened with it ends then.
+    pub async fn authenticate_access_token_until(
+        &self,
+        token: &str,
+    ) -> ServiceResult<(Principal, i64)> {
         let now = self.clock.now();
         let claims = self
             .signer
@@ -221,10 +363,13 @@ impl Services {
         if !session.is_active(now) || session.user_id != claims.sub {
             return Err(ServiceError::Unauthorized("unauthorized"));
         }
-        Ok(Principal::User {
-            user_id: claims.sub,
-            session_id: claims.sid,
-        })
+        Ok((
+            Principal::User {
+                user_id: claims.sub,
+                session_id: claims.sid,
+            },
+            claims.exp,
+        ))
     }
 
     /// Resolves a `kefu_pat_…` API token.
@@ -321,7 +466,10 @@ impl Services {
             return Err(ServiceError::invalid("code", "invalid_totp"));
         }
         self.throttle.succeeded(&key);
-        Ok(self.store.disable_totp(user.id).await?)
+        self.store.disable_totp(user.id).await?;
+        // Where admins must use 2FA, this user's admin rights lapse.
+        self.access_changed(AccessChange::User { user_id: user.id });
+        Ok(())
     }
 
     /// Accepts an invitation: creates the account (or, for an e-mail that
@@ -370,7 +518,13 @@ impl Services {
             None => {
                 let mut c = Checks::new();
                 let name = c.text("name", name, 100);
-                c.password("password", password, self.config.min_password_len);
+                c.new_password(
+                    "password",
+                    password,
+                    self.config.min_password_len,
+                    &inv.email,
+                    &name,
+                );
                 c.finish()?;
                 Invitee::New(NewUser {
                     id: UserId::new(),
@@ -419,7 +573,19 @@ impl Services {
         c.password("password", password, self.config.min_password_len);
         c.finish()?;
         let now = self.clock.now();
-        let owner = match self.store.find_user_by_email(&email).await? {
+        let existing = self.store.find_user_by_email(&email).await?;
+        if existing.is_none() {
+            let mut c = Checks::new();
+            c.new_password(
+                "password",
+                password,
+                self.config.min_password_len,
+                &email,
+                &name,
+            );
+            c.finish()?;
+        }
+        let owner = match existing {
             Some(u) => {
                 if !self.passwords.verify(password, &u.password_hash).await? {
                     return Err(ServiceError::Unauthorized("invalid_credentials"));

@@ -256,9 +256,21 @@ impl Services {
                     .await?
             }
             None => {
-                self.store
+                let c = self
+                    .store
                     .contact_for_visitor(inbox.workspace_id, &visitor_id, now)
-                    .await?
+                    .await?;
+                if c.external_id.is_some() {
+                    // An identified contact's history needs a valid HMAC in
+                    // every new session: its visitor_id alone (the same on
+                    // every device the user signed in on) starts afresh.
+                    let fresh = format!("v_{}", &random_secret("x")[7..29]);
+                    self.store
+                        .contact_for_visitor(inbox.workspace_id, &fresh, now)
+                        .await?
+                } else {
+                    c
+                }
             }
         };
         let ttl = self.chat.visitor_token_ttl_secs;
@@ -289,15 +301,24 @@ impl Services {
 
     /// Resolves a visitor token.
     pub fn authenticate_visitor(&self, token: &str) -> ServiceResult<Visitor> {
+        Ok(self.authenticate_visitor_until(token)?.0)
+    }
+
+    /// [`Services::authenticate_visitor`], with the token's expiry (Unix
+    /// seconds).
+    pub fn authenticate_visitor_until(&self, token: &str) -> ServiceResult<(Visitor, i64)> {
         let claims = self
             .signer
             .verify_visitor(token, self.clock.now().timestamp())
             .ok_or(ServiceError::Unauthorized("unauthorized"))?;
-        Ok(Visitor {
-            workspace_id: claims.ws,
-            inbox_id: claims.inbox,
-            contact_id: claims.contact,
-        })
+        Ok((
+            Visitor {
+                workspace_id: claims.ws,
+                inbox_id: claims.inbox,
+                contact_id: claims.contact,
+            },
+            claims.exp,
+        ))
     }
 }
 
@@ -309,6 +330,9 @@ impl Services {
             c.fail("body", "required");
         } else if body.chars().count() > self.chat.max_message_chars {
             c.fail("body", "too_long");
+        } else if body.contains('\0') {
+            // No engine stores NUL in text (PostgreSQL refuses it).
+            c.fail("body", "invalid_character");
         }
         let id = client_msg_id;
         if id.is_empty() || id.len() > 64 || id.chars().any(|ch| ch.is_control()) {
@@ -372,14 +396,16 @@ impl Services {
     pub(crate) fn announce(&self, event: Event) {
         let (ws, contact) = (event.workspace(), event.contact());
         let event = std::sync::Arc::new(event);
-        self.bus.publish(&Topic::Workspace(ws), event.clone());
+        if let Some(ws) = ws {
+            self.bus.publish(&Topic::Workspace(ws), event.clone());
+        }
         if let Some(contact) = contact {
             self.bus.publish(&Topic::Contact(contact), event);
         }
     }
 
     /// The visitor's own conversation, or 404 — whoever else's it is.
-    pub(crate) async fn visitor_conversation(
+    pub async fn visitor_conversation(
         &self,
         v: &Visitor,
         id: ConversationId,

@@ -94,6 +94,19 @@ pub struct ChatConfig {
     /// Sockets one client address may hold open at once (visitors and
     /// agents alike; offices behind one NAT share an address).
     pub max_sockets_per_ip: usize,
+    /// `message.send` frames one socket may send per second, sustained;
+    /// above it the frame gets `error` `rate_limited` with `retry_after`.
+    pub socket_messages_per_sec: f64,
+    /// … and at once, before that rate applies.
+    pub socket_message_burst: u32,
+    /// Messages one visitor may send per second over all their sockets on
+    /// this replica, sustained, and at once.
+    pub visitor_messages_per_sec: f64,
+    pub visitor_message_burst: u32,
+    /// Frames of any kind (typing, read, sync, ping …) one socket may send
+    /// per second, sustained, and at once.
+    pub socket_frames_per_sec: f64,
+    pub socket_frame_burst: u32,
     /// Concurrent conversations an agent takes when they never set their own.
     pub default_agent_capacity: i32,
     /// How often each replica retries assigning waiting conversations, in
@@ -115,6 +128,14 @@ impl Default for ChatConfig {
             socket_idle_timeout_secs: 75,
             max_sockets_per_visitor: 8,
             max_sockets_per_ip: 256,
+            // A person types a message a second at most; a script replaying
+            // hundreds is cut off after the burst (issue 14, finding 5).
+            socket_messages_per_sec: 10.0,
+            socket_message_burst: 20,
+            visitor_messages_per_sec: 10.0,
+            visitor_message_burst: 30,
+            socket_frames_per_sec: 30.0,
+            socket_frame_burst: 60,
             default_agent_capacity: 5,
             route_interval_secs: 10,
             queue_estimate_window_secs: 1800,

@@ -74,6 +74,15 @@ impl Services {
         }
     }
 
+    /// Tells every replica's open sockets that someone's access changed
+    /// (after the change is committed): they re-check at once.
+    pub fn access_changed(&self, change: kefu_domain::bus::AccessChange) {
+        self.bus.publish(
+            &change.topic(),
+            Arc::new(kefu_domain::bus::Event::AccessChanged { change }),
+        );
+    }
+
     /// Uses this knowledge base (index location, model endpoints) instead of
     /// the default in-memory, lexical-only one.
     pub fn with_knowledge(mut self, knowledge: kb::Knowledge) -> Self {

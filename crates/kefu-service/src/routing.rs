@@ -5,6 +5,7 @@
 use crate::error::{ServiceError, ServiceResult};
 use crate::validate::Checks;
 use crate::{Access, Services};
+use kefu_domain::bus::AccessChange;
 use kefu_domain::bus::Event;
 use kefu_domain::chat::{Conversation, ConversationStatus, Transition};
 use kefu_domain::routing::*;
@@ -79,6 +80,9 @@ impl Services {
             .create_team(&team, audit)
             .await
             .map_err(not_a_member)?;
+        self.access_changed(AccessChange::Workspace {
+            workspace_id: access.workspace_id,
+        });
         Ok(team)
     }
 
@@ -122,6 +126,9 @@ impl Services {
             .update_team(&team, audit)
             .await
             .map_err(not_a_member)?;
+        self.access_changed(AccessChange::Workspace {
+            workspace_id: access.workspace_id,
+        });
         self.route(access.workspace_id).await;
         Ok(team)
     }
@@ -139,6 +146,9 @@ impl Services {
         self.store
             .delete_team(access.workspace_id, id, audit)
             .await?;
+        self.access_changed(AccessChange::Workspace {
+            workspace_id: access.workspace_id,
+        });
         self.route(access.workspace_id).await;
         Ok(())
     }

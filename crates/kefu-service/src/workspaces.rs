@@ -7,6 +7,7 @@ use crate::validate::Checks;
 use crate::{Access, Principal, Services};
 use chrono::Duration;
 use kefu_domain::audit::{verify_chain, ChainFault};
+use kefu_domain::bus::AccessChange;
 use kefu_domain::model::*;
 use kefu_domain::store::AuditPage;
 use kefu_domain::{Action, ApiTokenId, InvitationId, Role, Scope, UserId, WorkspaceId};
@@ -49,10 +50,16 @@ impl Services {
             details,
             self.clock.now(),
         );
-        Ok(self
+        let ws = self
             .store
             .update_workspace(access.workspace_id, &patch, audit)
-            .await?)
+            .await?;
+        if patch.require_admin_totp.is_some() {
+            self.access_changed(AccessChange::Workspace {
+                workspace_id: access.workspace_id,
+            });
+        }
+        Ok(ws)
     }
 
     pub async fn members(&self, access: &Access) -> ServiceResult<Vec<Member>> {
@@ -80,10 +87,12 @@ impl Services {
             json!({ "from": target.role, "to": role }),
             self.clock.now(),
         );
-        Ok(self
+        let member = self
             .store
             .set_member_role(access.workspace_id, user, role, audit)
-            .await?)
+            .await?;
+        self.access_changed(AccessChange::User { user_id: user });
+        Ok(member)
     }
 
     pub async fn remove_member(&self, access: &Access, user: UserId) -> ServiceResult<()> {
@@ -101,9 +110,39 @@ impl Services {
         self.store
             .remove_member(access.workspace_id, user, audit)
             .await?;
+        self.access_changed(AccessChange::User { user_id: user });
         // Their conversations went back to the queue.
         self.route(access.workspace_id).await;
         Ok(())
+    }
+
+    /// Requires a member to choose a new password before they sign in again
+    /// (owners and admins, over the roles they may manage; not oneself: use
+    /// "change my password"). Ends all their sessions at once. Returns how
+    /// many ended.
+    pub async fn require_password_change(
+        &self,
+        access: &Access,
+        user: UserId,
+    ) -> ServiceResult<u64> {
+        access.require(Action::ChangeMemberRoles)?;
+        let target = self.store.get_member(access.workspace_id, user).await?;
+        if !access.role.may_manage(target.role) || user == access.ctx.principal.user_id() {
+            return Err(ServiceError::Forbidden("forbidden"));
+        }
+        let now = self.clock.now();
+        let audit = access.audit(
+            "member.password_change_required",
+            Some(("user", user.to_string())),
+            json!({ "role": target.role }),
+            now,
+        );
+        let ended = self.store.require_password_change(user, audit, now).await?;
+        self.access_changed(AccessChange::AllSessionsEnded {
+            user_id: user,
+            keep: None,
+        });
+        Ok(ended)
     }
 
     /// Invites an e-mail with a role; returns the invitation and its token,

@@ -12,6 +12,7 @@ mod export;
 mod kb;
 mod ops;
 pub mod postgres;
+pub mod private_files;
 pub mod snapshot;
 pub mod sqlite;
 #[cfg(feature = "testing")]

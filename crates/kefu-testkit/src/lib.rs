@@ -135,6 +135,10 @@ impl TestApp {
         settings.auth.service.argon2_memory_kib = 4096;
         settings.auth.service.argon2_iterations = 1;
         settings.database.max_connections = 4;
+        if settings.redis_url.is_some() {
+            // A cluster replica must be given its signing key.
+            settings.auth.signing_key = Some("kefu-test-signing-key-0123456789abcdef".into());
+        }
         tune(&mut settings);
         let app = kefu::App::build(settings.clone()).await.expect("build app");
         let addr = app.local_addr();
@@ -438,6 +442,27 @@ impl WsClient {
                 Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t)))) => {
                     frames.push(serde_json::from_str(t.as_str()).expect("JSON frame"))
                 }
+                Ok(Some(Ok(_))) => {}
+            }
+        }
+    }
+
+    /// Reads until the server closes the socket, for at most `secs`; returns
+    /// the close code. Panics if the socket stays open or ends without a
+    /// close frame.
+    pub async fn close_code(&mut self, secs: u64) -> u16 {
+        use futures_util::StreamExt;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            match tokio::time::timeout_at(deadline, self.stream.next()).await {
+                Err(_) => panic!("the socket was still open after {secs} s"),
+                Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Close(Some(c))))) => {
+                    return u16::from(c.code)
+                }
+                Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Close(None)))) => {
+                    panic!("closed without a code")
+                }
+                Ok(None) | Ok(Some(Err(_))) => panic!("the socket ended without a close frame"),
                 Ok(Some(Ok(_))) => {}
             }
         }

@@ -251,7 +251,9 @@ impl Settings {
             .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("kefu.db").display()))
     }
 
-    /// The effective settings as TOML with secrets and URL passwords redacted.
+    /// The effective settings as TOML with secrets redacted: secret-named
+    /// keys, and in every URL (database, Redis, OTLP, embeddings, LLM, S3
+    /// endpoint …) its credentials and key-like query parameters.
     pub fn redacted_toml(&self) -> String {
         let mut v = serde_json::to_value(self).expect("settings serialise");
         redact(&mut v);
@@ -358,6 +360,8 @@ fn redact(v: &mut serde_json::Value) {
         for (k, val) in map.iter_mut() {
             if is_secret_key(k) && !val.is_null() && !val.is_object() {
                 *val = serde_json::Value::String("[redacted]".into());
+            } else if let Some(url) = val.as_str().filter(|s| s.contains("://")) {
+                *val = serde_json::Value::String(redact_url(url));
             } else {
                 redact(val);
             }
@@ -372,8 +376,30 @@ fn strip_nulls(v: &mut serde_json::Value) {
     }
 }
 
+/// Whether a URL's query parameter may carry a credential (`api_key`,
+/// `access_token`, `sslpassword`, `X-Amz-Signature`, `auth` …).
+fn is_secret_param(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    [
+        "password",
+        "passwd",
+        "pwd",
+        "secret",
+        "token",
+        "key",
+        "sig",
+        "auth",
+        "credential",
+        "session",
+    ]
+    .iter()
+    .any(|w| n.contains(w))
+}
+
 /// `postgres://user:pw@host/db?sslpassword=x` →
-/// `postgres://user:[redacted]@host/db?sslpassword=[redacted]`.
+/// `postgres://user:[redacted]@host/db?sslpassword=[redacted]`; a bare
+/// userinfo of a web URL (`https://TOKEN@host`) is a credential too, where a
+/// database URL's bare user name is not.
 pub fn redact_url(url: &str) -> String {
     let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
         return url.to_string();
@@ -382,9 +408,15 @@ pub fn redact_url(url: &str) -> String {
     let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
     // The host follows the *last* `@`: an unencoded `@` in a password must
     // not leave the rest of the password visible.
+    let scheme = head.trim_end_matches("://").to_ascii_lowercase();
+    let web = !matches!(
+        scheme.as_str(),
+        "postgres" | "postgresql" | "redis" | "rediss" | "sqlite"
+    );
     let authority = match authority.rfind('@') {
         Some(at) => match authority[..at].split_once(':') {
             Some((user, _)) => format!("{user}:[redacted]{}", &authority[at..]),
+            None if web => format!("[redacted]{}", &authority[at..]),
             None => authority.to_string(),
         },
         None => authority.to_string(),
@@ -394,9 +426,7 @@ pub fn redact_url(url: &str) -> String {
             let query: Vec<String> = query
                 .split('&')
                 .map(|kv| match kv.split_once('=') {
-                    Some((k, _)) if k.to_ascii_lowercase().contains("password") => {
-                        format!("{k}=[redacted]")
-                    }
+                    Some((k, _)) if is_secret_param(k) => format!("{k}=[redacted]"),
                     _ => kv.to_string(),
                 })
                 .collect();
@@ -575,6 +605,51 @@ mod tests {
             ..Settings::default()
         };
         assert!(!s.redacted_toml().contains("pw@"));
+    }
+
+    /// Issue 14, finding 7: `kefu config show` printed credentials embedded
+    /// in the OTLP, embeddings and LLM URLs.
+    #[test]
+    fn credentials_in_any_url_are_redacted() {
+        assert_eq!(
+            redact_url("https://user:hunter2@otel.example.com:4318/v1/traces"),
+            "https://user:[redacted]@otel.example.com:4318/v1/traces"
+        );
+        assert_eq!(
+            redact_url("https://ghp_abc123@llm.example.com/v1?api_key=sk-live&model=x&X-Amz-Signature=f00"),
+            "https://[redacted]@llm.example.com/v1?api_key=[redacted]&model=x&X-Amz-Signature=[redacted]"
+        );
+        assert_eq!(
+            redact_url("redis://:pw@cache:6379/0"),
+            "redis://:[redacted]@cache:6379/0"
+        );
+        assert_eq!(
+            redact_url("postgres://kefu@db/kefu?sslmode=require"),
+            "postgres://kefu@db/kefu?sslmode=require",
+            "a bare database user name is not a secret"
+        );
+        let e = env(&[
+            (
+                "KEFU_OTLP_ENDPOINT",
+                "https://u:otlp-pw@collector:4318?token=otlp-tok",
+            ),
+            (
+                "KEFU_EMBEDDINGS__URL",
+                "https://emb-tok@emb.example.com/v1?key=emb-key",
+            ),
+            ("KEFU_EMBEDDINGS__MODEL", "e5"),
+            (
+                "KEFU_LLM__URL",
+                "https://llm.example.com/v1?access_token=llm-tok",
+            ),
+            ("KEFU_LLM__MODEL", "qwen"),
+        ]);
+        let loaded = Settings::load_from(None, &Overrides::default(), e).unwrap();
+        let shown = loaded.settings.redacted_toml();
+        for secret in ["otlp-pw", "otlp-tok", "emb-tok", "emb-key", "llm-tok"] {
+            assert!(!shown.contains(secret), "{secret} in:\n{shown}");
+        }
+        assert!(shown.contains("collector:4318"), "{shown}");
     }
 
     #[test]

@@ -15,11 +15,21 @@ pub fn signing_key(settings: &Settings) -> anyhow::Result<(SecretString, bool)> 
     if let Some(k) = &settings.auth.signing_key {
         return Ok((k.clone(), false));
     }
+    // Replicas of a cluster each have a data directory of their own: keys
+    // generated there would differ, and a token signed by one replica would
+    // fail on the next. A cluster must be given its one key.
+    anyhow::ensure!(
+        settings.redis_url.is_none(),
+        "redis_url is set (a cluster) but auth.signing_key is not: every replica must sign tokens \
+         with the same key. Make one with `openssl rand -hex 32 > signing.key` and give it to every \
+         replica as auth.signing_key_file = \"/path/to/signing.key\" (or KEFU_AUTH__SIGNING_KEY_FILE)"
+    );
     let path = settings.data_dir.join(KEY_FILE);
     if path.exists() {
         let key = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
         let key = key.trim().to_string();
+        kefu_store::private_files::warn_if_wider([path.as_path()]);
         anyhow::ensure!(
             key.len() >= 32,
             "{} is too short: delete it to generate a new key",
@@ -27,7 +37,7 @@ pub fn signing_key(settings: &Settings) -> anyhow::Result<(SecretString, bool)> 
         );
         return Ok((SecretString::from(key), false));
     }
-    std::fs::create_dir_all(&settings.data_dir)
+    kefu_store::private_files::create_private_dir(&settings.data_dir)
         .with_context(|| format!("creating {}", settings.data_dir.display()))?;
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
@@ -48,7 +58,7 @@ pub fn signing_key_if_any(settings: &Settings) -> anyhow::Result<(Option<SecretS
 
 /// Puts a restored signing key into the data dir (only where none exists).
 pub fn write_signing_key(settings: &Settings, key: &str) -> anyhow::Result<std::path::PathBuf> {
-    std::fs::create_dir_all(&settings.data_dir)
+    kefu_store::private_files::create_private_dir(&settings.data_dir)
         .with_context(|| format!("creating {}", settings.data_dir.display()))?;
     let path = settings.data_dir.join(KEY_FILE);
     write_private(&path, key.trim())?;
@@ -102,6 +112,31 @@ mod tests {
                 .permissions()
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
+            let dir_mode = std::fs::metadata(&settings.data_dir)
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(dir_mode & 0o777, 0o700, "a new data directory is private");
         }
+    }
+
+    /// Issue 14, finding 10: replicas started without a shared key each
+    /// made their own, and tokens then failed across replicas.
+    #[test]
+    fn a_cluster_replica_needs_a_configured_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings {
+            data_dir: dir.path().join("data"),
+            redis_url: Some("redis://127.0.0.1:6379".into()),
+            ..Settings::default()
+        };
+        let e = signing_key(&settings).unwrap_err().to_string();
+        assert!(e.contains("openssl rand -hex 32"), "{e}");
+        assert!(
+            !settings.data_dir.join(KEY_FILE).exists(),
+            "nothing generated"
+        );
+        settings.auth.signing_key = Some("k".repeat(64).into());
+        assert!(signing_key(&settings).is_ok());
     }
 }

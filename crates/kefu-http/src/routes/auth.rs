@@ -28,6 +28,69 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(login))
         .routes(routes!(refresh))
         .routes(routes!(logout))
+        .routes(routes!(login_with_new_password))
+        .routes(routes!(sign_out_everywhere))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewPasswordLoginRequest {
+    pub email: String,
+    /// The current password.
+    pub password: String,
+    pub totp: Option<String>,
+    pub new_password: String,
+}
+
+/// Never prints the passwords or code.
+impl std::fmt::Debug for NewPasswordLoginRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewPasswordLoginRequest")
+            .finish_non_exhaustive()
+    }
+}
+
+/// Signs in and sets a new password at once: how a member whose owner or
+/// admin required a new password (login answered 403
+/// `password_change_required`) gets back in. Every other session ends.
+#[utoipa::path(post, path = "/auth/password", tag = "auth", request_body = NewPasswordLoginRequest,
+    responses(
+        (status = 200, body = TokenResponse),
+        (status = 401, description = "`invalid_credentials`, `totp_required` or `invalid_totp`", body = ErrorBody),
+        (status = 422, description = "`validation_failed`: `new_password` is `too_short`, `too_simple`, `too_common`, `too_similar` or `unchanged`", body = ErrorBody),
+        (status = 429, description = "`rate_limited`, with Retry-After", body = ErrorBody),
+    ))]
+async fn login_with_new_password(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<NewPasswordLoginRequest>,
+) -> ApiResult<Response> {
+    let input = LoginInput {
+        email: req.email,
+        password: req.password,
+        totp: req.totp,
+        ip,
+        user_agent: user_agent(&headers),
+    };
+    let (pair, me) = state
+        .services
+        .login_with_new_password(input, &req.new_password)
+        .await?;
+    tracing::info!(user_id = %me.user.id, "signed in with a new password");
+    Ok(token_response(&state, pair, me))
+}
+
+/// "Sign out everywhere": ends every session of the caller, this one too;
+/// their open sockets close with 4001.
+#[utoipa::path(post, path = "/auth/sessions/revoke", tag = "auth", security(("bearer" = []), ("cookie" = [])),
+    responses((status = 204, description = "Every session ended"), (status = 401, body = ErrorBody)))]
+async fn sign_out_everywhere(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+) -> ApiResult<Response> {
+    let ended = state.services.sign_out_everywhere(&principal).await?;
+    tracing::info!(user_id = %principal.user_id(), ended, "signed out everywhere");
+    Ok(signed_out(&state))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -142,6 +205,7 @@ fn user_agent(headers: &HeaderMap) -> Option<String> {
     responses(
         (status = 200, body = TokenResponse),
         (status = 401, description = "`invalid_credentials`, `totp_required` or `invalid_totp`", body = ErrorBody),
+        (status = 403, description = "`password_change_required`: sign in with `POST /auth/password`", body = ErrorBody),
         (status = 429, description = "`rate_limited`, with Retry-After", body = ErrorBody),
     ))]
 async fn login(
@@ -196,16 +260,21 @@ async fn logout(
     Authenticated(principal): Authenticated,
 ) -> ApiResult<Response> {
     state.services.logout(&principal).await?;
+    Ok(signed_out(&state))
+}
+
+/// 204 that clears the console's cookies.
+fn signed_out(state: &AppState) -> Response {
     let mut res = StatusCode::NO_CONTENT.into_response();
     for (name, path) in [
         (ACCESS_COOKIE, "/"),
         (REFRESH_COOKIE, "/api/v1/auth"),
         (CSRF_COOKIE, "/"),
     ] {
-        let line = cookie_line(&state, name, "", path, 0, true);
+        let line = cookie_line(state, name, "", path, 0, true);
         if let Ok(v) = HeaderValue::from_str(&line) {
             res.headers_mut().append(header::SET_COOKIE, v);
         }
     }
-    Ok(res)
+    res
 }

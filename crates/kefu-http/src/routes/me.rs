@@ -17,6 +17,45 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(me))
         .routes(routes!(totp_enrol, totp_disable))
         .routes(routes!(totp_confirm))
+        .routes(routes!(change_password))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// Never prints the passwords.
+impl std::fmt::Debug for ChangePasswordRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChangePasswordRequest")
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionsEnded {
+    /// The caller's other sessions that were signed out.
+    pub sessions_ended: u64,
+}
+
+/// "Change my password": needs the current one; signs out every other
+/// session of the caller (this one stays).
+#[utoipa::path(post, path = "/me/password", tag = "me", request_body = ChangePasswordRequest, security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = SessionsEnded),
+        (status = 422, description = "`validation_failed`: `current_password` `invalid_password`; `new_password` `too_short`, `too_simple`, `too_common`, `too_similar` or `unchanged`", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn change_password(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    ApiJson(req): ApiJson<ChangePasswordRequest>,
+) -> ApiResult<Json<SessionsEnded>> {
+    let sessions_ended = state
+        .services
+        .change_password(&p, &req.current_password, &req.new_password)
+        .await?;
+    Ok(Json(SessionsEnded { sessions_ended }))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -17,6 +17,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_members))
         .routes(routes!(patch_member, delete_member))
+        .routes(routes!(require_password_change))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -75,4 +76,27 @@ async fn delete_member(
     let user: UserId = parse_id(&user_id, "member")?;
     state.services.remove_member(&a, user).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct PasswordChangeRequired {
+    /// The member's sessions that were signed out.
+    pub sessions_ended: u64,
+}
+
+/// Requires the member to choose a new password before they sign in again
+/// (owner, admin; over roles they may manage; not oneself). Signs them out
+/// everywhere at once; their next login answers 403
+/// `password_change_required` until they use `POST /auth/password`.
+#[utoipa::path(post, path = "/workspaces/{workspace_id}/members/{user_id}/require-password-change", tag = "members",
+    params(("workspace_id" = Uuid, Path), ("user_id" = Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = PasswordChangeRequired), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn require_password_change(
+    State(state): State<AppState>,
+    WorkspaceAccess(a): WorkspaceAccess,
+    Path((_, user_id)): Path<(String, String)>,
+) -> ApiResult<Json<PasswordChangeRequired>> {
+    let user: UserId = parse_id(&user_id, "member")?;
+    let sessions_ended = state.services.require_password_change(&a, user).await?;
+    Ok(Json(PasswordChangeRequired { sessions_ended }))
 }

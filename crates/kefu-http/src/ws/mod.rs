@@ -8,12 +8,22 @@
 //! rather than buffered without bound; events it missed are in the database
 //! and come back with `sync`. Likewise a socket that falls further behind
 //! the bus than `chat.bus_capacity` events is told to sync (`events_missed`).
+//!
+//! Rights are not fixed at the upgrade. A member's socket follows its user's
+//! topic: a session that ends (logout, revocation, refresh-token reuse)
+//! closes it with 4001, and a change of memberships, roles, teams or a
+//! workspace's 2FA rule makes it recompute what it may see, on every replica
+//! within the bus's delay. Every frame a member sends is checked against the
+//! live session too, so nothing slips in between a revocation and its
+//! event. Every socket closes with 4002 when its token expires, unless an
+//! `auth` frame brought a fresh one. Close codes are in docs/protocol.md.
 
 pub mod protocol;
 
 use crate::error::ApiError;
 use crate::extract::client_ip;
 use crate::metrics::KindLabels;
+use crate::ratelimit::Bucket;
 use crate::router::AppState;
 use crate::routes::dto::MessageDto;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -28,6 +38,7 @@ use kefu_domain::chat::ConversationStatus;
 use kefu_domain::{ConversationId, Role, TeamId, WorkspaceId};
 use kefu_service::chat::Window;
 use kefu_service::chat::{Visitor, MAX_PAGE};
+use kefu_service::Services;
 use kefu_service::{Access, Ctx, Principal, ServiceError};
 use protocol::{ClientFrame, ConversationView, ParticipantDto, ServerFrame, PROTOCOL};
 use serde::Deserialize;
@@ -35,6 +46,29 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
+use tokio::task::{AbortHandle, JoinSet};
+
+/// Close codes (docs/protocol.md).
+mod close_code {
+    /// The session ended (signed out, revoked, or the account may no longer
+    /// sign in): sign in again.
+    pub const SESSION_ENDED: u16 = 4001;
+    /// The token expired: refresh it (a visitor: a new widget session) and
+    /// reconnect, or send `auth` with a fresh token before it expires.
+    pub const TOKEN_EXPIRED: u16 = 4002;
+    /// The server could not re-check the socket's rights (the database was
+    /// unreachable): reconnect.
+    pub const RECHECK_FAILED: u16 = 1011;
+    /// A frame over the size limit (RFC 6455).
+    pub const TOO_BIG: u16 = 1009;
+}
+
+/// Whether a read failed because the frame exceeded `max_message_size`
+/// (tungstenite's capacity error, which axum passes on boxed).
+fn frame_too_big(e: &axum::Error) -> bool {
+    let text = e.to_string();
+    text.contains("Space limit exceeded") || text.contains("Message too long")
+}
 
 /// Bytes read from a socket at a time.
 const SOCKET_READ_BUFFER: usize = 4096;
@@ -153,8 +187,8 @@ async fn upgrade(
         ),
         None => None,
     };
-    let (peer, slot) = if token.starts_with("vt1.") {
-        let v = services.authenticate_visitor(&token)?;
+    let (peer, slot, expires_at) = if token.starts_with("vt1.") {
+        let (v, expires_at) = services.authenticate_visitor_until(&token)?;
         let inbox = services
             .store
             .get_inbox(v.workspace_id, v.inbox_id)
@@ -172,28 +206,10 @@ async fn upgrade(
                 services.chat.max_sockets_per_visitor,
             )
             .ok_or_else(|| ApiError::rate_limited(5, "too_many_sockets"))?;
-        (Peer::Visitor(v), Some(slot))
+        (Peer::Visitor(v), Some(slot), expires_at)
     } else {
-        let principal = services.authenticate_access_token(&token).await?;
-        let roles: HashMap<WorkspaceId, Role> = services
-            .store
-            .user_workspaces(principal.user_id())
-            .await
-            .map_err(ServiceError::from)?
-            .into_iter()
-            .map(|m| (m.workspace.id, m.role))
-            .collect();
-        let mut teams = HashMap::new();
-        for (ws, role) in &roles {
-            if *role == Role::Agent {
-                let mine = services
-                    .store
-                    .member_teams(*ws, principal.user_id())
-                    .await
-                    .map_err(ServiceError::from)?;
-                teams.insert(*ws, mine);
-            }
-        }
+        let (principal, expires_at) = services.authenticate_access_token_until(&token).await?;
+        let (roles, teams) = member_rights(services, &principal, &ip).await?;
         (
             Peer::Member {
                 principal,
@@ -201,6 +217,7 @@ async fn upgrade(
                 teams,
             },
             None,
+            expires_at,
         )
     };
     // Frames above this are refused by the protocol layer (the connection
@@ -215,8 +232,62 @@ async fn upgrade(
         .max_message_size(max_frame)
         .on_upgrade(move |socket| async move {
             let _slots = (slot, ip_slot);
-            Connection { state, peer, ip }.run(socket).await;
+            let now = std::time::Instant::now();
+            let chat = &state.services.chat;
+            let (frames, messages) = (
+                Bucket::full(chat.socket_frame_burst, now),
+                Bucket::full(chat.socket_message_burst, now),
+            );
+            Connection {
+                state,
+                peer,
+                ip,
+                token,
+                expires_at,
+                frames,
+                messages,
+                in_inbox: Mutex::default(),
+            }
+            .run(socket)
+            .await;
         }))
+}
+
+/// The workspaces whose events a member may receive, with their role there
+/// and (agents) their teams: what the REST API would allow them now, the
+/// workspace's "admins must use 2FA" rule included.
+async fn member_rights(
+    services: &Services,
+    principal: &Principal,
+    ip: &Option<String>,
+) -> Result<
+    (
+        HashMap<WorkspaceId, Role>,
+        HashMap<WorkspaceId, Vec<TeamId>>,
+    ),
+    ServiceError,
+> {
+    let user = principal.user_id();
+    let (mut roles, mut teams) = (HashMap::new(), HashMap::new());
+    for m in services.store.user_workspaces(user).await? {
+        let ws = m.workspace.id;
+        let ctx = Ctx {
+            principal: principal.clone(),
+            ip: ip.clone(),
+        };
+        let access = match services.access(ctx, ws).await {
+            Ok(a) => a,
+            // Removed meanwhile, or an admin without the second factor the
+            // workspace requires: nothing of it.
+            Err(ServiceError::NotFound(_) | ServiceError::Forbidden(_)) => continue,
+            Err(e) => return Err(e),
+        };
+        if access.role == Role::Agent {
+            teams.insert(ws, services.store.member_teams(ws, user).await?);
+        }
+        roles.insert(ws, access.role);
+    }
+    Ok((roles, teams))
 }
 
 enum Feed {
@@ -224,17 +295,269 @@ enum Feed {
     Missed,
 }
 
+/// What a client frame leads to.
+enum Step {
+    Reply(Vec<ServerFrame>),
+    Close(u16, &'static str),
+}
+
+/// The socket's subscriptions: one forwarding task per topic feeding a
+/// single queue; aborted when the topic is dropped or the socket ends.
+struct Follows {
+    tx: mpsc::Sender<Feed>,
+    tasks: JoinSet<()>,
+    topics: HashMap<Topic, AbortHandle>,
+}
+
+impl Follows {
+    /// Follows exactly `wanted`: new topics get a forwarder, dropped ones lose theirs.
+    fn set(&mut self, bus: &Arc<dyn kefu_domain::bus::Bus>, wanted: Vec<Topic>) {
+        self.topics.retain(|t, task| {
+            let keep = wanted.contains(t);
+            if !keep {
+                task.abort();
+            }
+            keep
+        });
+        for topic in wanted {
+            if self.topics.contains_key(&topic) {
+                continue;
+            }
+            let mut rx = bus.subscribe(&topic);
+            let tx = self.tx.clone();
+            let task = self.tasks.spawn(async move {
+                loop {
+                    let item = match rx.recv().await {
+                        Ok(ev) => Feed::Event(ev),
+                        Err(broadcast::error::RecvError::Lagged(_)) => Feed::Missed,
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    };
+                    if tx.send(item).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            self.topics.insert(topic, task);
+        }
+    }
+}
+
 struct Connection {
     state: AppState,
     peer: Peer,
     ip: Option<String>,
+    /// The token the socket authenticated with (or the latest `auth`):
+    /// a member's session is re-checked with it.
+    token: String,
+    /// When that token expires (Unix seconds).
+    expires_at: i64,
+    /// This socket's frames and messages (`chat.socket_*_per_sec`).
+    frames: Bucket,
+    messages: Bucket,
+    /// Visitors: whether each conversation of their contact that an event
+    /// was about belongs to this socket's inbox (a contact may have
+    /// conversations in several inboxes; REST shows one inbox's).
+    in_inbox: Mutex<HashMap<ConversationId, bool>>,
 }
 
 impl Connection {
     fn topics(&self) -> Vec<Topic> {
         match &self.peer {
             Peer::Visitor(v) => vec![Topic::Contact(v.contact_id)],
-            Peer::Member { roles, .. } => roles.keys().map(|w| Topic::Workspace(*w)).collect(),
+            Peer::Member {
+                principal, roles, ..
+            } => roles
+                .keys()
+                .map(|w| Topic::Workspace(*w))
+                .chain([Topic::User(principal.user_id())])
+                .collect(),
+        }
+    }
+
+    /// Seconds until the token expires (0 when it has).
+    fn expires_in(&self) -> i64 {
+        (self.expires_at - self.state.services.clock.now().timestamp()).max(0)
+    }
+
+    fn expiry_deadline(&self) -> tokio::time::Instant {
+        tokio::time::Instant::now() + Duration::from_secs(self.expires_in() as u64)
+    }
+
+    /// Re-checks a member's session and recomputes their rights (after an
+    /// access event, a lost event, or an `auth`): `Err` closes the socket.
+    async fn recheck(&mut self) -> Result<(), (u16, &'static str)> {
+        let Peer::Member { .. } = self.peer else {
+            return Ok(());
+        };
+        let services = self.state.services.clone();
+        let principal = match services.authenticate_access_token(&self.token).await {
+            Ok(p) => p,
+            Err(ServiceError::Unauthorized(_)) if self.expires_in() == 0 => {
+                return Err((
+                    close_code::TOKEN_EXPIRED,
+                    "token expired: refresh and reconnect",
+                ))
+            }
+            Err(ServiceError::Unauthorized(_)) => {
+                return Err((close_code::SESSION_ENDED, "session ended: sign in again"))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot re-check a socket's session; closing it");
+                return Err((close_code::RECHECK_FAILED, "reconnect"));
+            }
+        };
+        match member_rights(&services, &principal, &self.ip).await {
+            Ok((roles, teams)) => {
+                self.peer = Peer::Member {
+                    principal,
+                    roles,
+                    teams,
+                };
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot recompute a socket's rights; closing it");
+                Err((close_code::RECHECK_FAILED, "reconnect"))
+            }
+        }
+    }
+
+    /// A fresh token for the same member or visitor.
+    async fn reauthenticate(&mut self, token: String) -> Step {
+        let services = self.state.services.clone();
+        let refused = || {
+            Step::Reply(vec![ServerFrame::error(
+                "unauthorized",
+                "That token is not valid for this socket.",
+                None,
+            )])
+        };
+        match &self.peer {
+            Peer::Visitor(v) => match services.authenticate_visitor_until(&token) {
+                Ok((fresh, exp)) if fresh.contact_id == v.contact_id => {
+                    self.peer = Peer::Visitor(fresh);
+                    self.expires_at = exp;
+                }
+                _ => return refused(),
+            },
+            Peer::Member { principal, .. } => {
+                match services.authenticate_access_token_until(&token).await {
+                    Ok((fresh, exp)) if fresh.user_id() == principal.user_id() => {
+                        self.token = token;
+                        self.expires_at = exp;
+                        if let Err((code, reason)) = self.recheck().await {
+                            return Step::Close(code, reason);
+                        }
+                    }
+                    _ => return refused(),
+                }
+            }
+        }
+        Step::Reply(vec![ServerFrame::AuthOk {
+            token_expires_in_secs: self.expires_in(),
+        }])
+    }
+
+    /// The rate limits on what the client sends: every frame, and
+    /// messages per socket and per visitor. `Some` is the refusal.
+    fn limit(&mut self, frame: &ClientFrame) -> Option<ServerFrame> {
+        let chat = self.state.services.chat.clone();
+        let now = std::time::Instant::now();
+        let reference = match frame {
+            ClientFrame::MessageSend { client_msg_id, .. } => Some(client_msg_id.clone()),
+            _ => None,
+        };
+        let metrics = self.state.metrics.clone();
+        let refused = |reason: &str, retry_after| {
+            metrics
+                .rate_limited
+                .get_or_create(&crate::metrics::ReasonLabels {
+                    reason: reason.to_string(),
+                })
+                .inc();
+            Some(ServerFrame::rate_limited(retry_after, reference.clone()))
+        };
+        if let Err(after) =
+            self.frames
+                .take(chat.socket_frames_per_sec, chat.socket_frame_burst, now)
+        {
+            return refused("socket_frames", after);
+        }
+        if reference.is_none() {
+            return None;
+        }
+        if let Err(after) =
+            self.messages
+                .take(chat.socket_messages_per_sec, chat.socket_message_burst, now)
+        {
+            return refused("socket_messages", after);
+        }
+        if let Peer::Visitor(v) = &self.peer {
+            let key = format!("contact:{}", v.contact_id);
+            if let Err(after) = self.state.visitor_messages.take(&key, now) {
+                return refused("visitor_messages", after);
+            }
+        }
+        None
+    }
+
+    /// One text frame from the client.
+    async fn on_text(&mut self, text: &str) -> Step {
+        if let Some(field) = crate::extract::nul_field(text.as_bytes()) {
+            let reference = serde_json::from_str::<serde_json::Value>(text)
+                .ok()
+                .and_then(|v| v["client_msg_id"].as_str().map(str::to_string))
+                .filter(|r| !r.contains('\0'));
+            return Step::Reply(vec![ServerFrame::error(
+                "validation_failed",
+                format!("Text may not contain the NUL character (U+0000). {{\"{field}\":\"invalid_character\"}}"),
+                reference,
+            )]);
+        }
+        let frame: ClientFrame = match serde_json::from_str(text) {
+            Ok(f) => f,
+            Err(e) => {
+                return Step::Reply(vec![ServerFrame::error(
+                    "invalid_frame",
+                    format!("Not a valid frame: {e}"),
+                    None,
+                )])
+            }
+        };
+        if let Some(refusal) = self.limit(&frame) {
+            return Step::Reply(vec![refusal]);
+        }
+        match frame {
+            ClientFrame::Ping => Step::Reply(vec![ServerFrame::Pong]),
+            ClientFrame::Auth { token } => self.reauthenticate(token).await,
+            frame => {
+                // A member acts only while their session lives: nothing
+                // slips in between a sign-out and its event.
+                if let Peer::Member { .. } = self.peer {
+                    match self
+                        .state
+                        .services
+                        .authenticate_access_token(&self.token)
+                        .await
+                    {
+                        Ok(_) => {}
+                        Err(ServiceError::Unauthorized(_)) if self.expires_in() == 0 => {
+                            return Step::Close(
+                                close_code::TOKEN_EXPIRED,
+                                "token expired: refresh and reconnect",
+                            )
+                        }
+                        Err(ServiceError::Unauthorized(_)) => {
+                            return Step::Close(
+                                close_code::SESSION_ENDED,
+                                "session ended: sign in again",
+                            )
+                        }
+                        Err(e) => return Step::Reply(vec![error_frame(e, None)]),
+                    }
+                }
+                Step::Reply(self.handle(frame).await)
+            }
         }
     }
 
@@ -275,7 +598,7 @@ impl Connection {
         }
     }
 
-    async fn run(self, mut socket: WebSocket) {
+    async fn run(mut self, mut socket: WebSocket) {
         let sessions = self
             .state
             .metrics
@@ -292,35 +615,23 @@ impl Connection {
         // One forwarding task per subscription feeds a single queue; their
         // JoinSet aborts them when this socket ends.
         let (feed_tx, mut feed) = mpsc::channel::<Feed>(chat.bus_capacity.max(1));
-        let mut forwarders = tokio::task::JoinSet::new();
-        for topic in self.topics() {
-            let mut rx = self.state.services.bus.subscribe(&topic);
-            let tx = feed_tx.clone();
-            forwarders.spawn(async move {
-                loop {
-                    let item = match rx.recv().await {
-                        Ok(ev) => Feed::Event(ev),
-                        Err(broadcast::error::RecvError::Lagged(_)) => Feed::Missed,
-                        Err(broadcast::error::RecvError::Closed) => return,
-                    };
-                    if tx.send(item).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
+        let mut follows = Follows {
+            tx: feed_tx.clone(),
+            tasks: JoinSet::new(),
+            topics: HashMap::new(),
+        };
+        let bus = self.state.services.bus.clone();
+        follows.set(&bus, self.topics());
         // A shared bus that lost events (an outage) says so: the client
         // catches up with `sync`, as after a lag.
-        let mut resyncs = self.state.services.bus.resyncs();
-        let tx = feed_tx.clone();
-        forwarders.spawn(async move {
+        let mut resyncs = bus.resyncs();
+        follows.tasks.spawn(async move {
             while resyncs.changed().await.is_ok() {
-                if tx.send(Feed::Missed).await.is_err() {
+                if feed_tx.send(Feed::Missed).await.is_err() {
                     return;
                 }
             }
         });
-        drop(feed_tx);
 
         let hello = ServerFrame::Hello {
             protocol: PROTOCOL,
@@ -329,15 +640,22 @@ impl Connection {
                 Peer::Member { .. } => "agent",
             },
             idle_timeout_secs: idle.as_secs(),
+            token_expires_in_secs: self.expires_in(),
         };
         if !self.send(&mut socket, &hello, send_deadline).await {
             return;
         }
         let shutdown = self.state.shutdown.clone();
+        let expiry = tokio::time::sleep_until(self.expiry_deadline());
+        tokio::pin!(expiry);
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => {
                     close(&mut socket, 1012, "server restarting; reconnect and sync").await;
+                    return;
+                }
+                _ = &mut expiry => {
+                    close(&mut socket, close_code::TOKEN_EXPIRED, "token expired: refresh and reconnect").await;
                     return;
                 }
                 incoming = tokio::time::timeout(idle, socket.recv()) => {
@@ -346,14 +664,37 @@ impl Connection {
                             close(&mut socket, 4000, "idle timeout").await;
                             return;
                         }
-                        Ok(None) | Ok(Some(Err(_))) => return,
+                        Ok(None) => return,
+                        Ok(Some(Err(e))) => {
+                            // A frame over the limit is refused by the protocol
+                            // layer mid-read; say why before dropping the
+                            // connection (RFC 6455 §7.4.1: 1009).
+                            if frame_too_big(&e) {
+                                let _ = tokio::time::timeout(
+                                    Duration::from_secs(1),
+                                    close(&mut socket, close_code::TOO_BIG, "frame too big"),
+                                )
+                                .await;
+                            }
+                            return;
+                        }
                         Ok(Some(Ok(msg))) => msg,
                     };
                     let replies = match msg {
                         Message::Text(text) => {
                             self.state.metrics.ws_frames_in.get_or_create(&self.kind()).inc();
                             let span = tracing::info_span!("ws.frame", kind = self.kind().kind.as_str());
-                            tracing::Instrument::instrument(self.handle(text.as_str()), span).await
+                            let step = tracing::Instrument::instrument(self.on_text(text.as_str()), span).await;
+                            // An `auth` may have moved the expiry and the rights.
+                            expiry.as_mut().reset(self.expiry_deadline());
+                            follows.set(&bus, self.topics());
+                            match step {
+                                Step::Reply(frames) => frames,
+                                Step::Close(code, reason) => {
+                                    close(&mut socket, code, reason).await;
+                                    return;
+                                }
+                            }
                         }
                         Message::Binary(_) => vec![ServerFrame::error("invalid_frame", "Send JSON text frames.", None)],
                         Message::Close(_) => return,
@@ -368,6 +709,14 @@ impl Connection {
                 }
                 item = feed.recv() => {
                     let frames = match item {
+                        Some(Feed::Event(ev)) if matches!(*ev, Event::AccessChanged { .. }) => {
+                            if let Err((code, reason)) = self.recheck().await {
+                                close(&mut socket, code, reason).await;
+                                return;
+                            }
+                            follows.set(&bus, self.topics());
+                            Vec::new()
+                        }
                         Some(Feed::Event(ev)) => {
                             let frames = self.visible(&ev).await;
                             if let (Event::MessageCreated { message, .. }, false) = (&*ev, frames.is_empty()) {
@@ -382,11 +731,19 @@ impl Connection {
                             }
                             frames
                         }
-                        Some(Feed::Missed) => vec![ServerFrame::error(
-                            "events_missed",
-                            "Some events were missed; send sync for your open conversations.",
-                            None,
-                        )],
+                        Some(Feed::Missed) => {
+                            // What was missed may have been a change of rights.
+                            if let Err((code, reason)) = self.recheck().await {
+                                close(&mut socket, code, reason).await;
+                                return;
+                            }
+                            follows.set(&bus, self.topics());
+                            vec![ServerFrame::error(
+                                "events_missed",
+                                "Some events were missed; send sync for your open conversations.",
+                                None,
+                            )]
+                        }
                         None => Vec::new(),
                     };
                     for frame in frames {
@@ -405,6 +762,11 @@ impl Connection {
             Peer::Visitor(v) => {
                 if ev.contact() != Some(v.contact_id) {
                     return Vec::new();
+                }
+                if let Some(id) = ev.conversation() {
+                    if !self.in_my_inbox(v, id, ev).await {
+                        return Vec::new();
+                    }
                 }
                 match ev {
                     Event::MessageCreated { message, .. } if !message.private => {
@@ -450,7 +812,7 @@ impl Connection {
                         message_id,
                         delta,
                     } => vec![ServerFrame::delta(about, *message_id, delta)],
-                    Event::KnowledgeChanged { .. } => Vec::new(),
+                    Event::KnowledgeChanged { .. } | Event::AccessChanged { .. } => Vec::new(),
                 }
             }
             Peer::Member {
@@ -458,11 +820,14 @@ impl Connection {
                 roles,
                 teams,
             } => {
-                let Some(role) = roles.get(&ev.workspace()) else {
+                let Some(ws) = ev.workspace() else {
+                    return Vec::new();
+                };
+                let Some(role) = roles.get(&ws) else {
                     return Vec::new();
                 };
                 let me = principal.user_id();
-                let my_teams = teams.get(&ev.workspace()).map_or(&[][..], Vec::as_slice);
+                let my_teams = teams.get(&ws).map_or(&[][..], Vec::as_slice);
                 let (assignee, team) = ev.placement();
                 if !role.sees_conversation(me, assignee, team, my_teams) {
                     return match ev {
@@ -502,27 +867,38 @@ impl Connection {
                         message_id,
                         delta,
                     } => vec![ServerFrame::delta(about, *message_id, delta)],
-                    Event::KnowledgeChanged { .. } => Vec::new(),
+                    Event::KnowledgeChanged { .. } | Event::AccessChanged { .. } => Vec::new(),
                 }
             }
         }
     }
 
+    /// Whether the visitor's conversation `id` is in the socket's inbox
+    /// (remembered per conversation: its inbox never changes).
+    async fn in_my_inbox(&self, v: &Visitor, id: ConversationId, ev: &Event) -> bool {
+        if let Event::ConversationUpdated { conversation } = ev {
+            return conversation.inbox_id == v.inbox_id;
+        }
+        if let Some(known) = self.in_inbox.lock().expect("inbox cache").get(&id) {
+            return *known;
+        }
+        let mine = match self.state.services.visitor_conversation(v, id).await {
+            Ok(_) => true,
+            Err(ServiceError::NotFound(_)) => false,
+            // Unknown for now: withhold this event (the client syncs later),
+            // and ask again next time.
+            Err(_) => return false,
+        };
+        self.in_inbox.lock().expect("inbox cache").insert(id, mine);
+        mine
+    }
+
     /// One client frame → the frames to answer with. Bad input gets an
     /// `error` frame; the socket stays open.
-    async fn handle(&self, text: &str) -> Vec<ServerFrame> {
-        let frame: ClientFrame = match serde_json::from_str(text) {
-            Ok(f) => f,
-            Err(e) => {
-                return vec![ServerFrame::error(
-                    "invalid_frame",
-                    format!("Not a valid frame: {e}"),
-                    None,
-                )]
-            }
-        };
+    async fn handle(&self, frame: ClientFrame) -> Vec<ServerFrame> {
         match frame {
             ClientFrame::Ping => vec![ServerFrame::Pong],
+            ClientFrame::Auth { .. } => Vec::new(),
             ClientFrame::Typing {
                 conversation_id,
                 on,

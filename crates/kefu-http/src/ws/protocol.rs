@@ -38,6 +38,11 @@ pub enum ClientFrame {
     Read { conversation_id: Uuid, seq: i64 },
     #[serde(rename = "ping")]
     Ping,
+    /// A fresh token for this socket before its token expires (the same
+    /// member, or the same visitor): the socket then lives until the new
+    /// token's expiry instead of closing with 4002.
+    #[serde(rename = "auth")]
+    Auth { token: String },
 }
 
 /// A conversation as the peer may see it: agents get every field, visitors
@@ -70,7 +75,13 @@ pub enum ServerFrame {
         role: &'static str,
         /// Send something (a `ping` will do) at least this often.
         idle_timeout_secs: u64,
+        /// The socket's token expires in this many seconds: then the socket
+        /// closes with 4002, unless an `auth` frame brought a newer token.
+        token_expires_in_secs: i64,
     },
+    /// An `auth` frame was accepted.
+    #[serde(rename = "auth.ok")]
+    AuthOk { token_expires_in_secs: i64 },
     #[serde(rename = "message.ack")]
     MessageAck {
         client_msg_id: String,
@@ -128,6 +139,9 @@ pub enum ServerFrame {
         /// The `client_msg_id` of the frame that failed, when it had one.
         #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<String>,
+        /// `rate_limited`: seconds until the frame may be sent again.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        retry_after: Option<u64>,
     },
 }
 
@@ -154,6 +168,17 @@ impl ServerFrame {
             code: code.into(),
             message: message.into(),
             reference,
+            retry_after: None,
+        }
+    }
+
+    /// A frame refused by a rate limit: retry in `retry_after` seconds.
+    pub fn rate_limited(retry_after: u64, reference: Option<String>) -> Self {
+        ServerFrame::Error {
+            code: "rate_limited".into(),
+            message: format!("Too many frames; retry in {retry_after} s."),
+            reference,
+            retry_after: Some(retry_after),
         }
     }
 }

@@ -82,8 +82,11 @@ impl Services {
         }
     }
 
+    /// Owners and admins only, as documented (the evaluation gate holds the
+    /// team's test questions); agents see the bot's decisions, not its
+    /// tuning.
     pub async fn bot_settings(&self, access: &Access) -> ServiceResult<BotSettings> {
-        access.require(Action::ViewKnowledge)?;
+        access.require(Action::UpdateWorkspaceSettings)?;
         self.bot_settings_of(access.workspace_id).await
     }
 

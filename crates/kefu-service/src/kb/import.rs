@@ -87,26 +87,58 @@ impl Services {
         let ws = access.workspace_id;
         let gate = self.bot_settings_of(ws).await?.eval_gate;
         let mut report = ImportReport::default();
-        let mut lines = reader.lines();
+        let mut changed: Vec<ArticleId> = Vec::new();
+        let outcome = self
+            .import_lines(access, reader, progress, gate, &mut report, &mut changed)
+            .await;
+        // Whatever was stored becomes searchable now, even when a later
+        // failure (a dropped connection, the database) ends the import.
+        for chunk in changed.chunks(500) {
+            self.knowledge_changed(ws, chunk.to_vec()).await;
+        }
+        outcome.map(|()| report)
+    }
+
+    async fn import_lines<R: AsyncBufRead + Unpin + Send>(
+        &self,
+        access: &Access,
+        mut reader: R,
+        progress: &mut (dyn FnMut(usize) + Send),
+        gate: Option<kefu_domain::kb::EvalGate>,
+        report: &mut ImportReport,
+        changed: &mut Vec<ArticleId>,
+    ) -> ServiceResult<()> {
+        let ws = access.workspace_id;
         let mut no = 0;
         let mut held: Vec<Line> = Vec::new();
-        let mut changed: Vec<ArticleId> = Vec::new();
-        while let Some(text) = lines.next_line().await.map_err(|e| {
-            ServiceError::invalid(
-                "body",
-                if e.kind() == std::io::ErrorKind::InvalidData {
-                    "not_utf8"
-                } else {
-                    "unreadable"
-                },
-            )
-        })? {
+        let mut raw = Vec::new();
+        loop {
+            raw.clear();
+            let n = reader
+                .read_until(b'\n', &mut raw)
+                .await
+                .map_err(|_| ServiceError::invalid("body", "unreadable"))?;
+            if n == 0 {
+                break;
+            }
             no += 1;
             progress(no);
+            // A line that is not UTF-8 is one bad line, not a bad import.
+            let text = match std::str::from_utf8(&raw) {
+                Ok(t) => t,
+                Err(e) => {
+                    report.failed.push(LineFailure {
+                        line: no,
+                        code: "not_utf8".into(),
+                        message: format!("not UTF-8 text (byte {})", e.valid_up_to() + 1),
+                    });
+                    continue;
+                }
+            };
             if text.trim().is_empty() {
                 continue;
             }
-            let line = match self.parse_line(no, &text) {
+            let line = match self.parse_line(no, text) {
                 Ok(l) => l,
                 Err(f) => {
                     report.failed.push(f);
@@ -116,11 +148,9 @@ impl Services {
             if gate.is_some() {
                 held.push(line);
             } else {
-                self.store_line(access, line, &mut report, &mut changed)
-                    .await?;
+                self.store_line(access, line, report, changed).await?;
                 if changed.len() >= 500 {
-                    self.knowledge_changed(ws, std::mem::take(&mut changed))
-                        .await;
+                    self.knowledge_changed(ws, std::mem::take(changed)).await;
                 }
             }
         }
@@ -139,17 +169,13 @@ impl Services {
                 report: r,
             });
             if !passed {
-                return Ok(report);
+                return Ok(());
             }
             for line in held {
-                self.store_line(access, line, &mut report, &mut changed)
-                    .await?;
+                self.store_line(access, line, report, changed).await?;
             }
         }
-        for chunk in changed.chunks(500) {
-            self.knowledge_changed(ws, chunk.to_vec()).await;
-        }
-        Ok(report)
+        Ok(())
     }
 
     fn parse_line(&self, no: usize, text: &str) -> Result<Line, LineFailure> {
@@ -158,6 +184,12 @@ impl Services {
             code: code.to_string(),
             message,
         };
+        if crate::validate::has_nul_escape(text.as_bytes()) {
+            return Err(fail(
+                "validation_failed",
+                "text may not contain the NUL character (U+0000)".into(),
+            ));
+        }
         let input: ArticleInput = serde_json::from_str(text)
             .map_err(|e| fail("invalid_json", format!("not a JSON article: {e}")))?;
         match self.check_article(&input) {

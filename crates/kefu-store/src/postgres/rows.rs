@@ -30,6 +30,7 @@ pub(super) fn user(row: &PgRow) -> StoreResult<User> {
         password_hash: row.try_get("password_hash").map_err(db)?,
         totp_secret: row.try_get("totp_secret").map_err(db)?,
         totp_enabled: row.try_get("totp_enabled").map_err(db)?,
+        password_change_required: row.try_get("password_change_required").map_err(db)?,
         created_at: row.try_get("created_at").map_err(db)?,
     })
 }

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kefu_domain::model::*;
 use kefu_domain::store::SessionStore;
-use kefu_domain::{SessionId, StoreError, StoreResult};
+use kefu_domain::{SessionId, StoreError, StoreResult, UserId};
 use sqlx::{Postgres, Row, Transaction};
 
 async fn insert_refresh(
@@ -121,4 +121,39 @@ impl SessionStore for PgStore {
             .map_err(db)?;
         Ok(())
     }
+
+    async fn revoke_user_sessions(
+        &self,
+        user: UserId,
+        keep: Option<SessionId>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        revoke_all(
+            &mut *self.pool.acquire().await.map_err(db)?,
+            user,
+            keep,
+            now,
+        )
+        .await
+    }
+}
+
+/// Ends every live session of `user` but `keep`.
+pub(super) async fn revoke_all(
+    conn: &mut sqlx::PgConnection,
+    user: UserId,
+    keep: Option<SessionId>,
+    now: DateTime<Utc>,
+) -> StoreResult<u64> {
+    let done = sqlx::query(
+        "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL \
+         AND ($3 IS NULL OR id <> $3)",
+    )
+    .bind(now)
+    .bind(user.0)
+    .bind(keep.map(|k| k.0))
+    .execute(conn)
+    .await
+    .map_err(db)?;
+    Ok(done.rows_affected())
 }

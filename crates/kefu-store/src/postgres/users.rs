@@ -4,9 +4,10 @@ use super::{rows, PgStore};
 use crate::db;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use kefu_domain::audit::AuditRecord;
 use kefu_domain::model::User;
 use kefu_domain::store::UserStore;
-use kefu_domain::{StoreError, StoreResult, UserId};
+use kefu_domain::{SessionId, StoreError, StoreResult, UserId};
 
 #[async_trait]
 impl UserStore for PgStore {
@@ -138,5 +139,50 @@ impl UserStore for PgStore {
         .fetch_one(&self.pool)
         .await
         .map_err(db)
+    }
+
+    async fn set_password(
+        &self,
+        user: UserId,
+        password_hash: &str,
+        keep: Option<SessionId>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let found = sqlx::query(
+            "UPDATE users SET password_hash = $1, password_change_required = FALSE WHERE id = $2",
+        )
+        .bind(password_hash)
+        .bind(user.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        if found.rows_affected() == 0 {
+            return Err(StoreError::NotFound("user"));
+        }
+        let ended = super::sessions::revoke_all(&mut *tx, user, keep, now).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(ended)
+    }
+
+    async fn require_password_change(
+        &self,
+        user: UserId,
+        audit: AuditRecord,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let found = sqlx::query("UPDATE users SET password_change_required = TRUE WHERE id = $1")
+            .bind(user.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        if found.rows_affected() == 0 {
+            return Err(StoreError::NotFound("user"));
+        }
+        let ended = super::sessions::revoke_all(&mut *tx, user, None, now).await?;
+        super::rows::append_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(ended)
     }
 }

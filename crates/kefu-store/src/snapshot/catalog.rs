@@ -12,7 +12,9 @@ use super::{Column, LType, Table};
 /// archive with a newer version than this binary's is refused; an older one
 /// restores (its columns must be a subset of today's, the rest take their
 /// defaults).
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// 2: `users.password_change_required`.
+pub const SCHEMA_VERSION: u32 = 2;
 
 macro_rules! table {
     ($name:literal, [$(($col:ident, $ty:ident)),* $(,)?]) => {
@@ -45,7 +47,8 @@ pub static TABLES: &[Table] = &[
             (totp_secret, Text),
             (totp_enabled, Bool),
             (totp_last_step, I64),
-            (created_at, Time)
+            (created_at, Time),
+            (password_change_required, Bool)
         ]
     ),
     table!(

@@ -124,12 +124,15 @@ impl SqliteTarget {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        std::fs::create_dir_all(&dir)?;
+        crate::private_files::create_private_dir(&dir)?;
         let name = target
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "kefu.db".into());
         let scratch = dir.join(format!(".{name}.restore-{}", uuid::Uuid::now_v7()));
+        // Private before SQLite opens it: the restored database replaces
+        // the target with this file's mode.
+        crate::private_files::create_private_file(&scratch)?;
         let conn = SqliteConnectOptions::new()
             .filename(&scratch)
             .create_if_missing(true)

@@ -65,11 +65,25 @@ impl SqliteStore {
         let base = if in_memory {
             base
         } else {
-            if let Some(parent) = base.get_filename().parent() {
-                if !parent.as_os_str().is_empty() {
-                    std::fs::create_dir_all(parent)?;
-                }
+            // Password hashes, TOTP and identity secrets: owner-only files
+            // (SQLite gives -wal and -shm the database's mode).
+            let file = base.get_filename().to_path_buf();
+            let parent = file.parent().filter(|p| !p.as_os_str().is_empty());
+            if let Some(parent) = parent {
+                crate::private_files::create_private_dir(parent)?;
             }
+            crate::private_files::create_private_file(&file)?;
+            let side = |suffix: &str| {
+                let mut name = file.as_os_str().to_owned();
+                name.push(suffix);
+                std::path::PathBuf::from(name)
+            };
+            let (wal, shm) = (side("-wal"), side("-shm"));
+            crate::private_files::warn_if_wider(
+                [file.as_path(), wal.as_path(), shm.as_path()]
+                    .into_iter()
+                    .chain(parent),
+            );
             base.journal_mode(SqliteJournalMode::Wal)
                 .synchronous(if opts.sqlite_full_sync {
                     SqliteSynchronous::Full

@@ -10,6 +10,7 @@ on_both_backends!(
     agents_taking_at_once_get_one_success,
     teams_scope_what_agents_see,
     identified_visitors_prove_who_they_are,
+    an_identified_contacts_history_needs_its_hmac_in_every_session,
     contacts_are_edited_by_agents,
     read_positions_unread_counts_and_typing_reach_the_other_side,
     labels_priority_and_search,
@@ -493,6 +494,94 @@ async fn identified_visitors_prove_who_they_are(b: Backend) {
     session(json!({"external_id": "", "hmac": "00"}), None)
         .await
         .expect_error(422, "validation_failed");
+    app.stop().await;
+}
+
+/// Issue 14, finding 2: an identified visitor's history could be read with
+/// their `visitor_id` alone, which every device they signed in on shares.
+async fn an_identified_contacts_history_needs_its_hmac_in_every_session(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let d = desk(&app).await;
+    let inbox = app
+        .get(&format!("{}/inboxes", d.base), Some(&d.owner.access_token))
+        .await
+        .expect(200);
+    let secret = inbox.body[0]["identity_secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let identity = json!({"external_id": "user-42", "hmac": sign(&secret, "user-42")});
+    let signed_in = app
+        .post(
+            "/api/v1/widget/sessions",
+            None,
+            json!({"widget_key": d.widget_key, "identity": identity}),
+        )
+        .await
+        .expect(201);
+    let token = signed_in.body["visitor_token"].as_str().unwrap();
+    app.post(
+        "/api/v1/widget/messages",
+        Some(token),
+        json!({"client_msg_id": "m-1", "body": "我的地址是北京市朝阳区……"}),
+    )
+    .await
+    .expect(201);
+    // Someone who learnt the visitor_id (it is the same on every device):
+    let stranger = app
+        .post(
+            "/api/v1/widget/sessions",
+            None,
+            json!({"widget_key": d.widget_key, "visitor_id": signed_in.body["visitor_id"]}),
+        )
+        .await
+        .expect(201);
+    assert_ne!(stranger.body["contact_id"], signed_in.body["contact_id"]);
+    assert_ne!(stranger.body["visitor_id"], signed_in.body["visitor_id"]);
+    let seen = app
+        .get(
+            "/api/v1/widget/conversations",
+            stranger.body["visitor_token"].as_str(),
+        )
+        .await
+        .expect(200);
+    assert_eq!(seen.body["items"], json!([]), "no history without the HMAC");
+    // With the HMAC, the same person finds it again on any device.
+    let again = app
+        .post(
+            "/api/v1/widget/sessions",
+            None,
+            json!({"widget_key": d.widget_key, "identity": identity, "visitor_id": stranger.body["visitor_id"]}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(again.body["contact_id"], signed_in.body["contact_id"]);
+    let mine = app
+        .get(
+            "/api/v1/widget/conversations",
+            again.body["visitor_token"].as_str(),
+        )
+        .await
+        .expect(200);
+    assert_eq!(mine.body["items"].as_array().unwrap().len(), 1);
+    // An anonymous visitor still resumes with their visitor_id alone.
+    let anon = app
+        .post(
+            "/api/v1/widget/sessions",
+            None,
+            json!({"widget_key": d.widget_key}),
+        )
+        .await
+        .expect(201);
+    let back = app
+        .post(
+            "/api/v1/widget/sessions",
+            None,
+            json!({"widget_key": d.widget_key, "visitor_id": anon.body["visitor_id"]}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(back.body["contact_id"], anon.body["contact_id"]);
     app.stop().await;
 }
 

@@ -19,7 +19,7 @@ fn code(secret: &str, offset: i64) -> String {
 }
 
 /// Enrols the owner; returns (secret, recovery codes).
-async fn enrol(app: &TestApp, token: &str) -> (String, Vec<String>) {
+pub(crate) async fn enrol(app: &TestApp, token: &str) -> (String, Vec<String>) {
     let e = app
         .post("/api/v1/me/totp", Some(token), json!({}))
         .await

@@ -165,6 +165,15 @@ export async function login(email, password, totp) {
   return data;
 }
 
+/** Signs in and sets a new password at once (after `password_change_required`). */
+export async function loginWithNewPassword(email, password, totp, newPassword) {
+  const body = { email, password, new_password: newPassword };
+  if (totp) body.totp = totp;
+  const data = await api('POST', '/auth/password', body);
+  localStorage.setItem(REFRESHED_AT, String(Date.now()));
+  return data;
+}
+
 /** Ends the session (the server clears the cookies). */
 export async function logout() {
   await api('POST', '/auth/logout');

@@ -6,8 +6,11 @@
 // connection, so before retrying after a failure we check the session with
 // an ordinary request: that refreshes the cookie (lib/api.js) when needed,
 // and a session that is over sends the console back to the login page.
-// Socket events are a doorbell: after a reconnect we emit `reconnected` and
-// pages re-fetch what they show.
+// The server closes a socket whose session ended (4001: signed out
+// elsewhere, revoked) or whose token expired (4002); both go through the
+// same check, which refreshes the cookie or sends the console to the login
+// page. Socket events are a doorbell: after a reconnect we emit
+// `reconnected` and pages re-fetch what they show.
 //
 //   const socket = createSocket();
 //   const off = socket.on('message.created', (frame) => …);  // unsubscribe: off()
@@ -80,12 +83,14 @@ export function createSocket() {
       emit(frame.type, frame);
       emit('*', frame);
     };
-    sock.onclose = () => {
+    sock.onclose = (ev) => {
       if (ws !== sock) return;
       ws = null;
       stopPing();
       setStatus('closed');
       if (!helloSeen) attempt++;
+      // Session over or token expired: check (refresh, or go to login) first.
+      if (ev.code === 4001 || ev.code === 4002) attempt = Math.max(attempt, 1);
       retry();
     };
   }

@@ -139,5 +139,7 @@ function messageFor(err) {
 
 /** A field's validation reason in words. */
 function reasonText(reason) {
-  return ['required', 'too_short', 'too_long'].includes(reason) ? t('accept.reason.' + reason) : t('accept.reason.invalid');
+  return ['required', 'too_short', 'too_long', 'too_simple', 'too_common', 'too_similar', 'unchanged'].includes(reason)
+    ? t('accept.reason.' + reason)
+    : t('accept.reason.invalid');
 }

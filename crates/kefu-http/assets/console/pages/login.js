@@ -1,9 +1,12 @@
 // The sign-in page: e-mail and password; when the server answers
 // `totp_required` (or `invalid_totp`) a code field appears and the same
-// request is sent again with `totp`. Errors are shown by their code,
-// translated, in an alert region next to the form.
+// request is sent again with `totp`. When an administrator required a new
+// password (`password_change_required`) a new-password field appears and
+// the form signs in through `POST /auth/password`. Errors are shown by
+// their code (or the new password's reason), translated, in an alert
+// region next to the form.
 
-import { login } from '../lib/api.js';
+import { login, loginWithNewPassword } from '../lib/api.js';
 import { t, locale, setLocale, LOCALES } from '../lib/i18n.js';
 import { h, clear, icon } from '../lib/dom.js';
 import { errorText } from '../lib/errors.js';
@@ -55,7 +58,24 @@ export function renderLogin(root, { onLoggedIn, email: presetEmail, notice }) {
     totp,
     h('p', { class: 'hint', id: 'login-totp-hint' }, t('login.totpHint')),
   );
+  const newPassword = h('input', {
+    class: 'input',
+    type: 'password',
+    name: 'new-password',
+    id: 'login-new-password',
+    autocomplete: 'new-password',
+    'aria-describedby': 'login-new-password-hint login-error',
+  });
+  const newPasswordField = h(
+    'div',
+    { class: 'field', hidden: true },
+    h('p', { class: 'callout', role: 'status' }, t('login.passwordChange')),
+    h('label', { class: 'label', for: 'login-new-password' }, t('login.newPassword')),
+    newPassword,
+    h('p', { class: 'hint', id: 'login-new-password-hint' }, t('login.newPasswordHint')),
+  );
   const submit = h('button', { class: 'btn btn-primary btn-block', type: 'submit' }, t('login.submit'));
+  const submitLabel = () => t(newPasswordField.hidden ? 'login.submit' : 'login.setPassword');
 
   function showError(text) {
     error.textContent = text;
@@ -69,7 +89,10 @@ export function renderLogin(root, { onLoggedIn, email: presetEmail, notice }) {
     submit.disabled = true;
     submit.textContent = t('login.busy');
     try {
-      const data = await login(email.value.trim(), password.value, totpField.hidden ? undefined : totp.value.trim());
+      const code = totpField.hidden ? undefined : totp.value.trim();
+      const data = newPasswordField.hidden
+        ? await login(email.value.trim(), password.value, code)
+        : await loginWithNewPassword(email.value.trim(), password.value, code, newPassword.value);
       if (location.pathname !== '/') history.replaceState(null, '', '/' + (location.hash || '#/inbox'));
       onLoggedIn(data);
       return;
@@ -81,6 +104,14 @@ export function renderLogin(root, { onLoggedIn, email: presetEmail, notice }) {
         showError(first && err.code === 'totp_required' ? '' : errorText(err));
         totp.value = '';
         totp.focus();
+      } else if (err.code === 'password_change_required') {
+        newPasswordField.hidden = false;
+        showError('');
+        newPassword.focus();
+      } else if (err.code === 'validation_failed' && err.details && err.details.fields && err.details.fields.new_password) {
+        showError(t('accept.reason.' + err.details.fields.new_password));
+        newPassword.select();
+        newPassword.focus();
       } else {
         showError(errorText(err));
         if (err.code === 'invalid_credentials') {
@@ -90,7 +121,7 @@ export function renderLogin(root, { onLoggedIn, email: presetEmail, notice }) {
       }
     } finally {
       submit.disabled = false;
-      submit.textContent = t('login.submit');
+      submit.textContent = submitLabel();
     }
   }
 
@@ -116,6 +147,7 @@ export function renderLogin(root, { onLoggedIn, email: presetEmail, notice }) {
           h('div', { class: 'field' }, h('label', { class: 'label', for: 'login-email' }, t('login.email')), email),
           h('div', { class: 'field' }, h('label', { class: 'label', for: 'login-password' }, t('login.password')), password),
           totpField,
+          newPasswordField,
           error,
           submit,
         ),
