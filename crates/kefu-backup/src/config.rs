@@ -38,6 +38,17 @@ pub struct BackupConfig {
     /// scheduler thread and in `kefu backup` commands: higher yields more
     /// to chat traffic on a busy machine. 0: unchanged.
     pub nice: i32,
+    /// Also run backup work in Linux's idle scheduling class (`SCHED_IDLE`):
+    /// any request handler that wakes takes the core at once, where a nice
+    /// value still lets the backup finish its time slice first.
+    pub idle_class: bool,
+    /// Run backup work on at most this many CPUs (the last ones the process
+    /// may use); 0: all.
+    pub max_cpus: usize,
+    /// The share of time backup work runs, in percent (5–100): it pauses in
+    /// between, so that reading the whole database leaves the server's
+    /// caches alone for most of the time.
+    pub duty_percent: u32,
     /// After a scheduled backup, restore it into a scratch SQLite database
     /// and compare, when the last passing restore test is older than this
     /// many hours (0: never).
@@ -46,6 +57,13 @@ pub struct BackupConfig {
     /// restore tests run; default: the system's temporary directory.
     pub staging_dir: Option<PathBuf>,
     pub s3: S3Config,
+}
+
+impl BackupConfig {
+    /// [`BackupConfig::duty_percent`] as a fraction.
+    pub fn duty(&self) -> f64 {
+        f64::from(self.duty_percent.clamp(5, 100)) / 100.0
+    }
 }
 
 impl Default for BackupConfig {
@@ -62,6 +80,9 @@ impl Default for BackupConfig {
             keep_monthly: 12,
             compression_level: 3,
             nice: 19,
+            idle_class: true,
+            max_cpus: 1,
+            duty_percent: 100,
             restore_test_every_hours: 24,
             staging_dir: None,
             s3: S3Config::default(),

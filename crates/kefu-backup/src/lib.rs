@@ -11,7 +11,9 @@
 //! encrypted in 64 KiB chunks on a blocking thread behind a bounded channel;
 //! a restore reads the same way and inserts in batches of at most 2,000 rows
 //! or 4 MiB.
-#![forbid(unsafe_code)]
+// One audited FFI call (`sched_setscheduler`, which rustix does not wrap)
+// lives in `priority`; everything else is safe code.
+#![deny(unsafe_code)]
 
 mod archive;
 mod chunk;
@@ -25,17 +27,8 @@ pub mod retention;
 mod run;
 pub mod schedule;
 
-/// Lowers the calling thread's CPU priority to `nice` (Linux: per thread;
-/// threads it starts afterwards inherit it), so a backup yields the cores to
-/// the server's request handling. 0 leaves it alone; failures are ignored
-/// (a priority is a hint).
-pub fn lower_priority(nice: i32) {
-    if nice > 0 {
-        if let Err(e) = rustix::process::setpriority_process(None, nice.min(19)) {
-            tracing::debug!(error = %e, "could not lower the backup's CPU priority");
-        }
-    }
-}
+mod priority;
+pub use priority::lower_priority;
 
 pub use archive::{ArchiveReader, ArchiveWriter, Event};
 pub use config::{BackupConfig, S3Config};
@@ -45,25 +38,3 @@ pub use progress::Progress;
 pub use run::{
     create, restore, verify, CreateOptions, Created, RestoreOptions, Restored, Verified,
 };
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn lower_priority_applies_to_the_thread_and_its_children() {
-        std::thread::spawn(|| {
-            let before = rustix::process::getpriority_process(None).unwrap();
-            super::lower_priority(before + 3);
-            assert_eq!(
-                rustix::process::getpriority_process(None).unwrap(),
-                before + 3
-            );
-            let child = std::thread::spawn(|| rustix::process::getpriority_process(None).unwrap());
-            assert_eq!(child.join().unwrap(), before + 3);
-        })
-        .join()
-        .unwrap();
-        // Other threads keep theirs.
-        let here = rustix::process::getpriority_process(None).unwrap();
-        assert!(here < 19);
-    }
-}

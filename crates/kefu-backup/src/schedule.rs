@@ -173,7 +173,7 @@ impl Scheduler {
             .spawn(move || {
                 // Before any connection or blocking thread exists: they
                 // inherit the priority (sqlx's SQLite worker included).
-                crate::lower_priority(self.config.nice);
+                crate::lower_priority(&self.config);
                 rt.block_on(self.run(cron, stop))
             })?;
         Ok(())
@@ -272,6 +272,7 @@ impl Scheduler {
             },
             signing_key_id: self.signing_key_id.clone(),
             level: self.config.compression_level,
+            duty: self.config.duty(),
         };
         let made = dest::create(&self.db_url, &location, &self.config, opts, Progress::new()).await;
         let seconds = started.elapsed().as_secs_f64();

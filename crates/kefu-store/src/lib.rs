@@ -31,6 +31,10 @@ pub struct ConnectOptions {
     /// an OS crash too. Off (`NORMAL`), a commit survives a crash of Kefu but
     /// the last ones may be lost if the machine itself goes down.
     pub sqlite_full_sync: bool,
+    /// SQLite only: how often the write-ahead log is copied into the
+    /// database, in the background (0: SQLite's own automatic checkpoint,
+    /// inside whichever commit crosses 1,000 pages).
+    pub sqlite_checkpoint_interval: std::time::Duration,
 }
 
 impl ConnectOptions {
@@ -40,6 +44,7 @@ impl ConnectOptions {
             max_connections: 10,
             busy_timeout: std::time::Duration::from_secs(5),
             sqlite_full_sync: false,
+            sqlite_checkpoint_interval: std::time::Duration::from_secs(1),
         }
     }
 }

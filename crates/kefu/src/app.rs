@@ -40,6 +40,8 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     opts.max_connections = settings.database.max_connections;
     opts.busy_timeout = Duration::from_millis(settings.database.busy_timeout_ms);
     opts.sqlite_full_sync = settings.database.sqlite_full_sync;
+    opts.sqlite_checkpoint_interval =
+        Duration::from_millis(settings.database.sqlite_checkpoint_interval_ms);
     let store = kefu_store::connect(&opts)
         .await
         .with_context(|| format!("opening {}", crate::config::redact_url(&opts.url)))?;

@@ -100,6 +100,10 @@ pub struct DatabaseConfig {
     /// SQLite: fsync at every commit, so acknowledged messages survive a
     /// power cut (slower writes); otherwise they survive a crash of Kefu.
     pub sqlite_full_sync: bool,
+    /// SQLite: copy the write-ahead log into the database this often, in
+    /// the background, so no commit waits for it (0: SQLite's automatic
+    /// checkpoint inside a commit), in milliseconds.
+    pub sqlite_checkpoint_interval_ms: u64,
 }
 
 impl Default for DatabaseConfig {
@@ -108,6 +112,7 @@ impl Default for DatabaseConfig {
             max_connections: 10,
             busy_timeout_ms: 5_000,
             sqlite_full_sync: false,
+            sqlite_checkpoint_interval_ms: 1_000,
         }
     }
 }

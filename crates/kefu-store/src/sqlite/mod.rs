@@ -34,6 +34,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use std::str::FromStr;
+use std::sync::Arc;
 
 pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -43,6 +44,50 @@ pub struct SqliteStore {
     writer: SqlitePool,
     /// An in-memory database: `reader` is `writer`.
     in_memory: bool,
+    /// Stops the background checkpoint when the last clone is dropped.
+    _checkpointer: Option<Arc<Checkpointer>>,
+}
+
+/// Copies the write-ahead log into the database file in the background
+/// (`PRAGMA wal_checkpoint(PASSIVE)` on a connection of its own, which never
+/// waits for the writer nor makes it wait), instead of SQLite's automatic
+/// checkpoint. That one runs inside whichever commit crosses 1,000 pages of
+/// log, so a chat message's commit waited for the copy and its fsyncs; and
+/// after a long reader (an online backup) let go, the next commit copied
+/// everything held back at once — a 25–40 ms stall in the data-loss drill
+/// (docs/benchmarks.md).
+#[derive(Debug)]
+struct Checkpointer(tokio::task::JoinHandle<()>);
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Checkpointer {
+    async fn start(
+        opts: &SqliteConnectOptions,
+        every: std::time::Duration,
+    ) -> Result<Self, ConnectError> {
+        let mut conn = sqlx::ConnectOptions::connect(opts).await?;
+        Ok(Self(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                // (busy, frames in the log, frames copied): a reader holding
+                // an old snapshot leaves the rest for a later pass.
+                let done: Result<(i64, i64, i64), _> =
+                    sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+                        .fetch_one(&mut conn)
+                        .await;
+                if let Err(e) = done {
+                    tracing::warn!(error = %e, "background WAL checkpoint failed; retrying");
+                }
+            }
+        })))
+    }
 }
 
 impl SqliteStore {
@@ -91,10 +136,16 @@ impl SqliteStore {
                     SqliteSynchronous::Normal
                 })
         };
+        let background = !in_memory && !opts.sqlite_checkpoint_interval.is_zero();
+        let writer_opts = if background {
+            base.clone().pragma("wal_autocheckpoint", "0")
+        } else {
+            base.clone()
+        };
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(opts.busy_timeout * 6)
-            .connect_with(base.clone())
+            .connect_with(writer_opts)
             .await?;
         // An in-memory database exists once per connection, so it can only
         // be served by the single writer connection.
@@ -104,13 +155,21 @@ impl SqliteStore {
             SqlitePoolOptions::new()
                 .max_connections(opts.max_connections.max(1))
                 .acquire_timeout(opts.busy_timeout * 6)
-                .connect_with(base.read_only(true))
+                .connect_with(base.clone().read_only(true))
                 .await?
+        };
+        let checkpointer = if background {
+            Some(Arc::new(
+                Checkpointer::start(&base, opts.sqlite_checkpoint_interval).await?,
+            ))
+        } else {
+            None
         };
         Ok(Self {
             reader,
             writer,
             in_memory,
+            _checkpointer: checkpointer,
         })
     }
 }

@@ -199,7 +199,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // next to a busy server yields the cores to it.
             let settings = loaded.settings.clone();
             tokio::task::spawn_blocking(move || {
-                kefu_backup::lower_priority(settings.backup.nice);
+                kefu_backup::lower_priority(&settings.backup);
                 tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()?
