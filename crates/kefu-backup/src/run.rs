@@ -77,7 +77,7 @@ pub async fn create(
     progress.phase("backup");
     let mut total = 0;
     for t in TABLES {
-        total += snap.count(t).await?;
+        total += snap.estimate_rows(t).await?;
     }
     progress.rows_total.store(total, Ordering::Relaxed);
     progress

@@ -483,9 +483,8 @@ impl Connection {
         {
             return refused("socket_frames", after);
         }
-        if reference.is_none() {
-            return None;
-        }
+        // The message limits concern `message.send` frames only.
+        reference.as_ref()?;
         if let Err(after) =
             self.messages
                 .take(chat.socket_messages_per_sec, chat.socket_message_burst, now)

@@ -160,7 +160,7 @@ impl UserStore for PgStore {
         if found.rows_affected() == 0 {
             return Err(StoreError::NotFound("user"));
         }
-        let ended = super::sessions::revoke_all(&mut *tx, user, keep, now).await?;
+        let ended = super::sessions::revoke_all(&mut tx, user, keep, now).await?;
         tx.commit().await.map_err(db)?;
         Ok(ended)
     }
@@ -180,7 +180,7 @@ impl UserStore for PgStore {
         if found.rows_affected() == 0 {
             return Err(StoreError::NotFound("user"));
         }
-        let ended = super::sessions::revoke_all(&mut *tx, user, None, now).await?;
+        let ended = super::sessions::revoke_all(&mut tx, user, None, now).await?;
         super::rows::append_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(db)?;
         Ok(ended)

@@ -311,6 +311,26 @@ impl Snapshot {
         }
     }
 
+    /// About how many rows `table` has, for a progress display: exact on
+    /// SQLite (counted in this process), PostgreSQL's planner estimate
+    /// otherwise (an exact `count(*)` of a large table is a parallel scan
+    /// that takes the server's cores from the chat for its duration).
+    pub async fn estimate_rows(&mut self, table: &'static Table) -> Result<u64> {
+        match self {
+            Self::Sqlite(_) => self.count(table).await,
+            Self::Postgres(s) => {
+                let n: Option<i64> = sqlx::query_scalar(
+                    "SELECT GREATEST(reltuples, 0)::bigint FROM pg_class WHERE oid = to_regclass($1)",
+                )
+                .bind(format!("\"{}\"", table.name))
+                .fetch_optional(&mut s.conn)
+                .await?
+                .flatten();
+                Ok(n.unwrap_or(0).max(0) as u64)
+            }
+        }
+    }
+
     /// How many rows `table` has in this snapshot.
     pub async fn count(&mut self, table: &'static Table) -> Result<u64> {
         let sql = format!("SELECT count(*) FROM \"{}\"", table.name);

@@ -27,6 +27,10 @@ impl PgSnapshot {
         // One table is one statement, however long it takes; a server-wide
         // statement_timeout (managed databases set one) must not cut it.
         conn.execute("SET LOCAL statement_timeout = 0").await?;
+        // No parallel workers: the snapshot reads at a gentle pace, not
+        // with every core of the server.
+        conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+            .await?;
         Ok(Self { conn })
     }
 }
@@ -42,19 +46,92 @@ pub(super) async fn schema(conn: &mut PgConnection) -> Result<BTreeMap<String, V
     Ok(group_columns(rows))
 }
 
+/// A cursor's `FETCH` aims at about this many bytes of row data, between
+/// [`FETCH_MIN`] and [`FETCH_MAX`] rows (a table of large rows, article
+/// bodies or vectors, is fetched fewer rows at a time).
+const FETCH_BYTES: usize = 64 * 1024;
+const FETCH_MIN: usize = 10;
+const FETCH_MAX: usize = 1_000;
+
+/// Every row of `sql`, read through a cursor a batch at a time. One
+/// streamed `SELECT` keeps the server's backend busy for as long as the
+/// socket takes its rows: a core of PostgreSQL at normal priority for the
+/// whole table, which the chat's own backends then queue behind (ack p99
+/// ×3 during a backup in the PostgreSQL drill). Fetched in small batches,
+/// the backend works in bursts well under a scheduler slice and waits while
+/// the backup (at the lowest priority) encodes them.
 pub(super) fn rows<'a>(
     conn: &'a mut PgConnection,
     table: &'static Table,
     columns: &'a [Column],
     sql: &'static str,
 ) -> BoxStream<'a, Result<Row>> {
-    sqlx::query(sql)
-        .fetch(conn)
-        .map(move |r| {
-            let r = r?;
-            project(table, columns, |i, c| decode(&r, i, c, table))
+    struct State<'a> {
+        conn: &'a mut PgConnection,
+        batch: std::vec::IntoIter<PgRow>,
+        next: usize,
+        declared: bool,
+        done: bool,
+    }
+    let cursor = format!("kefu_snapshot_{}", table.name);
+    let state = State {
+        conn,
+        batch: Vec::new().into_iter(),
+        next: 100,
+        declared: false,
+        done: false,
+    };
+    futures_util::stream::try_unfold(state, move |mut s| {
+        let cursor = cursor.clone();
+        async move {
+            loop {
+                if let Some(r) = s.batch.next() {
+                    let row = project(table, columns, |i, c| decode(&r, i, c, table))?;
+                    return Ok(Some((row, s)));
+                }
+                if s.done {
+                    return Ok(None);
+                }
+                if !s.declared {
+                    s.conn
+                        .execute(format!("DECLARE {cursor} NO SCROLL CURSOR FOR {sql}").as_str())
+                        .await?;
+                    s.declared = true;
+                }
+                let want = s.next;
+                let batch: Vec<PgRow> = sqlx::query(&format!("FETCH {want} FROM {cursor}"))
+                    .fetch_all(&mut *s.conn)
+                    .await?;
+                if batch.len() < want {
+                    s.done = true;
+                    s.conn.execute(format!("CLOSE {cursor}").as_str()).await?;
+                } else {
+                    let bytes: usize = batch.iter().map(row_bytes).sum::<usize>().max(1);
+                    s.next = (want * FETCH_BYTES / bytes).clamp(FETCH_MIN, FETCH_MAX);
+                }
+                s.batch = batch.into_iter();
+            }
+        }
+    })
+    .boxed()
+}
+
+/// About how many bytes of data a fetched row carried.
+fn row_bytes(row: &PgRow) -> usize {
+    use sqlx::Row as _;
+    (0..row.len())
+        .map(|i| {
+            row.try_get_raw(i)
+                .ok()
+                .and_then(|v| {
+                    sqlx::ValueRef::is_null(&v)
+                        .then_some(0)
+                        .or_else(|| v.as_bytes().ok().map(<[u8]>::len))
+                })
+                .unwrap_or(0)
         })
-        .boxed()
+        .sum::<usize>()
+        + 24
 }
 
 fn decode(row: &PgRow, i: usize, c: &Column, table: &Table) -> Result<Value> {

@@ -10,7 +10,7 @@
 use kefu_testkit::{on_both_backends, Backend, TestApp};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 on_both_backends!(no_text_field_of_the_api_gives_a_5xx);
 
