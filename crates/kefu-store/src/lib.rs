@@ -44,7 +44,7 @@ impl ConnectOptions {
             max_connections: 10,
             busy_timeout: std::time::Duration::from_secs(5),
             sqlite_full_sync: false,
-            sqlite_checkpoint_interval: std::time::Duration::from_secs(1),
+            sqlite_checkpoint_interval: std::time::Duration::from_millis(250),
         }
     }
 }

@@ -112,7 +112,7 @@ impl Default for DatabaseConfig {
             max_connections: 10,
             busy_timeout_ms: 5_000,
             sqlite_full_sync: false,
-            sqlite_checkpoint_interval_ms: 1_000,
+            sqlite_checkpoint_interval_ms: 250,
         }
     }
 }

@@ -104,6 +104,11 @@ impl Cluster {
             ("KEFU_AUTH__ARGON2_MEMORY_KIB".into(), "4096".into()),
             ("KEFU_AUTH__ARGON2_ITERATIONS".into(), "1".into()),
             ("KEFU_HTTP__RATE_LIMIT__ENABLED".into(), "false".into()),
+            // Its sockets send in bursts (50 messages at once) to test
+            // failover, not the per-socket limits.
+            ("KEFU_CHAT__SOCKET_MESSAGE_BURST".into(), "10000".into()),
+            ("KEFU_CHAT__VISITOR_MESSAGE_BURST".into(), "10000".into()),
+            ("KEFU_CHAT__SOCKET_FRAME_BURST".into(), "10000".into()),
             ("KEFU_HTTP__SHUTDOWN_GRACE_SECS".into(), "1".into()),
             ("KEFU_LOG_FORMAT".into(), "json".into()),
             ("KEFU_LOG_FILTER".into(), "info".into()),

@@ -56,6 +56,17 @@ pub struct SqliteStore {
 /// after a long reader (an online backup) let go, the next commit copied
 /// everything held back at once — a 25–40 ms stall in the data-loss drill
 /// (docs/benchmarks.md).
+///
+/// The log restarts from its beginning only when a write begins after a
+/// checkpoint copied all of it, which a checkpoint running beside a
+/// writer that never pauses does not: then the log would grow without
+/// bound. So when a pass leaves a long log with only a short tail uncopied
+/// (frames written during the pass, not a reader's old snapshot holding
+/// the rest back), the next step is `wal_checkpoint(RESTART)`: it copies
+/// that tail under the write lock (a few milliseconds), and the next writer
+/// starts the log over. It gives up after 100 ms rather than keep writers
+/// waiting behind a reader. And should that not succeed either, the
+/// writer's own automatic checkpoint at 64 MiB of log bounds it.
 #[derive(Debug)]
 struct Checkpointer(tokio::task::JoinHandle<()>);
 
@@ -65,12 +76,23 @@ impl Drop for Checkpointer {
     }
 }
 
+/// The writer's own automatic checkpoint, as a backstop (64 MiB of log).
+const WRITER_AUTOCHECKPOINT_PAGES: &str = "16384";
+
+/// A log this long (16 MiB of 4 KiB pages) with at most [`RESTART_TAIL`]
+/// frames left uncopied is restarted (see [`Checkpointer`]).
+const RESTART_FRAMES: i64 = 4096;
+const RESTART_TAIL: i64 = 1024;
+
 impl Checkpointer {
     async fn start(
         opts: &SqliteConnectOptions,
         every: std::time::Duration,
     ) -> Result<Self, ConnectError> {
-        let mut conn = sqlx::ConnectOptions::connect(opts).await?;
+        let opts = opts
+            .clone()
+            .busy_timeout(std::time::Duration::from_millis(100));
+        let mut conn = sqlx::ConnectOptions::connect(&opts).await?;
         Ok(Self(tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -78,12 +100,26 @@ impl Checkpointer {
                 tick.tick().await;
                 // (busy, frames in the log, frames copied): a reader holding
                 // an old snapshot leaves the rest for a later pass.
-                let done: Result<(i64, i64, i64), _> =
+                let pass: Result<(i64, i64, i64), _> =
                     sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
                         .fetch_one(&mut conn)
                         .await;
-                if let Err(e) = done {
-                    tracing::warn!(error = %e, "background WAL checkpoint failed; retrying");
+                match pass {
+                    Ok((_, log, copied))
+                        if log >= RESTART_FRAMES && log - copied <= RESTART_TAIL =>
+                    {
+                        let restart: Result<(i64, i64, i64), _> =
+                            sqlx::query_as("PRAGMA wal_checkpoint(RESTART)")
+                                .fetch_one(&mut conn)
+                                .await;
+                        if let Err(e) = restart {
+                            tracing::debug!(error = %e, "WAL restart checkpoint skipped");
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "background WAL checkpoint failed; retrying")
+                    }
                 }
             }
         })))
@@ -138,7 +174,12 @@ impl SqliteStore {
         };
         let background = !in_memory && !opts.sqlite_checkpoint_interval.is_zero();
         let writer_opts = if background {
-            base.clone().pragma("wal_autocheckpoint", "0")
+            // SQLite's own checkpoint stays as a backstop, at a length the
+            // background pass keeps the log well under: only a writer that
+            // never pauses (a bulk import) reaches it, and then its
+            // checkpoint finds most of the log already copied.
+            base.clone()
+                .pragma("wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES)
         } else {
             base.clone()
         };

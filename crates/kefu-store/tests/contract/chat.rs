@@ -619,9 +619,11 @@ async fn sqlite_appends_keep_the_wal_small() {
         m.id = MessageId::new();
         store.append_message(ws, c.id, &m).await.unwrap();
     }
-    // ~9 MB appended; with auto-checkpoints (every 1000 pages, ~4 MB) the
-    // log stays around that size.
+    // ~9 MB of bodies, ~100 MB of log pages, appended by a writer that
+    // never pauses, beside which the background checkpoint cannot finish a
+    // pass: the log stays bounded (the writer's own checkpoint at 64 MiB),
+    // instead of growing with every append (109 MB without it).
     let path = db.url.trim_start_matches("sqlite://").to_string() + "-wal";
     let wal = std::fs::metadata(&path).unwrap().len();
-    assert!(wal < 6 * 1024 * 1024, "the WAL grew to {wal} bytes");
+    assert!(wal < 72 * 1024 * 1024, "the WAL grew to {wal} bytes");
 }
