@@ -291,6 +291,24 @@ test('members and API tokens: an invitation link and a token secret are shown on
   });
 });
 
+test('members: "Require new password" signs the member out; they must choose a new one to sign in', async () => {
+  const inv = await call('POST', `/api/v1/workspaces/${ws}/invitations`, { email: 'resetme@example.com', role: 'agent' }, 201);
+  await call('POST', '/api/v1/invitations/accept', { token: inv.token, name: 'Reset Me', password: PASSWORD }, 201, null);
+  const login = await call('POST', '/api/v1/auth/login', { email: 'resetme@example.com', password: PASSWORD }, 200, null);
+  await withConsole('#/admin/members', {}, async (page) => {
+    await page.getByRole('button', { name: 'Require Reset Me to set a new password' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Require new password' }).click();
+    await page.getByText('Reset Me was signed out and must choose a new password at the next sign-in.').waitFor();
+  });
+  await call('GET', '/api/v1/me', undefined, 401, login.access_token);
+  const again = await fetch(kefu.base + '/api/v1/auth/login', {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: 'resetme@example.com', password: PASSWORD }),
+  });
+  assert.equal(again.status, 403);
+  assert.equal((await again.json()).code, 'password_change_required');
+});
+
 test('analytics shows a resolved conversation with its CSAT rating', async () => {
   // A bot-less inbox: visitors' messages go to the queue. Two visitors,
   // each answered and resolved by the owner, rate 5 and 4.

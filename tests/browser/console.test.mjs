@@ -567,6 +567,37 @@ test('a member an admin asked for a new password sets it at sign-in; a common on
   }
 });
 
+test('the account menu: change my password (a common one refused), then sign out everywhere', async () => {
+  const agent = await newMember('menu@example.com', 'Menu User', 'agent');
+  const { context, page, errors } = await newPage('en-US');
+  try {
+    await page.goto(kefu.base + '/');
+    await page.locator('#login-email').fill('menu@example.com');
+    await page.locator('#login-password').fill(PASSWORD);
+    await page.locator('#login-password').press('Enter');
+    await page.getByRole('tab', { name: 'Mine' }).waitFor();
+    await page.locator('.user-menu summary').click();
+    await page.getByRole('button', { name: 'Change password' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Change password' });
+    await dialog.getByLabel('Current password').fill(PASSWORD);
+    await dialog.getByLabel('New password').fill('qwertyuiop123');
+    await dialog.getByRole('button', { name: 'Change password' }).click();
+    await dialog.getByRole('alert').filter({ hasText: 'one of the most common passwords' }).waitFor();
+    await dialog.getByLabel('New password').fill('a kettle of oolong at noon');
+    await dialog.getByRole('button', { name: 'Change password' }).click();
+    await page.getByText('Password changed; 1 other session(s) signed out.').waitFor();
+    // The session the test made over the API was the "other" one.
+    assert.equal((await api(kefu.base, 'GET', '/api/v1/me', { token: agent.token })).status, 401);
+    await page.locator('.user-menu summary').click();
+    await page.getByRole('button', { name: 'Sign out everywhere' }).click();
+    await page.locator('#login-email').waitFor();
+    assert.equal((await api(kefu.base, 'POST', '/api/v1/auth/login', { body: { email: 'menu@example.com', password: 'a kettle of oolong at noon' } })).status, 200);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
 /** A new member with `role` who accepted an invitation: {token, userId}. */
 async function newMember(email, name, role = 'admin') {
   const inv = await api(kefu.base, 'POST', `/api/v1/workspaces/${ws}/invitations`, { token, body: { email, role } });

@@ -174,6 +174,8 @@ export function mountShell(root, { me, pages, onLogout }) {
         { class: 'popover-body' },
         h('div', null, h('div', { class: 'user-menu-name' }, me.user.name), h('div', { class: 'muted small' }, me.user.email)),
         h('label', { class: 'label' }, t('shell.language'), languageSwitch()),
+        h('button', { class: 'btn btn-sm', type: 'button', 'on:click': changePassword }, t('account.changePassword')),
+        h('button', { class: 'btn btn-sm', type: 'button', 'on:click': signOutEverywhere }, t('account.signOutEverywhere')),
         h('button', { class: 'btn btn-sm', type: 'button', 'on:click': signOut }, t('shell.logout')),
       ),
     );
@@ -186,6 +188,59 @@ export function mountShell(root, { me, pages, onLogout }) {
     conn.title = t('shell.conn.' + status);
   }
   const offConn = socket.on('status', showConn);
+
+  /** "Change my password": the current one and a new one; other sessions end. */
+  function changePassword() {
+    const current = h('input', { class: 'input', type: 'password', id: 'pw-current', autocomplete: 'current-password', required: true });
+    const fresh = h('input', {
+      class: 'input', type: 'password', id: 'pw-new', autocomplete: 'new-password', required: true,
+      'aria-describedby': 'pw-hint pw-error',
+    });
+    const error = h('div', { class: 'form-error', role: 'alert', id: 'pw-error', hidden: true });
+    const dlg = h('dialog', { class: 'modal', 'aria-label': t('account.changePassword') },
+      h('form', { class: 'modal-body', 'on:submit': onSubmit },
+        h('h2', { class: 'modal-title' }, t('account.changePassword')),
+        h('div', { class: 'field' }, h('label', { class: 'label', for: 'pw-current' }, t('account.currentPassword')), current),
+        h('div', { class: 'field' }, h('label', { class: 'label', for: 'pw-new' }, t('login.newPassword')), fresh,
+          h('p', { class: 'hint', id: 'pw-hint' }, t('login.newPasswordHint'))),
+        error,
+        h('div', { class: 'modal-actions' },
+          h('button', { class: 'btn', type: 'button', 'on:click': () => dlg.close() }, t('action.cancel')),
+          h('button', { class: 'btn btn-primary', type: 'submit' }, t('account.changePassword')))));
+    async function onSubmit(e) {
+      e.preventDefault();
+      error.hidden = true;
+      try {
+        const r = await api('POST', '/me/password', { current_password: current.value, new_password: fresh.value });
+        dlg.close();
+        toast(t('account.passwordChanged', { n: r.sessions_ended }), 'success');
+      } catch (err) {
+        const f = (err.details && err.details.fields) || {};
+        error.textContent = f.current_password ? t('account.wrongPassword')
+          : f.new_password ? t('accept.reason.' + f.new_password) : errorText(err);
+        error.hidden = false;
+        (f.current_password ? current : fresh).focus();
+      }
+    }
+    dlg.addEventListener('close', () => dlg.remove());
+    document.body.append(dlg);
+    dlg.showModal();
+    current.focus();
+  }
+
+  /** "Sign out everywhere": every session of mine ends, this one too. */
+  async function signOutEverywhere() {
+    try {
+      await api('POST', '/auth/sessions/revoke');
+    } catch (e) {
+      if (e.status !== 401) {
+        toast(errorText(e), 'error');
+        return;
+      }
+    }
+    destroy();
+    onLogout();
+  }
 
   async function signOut() {
     try {

@@ -78,13 +78,31 @@ function memberRow(ctx, m, reload) {
     h('td', { class: 'truncate' }, m.email),
     h('td', null, roleCell),
     h('td', { class: 'small muted' }, fmtDate(m.joined_at)),
-    h('td', null, editable
-      ? h('button', {
-        class: 'btn btn-sm btn-danger',
-        'aria-label': t('admin.members.removeWho', { name: m.name || m.email }),
-        'on:click': (e) => removeMember(ctx, m, e.currentTarget, reload),
-      }, t('admin.remove'))
+    h('td', { class: 'row-actions' }, editable
+      ? [
+        h('button', {
+          class: 'btn btn-sm',
+          'aria-label': t('admin.members.resetWho', { name: m.name || m.email }),
+          'on:click': (e) => requirePasswordChange(ctx, m, e.currentTarget),
+        }, t('admin.members.reset')),
+        h('button', {
+          class: 'btn btn-sm btn-danger',
+          'aria-label': t('admin.members.removeWho', { name: m.name || m.email }),
+          'on:click': (e) => removeMember(ctx, m, e.currentTarget, reload),
+        }, t('admin.remove')),
+      ]
       : null));
+}
+
+/** POST …/members/{id}/require-password-change, after a confirmation. */
+async function requirePasswordChange(ctx, m, btn) {
+  const name = m.name || m.email;
+  const ok = await confirmAction(t('admin.members.resetTitle'), t('admin.members.resetConfirm', { name }), t('admin.members.reset'));
+  if (!ok) return;
+  await busy(btn, async () => {
+    await ctx.api('POST', wsPath(ctx, `/members/${m.user_id}/require-password-change`), {});
+    toast(t('admin.members.resetDone', { name }), 'success');
+  });
 }
 
 async function changeRole(ctx, m, sel, reload) {
