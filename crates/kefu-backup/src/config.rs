@@ -45,10 +45,6 @@ pub struct BackupConfig {
     /// Run backup work on at most this many CPUs (the last ones the process
     /// may use); 0: all.
     pub max_cpus: usize,
-    /// The share of time backup work runs, in percent (5–100): it pauses in
-    /// between, so that reading the whole database leaves the server's
-    /// caches alone for most of the time.
-    pub duty_percent: u32,
     /// After a scheduled backup, restore it into a scratch SQLite database
     /// and compare, when the last passing restore test is older than this
     /// many hours (0: never).
@@ -57,13 +53,6 @@ pub struct BackupConfig {
     /// restore tests run; default: the system's temporary directory.
     pub staging_dir: Option<PathBuf>,
     pub s3: S3Config,
-}
-
-impl BackupConfig {
-    /// [`BackupConfig::duty_percent`] as a fraction.
-    pub fn duty(&self) -> f64 {
-        f64::from(self.duty_percent.clamp(5, 100)) / 100.0
-    }
 }
 
 impl Default for BackupConfig {
@@ -82,7 +71,6 @@ impl Default for BackupConfig {
             nice: 19,
             idle_class: true,
             max_cpus: 1,
-            duty_percent: 100,
             restore_test_every_hours: 24,
             staging_dir: None,
             s3: S3Config::default(),

@@ -8,14 +8,15 @@
 //! socket's worker, SQLite's writer, the reply), so each ack can wait
 //! several slices. Measured in the data-loss drill on 2 cores: ack p99 ×2.5
 //! during a backup at nice 19. A thread in the `SCHED_IDLE` class is
-//! preempted at once by any normal thread that wakes, and its I/O gets the
-//! idle class too; an unprivileged process may always move itself there.
+//! preempted at once by any normal thread that wakes (and, under an I/O
+//! scheduler that honours classes such as BFQ, its I/O gets the idle class
+//! too); an unprivileged process may always move itself there.
 //!
 //! And its threads share one CPU (`[backup] max_cpus = 1`): the backup's
 //! reading, hashing and compression then leave the other cores' caches to
-//! the server, and hand data to each other within one cache. On 2 cores
-//! this took the backup from 5.7–6.5 s to 4.3–4.7 s and chat ack p99 during
-//! it from ×1.3–1.9 to ×1.26–1.31 of the same run's (docs/benchmarks.md).
+//! the server, and hand data to each other within one cache (on 2 cores the
+//! backup was also faster; figures in docs/benchmarks.md, "Chat latency
+//! during a backup, session 7").
 
 /// Lowers the calling thread's CPU priority as `[backup]` says: `nice`
 /// (1–19) lowers its nice value (what other systems get), `idle_class` puts

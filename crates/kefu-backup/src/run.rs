@@ -32,8 +32,6 @@ pub struct CreateOptions {
     pub signing_key_id: Option<String>,
     /// zstd level (1–19; 3 is zstd's default).
     pub level: i32,
-    /// The share of time the backup works (0.05–1.0), pausing in between.
-    pub duty: f64,
 }
 
 impl Default for CreateOptions {
@@ -43,7 +41,6 @@ impl Default for CreateOptions {
             secrets: Vec::new(),
             signing_key_id: None,
             level: 3,
-            duty: 1.0,
         }
     }
 }
@@ -163,7 +160,6 @@ async fn produce(
 ) -> Result<Manifest> {
     let mut buf = Vec::with_capacity(BLOCK * 2);
     let mut tables = Vec::with_capacity(TABLES.len());
-    let mut pace = Pace::new(opts.duty);
     for t in TABLES {
         progress.table(t.name);
         format::table_start(&mut buf, t.name, t.columns);
@@ -176,7 +172,6 @@ async fn produce(
             progress.row();
             if buf.len() >= BLOCK {
                 send(tx, &mut buf).await?;
-                pace.rest().await;
             }
         }
         drop(rows);
@@ -205,37 +200,6 @@ async fn produce(
     format::manifest(&mut buf, &manifest);
     send(tx, &mut buf).await?;
     Ok(manifest)
-}
-
-/// Keeps a backup's work to a share of the time: after each stretch of
-/// work it pauses in proportion (`duty` 1.0: never). Reading, hashing and
-/// compressing stream the whole database through the memory caches the
-/// server shares; at a lower rate the server's working set survives better.
-struct Pace {
-    duty: f64,
-    since: std::time::Instant,
-}
-
-impl Pace {
-    fn new(duty: f64) -> Self {
-        Self {
-            duty: duty.clamp(0.05, 1.0),
-            since: std::time::Instant::now(),
-        }
-    }
-
-    async fn rest(&mut self) {
-        if self.duty >= 1.0 {
-            return;
-        }
-        let worked = self.since.elapsed();
-        // Pause in stretches of a few milliseconds, not per block.
-        if worked < std::time::Duration::from_millis(10) {
-            return;
-        }
-        tokio::time::sleep(worked.mul_f64((1.0 - self.duty) / self.duty)).await;
-        self.since = std::time::Instant::now();
-    }
 }
 
 async fn send(tx: &tokio::sync::mpsc::Sender<Vec<u8>>, buf: &mut Vec<u8>) -> Result<()> {

@@ -272,7 +272,6 @@ impl Scheduler {
             },
             signing_key_id: self.signing_key_id.clone(),
             level: self.config.compression_level,
-            duty: self.config.duty(),
         };
         let made = dest::create(&self.db_url, &location, &self.config, opts, Progress::new()).await;
         let seconds = started.elapsed().as_secs_f64();

@@ -85,19 +85,9 @@ impl Services {
         new_password: &str,
     ) -> ServiceResult<(TokenPair, Me)> {
         let user = self.check_credentials(&input).await?;
-        let mut c = Checks::new();
-        c.new_password(
-            "new_password",
-            new_password,
-            self.config.min_password_len,
-            &user.email,
-            &user.name,
-        );
-        if new_password == input.password {
-            c.fail("new_password", "unchanged");
-        }
-        c.finish()?;
-        let hash = self.hash_password(new_password).await?;
+        let hash = self
+            .replacement_hash(&user, &input.password, new_password)
+            .await?;
         self.store
             .set_password(user.id, &hash, None, self.clock.now())
             .await?;
@@ -107,6 +97,30 @@ impl Services {
         });
         let user = self.store.get_user(user.id).await?;
         self.signed_in(user, input).await
+    }
+
+    /// The hash of `new_password` replacing `current` (already checked) on
+    /// `user`'s account, once it passes the rules for new passwords
+    /// (field `new_password`; `unchanged` when it is the current one).
+    async fn replacement_hash(
+        &self,
+        user: &User,
+        current: &str,
+        new_password: &str,
+    ) -> ServiceResult<String> {
+        let mut c = Checks::new();
+        c.new_password(
+            "new_password",
+            new_password,
+            self.config.min_password_len,
+            &user.email,
+            &user.name,
+        );
+        if new_password == current {
+            c.fail("new_password", "unchanged");
+        }
+        c.finish()?;
+        self.hash_password(new_password).await
     }
 
     async fn signed_in(&self, user: User, input: LoginInput) -> ServiceResult<(TokenPair, Me)> {
@@ -176,19 +190,7 @@ impl Services {
             ));
         }
         self.throttle.succeeded(&key);
-        let mut c = Checks::new();
-        c.new_password(
-            "new_password",
-            new_password,
-            self.config.min_password_len,
-            &user.email,
-            &user.name,
-        );
-        if new_password == current {
-            c.fail("new_password", "unchanged");
-        }
-        c.finish()?;
-        let hash = self.hash_password(new_password).await?;
+        let hash = self.replacement_hash(&user, current, new_password).await?;
         let ended = self
             .store
             .set_password(user.id, &hash, Some(*session_id), self.clock.now())

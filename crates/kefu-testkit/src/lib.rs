@@ -283,6 +283,21 @@ impl TestApp {
         )
     }
 
+    /// A new widget session's visitor token for the inbox with this key.
+    pub async fn visitor_token(&self, widget_key: &Value) -> String {
+        self.post(
+            "/api/v1/widget/sessions",
+            None,
+            json!({ "widget_key": widget_key }),
+        )
+        .await
+        .expect(201)
+        .body["visitor_token"]
+            .as_str()
+            .expect("a visitor token")
+            .to_string()
+    }
+
     /// Sends the shutdown signal (like SIGTERM) without waiting.
     pub fn begin_shutdown(&mut self) {
         if let Some(tx) = self.stop.take() {

@@ -65,13 +65,7 @@ async fn login_with_new_password(
     headers: HeaderMap,
     ApiJson(req): ApiJson<NewPasswordLoginRequest>,
 ) -> ApiResult<Response> {
-    let input = LoginInput {
-        email: req.email,
-        password: req.password,
-        totp: req.totp,
-        ip,
-        user_agent: user_agent(&headers),
-    };
+    let input = login_input(req.email, req.password, req.totp, ip, &headers);
     let (pair, me) = state
         .services
         .login_with_new_password(input, &req.new_password)
@@ -193,6 +187,23 @@ fn session_cookies(state: &AppState, pair: &TokenPair) -> Vec<String> {
     ]
 }
 
+/// What a sign-in gives the service: the credentials and where they came from.
+fn login_input(
+    email: String,
+    password: String,
+    totp: Option<String>,
+    ip: Option<String>,
+    headers: &HeaderMap,
+) -> LoginInput {
+    LoginInput {
+        email,
+        password,
+        totp,
+        ip,
+        user_agent: user_agent(headers),
+    }
+}
+
 fn user_agent(headers: &HeaderMap) -> Option<String> {
     headers
         .get(header::USER_AGENT)
@@ -214,13 +225,7 @@ async fn login(
     headers: HeaderMap,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Response> {
-    let input = LoginInput {
-        email: req.email,
-        password: req.password,
-        totp: req.totp,
-        ip,
-        user_agent: user_agent(&headers),
-    };
+    let input = login_input(req.email, req.password, req.totp, ip, &headers);
     let (pair, me) = state.services.login(input).await?;
     tracing::info!(user_id = %me.user.id, "signed in");
     Ok(token_response(&state, pair, me))

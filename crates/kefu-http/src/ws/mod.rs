@@ -246,6 +246,7 @@ async fn upgrade(
                 expires_at,
                 frames,
                 messages,
+                rights_changed: false,
                 in_inbox: Mutex::default(),
             }
             .run(socket)
@@ -354,6 +355,10 @@ struct Connection {
     /// This socket's frames and messages (`chat.socket_*_per_sec`).
     frames: Bucket,
     messages: Bucket,
+    /// Set when an `auth` frame or a re-check changed the token's expiry or
+    /// the rights: the run loop then moves its expiry timer and its
+    /// subscriptions (not on every frame).
+    rights_changed: bool,
     /// Visitors: whether each conversation of their contact that an event
     /// was about belongs to this socket's inbox (a contact may have
     /// conversations in several inboxes; REST shows one inbox's).
@@ -390,22 +395,7 @@ impl Connection {
             return Ok(());
         };
         let services = self.state.services.clone();
-        let principal = match services.authenticate_access_token(&self.token).await {
-            Ok(p) => p,
-            Err(ServiceError::Unauthorized(_)) if self.expires_in() == 0 => {
-                return Err((
-                    close_code::TOKEN_EXPIRED,
-                    "token expired: refresh and reconnect",
-                ))
-            }
-            Err(ServiceError::Unauthorized(_)) => {
-                return Err((close_code::SESSION_ENDED, "session ended: sign in again"))
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot re-check a socket's session; closing it");
-                return Err((close_code::RECHECK_FAILED, "reconnect"));
-            }
-        };
+        let principal = self.live_session().await?;
         match member_rights(&services, &principal, &self.ip).await {
             Ok((roles, teams)) => {
                 self.peer = Peer::Member {
@@ -413,10 +403,36 @@ impl Connection {
                     roles,
                     teams,
                 };
+                self.rights_changed = true;
                 Ok(())
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot recompute a socket's rights; closing it");
+                Err((close_code::RECHECK_FAILED, "reconnect"))
+            }
+        }
+    }
+
+    /// The member's session, still live: the close code and reason when it
+    /// is not (its token expired, or the session ended), or when it cannot
+    /// be checked (the database is unreachable).
+    async fn live_session(&self) -> Result<Principal, (u16, &'static str)> {
+        match self
+            .state
+            .services
+            .authenticate_access_token(&self.token)
+            .await
+        {
+            Ok(p) => Ok(p),
+            Err(ServiceError::Unauthorized(_)) if self.expires_in() == 0 => Err((
+                close_code::TOKEN_EXPIRED,
+                "token expired: refresh and reconnect",
+            )),
+            Err(ServiceError::Unauthorized(_)) => {
+                Err((close_code::SESSION_ENDED, "session ended: sign in again"))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot re-check a socket's session; closing it");
                 Err((close_code::RECHECK_FAILED, "reconnect"))
             }
         }
@@ -453,6 +469,7 @@ impl Connection {
                 }
             }
         }
+        self.rights_changed = true;
         Step::Reply(vec![ServerFrame::AuthOk {
             token_expires_in_secs: self.expires_in(),
         }])
@@ -533,26 +550,16 @@ impl Connection {
                 // A member acts only while their session lives: nothing
                 // slips in between a sign-out and its event.
                 if let Peer::Member { .. } = self.peer {
-                    match self
-                        .state
-                        .services
-                        .authenticate_access_token(&self.token)
-                        .await
-                    {
+                    match self.live_session().await {
                         Ok(_) => {}
-                        Err(ServiceError::Unauthorized(_)) if self.expires_in() == 0 => {
-                            return Step::Close(
-                                close_code::TOKEN_EXPIRED,
-                                "token expired: refresh and reconnect",
-                            )
+                        // Unreachable database: this frame fails, the socket stays.
+                        Err((close_code::RECHECK_FAILED, _)) => {
+                            return Step::Reply(vec![error_frame(
+                                ServiceError::Internal("session check failed".into()),
+                                None,
+                            )])
                         }
-                        Err(ServiceError::Unauthorized(_)) => {
-                            return Step::Close(
-                                close_code::SESSION_ENDED,
-                                "session ended: sign in again",
-                            )
-                        }
-                        Err(e) => return Step::Reply(vec![error_frame(e, None)]),
+                        Err((code, reason)) => return Step::Close(code, reason),
                     }
                 }
                 Step::Reply(self.handle(frame).await)
@@ -685,8 +692,10 @@ impl Connection {
                             let span = tracing::info_span!("ws.frame", kind = self.kind().kind.as_str());
                             let step = tracing::Instrument::instrument(self.on_text(text.as_str()), span).await;
                             // An `auth` may have moved the expiry and the rights.
-                            expiry.as_mut().reset(self.expiry_deadline());
-                            follows.set(&bus, self.topics());
+                            if std::mem::take(&mut self.rights_changed) {
+                                expiry.as_mut().reset(self.expiry_deadline());
+                                follows.set(&bus, self.topics());
+                            }
                             match step {
                                 Step::Reply(frames) => frames,
                                 Step::Close(code, reason) => {
@@ -713,7 +722,9 @@ impl Connection {
                                 close(&mut socket, code, reason).await;
                                 return;
                             }
-                            follows.set(&bus, self.topics());
+                            if std::mem::take(&mut self.rights_changed) {
+                                follows.set(&bus, self.topics());
+                            }
                             Vec::new()
                         }
                         Some(Feed::Event(ev)) => {
@@ -736,7 +747,9 @@ impl Connection {
                                 close(&mut socket, code, reason).await;
                                 return;
                             }
-                            follows.set(&bus, self.topics());
+                            if std::mem::take(&mut self.rights_changed) {
+                                follows.set(&bus, self.topics());
+                            }
                             vec![ServerFrame::error(
                                 "events_missed",
                                 "Some events were missed; send sync for your open conversations.",

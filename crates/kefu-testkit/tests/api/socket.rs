@@ -37,16 +37,6 @@ async fn chat(app: &TestApp) -> Chat {
     }
 }
 
-async fn visitor_token(app: &TestApp, key: &Value) -> String {
-    app.post("/api/v1/widget/sessions", None, json!({"widget_key": key}))
-        .await
-        .expect(201)
-        .body["visitor_token"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 fn send(client_msg_id: &str, body: &str) -> Value {
     json!({"type": "message.send", "client_msg_id": client_msg_id, "body": body})
 }
@@ -55,7 +45,7 @@ async fn sends_are_acknowledged_once_and_reach_agents(b: Backend) {
     let app = TestApp::spawn(b).await;
     let c = chat(&app).await;
     let mut agent = app.ws(&c.owner.access_token).await;
-    let mut visitor = app.ws(&visitor_token(&app, &c.widget_key).await).await;
+    let mut visitor = app.ws(&app.visitor_token(&c.widget_key).await).await;
     visitor.send(send("c-1", "你好")).await;
     let ack = visitor.recv().await;
     assert_eq!(
@@ -90,7 +80,7 @@ async fn sends_are_acknowledged_once_and_reach_agents(b: Backend) {
 async fn replies_reach_the_visitor_but_notes_never_do(b: Backend) {
     let app = TestApp::spawn(b).await;
     let c = chat(&app).await;
-    let mut visitor = app.ws(&visitor_token(&app, &c.widget_key).await).await;
+    let mut visitor = app.ws(&app.visitor_token(&c.widget_key).await).await;
     visitor.send(send("c-1", "help")).await;
     let conv = visitor.recv().await["conversation_id"].clone();
     visitor.recv().await; // its own message.created
@@ -146,7 +136,7 @@ async fn replies_reach_the_visitor_but_notes_never_do(b: Backend) {
 async fn sync_replays_what_a_reconnecting_visitor_missed(b: Backend) {
     let app = TestApp::spawn(b).await;
     let c = chat(&app).await;
-    let token = visitor_token(&app, &c.widget_key).await;
+    let token = app.visitor_token(&c.widget_key).await;
     let conv = {
         let mut v = app.ws(&token).await;
         v.send(send("c-1", "one")).await;
@@ -180,7 +170,7 @@ async fn sync_replays_what_a_reconnecting_visitor_missed(b: Backend) {
 async fn bad_frames_get_errors_and_the_socket_stays_open(b: Backend) {
     let app = TestApp::spawn_with(b, |s| s.chat.max_message_chars = 10).await;
     let c = chat(&app).await;
-    let mut v = app.ws(&visitor_token(&app, &c.widget_key).await).await;
+    let mut v = app.ws(&app.visitor_token(&c.widget_key).await).await;
     v.send_raw("{not json").await;
     assert_eq!(v.recv().await["code"], "invalid_frame");
     v.send(json!({"type": "teleport"})).await;
@@ -205,8 +195,8 @@ async fn bad_frames_get_errors_and_the_socket_stays_open(b: Backend) {
 async fn visitors_never_see_each_other(b: Backend) {
     let app = TestApp::spawn(b).await;
     let c = chat(&app).await;
-    let mut alice = app.ws(&visitor_token(&app, &c.widget_key).await).await;
-    let mut bob = app.ws(&visitor_token(&app, &c.widget_key).await).await;
+    let mut alice = app.ws(&app.visitor_token(&c.widget_key).await).await;
+    let mut bob = app.ws(&app.visitor_token(&c.widget_key).await).await;
     alice.send(send("c-1", "my address is …")).await;
     let conv = alice.recv().await["conversation_id"].clone();
     assert!(bob.silent_for(300).await, "bob hears nothing of alice");
@@ -224,7 +214,7 @@ async fn sockets_need_valid_tokens_and_are_capped(b: Backend) {
     assert_eq!(app.ws_refused("").await, 401);
     assert_eq!(app.ws_refused("vt1.forged.token").await, 401);
     assert_eq!(app.ws_refused("kefu_pat_nope").await, 401);
-    let token = visitor_token(&app, &c.widget_key).await;
+    let token = app.visitor_token(&c.widget_key).await;
     let _one = app.ws(&token).await;
     let two = app.ws(&token).await;
     assert_eq!(app.ws_refused(&token).await, 429);
@@ -247,9 +237,9 @@ async fn sockets_are_capped_per_address(b: Backend) {
     let c = chat(&app).await;
     // Visitors and agents from one address share the cap.
     let _agent = app.ws(&c.owner.access_token).await;
-    let _v1 = app.ws(&visitor_token(&app, &c.widget_key).await).await;
-    let v2 = app.ws(&visitor_token(&app, &c.widget_key).await).await;
-    let other = visitor_token(&app, &c.widget_key).await;
+    let _v1 = app.ws(&app.visitor_token(&c.widget_key).await).await;
+    let v2 = app.ws(&app.visitor_token(&c.widget_key).await).await;
+    let other = app.visitor_token(&c.widget_key).await;
     assert_eq!(app.ws_refused(&other).await, 429);
     assert_eq!(app.ws_refused(&c.owner.access_token).await, 429);
     drop(v2);
@@ -276,7 +266,7 @@ async fn slow_consumers_are_cut_off_and_catch_up_by_sync(b: Backend) {
     })
     .await;
     let c = chat(&app).await;
-    let token = visitor_token(&app, &c.widget_key).await;
+    let token = app.visitor_token(&c.widget_key).await;
     let first = app
         .post(
             "/api/v1/widget/messages",
@@ -349,7 +339,7 @@ async fn slow_consumers_are_cut_off_and_catch_up_by_sync(b: Backend) {
 async fn shutdown_closes_sockets_with_a_reconnect_hint(b: Backend) {
     let mut app = TestApp::spawn(b).await;
     let c = chat(&app).await;
-    let mut v = app.ws(&visitor_token(&app, &c.widget_key).await).await;
+    let mut v = app.ws(&app.visitor_token(&c.widget_key).await).await;
     app.begin_shutdown();
     let closed = v.recv().await;
     assert_eq!(
@@ -370,7 +360,7 @@ async fn sockets_respect_the_inbox_origins(b: Backend) {
         )
         .await
         .expect(201);
-    let token = visitor_token(&app, &inbox.body["widget_key"]).await;
+    let token = app.visitor_token(&inbox.body["widget_key"]).await;
     assert_eq!(
         app.ws_try_from(&token, Some("https://evil.example.com"))
             .await

@@ -38,16 +38,6 @@ async fn inbox_key(app: &TestApp, ws: &str, token: &str) -> Value {
         .clone()
 }
 
-async fn visitor_token(app: &TestApp, key: &Value) -> String {
-    app.post("/api/v1/widget/sessions", None, json!({"widget_key": key}))
-        .await
-        .expect(201)
-        .body["visitor_token"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 fn send(client_msg_id: &str, body: &str) -> Value {
     json!({"type": "message.send", "client_msg_id": client_msg_id, "body": body})
 }
@@ -105,7 +95,7 @@ async fn a_removed_member_stops_receiving_and_cannot_send(b: Backend) {
     let key = inbox_key(&app, &owner.workspace_id, &owner.access_token).await;
     let (agent_id, agent_token) = app.member(&owner, "a@example.com", "agent").await;
     let mut agent = app.ws(&agent_token).await;
-    let mut visitor = app.ws(&visitor_token(&app, &key).await).await;
+    let mut visitor = app.ws(&app.visitor_token(&key).await).await;
     visitor.send(send("v-1", "在吗？")).await;
     let conv = visitor.recv_type("message.ack").await["conversation_id"].clone();
     let seen = agent.recv_type("message.created").await;
@@ -183,7 +173,7 @@ async fn the_admin_2fa_rule_reaches_open_admin_sockets(b: Backend) {
     .await
     .expect(200);
     tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
-    let mut visitor = app.ws(&visitor_token(&app, &key).await).await;
+    let mut visitor = app.ws(&app.visitor_token(&key).await).await;
     visitor.send(send("v-1", "hello")).await;
     visitor.recv_type("message.ack").await;
     let mut heard = Vec::new();
@@ -267,7 +257,7 @@ async fn visitor_sockets_end_when_their_token_expires_unless_renewed(b: Backend)
         .await
         .expect(201);
     // Another visitor's token is refused.
-    let stranger = visitor_token(&app, &key).await;
+    let stranger = app.visitor_token(&key).await;
     renewed
         .send(json!({"type": "auth", "token": stranger}))
         .await;
@@ -288,7 +278,7 @@ async fn an_oversized_frame_is_closed_with_1009(b: Backend) {
     let app = TestApp::spawn_with(b, |s| s.chat.max_message_chars = 100).await;
     let owner = app.owner("o@example.com").await;
     let key = inbox_key(&app, &owner.workspace_id, &owner.access_token).await;
-    let mut visitor = app.ws(&visitor_token(&app, &key).await).await;
+    let mut visitor = app.ws(&app.visitor_token(&key).await).await;
     // Over the message limit but under the frame limit: a clean refusal.
     visitor.send(send("v-1", &"x".repeat(101))).await;
     assert_eq!(visitor.recv().await["code"], "validation_failed");

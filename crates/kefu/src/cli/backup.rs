@@ -240,7 +240,6 @@ async fn create(
             .as_ref()
             .map(|k| kefu_backup::signing_key_id(k.expose_secret().as_bytes())),
         level: settings.backup.compression_level,
-        duty: settings.backup.duty(),
     };
     let progress = Progress::new();
     let shown = show_progress(progress.clone());
