@@ -14,7 +14,9 @@ use super::{Column, LType, Table};
 /// defaults).
 ///
 /// 2: `users.password_change_required`.
-pub const SCHEMA_VERSION: u32 = 2;
+/// 3: `sealed_keys` (the audit chain's key, sealed); audit chains keyed
+///    (HMAC-SHA256); TOTP and identity secrets sealed under the KEK.
+pub const SCHEMA_VERSION: u32 = 3;
 
 macro_rules! table {
     ($name:literal, [$(($col:ident, $ty:ident)),* $(,)?]) => {
@@ -26,6 +28,10 @@ macro_rules! table {
 }
 
 pub static TABLES: &[Table] = &[
+    table!(
+        "sealed_keys",
+        [(name, Text), (sealed, Text), (created_at, Time)]
+    ),
     table!(
         "workspaces",
         [
