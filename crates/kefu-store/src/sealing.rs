@@ -130,6 +130,123 @@ pub(crate) fn count_key(usage: &mut std::collections::BTreeMap<String, u64>, sto
     *usage.entry(id).or_default() += 1;
 }
 
+/// A row's key in a column of sealed secrets.
+pub(crate) enum RowKey {
+    Id(uuid::Uuid),
+    Name(String),
+}
+
+/// A column of sealed secrets: how to read it (key, value) and to replace
+/// one value by compare-and-set ($1 new, $2 key, $3 old), and the place a
+/// value is sealed for. The SQL is the same on both engines.
+pub(crate) struct SecretColumn {
+    pub select: &'static str,
+    pub update: &'static str,
+    pub by_name: bool,
+    pub context: fn(&RowKey) -> String,
+}
+
+fn id_of(k: &RowKey) -> uuid::Uuid {
+    match k {
+        RowKey::Id(u) => *u,
+        RowKey::Name(_) => uuid::Uuid::nil(),
+    }
+}
+
+fn name_of(k: &RowKey) -> &str {
+    match k {
+        RowKey::Name(n) => n,
+        RowKey::Id(_) => "",
+    }
+}
+
+/// Every place Kefu keeps a sealed secret.
+pub(crate) const SECRET_COLUMNS: &[SecretColumn] = &[
+    SecretColumn {
+        select: "SELECT id, totp_secret FROM users WHERE totp_secret IS NOT NULL",
+        update: "UPDATE users SET totp_secret = $1 WHERE id = $2 AND totp_secret = $3",
+        by_name: false,
+        context: |k| context::totp_secret(id_of(k)),
+    },
+    SecretColumn {
+        select: "SELECT id, identity_secret FROM inboxes",
+        update: "UPDATE inboxes SET identity_secret = $1 WHERE id = $2 AND identity_secret = $3",
+        by_name: false,
+        context: |k| context::identity_secret(id_of(k)),
+    },
+    SecretColumn {
+        select: "SELECT name, sealed FROM sealed_keys",
+        update: "UPDATE sealed_keys SET sealed = $1 WHERE name = $2 AND sealed = $3",
+        by_name: true,
+        context: |k| context::sealed_key(name_of(k)),
+    },
+];
+
+/// The re-seal pass over every [`SECRET_COLUMNS`] value, on either engine:
+/// one compare-and-set per value, so a secret changed meanwhile is left for
+/// the next pass, never lost.
+macro_rules! reseal_all {
+    ($sealer:expr, $reader:expr, $writer:expr, $legacy_only:expr) => {{
+        use sqlx::Row;
+        let mut report = kefu_domain::store::ResealReport::default();
+        for col in $crate::sealing::SECRET_COLUMNS {
+            let rows = sqlx::query(col.select)
+                .fetch_all($reader)
+                .await
+                .map_err($crate::db)?;
+            for row in &rows {
+                let key = if col.by_name {
+                    $crate::sealing::RowKey::Name(row.try_get(0).map_err($crate::db)?)
+                } else {
+                    $crate::sealing::RowKey::Id(row.try_get(0).map_err($crate::db)?)
+                };
+                let old: String = row.try_get(1).map_err($crate::db)?;
+                let Some((new, state)) =
+                    $sealer.reseal(&(col.context)(&key), &old, $legacy_only)?
+                else {
+                    $crate::sealing::tally(&mut report, None, true);
+                    continue;
+                };
+                let q = sqlx::query(col.update).bind(&new);
+                let q = match &key {
+                    $crate::sealing::RowKey::Id(u) => q.bind(*u),
+                    $crate::sealing::RowKey::Name(n) => q.bind(n.clone()),
+                };
+                let done = q
+                    .bind(&old)
+                    .execute($writer)
+                    .await
+                    .map_err($crate::db)?
+                    .rows_affected()
+                    == 1;
+                $crate::sealing::tally(&mut report, Some(&state), done);
+            }
+        }
+        Ok(report)
+    }};
+}
+pub(crate) use reseal_all;
+
+/// How many stored secrets each key id seals, on either engine.
+macro_rules! key_usage {
+    ($reader:expr) => {{
+        use sqlx::Row;
+        let mut usage = std::collections::BTreeMap::new();
+        for col in $crate::sealing::SECRET_COLUMNS {
+            let rows = sqlx::query(col.select)
+                .fetch_all($reader)
+                .await
+                .map_err($crate::db)?;
+            for row in &rows {
+                let s: String = row.try_get(1).map_err($crate::db)?;
+                $crate::sealing::count_key(&mut usage, &s);
+            }
+        }
+        Ok(usage.into_iter().collect())
+    }};
+}
+pub(crate) use key_usage;
+
 /// One entry's new links after re-sealing a chain with the key.
 #[derive(Debug)]
 pub(crate) struct Relink {

@@ -3,10 +3,9 @@
 
 use super::{rows, SqliteStore};
 use crate::db;
-use crate::sealing::{count_key, reseal_chain, tally, AUDIT_CHAIN};
+use crate::sealing::{reseal_chain, AUDIT_CHAIN};
 use async_trait::async_trait;
 use kefu_domain::audit::ChainKey;
-use kefu_domain::secrets::context;
 use kefu_domain::store::{ResealReport, SecretStore};
 use kefu_domain::StoreResult;
 use sqlx::Row;
@@ -123,106 +122,10 @@ impl SqliteStore {
 #[async_trait]
 impl SecretStore for SqliteStore {
     async fn reseal_secrets(&self, legacy_only: bool) -> StoreResult<ResealReport> {
-        let mut report = ResealReport::default();
-        // One short write transaction per value: compare-and-set, so a
-        // secret changed meanwhile is left for the next pass, never lost.
-        let users = sqlx::query("SELECT id, totp_secret FROM users WHERE totp_secret IS NOT NULL")
-            .fetch_all(&self.reader)
-            .await
-            .map_err(db)?;
-        for row in &users {
-            let id: uuid::Uuid = row.try_get(0).map_err(db)?;
-            let old: String = row.try_get(1).map_err(db)?;
-            let redo = self
-                .sealer
-                .reseal(&context::totp_secret(id), &old, legacy_only)?;
-            let Some((new, state)) = redo else {
-                tally(&mut report, None, true);
-                continue;
-            };
-            let done =
-                sqlx::query("UPDATE users SET totp_secret = $1 WHERE id = $2 AND totp_secret = $3")
-                    .bind(&new)
-                    .bind(id)
-                    .bind(&old)
-                    .execute(&self.writer)
-                    .await
-                    .map_err(db)?
-                    .rows_affected()
-                    == 1;
-            tally(&mut report, Some(&state), done);
-        }
-        let inboxes = sqlx::query("SELECT id, identity_secret FROM inboxes")
-            .fetch_all(&self.reader)
-            .await
-            .map_err(db)?;
-        for row in &inboxes {
-            let id: uuid::Uuid = row.try_get(0).map_err(db)?;
-            let old: String = row.try_get(1).map_err(db)?;
-            let redo = self
-                .sealer
-                .reseal(&context::identity_secret(id), &old, legacy_only)?;
-            let Some((new, state)) = redo else {
-                tally(&mut report, None, true);
-                continue;
-            };
-            let done = sqlx::query(
-                "UPDATE inboxes SET identity_secret = $1 WHERE id = $2 AND identity_secret = $3",
-            )
-            .bind(&new)
-            .bind(id)
-            .bind(&old)
-            .execute(&self.writer)
-            .await
-            .map_err(db)?
-            .rows_affected()
-                == 1;
-            tally(&mut report, Some(&state), done);
-        }
-        let keys = sqlx::query("SELECT name, sealed FROM sealed_keys")
-            .fetch_all(&self.reader)
-            .await
-            .map_err(db)?;
-        for row in &keys {
-            let name: String = row.try_get(0).map_err(db)?;
-            let old: String = row.try_get(1).map_err(db)?;
-            let redo = self
-                .sealer
-                .reseal(&context::sealed_key(&name), &old, legacy_only)?;
-            let Some((new, state)) = redo else {
-                tally(&mut report, None, true);
-                continue;
-            };
-            let done =
-                sqlx::query("UPDATE sealed_keys SET sealed = $1 WHERE name = $2 AND sealed = $3")
-                    .bind(&new)
-                    .bind(&name)
-                    .bind(&old)
-                    .execute(&self.writer)
-                    .await
-                    .map_err(db)?
-                    .rows_affected()
-                    == 1;
-            tally(&mut report, Some(&state), done);
-        }
-        Ok(report)
+        crate::sealing::reseal_all!(self.sealer, &self.reader, &self.writer, legacy_only)
     }
 
     async fn secret_key_usage(&self) -> StoreResult<Vec<(String, u64)>> {
-        let mut usage = std::collections::BTreeMap::new();
-        for sql in [
-            "SELECT totp_secret FROM users WHERE totp_secret IS NOT NULL",
-            "SELECT identity_secret FROM inboxes",
-            "SELECT sealed FROM sealed_keys",
-        ] {
-            let found: Vec<String> = sqlx::query_scalar(sql)
-                .fetch_all(&self.reader)
-                .await
-                .map_err(db)?;
-            for s in &found {
-                count_key(&mut usage, s);
-            }
-        }
-        Ok(usage.into_iter().collect())
+        crate::sealing::key_usage!(&self.reader)
     }
 }
