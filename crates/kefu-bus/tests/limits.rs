@@ -85,7 +85,10 @@ async fn a_window_is_counted_once_over_replicas_and_concurrent_callers() {
     );
     assert_eq!(la.backend_errors() + lb.backend_errors(), 0);
     let ttl = pttl(&la.redis_key(SCOPE, &key)).await;
-    assert!((58_000..=60_000).contains(&ttl), "the counter expires: {ttl}");
+    assert!(
+        (58_000..=60_000).contains(&ttl),
+        "the counter expires: {ttl}"
+    );
 }
 
 #[tokio::test]
@@ -100,7 +103,10 @@ async fn a_window_ends_with_its_ttl() {
     l.hit(SCOPE, &key, &rule).await.unwrap();
     l.hit(SCOPE, &key, &rule).await.unwrap();
     let retry = l.hit(SCOPE, &key, &rule).await.unwrap_err();
-    assert!(retry <= Duration::from_secs(1) && !retry.is_zero(), "{retry:?}");
+    assert!(
+        retry <= Duration::from_secs(1) && !retry.is_zero(),
+        "{retry:?}"
+    );
     tokio::time::sleep(retry + Duration::from_millis(50)).await;
     assert!(l.hit(SCOPE, &key, &rule).await.is_ok(), "a new window");
     assert_eq!(l.backend_errors(), 0);
@@ -225,7 +231,8 @@ async fn keys_are_bounded_digests_named_by_the_secret() {
     assert_eq!(long.len(), k.len(), "bounded whatever the input");
     assert_eq!(
         k,
-        bus.limits(SECRET).redis_key("login_account", "alice@example.com"),
+        bus.limits(SECRET)
+            .redis_key("login_account", "alice@example.com"),
         "replicas with one secret agree"
     );
     assert_ne!(
@@ -317,5 +324,8 @@ async fn without_redis_the_local_counters_answer_quickly() {
         assert!(Instant::now() < deadline, "Redis did not come back");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(pttl(&l.redis_key(SCOPE, &key)).await > 0, "counted in Redis");
+    assert!(
+        pttl(&l.redis_key(SCOPE, &key)).await > 0,
+        "counted in Redis"
+    );
 }

@@ -143,9 +143,8 @@ impl TestApp {
             // A cluster replica must be given its signing key. One per app:
             // the limit counters in the shared Redis are named after it, so
             // parallel tests (all from 127.0.0.1) do not count together.
-            settings.auth.signing_key = Some(
-                format!("kefu-test-signing-key-{}", uuid::Uuid::now_v7().simple()).into(),
-            );
+            settings.auth.signing_key =
+                Some(format!("kefu-test-signing-key-{}", uuid::Uuid::now_v7().simple()).into());
             // … and its key-encryption key.
             settings.secrets.key = Some(TEST_SECRETS_KEY.to_string().into());
         }

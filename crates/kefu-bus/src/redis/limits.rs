@@ -177,12 +177,6 @@ impl RedisLimits {
         }
     }
 
-    /// Waits at most `timeout` for Redis per call (tests shorten it).
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
     /// The Redis key of `key` in `scope`: `kefu:rl:<scope>:{<32 hex>}`.
     pub fn redis_key(&self, scope: &str, key: &str) -> String {
         let mut mac = self.key.clone();

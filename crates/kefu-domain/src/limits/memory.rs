@@ -317,7 +317,11 @@ mod tests {
             let _ = l.hit_at("ip", &format!("10.0.0.{i}"), &IP, now);
         }
         assert!(l.tracked("ip") <= 4);
-        assert_eq!(l.tracked("acct"), 1, "another scope's flood leaves it alone");
+        assert_eq!(
+            l.tracked("acct"),
+            1,
+            "another scope's flood leaves it alone"
+        );
     }
 
     #[test]
