@@ -476,7 +476,9 @@ impl Connection {
     }
 
     /// The rate limits on what the client sends: every frame, and
-    /// messages per socket and per visitor. `Some` is the refusal.
+    /// messages per socket (this socket's own buckets) and per visitor
+    /// (shared by the visitor's sockets on every replica: Redis in a
+    /// cluster). `Some` is the refusal.
     async fn limit(&mut self, frame: &ClientFrame) -> Option<ServerFrame> {
         let chat = self.state.services.chat.clone();
         let now = std::time::Instant::now();
