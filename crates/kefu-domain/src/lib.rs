@@ -11,6 +11,7 @@ pub mod clock;
 pub mod error;
 pub mod ids;
 pub mod kb;
+pub mod limits;
 pub mod model;
 pub mod role;
 pub mod routing;

@@ -113,6 +113,7 @@ fn latency_histogram() -> Histogram {
 struct Sampled {
     store: Arc<dyn Store>,
     bus: Arc<dyn Bus>,
+    limits: Arc<dyn kefu_domain::limits::Limits>,
     started: f64,
 }
 
@@ -185,6 +186,13 @@ impl Collector for Sampled {
             "Received events that carried their publish time",
             b.lag_count,
         )?;
+        counter(
+            &mut e,
+            "ratelimit_backend_errors",
+            "Limit checks the shared backend (Redis) failed or did not answer in time; this \
+             replica's own counters decided them",
+            self.limits.backend_errors(),
+        )?;
         let p = self.store.pool_stats();
         let fam = e.encode_descriptor(
             "db_pool_connections",
@@ -230,6 +238,7 @@ impl Metrics {
         m.registry.register_collector(Box::new(Sampled {
             store: services.store.clone(),
             bus: services.bus.clone(),
+            limits: services.limits.clone(),
             started,
         }));
         m

@@ -187,7 +187,7 @@ pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next)
     }
     let (parts, body) = req.into_parts();
     let key = client_ip(&parts, state.http.trust_proxy_headers).unwrap_or_else(|| "unknown".into());
-    if let Err(retry_after) = state.limiter.take(&key, Instant::now()) {
+    if let Err(retry_after) = state.limiter.take(&key).await {
         state
             .metrics
             .rate_limited

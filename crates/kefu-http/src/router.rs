@@ -36,15 +36,25 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(services: Services, http: HttpConfig, metrics: Arc<Metrics>) -> Self {
-        let visitor_messages = Arc::new(RateLimiter::new(crate::config::RateLimitConfig {
-            enabled: true,
-            per_second: services.chat.visitor_messages_per_sec,
-            burst: services.chat.visitor_message_burst,
-            max_tracked: 100_000,
-        }));
+        let limits = services.limits.clone();
+        let visitor_messages = Arc::new(RateLimiter::new(
+            crate::ratelimit::VISITOR_MESSAGES,
+            &crate::config::RateLimitConfig {
+                enabled: true,
+                per_second: services.chat.visitor_messages_per_sec,
+                burst: services.chat.visitor_message_burst,
+                max_tracked: 100_000,
+            },
+            limits.clone(),
+        ));
+        let limiter = Arc::new(RateLimiter::new(
+            crate::ratelimit::HTTP_IP,
+            &http.rate_limit,
+            limits,
+        ));
         Self {
             services,
-            limiter: Arc::new(RateLimiter::new(http.rate_limit.clone())),
+            limiter,
             http: Arc::new(http),
             metrics,
             openapi_json: Arc::new(String::new()),

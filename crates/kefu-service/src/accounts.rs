@@ -12,7 +12,6 @@ use kefu_domain::bus::AccessChange;
 use kefu_domain::model::*;
 use kefu_domain::{RefreshTokenId, Role, SessionId, UserId, WorkspaceId};
 use serde::Serialize;
-use std::time::Instant;
 
 #[derive(Clone)]
 pub struct LoginInput {
@@ -59,9 +58,10 @@ impl Services {
     }
 
     /// Reserves an attempt against `key` (and the client IP) or refuses.
-    fn throttled(&self, ip: Option<&str>, key: &str) -> ServiceResult<()> {
+    async fn throttled(&self, ip: Option<&str>, key: &str) -> ServiceResult<()> {
         self.throttle
-            .check(ip, key, Instant::now())
+            .check(ip, key)
+            .await
             .map_err(|r| ServiceError::RateLimited {
                 retry_after_secs: r.retry_after.as_secs().max(1),
                 reason: r.reason,
@@ -135,12 +135,12 @@ impl Services {
     /// account.
     async fn check_credentials(&self, input: &LoginInput) -> ServiceResult<User> {
         let email = normalise_email(&input.email);
-        self.throttled(input.ip.as_deref(), &email)?;
+        self.throttled(input.ip.as_deref(), &email).await?;
         let user = self.store.find_user_by_email(&email).await?;
         let Some(user) = user else {
             // Same work as a wrong password, so timing does not reveal accounts.
             self.passwords.verify_decoy(&input.password).await?;
-            self.throttle.failed(&email, Instant::now());
+            self.throttle.failed(&email).await;
             return Err(ServiceError::Unauthorized("invalid_credentials"));
         };
         if !self
@@ -148,7 +148,7 @@ impl Services {
             .verify(&input.password, &user.password_hash)
             .await?
         {
-            self.throttle.failed(&email, Instant::now());
+            self.throttle.failed(&email).await;
             return Err(ServiceError::Unauthorized("invalid_credentials"));
         }
         if user.totp_enabled {
@@ -156,11 +156,11 @@ impl Services {
                 return Err(ServiceError::Unauthorized("totp_required"));
             };
             if !self.check_second_factor(&user, code).await? {
-                self.throttle.failed(&email, Instant::now());
+                self.throttle.failed(&email).await;
                 return Err(ServiceError::Unauthorized("invalid_totp"));
             }
         }
-        self.throttle.succeeded(&email);
+        self.throttle.succeeded(&email).await;
         Ok(user)
     }
 
@@ -181,15 +181,15 @@ impl Services {
         };
         let user = self.store.get_user(*user_id).await?;
         let key = format!("password:{}", user.id);
-        self.throttled(None, &key)?;
+        self.throttled(None, &key).await?;
         if !self.passwords.verify(current, &user.password_hash).await? {
-            self.throttle.failed(&key, Instant::now());
+            self.throttle.failed(&key).await;
             return Err(ServiceError::invalid(
                 "current_password",
                 "invalid_password",
             ));
         }
-        self.throttle.succeeded(&key);
+        self.throttle.succeeded(&key).await;
         let hash = self.replacement_hash(&user, current, new_password).await?;
         let ended = self
             .store
@@ -435,12 +435,12 @@ impl Services {
             .as_deref()
             .ok_or(ServiceError::Conflict("totp_not_enrolled"))?;
         let key = format!("totp:{}", user.id);
-        self.throttled(None, &key)?;
+        self.throttled(None, &key).await?;
         let Some(step) = totp::matching_step(secret, code, self.clock.now().timestamp()) else {
-            self.throttle.failed(&key, Instant::now());
+            self.throttle.failed(&key).await;
             return Err(ServiceError::invalid("code", "invalid_totp"));
         };
-        self.throttle.succeeded(&key);
+        self.throttle.succeeded(&key).await;
         let codes = totp::new_recovery_codes();
         let hashes: Vec<String> = codes
             .iter()
@@ -462,12 +462,12 @@ impl Services {
             return Err(ServiceError::Conflict("totp_not_enabled"));
         }
         let key = format!("totp:{}", user.id);
-        self.throttled(None, &key)?;
+        self.throttled(None, &key).await?;
         if !self.check_second_factor(&user, code).await? {
-            self.throttle.failed(&key, Instant::now());
+            self.throttle.failed(&key).await;
             return Err(ServiceError::invalid("code", "invalid_totp"));
         }
-        self.throttle.succeeded(&key);
+        self.throttle.succeeded(&key).await;
         self.store.disable_totp(user.id).await?;
         // Where admins must use 2FA, this user's admin rights lapse.
         self.access_changed(AccessChange::User { user_id: user.id });
@@ -505,16 +505,16 @@ impl Services {
             Some(existing) => {
                 // Whoever holds the invitation may not use it to guess an
                 // existing account's password: same throttle as login.
-                self.throttled(ip.as_deref(), &existing.email)?;
+                self.throttled(ip.as_deref(), &existing.email).await?;
                 if !self
                     .passwords
                     .verify(password, &existing.password_hash)
                     .await?
                 {
-                    self.throttle.failed(&existing.email, Instant::now());
+                    self.throttle.failed(&existing.email).await;
                     return Err(ServiceError::Unauthorized("invalid_credentials"));
                 }
-                self.throttle.succeeded(&existing.email);
+                self.throttle.succeeded(&existing.email).await;
                 Invitee::Existing(existing.id)
             }
             None => {

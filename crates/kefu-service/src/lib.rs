@@ -38,6 +38,9 @@ pub struct Services {
     pub signer: Arc<auth::tokens::Signer>,
     pub passwords: Arc<auth::password::Passwords>,
     pub throttle: Arc<throttle::LoginThrottle>,
+    /// The counters behind the throttle and the rate limits: in memory on
+    /// a single node, in Redis in a cluster ([`Services::with_limits`]).
+    pub limits: Arc<dyn kefu_domain::limits::Limits>,
     pub knowledge: Arc<kb::Knowledge>,
     /// What this replica counts for Prometheus.
     pub metrics: Arc<metrics::ServiceMetrics>,
@@ -52,7 +55,10 @@ impl Services {
         chat: ChatConfig,
         signing_key: &[u8],
     ) -> Self {
-        let throttle = throttle::LoginThrottle::new(config.throttle.clone());
+        let limits: Arc<dyn kefu_domain::limits::Limits> =
+            Arc::new(kefu_domain::limits::MemoryLimits::new());
+        let throttle =
+            throttle::LoginThrottle::with_limits(config.throttle.clone(), limits.clone());
         let passwords = auth::password::Passwords::new(
             auth::password::HashParams {
                 memory_kib: config.argon2_memory_kib,
@@ -69,6 +75,7 @@ impl Services {
             config: Arc::new(config),
             chat: Arc::new(chat),
             throttle: Arc::new(throttle),
+            limits,
             knowledge: Arc::new(kb::Knowledge::in_memory(config::KbConfig::default())),
             metrics: Arc::default(),
         }
@@ -81,6 +88,18 @@ impl Services {
             &change.topic(),
             Arc::new(kefu_domain::bus::Event::AccessChanged { change }),
         );
+    }
+
+    /// Keeps the limit counters (login throttle, and the HTTP layer's rate
+    /// limits) in `limits` instead of this process's memory: Redis, so
+    /// that a cluster's replicas share one budget.
+    pub fn with_limits(mut self, limits: Arc<dyn kefu_domain::limits::Limits>) -> Self {
+        self.throttle = Arc::new(throttle::LoginThrottle::with_limits(
+            self.config.throttle.clone(),
+            limits.clone(),
+        ));
+        self.limits = limits;
+        self
     }
 
     /// Uses this knowledge base (index location, model endpoints) instead of

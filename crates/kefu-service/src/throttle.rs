@@ -5,37 +5,28 @@
 //!   is locked for `lockout_secs` (stops guessing one account from many IPs).
 //!   A success clears the account's failures.
 //!
-//! State is in memory, per replica. In a cluster an attacker spread over N
-//! replicas gets at most N times the budget; a Redis-backed counter can
-//! replace this behind the same methods.
+//! The counters live behind the [`Limits`] port: in this process on a single
+//! node, in Redis in a cluster (the wiring chooses), so that N replicas
+//! share one budget instead of granting N. When Redis does not answer, the
+//! adapter counts locally for that call (per replica, as a single node
+//! would) — see `kefu_bus::RedisLimits`.
 
 use crate::config::ThrottleConfig;
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use kefu_domain::limits::{Limits, LockoutRule, MemoryLimits, WindowRule};
+use std::sync::Arc;
+use std::time::Duration;
 
-#[derive(Debug, Clone, Copy)]
-struct Window {
-    started: Instant,
-    count: u32,
-    locked_until: Option<Instant>,
-}
-
-impl Window {
-    fn fresh(now: Instant) -> Self {
-        Self {
-            started: now,
-            count: 0,
-            locked_until: None,
-        }
-    }
-}
+/// Scope of the per-IP login attempt windows.
+pub const LOGIN_IP: &str = "login_ip";
+/// Scope of the per-account failure counters and lockouts (e-mails, and
+/// `password:<user>` / `totp:<user>` for re-authentication).
+pub const LOGIN_ACCOUNT: &str = "login_account";
 
 #[derive(Debug)]
 pub struct LoginThrottle {
-    cfg: ThrottleConfig,
-    ips: Mutex<HashMap<String, Window>>,
-    accounts: Mutex<HashMap<String, Window>>,
+    limits: Arc<dyn Limits>,
+    ip: WindowRule,
+    account: LockoutRule,
 }
 
 /// Why a login was refused before the password was even checked.
@@ -46,103 +37,70 @@ pub struct Refusal {
 }
 
 impl LoginThrottle {
+    /// Over counters in this process's memory.
     pub fn new(cfg: ThrottleConfig) -> Self {
-        Self {
-            cfg,
-            ips: Mutex::default(),
-            accounts: Mutex::default(),
-        }
+        Self::with_limits(cfg, Arc::new(MemoryLimits::new()))
     }
 
-    fn window(&self) -> Duration {
-        Duration::from_secs(self.cfg.window_secs.max(1))
+    /// Over `limits` (Redis in a cluster).
+    pub fn with_limits(cfg: ThrottleConfig, limits: Arc<dyn Limits>) -> Self {
+        let window = Duration::from_secs(cfg.window_secs.max(1));
+        Self {
+            limits,
+            ip: WindowRule {
+                limit: cfg.ip_attempts,
+                window,
+                max_tracked: cfg.max_tracked,
+            },
+            account: LockoutRule {
+                failures: cfg.account_failures,
+                window,
+                lockout: Duration::from_secs(cfg.lockout_secs),
+                max_tracked: cfg.max_tracked,
+            },
+        }
     }
 
     /// Counts an attempt from `ip` for `account` and says whether it may go
     /// on. The account's attempt is *reserved* here, before the password is
     /// checked, so a burst of parallel guesses cannot all slip in before the
     /// first failure is recorded; a success clears the account's count.
-    pub fn check(&self, ip: Option<&str>, account: &str, now: Instant) -> Result<(), Refusal> {
-        let window = self.window();
+    pub async fn check(&self, ip: Option<&str>, account: &str) -> Result<(), Refusal> {
         if let Some(ip) = ip {
-            let mut ips = self.ips.lock().expect("throttle lock");
-            prune(&mut ips, self.cfg.max_tracked, window, now);
-            let w = ips.entry(ip.to_string()).or_insert(Window::fresh(now));
-            if now.duration_since(w.started) >= window {
-                *w = Window::fresh(now);
-            }
-            if w.count >= self.cfg.ip_attempts {
-                return Err(Refusal {
-                    retry_after: (w.started + window).saturating_duration_since(now),
+            self.limits
+                .hit(LOGIN_IP, ip, &self.ip)
+                .await
+                .map_err(|retry_after| Refusal {
+                    retry_after,
                     reason: "too_many_attempts",
-                });
-            }
-            w.count += 1;
+                })?;
         }
-        let mut accounts = self.accounts.lock().expect("throttle lock");
-        prune(&mut accounts, self.cfg.max_tracked, window, now);
-        let w = accounts
-            .entry(account.to_string())
-            .or_insert(Window::fresh(now));
-        match w.locked_until {
-            Some(until) if until > now => {
-                return Err(Refusal {
-                    retry_after: until - now,
-                    reason: "account_locked",
-                })
-            }
-            Some(_) => *w = Window::fresh(now),
-            None if now.duration_since(w.started) >= window => *w = Window::fresh(now),
-            None => {}
-        }
-        if w.count >= self.cfg.account_failures {
-            let lockout = Duration::from_secs(self.cfg.lockout_secs);
-            w.locked_until = Some(now + lockout);
-            return Err(Refusal {
-                retry_after: lockout,
+        self.limits
+            .reserve(LOGIN_ACCOUNT, account, &self.account)
+            .await
+            .map_err(|retry_after| Refusal {
+                retry_after,
                 reason: "account_locked",
-            });
-        }
-        w.count += 1;
-        Ok(())
+            })
     }
 
     /// Records that the reserved attempt failed; locks the account when the
     /// failures reach the limit.
-    pub fn failed(&self, account: &str, now: Instant) {
-        let mut accounts = self.accounts.lock().expect("throttle lock");
-        if let Some(w) = accounts.get_mut(account) {
-            if w.count >= self.cfg.account_failures && w.locked_until.is_none() {
-                w.locked_until = Some(now + Duration::from_secs(self.cfg.lockout_secs));
-                tracing::warn!(
-                    reason = "account_locked",
-                    "failed attempts reached the limit; locked"
-                );
-            }
+    pub async fn failed(&self, account: &str) {
+        if self
+            .limits
+            .failed(LOGIN_ACCOUNT, account, &self.account)
+            .await
+        {
+            tracing::warn!(
+                reason = "account_locked",
+                "failed attempts reached the limit; locked"
+            );
         }
     }
 
-    pub fn succeeded(&self, account: &str) {
-        self.accounts.lock().expect("throttle lock").remove(account);
-    }
-}
-
-/// Keeps the map bounded: drops finished windows, and if still over the cap,
-/// the oldest entries.
-fn prune(map: &mut HashMap<String, Window>, cap: usize, window: Duration, now: Instant) {
-    if map.len() < cap {
-        return;
-    }
-    map.retain(|_, w| {
-        now.duration_since(w.started) < window || w.locked_until.is_some_and(|u| u > now)
-    });
-    if map.len() >= cap {
-        let mut by_age: Vec<(String, Instant)> =
-            map.iter().map(|(k, w)| (k.clone(), w.started)).collect();
-        by_age.sort_by_key(|(_, t)| *t);
-        for (k, _) in by_age.into_iter().take(map.len() + 1 - cap) {
-            map.remove(&k);
-        }
+    pub async fn succeeded(&self, account: &str) {
+        self.limits.clear(LOGIN_ACCOUNT, account).await;
     }
 }
 
@@ -160,71 +118,45 @@ mod tests {
         }
     }
 
-    #[test]
-    fn ip_budget_resets_after_the_window() {
+    #[tokio::test]
+    async fn ip_budget_is_shared_by_accounts() {
         let t = LoginThrottle::new(cfg());
-        let now = Instant::now();
         for i in 0..3 {
-            assert!(t.check(Some("1.1.1.1"), &format!("u{i}"), now).is_ok());
+            assert!(t.check(Some("1.1.1.1"), &format!("u{i}")).await.is_ok());
         }
-        let r = t.check(Some("1.1.1.1"), "u9", now).unwrap_err();
-        assert_eq!(
-            (r.reason, r.retry_after),
-            ("too_many_attempts", Duration::from_secs(60))
-        );
+        let r = t.check(Some("1.1.1.1"), "u9").await.unwrap_err();
+        assert_eq!(r.reason, "too_many_attempts");
+        assert!(r.retry_after > Duration::from_secs(59));
         assert!(
-            t.check(Some("2.2.2.2"), "u9", now).is_ok(),
+            t.check(Some("2.2.2.2"), "u9").await.is_ok(),
             "other IPs unaffected"
         );
-        assert!(t
-            .check(Some("1.1.1.1"), "u9", now + Duration::from_secs(61))
-            .is_ok());
     }
 
-    #[test]
-    fn account_locks_after_failures_and_success_clears() {
+    #[tokio::test]
+    async fn account_locks_after_failures_and_success_clears() {
         let t = LoginThrottle::new(cfg());
-        let now = Instant::now();
-        t.check(None, "a", now).unwrap();
-        t.failed("a", now);
-        t.check(None, "a", now).unwrap();
-        t.succeeded("a");
-        t.check(None, "a", now).unwrap();
-        t.failed("a", now);
-        assert!(
-            t.check(None, "a", now).is_ok(),
-            "success cleared the first failure"
-        );
-        t.failed("a", now);
-        let r = t
-            .check(None, "a", now + Duration::from_secs(10))
-            .unwrap_err();
-        assert_eq!(
-            (r.reason, r.retry_after),
-            ("account_locked", Duration::from_secs(290))
-        );
-        assert!(t.check(None, "a", now + Duration::from_secs(301)).is_ok());
+        t.check(None, "a").await.unwrap();
+        t.failed("a").await;
+        t.check(None, "a").await.unwrap();
+        t.succeeded("a").await;
+        t.check(None, "a").await.unwrap();
+        t.failed("a").await;
+        t.check(None, "a").await.unwrap();
+        t.failed("a").await;
+        let r = t.check(None, "a").await.unwrap_err();
+        assert_eq!(r.reason, "account_locked");
+        assert!(r.retry_after > Duration::from_secs(299));
     }
 
     /// Parallel guesses reserve their attempts up front: with a limit of two,
     /// the third concurrent attempt is refused before any failure is known.
-    #[test]
-    fn parallel_attempts_cannot_exceed_the_limit() {
+    #[tokio::test]
+    async fn parallel_attempts_cannot_exceed_the_limit() {
         let t = LoginThrottle::new(cfg());
-        let now = Instant::now();
-        assert!(t.check(Some("1.1.1.1"), "a", now).is_ok());
-        assert!(t.check(Some("2.2.2.2"), "a", now).is_ok());
-        let r = t.check(Some("3.3.3.3"), "a", now).unwrap_err();
+        assert!(t.check(Some("1.1.1.1"), "a").await.is_ok());
+        assert!(t.check(Some("2.2.2.2"), "a").await.is_ok());
+        let r = t.check(Some("3.3.3.3"), "a").await.unwrap_err();
         assert_eq!(r.reason, "account_locked");
-    }
-
-    #[test]
-    fn memory_stays_bounded() {
-        let t = LoginThrottle::new(cfg());
-        let now = Instant::now();
-        for i in 0..100 {
-            let _ = t.check(Some(&format!("10.0.0.{i}")), "x", now);
-        }
-        assert!(t.ips.lock().unwrap().len() <= 4);
     }
 }

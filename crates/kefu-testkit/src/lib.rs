@@ -140,8 +140,11 @@ impl TestApp {
         settings.auth.service.argon2_iterations = 1;
         settings.database.max_connections = 4;
         if settings.redis_url.is_some() {
-            // A cluster replica must be given its signing key.
-            settings.auth.signing_key = Some("kefu-test-signing-key-0123456789abcdef".into());
+            // A cluster replica must be given its signing key. One per app:
+            // the limit counters in the shared Redis are named after it, so
+            // parallel tests (all from 127.0.0.1) do not count together.
+            settings.auth.signing_key =
+                Some(format!("kefu-test-signing-key-{}", uuid::Uuid::now_v7().simple()).into());
             // … and its key-encryption key.
             settings.secrets.key = Some(TEST_SECRETS_KEY.to_string().into());
         }

@@ -108,14 +108,19 @@ pub fn services_with_knowledge(
             "generated a new token signing key; keep it with the data (all replicas must share one key)"
         );
     }
+    let (bus, limits) = event_bus(settings, secrets::expose(&key))?;
     let services = Services::new(
         store,
-        event_bus(settings)?,
+        bus,
         Arc::new(SystemClock),
         settings.auth.service.clone(),
         settings.chat.clone(),
         secrets::expose(&key),
     );
+    let services = match limits {
+        Some(limits) => services.with_limits(limits),
+        None => services,
+    };
     Ok(services.with_knowledge(knowledge))
 }
 
@@ -151,14 +156,23 @@ pub fn knowledge_at(
     )
 }
 
+/// The bus and, in a cluster, the shared limit counters.
+type BusAndLimits = (
+    Arc<dyn kefu_domain::bus::Bus>,
+    Option<Arc<dyn kefu_domain::limits::Limits>>,
+);
+
 /// Redis pub/sub when `redis_url` is set (a cluster: every replica hears
-/// every other's events), else the in-process bus. A malformed URL fails
-/// here; an unreachable Redis does not (the bus retries, `/readyz` tells).
-fn event_bus(settings: &Settings) -> anyhow::Result<Arc<dyn kefu_domain::bus::Bus>> {
+/// every other's events), with the login throttle's and rate limits'
+/// counters in the same Redis (every replica counts against one budget;
+/// `signing_key` names them); else the in-process bus, and the counters stay
+/// in memory. A malformed URL fails here; an unreachable Redis does not
+/// (the bus retries, `/readyz` tells, limits count locally meanwhile).
+fn event_bus(settings: &Settings, signing_key: &[u8]) -> anyhow::Result<BusAndLimits> {
     let capacity = settings.chat.bus_capacity;
     let Some(url) = &settings.redis_url else {
         tracing::info!("event bus: in-process (single node)");
-        return Ok(Arc::new(kefu_bus::MemoryBus::new(capacity)));
+        return Ok((Arc::new(kefu_bus::MemoryBus::new(capacity)), None));
     };
     // The error does not repeat a URL that failed to parse: redacting the
     // password needs the URL's shape.
@@ -168,9 +182,10 @@ fn event_bus(settings: &Settings) -> anyhow::Result<Arc<dyn kefu_domain::bus::Bu
     tracing::info!(
         redis = %crate::config::redact_url(url),
         node = bus.node_id(),
-        "event bus: Redis pub/sub (cluster)"
+        "event bus: Redis pub/sub (cluster); login throttle and rate limits shared in Redis"
     );
-    Ok(Arc::new(bus))
+    let limits = Arc::new(bus.limits(signing_key));
+    Ok((Arc::new(bus), Some(limits)))
 }
 
 impl App {

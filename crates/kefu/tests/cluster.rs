@@ -1,4 +1,4 @@
-//! A cluster on one machine: three real `kefu serve` processes on one fresh
+//! A cluster on one machine: two or three real `kefu serve` processes on one fresh
 //! PostgreSQL database (`KEFU_TEST_DATABASE_URL`'s server) and one Redis
 //! (`KEFU_TEST_REDIS_URL`), each on its own port with its own data dir and
 //! the same signing key. Redis is reached through a proxy the test can cut,
@@ -51,7 +51,7 @@ impl Replica {
     }
 }
 
-/// Three replicas and what they share. `Drop` kills the children and drops
+/// The replicas and what they share. `Drop` kills the children and drops
 /// the database, on success and on panic alike.
 struct Cluster {
     replicas: Vec<Replica>,
@@ -91,15 +91,23 @@ impl Drop for Cluster {
 }
 
 impl Cluster {
+    /// Replicas A, B and C.
     async fn start() -> Self {
+        Self::start_with(&["A", "B", "C"], &[]).await
+    }
+
+    /// Replicas named `names`, with `env` over the test defaults.
+    async fn start_with(names: &[&'static str], overrides: &[(&str, &str)]) -> Self {
         let db = TestDb::postgres().await;
         let proxy = RedisProxy::start(&redis_url()).await;
-        let env = vec![
+        let mut env: Vec<(String, String)> = vec![
             ("KEFU_DATABASE_URL".into(), db.url.clone()),
             ("KEFU_REDIS_URL".into(), proxy.url().to_string()),
+            // A key of its own: limit counters in the shared Redis are named
+            // after it, so clusters of parallel tests do not count together.
             (
                 "KEFU_AUTH__SIGNING_KEY".into(),
-                "cluster-test-signing-key-0123456789abcdef".into(),
+                format!("cluster-test-signing-key-{:032x}", rand::random::<u128>()),
             ),
             (
                 "KEFU_SECRETS__KEY".into(),
@@ -117,6 +125,12 @@ impl Cluster {
             ("KEFU_LOG_FORMAT".into(), "json".into()),
             ("KEFU_LOG_FILTER".into(), "info".into()),
         ];
+        // Later entries win (a `Command`'s environment is a map).
+        env.extend(
+            overrides
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
         let mut cluster = Self {
             replicas: Vec::new(),
             proxy,
@@ -127,10 +141,7 @@ impl Cluster {
         };
         // The CLI migrates; the replicas then start on a ready schema.
         cluster.create_owner();
-        let spawned: Vec<_> = ["A", "B", "C"]
-            .into_iter()
-            .map(|name| cluster.spawn(name))
-            .collect();
+        let spawned: Vec<_> = names.iter().map(|name| cluster.spawn(name)).collect();
         for (name, child, addr, log) in spawned {
             let addr = addr
                 .recv_timeout(Duration::from_secs(30))
@@ -1019,4 +1030,126 @@ async fn knowledge_changes_reach_every_replicas_index() {
         |h| h.is_empty(),
     )
     .await;
+}
+
+// Two replicas share one budget for each cluster-wide limit. Requests
+// alternate between the replicas: with per-replica counters each would have
+// seen only half, and every refusal below would come late.
+
+/// Two replicas with `env` (limits) over the test defaults, ready.
+async fn two_replicas(env: &[(&str, &str)]) -> Cluster {
+    let c = Cluster::start_with(&["A", "B"], env).await;
+    c.wait_ready(StatusCode::OK, Duration::from_secs(10)).await;
+    c
+}
+
+/// A login on replica `r`.
+async fn login_as(c: &Cluster, r: usize, email: &str, password: &str) -> (StatusCode, Value) {
+    c.post(
+        r,
+        "/api/v1/auth/login",
+        None,
+        json!({"email": email, "password": password}),
+    )
+    .await
+}
+
+/// Failed logins spread over both replicas lock the account at the
+/// configured count, not at twice it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_over_replicas_count_once() {
+    let c = two_replicas(&[
+        ("KEFU_AUTH__THROTTLE__ACCOUNT_FAILURES", "4"),
+        ("KEFU_AUTH__THROTTLE__LOCKOUT_SECS", "600"),
+    ])
+    .await;
+    for r in [0, 1, 0, 1] {
+        let (status, body) = login_as(&c, r, OWNER, "wrong-password").await;
+        assert_eq!(status, 401, "{body}");
+    }
+    // Locked on both: even the right password is refused.
+    for r in [0, 1] {
+        let (status, body) = login_as(&c, r, OWNER, PASSWORD).await;
+        assert_eq!(status, 429, "replica {}: {body}", c.replica(r).name);
+        assert_eq!(body["details"]["reason"], "account_locked", "{body}");
+        let retry = body["details"]["retry_after"].as_u64().unwrap();
+        assert!((590..=600).contains(&retry), "{body}");
+    }
+}
+
+/// Login attempts from one address, whatever the account, are counted once
+/// over both replicas.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_attempts_per_address_over_replicas_count_once() {
+    let c = two_replicas(&[("KEFU_AUTH__THROTTLE__IP_ATTEMPTS", "6")]).await;
+    for i in 0..6 {
+        let email = format!("ghost{i}@example.com");
+        let (status, body) = login_as(&c, i % 2, &email, PASSWORD).await;
+        assert_eq!(status, 401, "attempt {}: {body}", i + 1);
+    }
+    for r in [0, 1] {
+        let (status, body) = login_as(&c, r, OWNER, PASSWORD).await;
+        assert_eq!(status, 429, "replica {}: {body}", c.replica(r).name);
+        assert_eq!(body["details"]["reason"], "too_many_attempts", "{body}");
+        let retry = body["details"]["retry_after"].as_u64().unwrap();
+        assert!((1..=900).contains(&retry), "{body}");
+    }
+}
+
+/// The general per-IP budget (`http.rate_limit`) is spent once over both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_per_address_over_replicas_count_once() {
+    let c = two_replicas(&[
+        ("KEFU_HTTP__RATE_LIMIT__ENABLED", "true"),
+        ("KEFU_HTTP__RATE_LIMIT__BURST", "10"),
+        ("KEFU_HTTP__RATE_LIMIT__PER_SECOND", "0.001"),
+    ])
+    .await;
+    // /readyz (above) is exempt: all ten tokens are left.
+    for i in 0..10 {
+        let (status, body) = c.get(i % 2, "/api/v1/me", None).await;
+        assert_eq!(status, 401, "request {}: {body}", i + 1);
+    }
+    for r in [0, 1] {
+        let (status, body) = c.get(r, "/api/v1/me", None).await;
+        assert_eq!(status, 429, "replica {}: {body}", c.replica(r).name);
+        assert_eq!(body["details"]["reason"], "ip_rate", "{body}");
+        let retry = body["details"]["retry_after"].as_u64().unwrap();
+        assert!((1..=1000).contains(&retry), "{body}");
+    }
+}
+
+/// A visitor with a socket on each replica gets one message budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visitors_messages_over_replicas_count_once() {
+    let c = two_replicas(&[
+        ("KEFU_CHAT__VISITOR_MESSAGE_BURST", "4"),
+        ("KEFU_CHAT__VISITOR_MESSAGES_PER_SEC", "0.001"),
+    ])
+    .await;
+    let (owner, _, ws) = c.login(0, OWNER).await;
+    let key = c.inbox(&ws, &owner).await;
+    let visitor = c.visitor(1, &key).await;
+    let mut on_a = Socket::open(c.replica(0).ws_url(&visitor)).await;
+    let mut on_b = Socket::open(c.replica(1).ws_url(&visitor)).await;
+    let mut conv = None;
+    for i in 0..4 {
+        let socket = if i % 2 == 0 { &mut on_a } else { &mut on_b };
+        let id = format!("m{i}");
+        socket.send_message(conv.as_deref(), &id, "你好").await;
+        let ack = socket.ack(&id).await;
+        conv = ack["conversation_id"].as_str().map(str::to_string);
+    }
+    for (name, socket) in [("A", &mut on_a), ("B", &mut on_b)] {
+        socket.send_message(conv.as_deref(), "over", "还在吗").await;
+        let answer = socket
+            .expect(&format!("the fifth message answered on {name}"), |f| {
+                f["client_msg_id"] == "over" || f["ref"] == "over"
+            })
+            .await;
+        assert_eq!(answer["type"], "error", "{name}: {answer}");
+        assert_eq!(answer["code"], "rate_limited", "{name}: {answer}");
+        let retry = answer["retry_after"].as_u64().unwrap();
+        assert!((1..=1000).contains(&retry), "{name}: {answer}");
+    }
 }

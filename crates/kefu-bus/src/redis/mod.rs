@@ -42,8 +42,11 @@
 //!   publisher once it has flushed what was already queued.
 
 mod health;
+mod limits;
 mod publisher;
 mod subscriber;
+
+pub use limits::{RedisLimits, CALL_TIMEOUT as LIMITS_CALL_TIMEOUT};
 
 use crate::memory::MemoryBus;
 use health::{Health, Throttle};
@@ -106,6 +109,9 @@ struct Shared {
     lag_count: AtomicU64,
     /// Bumped when the subscription comes back after being lost.
     resync: tokio::sync::watch::Sender<u64>,
+    /// The publishing connection while it is up, for [`RedisLimits`]'
+    /// commands (a multiplexed connection serves many callers at once).
+    commands: tokio::sync::watch::Sender<Option<redis::aio::MultiplexedConnection>>,
     drop_warning: Throttle,
     decode_warning: Throttle,
 }
@@ -201,6 +207,7 @@ impl RedisBus {
             lag_micros: AtomicU64::new(0),
             lag_count: AtomicU64::new(0),
             resync: tokio::sync::watch::channel(0).0,
+            commands: tokio::sync::watch::channel(None).0,
             drop_warning: Throttle::new(WARN_EVERY),
             decode_warning: Throttle::new(WARN_EVERY),
         });
@@ -230,6 +237,17 @@ impl RedisBus {
     /// (`<prefix>-pub`, `<prefix>-sub`), as `CLIENT LIST` shows them.
     pub fn client_name(&self) -> &str {
         &self.shared.client_name
+    }
+
+    /// Limit counters in this Redis, over the bus's publishing connection
+    /// (see [`RedisLimits`]). `secret` (the token signing key, which all
+    /// replicas share) keys the digests that name the counters.
+    pub fn limits(&self, secret: &[u8]) -> RedisLimits {
+        RedisLimits::new(
+            self.shared.commands.subscribe(),
+            self.shared.endpoint.clone(),
+            secret,
+        )
     }
 
     /// Events that did not reach Redis (queue full, Redis down, a failed

@@ -35,7 +35,12 @@ pub(super) async fn run(
                 discard_queued(&shared, &mut queue);
                 backoff.reset();
                 shared.health.up(Link::Publisher, &shared.endpoint);
-                match serve(&shared, &mut con, &mut queue, &lost).await {
+                shared.commands.send_replace(Some(con.clone()));
+                let served = serve(&shared, &mut con, &mut queue, &lost).await;
+                // Limit checks stop using it at once (and answer locally)
+                // rather than wait on a dead link.
+                shared.commands.send_replace(None);
+                match served {
                     // The bus was dropped and the queue is flushed.
                     None => return,
                     Some(why) => why,

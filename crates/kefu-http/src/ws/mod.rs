@@ -476,8 +476,10 @@ impl Connection {
     }
 
     /// The rate limits on what the client sends: every frame, and
-    /// messages per socket and per visitor. `Some` is the refusal.
-    fn limit(&mut self, frame: &ClientFrame) -> Option<ServerFrame> {
+    /// messages per socket (this socket's own buckets) and per visitor
+    /// (shared by the visitor's sockets on every replica: Redis in a
+    /// cluster). `Some` is the refusal.
+    async fn limit(&mut self, frame: &ClientFrame) -> Option<ServerFrame> {
         let chat = self.state.services.chat.clone();
         let now = std::time::Instant::now();
         let reference = match frame {
@@ -510,7 +512,7 @@ impl Connection {
         }
         if let Peer::Visitor(v) = &self.peer {
             let key = format!("contact:{}", v.contact_id);
-            if let Err(after) = self.state.visitor_messages.take(&key, now) {
+            if let Err(after) = self.state.visitor_messages.take(&key).await {
                 return refused("visitor_messages", after);
             }
         }
@@ -540,7 +542,7 @@ impl Connection {
                 )])
             }
         };
-        if let Some(refusal) = self.limit(&frame) {
+        if let Some(refusal) = self.limit(&frame).await {
             return Step::Reply(vec![refusal]);
         }
         match frame {
