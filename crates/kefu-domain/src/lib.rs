@@ -14,6 +14,7 @@ pub mod kb;
 pub mod model;
 pub mod role;
 pub mod routing;
+pub mod sso;
 pub mod store;
 
 pub use clock::{truncate_to_micros, truncate_to_micros_now, Clock, SystemClock};

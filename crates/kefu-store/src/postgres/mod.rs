@@ -16,6 +16,7 @@ mod members;
 mod routing;
 mod rows;
 mod sessions;
+mod sso;
 mod users;
 mod workspaces;
 

@@ -10,6 +10,7 @@ mod kb;
 mod members;
 mod routing;
 mod sessions;
+mod sso;
 mod support;
 mod tls;
 mod tokens;
