@@ -103,9 +103,16 @@ async fn start(
     parts: Parts,
 ) -> Response {
     let Ok(ws) = workspace_id.parse::<WorkspaceId>() else {
-        return failed(&parts, kefu_service::ServiceError::Sso("sso_not_configured").into());
+        return failed(
+            &parts,
+            kefu_service::ServiceError::Sso("sso_not_configured").into(),
+        );
     };
-    match state.services.sso_start(ws, &redirect_uri(&state, &parts)).await {
+    match state
+        .services
+        .sso_start(ws, &redirect_uri(&state, &parts))
+        .await
+    {
         Ok(url) => see_other(&url),
         Err(e) => failed(&parts, e.into()),
     }

@@ -98,8 +98,8 @@ impl Services {
                 expires_at: now + Duration::minutes(LOGIN_TTL_MINUTES),
             })
             .await?;
-        let mut url = reqwest::Url::parse(&discovery.authorization_endpoint)
-            .map_err(provider_failed)?;
+        let mut url =
+            reqwest::Url::parse(&discovery.authorization_endpoint).map_err(provider_failed)?;
         url.query_pairs_mut()
             .append_pair("response_type", "code")
             .append_pair("client_id", &config.client_id)

@@ -173,8 +173,9 @@ pub fn verify(token: &str, keys: &JwkSet, want: Expected<'_>) -> Result<IdClaims
         _ => return Err(Invalid::UnknownKey),
     };
     check(key, signed.as_bytes(), &sig)?;
-    let claims: IdClaims = serde_json::from_slice(&B64.decode(body).map_err(|_| Invalid::Malformed)?)
-        .map_err(|_| Invalid::Malformed)?;
+    let claims: IdClaims =
+        serde_json::from_slice(&B64.decode(body).map_err(|_| Invalid::Malformed)?)
+            .map_err(|_| Invalid::Malformed)?;
     if claims.iss != want.issuer {
         return Err(Invalid::Issuer);
     }
@@ -207,14 +208,30 @@ type Check = fn(&Jwk, &[u8], &[u8]) -> Result<(), Invalid>;
 /// The key type and the check for a JWS `alg`.
 fn algorithm(alg: &str) -> Result<(&'static str, Check), Invalid> {
     Ok(match alg {
-        "RS256" => ("RSA", |k, m, s| rsa(k, m, s, &signature::RSA_PKCS1_2048_8192_SHA256)),
-        "RS384" => ("RSA", |k, m, s| rsa(k, m, s, &signature::RSA_PKCS1_2048_8192_SHA384)),
-        "RS512" => ("RSA", |k, m, s| rsa(k, m, s, &signature::RSA_PKCS1_2048_8192_SHA512)),
-        "PS256" => ("RSA", |k, m, s| rsa(k, m, s, &signature::RSA_PSS_2048_8192_SHA256)),
-        "PS384" => ("RSA", |k, m, s| rsa(k, m, s, &signature::RSA_PSS_2048_8192_SHA384)),
-        "PS512" => ("RSA", |k, m, s| rsa(k, m, s, &signature::RSA_PSS_2048_8192_SHA512)),
-        "ES256" => ("EC", |k, m, s| ec(k, m, s, "P-256", 32, &signature::ECDSA_P256_SHA256_FIXED)),
-        "ES384" => ("EC", |k, m, s| ec(k, m, s, "P-384", 48, &signature::ECDSA_P384_SHA384_FIXED)),
+        "RS256" => ("RSA", |k, m, s| {
+            rsa(k, m, s, &signature::RSA_PKCS1_2048_8192_SHA256)
+        }),
+        "RS384" => ("RSA", |k, m, s| {
+            rsa(k, m, s, &signature::RSA_PKCS1_2048_8192_SHA384)
+        }),
+        "RS512" => ("RSA", |k, m, s| {
+            rsa(k, m, s, &signature::RSA_PKCS1_2048_8192_SHA512)
+        }),
+        "PS256" => ("RSA", |k, m, s| {
+            rsa(k, m, s, &signature::RSA_PSS_2048_8192_SHA256)
+        }),
+        "PS384" => ("RSA", |k, m, s| {
+            rsa(k, m, s, &signature::RSA_PSS_2048_8192_SHA384)
+        }),
+        "PS512" => ("RSA", |k, m, s| {
+            rsa(k, m, s, &signature::RSA_PSS_2048_8192_SHA512)
+        }),
+        "ES256" => ("EC", |k, m, s| {
+            ec(k, m, s, "P-256", 32, &signature::ECDSA_P256_SHA256_FIXED)
+        }),
+        "ES384" => ("EC", |k, m, s| {
+            ec(k, m, s, "P-384", 48, &signature::ECDSA_P384_SHA384_FIXED)
+        }),
         _ => return Err(Invalid::Algorithm),
     })
 }
@@ -276,7 +293,8 @@ mod tests {
     impl Issuer {
         fn new() -> Self {
             let rng = SystemRandom::new();
-            let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+            let pkcs8 =
+                EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
             let pair =
                 EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
                     .unwrap();
@@ -340,17 +358,38 @@ mod tests {
         let keys = idp.jwks("k1");
         let h = json!({"alg": "ES256", "kid": "k1"});
         let cases = [
-            (with(|c| c["iss"] = json!("https://evil.example")), Invalid::Issuer),
+            (
+                with(|c| c["iss"] = json!("https://evil.example")),
+                Invalid::Issuer,
+            ),
             (with(|c| c["aud"] = json!("other")), Invalid::Audience),
-            (with(|c| c["aud"] = json!(["kefu", "other"])), Invalid::Audience),
+            (
+                with(|c| c["aud"] = json!(["kefu", "other"])),
+                Invalid::Audience,
+            ),
             (with(|c| c["azp"] = json!("other")), Invalid::Audience),
-            (with(|c| c["exp"] = json!(NOW - LEEWAY_SECS)), Invalid::Expired),
-            (with(|c| c["iat"] = json!(NOW + LEEWAY_SECS + 1)), Invalid::Expired),
+            (
+                with(|c| c["exp"] = json!(NOW - LEEWAY_SECS)),
+                Invalid::Expired,
+            ),
+            (
+                with(|c| c["iat"] = json!(NOW + LEEWAY_SECS + 1)),
+                Invalid::Expired,
+            ),
             (with(|c| c["nonce"] = json!("n-2")), Invalid::Nonce),
-            (with(|c| { c.as_object_mut().unwrap().remove("nonce"); }), Invalid::Nonce),
+            (
+                with(|c| {
+                    c.as_object_mut().unwrap().remove("nonce");
+                }),
+                Invalid::Nonce,
+            ),
         ];
         for (c, why) in cases {
-            assert_eq!(verify(&idp.token(h.clone(), c.clone()), &keys, want()).unwrap_err(), why, "{c}");
+            assert_eq!(
+                verify(&idp.token(h.clone(), c.clone()), &keys, want()).unwrap_err(),
+                why,
+                "{c}"
+            );
         }
         let several = with(|c| {
             c["aud"] = json!(["kefu", "other"]);
@@ -365,20 +404,47 @@ mod tests {
         let other = Issuer::new();
         let h = json!({"alg": "ES256", "kid": "k1"});
         let t = other.token(h.clone(), claims());
-        assert_eq!(verify(&t, &idp.jwks("k1"), want()).unwrap_err(), Invalid::Signature);
+        assert_eq!(
+            verify(&t, &idp.jwks("k1"), want()).unwrap_err(),
+            Invalid::Signature
+        );
         let t = idp.token(h, claims());
-        assert_eq!(verify(&t, &idp.jwks("k2"), want()).unwrap_err(), Invalid::UnknownKey);
+        assert_eq!(
+            verify(&t, &idp.jwks("k2"), want()).unwrap_err(),
+            Invalid::UnknownKey
+        );
         let (head_body, _) = t.rsplit_once('.').unwrap();
-        let none = format!("{}.{}.", B64.encode(json!({"alg": "none"}).to_string()), head_body.split('.').nth(1).unwrap());
-        assert_eq!(verify(&none, &idp.jwks("k1"), want()).unwrap_err(), Invalid::Algorithm);
+        let none = format!(
+            "{}.{}.",
+            B64.encode(json!({"alg": "none"}).to_string()),
+            head_body.split('.').nth(1).unwrap()
+        );
+        assert_eq!(
+            verify(&none, &idp.jwks("k1"), want()).unwrap_err(),
+            Invalid::Algorithm
+        );
         let hs = idp.token(json!({"alg": "HS256", "kid": "k1"}), claims());
-        assert_eq!(verify(&hs, &idp.jwks("k1"), want()).unwrap_err(), Invalid::Algorithm);
+        assert_eq!(
+            verify(&hs, &idp.jwks("k1"), want()).unwrap_err(),
+            Invalid::Algorithm
+        );
         // A body swapped under a valid signature.
         let forged = with(|c| c["sub"] = json!("mallory"));
         let parts: Vec<&str> = t.split('.').collect();
-        let swapped = format!("{}.{}.{}", parts[0], B64.encode(forged.to_string()), parts[2]);
-        assert_eq!(verify(&swapped, &idp.jwks("k1"), want()).unwrap_err(), Invalid::Signature);
-        assert_eq!(verify("a.b", &idp.jwks("k1"), want()).unwrap_err(), Invalid::Malformed);
+        let swapped = format!(
+            "{}.{}.{}",
+            parts[0],
+            B64.encode(forged.to_string()),
+            parts[2]
+        );
+        assert_eq!(
+            verify(&swapped, &idp.jwks("k1"), want()).unwrap_err(),
+            Invalid::Signature
+        );
+        assert_eq!(
+            verify("a.b", &idp.jwks("k1"), want()).unwrap_err(),
+            Invalid::Malformed
+        );
     }
 
     #[test]
@@ -387,7 +453,8 @@ mod tests {
         assert!(!c.multi_factor());
         c.amr = vec!["pwd".into(), "otp".into()];
         assert!(c.multi_factor());
-        let s: IdClaims = serde_json::from_value(with(|c| c["email_verified"] = json!("true"))).unwrap();
+        let s: IdClaims =
+            serde_json::from_value(with(|c| c["email_verified"] = json!("true"))).unwrap();
         assert!(s.email_verified);
     }
 }

@@ -105,11 +105,16 @@ impl Services {
             }
         };
         let mut scopes = vec!["openid".to_string()];
-        for sc in s.scopes.unwrap_or_else(|| vec!["email".into(), "profile".into()]) {
+        for sc in s
+            .scopes
+            .unwrap_or_else(|| vec!["email".into(), "profile".into()])
+        {
             let sc = sc.trim().to_string();
             let ok = !sc.is_empty()
                 && sc.len() <= 64
-                && sc.chars().all(|ch| ch.is_ascii_graphic() && ch != '"' && ch != '\\');
+                && sc
+                    .chars()
+                    .all(|ch| ch.is_ascii_graphic() && ch != '"' && ch != '\\');
             if !ok {
                 c.fail("scopes", "invalid");
             } else if !scopes.contains(&sc) {

@@ -109,7 +109,10 @@ struct OAuthError {
 }
 
 impl OidcClient {
-    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, ProviderError> {
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        url: &str,
+    ) -> Result<T, ProviderError> {
         let res = self
             .http
             .get(url)
@@ -141,7 +144,9 @@ impl OidcClient {
         }
         if let Some(m) = &d.code_challenge_methods_supported {
             if !m.iter().any(|m| m == "S256") {
-                return Err(ProviderError::Unsupported("provider does not offer PKCE S256"));
+                return Err(ProviderError::Unsupported(
+                    "provider does not offer PKCE S256",
+                ));
             }
         }
         let d = Arc::new(d);
@@ -170,13 +175,18 @@ impl OidcClient {
         kid: Option<&str>,
     ) -> Result<Arc<JwkSet>, ProviderError> {
         let known = |keys: &JwkSet| match kid {
-            Some(kid) => keys.keys.iter().any(|k: &Jwk| k.kid.as_deref() == Some(kid)),
+            Some(kid) => keys
+                .keys
+                .iter()
+                .any(|k: &Jwk| k.kid.as_deref() == Some(kid)),
             None => !keys.keys.is_empty(),
         };
         {
             let cache = self.cache.lock().expect("cache lock");
             if let Some(c) = cache.get(issuer) {
-                let recent = c.keys_fetched.is_some_and(|t| t.elapsed() < JWKS_REFETCH_MIN);
+                let recent = c
+                    .keys_fetched
+                    .is_some_and(|t| t.elapsed() < JWKS_REFETCH_MIN);
                 if known(&c.keys) || recent {
                     return Ok(c.keys.clone());
                 }

@@ -35,20 +35,29 @@ async fn oidc_configs_are_per_workspace(store: Arc<dyn Store>) {
     let (b, _) = workspace(&store, "b@example.com").await;
     assert_eq!(store.oidc_config(a).await.unwrap(), None);
     let ca = config(a, "https://idp-a.example");
-    store.put_oidc_config(&ca, record(a, "sso.configured")).await.unwrap();
+    store
+        .put_oidc_config(&ca, record(a, "sso.configured"))
+        .await
+        .unwrap();
     assert_eq!(store.oidc_config(a).await.unwrap(), Some(ca.clone()));
     assert_eq!(store.oidc_config(b).await.unwrap(), None);
     let mut changed = ca.clone();
     changed.enabled = false;
     changed.jit_domains = vec![];
     changed.updated_at = now() + Duration::seconds(5);
-    store.put_oidc_config(&changed, record(a, "sso.configured")).await.unwrap();
+    store
+        .put_oidc_config(&changed, record(a, "sso.configured"))
+        .await
+        .unwrap();
     assert_eq!(store.oidc_config(a).await.unwrap(), Some(changed));
     assert!(matches!(
         store.delete_oidc_config(b, record(b, "sso.removed")).await,
         Err(StoreError::NotFound(_))
     ));
-    store.delete_oidc_config(a, record(a, "sso.removed")).await.unwrap();
+    store
+        .delete_oidc_config(a, record(a, "sso.removed"))
+        .await
+        .unwrap();
     assert_eq!(store.oidc_config(a).await.unwrap(), None);
 }
 
@@ -96,11 +105,19 @@ async fn sso_sign_in_links_joins_and_binds_sessions(store: Arc<dyn Store>) {
         audit: vec![record(a, "member.joined_via_sso"), record(a, "sso.login")],
     };
     store.record_sso_sign_in(&sign_in).await.unwrap();
-    assert_eq!(store.member_role(a, user.id).await.unwrap(), Role::Supervisor);
+    assert_eq!(
+        store.member_role(a, user.id).await.unwrap(),
+        Role::Supervisor
+    );
     assert!(store.member_role(b, user.id).await.is_err());
     let find = |ws, sub: &'static str| {
         let store = store.clone();
-        async move { store.find_oidc_identity(ws, "https://idp.example", sub).await.unwrap() }
+        async move {
+            store
+                .find_oidc_identity(ws, "https://idp.example", sub)
+                .await
+                .unwrap()
+        }
     };
     assert_eq!(find(a, "sub-ann").await, Some(user.id));
     assert_eq!(find(b, "sub-ann").await, None, "links are per workspace");
