@@ -2,7 +2,8 @@
 // login page, the real OpenID provider's login form (tests/oidc:
 // oidc-provider), and back in the console's inbox as a member who joined
 // just in time; a refused sign-in comes back to the login page with the
-// reason, translated.
+// reason, translated; the admin page shows the provider (never its secret)
+// and saves changes.
 //
 // Run: cd tests/browser && node --test sso.test.mjs (needs `npm ci` in
 // tests/oidc as well; a missing provider fails the test, it never skips).
@@ -13,7 +14,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { startKefu, api, login, launch, screenshot, REPO } from './lib/harness.mjs';
+import { startKefu, api, login, launch, screenshot, REPO, PASSWORD } from './lib/harness.mjs';
 
 const WAIT = 20000;
 const SECRET = 'browser-test-client-secret';
@@ -107,6 +108,36 @@ test('a refused sign-in returns to the login page with the reason', async () => 
     // The code is not left in the address bar.
     assert.doesNotMatch(page.url(), /sso_error/);
     await screenshot(page, 'sso-refused-zh');
+  } finally {
+    await context.close();
+  }
+});
+
+test('the admin page shows the provider, never its secret, and saves changes', async () => {
+  const context = await browser.newContext({ locale: 'en-US' });
+  const page = await context.newPage();
+  page.setDefaultTimeout(WAIT);
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  try {
+    await page.goto(`${kefu.base}/#/admin/sso`);
+    await page.fill('#login-email', kefu.owner.email);
+    await page.fill('#login-password', PASSWORD);
+    await page.click('form button[type=submit]');
+    await page.waitForSelector('[data-sso-redirect]');
+    assert.equal((await page.textContent('[data-sso-redirect]')).trim(), `${kefu.base}/api/v1/auth/oidc/callback`);
+    assert.equal(await page.inputValue('input[name=issuer]'), issuer);
+    assert.equal(await page.inputValue('input[name=client_secret]'), '');
+    assert.ok(!(await page.content()).includes(SECRET), 'the secret is not in the page');
+    await page.fill('input[name=jit_domains]', 'corp.example, Branch.Corp.Example');
+    await page.click('.sso-form button[type=submit]');
+    await page.waitForFunction(() => document.querySelector('input[name=jit_domains]')?.value === 'corp.example, branch.corp.example');
+    const token = await login(kefu.base, kefu.owner.email);
+    const r = await api(kefu.base, 'GET', `/api/v1/workspaces/${kefu.owner.workspaceId}/sso/oidc`, { token });
+    assert.deepEqual(r.body.jit_domains, ['corp.example', 'branch.corp.example']);
+    assert.equal(r.body.client_secret_set, true, 'an empty secret field keeps the stored one');
+    await screenshot(page, 'sso-admin');
+    assert.deepEqual(errors, []);
   } finally {
     await context.close();
   }
