@@ -14,6 +14,7 @@ on_both_backends!(
     sso_sessions_stay_in_their_workspace,
     sso_tampered_callbacks_are_refused,
     sso_admins_need_a_provider_second_factor_where_required,
+    sso_a_sign_in_started_on_one_replica_finishes_on_another,
 );
 
 const SECRET: &str = "client-secret-for-tests";
@@ -503,4 +504,42 @@ async fn sso_admins_need_a_provider_second_factor_where_required(backend: Backen
     app.get(&base, Some(&token))
         .await
         .expect_error(403, "sso_mfa_required");
+}
+
+async fn sso_a_sign_in_started_on_one_replica_finishes_on_another(backend: Backend) {
+    let one = TestApp::spawn(backend).await;
+    // A second server on the same database, as a replica behind a load
+    // balancer: the public address (and so the redirect URI) is the same.
+    let two = TestApp::spawn_with(backend, |s| {
+        s.database_url = one.settings.database_url.clone();
+        s.http.public_url = Some(one.url(""));
+    })
+    .await;
+    let owner = one.owner("owner@corp.example").await;
+    let p = provider(&one, "127.0.0.1");
+    configure(
+        &one,
+        &owner,
+        settings(&p, "kefu", &["corp.example"], "agent"),
+    )
+    .await
+    .expect(200);
+    let mut b = Browser::default();
+    let cb = b
+        .sign_in_at_provider(&start_url(&one, &owner.workspace_id), "ann@corp.example")
+        .await;
+    // The provider sends the browser to `one`; the balancer gives it `two`.
+    let on_two = cb.replace(&one.url(""), &two.url(""));
+    assert_ne!(on_two, cb);
+    let token = finish(&mut b, &on_two)
+        .await
+        .expect("signed in on the other replica");
+    let me = two.get("/api/v1/me", Some(&token)).await.expect(200);
+    assert_eq!(me.body["user"]["email"], "ann@corp.example");
+    // And spent there: `one` cannot take it again.
+    let back = on_two.replace(&two.url(""), &one.url(""));
+    assert_eq!(
+        finish(&mut b, &back).await.unwrap_err(),
+        "sso_state_invalid"
+    );
 }
