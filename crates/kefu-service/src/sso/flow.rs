@@ -117,9 +117,11 @@ impl Services {
     pub async fn sso_callback(&self, cb: Callback) -> ServiceResult<(TokenPair, Me)> {
         let now = self.clock.now();
         let state = cb.state.as_deref().unwrap_or_default();
-        let login = match state.is_empty() {
-            true => None,
-            false => self.store.take_oidc_login(&digest(state), now).await?,
+        // Spent here, whatever follows: a state never serves twice.
+        let login = if state.is_empty() {
+            None
+        } else {
+            self.store.take_oidc_login(&digest(state), now).await?
         };
         let login = login.ok_or(refused("sso_state_invalid"))?;
         if let Some(e) = &cb.error {
