@@ -39,6 +39,9 @@ put() {
 put postgres_password "$(random 24)"
 put redis_password "$(random 24)"
 put kefu_signing_key "$(random 48)"
+# The key-encryption key: seals TOTP and identity secrets and the audit chain
+# key in the database. Keep a copy with the backup key, away from this host.
+put kefu_secrets_key "$(openssl rand -hex 32)"
 # Encrypts and authenticates the backup archives: 64 hex characters. Keep a
 # copy away from this host — without it no archive can be restored.
 put kefu_backup_key "$(openssl rand -hex 32)"

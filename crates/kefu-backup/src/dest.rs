@@ -269,6 +269,8 @@ pub async fn restore_test_file(
         keys: keys.clone(),
         force: false,
         allow_broken_audit: true,
+        // The archive's own key-encryption key, if it carries one.
+        keyring: None,
     };
     let restored = run::restore(file, &url, opts, progress).await;
     let _ = std::fs::remove_dir_all(&dir);

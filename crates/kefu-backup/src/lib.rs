@@ -34,6 +34,10 @@ pub use archive::{ArchiveReader, ArchiveWriter, Event};
 pub use config::{BackupConfig, S3Config};
 pub use error::{BackupError, Result};
 pub use key::{signing_key_id, BackupKey, KeyError};
+
+/// The name of the key-encryption key among an archive's secrets
+/// (`--include-secrets`), beside `signing_key`.
+pub const SECRET_KEK: &str = "secrets_key";
 pub use progress::Progress;
 pub use run::{
     create, restore, verify, CreateOptions, Created, RestoreOptions, Restored, Verified,

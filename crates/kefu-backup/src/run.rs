@@ -8,8 +8,9 @@ use crate::progress::Progress;
 use chrono::Utc;
 use futures_util::StreamExt;
 use kefu_domain::audit::AuditEntry;
-use kefu_domain::audit::{ChainFault, ChainVerifier};
+use kefu_domain::audit::{ChainCheck, ChainFault, ChainKey, ChainVerifier};
 use kefu_domain::model::ActorKind;
+use kefu_domain::secrets::{context as secrets_context, Kek, Keyring, AUDIT_CHAIN_KEY};
 use kefu_store::snapshot::{self, Column, Digest, Row, Snapshot, Table, Target, Value};
 use kefu_store::snapshot::{SCHEMA_VERSION, TABLES};
 use std::collections::HashMap;
@@ -273,6 +274,9 @@ pub struct RestoreOptions {
     /// Restore even when an audit chain in the archive is broken (it was
     /// broken in the database that was backed up).
     pub allow_broken_audit: bool,
+    /// The key-encryption keys that may open the archive's audit chain key
+    /// (the configured ones; one carried in the archive is added).
+    pub keyring: Option<Arc<Keyring>>,
 }
 
 #[derive(Debug, Clone)]
@@ -281,6 +285,11 @@ pub struct Restored {
     pub secrets: Vec<(String, Vec<u8>)>,
     /// Workspaces whose audit chain was checked.
     pub audit_chains: usize,
+    /// How: `keyed` (content, links and heads, under the chain key),
+    /// `legacy` (an archive from before chains were keyed: plain SHA-256),
+    /// or `links-only` (the key-encryption key that opens the chain key was
+    /// not available: sequence, links and heads only).
+    pub audit_check: &'static str,
     pub audit_faults: Vec<String>,
     pub seconds: f64,
 }
@@ -396,7 +405,13 @@ pub async fn restore(
             )));
         }
     }
-    let (audit_chains, faults) = check_audit(&mut target).await?;
+    let check = chain_check(&mut target, &manifest, &opts, &verified.secrets).await?;
+    let audit_check = match &check {
+        ChainCheck::Keyed(_) => "keyed",
+        ChainCheck::Legacy => "legacy",
+        ChainCheck::LinksOnly => "links-only",
+    };
+    let (audit_chains, faults) = check_audit(&mut target, check).await?;
     if !faults.is_empty() && !opts.allow_broken_audit {
         return Err(BackupError::Mismatch(format!(
             "the audit chain in the archive is broken ({}); the database that was backed up had been tampered with. \
@@ -410,6 +425,7 @@ pub async fn restore(
         manifest,
         secrets: verified.secrets,
         audit_chains,
+        audit_check,
         audit_faults: faults,
         seconds: started.elapsed().as_secs_f64(),
     })
@@ -508,9 +524,59 @@ fn audit_sql() -> &'static str {
     })
 }
 
+/// How the restored audit chains can be checked: under the chain key when a
+/// key-encryption key at hand (configured, or carried in the archive) opens
+/// it; plain SHA-256 for an archive from before chains were keyed; else
+/// links only.
+async fn chain_check(
+    target: &mut Target,
+    manifest: &Manifest,
+    opts: &RestoreOptions,
+    archived: &[(String, Vec<u8>)],
+) -> Result<ChainCheck> {
+    if manifest.schema_version < 3 {
+        return Ok(ChainCheck::Legacy);
+    }
+    let t = snapshot::table("sealed_keys").expect("in the catalog");
+    let cols: Vec<Column> = ["name", "sealed"]
+        .iter()
+        .map(|n| *t.column(n).expect("in the catalog"))
+        .collect();
+    let mut sealed = None;
+    {
+        let mut rows = target.rows(t, &cols);
+        while let Some(row) = rows.next().await {
+            if let [Value::Text(name), Value::Text(s)] = row?.as_slice() {
+                if name == AUDIT_CHAIN_KEY {
+                    sealed = Some(s.clone());
+                }
+            }
+        }
+    }
+    let Some(sealed) = sealed else {
+        return Ok(ChainCheck::LinksOnly);
+    };
+    let mut rings: Vec<Keyring> = opts.keyring.iter().map(|k| (**k).clone()).collect();
+    for (name, value) in archived {
+        if name == crate::SECRET_KEK {
+            if let Some(k) = std::str::from_utf8(value).ok().and_then(Kek::parse_hex) {
+                rings.push(Keyring::new(k, Vec::new()));
+            }
+        }
+    }
+    for ring in &rings {
+        if let Ok(o) = ring.open(&secrets_context::sealed_key(AUDIT_CHAIN_KEY), &sealed) {
+            if let Some(k) = ChainKey::from_hex(&o.plaintext) {
+                return Ok(ChainCheck::Keyed(k));
+            }
+        }
+    }
+    Ok(ChainCheck::LinksOnly)
+}
+
 /// Checks every workspace's audit chain as restored; returns how many
 /// chains were checked and the faults found.
-async fn check_audit(target: &mut Target) -> Result<(usize, Vec<String>)> {
+async fn check_audit(target: &mut Target, check: ChainCheck) -> Result<(usize, Vec<String>)> {
     let ws = snapshot::table("workspaces").expect("in the catalog");
     let cols: Vec<Column> = ["id", "audit_head_seq", "audit_head_hash"]
         .iter()
@@ -541,7 +607,7 @@ async fn check_audit(target: &mut Target) -> Result<(usize, Vec<String>)> {
                         finish_chain(&heads, id, v, &mut faults);
                     }
                     checked.insert(ws);
-                    let mut v = ChainVerifier::default();
+                    let mut v = ChainVerifier::new(check.clone());
                     v.push(&e);
                     current = Some((ws, v));
                 }

@@ -1,14 +1,24 @@
-//! The audit log's hash chain.
+//! The audit log's keyed hash chain.
 //!
-//! Each workspace has its own chain: entry `n` stores `sha256(prev_hash ‖
-//! canonical(entry))`, where `prev_hash` is entry `n-1`'s hash (64 zeros for
-//! the first). The workspace row keeps the head (last seq and hash) in the
-//! same transaction, so editing, deleting or re-ordering any entry — the last
-//! one included — breaks verification.
+//! Each workspace has its own chain: entry `n` stores `HMAC-SHA256(chain key,
+//! prev_hash ‖ canonical(entry))`, where `prev_hash` is entry `n-1`'s hash (64
+//! zeros for the first). The workspace row keeps the head (last seq and hash)
+//! in the same transaction, so editing, deleting or re-ordering any entry —
+//! the last one included — breaks verification.
+//!
+//! The chain key is random, stored in the database only sealed under the
+//! key-encryption key ([`crate::secrets`]), which is held outside it. So
+//! someone who can write the database but does not have the KEK cannot
+//! compute a valid hash for an entry they forge, and cannot rewrite a chain
+//! consistently. Chains written before the key existed used plain SHA-256
+//! ([`legacy_entry_hash`]); the store re-seals them once, when it creates the
+//! key. Heads are published (a log line and a metric), so a copy kept outside
+//! proves that history was not rewritten even by someone holding every key.
 
 use crate::ids::{AuditEntryId, WorkspaceId};
 use crate::model::ActorKind;
 use chrono::{DateTime, SecondsFormat, Utc};
+use hmac::{Hmac, Mac};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -52,15 +62,98 @@ pub struct AuditEntry {
     pub hash: String,
 }
 
-/// The hash an entry must carry, computed from its content and predecessor.
-/// `details_text` is the stored form of `r.details` ([`canonical_details`]).
+/// The audit chain's HMAC key: 32 random bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ChainKey([u8; 32]);
+
+impl std::fmt::Debug for ChainKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChainKey(…)")
+    }
+}
+
+impl ChainKey {
+    pub fn generate() -> Self {
+        use rand::RngCore;
+        let mut b = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut b);
+        Self(b)
+    }
+
+    pub fn to_hex(&self) -> String {
+        crate::secrets::hex(&self.0)
+    }
+
+    pub fn from_hex(text: &str) -> Option<Self> {
+        crate::secrets::parse_hex32(text).map(Self)
+    }
+}
+
+/// How a chain's entry hashes can be checked.
+#[derive(Debug, Clone)]
+pub enum ChainCheck {
+    /// HMAC-SHA256 under the chain key: content and links.
+    Keyed(ChainKey),
+    /// Plain SHA-256, as written before the chain was keyed (old archives).
+    Legacy,
+    /// Without the key: sequence, links and head only, not content.
+    LinksOnly,
+}
+
+impl ChainCheck {
+    fn hash(
+        &self,
+        prev_hash: &str,
+        seq: i64,
+        id: AuditEntryId,
+        r: &AuditRecord,
+        details_text: &str,
+    ) -> Option<String> {
+        match self {
+            Self::Keyed(k) => Some(entry_hash(k, prev_hash, seq, id, r, details_text)),
+            Self::Legacy => Some(legacy_entry_hash(prev_hash, seq, id, r, details_text)),
+            Self::LinksOnly => None,
+        }
+    }
+}
+
+/// The hash an entry must carry, computed from its content and predecessor
+/// under the chain key. `details_text` is the stored form of `r.details`
+/// ([`canonical_details`]).
 pub fn entry_hash(
+    key: &ChainKey,
     prev_hash: &str,
     seq: i64,
     id: AuditEntryId,
     r: &AuditRecord,
     details_text: &str,
 ) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key.0).expect("any key length");
+    feed(&mut |b| mac.update(b), prev_hash, seq, id, r, details_text);
+    hex(&mac.finalize().into_bytes())
+}
+
+/// The plain SHA-256 hash of chains written before the chain key existed.
+pub fn legacy_entry_hash(
+    prev_hash: &str,
+    seq: i64,
+    id: AuditEntryId,
+    r: &AuditRecord,
+    details_text: &str,
+) -> String {
+    let mut h = Sha256::new();
+    feed(&mut |b| h.update(b), prev_hash, seq, id, r, details_text);
+    hex(&h.finalize())
+}
+
+fn feed(
+    update: &mut dyn FnMut(&[u8]),
+    prev_hash: &str,
+    seq: i64,
+    id: AuditEntryId,
+    r: &AuditRecord,
+    details_text: &str,
+) {
     // A fixed field order with explicit separators and lengths, so two
     // different entries can never serialise to the same bytes.
     let fields: [&str; 11] = [
@@ -76,15 +169,13 @@ pub fn entry_hash(
         r.ip.as_deref().unwrap_or(""),
         details_text,
     ];
-    let mut h = Sha256::new();
     for f in fields {
-        h.update((f.len() as u64).to_be_bytes());
-        h.update(f.as_bytes());
+        update(&(f.len() as u64).to_be_bytes());
+        update(f.as_bytes());
     }
     let ts = r.created_at.to_rfc3339_opts(SecondsFormat::Micros, true);
-    h.update((ts.len() as u64).to_be_bytes());
-    h.update(ts.as_bytes());
-    hex(&h.finalize())
+    update(&(ts.len() as u64).to_be_bytes());
+    update(ts.as_bytes());
 }
 
 /// serde_json's map is ordered by key, so serialising a parsed value is stable.
@@ -123,8 +214,13 @@ pub enum ChainFault {
 }
 
 /// Checks a workspace's whole chain, given in `seq` order, against its head.
-pub fn verify_chain(entries: &[AuditEntry], head_seq: i64, head_hash: &str) -> Vec<ChainFault> {
-    let mut v = ChainVerifier::default();
+pub fn verify_chain(
+    check: &ChainCheck,
+    entries: &[AuditEntry],
+    head_seq: i64,
+    head_hash: &str,
+) -> Vec<ChainFault> {
+    let mut v = ChainVerifier::new(check.clone());
     for e in entries {
         v.push(e);
     }
@@ -135,24 +231,24 @@ pub fn verify_chain(entries: &[AuditEntry], head_seq: i64, head_hash: &str) -> V
 /// restore checks a whole database's log without holding it in memory).
 #[derive(Debug, Clone)]
 pub struct ChainVerifier {
+    check: ChainCheck,
     expected_seq: i64,
     prev: String,
     last_seq: i64,
     faults: Vec<ChainFault>,
 }
 
-impl Default for ChainVerifier {
-    fn default() -> Self {
+impl ChainVerifier {
+    pub fn new(check: ChainCheck) -> Self {
         Self {
+            check,
             expected_seq: 1,
             prev: GENESIS_HASH.to_string(),
             last_seq: 0,
             faults: Vec::new(),
         }
     }
-}
 
-impl ChainVerifier {
     /// The next entry, in `seq` order.
     pub fn push(&mut self, e: &AuditEntry) {
         if e.seq != self.expected_seq {
@@ -163,7 +259,10 @@ impl ChainVerifier {
         } else if e.prev_hash != self.prev {
             self.faults.push(ChainFault::BrokenLink { seq: e.seq });
         }
-        if entry_hash(&e.prev_hash, e.seq, e.id, &e.record(), &e.details_text) != e.hash {
+        let expected = self
+            .check
+            .hash(&e.prev_hash, e.seq, e.id, &e.record(), &e.details_text);
+        if expected.is_some_and(|h| h != e.hash) {
             self.faults.push(ChainFault::Tampered { seq: e.seq });
         }
         self.expected_seq = e.seq + 1;
@@ -197,6 +296,14 @@ fn hex(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    fn key() -> ChainKey {
+        ChainKey::from_hex(&"7".repeat(64)).unwrap()
+    }
+
+    fn keyed() -> ChainCheck {
+        ChainCheck::Keyed(key())
+    }
+
     fn chain(n: i64) -> (Vec<AuditEntry>, String) {
         let ws = WorkspaceId::new();
         let mut prev = GENESIS_HASH.to_string();
@@ -215,7 +322,7 @@ mod tests {
             };
             let id = AuditEntryId::new();
             let text = canonical_details(&r.details);
-            let hash = entry_hash(&prev, seq, id, &r, &text);
+            let hash = entry_hash(&key(), &prev, seq, id, &r, &text);
             out.push(AuditEntry {
                 id,
                 workspace_id: ws,
@@ -240,8 +347,8 @@ mod tests {
     #[test]
     fn intact_chain_verifies() {
         let (c, head) = chain(5);
-        assert_eq!(verify_chain(&c, 5, &head), vec![]);
-        assert_eq!(verify_chain(&[], 0, GENESIS_HASH), vec![]);
+        assert_eq!(verify_chain(&keyed(), &c, 5, &head), vec![]);
+        assert_eq!(verify_chain(&keyed(), &[], 0, GENESIS_HASH), vec![]);
     }
 
     #[test]
@@ -249,7 +356,7 @@ mod tests {
         let (mut c, head) = chain(3);
         c[1].details_text = c[1].details_text.replace("\"b\":1", "\"b\":2");
         assert_eq!(
-            verify_chain(&c, 3, &head),
+            verify_chain(&keyed(), &c, 3, &head),
             vec![ChainFault::Tampered { seq: 2 }]
         );
     }
@@ -259,7 +366,7 @@ mod tests {
         let (mut c, head) = chain(5);
         c[2].action = "test.forged".into();
         assert_eq!(
-            verify_chain(&c, 5, &head),
+            verify_chain(&keyed(), &c, 5, &head),
             vec![ChainFault::Tampered { seq: 3 }]
         );
     }
@@ -268,10 +375,12 @@ mod tests {
     fn deletion_in_the_middle_is_detected() {
         let (mut c, head) = chain(5);
         c.remove(1);
-        assert!(verify_chain(&c, 5, &head).contains(&ChainFault::Gap {
-            expected_seq: 2,
-            found_seq: 3
-        }));
+        assert!(
+            verify_chain(&keyed(), &c, 5, &head).contains(&ChainFault::Gap {
+                expected_seq: 2,
+                found_seq: 3
+            })
+        );
     }
 
     #[test]
@@ -279,7 +388,7 @@ mod tests {
         let (mut c, head) = chain(5);
         c.pop();
         assert_eq!(
-            verify_chain(&c, 5, &head),
+            verify_chain(&keyed(), &c, 5, &head),
             vec![ChainFault::HeadMismatch {
                 head_seq: 5,
                 last_seq: 4
@@ -292,6 +401,7 @@ mod tests {
         let (mut c, head) = chain(4);
         c[1].action = "test.forged".into();
         c[1].hash = entry_hash(
+            &key(),
             &c[1].prev_hash,
             2,
             c[1].id,
@@ -299,8 +409,60 @@ mod tests {
             &c[1].details_text,
         );
         assert_eq!(
-            verify_chain(&c, 4, &head),
+            verify_chain(&keyed(), &c, 4, &head),
             vec![ChainFault::BrokenLink { seq: 3 }]
         );
+    }
+
+    #[test]
+    fn a_forger_without_the_key_cannot_rewrite_a_chain() {
+        // Someone with write access to the database re-hashes a forged
+        // entry and everything after it, with plain SHA-256 or a key of
+        // their own, and moves the head along.
+        let (mut c, _) = chain(4);
+        c[1].action = "test.forged".into();
+        let other = ChainKey::generate();
+        type Forge = Box<dyn Fn(&AuditEntry) -> String>;
+        let forges: [Forge; 2] = [
+            Box::new(|e: &AuditEntry| {
+                legacy_entry_hash(&e.prev_hash, e.seq, e.id, &e.record(), &e.details_text)
+            }),
+            Box::new(move |e: &AuditEntry| {
+                entry_hash(
+                    &other,
+                    &e.prev_hash,
+                    e.seq,
+                    e.id,
+                    &e.record(),
+                    &e.details_text,
+                )
+            }),
+        ];
+        for forge in forges {
+            let mut prev = c[0].hash.clone();
+            for e in c.iter_mut().skip(1) {
+                e.prev_hash = prev.clone();
+                e.hash = forge(e);
+                prev = e.hash.clone();
+            }
+            let faults = verify_chain(&keyed(), &c, 4, &prev);
+            assert!(
+                faults.contains(&ChainFault::Tampered { seq: 2 }),
+                "{faults:?}"
+            );
+            // Without the key only the links are checked: consistent.
+            assert_eq!(verify_chain(&ChainCheck::LinksOnly, &c, 4, &prev), vec![]);
+        }
+    }
+
+    #[test]
+    fn links_only_still_sees_gaps_and_cut_tails() {
+        let (mut c, head) = chain(4);
+        c.remove(2);
+        let faults = verify_chain(&ChainCheck::LinksOnly, &c, 4, &head);
+        assert!(faults.contains(&ChainFault::Gap {
+            expected_seq: 3,
+            found_seq: 4
+        }));
     }
 }

@@ -14,6 +14,7 @@ pub mod kb;
 pub mod model;
 pub mod role;
 pub mod routing;
+pub mod secrets;
 pub mod sso;
 pub mod store;
 

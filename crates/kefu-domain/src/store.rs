@@ -212,6 +212,36 @@ pub trait AuditStore: Send + Sync {
         &self,
         workspace: WorkspaceId,
     ) -> StoreResult<(Vec<AuditEntry>, i64, String)>;
+    /// The chain key entries are hashed under, opened with the store's
+    /// key-encryption key (available after [`Store::migrate`]).
+    fn audit_chain_key(&self) -> StoreResult<crate::audit::ChainKey>;
+    /// Every workspace's head `(id, seq, hash)`, for publishing.
+    async fn audit_heads(&self) -> StoreResult<Vec<(WorkspaceId, i64, String)>>;
+}
+
+/// What [`SecretStore::reseal_secrets`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ResealReport {
+    /// Plaintext left by a version before sealing, now sealed.
+    pub sealed_plaintext: u64,
+    /// Sealed under a previous key, now under the primary one.
+    pub rewrapped: u64,
+    /// Already under the primary key.
+    pub current: u64,
+    /// Changed by someone else meanwhile (left for the next pass).
+    pub skipped: u64,
+}
+
+/// Secrets kept sealed under the key-encryption key (kefu_domain::secrets).
+#[async_trait]
+pub trait SecretStore: Send + Sync {
+    /// Re-seals every stored secret under the keyring's primary key (TOTP
+    /// secrets, identity secrets, sealed keys). With `legacy_only`, only
+    /// plaintext left by older versions.
+    async fn reseal_secrets(&self, legacy_only: bool) -> StoreResult<ResealReport>;
+    /// How many stored secrets each key id seals (`plaintext` for those in
+    /// clear).
+    async fn secret_key_usage(&self) -> StoreResult<Vec<(String, u64)>>;
 }
 
 #[async_trait]
@@ -656,6 +686,8 @@ impl PoolStats {
 pub struct StoreHealth {
     pub reachable: bool,
     pub migrations_applied: bool,
+    /// The audit chain key is open (the key-encryption key fits).
+    pub keys_ready: bool,
     pub detail: Option<String>,
 }
 
@@ -759,6 +791,7 @@ pub trait Store:
     + AnalyticsStore
     + CannedResponseStore
     + ExportStore
+    + SecretStore
     + SsoStore
 {
     /// `sqlite` or `postgres`.
@@ -766,6 +799,17 @@ pub trait Store:
     async fn health(&self) -> StoreHealth;
     /// The connection pool now (for metrics).
     fn pool_stats(&self) -> PoolStats;
-    /// Applies pending migrations; returns how many ran.
-    async fn migrate(&self) -> StoreResult<usize>;
+    /// Applies pending migrations; returns how many ran. Nothing sealed is
+    /// read or written: `kefu migrate` runs it without the key-encryption key.
+    async fn migrate_schema(&self) -> StoreResult<usize>;
+    /// [`Store::migrate_schema`], then [`Store::prepare`].
+    async fn migrate(&self) -> StoreResult<usize> {
+        let applied = self.migrate_schema().await?;
+        self.prepare().await?;
+        Ok(applied)
+    }
+    /// Loads the audit chain key (opened with the key-encryption key),
+    /// creating it, and re-sealing the chains written before it existed,
+    /// on first use. Nothing can be audited before.
+    async fn prepare(&self) -> StoreResult<()>;
 }

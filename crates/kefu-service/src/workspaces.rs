@@ -6,7 +6,7 @@ use crate::error::{ServiceError, ServiceResult};
 use crate::validate::Checks;
 use crate::{Access, Principal, Services};
 use chrono::Duration;
-use kefu_domain::audit::{verify_chain, ChainFault};
+use kefu_domain::audit::{verify_chain, ChainCheck, ChainFault};
 use kefu_domain::bus::AccessChange;
 use kefu_domain::model::*;
 use kefu_domain::store::AuditPage;
@@ -295,12 +295,14 @@ impl Services {
             .await?)
     }
 
-    /// Checks every workspace's audit chain; returns the faults found.
+    /// Checks every workspace's audit chain under the chain key (content,
+    /// links and head); returns the faults found, first break first.
     pub async fn verify_audit(&self) -> ServiceResult<Vec<(WorkspaceId, u64, Vec<ChainFault>)>> {
+        let check = ChainCheck::Keyed(self.store.audit_chain_key()?);
         let mut out = Vec::new();
         for ws in self.store.list_workspace_ids().await? {
             let (entries, head_seq, head_hash) = self.store.audit_chain(ws).await?;
-            let faults = verify_chain(&entries, head_seq, &head_hash);
+            let faults = verify_chain(&check, &entries, head_seq, &head_hash);
             out.push((ws, entries.len() as u64, faults));
         }
         Ok(out)

@@ -13,6 +13,7 @@ mod kb;
 mod ops;
 pub mod postgres;
 pub mod private_files;
+mod sealing;
 pub mod snapshot;
 pub mod sqlite;
 #[cfg(feature = "testing")]
@@ -35,11 +36,15 @@ pub struct ConnectOptions {
     /// database, in the background (0: SQLite's own automatic checkpoint,
     /// inside whichever commit crosses 1,000 pages).
     pub sqlite_checkpoint_interval: std::time::Duration,
+    /// The key-encryption keys that seal TOTP and identity secrets and the
+    /// audit chain's key (kefu_domain::secrets).
+    pub keyring: Arc<kefu_domain::secrets::Keyring>,
 }
 
 impl ConnectOptions {
-    pub fn new(url: impl Into<String>) -> Self {
+    pub fn new(url: impl Into<String>, keyring: Arc<kefu_domain::secrets::Keyring>) -> Self {
         Self {
+            keyring,
             url: url.into(),
             max_connections: 10,
             busy_timeout: std::time::Duration::from_secs(5),

@@ -93,6 +93,20 @@ pub fn replace_db_name(url: &str, name: &str) -> String {
     out
 }
 
+/// One key-encryption keyring for the whole test process, so a test that
+/// opens the same database twice opens its sealed secrets both times.
+pub fn keyring() -> std::sync::Arc<kefu_domain::secrets::Keyring> {
+    static RING: std::sync::OnceLock<std::sync::Arc<kefu_domain::secrets::Keyring>> =
+        std::sync::OnceLock::new();
+    RING.get_or_init(|| std::sync::Arc::new(kefu_domain::secrets::Keyring::ephemeral()))
+        .clone()
+}
+
+/// Connection options for a test database, with the process's keyring.
+pub fn options(url: impl Into<String>) -> crate::ConnectOptions {
+    crate::ConnectOptions::new(url, keyring())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -4,10 +4,9 @@
 
 use kefu_store::snapshot::Snapshot;
 use kefu_store::testing::TestDb;
-use kefu_store::ConnectOptions;
 
 async fn catalog_matches(db: TestDb) {
-    let store = kefu_store::connect(&ConnectOptions::new(db.url.clone()))
+    let store = kefu_store::connect(&kefu_store::testing::options(db.url.clone()))
         .await
         .unwrap();
     store.migrate().await.unwrap();

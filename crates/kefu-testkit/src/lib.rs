@@ -35,6 +35,10 @@ macro_rules! on_both_backends {
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
+/// The key-encryption key of cluster test replicas (a test value).
+pub const TEST_SECRETS_KEY: &str =
+    "6b65667520746573742073656372657473206b6579202d206e6f742061206b65";
+
 pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
@@ -138,6 +142,8 @@ impl TestApp {
         if settings.redis_url.is_some() {
             // A cluster replica must be given its signing key.
             settings.auth.signing_key = Some("kefu-test-signing-key-0123456789abcdef".into());
+            // … and its key-encryption key.
+            settings.secrets.key = Some(TEST_SECRETS_KEY.to_string().into());
         }
         tune(&mut settings);
         let app = kefu::App::build(settings.clone()).await.expect("build app");

@@ -32,25 +32,57 @@ pub struct App {
     sockets_shutdown: CancellationToken,
     /// For the periodic routing pass.
     services: Services,
+    /// Publishes the audit chain heads (a log line and metrics).
+    heads: Arc<crate::audit_heads::HeadPublisher>,
 }
 
 /// Opens the configured store (and refuses settings that cannot work).
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
-    let mut opts = ConnectOptions::new(settings.database_url());
-    opts.max_connections = settings.database.max_connections;
-    opts.busy_timeout = Duration::from_millis(settings.database.busy_timeout_ms);
-    opts.sqlite_full_sync = settings.database.sqlite_full_sync;
-    opts.sqlite_checkpoint_interval =
-        Duration::from_millis(settings.database.sqlite_checkpoint_interval_ms);
-    let store = kefu_store::connect(&opts)
-        .await
-        .with_context(|| format!("opening {}", crate::config::redact_url(&opts.url)))?;
-    if settings.redis_url.is_some() && store.backend_name() == "sqlite" {
+    refuse_sqlite_cluster(settings)?;
+    let (keyring, created) = secrets::keyring(settings)?;
+    connect(settings, keyring, created).await
+}
+
+fn refuse_sqlite_cluster(settings: &Settings) -> anyhow::Result<()> {
+    if settings.redis_url.is_some() && settings.database_url().starts_with("sqlite:") {
         anyhow::bail!(
             "redis_url is set but the database is SQLite: a cluster needs PostgreSQL (set KEFU_DATABASE_URL=postgres://…) — \
              SQLite serves a single node only"
         );
     }
+    Ok(())
+}
+
+/// Opens the configured store for schema migrations only (`kefu migrate`):
+/// nothing sealed is read or written, so no key-encryption key is needed
+/// (a migration job is given the database and nothing else).
+pub async fn open_store_for_schema(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    connect(settings, kefu_domain::secrets::Keyring::ephemeral(), false).await
+}
+
+async fn connect(
+    settings: &Settings,
+    keyring: kefu_domain::secrets::Keyring,
+    created: bool,
+) -> anyhow::Result<Arc<dyn Store>> {
+    if created {
+        tracing::warn!(
+            path = %settings.data_dir.join(secrets::KEK_FILE).display(),
+            "generated a new key-encryption key; keep it with the backup key: without it, TOTP \
+             and identity secrets and the audit chain in this database (and its backups) cannot \
+             be opened"
+        );
+    }
+    let mut opts = ConnectOptions::new(settings.database_url(), Arc::new(keyring));
+    opts.max_connections = settings.database.max_connections;
+    opts.busy_timeout = Duration::from_millis(settings.database.busy_timeout_ms);
+    opts.sqlite_full_sync = settings.database.sqlite_full_sync;
+    opts.sqlite_checkpoint_interval =
+        Duration::from_millis(settings.database.sqlite_checkpoint_interval_ms);
+    refuse_sqlite_cluster(settings)?;
+    let store = kefu_store::connect(&opts)
+        .await
+        .with_context(|| format!("opening {}", crate::config::redact_url(&opts.url)))?;
     Ok(store)
 }
 
@@ -150,6 +182,31 @@ impl App {
                 tracing::info!(applied, "migrations applied");
             }
         }
+        // A database migrated by someone else (a migration job) may not be
+        // yet: the server then starts unready, and its readiness check
+        // opens the keys once the schema is there. A migrated database whose
+        // keys do not open (the wrong key-encryption key) stops the start.
+        if store.health().await.migrations_applied {
+            store
+                .prepare()
+                .await
+                .context("opening the audit chain key")?;
+            // Secrets written in clear by a version before sealing.
+            let sealed = store
+                .reseal_secrets(true)
+                .await
+                .context("sealing secrets stored in clear")?;
+            if sealed.sealed_plaintext > 0 {
+                tracing::info!(
+                    sealed = sealed.sealed_plaintext,
+                    "sealed secrets stored in clear by an older version under the key-encryption key"
+                );
+            }
+        } else {
+            tracing::warn!(
+                "the database is not migrated: serving unready until it is (`kefu migrate`)"
+            );
+        }
         let services = services_with_knowledge(&settings, store.clone(), knowledge(&settings)?)?;
         // The index is derived data: repair whatever differs from the
         // database before serving (a new data directory, a crash mid-write).
@@ -162,6 +219,8 @@ impl App {
         let mut metrics = Metrics::for_services(env!("CARGO_PKG_VERSION"), &services);
         let backups = backup_scheduler(&settings)?;
         backups.metrics.register(metrics.registry_mut());
+        let heads = Arc::new(crate::audit_heads::HeadPublisher::default());
+        heads.register(metrics.registry_mut());
         let metrics = Arc::new(metrics);
         let metrics_listener = match &settings.metrics.listen {
             Some(addr) => Some(
@@ -188,6 +247,7 @@ impl App {
             store,
             sockets_shutdown,
             services,
+            heads,
         })
     }
 
@@ -247,6 +307,22 @@ impl App {
                 }
             },
         );
+        // The audit chain heads, for an outside copy (docs/security.md).
+        if self.settings.audit.publish_interval_secs > 0 {
+            let (heads, store) = (self.heads.clone(), self.store.clone());
+            every(
+                self.settings.audit.publish_interval_secs,
+                self.sockets_shutdown.clone(),
+                move || {
+                    let (heads, store) = (heads.clone(), store.clone());
+                    async move {
+                        if let Err(e) = heads.publish(store.as_ref()).await {
+                            tracing::warn!(error = %e, "publishing the audit chain heads failed");
+                        }
+                    }
+                },
+            );
+        }
         // Scheduled backups: every replica runs the loop, one takes each
         // backup (a claim in the database); all export the metrics.
         let cron = self.backups.check()?;

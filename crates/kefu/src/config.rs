@@ -55,6 +55,45 @@ pub struct Settings {
     /// Backups: the schedule inside `kefu serve`, destination, retention,
     /// keys and S3 (docs/operations/backup.md).
     pub backup: kefu_backup::BackupConfig,
+    /// The key-encryption key that seals TOTP and identity secrets and the
+    /// audit chain key in the database (docs/security.md).
+    pub secrets: SecretsSettings,
+    /// Audit chain head publishing.
+    pub audit: AuditSettings,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SecretsSettings {
+    /// The key-encryption key: 64 hex characters (`openssl rand -hex 32`),
+    /// usually `key_file` (env `KEFU_SECRETS__KEY_FILE`). Unset on a single
+    /// node: generated once into `<data_dir>/secrets.key`. A cluster must
+    /// configure it, the same on every replica.
+    #[serde(serialize_with = "ser_secret", deserialize_with = "de_secret")]
+    pub key: Option<SecretString>,
+    /// Keys that sealed secrets before a rotation, still accepted for
+    /// opening them until `kefu keys rotate` has re-sealed everything:
+    /// 64-hex-character keys separated by whitespace or commas, usually
+    /// `previous_keys_file` (one per line).
+    #[serde(serialize_with = "ser_secret", deserialize_with = "de_secret")]
+    pub previous_keys: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuditSettings {
+    /// How often `kefu serve` publishes the audit chain heads (a log line
+    /// per changed workspace and the `kefu_audit_chain_*` metrics), in
+    /// seconds; 0 turns publishing off.
+    pub publish_interval_secs: u64,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            publish_interval_secs: 300,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -78,6 +117,8 @@ impl Default for Settings {
             embeddings: None,
             llm: None,
             backup: kefu_backup::BackupConfig::default(),
+            secrets: SecretsSettings::default(),
+            audit: AuditSettings::default(),
         }
     }
 }

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod audit_heads;
 pub mod cli;
 pub mod config;
 pub mod logging;

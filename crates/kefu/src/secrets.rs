@@ -3,12 +3,15 @@
 
 use crate::config::Settings;
 use anyhow::Context;
+use kefu_domain::secrets::{Kek, Keyring};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 use std::io::Write;
 use std::path::Path;
 
 pub const KEY_FILE: &str = "signing.key";
+/// The generated key-encryption key of a single node.
+pub const KEK_FILE: &str = "secrets.key";
 
 /// Returns the key bytes and whether a new key was generated.
 pub fn signing_key(settings: &Settings) -> anyhow::Result<(SecretString, bool)> {
@@ -44,6 +47,79 @@ pub fn signing_key(settings: &Settings) -> anyhow::Result<(SecretString, bool)> 
     let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     write_private(&path, &key)?;
     Ok((SecretString::from(key), true))
+}
+
+/// The key-encryption keyring: `[secrets] key` and `previous_keys`, or on
+/// a single node a key generated once into `<data_dir>/secrets.key` (0600).
+/// Returns the keyring and whether a new key was generated.
+pub fn keyring(settings: &Settings) -> anyhow::Result<(Keyring, bool)> {
+    let previous = match &settings.secrets.previous_keys {
+        Some(text) => text
+            .expose_secret()
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .filter(|k| !k.is_empty())
+            .map(|k| {
+                Kek::parse_hex(k).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "secrets.previous_keys: every key must be 64 hex characters (32 bytes)"
+                    )
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?,
+        None => Vec::new(),
+    };
+    if let Some(k) = &settings.secrets.key {
+        let primary = Kek::parse_hex(k.expose_secret()).ok_or_else(|| {
+            anyhow::anyhow!(
+                "secrets.key must be 64 hex characters (32 random bytes): make one with \
+                 `kefu keys generate > secrets.key` or `openssl rand -hex 32 > secrets.key`"
+            )
+        })?;
+        return Ok((Keyring::new(primary, previous), false));
+    }
+    anyhow::ensure!(
+        settings.redis_url.is_none(),
+        "redis_url is set (a cluster) but secrets.key is not: every replica must open the \
+         database's sealed secrets with the same key-encryption key. Make one with \
+         `kefu keys generate > secrets.key` (or `openssl rand -hex 32`) and give it to every \
+         replica as secrets.key_file = \"/path/to/secrets.key\" (or KEFU_SECRETS__KEY_FILE)"
+    );
+    let path = settings.data_dir.join(KEK_FILE);
+    if path.exists() {
+        kefu_store::private_files::warn_if_wider([path.as_path()]);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let primary = Kek::parse_hex(&text)
+            .ok_or_else(|| anyhow::anyhow!("{} must hold 64 hex characters", path.display()))?;
+        return Ok((Keyring::new(primary, previous), false));
+    }
+    kefu_store::private_files::create_private_dir(&settings.data_dir)
+        .with_context(|| format!("creating {}", settings.data_dir.display()))?;
+    let primary = Kek::generate();
+    write_private(&path, &format!("{}\n", primary.to_hex()))?;
+    Ok((Keyring::new(primary, previous), true))
+}
+
+/// The keyring if a key exists (configured, or already in the data dir),
+/// without generating one.
+pub fn keyring_if_any(settings: &Settings) -> anyhow::Result<Option<Keyring>> {
+    if settings.secrets.key.is_some() || settings.data_dir.join(KEK_FILE).exists() {
+        return Ok(Some(keyring(settings)?.0));
+    }
+    Ok(None)
+}
+
+/// Puts a restored key-encryption key into the data dir (only where none
+/// exists and none is configured).
+pub fn write_kek(settings: &Settings, key_hex: &str) -> anyhow::Result<Option<std::path::PathBuf>> {
+    if settings.secrets.key.is_some() || settings.data_dir.join(KEK_FILE).exists() {
+        return Ok(None);
+    }
+    kefu_store::private_files::create_private_dir(&settings.data_dir)
+        .with_context(|| format!("creating {}", settings.data_dir.display()))?;
+    let path = settings.data_dir.join(KEK_FILE);
+    write_private(&path, &format!("{}\n", key_hex.trim()))?;
+    Ok(Some(path))
 }
 
 /// The signing key if one exists (configured, or already in the data dir),
@@ -138,5 +214,50 @@ mod tests {
         );
         settings.auth.signing_key = Some("k".repeat(64).into());
         assert!(signing_key(&settings).is_ok());
+    }
+
+    #[test]
+    fn the_key_encryption_key_is_generated_once_privately_and_a_cluster_needs_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings {
+            data_dir: dir.path().join("data"),
+            ..Settings::default()
+        };
+        let (k1, created) = keyring(&settings).unwrap();
+        assert!(created);
+        let (k2, created) = keyring(&settings).unwrap();
+        assert!(!created);
+        assert_eq!(k1.primary().id(), k2.primary().id());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(settings.data_dir.join(KEK_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        // Configured keys: the primary and the previous ones.
+        let old = Kek::generate();
+        let new = Kek::generate();
+        settings.secrets.key = Some(new.to_hex().into());
+        settings.secrets.previous_keys = Some(format!("{}\n", old.to_hex()).into());
+        let (k, created) = keyring(&settings).unwrap();
+        assert!(!created);
+        assert_eq!(k.primary().id(), new.id());
+        assert_eq!(k.previous()[0].id(), old.id());
+        settings.secrets.key = Some("short".to_string().into());
+        let e = keyring(&settings).unwrap_err().to_string();
+        assert!(e.contains("64 hex"), "{e}");
+        // A cluster replica refuses to generate one of its own.
+        let other = tempfile::tempdir().unwrap();
+        let cluster = Settings {
+            data_dir: other.path().join("data"),
+            redis_url: Some("redis://127.0.0.1:6379".into()),
+            ..Settings::default()
+        };
+        let e = keyring(&cluster).unwrap_err().to_string();
+        assert!(e.contains("secrets.key"), "{e}");
+        assert!(!cluster.data_dir.join(KEK_FILE).exists());
     }
 }

@@ -209,7 +209,31 @@ async fn round_trip(source: TestDb, targets: Vec<TestDb>) {
         let restored = json_line(&ok(&mut cmd));
         assert_eq!(restored["rows"], made["rows"], "{restored}");
         assert_eq!(restored["audit_chains"], 1);
-        let restarted = serve(&dir, Some(&target.url), &[]);
+        // The archive's secrets are sealed under the source's key-encryption
+        // key: carried by the sealed archive; for the plain one, the
+        // operator brings it (and a server without it refuses to start).
+        let kek = src_dir.join("secrets.key");
+        let kek_env = [("KEFU_SECRETS__KEY_FILE", kek.to_str().unwrap())];
+        let env: &[(&str, &str)] = if sealed_restore {
+            assert_eq!(restored["secrets_key"], "restored", "{restored}");
+            assert_eq!(restored["audit_check"], "keyed", "{restored}");
+            &[]
+        } else {
+            assert_eq!(restored["secrets_key"], "missing", "{restored}");
+            assert_eq!(restored["audit_check"], "links-only", "{restored}");
+            let refused = kefu(&dir, Some(&target.url))
+                .args(["serve", "--listen", "127.0.0.1:0"])
+                .output()
+                .unwrap();
+            assert!(!refused.status.success());
+            assert!(
+                text(&refused.stderr).contains("not configured"),
+                "{}",
+                text(&refused.stderr)
+            );
+            &kek_env
+        };
+        let restarted = serve(&dir, Some(&target.url), env);
         if sealed_restore {
             assert_eq!(restored["signing_key"], "restored");
             let me = c
@@ -230,7 +254,9 @@ async fn round_trip(source: TestDb, targets: Vec<TestDb>) {
             "target {i}"
         );
         // The restored audit chain verifies with the ordinary command.
-        ok(kefu(&dir, Some(&target.url)).args(["audit", "verify"]));
+        ok(kefu(&dir, Some(&target.url))
+            .envs(env.iter().copied())
+            .args(["audit", "verify"]));
         drop(restarted);
         target.cleanup().await;
     }
@@ -553,11 +579,19 @@ async fn scheduled(db: TestDb) {
     let key = key_file(tmp.path(), "backup.key");
     let signing = tmp.path().join("signing.key");
     std::fs::write(&signing, "0123456789abcdef0123456789abcdef0123456789abcdef").unwrap();
+    // One key-encryption key for the owner's creation and every replica.
+    std::fs::create_dir_all(tmp.path().join("a")).unwrap();
+    let kek = tmp.path().join("a/secrets.key");
+    std::fs::write(&kek, format!("{}\n", "5e".repeat(32))).unwrap();
     let dest_s = dest.to_str().unwrap().to_string();
     let mut env = vec![
         (
             "KEFU_AUTH__SIGNING_KEY_FILE".to_string(),
             signing.to_str().unwrap().to_string(),
+        ),
+        (
+            "KEFU_SECRETS__KEY_FILE".to_string(),
+            kek.to_str().unwrap().to_string(),
         ),
         ("KEFU_BACKUP__SCHEDULE".into(), "* * * * * *".into()),
         ("KEFU_BACKUP__DESTINATION".into(), dest_s),

@@ -101,6 +101,10 @@ impl Cluster {
                 "KEFU_AUTH__SIGNING_KEY".into(),
                 "cluster-test-signing-key-0123456789abcdef".into(),
             ),
+            (
+                "KEFU_SECRETS__KEY".into(),
+                "636c75737465722074657374206b65792d656e6372797074696f6e2d6b657921".into(),
+            ),
             ("KEFU_AUTH__ARGON2_MEMORY_KIB".into(), "4096".into()),
             ("KEFU_AUTH__ARGON2_ITERATIONS".into(), "1".into()),
             ("KEFU_HTTP__RATE_LIMIT__ENABLED".into(), "false".into()),

@@ -41,6 +41,11 @@ pub struct SeedArgs {
     /// (`kefu admin create-owner` does it).
     #[arg(long, env = "KEFU_DATABASE_URL")]
     database_url: String,
+    /// The server's key-encryption key file (`<data dir>/secrets.key`, or
+    /// its `secrets.key_file`): the store seals what it writes with it, and
+    /// opens the audit chain key with it.
+    #[arg(long, env = "KEFU_SECRETS__KEY_FILE")]
+    secrets_key_file: std::path::PathBuf,
     /// Workspace id; default the only workspace.
     #[arg(long)]
     workspace: Option<String>,
@@ -278,7 +283,16 @@ fn audit(
 
 pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
     let t0 = Instant::now();
-    let mut opts = kefu_store::ConnectOptions::new(args.database_url.clone());
+    let kek_text = std::fs::read_to_string(&args.secrets_key_file)
+        .with_context(|| format!("reading {}", args.secrets_key_file.display()))?;
+    let kek = kefu_domain::secrets::Kek::parse_hex(&kek_text).with_context(|| {
+        format!(
+            "{} must hold 64 hex characters",
+            args.secrets_key_file.display()
+        )
+    })?;
+    let keyring = std::sync::Arc::new(kefu_domain::secrets::Keyring::new(kek, Vec::new()));
+    let mut opts = kefu_store::ConnectOptions::new(args.database_url.clone(), keyring);
     opts.max_connections = u32::try_from(args.concurrency.clamp(1, 64)).unwrap_or(8);
     opts.busy_timeout = Duration::from_secs(30);
     let store = kefu_store::connect(&opts)

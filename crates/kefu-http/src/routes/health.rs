@@ -28,8 +28,11 @@ async fn healthz() -> Json<serde_json::Value> {
 
 async fn readyz(State(state): State<AppState>) -> Response {
     let h = state.services.store.health().await;
-    let database = if h.reachable && h.migrations_applied {
+    let database = if h.reachable && h.migrations_applied && h.keys_ready {
         "ok"
+    } else if h.reachable && h.migrations_applied {
+        // The key-encryption key does not open the database's keys.
+        "keys_unavailable"
     } else if h.reachable {
         "migrations_pending"
     } else {

@@ -12,7 +12,7 @@ use sqlx::Row;
 impl AuditStore for PgStore {
     async fn append_audit(&self, audit: AuditRecord) -> StoreResult<AuditEntry> {
         let mut tx = self.pool.begin().await.map_err(db)?;
-        let entry = rows::append_audit(&mut tx, audit).await?;
+        let entry = rows::append_audit(&mut tx, &self.sealer.chain()?, audit).await?;
         tx.commit().await.map_err(db)?;
         Ok(entry)
     }
@@ -77,5 +77,27 @@ impl AuditStore for PgStore {
             head.try_get(0).map_err(db)?,
             head.try_get(1).map_err(db)?,
         ))
+    }
+
+    fn audit_chain_key(&self) -> StoreResult<kefu_domain::audit::ChainKey> {
+        self.sealer.chain()
+    }
+
+    async fn audit_heads(&self) -> StoreResult<Vec<(WorkspaceId, i64, String)>> {
+        let found =
+            sqlx::query("SELECT id, audit_head_seq, audit_head_hash FROM workspaces ORDER BY id")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db)?;
+        found
+            .iter()
+            .map(|r| {
+                Ok((
+                    WorkspaceId(r.try_get(0).map_err(db)?),
+                    r.try_get(1).map_err(db)?,
+                    r.try_get(2).map_err(db)?,
+                ))
+            })
+            .collect()
     }
 }

@@ -12,10 +12,11 @@ use kefu_domain::{ContactId, ConversationId, InboxId, StoreError, StoreResult, W
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, QueryBuilder, Row};
 
-pub(super) fn inbox(row: &PgRow) -> StoreResult<Inbox> {
+pub(super) fn inbox(row: &PgRow, sealer: &crate::sealing::Sealer) -> StoreResult<Inbox> {
     let origins: String = row.try_get("allowed_origins").map_err(db)?;
+    let id: uuid::Uuid = row.try_get("id").map_err(db)?;
     Ok(Inbox {
-        id: row.try_get::<uuid::Uuid, _>("id").map_err(db)?.into(),
+        id: id.into(),
         workspace_id: row
             .try_get::<uuid::Uuid, _>("workspace_id")
             .map_err(db)?
@@ -23,7 +24,10 @@ pub(super) fn inbox(row: &PgRow) -> StoreResult<Inbox> {
         name: row.try_get("name").map_err(db)?,
         channel: row.try_get("channel").map_err(db)?,
         widget_key: row.try_get("widget_key").map_err(db)?,
-        identity_secret: row.try_get("identity_secret").map_err(db)?,
+        identity_secret: sealer.open_identity(
+            id,
+            &row.try_get::<String, _>("identity_secret").map_err(db)?,
+        )?,
         allowed_origins: serde_json::from_str(&origins)
             .map_err(|_| corrupt("inboxes.allowed_origins"))?,
         greeting: row.try_get("greeting").map_err(db)?,
@@ -163,7 +167,7 @@ impl InboxStore for PgStore {
         .bind(&i.name)
         .bind(&i.channel)
         .bind(&i.widget_key)
-        .bind(&i.identity_secret)
+        .bind(self.sealer.seal_identity(i.id.0, &i.identity_secret))
         .bind(origins)
         .bind(&i.greeting)
         .bind(i.bot_enabled)
@@ -173,7 +177,7 @@ impl InboxStore for PgStore {
         .execute(&mut *tx)
         .await
         .map_err(|e| map_err(e, "widget_key_taken"))?;
-        rows::append_audit(&mut tx, audit).await?;
+        rows::append_audit(&mut tx, &self.sealer.chain()?, audit).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -185,7 +189,7 @@ impl InboxStore for PgStore {
             .await
             .map_err(db)?
             .ok_or(StoreError::NotFound("inbox"))?;
-        inbox(&row)
+        inbox(&row, &self.sealer)
     }
 
     async fn list_inboxes(&self, ws: WorkspaceId) -> StoreResult<Vec<Inbox>> {
@@ -195,7 +199,7 @@ impl InboxStore for PgStore {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(db)?;
-        found.iter().map(inbox).collect()
+        found.iter().map(|r| inbox(r, &self.sealer)).collect()
     }
 
     async fn find_inbox_by_widget_key(&self, key: &str) -> StoreResult<Option<Inbox>> {
@@ -204,7 +208,7 @@ impl InboxStore for PgStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(db)?;
-        row.as_ref().map(inbox).transpose()
+        row.as_ref().map(|r| inbox(r, &self.sealer)).transpose()
     }
     async fn update_inbox(&self, i: &Inbox, audit: AuditRecord) -> StoreResult<()> {
         let origins = serde_json::to_string(&i.allowed_origins).map_err(StoreError::backend)?;
@@ -227,7 +231,7 @@ impl InboxStore for PgStore {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound("inbox"));
         }
-        rows::append_audit(&mut tx, audit).await?;
+        rows::append_audit(&mut tx, &self.sealer.chain()?, audit).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -259,7 +263,7 @@ impl InboxStore for PgStore {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound("inbox"));
         }
-        rows::append_audit(&mut tx, audit).await?;
+        rows::append_audit(&mut tx, &self.sealer.chain()?, audit).await?;
         tx.commit().await.map_err(db)
     }
 }

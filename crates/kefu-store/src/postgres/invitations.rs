@@ -41,7 +41,7 @@ impl InvitationStore for PgStore {
         .execute(&mut *tx)
         .await
         .map_err(|e| map_err(e, "invitation_exists"))?;
-        rows::append_audit(&mut tx, audit).await?;
+        rows::append_audit(&mut tx, &self.sealer.chain()?, audit).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -92,7 +92,7 @@ impl InvitationStore for PgStore {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound("invitation"));
         }
-        rows::append_audit(&mut tx, audit).await?;
+        rows::append_audit(&mut tx, &self.sealer.chain()?, audit).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -132,7 +132,7 @@ impl InvitationStore for PgStore {
             .execute(&mut *tx)
             .await
             .map_err(|e| map_err(e, "already_member"))?;
-        rows::append_audit(&mut tx, audit).await?;
+        rows::append_audit(&mut tx, &self.sealer.chain()?, audit).await?;
         tx.commit().await.map_err(db)?;
         Ok(user)
     }

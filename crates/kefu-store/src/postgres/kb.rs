@@ -155,7 +155,7 @@ impl KbStore for PgStore {
         .await
         .map_err(|e| map_err(e, "external_id_taken"))?;
         record_version(&mut tx, a, false, author, a.updated_at).await?;
-        rows::append_audit(&mut tx, audit).await?;
+        rows::append_audit(&mut tx, &self.sealer.chain()?, audit).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -241,7 +241,7 @@ impl KbStore for PgStore {
             });
         }
         record_version(&mut tx, a, false, author, a.updated_at).await?;
-        rows::append_audit(&mut tx, audit).await?;
+        rows::append_audit(&mut tx, &self.sealer.chain()?, audit).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -267,7 +267,7 @@ impl KbStore for PgStore {
         .ok_or(StoreError::NotFound("article"))?;
         let a = article(&row)?;
         record_version(&mut tx, &a, true, author, at).await?;
-        rows::append_audit(&mut tx, audit).await?;
+        rows::append_audit(&mut tx, &self.sealer.chain()?, audit).await?;
         tx.commit().await.map_err(db)?;
         Ok(a)
     }
@@ -457,7 +457,7 @@ impl KbStore for PgStore {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        rows::append_audit(&mut tx, audit).await?;
+        rows::append_audit(&mut tx, &self.sealer.chain()?, audit).await?;
         tx.commit().await.map_err(db)
     }
 

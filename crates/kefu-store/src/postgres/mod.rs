@@ -15,6 +15,7 @@ mod kb;
 mod members;
 mod routing;
 mod rows;
+mod secrets;
 mod sessions;
 mod sso;
 mod users;
@@ -33,6 +34,8 @@ pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Seals and opens secrets; holds the audit chain key.
+    sealer: crate::sealing::Sealer,
 }
 
 impl PgStore {
@@ -43,7 +46,10 @@ impl PgStore {
             .acquire_timeout(opts.busy_timeout)
             .connect_with(conn)
             .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            sealer: crate::sealing::Sealer::new(opts.keyring.clone()),
+        })
     }
 }
 
@@ -63,6 +69,7 @@ impl Store for PgStore {
             return StoreHealth {
                 reachable: false,
                 migrations_applied: false,
+                keys_ready: false,
                 detail: Some(e.to_string()),
             };
         }
@@ -74,14 +81,30 @@ impl Store for PgStore {
             Ok(done) => MIGRATOR.iter().all(|m| done.contains(&m.version)),
             Err(_) => false,
         };
+        // Migrated by someone else since start: open the keys now.
+        if migrations_applied && !self.sealer.has_chain() {
+            if let Err(e) = self.prepare().await {
+                return StoreHealth {
+                    reachable: true,
+                    migrations_applied,
+                    keys_ready: false,
+                    detail: Some(format!("audit chain key: {e}")),
+                };
+            }
+        }
         StoreHealth {
             reachable: true,
             migrations_applied,
+            keys_ready: self.sealer.has_chain(),
             detail: (!migrations_applied).then(|| "pending migrations".to_string()),
         }
     }
 
-    async fn migrate(&self) -> StoreResult<usize> {
+    async fn prepare(&self) -> StoreResult<()> {
+        self.prepare_audit_chain().await
+    }
+
+    async fn migrate_schema(&self) -> StoreResult<usize> {
         let before = count_applied(&self.pool).await;
         MIGRATOR
             .run(&self.pool)

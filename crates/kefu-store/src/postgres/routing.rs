@@ -196,7 +196,7 @@ impl RoutingStore for PgStore {
         .await
         .map_err(|e| map_err(e, "team_name_taken"))?;
         set_members(&mut tx, team).await?;
-        rows::append_audit(&mut tx, audit).await?;
+        rows::append_audit(&mut tx, &self.sealer.chain()?, audit).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -244,7 +244,7 @@ impl RoutingStore for PgStore {
             return Err(StoreError::NotFound("team"));
         }
         set_members(&mut tx, team).await?;
-        rows::append_audit(&mut tx, audit).await?;
+        rows::append_audit(&mut tx, &self.sealer.chain()?, audit).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -265,7 +265,7 @@ impl RoutingStore for PgStore {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound("team"));
         }
-        rows::append_audit(&mut tx, audit).await?;
+        rows::append_audit(&mut tx, &self.sealer.chain()?, audit).await?;
         tx.commit().await.map_err(db)
     }
 

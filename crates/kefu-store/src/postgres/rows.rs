@@ -2,7 +2,7 @@
 //! other write transactions.
 
 use crate::{corrupt, db, scopes_from_text};
-use kefu_domain::audit::{entry_hash, AuditEntry, AuditRecord};
+use kefu_domain::audit::{entry_hash, AuditEntry, AuditRecord, ChainKey};
 use kefu_domain::model::*;
 use kefu_domain::{AuditEntryId, Role, StoreResult};
 use sqlx::postgres::PgRow;
@@ -22,13 +22,14 @@ pub(super) fn workspace(row: &PgRow) -> StoreResult<Workspace> {
     })
 }
 
-pub(super) fn user(row: &PgRow) -> StoreResult<User> {
+pub(super) fn user(row: &PgRow, sealer: &crate::sealing::Sealer) -> StoreResult<User> {
+    let id: uuid::Uuid = row.try_get("id").map_err(db)?;
     Ok(User {
-        id: row.try_get::<uuid::Uuid, _>("id").map_err(db)?.into(),
+        id: id.into(),
         email: row.try_get("email").map_err(db)?,
         name: row.try_get("name").map_err(db)?,
         password_hash: row.try_get("password_hash").map_err(db)?,
-        totp_secret: row.try_get("totp_secret").map_err(db)?,
+        totp_secret: sealer.open_totp(id, row.try_get("totp_secret").map_err(db)?)?,
         totp_enabled: row.try_get("totp_enabled").map_err(db)?,
         password_change_required: row.try_get("password_change_required").map_err(db)?,
         created_at: row.try_get("created_at").map_err(db)?,
@@ -141,6 +142,7 @@ pub(super) fn audit_entry(row: &PgRow) -> StoreResult<AuditEntry> {
 /// against a concurrent transaction doing the same.
 pub(super) async fn append_audit(
     tx: &mut Transaction<'_, Postgres>,
+    key: &ChainKey,
     r: AuditRecord,
 ) -> StoreResult<AuditEntry> {
     let head = sqlx::query(
@@ -156,7 +158,7 @@ pub(super) async fn append_audit(
     let seq = prev_seq + 1;
     let id = AuditEntryId::new();
     let details_text = kefu_domain::audit::canonical_details(&r.details);
-    let hash = entry_hash(&prev_hash, seq, id, &r, &details_text);
+    let hash = entry_hash(key, &prev_hash, seq, id, &r, &details_text);
     sqlx::query(
         "INSERT INTO audit_log (id, workspace_id, seq, actor_kind, actor_id, action, target_type, \
          target_id, ip, details, created_at, prev_hash, hash) \

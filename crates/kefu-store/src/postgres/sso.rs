@@ -84,7 +84,7 @@ impl SsoStore for PgStore {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        rows::append_audit(&mut tx, audit).await?;
+        rows::append_audit(&mut tx, &self.sealer.chain()?, audit).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -98,7 +98,7 @@ impl SsoStore for PgStore {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound("oidc_config"));
         }
-        rows::append_audit(&mut tx, audit).await?;
+        rows::append_audit(&mut tx, &self.sealer.chain()?, audit).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -197,8 +197,9 @@ impl SsoStore for PgStore {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
+        let chain = self.sealer.chain()?;
         for a in &s.audit {
-            rows::append_audit(&mut tx, a.clone()).await?;
+            rows::append_audit(&mut tx, &chain, a.clone()).await?;
         }
         tx.commit().await.map_err(db)
     }

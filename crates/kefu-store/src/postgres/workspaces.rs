@@ -74,7 +74,7 @@ impl WorkspaceStore for PgStore {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-        rows::append_audit(&mut tx, audit).await?;
+        rows::append_audit(&mut tx, &self.sealer.chain()?, audit).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -116,7 +116,7 @@ impl WorkspaceStore for PgStore {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound("workspace"));
         }
-        rows::append_audit(&mut tx, audit).await?;
+        rows::append_audit(&mut tx, &self.sealer.chain()?, audit).await?;
         let row = sqlx::query("SELECT * FROM workspaces WHERE id = $1")
             .bind(id.0)
             .fetch_one(&mut *tx)

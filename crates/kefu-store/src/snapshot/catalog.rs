@@ -14,9 +14,11 @@ use super::{Column, LType, Table};
 /// defaults).
 ///
 /// 2: `users.password_change_required`.
-/// 3: single sign-on: `oidc_configs`, `oidc_logins`, `oidc_identities`,
+/// 3: `sealed_keys` (the audit chain's key, sealed); audit chains keyed
+///    (HMAC-SHA256); TOTP and identity secrets sealed under the KEK.
+/// 4: single sign-on: `oidc_configs`, `oidc_logins`, `oidc_identities`,
 ///    `sessions.sso_workspace_id` and `sessions.sso_mfa`.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 macro_rules! table {
     ($name:literal, [$(($col:ident, $ty:ident)),* $(,)?]) => {
@@ -28,6 +30,10 @@ macro_rules! table {
 }
 
 pub static TABLES: &[Table] = &[
+    table!(
+        "sealed_keys",
+        [(name, Text), (sealed, Text), (created_at, Time)]
+    ),
     table!(
         "workspaces",
         [

@@ -29,7 +29,7 @@ impl ApiTokenStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(|e| map_err(e, "token_exists"))?;
-        rows::append_audit(&mut tx, audit).await?;
+        rows::append_audit(&mut tx, &self.sealer.chain()?, audit).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -72,7 +72,7 @@ impl ApiTokenStore for SqliteStore {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound("api_token"));
         }
-        rows::append_audit(&mut tx, audit).await?;
+        rows::append_audit(&mut tx, &self.sealer.chain()?, audit).await?;
         tx.commit().await.map_err(db)
     }
 

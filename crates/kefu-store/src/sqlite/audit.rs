@@ -12,7 +12,7 @@ use sqlx::Row;
 impl AuditStore for SqliteStore {
     async fn append_audit(&self, audit: AuditRecord) -> StoreResult<AuditEntry> {
         let mut tx = self.write_tx().await?;
-        let entry = rows::append_audit(&mut tx, audit).await?;
+        let entry = rows::append_audit(&mut tx, &self.sealer.chain()?, audit).await?;
         tx.commit().await.map_err(db)?;
         Ok(entry)
     }
@@ -72,5 +72,27 @@ impl AuditStore for SqliteStore {
             head.try_get(0).map_err(db)?,
             head.try_get(1).map_err(db)?,
         ))
+    }
+
+    fn audit_chain_key(&self) -> StoreResult<kefu_domain::audit::ChainKey> {
+        self.sealer.chain()
+    }
+
+    async fn audit_heads(&self) -> StoreResult<Vec<(WorkspaceId, i64, String)>> {
+        let found =
+            sqlx::query("SELECT id, audit_head_seq, audit_head_hash FROM workspaces ORDER BY id")
+                .fetch_all(&self.reader)
+                .await
+                .map_err(db)?;
+        found
+            .iter()
+            .map(|r| {
+                Ok((
+                    WorkspaceId(r.try_get(0).map_err(db)?),
+                    r.try_get(1).map_err(db)?,
+                    r.try_get(2).map_err(db)?,
+                ))
+            })
+            .collect()
     }
 }

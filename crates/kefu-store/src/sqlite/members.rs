@@ -121,7 +121,7 @@ impl MemberStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-        rows::append_audit(&mut tx, audit).await?;
+        rows::append_audit(&mut tx, &self.sealer.chain()?, audit).await?;
         let row = sqlx::query(&format!(
             "{MEMBER_SELECT} WHERE m.workspace_id = $1 AND m.user_id = $2"
         ))
@@ -194,7 +194,7 @@ impl MemberStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        rows::append_audit(&mut tx, audit).await?;
+        rows::append_audit(&mut tx, &self.sealer.chain()?, audit).await?;
         tx.commit().await.map_err(db)
     }
 }

@@ -21,6 +21,7 @@ mod kb;
 mod members;
 mod routing;
 mod rows;
+mod secrets;
 mod sessions;
 mod sso;
 mod users;
@@ -47,6 +48,8 @@ pub struct SqliteStore {
     in_memory: bool,
     /// Stops the background checkpoint when the last clone is dropped.
     _checkpointer: Option<Arc<Checkpointer>>,
+    /// Seals and opens secrets; holds the audit chain key.
+    sealer: crate::sealing::Sealer,
 }
 
 /// Copies the write-ahead log into the database file in the background
@@ -212,6 +215,7 @@ impl SqliteStore {
             writer,
             in_memory,
             _checkpointer: checkpointer,
+            sealer: crate::sealing::Sealer::new(opts.keyring.clone()),
         })
     }
 }
@@ -237,6 +241,7 @@ impl Store for SqliteStore {
             return StoreHealth {
                 reachable: false,
                 migrations_applied: false,
+                keys_ready: false,
                 detail: Some(e.to_string()),
             };
         }
@@ -248,14 +253,30 @@ impl Store for SqliteStore {
             Ok(done) => MIGRATOR.iter().all(|m| done.contains(&m.version)),
             Err(_) => false,
         };
+        // Migrated by someone else since start: open the keys now.
+        if migrations_applied && !self.sealer.has_chain() {
+            if let Err(e) = self.prepare().await {
+                return StoreHealth {
+                    reachable: true,
+                    migrations_applied,
+                    keys_ready: false,
+                    detail: Some(format!("audit chain key: {e}")),
+                };
+            }
+        }
         StoreHealth {
             reachable: true,
             migrations_applied,
+            keys_ready: self.sealer.has_chain(),
             detail: (!migrations_applied).then(|| "pending migrations".to_string()),
         }
     }
 
-    async fn migrate(&self) -> StoreResult<usize> {
+    async fn prepare(&self) -> StoreResult<()> {
+        self.prepare_audit_chain().await
+    }
+
+    async fn migrate_schema(&self) -> StoreResult<usize> {
         let before = count_applied(&self.writer).await;
         MIGRATOR
             .run(&self.writer)
@@ -278,7 +299,10 @@ mod tests {
 
     async fn synchronous(full: bool) -> i64 {
         let dir = std::env::temp_dir().join(format!("kefu-sync-{}", uuid::Uuid::now_v7()));
-        let mut opts = ConnectOptions::new(format!("sqlite://{}/k.db", dir.display()));
+        let mut opts = ConnectOptions::new(
+            format!("sqlite://{}/k.db", dir.display()),
+            Arc::new(kefu_domain::secrets::Keyring::ephemeral()),
+        );
         opts.sqlite_full_sync = full;
         let store = SqliteStore::connect(&opts).await.unwrap();
         let level: i64 = sqlx::query_scalar("PRAGMA synchronous")

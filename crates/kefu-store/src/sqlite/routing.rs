@@ -199,7 +199,7 @@ impl RoutingStore for SqliteStore {
         .await
         .map_err(|e| map_err(e, "team_name_taken"))?;
         set_members(&mut tx, team).await?;
-        rows::append_audit(&mut tx, audit).await?;
+        rows::append_audit(&mut tx, &self.sealer.chain()?, audit).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -247,7 +247,7 @@ impl RoutingStore for SqliteStore {
             return Err(StoreError::NotFound("team"));
         }
         set_members(&mut tx, team).await?;
-        rows::append_audit(&mut tx, audit).await?;
+        rows::append_audit(&mut tx, &self.sealer.chain()?, audit).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -268,7 +268,7 @@ impl RoutingStore for SqliteStore {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound("team"));
         }
-        rows::append_audit(&mut tx, audit).await?;
+        rows::append_audit(&mut tx, &self.sealer.chain()?, audit).await?;
         tx.commit().await.map_err(db)
     }
 

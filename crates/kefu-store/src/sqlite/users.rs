@@ -18,7 +18,7 @@ impl UserStore for SqliteStore {
             .await
             .map_err(db)?
             .ok_or(StoreError::NotFound("user"))?;
-        rows::user(&row)
+        rows::user(&row, &self.sealer)
     }
 
     async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
@@ -27,7 +27,9 @@ impl UserStore for SqliteStore {
             .fetch_optional(&self.reader)
             .await
             .map_err(db)?;
-        row.as_ref().map(rows::user).transpose()
+        row.as_ref()
+            .map(|r| rows::user(r, &self.sealer))
+            .transpose()
     }
 
     async fn set_pending_totp(&self, user: UserId, secret: &str) -> StoreResult<()> {
@@ -44,7 +46,7 @@ impl UserStore for SqliteStore {
             Some(false) => {}
         }
         sqlx::query("UPDATE users SET totp_secret = $1 WHERE id = $2")
-            .bind(secret)
+            .bind(self.sealer.seal_totp(user.0, secret))
             .bind(user.0)
             .execute(&mut *tx)
             .await
@@ -59,16 +61,23 @@ impl UserStore for SqliteStore {
         recovery_code_hashes: &[String],
     ) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
-        let done =
-            sqlx::query("UPDATE users SET totp_enabled = TRUE WHERE id = $1 AND totp_secret = $2")
+        // The pending secret is stored sealed (a fresh nonce each time), so
+        // it is opened and compared here, not in SQL.
+        let pending: Option<Option<String>> =
+            sqlx::query_scalar("SELECT totp_secret FROM users WHERE id = $1 AND NOT totp_enabled")
                 .bind(user.0)
-                .bind(secret)
-                .execute(&mut *tx)
+                .fetch_optional(&mut *tx)
                 .await
                 .map_err(db)?;
-        if done.rows_affected() == 0 {
+        let pending = self.sealer.open_totp(user.0, pending.flatten())?;
+        if pending.as_deref() != Some(secret) {
             return Err(StoreError::NotFound("pending_totp"));
         }
+        sqlx::query("UPDATE users SET totp_enabled = TRUE WHERE id = $1")
+            .bind(user.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
         sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
             .bind(user.0)
             .execute(&mut *tx)
@@ -181,7 +190,7 @@ impl UserStore for SqliteStore {
             return Err(StoreError::NotFound("user"));
         }
         let ended = super::sessions::revoke_all(&mut tx, user, None, now).await?;
-        super::rows::append_audit(&mut tx, audit).await?;
+        super::rows::append_audit(&mut tx, &self.sealer.chain()?, audit).await?;
         tx.commit().await.map_err(db)?;
         Ok(ended)
     }

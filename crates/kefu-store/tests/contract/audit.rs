@@ -1,5 +1,5 @@
 use crate::support::*;
-use kefu_domain::audit::{verify_chain, GENESIS_HASH};
+use kefu_domain::audit::{verify_chain, ChainCheck, GENESIS_HASH};
 use kefu_domain::store::Store;
 use std::sync::Arc;
 
@@ -21,7 +21,15 @@ async fn audit_chain_verifies_and_pages(store: Arc<dyn Store>) {
     assert_eq!(entries.len(), 6);
     assert_eq!(entries[0].prev_hash, GENESIS_HASH);
     assert_eq!(head_seq, 6);
-    assert_eq!(verify_chain(&entries, head_seq, &head_hash), vec![]);
+    assert_eq!(
+        verify_chain(
+            &ChainCheck::Keyed(store.audit_chain_key().unwrap()),
+            &entries,
+            head_seq,
+            &head_hash
+        ),
+        vec![]
+    );
     // Stored details and timestamps survive the round trip bit for bit.
     assert_eq!(entries[1].details, serde_json::json!({"k": "v"}));
 
@@ -50,7 +58,15 @@ async fn concurrent_appends_keep_one_chain(store: Arc<dyn Store>) {
     }
     let (entries, head_seq, head_hash) = store.audit_chain(ws).await.unwrap();
     assert_eq!(head_seq, 17);
-    assert_eq!(verify_chain(&entries, head_seq, &head_hash), vec![]);
+    assert_eq!(
+        verify_chain(
+            &ChainCheck::Keyed(store.audit_chain_key().unwrap()),
+            &entries,
+            head_seq,
+            &head_hash
+        ),
+        vec![]
+    );
 }
 
 /// Invitations and tokens insert rows referencing the workspace (a foreign-key
@@ -113,5 +129,13 @@ async fn concurrent_audited_writes_of_different_kinds_do_not_deadlock(store: Arc
     }
     let (entries, head_seq, head_hash) = store.audit_chain(ws).await.unwrap();
     assert_eq!(head_seq, 3 + 24);
-    assert_eq!(verify_chain(&entries, head_seq, &head_hash), vec![]);
+    assert_eq!(
+        verify_chain(
+            &ChainCheck::Keyed(store.audit_chain_key().unwrap()),
+            &entries,
+            head_seq,
+            &head_hash
+        ),
+        vec![]
+    );
 }

@@ -9,6 +9,7 @@ mod invitations;
 mod kb;
 mod members;
 mod routing;
+mod sealed;
 mod sessions;
 mod sso;
 mod support;

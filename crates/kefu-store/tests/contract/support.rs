@@ -6,7 +6,6 @@ use kefu_domain::model::*;
 use kefu_domain::store::Store;
 use kefu_domain::{truncate_to_micros_now, UserId, WorkspaceId};
 use kefu_store::testing::TestDb;
-use kefu_store::ConnectOptions;
 use std::sync::Arc;
 
 /// Declares each listed async case `fn(Arc<dyn Store>)` as one test per backend.
@@ -39,7 +38,7 @@ macro_rules! store_contract {
 }
 
 pub async fn open(db: &TestDb) -> Arc<dyn Store> {
-    let store = kefu_store::connect(&ConnectOptions::new(&db.url))
+    let store = kefu_store::connect(&kefu_store::testing::options(&db.url))
         .await
         .expect("connect");
     store.migrate().await.expect("migrate");

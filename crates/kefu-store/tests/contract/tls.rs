@@ -3,7 +3,6 @@
 //! the server itself reports (`pg_stat_ssl`).
 
 use kefu_store::testing::TestDb;
-use kefu_store::ConnectOptions;
 use sqlx::Connection;
 
 #[tokio::test]
@@ -11,7 +10,7 @@ async fn postgres_connections_use_tls_when_the_url_asks() {
     let db = TestDb::postgres().await;
     let sep = if db.url.contains('?') { '&' } else { '?' };
     let url = format!("{}{sep}sslmode=require", db.url);
-    let store = kefu_store::connect(&ConnectOptions::new(&url))
+    let store = kefu_store::connect(&kefu_store::testing::options(&url))
         .await
         .unwrap_or_else(|e| panic!("sslmode=require: {e} (is ssl on in the test server?)"));
     store.migrate().await.unwrap();

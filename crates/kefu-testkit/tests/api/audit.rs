@@ -89,7 +89,15 @@ async fn administrative_actions_are_audited(b: Backend) {
     // The chain behind it verifies.
     let ws = owner.workspace_id.parse().unwrap();
     let (entries, head_seq, head_hash) = app.store.audit_chain(ws).await.unwrap();
-    assert_eq!(verify_chain(&entries, head_seq, &head_hash), vec![]);
+    assert_eq!(
+        verify_chain(
+            &kefu_domain::audit::ChainCheck::Keyed(app.store.audit_chain_key().unwrap()),
+            &entries,
+            head_seq,
+            &head_hash
+        ),
+        vec![]
+    );
     // Former member (now removed) cannot read it; 404 as for any stranger.
     app.get(&format!("{base}/audit-log"), Some(&agent))
         .await

@@ -201,7 +201,7 @@ async fn the_admin_2fa_rule_reaches_open_admin_sockets(b: Backend) {
 }
 
 async fn member_sockets_end_when_their_token_expires_unless_renewed(b: Backend) {
-    let app = TestApp::spawn_with(b, |s| s.auth.service.access_token_ttl_secs = 3).await;
+    let app = TestApp::spawn_with(b, |s| s.auth.service.access_token_ttl_secs = 6).await;
     let owner = app.owner("o@example.com").await;
     let mut lapsing = app.ws(&owner.access_token).await;
     let mut renewed = app.ws(&owner.access_token).await;
@@ -227,16 +227,16 @@ async fn member_sockets_end_when_their_token_expires_unless_renewed(b: Backend) 
     let ok = renewed.recv().await;
     assert_eq!(ok["type"], "auth.ok", "{ok}");
     assert!(ok["token_expires_in_secs"].as_i64().unwrap() >= 2, "{ok}");
-    assert_eq!(lapsing.close_code(4).await, TOKEN_EXPIRED);
+    assert_eq!(lapsing.close_code(8).await, TOKEN_EXPIRED);
     // Past the first token's expiry the renewed socket still answers…
     answers_ping(&mut renewed).await;
     // …until its new token expires in turn.
-    assert_eq!(renewed.close_code(5).await, TOKEN_EXPIRED);
+    assert_eq!(renewed.close_code(9).await, TOKEN_EXPIRED);
     app.stop().await;
 }
 
 async fn visitor_sockets_end_when_their_token_expires_unless_renewed(b: Backend) {
-    let app = TestApp::spawn_with(b, |s| s.chat.visitor_token_ttl_secs = 3).await;
+    let app = TestApp::spawn_with(b, |s| s.chat.visitor_token_ttl_secs = 6).await;
     let owner = app.owner("o@example.com").await;
     let key = inbox_key(&app, &owner.workspace_id, &owner.access_token).await;
     let session = app
@@ -266,9 +266,9 @@ async fn visitor_sockets_end_when_their_token_expires_unless_renewed(b: Backend)
         .send(json!({"type": "auth", "token": again.body["visitor_token"]}))
         .await;
     assert_eq!(renewed.recv().await["type"], "auth.ok");
-    assert_eq!(lapsing.close_code(4).await, TOKEN_EXPIRED);
+    assert_eq!(lapsing.close_code(8).await, TOKEN_EXPIRED);
     answers_ping(&mut renewed).await;
-    assert_eq!(renewed.close_code(5).await, TOKEN_EXPIRED);
+    assert_eq!(renewed.close_code(9).await, TOKEN_EXPIRED);
     app.stop().await;
 }
 

@@ -3,8 +3,10 @@
 use super::AdminCommand;
 use crate::app;
 use crate::config::Settings;
+use anyhow::Context;
 use kefu_domain::audit::ChainFault;
 use std::io::BufRead;
+use std::path::Path;
 use std::process::ExitCode;
 
 pub async fn run(settings: &Settings, command: AdminCommand) -> anyhow::Result<ExitCode> {
@@ -50,21 +52,83 @@ pub async fn run(settings: &Settings, command: AdminCommand) -> anyhow::Result<E
     }
 }
 
-pub async fn verify_audit(settings: &Settings) -> anyhow::Result<ExitCode> {
+/// Checks every workspace's chain under the chain key and, with `heads`, that
+/// every head published earlier (log lines kept outside) is still in the
+/// chain. Prints the first broken link of each workspace; exit 1 on any.
+pub async fn verify_audit(settings: &Settings, heads: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let published = match heads {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("reading published heads from {}", p.display()))?;
+            let found = crate::audit_heads::parse_published(&text);
+            anyhow::ensure!(
+                !found.is_empty(),
+                "{}: no published audit chain heads in it (lines of `kefu serve`'s log with \
+                 \"audit chain head\", or `<workspace id> <seq> <head>`)",
+                p.display()
+            );
+            found
+        }
+        None => Vec::new(),
+    };
     let store = app::open_store(settings).await?;
-    let services = app::services(settings, store)?;
+    store
+        .prepare()
+        .await
+        .context("opening the audit chain key (is the key-encryption key configured?)")?;
+    let services = app::services(settings, store.clone())?;
     let report = services.verify_audit().await?;
     let mut bad = 0;
     for (ws, entries, faults) in &report {
-        if faults.is_empty() {
-            println!("ok       workspace {ws}: {entries} entries, chain intact");
+        let ws_text = ws.to_string();
+        let mut problems: Vec<String> = faults.iter().map(describe).collect();
+        let mine: Vec<_> = published
+            .iter()
+            .filter(|p| p.workspace_id == ws_text)
+            .collect();
+        if !mine.is_empty() {
+            let (chain, _, _) = store.audit_chain(*ws).await?;
+            for p in &mine {
+                match chain.iter().find(|e| e.seq == p.seq) {
+                    Some(e) if e.hash == p.head => {}
+                    Some(_) => problems.push(format!(
+                        "entry {} differs from the head published for it: history up to it was rewritten",
+                        p.seq
+                    )),
+                    None => problems.push(format!(
+                        "entry {} was published as a head but is gone (entries deleted)",
+                        p.seq
+                    )),
+                }
+            }
+        }
+        if problems.is_empty() {
+            let checked = if mine.is_empty() {
+                String::new()
+            } else {
+                format!(", {} published head(s) match", mine.len())
+            };
+            println!("ok       workspace {ws}: {entries} entries, chain intact{checked}");
         } else {
             bad += 1;
             println!("TAMPERED workspace {ws}: {entries} entries");
-            for f in faults {
-                println!("         - {}", describe(f));
+            println!("         first broken link: {}", problems[0]);
+            for p in &problems[1..] {
+                println!("         - {p}");
             }
         }
+    }
+    let unknown = published
+        .iter()
+        .filter(|p| {
+            !report
+                .iter()
+                .any(|(ws, _, _)| ws.to_string() == p.workspace_id)
+        })
+        .count();
+    if unknown > 0 {
+        bad += 1;
+        println!("TAMPERED {unknown} published head(s) name a workspace that is gone");
     }
     println!("{} workspace(s) checked, {bad} with faults", report.len());
     Ok(if bad == 0 {

@@ -232,6 +232,14 @@ async fn create(
             "signing_key".to_string(),
             k.expose_secret().as_bytes().to_vec(),
         ));
+        // The key-encryption key, so that a restore onto a new machine
+        // opens TOTP and identity secrets and the audit chain key.
+        if let Some(ring) = secrets::keyring_if_any(settings)? {
+            secrets_in.push((
+                kefu_backup::SECRET_KEK.to_string(),
+                ring.primary().to_hex().into_bytes(),
+            ));
+        }
     }
     let opts = CreateOptions {
         key,
@@ -320,10 +328,12 @@ async fn restore(
     let keys = read_keys(settings, key_files)?;
     let progress = Progress::new();
     let shown = show_progress(progress.clone());
+    let keyring = secrets::keyring_if_any(settings)?.map(Arc::new);
     let opts = RestoreOptions {
         keys,
         force,
         allow_broken_audit,
+        keyring,
     };
     let result = kefu_backup::dest::restore(path, into, &settings.backup, opts, progress).await;
     finish_progress(shown).await;
@@ -338,6 +348,7 @@ async fn restore(
         }
     };
     let signing = signing_key_outcome(settings, &restored)?;
+    let kek = kek_outcome(settings, &restored)?;
     for f in &restored.audit_faults {
         eprintln!("warning: audit chain: {f}");
     }
@@ -349,6 +360,9 @@ async fn restore(
     if let Some(note) = &signing.1 {
         eprintln!("{note}");
     }
+    if let Some(note) = &kek.1 {
+        eprintln!("{note}");
+    }
     println!(
         "{}",
         serde_json::json!({
@@ -357,6 +371,8 @@ async fn restore(
             "rows": restored.manifest.rows(),
             "engine": restored.manifest.engine,
             "audit_chains": restored.audit_chains,
+            "audit_check": restored.audit_check,
+            "secrets_key": kek.0,
             "audit_faults": restored.audit_faults,
             "signing_key": signing.0,
             "seconds": round3(restored.seconds),
@@ -404,6 +420,45 @@ fn signing_key_outcome(
                 "note: this server's signing key is not the one the backup was made under: access tokens issued before \
                  no longer verify, so everyone signs in again (passwords, TOTP and API tokens are restored and work). \
                  To keep sign-ins, configure the old key (auth.signing_key_file) or restore an archive made with --include-secrets."
+                    .to_string(),
+            ),
+        ),
+    })
+}
+
+/// Whether the restored database's sealed secrets can be opened here: the
+/// archive's key-encryption key is put in place when it carries one and
+/// none is configured or present; otherwise a missing key is reported.
+fn kek_outcome(
+    settings: &Settings,
+    restored: &kefu_backup::Restored,
+) -> anyhow::Result<(&'static str, Option<String>)> {
+    let archived = restored
+        .secrets
+        .iter()
+        .find(|(n, _)| n == kefu_backup::SECRET_KEK)
+        .and_then(|(_, b)| String::from_utf8(b.clone()).ok());
+    if let Some(text) = archived {
+        if let Some(path) = secrets::write_kek(settings, &text)? {
+            return Ok((
+                "restored",
+                Some(format!(
+                    "the archive's key-encryption key was written to {}",
+                    path.display()
+                )),
+            ));
+        }
+    }
+    Ok(match restored.audit_check {
+        "keyed" => ("present", None),
+        "legacy" => ("not-needed", None),
+        _ => (
+            "missing",
+            Some(
+                "warning: the key-encryption key that sealed this database's secrets (TOTP, identity secrets, the \
+                 audit chain key) is not configured here: `kefu serve` will refuse to start until it is \
+                 (secrets.key_file, or secrets.previous_keys during a rotation), or restore an archive made \
+                 with --include-secrets"
                     .to_string(),
             ),
         ),

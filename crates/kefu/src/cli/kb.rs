@@ -134,6 +134,11 @@ async fn open(
     let store = app::open_store(settings).await?;
     if settings.auto_migrate {
         store.migrate().await.context("applying migrations")?;
+    } else {
+        store
+            .prepare()
+            .await
+            .context("opening the audit chain key")?;
     }
     app::services_with_knowledge(settings, store, knowledge)
 }
@@ -347,6 +352,11 @@ async fn reindex(settings: &Settings, workspace: Option<&str>) -> anyhow::Result
     let store = app::open_store(settings).await?;
     if settings.auto_migrate {
         store.migrate().await.context("applying migrations")?;
+    } else {
+        store
+            .prepare()
+            .await
+            .context("opening the audit chain key")?;
     }
     let ws = match workspace {
         Some(w) => Some(workspace_id(&*store, w).await?),

@@ -6,6 +6,7 @@ mod admin;
 mod backup;
 mod healthcheck;
 mod kb;
+mod keys;
 
 pub use backup::BackupCommand;
 pub use kb::KbCommand;
@@ -78,6 +79,11 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Key-encryption keys: generate, status, rotate (docs/security.md).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// The knowledge base: import, export, reindex, evaluate.
     Kb {
         #[command(subcommand)]
@@ -115,9 +121,30 @@ pub enum AdminCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Recompute every workspace's hash chain; exit 1 if any entry was
-    /// edited, deleted or reordered.
-    Verify,
+    /// Recompute every workspace's keyed hash chain (needs the
+    /// key-encryption key); print each broken chain's first broken link and
+    /// exit 1 if any entry was edited, deleted or reordered.
+    Verify {
+        /// Also check heads published earlier: a file of `kefu serve` log
+        /// lines ("audit chain head") or `<workspace id> <seq> <head>` lines,
+        /// kept outside the database.
+        #[arg(long, value_name = "FILE")]
+        heads: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Print a new random key-encryption key (64 hex characters) on stdout:
+    /// `kefu keys generate > secrets.key`.
+    Generate,
+    /// The configured keys and how many stored secrets each one seals.
+    Status,
+    /// Re-seal every stored secret under the primary key (secrets.key),
+    /// opening them with it or any of secrets.previous_keys; then the
+    /// previous keys can be removed. Safe to repeat and to run while
+    /// `kefu serve` runs.
+    Rotate,
 }
 
 fn load(global: &GlobalArgs, listen: Option<String>) -> anyhow::Result<Loaded> {
@@ -158,8 +185,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Migrate => {
             let _traces = init_logging(&loaded);
-            let store = app::open_store(&loaded.settings).await?;
-            let n = store.migrate().await?;
+            let store = app::open_store_for_schema(&loaded.settings).await?;
+            let n = store.migrate_schema().await?;
             println!(
                 "{n} migration(s) applied; the {} database is up to date",
                 store.backend_name()
@@ -183,10 +210,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             admin::run(&loaded.settings, command).await
         }
         Command::Audit {
-            command: AuditCommand::Verify,
+            command: AuditCommand::Verify { heads },
         } => {
             let _traces = init_logging(&loaded);
-            admin::verify_audit(&loaded.settings).await
+            admin::verify_audit(&loaded.settings, heads.as_deref()).await
+        }
+        Command::Keys { command } => {
+            let _traces = init_logging(&loaded);
+            keys::run(&loaded.settings, command).await
         }
         Command::Kb { command } => {
             let _traces = init_logging(&loaded);

@@ -122,6 +122,12 @@ and [llm]; the database URL may come from a Secret of its own
 {{- if or (include "kefu.isPostgres" .) $existing $s.signingKey }}
 {{- $files = append $files (dict "secret" $name "key" $s.keys.signingKey "path" "signing-key" "env" "KEFU_AUTH__SIGNING_KEY_FILE" "value" $s.signingKey) }}
 {{- end }}
+{{- if or (include "kefu.isPostgres" .) $existing $s.secretsKey }}
+{{- $files = append $files (dict "secret" $name "key" $s.keys.secretsKey "path" "secrets-key" "env" "KEFU_SECRETS__KEY_FILE" "value" $s.secretsKey) }}
+{{- end }}
+{{- if $s.secretsPreviousKeys }}
+{{- $files = append $files (dict "secret" $name "key" $s.keys.secretsPreviousKeys "path" "secrets-previous-keys" "env" "KEFU_SECRETS__PREVIOUS_KEYS_FILE" "value" $s.secretsPreviousKeys) }}
+{{- end }}
 {{- if and .Values.config.embeddings (or $s.embeddingsApiKey (and $existing $s.apiKeysInExistingSecret)) }}
 {{- $files = append $files (dict "secret" $name "key" $s.keys.embeddingsApiKey "path" "embeddings-api-key" "env" "KEFU_EMBEDDINGS__API_KEY_FILE" "value" $s.embeddingsApiKey) }}
 {{- end }}
@@ -303,6 +309,9 @@ Checks that the schema cannot express. Included once, by the Deployment.
     {{- if lt (len $s.signingKey) 32 }}
       {{- fail "database.mode=postgres needs secrets.signingKey (32+ characters, e.g. `openssl rand -base64 48`) shared by all replicas, or secrets.existingSecret" }}
     {{- end }}
+    {{- if not (regexMatch "^[0-9a-fA-F]{64}$" $s.secretsKey) }}
+      {{- fail "database.mode=postgres needs secrets.secretsKey (the key-encryption key: 64 hex characters, `kefu keys generate` or `openssl rand -hex 32`) shared by all replicas, or secrets.existingSecret" }}
+    {{- end }}
   {{- end }}
 {{- else }}
   {{- /* sqlite: one process owns the database file and the in-process bus. */}}
@@ -316,7 +325,7 @@ Checks that the schema cannot express. Included once, by the Deployment.
     {{- fail "secrets.databaseUrl / databaseUrlFrom / redisUrl are for database.mode=postgres (Kefu refuses Redis with SQLite)" }}
   {{- end }}
 {{- end }}
-{{- if and $existing (or $s.databaseUrl $s.redisUrl $s.signingKey $s.embeddingsApiKey $s.llmApiKey) }}
+{{- if and $existing (or $s.databaseUrl $s.redisUrl $s.signingKey $s.secretsKey $s.embeddingsApiKey $s.llmApiKey) }}
   {{- fail "secrets.existingSecret is set: leave secrets.databaseUrl/redisUrl/signingKey/…ApiKey empty (they would be ignored)" }}
 {{- end }}
 {{- if and $s.databaseUrl $s.databaseUrlFrom.name }}
