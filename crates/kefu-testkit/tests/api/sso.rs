@@ -507,10 +507,15 @@ async fn sso_admins_need_a_provider_second_factor_where_required(backend: Backen
 }
 
 async fn sso_a_sign_in_started_on_one_replica_finishes_on_another(backend: Backend) {
-    let one = TestApp::spawn(backend).await;
+    // Replicas share their keys (as a cluster must).
+    let shared_keys = |s: &mut kefu::Settings| {
+        s.secrets.key = Some(kefu_testkit::TEST_SECRETS_KEY.to_string().into());
+    };
+    let one = TestApp::spawn_with(backend, shared_keys).await;
     // A second server on the same database, as a replica behind a load
     // balancer: the public address (and so the redirect URI) is the same.
     let two = TestApp::spawn_with(backend, |s| {
+        shared_keys(s);
         s.database_url = one.settings.database_url.clone();
         s.http.public_url = Some(one.url(""));
     })
