@@ -16,6 +16,7 @@ pub mod model;
 pub mod role;
 pub mod routing;
 pub mod secrets;
+pub mod sso;
 pub mod store;
 
 pub use clock::{truncate_to_micros, truncate_to_micros_now, Clock, SystemClock};

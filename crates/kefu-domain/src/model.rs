@@ -98,6 +98,9 @@ pub struct Session {
     pub revoked_at: Option<DateTime<Utc>>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// Set when single sign-on opened the session: it is then good for
+    /// that workspace only.
+    pub sso: Option<crate::sso::SsoBinding>,
 }
 
 impl Session {

@@ -18,6 +18,7 @@ use crate::kb::*;
 use crate::model::*;
 use crate::role::Role;
 use crate::routing::{AgentStatus, Assignment, Presence, Team};
+use crate::sso::{OidcConfig, OidcLogin, SsoSignIn};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -743,6 +744,38 @@ pub trait CannedResponseStore: Send + Sync {
 }
 
 #[async_trait]
+pub trait SsoStore: Send + Sync {
+    async fn oidc_config(&self, workspace: WorkspaceId) -> StoreResult<Option<OidcConfig>>;
+    /// Creates or replaces the workspace's provider, with its audit entry.
+    async fn put_oidc_config(&self, config: &OidcConfig, audit: AuditRecord) -> StoreResult<()>;
+    /// `NotFound("oidc_config")` when there is none.
+    async fn delete_oidc_config(
+        &self,
+        workspace: WorkspaceId,
+        audit: AuditRecord,
+    ) -> StoreResult<()>;
+    /// Stores a sign-in under way (and drops those that expired).
+    async fn create_oidc_login(&self, login: &OidcLogin) -> StoreResult<()>;
+    /// Spends the sign-in with this state digest: returns it once, and only
+    /// while it has not expired by `now`; never again.
+    async fn take_oidc_login(
+        &self,
+        state_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<OidcLogin>>;
+    /// The user the workspace's provider linked to (issuer, subject).
+    async fn find_oidc_identity(
+        &self,
+        workspace: WorkspaceId,
+        issuer: &str,
+        subject: &str,
+    ) -> StoreResult<Option<UserId>>;
+    /// Writes a successful sign-in (see [`SsoSignIn`]) in one transaction.
+    /// `Conflict("email_taken")` when a new account's e-mail exists.
+    async fn record_sso_sign_in(&self, sign_in: &SsoSignIn) -> StoreResult<()>;
+}
+
+#[async_trait]
 pub trait Store:
     WorkspaceStore
     + MemberStore
@@ -759,6 +792,7 @@ pub trait Store:
     + CannedResponseStore
     + ExportStore
     + SecretStore
+    + SsoStore
 {
     /// `sqlite` or `postgres`.
     fn backend_name(&self) -> &'static str;

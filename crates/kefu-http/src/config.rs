@@ -27,6 +27,12 @@ pub struct HttpConfig {
     /// read on every request, instead of the copy built into the binary:
     /// for working on the UI (`crates/kefu-http/assets`) without rebuilding.
     pub assets_dir: Option<std::path::PathBuf>,
+    /// The address browsers reach Kefu at (`https://kefu.example.com`):
+    /// single sign-on's redirect URI is `{public_url}/api/v1/auth/oidc/callback`.
+    /// Unset: taken from each request's `Host` (and `X-Forwarded-Proto`
+    /// when `trust_proxy_headers`); the provider accepts only registered
+    /// redirect URIs either way.
+    pub public_url: Option<String>,
 }
 
 impl Default for HttpConfig {
@@ -41,6 +47,7 @@ impl Default for HttpConfig {
             hsts: false,
             rate_limit: RateLimitConfig::default(),
             assets_dir: None,
+            public_url: None,
         }
     }
 }

@@ -133,6 +133,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Forbidden(code) => {
                 let message = match code {
                     "totp_enrollment_required" => "This workspace requires administrators to enable two-factor authentication.",
+                    "sso_mfa_required" => "This workspace requires administrators to sign in with a second factor at the identity provider.",
                     "password_change_required" => "Choose a new password to sign in (an administrator asked for it).",
                     "origin_not_allowed" => "This site may not open the chat widget of this inbox.",
                     _ => "Your role does not allow this.",
@@ -176,6 +177,7 @@ impl From<ServiceError> for ApiError {
                 retry_after_secs,
                 reason,
             } => ApiError::rate_limited(retry_after_secs, reason),
+            ServiceError::Sso(code) => sso_error(code),
             ServiceError::Internal(cause) => {
                 // Logged once here, inside the request span; never sent out.
                 tracing::error!(error = %cause, "internal error");
@@ -183,6 +185,23 @@ impl From<ServiceError> for ApiError {
             }
         }
     }
+}
+
+/// A refused or failed single sign-on: its status and message by code.
+fn sso_error(code: &'static str) -> ApiError {
+    let (status, message) = match code {
+        "sso_not_configured" => (StatusCode::NOT_FOUND, "Single sign-on is not set up for this workspace."),
+        "sso_state_invalid" => (StatusCode::BAD_REQUEST, "This sign-in link expired or was already used. Start again."),
+        "sso_denied" => (StatusCode::FORBIDDEN, "The identity provider did not sign you in."),
+        "sso_provider_error" => (StatusCode::BAD_GATEWAY, "The identity provider could not be reached or gave an unusable answer."),
+        "sso_email_unverified" => (StatusCode::FORBIDDEN, "The identity provider did not confirm your e-mail address."),
+        "sso_not_a_member" => (StatusCode::FORBIDDEN, "You are not a member of this workspace. Ask an administrator for an invitation."),
+        "sso_domain_not_allowed" => (StatusCode::FORBIDDEN, "Your e-mail domain may not join this workspace."),
+        "sso_account_conflict" => (StatusCode::CONFLICT, "An account with this e-mail was created meanwhile. Try again."),
+        "sso_mfa_required" => (StatusCode::FORBIDDEN, "This workspace requires administrators to sign in with a second factor at the identity provider."),
+        _ => (StatusCode::UNAUTHORIZED, "The identity provider's answer could not be verified."),
+    };
+    ApiError::new(status, code, message)
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;

@@ -16,6 +16,7 @@ use utoipa::{Modify, OpenApi};
     modifiers(&Security),
     tags(
         (name = "auth", description = "Sign in, refresh, sign out"),
+        (name = "sso", description = "Single sign-on with OpenID Connect: the console's sign-in through a workspace's identity provider, and its settings"),
         (name = "me", description = "The caller's own account and second factor"),
         (name = "workspaces", description = "Workspace settings"),
         (name = "members", description = "Members and invitations"),

@@ -125,7 +125,7 @@ impl Services {
 
     async fn signed_in(&self, user: User, input: LoginInput) -> ServiceResult<(TokenPair, Me)> {
         let pair = self
-            .start_session(user.id, input.ip, input.user_agent)
+            .start_session(user.id, input.ip, input.user_agent, None)
             .await?;
         let workspaces = self.store.user_workspaces(user.id).await?;
         Ok((pair, Me { user, workspaces }))
@@ -175,6 +175,7 @@ impl Services {
         let Principal::User {
             user_id,
             session_id,
+            ..
         } = principal
         else {
             return Err(ServiceError::Forbidden("forbidden"));
@@ -233,11 +234,12 @@ impl Services {
             .await?)
     }
 
-    async fn start_session(
+    pub(crate) async fn start_session(
         &self,
         user_id: UserId,
         ip: Option<String>,
         user_agent: Option<String>,
+        sso: Option<kefu_domain::sso::SsoBinding>,
     ) -> ServiceResult<TokenPair> {
         let now = self.clock.now();
         let session = Session {
@@ -248,6 +250,7 @@ impl Services {
             revoked_at: None,
             ip,
             user_agent: user_agent.map(|ua| ua.chars().take(256).collect()),
+            sso,
         };
         let refresh = random_secret("rt");
         let first = NewRefreshToken {
@@ -294,7 +297,10 @@ impl Services {
         {
             RefreshOutcome::Rotated { session } => {
                 let user = self.store.get_user(session.user_id).await?;
-                let workspaces = self.store.user_workspaces(user.id).await?;
+                let mut workspaces = self.store.user_workspaces(user.id).await?;
+                if let Some(b) = session.sso {
+                    workspaces.retain(|m| m.workspace.id == b.workspace_id);
+                }
                 Ok((
                     self.pair(session.user_id, session.id, next_secret),
                     Me { user, workspaces },
@@ -324,6 +330,7 @@ impl Services {
             Principal::User {
                 user_id,
                 session_id,
+                ..
             } => {
                 self.store
                     .revoke_session(*session_id, self.clock.now())
@@ -369,6 +376,7 @@ impl Services {
             Principal::User {
                 user_id: claims.sub,
                 session_id: claims.sid,
+                sso: session.sso,
             },
             claims.exp,
         ))
@@ -397,8 +405,12 @@ impl Services {
     pub async fn me(&self, principal: &Principal) -> ServiceResult<Me> {
         let user = self.store.get_user(principal.user_id()).await?;
         let mut workspaces = self.store.user_workspaces(user.id).await?;
-        if let Principal::ApiToken(t) = principal {
-            workspaces.retain(|m| m.workspace.id == t.workspace_id);
+        match principal {
+            Principal::ApiToken(t) => workspaces.retain(|m| m.workspace.id == t.workspace_id),
+            Principal::User { sso: Some(b), .. } => {
+                workspaces.retain(|m| m.workspace.id == b.workspace_id)
+            }
+            _ => {}
         }
         Ok(Me { user, workspaces })
     }

@@ -4,6 +4,7 @@ use crate::error::{ServiceError, ServiceResult};
 use crate::Services;
 use kefu_domain::audit::AuditRecord;
 use kefu_domain::model::{ActorKind, ApiToken};
+use kefu_domain::sso::SsoBinding;
 use kefu_domain::{Action, Role, SessionId, UserId, WorkspaceId};
 
 /// An authenticated caller.
@@ -13,6 +14,9 @@ pub enum Principal {
     User {
         user_id: UserId,
         session_id: SessionId,
+        /// Set when single sign-on opened the session: it is good for that
+        /// workspace only.
+        sso: Option<SsoBinding>,
     },
     /// An integration, through a workspace API token.
     ApiToken(Box<ApiToken>),
@@ -112,10 +116,15 @@ impl Services {
     /// see does not exist.
     pub async fn access(&self, ctx: Ctx, workspace_id: WorkspaceId) -> ServiceResult<Access> {
         let user_id = ctx.principal.user_id();
-        if let Principal::ApiToken(t) = &ctx.principal {
-            if t.workspace_id != workspace_id {
+        match &ctx.principal {
+            Principal::ApiToken(t) if t.workspace_id != workspace_id => {
                 return Err(ServiceError::NotFound("workspace"));
             }
+            // A workspace's provider vouches for that workspace only.
+            Principal::User { sso: Some(b), .. } if b.workspace_id != workspace_id => {
+                return Err(ServiceError::NotFound("workspace"));
+            }
+            _ => {}
         }
         let role = self
             .store
@@ -125,11 +134,24 @@ impl Services {
                 kefu_domain::StoreError::NotFound(_) => ServiceError::NotFound("workspace"),
                 other => other.into(),
             })?;
-        if let Principal::User { .. } = ctx.principal {
+        if let Principal::User { sso, .. } = &ctx.principal {
             if role.is_admin_level() {
                 let ws = self.store.get_workspace(workspace_id).await?;
-                if ws.require_admin_totp && !self.store.get_user(user_id).await?.totp_enabled {
-                    return Err(ServiceError::Forbidden("totp_enrollment_required"));
+                if ws.require_admin_totp {
+                    // A password session: the account has a second factor
+                    // (sign-in asked for it). A single sign-on session: the
+                    // provider reported one (`amr`); Kefu's own is not
+                    // asked then, so it does not count.
+                    match sso {
+                        Some(b) if !b.mfa => {
+                            return Err(ServiceError::Forbidden("sso_mfa_required"))
+                        }
+                        Some(_) => {}
+                        None if !self.store.get_user(user_id).await?.totp_enabled => {
+                            return Err(ServiceError::Forbidden("totp_enrollment_required"))
+                        }
+                        None => {}
+                    }
                 }
             }
         }

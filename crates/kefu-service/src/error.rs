@@ -30,6 +30,10 @@ pub enum ServiceError {
         retry_after_secs: u64,
         reason: &'static str,
     },
+    /// A single sign-on was refused or failed, with its code
+    /// (`sso_state_invalid`, `sso_email_unverified`, `sso_provider_error`, …).
+    #[error("single sign-on: {0}")]
+    Sso(&'static str),
     /// 500: logged with its cause, never shown to the client.
     #[error("internal error: {0}")]
     Internal(String),

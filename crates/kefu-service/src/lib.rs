@@ -15,6 +15,7 @@ pub mod export;
 pub mod kb;
 pub mod metrics;
 pub mod routing;
+pub mod sso;
 pub mod throttle;
 pub mod validate;
 pub mod workspaces;
@@ -44,6 +45,8 @@ pub struct Services {
     pub knowledge: Arc<kb::Knowledge>,
     /// What this replica counts for Prometheus.
     pub metrics: Arc<metrics::ServiceMetrics>,
+    /// Single sign-on: the HTTP client and cache of identity providers.
+    pub oidc: Arc<sso::provider::OidcClient>,
 }
 
 impl Services {
@@ -78,6 +81,7 @@ impl Services {
             limits,
             knowledge: Arc::new(kb::Knowledge::in_memory(config::KbConfig::default())),
             metrics: Arc::default(),
+            oidc: Arc::default(),
         }
     }
 

@@ -63,6 +63,12 @@ async fn seed(c: &reqwest::Client, base: &str, token: &str, ws: &str) {
         "title": "Shipping", "body": "We ship worldwide within 3 days.", "status": "published", "locale": "en"
     })))
     .await;
+    // Single sign-on settings (disabled: no provider to discover here).
+    json_of(c.put(format!("{api}/sso/oidc")).bearer_auth(token).json(&json!({
+        "issuer": "https://login.example.com", "client_id": "kefu", "client_secret": "s3cret",
+        "enabled": false, "jit_domains": ["example.com"], "jit_role": "supervisor"
+    })))
+    .await;
 }
 
 /// What the API shows of a workspace: conversations with their messages,
@@ -104,7 +110,22 @@ async fn view(c: &reqwest::Client, base: &str, token: &str, ws: &str) -> Value {
     }
     articles.sort_by_key(|v| v[0].as_str().unwrap().to_string());
     let members = json_of(c.get(format!("{api}/members")).bearer_auth(token)).await;
-    json!({"conversations": out, "articles": articles, "members": members})
+    let sso = json_of(c.get(format!("{api}/sso/oidc")).bearer_auth(token)).await;
+    // Not the redirect URI and sign-in link: they name the server's address.
+    let sso: Vec<&Value> = [
+        "issuer",
+        "client_id",
+        "client_secret_set",
+        "scopes",
+        "enabled",
+        "jit_domains",
+        "jit_role",
+        "created_at",
+    ]
+    .iter()
+    .map(|k| &sso[*k])
+    .collect();
+    json!({"conversations": out, "articles": articles, "members": members, "sso": sso})
 }
 
 fn key_file(dir: &Path, name: &str) -> std::path::PathBuf {

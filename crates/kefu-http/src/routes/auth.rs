@@ -163,7 +163,7 @@ fn cookie_line(
     c
 }
 
-fn session_cookies(state: &AppState, pair: &TokenPair) -> Vec<String> {
+pub(crate) fn session_cookies(state: &AppState, pair: &TokenPair) -> Vec<String> {
     let refresh_ttl = state.services.config.refresh_token_ttl_secs;
     let csrf = kefu_service::auth::tokens::random_secret("csrf");
     vec![

@@ -15,6 +15,7 @@ pub mod invitations;
 pub mod kb;
 pub mod me;
 pub mod members;
+pub mod sso;
 pub mod teams;
 pub mod widget;
 pub mod widget_bot;
@@ -28,6 +29,7 @@ use utoipa_axum::router::OpenApiRouter;
 pub fn api_router() -> OpenApiRouter<AppState> {
     let v1 = OpenApiRouter::new()
         .merge(auth::router())
+        .merge(sso::router())
         .merge(me::router())
         .merge(workspaces::router())
         .merge(export::router())

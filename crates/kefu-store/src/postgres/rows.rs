@@ -75,6 +75,16 @@ pub(super) fn session(row: &PgRow) -> StoreResult<Session> {
         revoked_at: row.try_get("revoked_at").map_err(db)?,
         ip: row.try_get("ip").map_err(db)?,
         user_agent: row.try_get("user_agent").map_err(db)?,
+        sso: row
+            .try_get::<Option<uuid::Uuid>, _>("sso_workspace_id")
+            .map_err(db)?
+            .map(|ws| -> StoreResult<_> {
+                Ok(kefu_domain::sso::SsoBinding {
+                    workspace_id: ws.into(),
+                    mfa: row.try_get("sso_mfa").map_err(db)?,
+                })
+            })
+            .transpose()?,
     })
 }
 

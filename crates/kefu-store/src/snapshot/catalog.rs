@@ -16,7 +16,9 @@ use super::{Column, LType, Table};
 /// 2: `users.password_change_required`.
 /// 3: `sealed_keys` (the audit chain's key, sealed); audit chains keyed
 ///    (HMAC-SHA256); TOTP and identity secrets sealed under the KEK.
-pub const SCHEMA_VERSION: u32 = 3;
+/// 4: single sign-on: `oidc_configs`, `oidc_logins`, `oidc_identities`,
+///    `sessions.sso_workspace_id` and `sessions.sso_mfa`.
+pub const SCHEMA_VERSION: u32 = 4;
 
 macro_rules! table {
     ($name:literal, [$(($col:ident, $ty:ident)),* $(,)?]) => {
@@ -94,7 +96,9 @@ pub static TABLES: &[Table] = &[
             (expires_at, Time),
             (revoked_at, Time),
             (ip, Text),
-            (user_agent, Text)
+            (user_agent, Text),
+            (sso_workspace_id, Uuid),
+            (sso_mfa, Bool)
         ]
     ),
     table!(
@@ -335,6 +339,44 @@ pub static TABLES: &[Table] = &[
             (body, Text),
             (created_at, Time),
             (updated_at, Time)
+        ]
+    ),
+    table!(
+        "oidc_configs",
+        [
+            (workspace_id, Uuid),
+            (issuer, Text),
+            (client_id, Text),
+            (client_secret, Text),
+            (scopes, Text),
+            (enabled, Bool),
+            (jit_domains, Text),
+            (jit_role, Text),
+            (created_at, Time),
+            (updated_at, Time)
+        ]
+    ),
+    table!(
+        "oidc_logins",
+        [
+            (state_hash, Text),
+            (workspace_id, Uuid),
+            (nonce, Text),
+            (code_verifier, Text),
+            (created_at, Time),
+            (expires_at, Time)
+        ]
+    ),
+    table!(
+        "oidc_identities",
+        [
+            (workspace_id, Uuid),
+            (issuer, Text),
+            (subject, Text),
+            (user_id, Uuid),
+            (email, Text),
+            (created_at, Time),
+            (last_login_at, Time)
         ]
     ),
     table!(

@@ -23,6 +23,7 @@ mod routing;
 mod rows;
 mod secrets;
 mod sessions;
+mod sso;
 mod users;
 mod workspaces;
 

@@ -34,8 +34,8 @@ impl SessionStore for SqliteStore {
     async fn create_session(&self, s: &Session, first: &NewRefreshToken) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
         sqlx::query(
-            "INSERT INTO sessions (id, user_id, created_at, expires_at, ip, user_agent) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO sessions (id, user_id, created_at, expires_at, ip, user_agent, \
+             sso_workspace_id, sso_mfa) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(s.id.0)
         .bind(s.user_id.0)
@@ -43,6 +43,8 @@ impl SessionStore for SqliteStore {
         .bind(s.expires_at)
         .bind(&s.ip)
         .bind(&s.user_agent)
+        .bind(s.sso.map(|b| b.workspace_id.0))
+        .bind(s.sso.is_some_and(|b| b.mfa))
         .execute(&mut *tx)
         .await
         .map_err(db)?;

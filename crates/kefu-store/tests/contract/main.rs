@@ -11,6 +11,7 @@ mod members;
 mod routing;
 mod sealed;
 mod sessions;
+mod sso;
 mod support;
 mod tls;
 mod tokens;

@@ -30,6 +30,7 @@ async fn session(store: &Arc<dyn Store>, user: UserId, first_hash: &str) -> Sess
         revoked_at: None,
         ip: Some("198.51.100.1".into()),
         user_agent: Some("test".into()),
+        sso: None,
     };
     store
         .create_session(&s, &token(first_hash, Duration::days(30)))

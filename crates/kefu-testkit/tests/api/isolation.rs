@@ -50,6 +50,15 @@ fn routes(t: &Tenant) -> Vec<(Method, String, Option<Value>)> {
         ),
         (Method::DELETE, format!("{base}/api-tokens/{token}"), None),
         (Method::GET, format!("{base}/audit-log"), None),
+        (Method::GET, format!("{base}/sso/oidc"), None),
+        (
+            Method::PUT,
+            format!("{base}/sso/oidc"),
+            Some(
+                json!({"issuer": "https://idp.example.com", "client_id": "c", "client_secret": "s", "enabled": false}),
+            ),
+        ),
+        (Method::DELETE, format!("{base}/sso/oidc"), None),
         (Method::GET, format!("{base}/inboxes"), None),
         (
             Method::POST,

@@ -5,11 +5,19 @@
 // the form signs in through `POST /auth/password`. Errors are shown by
 // their code (or the new password's reason), translated, in an alert
 // region next to the form.
+//
+// "Sign in with SSO": the workspace's id (remembered in this browser, or
+// given by a `#/login?sso=<id>` link) and off to
+// /api/v1/auth/oidc/{id}/start; the identity provider sends the browser
+// back signed in, or to `#/login?sso_error=<code>`, shown here translated.
 
 import { login, loginWithNewPassword } from '../lib/api.js';
 import { t, locale, setLocale, LOCALES } from '../lib/i18n.js';
 import { h, clear, icon } from '../lib/dom.js';
 import { errorText } from '../lib/errors.js';
+import { parseHash } from '../lib/router.js';
+
+const SSO_WORKSPACE = 'kefu.ssoWorkspace';
 
 // Kept across a re-render (the language switch) so the e-mail stays typed.
 let lastEmail = '';
@@ -125,6 +133,8 @@ export function renderLogin(root, { onLoggedIn, email: presetEmail, notice }) {
     }
   }
 
+  const sso = ssoSection();
+
   const langSelect = h(
     'select',
     { class: 'select select-sm', 'aria-label': t('shell.language'), 'on:change': (e) => setLocale(e.target.value) },
@@ -151,9 +161,82 @@ export function renderLogin(root, { onLoggedIn, email: presetEmail, notice }) {
           error,
           submit,
         ),
+        sso.el,
         h('div', { class: 'login-foot' }, langSelect),
       ),
     ),
   );
-  (lastEmail ? password : email).focus();
+  if (sso.error) showError(sso.error);
+  if (sso.open) sso.focus();
+  else (lastEmail ? password : email).focus();
+}
+
+function readStored() {
+  try {
+    return localStorage.getItem(SSO_WORKSPACE) || '';
+  } catch {
+    return '';
+  }
+}
+
+/** The "Sign in with SSO" part: {el, open, error, focus}. */
+function ssoSection() {
+  const query = parseHash().query;
+  const errorCode = query.get('sso_error');
+  const given = query.get('sso') || '';
+  const workspace = h('input', {
+    class: 'input mono',
+    type: 'text',
+    name: 'sso-workspace',
+    id: 'login-sso-workspace',
+    autocomplete: 'off',
+    spellcheck: 'false',
+    value: given || readStored(),
+    'aria-describedby': 'login-sso-hint login-error',
+  });
+  const go = h('button', { class: 'btn btn-block', type: 'submit', id: 'login-sso-continue' }, t('login.ssoContinue'));
+  const form = h(
+    'form',
+    {
+      class: 'stack-sm',
+      hidden: !(given || errorCode),
+      'aria-label': t('login.sso'),
+      'on:submit': (e) => {
+        e.preventDefault();
+        const id = workspace.value.trim();
+        if (!id) return workspace.focus();
+        try {
+          localStorage.setItem(SSO_WORKSPACE, id);
+        } catch {
+          /* private mode: not remembered */
+        }
+        go.disabled = true;
+        location.assign(`/api/v1/auth/oidc/${encodeURIComponent(id)}/start`);
+      },
+    },
+    h('div', { class: 'field' },
+      h('label', { class: 'label', for: 'login-sso-workspace' }, t('login.ssoWorkspace')),
+      workspace,
+      h('p', { class: 'hint', id: 'login-sso-hint' }, t('login.ssoHint'))),
+    go,
+  );
+  const toggle = h('button', {
+    class: 'btn btn-ghost btn-block',
+    type: 'button',
+    id: 'login-sso',
+    'aria-expanded': String(!form.hidden),
+    'on:click': () => {
+      form.hidden = !form.hidden;
+      toggle.setAttribute('aria-expanded', String(!form.hidden));
+      if (!form.hidden) workspace.focus();
+    },
+  }, t('login.sso'));
+  // A one-time message: not again after a reload or a language switch.
+  if (errorCode || given) history.replaceState(null, '', location.pathname + location.search + '#/login');
+  return {
+    el: h('div', { class: 'login-sso stack-sm' }, h('p', { class: 'muted small login-or' }, t('login.or')), toggle, form),
+    open: !form.hidden,
+    error: errorCode ? errorText({ code: errorCode }) : '',
+    focus: () => workspace.focus(),
+  };
 }

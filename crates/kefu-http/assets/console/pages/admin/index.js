@@ -24,6 +24,7 @@ export const pages = [
   lazyPage({ path: '#/admin/members', nav: 'nav.members', roles: ADMINS }, withMessages(() => import('./members.js'))),
   lazyPage({ path: '#/admin/teams', nav: 'nav.teams', roles: ADMINS }, withMessages(() => import('./teams.js'))),
   lazyPage({ path: '#/admin/tokens', nav: 'nav.tokens', roles: ADMINS }, withMessages(() => import('./tokens.js'))),
+  lazyPage({ path: '#/admin/sso', nav: 'nav.sso', roles: ADMINS }, withMessages(() => import('./sso.js'))),
   lazyPage({ path: '#/admin/audit', nav: 'nav.audit', roles: ADMINS }, withMessages(() => import('./audit.js'))),
   lazyPage({ path: '#/admin/export', nav: 'nav.export', roles: OWNERS }, withMessages(() => import('./export.js'))),
 ];
