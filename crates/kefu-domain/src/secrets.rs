@@ -214,6 +214,9 @@ pub mod context {
     pub fn identity_secret(inbox_id: uuid::Uuid) -> String {
         format!("inboxes.identity_secret:{inbox_id}")
     }
+    pub fn oidc_client_secret(workspace_id: uuid::Uuid) -> String {
+        format!("oidc_configs.client_secret:{workspace_id}")
+    }
     pub fn sealed_key(name: &str) -> String {
         format!("sealed_keys:{name}")
     }

@@ -7,7 +7,7 @@ use crate::model::NewUser;
 use crate::role::Role;
 use chrono::{DateTime, Utc};
 
-/// A workspace's OpenID provider. `client_secret_sealed` is what
+/// A workspace's OpenID provider. `client_secret` is what
 /// `kefu_service::sso::secret::seal` made of the secret: the store keeps it
 /// as it is and never sees the plain text.
 #[derive(Clone, PartialEq, Eq)]
@@ -16,7 +16,7 @@ pub struct OidcConfig {
     /// Exactly as the provider's discovery document spells it.
     pub issuer: String,
     pub client_id: String,
-    pub client_secret_sealed: String,
+    pub client_secret: String,
     /// Always includes `openid`.
     pub scopes: Vec<String>,
     pub enabled: bool,

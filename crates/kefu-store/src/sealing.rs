@@ -61,6 +61,17 @@ impl Sealer {
             .map_err(secret_error)
     }
 
+    pub(crate) fn seal_client_secret(&self, ws: uuid::Uuid, secret: &str) -> String {
+        self.keyring.seal(&context::oidc_client_secret(ws), secret)
+    }
+
+    pub(crate) fn open_client_secret(&self, ws: uuid::Uuid, stored: &str) -> StoreResult<String> {
+        self.keyring
+            .open(&context::oidc_client_secret(ws), stored)
+            .map(|o| o.plaintext)
+            .map_err(secret_error)
+    }
+
     pub(crate) fn seal_key(&self, name: &str, key: &ChainKey) -> String {
         self.keyring.seal(&context::sealed_key(name), &key.to_hex())
     }
@@ -173,6 +184,12 @@ pub(crate) const SECRET_COLUMNS: &[SecretColumn] = &[
         update: "UPDATE inboxes SET identity_secret = $1 WHERE id = $2 AND identity_secret = $3",
         by_name: false,
         context: |k| context::identity_secret(id_of(k)),
+    },
+    SecretColumn {
+        select: "SELECT workspace_id, client_secret FROM oidc_configs",
+        update: "UPDATE oidc_configs SET client_secret = $1 WHERE workspace_id = $2 AND client_secret = $3",
+        by_name: false,
+        context: |k| context::oidc_client_secret(id_of(k)),
     },
     SecretColumn {
         select: "SELECT name, sealed FROM sealed_keys",

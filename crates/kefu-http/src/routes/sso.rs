@@ -204,7 +204,7 @@ fn dto(state: &AppState, parts: &Parts, c: OidcConfig) -> OidcConfigDto {
         redirect_uri: redirect,
         issuer: c.issuer,
         client_id: c.client_id,
-        client_secret_set: !c.client_secret_sealed.is_empty(),
+        client_secret_set: !c.client_secret.is_empty(),
         scopes: c.scopes,
         enabled: c.enabled,
         jit_domains: c.jit_domains,

@@ -11,7 +11,6 @@
 //! member joins only that way too; otherwise the sign-in is refused.
 
 use super::id_token::{self, Expected};
-use super::secret;
 use crate::accounts::{Me, TokenPair};
 use crate::auth::tokens::digest;
 use crate::error::{ServiceError, ServiceResult};
@@ -139,7 +138,7 @@ impl Services {
             .discover(&config.issuer)
             .await
             .map_err(provider_failed)?;
-        let client_secret = secret::open(&config.client_secret_sealed)?;
+        let client_secret = config.client_secret.clone();
         let tokens = self
             .oidc
             .exchange_code(

@@ -7,7 +7,6 @@
 pub mod flow;
 pub mod id_token;
 pub mod provider;
-pub mod secret;
 
 use crate::error::{ServiceError, ServiceResult};
 use crate::validate::Checks;
@@ -92,13 +91,13 @@ impl Services {
         let client_id = c.text("client_id", &s.client_id, 255);
         let sealed = match (&s.client_secret, &existing) {
             (Some(secret), _) if !secret.is_empty() && secret.len() <= 1024 => {
-                Some(secret::seal(secret))
+                Some(secret.clone())
             }
             (Some(_), _) => {
                 c.fail("client_secret", "invalid");
                 None
             }
-            (None, Some(e)) => Some(e.client_secret_sealed.clone()),
+            (None, Some(e)) => Some(e.client_secret.clone()),
             (None, None) => {
                 c.fail("client_secret", "required");
                 None
@@ -152,7 +151,7 @@ impl Services {
             workspace_id: access.workspace_id,
             issuer,
             client_id,
-            client_secret_sealed: sealed.unwrap_or_default(),
+            client_secret: sealed.unwrap_or_default(),
             scopes,
             enabled: s.enabled,
             jit_domains,

@@ -13,16 +13,14 @@ use kefu_domain::{StoreError, StoreResult, UserId, WorkspaceId};
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
-fn config(row: &SqliteRow) -> StoreResult<OidcConfig> {
+fn config(row: &SqliteRow, sealer: &crate::sealing::Sealer) -> StoreResult<OidcConfig> {
     let text = |c: &str| -> StoreResult<String> { row.try_get(c).map_err(db) };
+    let ws: uuid::Uuid = row.try_get("workspace_id").map_err(db)?;
     Ok(OidcConfig {
-        workspace_id: row
-            .try_get::<uuid::Uuid, _>("workspace_id")
-            .map_err(db)?
-            .into(),
+        workspace_id: ws.into(),
         issuer: text("issuer")?,
         client_id: text("client_id")?,
-        client_secret_sealed: text("client_secret")?,
+        client_secret: sealer.open_client_secret(ws, &text("client_secret")?)?,
         scopes: json_list(&text("scopes")?)?,
         enabled: row.try_get("enabled").map_err(db)?,
         jit_domains: json_list(&text("jit_domains")?)?,
@@ -56,7 +54,7 @@ impl SsoStore for SqliteStore {
             .fetch_optional(&self.reader)
             .await
             .map_err(db)?;
-        row.as_ref().map(config).transpose()
+        row.as_ref().map(|r| config(r, &self.sealer)).transpose()
     }
 
     async fn put_oidc_config(&self, c: &OidcConfig, audit: AuditRecord) -> StoreResult<()> {
@@ -74,7 +72,7 @@ impl SsoStore for SqliteStore {
         .bind(c.workspace_id.0)
         .bind(&c.issuer)
         .bind(&c.client_id)
-        .bind(&c.client_secret_sealed)
+        .bind(self.sealer.seal_client_secret(c.workspace_id.0, &c.client_secret))
         .bind(json_text(&c.scopes)?)
         .bind(c.enabled)
         .bind(json_text(&c.jit_domains)?)

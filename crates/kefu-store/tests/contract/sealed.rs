@@ -1,4 +1,5 @@
-//! Issue 14, hardening 11 and 12: secrets at rest are sealed under the
+//! Issue 14, hardening 11 and 12: secrets at rest (TOTP, identity and SSO
+//! client secrets) are sealed under the
 //! key-encryption key, rotation re-seals them while the old key is still
 //! accepted, and the audit chain is keyed so that someone with write access
 //! to the database (these tests write raw SQL, as they could) cannot rewrite
@@ -121,6 +122,21 @@ async fn sql(db: &TestDb, q: &str, args: &[A<'_>]) -> Vec<Vec<Option<String>>> {
     }
 }
 
+fn oidc(ws: WorkspaceId) -> kefu_domain::sso::OidcConfig {
+    kefu_domain::sso::OidcConfig {
+        workspace_id: ws,
+        issuer: "https://idp.example".into(),
+        client_id: "kefu".into(),
+        client_secret: "oidc-client-secret-plain".into(),
+        scopes: vec!["openid".into()],
+        enabled: true,
+        jit_domains: vec![],
+        jit_role: kefu_domain::Role::Agent,
+        created_at: now(),
+        updated_at: now(),
+    }
+}
+
 fn inbox(ws: WorkspaceId) -> kefu_domain::chat::Inbox {
     kefu_domain::chat::Inbox {
         id: InboxId::new(),
@@ -150,7 +166,18 @@ async fn totp_and_identity_secrets_are_sealed_at_rest(db: &TestDb) {
         .create_inbox(&i, record(ws, "inbox.created"))
         .await
         .unwrap();
+    store
+        .put_oidc_config(&oidc(ws), record(ws, "sso.configured"))
+        .await
+        .unwrap();
     // What the database holds: ciphertext only.
+    let raw = sql(db, "SELECT client_secret FROM oidc_configs", &[]).await;
+    let cs = raw[0][0].clone().unwrap();
+    assert!(cs.starts_with("kek1:") && !cs.contains("oidc-client"), "{cs}");
+    assert_eq!(
+        store.oidc_config(ws).await.unwrap().unwrap().client_secret,
+        "oidc-client-secret-plain"
+    );
     let raw = sql(db, "SELECT totp_secret FROM users", &[]).await;
     let totp = raw[0][0].clone().unwrap();
     assert!(totp.starts_with("kek1:"), "{totp}");
@@ -183,7 +210,7 @@ async fn totp_and_identity_secrets_are_sealed_at_rest(db: &TestDb) {
     // The usage report counts them under the one key.
     let usage = store.secret_key_usage().await.unwrap();
     assert!(usage.iter().all(|(id, _)| id != "plaintext"), "{usage:?}");
-    assert_eq!(usage.iter().map(|(_, n)| n).sum::<u64>(), 3, "{usage:?}");
+    assert_eq!(usage.iter().map(|(_, n)| n).sum::<u64>(), 4, "{usage:?}");
 }
 
 async fn a_sealed_secret_moved_to_another_row_does_not_open(db: &TestDb) {
@@ -220,6 +247,10 @@ async fn rotation_reseals_everything_while_the_old_key_still_opens(db: &TestDb) 
         .create_inbox(&i, record(ws, "inbox.created"))
         .await
         .unwrap();
+    store
+        .put_oidc_config(&oidc(ws), record(ws, "sso.configured"))
+        .await
+        .unwrap();
     drop(store);
     // The new key is primary, the old one still accepted: everything opens.
     let during = open_with(db, Keyring::new(new.clone(), vec![old.clone()])).await;
@@ -230,21 +261,26 @@ async fn rotation_reseals_everything_while_the_old_key_still_opens(db: &TestDb) 
     // New writes use the new key already.
     store_secret_under(&during, db, user, new.id()).await;
     let report = during.reseal_secrets(false).await.unwrap();
-    // The inbox's identity secret and the audit chain key were under the
-    // old key; the TOTP secret was re-written under the new one above.
-    assert_eq!(report.rewrapped, 2, "{report:?}");
+    // The inbox's identity secret, the SSO client secret and the audit
+    // chain key were under the old key; the TOTP secret was re-written
+    // under the new one above.
+    assert_eq!(report.rewrapped, 3, "{report:?}");
     assert_eq!(report.current, 1, "{report:?}");
     let usage = during.secret_key_usage().await.unwrap();
-    assert_eq!(usage, vec![(new.id().to_string(), 3)]);
+    assert_eq!(usage, vec![(new.id().to_string(), 4)]);
     // A second pass finds nothing to do.
     let again = during.reseal_secrets(false).await.unwrap();
-    assert_eq!((again.rewrapped, again.current), (0, 3));
+    assert_eq!((again.rewrapped, again.current), (0, 4));
     drop(during);
     // After the rotation the old key can go.
     let after = open_with(db, Keyring::new(new.clone(), vec![])).await;
     assert_eq!(
         after.get_inbox(ws, i.id).await.unwrap().identity_secret,
         "ids_plain_identity_secret"
+    );
+    assert_eq!(
+        after.oidc_config(ws).await.unwrap().unwrap().client_secret,
+        "oidc-client-secret-plain"
     );
     let (entries, seq, head) = after.audit_chain(ws).await.unwrap();
     let check = ChainCheck::Keyed(after.audit_chain_key().unwrap());

@@ -20,7 +20,7 @@ fn config(ws: WorkspaceId, issuer: &str) -> OidcConfig {
         workspace_id: ws,
         issuer: issuer.into(),
         client_id: "kefu".into(),
-        client_secret_sealed: "v0:secret".into(),
+        client_secret: "v0:secret".into(),
         scopes: vec!["openid".into(), "email".into()],
         enabled: true,
         jit_domains: vec!["corp.example".into()],
