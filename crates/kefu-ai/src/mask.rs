@@ -18,8 +18,8 @@
 //! `order_4111…`) is a reference, not personal data, and stays; so do
 //! numbers that fail the checks (an 18-digit order number with a wrong
 //! check digit, a 16-digit one that fails Luhn). A backslash escape
-//! (`\n`, `\t`, `\u0001`: logs write strings escaped) separates like a
-//! space. Known gaps: full-width
+//! (`\n`, `\t`, `\u0001`, `\\n`: logs write strings escaped, sometimes
+//! twice) separates like a space. Known gaps: full-width
 //! digits, non-ASCII e-mail addresses, parentheses in phone numbers.
 
 use std::borrow::Cow;
@@ -78,17 +78,38 @@ fn find(s: &str) -> Vec<(usize, usize, Kind)> {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'\\' {
-            if let Some(len) = escape_len(b, i) {
-                i += len;
-                boundary = i;
-                continue;
-            }
+            // A run of backslashes and the escape it ends in, if any: `\n`,
+            // or `\\n` (a `Debug` escape inside JSON, as `field = ?value`
+            // writes it). Reading a literal backslash and `n` the same way
+            // only masks more.
+            let run = b[i..].iter().take_while(|&&c| c == b'\\').count();
+            let last = i + run - 1;
+            i = escape_len(b, last).map_or(last + 1, |len| last + len);
+            boundary = i;
+            continue;
         }
         if b[i] == b'@' {
-            if let Some((start, end)) = email_at(b, i, boundary) {
-                // The local part may hold digits already taken as a number.
-                while spans.last().is_some_and(|&(_, e, _)| e > start) {
+            // An address's local part never reaches back into an escape
+            // or into the address before it.
+            let floor = match spans.iter().rev().find(|sp| sp.2 == Kind::Email) {
+                Some(&(_, e, _)) => boundary.max(e),
+                None => boundary,
+            };
+            if let Some((start, end)) = email_at(b, i, floor) {
+                // The local part may hold digits already taken as a number
+                // (never an address: see `floor`): the address wins them,
+                // and what came before it in that number is read again on
+                // its own (`+86 138 1234 5678` before `0000@…` stays a
+                // phone).
+                while let Some(&(s, e, _)) = spans.last() {
+                    if e <= start {
+                        break;
+                    }
                     spans.pop();
+                    if s < start {
+                        number_run(&b[..start], s, true, &mut spans);
+                        break;
+                    }
                 }
                 spans.push((start, end, Kind::Email));
                 i = end;
@@ -110,11 +131,11 @@ fn find(s: &str) -> Vec<(usize, usize, Kind)> {
 }
 
 /// The length of the backslash escape at `i`, if it is one: `\n`, `\t`,
-/// `\"`, `\\` and the like (2), `\u` and four hex digits (6, JSON) or
-/// `\u{…}` (`Debug`).
+/// `\"` and the like (2), `\u` and four hex digits (6, JSON), `\u{…}`
+/// (`Debug`) or `\x` and two (4: the plain format's escaped controls).
 fn escape_len(b: &[u8], i: usize) -> Option<usize> {
     match *b.get(i + 1)? {
-        b'n' | b'r' | b't' | b'b' | b'f' | b'"' | b'\'' | b'\\' | b'/' => Some(2),
+        b'n' | b'r' | b't' | b'b' | b'f' | b'"' | b'\'' | b'/' => Some(2),
         b'u' if b.get(i + 2) == Some(&b'{') => {
             let hex = b[i + 3..]
                 .iter()
@@ -125,6 +146,10 @@ fn escape_len(b: &[u8], i: usize) -> Option<usize> {
         b'u' => {
             let hex = b.get(i + 2..i + 6)?;
             hex.iter().all(u8::is_ascii_hexdigit).then_some(6)
+        }
+        b'x' => {
+            let hex = b.get(i + 2..i + 4)?;
+            hex.iter().all(u8::is_ascii_hexdigit).then_some(4)
         }
         _ => None,
     }
@@ -204,9 +229,9 @@ fn number_run(b: &[u8], i: usize, free: bool, spans: &mut Vec<(usize, usize, Kin
     let has_x =
         matches!(b.get(j), Some(b'X' | b'x')) && !b.get(j + 1).copied().is_some_and(is_word);
     let end = if has_x { j + 1 } else { j };
-    let free_before = free
-        || i == 0
-        || !(is_word(b[i - 1]) || (b[i - 1] == b'.' && i >= 2 && b[i - 2].is_ascii_digit()));
+    // After `3.` digits are a fraction, but a `+` starts a number anew.
+    let fraction = !plus && i >= 2 && b[i - 1] == b'.' && b[i - 2].is_ascii_digit();
+    let free_before = free || i == 0 || !(is_word(b[i - 1]) || fraction);
     let free_after = match b.get(end) {
         None => true,
         Some(&c) => !(is_word(c) || (c == b'.' && b.get(end + 1).is_some_and(u8::is_ascii_digit))),

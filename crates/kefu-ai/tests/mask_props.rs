@@ -199,8 +199,12 @@ fn pii() -> impl Strategy<Value = (String, &'static str)> {
 /// as part of a number or an address: ASCII letters and digits, and
 /// `@ . _ % + -`.
 fn context() -> impl Strategy<Value = String> {
-    let c = any::<char>().prop_filter("part of a match", |c| {
-        !c.is_ascii_alphanumeric() && !"@._%+-".contains(*c)
+    let c = any::<char>().prop_map(|c| {
+        if c.is_ascii_alphanumeric() || "@._%+-".contains(c) {
+            '·'
+        } else {
+            c
+        }
     });
     let common = prop::sample::select(
         &[
