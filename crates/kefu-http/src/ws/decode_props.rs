@@ -261,7 +261,7 @@ proptest! {
                 None
             }
         };
-        let reply = decode(&v.to_string()).err().expect("a frame with NUL was accepted");
+        let reply = decode(&v.to_string()).expect_err("a frame with NUL was accepted");
         let (code, got_ref) = error_of(&reply);
         prop_assert_eq!(code, "validation_failed");
         match reference {
@@ -279,7 +279,7 @@ proptest! {
     ) {
         let mut v = frame_json(&frame);
         v["type"] = json!(ty);
-        let (code, _) = error_of(&decode(&v.to_string()).err().expect("an unknown type was accepted"));
+        let (code, _) = error_of(&decode(&v.to_string()).expect_err("an unknown type was accepted"));
         prop_assert_eq!(code, "invalid_frame");
     }
 }

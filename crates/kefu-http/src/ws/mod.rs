@@ -524,7 +524,7 @@ impl Connection {
     async fn on_text(&mut self, text: &str) -> Step {
         let frame = match protocol::decode(text) {
             Ok(f) => f,
-            Err(refusal) => return Step::Reply(vec![refusal]),
+            Err(refusal) => return Step::Reply(vec![*refusal]),
         };
         if let Some(refusal) = self.limit(&frame) {
             return Step::Reply(vec![refusal]);

@@ -51,22 +51,27 @@ pub enum ClientFrame {
 /// field; anything else that is not one whole [`ClientFrame`] is
 /// `invalid_frame`. Frames over the size limit never get here: the socket
 /// layer closes the connection with 1009 first.
-pub fn decode(text: &str) -> Result<ClientFrame, ServerFrame> {
+pub fn decode(text: &str) -> Result<ClientFrame, Box<ServerFrame>> {
     if let Some(field) = crate::extract::nul_field(text.as_bytes()) {
         let reference = serde_json::from_str::<serde_json::Value>(text)
             .ok()
             .and_then(|v| v["client_msg_id"].as_str().map(str::to_string))
             .filter(|r| !r.contains('\0'));
-        return Err(ServerFrame::error(
+        return Err(Box::new(ServerFrame::error(
             "validation_failed",
             format!(
                 "Text may not contain the NUL character (U+0000). {{\"{field}\":\"invalid_character\"}}"
             ),
             reference,
-        ));
+        )));
     }
-    serde_json::from_str(text)
-        .map_err(|e| ServerFrame::error("invalid_frame", format!("Not a valid frame: {e}"), None))
+    serde_json::from_str(text).map_err(|e| {
+        Box::new(ServerFrame::error(
+            "invalid_frame",
+            format!("Not a valid frame: {e}"),
+            None,
+        ))
+    })
 }
 
 /// A conversation as the peer may see it: agents get every field, visitors

@@ -52,14 +52,21 @@ pub struct ImportReport {
 }
 
 /// One valid line.
-struct Line {
+pub struct Line {
     no: usize,
     external_id: Option<String>,
     content: ArticleContent,
 }
 
+impl Line {
+    /// Its line number (from 1).
+    pub fn no(&self) -> usize {
+        self.no
+    }
+}
+
 /// What one line of an import is, before anything is stored.
-enum LineRead {
+pub enum LineRead {
     /// Only white space: skipped, neither imported nor failed.
     Blank,
     Article(Line),
@@ -67,10 +74,11 @@ enum LineRead {
 }
 
 /// Reads line `no` of an import (its bytes, with or without the `\n`):
-/// pure, so that what any line becomes is testable without a store. A
-/// line that is not UTF-8, holds NUL, is not a JSON article or fails the
-/// article checks is one failed line, never a failed import.
-fn read_line(cfg: &KbConfig, no: usize, raw: &[u8]) -> LineRead {
+/// pure, so that what any line becomes is testable (and fuzzed: fuzz/)
+/// without a store. A line that is not UTF-8, holds NUL, is not a JSON
+/// article or fails the article checks is one failed line, never a failed
+/// import.
+pub fn read_line(cfg: &KbConfig, no: usize, raw: &[u8]) -> LineRead {
     let fail = |code: &str, message: String| {
         LineRead::Failed(LineFailure {
             line: no,

@@ -59,7 +59,7 @@ fn line(rng: &mut StdRng, seed: u64, no: usize) -> (Vec<u8>, Option<&'static str
                 .filter(|&i| s.is_char_boundary(i))
                 .nth(rng.gen_range(0..s.len() / 2))
                 .unwrap_or(1);
-            (s[..cut].as_bytes().to_vec(), Some("invalid_json"))
+            (s.as_bytes()[..cut].to_vec(), Some("invalid_json"))
         }
         8 => (
             json!({"body": body}).to_string().into_bytes(),
