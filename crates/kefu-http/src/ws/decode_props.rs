@@ -284,6 +284,27 @@ proptest! {
     }
 }
 
+/// Found by the fuzz target (fuzz/, `ws_decode`): serde reads an
+/// internally tagged enum from an array, so `["ping"]` was a ping and
+/// `["message.send",null,"c-1","hi",false]` a message.
+#[test]
+fn arrays_in_field_order_are_not_frames() {
+    for text in [
+        r#"["ping"]"#,
+        r#" ["message.send",null,"c-1","hi",false]"#,
+        r#"["sync","0193a8e2-5c1f-7d3a-9b2e-4f6a8c0d1e2f",1]"#,
+        "\"ping\"",
+        "null",
+    ] {
+        let reply = decode(text).expect_err(text);
+        assert_eq!(error_of(&reply).0, "invalid_frame", "{text}");
+    }
+    assert!(matches!(
+        decode(" \n{\"type\":\"ping\"}"),
+        Ok(ClientFrame::Ping)
+    ));
+}
+
 #[test]
 fn a_body_at_the_frame_limit_decodes_whole() {
     // The socket layer refuses frames over 4 × max_message_chars + 4 KiB;

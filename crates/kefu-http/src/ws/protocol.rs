@@ -49,7 +49,8 @@ pub enum ClientFrame {
 /// that answers it (nothing of a refused frame is acted on). Text holding
 /// NUL (`\u0000`, in any string or key) is `validation_failed`, naming the
 /// field; anything else that is not one whole [`ClientFrame`] is
-/// `invalid_frame`. Frames over the size limit never get here: the socket
+/// `invalid_frame` (an array in the enum's field order too, which serde
+/// would take). Frames over the size limit never get here: the socket
 /// layer closes the connection with 1009 first.
 pub fn decode(text: &str) -> Result<ClientFrame, Box<ServerFrame>> {
     if let Some(field) = crate::extract::nul_field(text.as_bytes()) {
@@ -63,6 +64,18 @@ pub fn decode(text: &str) -> Result<ClientFrame, Box<ServerFrame>> {
                 "Text may not contain the NUL character (U+0000). {{\"{field}\":\"invalid_character\"}}"
             ),
             reference,
+        )));
+    }
+    // serde reads a tagged enum from an array too (`["ping"]`, or a
+    // `message.send` with its fields in order): not our protocol.
+    if !text
+        .trim_start_matches([' ', '\t', '\n', '\r'])
+        .starts_with('{')
+    {
+        return Err(Box::new(ServerFrame::error(
+            "invalid_frame",
+            "Not a valid frame: a frame is one JSON object.",
+            None,
         )));
     }
     serde_json::from_str(text).map_err(|e| {

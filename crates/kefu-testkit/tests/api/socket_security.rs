@@ -325,6 +325,8 @@ async fn hostile_frames_are_refused_whole(b: Backend) {
         (format!("[{valid}]"), "invalid_frame"),
         (valid[..valid.len() - 1].to_string(), "invalid_frame"),
         (String::new(), "invalid_frame"),
+        // An array in field order: serde would take it (found by fuzzing).
+        (r#"["message.send",null,"v-1","x",false]"#.to_string(), "invalid_frame"),
     ];
     for (text, code) in &hostile {
         visitor.send_raw(text).await;
