@@ -17,7 +17,9 @@
 //! are printed), so that rows of small numbers never add up to one. A number glued to letters (`SO13812345678`,
 //! `order_4111…`) is a reference, not personal data, and stays; so do
 //! numbers that fail the checks (an 18-digit order number with a wrong
-//! check digit, a 16-digit one that fails Luhn). Known gaps: full-width
+//! check digit, a 16-digit one that fails Luhn). A backslash escape
+//! (`\n`, `\t`, `\u0001`, `\\n`: logs write strings escaped, sometimes
+//! twice) separates like a space. Known gaps: full-width
 //! digits, non-ASCII e-mail addresses, parentheses in phone numbers.
 
 use std::borrow::Cow;
@@ -68,14 +70,46 @@ const MAX_DIGITS: usize = 19;
 /// characters are all >= 0x80 and match nothing here.
 fn find(s: &str) -> Vec<(usize, usize, Kind)> {
     let b = s.as_bytes();
-    let mut spans = Vec::new();
+    let mut spans: Vec<(usize, usize, Kind)> = Vec::new();
+    // Where the text after the last backslash escape starts: logs write
+    // strings escaped (JSON, or Rust's `Debug`), and `\n13812345678` is a
+    // line break and a number, not a reference glued to an `n`.
+    let mut boundary = 0;
     let mut i = 0;
     while i < b.len() {
+        if b[i] == b'\\' {
+            // A run of backslashes and the escape it ends in, if any: `\n`,
+            // or `\\n` (a `Debug` escape inside JSON, as `field = ?value`
+            // writes it). Reading a literal backslash and `n` the same way
+            // only masks more.
+            let run = b[i..].iter().take_while(|&&c| c == b'\\').count();
+            let last = i + run - 1;
+            i = escape_len(b, last).map_or(last + 1, |len| last + len);
+            boundary = i;
+            continue;
+        }
         if b[i] == b'@' {
-            if let Some((start, end)) = email_at(b, i) {
-                // The local part may hold digits already taken as a number.
-                while spans.last().is_some_and(|&(_, e, _)| e > start) {
+            // An address's local part never reaches back into an escape
+            // or into the address before it.
+            let floor = match spans.iter().rev().find(|sp| sp.2 == Kind::Email) {
+                Some(&(_, e, _)) => boundary.max(e),
+                None => boundary,
+            };
+            if let Some((start, end)) = email_at(b, i, floor) {
+                // The local part may hold digits already taken as a number
+                // (never an address: see `floor`): the address wins them,
+                // and what came before it in that number is read again on
+                // its own (`+86 138 1234 5678` before `0000@…` stays a
+                // phone).
+                while let Some(&(s, e, _)) = spans.last() {
+                    if e <= start {
+                        break;
+                    }
                     spans.pop();
+                    if s < start {
+                        number_run(&b[..start], s, true, &mut spans);
+                        break;
+                    }
                 }
                 spans.push((start, end, Kind::Email));
                 i = end;
@@ -85,7 +119,10 @@ fn find(s: &str) -> Vec<(usize, usize, Kind)> {
         let starts_number =
             b[i].is_ascii_digit() || (b[i] == b'+' && b.get(i + 1).is_some_and(u8::is_ascii_digit));
         if starts_number {
-            i = number_run(b, i, &mut spans);
+            // Right after an escape or a masked span a number stands free
+            // (so that masking twice masks nothing more).
+            let free = i == boundary || spans.last().is_some_and(|&(_, e, _)| e == i);
+            i = number_run(b, i, free, &mut spans);
             continue;
         }
         i += 1;
@@ -93,36 +130,69 @@ fn find(s: &str) -> Vec<(usize, usize, Kind)> {
     spans
 }
 
+/// The length of the backslash escape at `i`, if it is one: `\n`, `\t`,
+/// `\"` and the like (2), `\u` and four hex digits (6, JSON), `\u{…}`
+/// (`Debug`) or `\x` and two (4: the plain format's escaped controls).
+fn escape_len(b: &[u8], i: usize) -> Option<usize> {
+    match *b.get(i + 1)? {
+        b'n' | b'r' | b't' | b'b' | b'f' | b'"' | b'\'' | b'/' => Some(2),
+        b'u' if b.get(i + 2) == Some(&b'{') => {
+            let hex = b[i + 3..]
+                .iter()
+                .take_while(|c| c.is_ascii_hexdigit())
+                .count();
+            (hex > 0 && hex <= 6 && b.get(i + 3 + hex) == Some(&b'}')).then_some(hex + 4)
+        }
+        b'u' => {
+            let hex = b.get(i + 2..i + 6)?;
+            hex.iter().all(u8::is_ascii_hexdigit).then_some(6)
+        }
+        b'x' => {
+            let hex = b.get(i + 2..i + 4)?;
+            hex.iter().all(u8::is_ascii_hexdigit).then_some(4)
+        }
+        _ => None,
+    }
+}
+
 fn is_word(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_'
 }
 
-/// The e-mail address around the `@` at `at`, as a byte span.
-fn email_at(b: &[u8], at: usize) -> Option<(usize, usize)> {
+/// The e-mail address around the `@` at `at`, as a byte span starting no
+/// earlier than `floor` (the end of an escape).
+fn email_at(b: &[u8], at: usize, floor: usize) -> Option<(usize, usize)> {
     let local = |c: u8| c.is_ascii_alphanumeric() || b"._%+-".contains(&c);
     let mut start = at;
-    while start > 0 && local(b[start - 1]) {
+    while start > floor && local(b[start - 1]) {
         start -= 1;
     }
     while start < at && !b[start].is_ascii_alphanumeric() {
         start += 1;
     }
-    let domain = |c: u8| c.is_ascii_alphanumeric() || c == b'.' || c == b'-';
-    let mut end = at + 1;
-    while end < b.len() && domain(b[end]) {
-        end += 1;
+    if start == at || !b.get(at + 1).is_some_and(u8::is_ascii_alphanumeric) {
+        return None;
     }
-    while end > at + 1 && !b[end - 1].is_ascii_alphanumeric() {
-        end -= 1;
+    // The longest host that ends in a top-level domain of 2+ letters at the
+    // end of a label: `wang@example.cn-13812345678` is an address and a
+    // number (reading the host to the last `-` or digit missed both).
+    let (mut dot, mut tld_like, mut label_len) = (false, true, 0);
+    let mut end = None;
+    let mut j = at + 1;
+    while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'.' || b[j] == b'-') {
+        if b[j] == b'.' {
+            (dot, tld_like, label_len) = (true, true, 0);
+        } else {
+            tld_like &= b[j].is_ascii_alphabetic();
+            label_len += 1;
+        }
+        j += 1;
+        let label_ends = !b.get(j).is_some_and(u8::is_ascii_alphanumeric);
+        if dot && tld_like && label_len >= 2 && label_ends {
+            end = Some(j);
+        }
     }
-    let host = &b[at + 1..end];
-    let tld = host.rsplit(|&c| c == b'.').next()?;
-    let ok = start < at
-        && host.first().is_some_and(u8::is_ascii_alphanumeric)
-        && host.contains(&b'.')
-        && tld.len() >= 2
-        && tld.iter().all(u8::is_ascii_alphabetic);
-    ok.then_some((start, end))
+    end.map(|end| (start, end))
 }
 
 /// One group of digits in a run: its byte span and what separated it from
@@ -134,9 +204,9 @@ struct Group {
 }
 
 /// Reads the run of digit groups starting at `i` (a digit, or `+` and a
-/// digit), pushes the spans in it that are personal data, and returns
-/// where the run ends.
-fn number_run(b: &[u8], i: usize, spans: &mut Vec<(usize, usize, Kind)>) -> usize {
+/// digit; `free`: nothing glued before it), pushes the spans in it that
+/// are personal data, and returns where the run ends.
+fn number_run(b: &[u8], i: usize, free: bool, spans: &mut Vec<(usize, usize, Kind)>) -> usize {
     let plus = b[i] == b'+';
     let mut groups = Vec::new();
     let mut j = if plus { i + 1 } else { i };
@@ -159,8 +229,9 @@ fn number_run(b: &[u8], i: usize, spans: &mut Vec<(usize, usize, Kind)>) -> usiz
     let has_x =
         matches!(b.get(j), Some(b'X' | b'x')) && !b.get(j + 1).copied().is_some_and(is_word);
     let end = if has_x { j + 1 } else { j };
-    let free_before =
-        i == 0 || !(is_word(b[i - 1]) || (b[i - 1] == b'.' && i >= 2 && b[i - 2].is_ascii_digit()));
+    // After `3.` digits are a fraction, but a `+` starts a number anew.
+    let fraction = !plus && i >= 2 && b[i - 1] == b'.' && b[i - 2].is_ascii_digit();
+    let free_before = free || i == 0 || !(is_word(b[i - 1]) || fraction);
     let free_after = match b.get(end) {
         None => true,
         Some(&c) => !(is_word(c) || (c == b'.' && b.get(end + 1).is_some_and(u8::is_ascii_digit))),

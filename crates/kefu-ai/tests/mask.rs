@@ -146,3 +146,27 @@ fn long_runs_of_numbers_stay_fast() {
         started.elapsed()
     );
 }
+
+/// Found by the property tests (tests/mask_props.rs and the logging's):
+/// logs write strings escaped (JSON, `Debug`, or both), so a number after
+/// `\n` was read as glued to the `n` and kept,
+/// and an address after it swallowed the `n` (`\[email]`, no longer JSON);
+/// an address followed by `-` and digits lost its top-level domain and was
+/// kept whole; a `+` number right after another number was kept (and
+/// masked by a second pass).
+#[test]
+fn found_by_the_property_tests() {
+    assert_eq!(m(r#"said:\n13812345678"#), r#"said:\n[phone]"#);
+    assert_eq!(m(r#"\twang@example.cn\""#), r#"\t[email]\""#);
+    assert_eq!(m(r#"\u000113812345678"#), r#"\u0001[phone]"#);
+    assert_eq!(m(r#"\u{1b}13812345678"#), r#"\u{1b}[phone]"#);
+    assert_eq!(m(r#"\x7f13812345678"#), r#"\x7f[phone]"#);
+    assert_eq!(m("wang@example.cn-13812345678"), "[email]-[phone]");
+    assert_eq!(m("13812345678+447946095812"), "[phone][phone]");
+    assert_eq!(m("+86 138 1234 5678 0000@a.cn"), "[phone] [email]");
+    assert_eq!(m("3.+447946095812"), "3.[phone]");
+    assert_eq!(m("3.13812345678"), "3.13812345678");
+    // JSON of a `Debug` string (`field = ?value`): escaped twice.
+    assert_eq!(m(r#"\"\\n13812345678\""#), r#"\"\\n[phone]\""#);
+    assert_eq!(m(r#"\\\\13812345678"#), r#"\\\\[phone]"#);
+}

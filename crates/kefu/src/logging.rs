@@ -254,6 +254,54 @@ mod tests {
         assert!(out.contains("12.5"), "{out}");
     }
 
+    /// Personal data in the text the logs write.
+    const SECRETS: &[&str] = &[
+        "13812345678",
+        "+86 139-1234-5678",
+        "wang@example.cn",
+        "11010519491231002X",
+        "4111 1111 1111 1111",
+        "010-12345678",
+    ];
+
+    /// What may stand right before or after personal data: characters the
+    /// writers escape (line breaks, tabs, quotes, backslashes, controls)
+    /// among others.
+    const SEPARATORS: &[char] = &[
+        ' ', '\n', '\r', '\t', '"', '\\', '\u{1}', '\u{7f}', '，', '\u{202e}',
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 96, ..Default::default() })]
+
+        /// Issue 14: the writers escape strings (`\n`, `\u0001`), and the
+        /// masking read `\n13812345678` as a reference glued to an `n`
+        /// (left unmasked) and `\nwang@example.cn` as an address starting
+        /// with `n` (masked to `\[email]`: no longer JSON).
+        #[test]
+        fn personal_data_next_to_escaped_text_is_masked(
+            before in proptest::prelude::any::<String>(),
+            after in proptest::prelude::any::<String>(),
+            sep in proptest::sample::select(SEPARATORS),
+            sep2 in proptest::sample::select(SEPARATORS),
+            secret in proptest::sample::select(SECRETS),
+            json in proptest::prelude::any::<bool>(),
+        ) {
+            let text = format!("{before}{sep}{secret}{sep2}{after}");
+            let out = capture(json, "info", || tracing::warn!(note = %text, field = ?text, "{text}"));
+            if json {
+                let line: serde_json::Value = serde_json::from_str(out.trim())
+                    .map_err(|e| proptest::test_runner::TestCaseError::fail(format!("{e}: {out}")))?;
+                for key in ["note", "field", "message"] {
+                    let value = line[key].as_str().unwrap_or_default();
+                    proptest::prop_assert!(!value.contains(secret), "{} leaked in {}: {}", secret, key, out);
+                }
+            } else {
+                proptest::prop_assert!(!out.contains(secret), "{} leaked: {}", secret, out);
+            }
+        }
+    }
+
     #[test]
     fn statement_events_feed_the_histogram_without_being_printed() {
         let before = metric_count("insert");

@@ -20,6 +20,9 @@
 
 pub mod protocol;
 
+#[cfg(test)]
+mod decode_props;
+
 use crate::error::ApiError;
 use crate::extract::client_ip;
 use crate::metrics::KindLabels;
@@ -521,26 +524,9 @@ impl Connection {
 
     /// One text frame from the client.
     async fn on_text(&mut self, text: &str) -> Step {
-        if let Some(field) = crate::extract::nul_field(text.as_bytes()) {
-            let reference = serde_json::from_str::<serde_json::Value>(text)
-                .ok()
-                .and_then(|v| v["client_msg_id"].as_str().map(str::to_string))
-                .filter(|r| !r.contains('\0'));
-            return Step::Reply(vec![ServerFrame::error(
-                "validation_failed",
-                format!("Text may not contain the NUL character (U+0000). {{\"{field}\":\"invalid_character\"}}"),
-                reference,
-            )]);
-        }
-        let frame: ClientFrame = match serde_json::from_str(text) {
+        let frame = match protocol::decode(text) {
             Ok(f) => f,
-            Err(e) => {
-                return Step::Reply(vec![ServerFrame::error(
-                    "invalid_frame",
-                    format!("Not a valid frame: {e}"),
-                    None,
-                )])
-            }
+            Err(refusal) => return Step::Reply(vec![*refusal]),
         };
         if let Some(refusal) = self.limit(&frame).await {
             return Step::Reply(vec![refusal]);

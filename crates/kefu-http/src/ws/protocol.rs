@@ -9,7 +9,7 @@ use uuid::Uuid;
 pub const PROTOCOL: u32 = 1;
 
 /// What a client may send.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "type")]
 pub enum ClientFrame {
     #[serde(rename = "message.send")]
@@ -43,6 +43,48 @@ pub enum ClientFrame {
     /// token's expiry instead of closing with 4002.
     #[serde(rename = "auth")]
     Auth { token: String },
+}
+
+/// Decodes one text frame from a client: the frame, or the `error` frame
+/// that answers it (nothing of a refused frame is acted on). Text holding
+/// NUL (`\u0000`, in any string or key) is `validation_failed`, naming the
+/// field; anything else that is not one whole [`ClientFrame`] is
+/// `invalid_frame` (an array in the enum's field order too, which serde
+/// would take). Frames over the size limit never get here: the socket
+/// layer closes the connection with 1009 first.
+pub fn decode(text: &str) -> Result<ClientFrame, Box<ServerFrame>> {
+    if let Some(field) = crate::extract::nul_field(text.as_bytes()) {
+        let reference = serde_json::from_str::<serde_json::Value>(text)
+            .ok()
+            .and_then(|v| v["client_msg_id"].as_str().map(str::to_string))
+            .filter(|r| !r.contains('\0'));
+        return Err(Box::new(ServerFrame::error(
+            "validation_failed",
+            format!(
+                "Text may not contain the NUL character (U+0000). {{\"{field}\":\"invalid_character\"}}"
+            ),
+            reference,
+        )));
+    }
+    // serde reads a tagged enum from an array too (`["ping"]`, or a
+    // `message.send` with its fields in order): not our protocol.
+    if !text
+        .trim_start_matches([' ', '\t', '\n', '\r'])
+        .starts_with('{')
+    {
+        return Err(Box::new(ServerFrame::error(
+            "invalid_frame",
+            "Not a valid frame: a frame is one JSON object.",
+            None,
+        )));
+    }
+    serde_json::from_str(text).map_err(|e| {
+        Box::new(ServerFrame::error(
+            "invalid_frame",
+            format!("Not a valid frame: {e}"),
+            None,
+        ))
+    })
 }
 
 /// A conversation as the peer may see it: agents get every field, visitors

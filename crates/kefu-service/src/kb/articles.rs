@@ -2,6 +2,7 @@
 //! Every change is audit-logged with the article's new version and reaches
 //! the search index before the call returns.
 
+use crate::config::KbConfig;
 use crate::context::Access;
 use crate::error::{ServiceError, ServiceResult};
 use crate::validate::Checks;
@@ -51,77 +52,84 @@ pub struct SearchHit {
     pub snippet: String,
 }
 
+/// Validates a client's article against the knowledge base's limits;
+/// `external_id` and content as stored. (Pure: the import checks its
+/// lines with it before touching the store.)
+pub(crate) fn check_article(
+    cfg: &KbConfig,
+    input: &ArticleInput,
+) -> ServiceResult<(Option<String>, ArticleContent)> {
+    let mut c = Checks::new();
+    let content = article_content(cfg, &mut c, input);
+    let external_id = input
+        .external_id
+        .as_deref()
+        .map(|e| c.text("external_id", e, 200));
+    c.finish()?;
+    Ok((external_id, content))
+}
+
+fn article_content(cfg: &KbConfig, c: &mut Checks, input: &ArticleInput) -> ArticleContent {
+    let title = c.text("title", &input.title, 200);
+    let body = input.body.trim().to_string();
+    if body.is_empty() {
+        c.fail("body", "required");
+    } else if body.chars().count() > cfg.max_body_chars {
+        c.fail("body", "too_long");
+    }
+    let mut questions: Vec<String> = Vec::new();
+    for q in &input.questions {
+        let q = c.text("questions", q, 500);
+        if !q.is_empty() && !questions.contains(&q) {
+            questions.push(q);
+        }
+    }
+    if questions.len() > cfg.max_questions {
+        c.fail("questions", "too_many");
+    }
+    let mut tags: Vec<String> = Vec::new();
+    for t in &input.tags {
+        let t = c.text("tags", t, 50);
+        if !tags.contains(&t) {
+            tags.push(t);
+        }
+    }
+    if tags.len() > 20 {
+        c.fail("tags", "too_many");
+    }
+    let category = input
+        .category
+        .as_deref()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| c.text("category", s, 100));
+    let locale = match input.locale.as_deref() {
+        Some(l) if is_locale(l) => l.to_string(),
+        Some(_) => {
+            c.fail("locale", "invalid");
+            String::new()
+        }
+        // Unsaid: Chinese when the text has Chinese in it.
+        None if format!("{title}{body}").chars().any(kefu_kb::text::is_cjk) => "zh-CN".to_string(),
+        None => "en".to_string(),
+    };
+    ArticleContent {
+        title,
+        body,
+        questions,
+        tags,
+        category,
+        locale,
+        status: input.status.unwrap_or(ArticleStatus::Published),
+    }
+}
+
 impl Services {
     /// Validates a client's article; `external_id` and content as stored.
     pub(crate) fn check_article(
         &self,
         input: &ArticleInput,
     ) -> ServiceResult<(Option<String>, ArticleContent)> {
-        let mut c = Checks::new();
-        let content = self.article_content(&mut c, input);
-        let external_id = input
-            .external_id
-            .as_deref()
-            .map(|e| c.text("external_id", e, 200));
-        c.finish()?;
-        Ok((external_id, content))
-    }
-
-    fn article_content(&self, c: &mut Checks, input: &ArticleInput) -> ArticleContent {
-        let cfg = &self.knowledge.config;
-        let title = c.text("title", &input.title, 200);
-        let body = input.body.trim().to_string();
-        if body.is_empty() {
-            c.fail("body", "required");
-        } else if body.chars().count() > cfg.max_body_chars {
-            c.fail("body", "too_long");
-        }
-        let mut questions: Vec<String> = Vec::new();
-        for q in &input.questions {
-            let q = c.text("questions", q, 500);
-            if !q.is_empty() && !questions.contains(&q) {
-                questions.push(q);
-            }
-        }
-        if questions.len() > cfg.max_questions {
-            c.fail("questions", "too_many");
-        }
-        let mut tags: Vec<String> = Vec::new();
-        for t in &input.tags {
-            let t = c.text("tags", t, 50);
-            if !tags.contains(&t) {
-                tags.push(t);
-            }
-        }
-        if tags.len() > 20 {
-            c.fail("tags", "too_many");
-        }
-        let category = input
-            .category
-            .as_deref()
-            .filter(|s| !s.trim().is_empty())
-            .map(|s| c.text("category", s, 100));
-        let locale = match input.locale.as_deref() {
-            Some(l) if is_locale(l) => l.to_string(),
-            Some(_) => {
-                c.fail("locale", "invalid");
-                String::new()
-            }
-            // Unsaid: Chinese when the text has Chinese in it.
-            None if format!("{title}{body}").chars().any(kefu_kb::text::is_cjk) => {
-                "zh-CN".to_string()
-            }
-            None => "en".to_string(),
-        };
-        ArticleContent {
-            title,
-            body,
-            questions,
-            tags,
-            category,
-            locale,
-            status: input.status.unwrap_or(ArticleStatus::Published),
-        }
+        check_article(&self.knowledge.config, input)
     }
 
     fn author(access: &Access) -> Author {

@@ -8,8 +8,9 @@
 //! candidate index (today's published articles with the import applied):
 //! if it fails the gate, nothing is written.
 
-use super::articles::ArticleInput;
+use super::articles::{check_article, ArticleInput};
 use super::doc;
+use crate::config::KbConfig;
 use crate::context::Access;
 use crate::error::{ServiceError, ServiceResult};
 use crate::Services;
@@ -51,10 +52,74 @@ pub struct ImportReport {
 }
 
 /// One valid line.
-struct Line {
+pub struct Line {
     no: usize,
     external_id: Option<String>,
     content: ArticleContent,
+}
+
+impl Line {
+    /// Its line number (from 1).
+    pub fn no(&self) -> usize {
+        self.no
+    }
+}
+
+/// What one line of an import is, before anything is stored.
+pub enum LineRead {
+    /// Only white space: skipped, neither imported nor failed.
+    Blank,
+    Article(Line),
+    Failed(LineFailure),
+}
+
+/// Reads line `no` of an import (its bytes, with or without the `\n`):
+/// pure, so that what any line becomes is testable (and fuzzed: fuzz/)
+/// without a store. A line that is not UTF-8, holds NUL, is not a JSON
+/// article or fails the article checks is one failed line, never a failed
+/// import.
+pub fn read_line(cfg: &KbConfig, no: usize, raw: &[u8]) -> LineRead {
+    let fail = |code: &str, message: String| {
+        LineRead::Failed(LineFailure {
+            line: no,
+            code: code.to_string(),
+            message,
+        })
+    };
+    let text = match std::str::from_utf8(raw) {
+        Ok(t) => t,
+        Err(e) => {
+            return fail(
+                "not_utf8",
+                format!("not UTF-8 text (byte {})", e.valid_up_to() + 1),
+            )
+        }
+    };
+    if text.trim().is_empty() {
+        return LineRead::Blank;
+    }
+    if crate::validate::has_nul_escape(text.as_bytes()) {
+        return fail(
+            "validation_failed",
+            "text may not contain the NUL character (U+0000)".into(),
+        );
+    }
+    let input: ArticleInput = match serde_json::from_str(text) {
+        Ok(i) => i,
+        Err(e) => return fail("invalid_json", format!("not a JSON article: {e}")),
+    };
+    match check_article(cfg, &input) {
+        Ok((external_id, content)) => LineRead::Article(Line {
+            no,
+            external_id,
+            content,
+        }),
+        Err(ServiceError::Validation(fields)) => {
+            let what: Vec<String> = fields.iter().map(|(f, r)| format!("{f}: {r}")).collect();
+            fail("validation_failed", what.join(", "))
+        }
+        Err(e) => fail("invalid", e.to_string()),
+    }
 }
 
 /// The serialised form of an exported article (the import format, plus the
@@ -123,27 +188,13 @@ impl Services {
             }
             no += 1;
             progress(no);
-            // A line that is not UTF-8 is one bad line, not a bad import.
-            let text = match std::str::from_utf8(&raw) {
-                Ok(t) => t,
-                Err(e) => {
-                    report.failed.push(LineFailure {
-                        line: no,
-                        code: "not_utf8".into(),
-                        message: format!("not UTF-8 text (byte {})", e.valid_up_to() + 1),
-                    });
-                    continue;
-                }
-            };
-            if text.trim().is_empty() {
-                continue;
-            }
-            let line = match self.parse_line(no, text) {
-                Ok(l) => l,
-                Err(f) => {
+            let line = match read_line(&self.knowledge.config, no, &raw) {
+                LineRead::Blank => continue,
+                LineRead::Failed(f) => {
                     report.failed.push(f);
                     continue;
                 }
+                LineRead::Article(l) => l,
             };
             if gate.is_some() {
                 held.push(line);
@@ -176,34 +227,6 @@ impl Services {
             }
         }
         Ok(())
-    }
-
-    fn parse_line(&self, no: usize, text: &str) -> Result<Line, LineFailure> {
-        let fail = |code: &str, message: String| LineFailure {
-            line: no,
-            code: code.to_string(),
-            message,
-        };
-        if crate::validate::has_nul_escape(text.as_bytes()) {
-            return Err(fail(
-                "validation_failed",
-                "text may not contain the NUL character (U+0000)".into(),
-            ));
-        }
-        let input: ArticleInput = serde_json::from_str(text)
-            .map_err(|e| fail("invalid_json", format!("not a JSON article: {e}")))?;
-        match self.check_article(&input) {
-            Ok((external_id, content)) => Ok(Line {
-                no,
-                external_id,
-                content,
-            }),
-            Err(ServiceError::Validation(fields)) => {
-                let what: Vec<String> = fields.iter().map(|(f, r)| format!("{f}: {r}")).collect();
-                Err(fail("validation_failed", what.join(", ")))
-            }
-            Err(e) => Err(fail("invalid", e.to_string())),
-        }
     }
 
     async fn store_line(
@@ -347,3 +370,7 @@ impl Services {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+#[path = "import_props.rs"]
+mod props;

@@ -11,6 +11,7 @@ mod errors;
 mod export;
 mod health;
 mod hostile_text;
+mod import_soup;
 mod inboxes;
 mod isolation;
 mod kb;

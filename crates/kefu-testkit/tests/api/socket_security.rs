@@ -5,6 +5,7 @@
 //! when its token does unless it is renewed in-band. On PostgreSQL the
 //! events travel through Redis, as between replicas. Frames are rate
 //! limited (finding 5) and an oversized one gets a close frame (finding 10).
+//! Hostile frames (hardening point 15) each get one error and store nothing.
 
 use kefu_testkit::{on_both_backends, Backend, TestApp, PASSWORD};
 use serde_json::{json, Value};
@@ -17,6 +18,7 @@ on_both_backends!(
     member_sockets_end_when_their_token_expires_unless_renewed,
     visitor_sockets_end_when_their_token_expires_unless_renewed,
     an_oversized_frame_is_closed_with_1009,
+    hostile_frames_are_refused_whole,
     socket_messages_are_rate_limited_per_socket_and_per_visitor,
     a_visitor_socket_hears_only_its_inbox,
     agents_cannot_read_bot_settings,
@@ -285,6 +287,60 @@ async fn an_oversized_frame_is_closed_with_1009(b: Backend) {
     // Over the frame limit (100 × 4 + 4096 bytes): closed with 1009.
     visitor.send(send("v-2", &"x".repeat(20_000))).await;
     assert_eq!(visitor.close_code(3).await, 1009);
+    app.stop().await;
+}
+
+/// Hardening point 15, end to end (the decoder alone runs many more
+/// cases: kefu-http `ws::decode_props`): frames with NUL, unknown types,
+/// broken or truncated JSON, wrong types and duplicate keys each get one
+/// `error` frame and store nothing — the first real message afterwards is
+/// seq 1 — and the socket stays open.
+async fn hostile_frames_are_refused_whole(b: Backend) {
+    let app = TestApp::spawn_with(b, |s| {
+        s.chat.socket_frame_burst = 1_000;
+        s.chat.socket_message_burst = 1_000;
+        s.chat.visitor_message_burst = 1_000;
+    })
+    .await;
+    let owner = app.owner("o@example.com").await;
+    let key = inbox_key(&app, &owner.workspace_id, &owner.access_token).await;
+    let mut visitor = app.ws(&app.visitor_token(&key).await).await;
+    let valid = send("v-1", "你好").to_string();
+    let hostile: Vec<(String, &str)> = vec![
+        (send("v-1", "a\0b").to_string(), "validation_failed"),
+        (json!({"type": "message.send", "client_msg_id": "v-1\0", "body": "x"}).to_string(), "validation_failed"),
+        (json!({"type": "message.send", "client_msg_id": "v-1", "body": "x", "x\0": 1}).to_string(), "validation_failed"),
+        (json!({"type": "message.send", "client_msg_id": "v-1", "body": "x", "extra": {"deep": ["\0"]}}).to_string(), "validation_failed"),
+        (r#"{"type":"message.send","client_msg_id":"v-1","body":"\\u0000\u0000"}"#.to_string(), "validation_failed"),
+        (json!({"type": "message.sent", "client_msg_id": "v-1", "body": "x"}).to_string(), "invalid_frame"),
+        (json!({"type": "MESSAGE.SEND", "client_msg_id": "v-1", "body": "x"}).to_string(), "invalid_frame"),
+        (json!({"client_msg_id": "v-1", "body": "x"}).to_string(), "invalid_frame"),
+        (json!({"type": "message.send", "client_msg_id": "v-1", "body": 5}).to_string(), "invalid_frame"),
+        (json!({"type": "message.send", "client_msg_id": "v-1"}).to_string(), "invalid_frame"),
+        (json!({"type": "message.send", "client_msg_id": "v-1", "body": "x", "private": "yes"}).to_string(), "invalid_frame"),
+        (json!({"type": "message.send", "client_msg_id": "v-1", "body": "x", "conversation_id": "not-a-uuid"}).to_string(), "invalid_frame"),
+        (r#"{"type":"message.send","client_msg_id":"v-1","body":"x","body":"y"}"#.to_string(), "invalid_frame"),
+        (r#"{"type":"message.send","client_msg_id":"v-1","body":"\ud800"}"#.to_string(), "invalid_frame"),
+        (format!("{valid} trailing"), "invalid_frame"),
+        (format!("[{valid}]"), "invalid_frame"),
+        (valid[..valid.len() - 1].to_string(), "invalid_frame"),
+        (String::new(), "invalid_frame"),
+        // An array in field order: serde would take it (found by fuzzing).
+        (r#"["message.send",null,"v-1","x",false]"#.to_string(), "invalid_frame"),
+    ];
+    for (text, code) in &hostile {
+        visitor.send_raw(text).await;
+        let e = visitor.recv().await;
+        assert_eq!(
+            (e["type"].as_str(), e["code"].as_str()),
+            (Some("error"), Some(*code)),
+            "{text}: {e}"
+        );
+    }
+    answers_ping(&mut visitor).await;
+    visitor.send_raw(&valid).await;
+    let ack = visitor.recv_type("message.ack").await;
+    assert_eq!(ack["seq"], 1, "a hostile frame stored something: {ack}");
     app.stop().await;
 }
 
