@@ -90,9 +90,7 @@ impl Services {
         }
         let client_id = c.text("client_id", &s.client_id, 255);
         let sealed = match (&s.client_secret, &existing) {
-            (Some(secret), _) if !secret.is_empty() && secret.len() <= 1024 => {
-                Some(secret.clone())
-            }
+            (Some(secret), _) if !secret.is_empty() && secret.len() <= 1024 => Some(secret.clone()),
             (Some(_), _) => {
                 c.fail("client_secret", "invalid");
                 None

@@ -72,7 +72,10 @@ impl SsoStore for SqliteStore {
         .bind(c.workspace_id.0)
         .bind(&c.issuer)
         .bind(&c.client_id)
-        .bind(self.sealer.seal_client_secret(c.workspace_id.0, &c.client_secret))
+        .bind(
+            self.sealer
+                .seal_client_secret(c.workspace_id.0, &c.client_secret),
+        )
         .bind(json_text(&c.scopes)?)
         .bind(c.enabled)
         .bind(json_text(&c.jit_domains)?)

@@ -173,7 +173,10 @@ async fn totp_and_identity_secrets_are_sealed_at_rest(db: &TestDb) {
     // What the database holds: ciphertext only.
     let raw = sql(db, "SELECT client_secret FROM oidc_configs", &[]).await;
     let cs = raw[0][0].clone().unwrap();
-    assert!(cs.starts_with("kek1:") && !cs.contains("oidc-client"), "{cs}");
+    assert!(
+        cs.starts_with("kek1:") && !cs.contains("oidc-client"),
+        "{cs}"
+    );
     assert_eq!(
         store.oidc_config(ws).await.unwrap().unwrap().client_secret,
         "oidc-client-secret-plain"
