@@ -47,6 +47,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         if let Some(field) = nul_field(&bytes) {
             return Err(nul_error(&field));
         }
+        // Every request body is an object. serde would also read a struct
+        // from an array of its fields in order, which no client means and
+        // which checks looking for a named key would miss.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+            return Err(shape_error(
+                "invalid type: sequence, expected a JSON object",
+                "The JSON body must be an object.",
+            ));
+        }
         match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(v)) => Ok(ApiJson(v)),
             Err(rejection) => Err(json_rejection(rejection)),

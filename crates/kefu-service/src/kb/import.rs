@@ -104,6 +104,14 @@ pub fn read_line(cfg: &KbConfig, no: usize, raw: &[u8]) -> LineRead {
             "text may not contain the NUL character (U+0000)".into(),
         );
     }
+    // serde reads a struct from an array of its fields in order too; an
+    // article is an object, nothing else.
+    if !text.trim_start().starts_with('{') {
+        return fail(
+            "invalid_json",
+            "not a JSON article: a line must be a JSON object".into(),
+        );
+    }
     let input: ArticleInput = match serde_json::from_str(text) {
         Ok(i) => i,
         Err(e) => return fail("invalid_json", format!("not a JSON article: {e}")),

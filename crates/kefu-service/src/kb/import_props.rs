@@ -232,3 +232,18 @@ fn a_body_of_exactly_the_limit_is_imported() {
         LineRead::Article(l) if l.no == 7
     ));
 }
+
+/// serde reads a struct from an array of its fields in order; an import
+/// line must be an object (the fuzzer found the same in socket frames).
+#[test]
+fn an_array_of_the_fields_is_not_an_article() {
+    let cfg = KbConfig::default();
+    let line = json!(["refund", "How to get a refund", "Open your orders…"]).to_string();
+    match read_line(&cfg, 3, line.as_bytes()) {
+        LineRead::Failed(f) => {
+            assert_eq!((f.line, f.code.as_str()), (3, "invalid_json"), "{f:?}");
+        }
+        LineRead::Article(l) => panic!("an array was read as article {}", l.no()),
+        LineRead::Blank => panic!("an array was read as a blank line"),
+    }
+}

@@ -63,6 +63,26 @@ async fn malformed_and_invalid_bodies(b: Backend) {
         .expect_error(415, "unsupported_media_type");
     // Field-level validation names the fields.
     let owner = app.owner("o@example.com").await;
+    // An array of the fields in order is not an object: serde alone would
+    // read it as one (found by fuzzing the socket frames, the same quirk).
+    let r = app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!(["o@example.com", "a-wrong-password"]),
+        )
+        .await
+        .expect_error(422, "validation_failed");
+    assert_eq!(r.body["details"]["fields"], json!({"body": "invalid"}));
+    let r = app
+        .post(
+            &format!("/api/v1/workspaces/{}/teams", owner.workspace_id),
+            Some(&owner.access_token),
+            json!(["Team from an array"]),
+        )
+        .await
+        .expect_error(422, "validation_failed");
+    assert_eq!(r.body["details"]["fields"], json!({"body": "invalid"}));
     let r = app
         .post(
             &format!("/api/v1/workspaces/{}/invitations", owner.workspace_id),
