@@ -147,55 +147,89 @@ pub(crate) enum RowKey {
     Name(String),
 }
 
-/// A column of sealed secrets: how to read it (key, value) and to replace
-/// one value by compare-and-set ($1 new, $2 key, $3 old), and the place a
-/// value is sealed for. The SQL is the same on both engines.
+/// A column of sealed secrets: its table, the row's key column, the value
+/// column, and the place a value is sealed for. The SQL is derived from
+/// these and is the same on both engines.
 pub(crate) struct SecretColumn {
-    pub select: &'static str,
-    pub update: &'static str,
+    pub table: &'static str,
+    pub key: &'static str,
+    pub column: &'static str,
+    /// The key column is text (a name), not a uuid.
     pub by_name: bool,
     pub context: fn(&RowKey) -> String,
 }
 
-fn id_of(k: &RowKey) -> uuid::Uuid {
-    match k {
-        RowKey::Id(u) => *u,
-        RowKey::Name(_) => uuid::Uuid::nil(),
+impl SecretColumn {
+    /// `(key, value)` of every stored value; with `legacy_only`, only those
+    /// in clear (so the start-up pass reads nothing once all are sealed).
+    pub(crate) fn select(&self, legacy_only: bool) -> String {
+        let filter = if legacy_only {
+            format!(
+                " AND {} NOT LIKE '{}%'",
+                self.column,
+                kefu_domain::secrets::SEALED_PREFIX
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            "SELECT {key}, {col} FROM {table} WHERE {col} IS NOT NULL{filter}",
+            key = self.key,
+            col = self.column,
+            table = self.table,
+        )
+    }
+
+    /// Compare-and-set of one value: $1 new, $2 key, $3 old.
+    pub(crate) fn update(&self) -> String {
+        format!(
+            "UPDATE {table} SET {col} = $1 WHERE {key} = $2 AND {col} = $3",
+            key = self.key,
+            col = self.column,
+            table = self.table,
+        )
     }
 }
 
-fn name_of(k: &RowKey) -> &str {
+fn by_id(k: &RowKey, place: fn(uuid::Uuid) -> String) -> String {
     match k {
-        RowKey::Name(n) => n,
-        RowKey::Id(_) => "",
+        RowKey::Id(u) => place(*u),
+        RowKey::Name(n) => unreachable!("a uuid-keyed column read a name: {n}"),
     }
 }
 
 /// Every place Kefu keeps a sealed secret.
 pub(crate) const SECRET_COLUMNS: &[SecretColumn] = &[
     SecretColumn {
-        select: "SELECT id, totp_secret FROM users WHERE totp_secret IS NOT NULL",
-        update: "UPDATE users SET totp_secret = $1 WHERE id = $2 AND totp_secret = $3",
+        table: "users",
+        key: "id",
+        column: "totp_secret",
         by_name: false,
-        context: |k| context::totp_secret(id_of(k)),
+        context: |k| by_id(k, context::totp_secret),
     },
     SecretColumn {
-        select: "SELECT id, identity_secret FROM inboxes",
-        update: "UPDATE inboxes SET identity_secret = $1 WHERE id = $2 AND identity_secret = $3",
+        table: "inboxes",
+        key: "id",
+        column: "identity_secret",
         by_name: false,
-        context: |k| context::identity_secret(id_of(k)),
+        context: |k| by_id(k, context::identity_secret),
     },
     SecretColumn {
-        select: "SELECT workspace_id, client_secret FROM oidc_configs",
-        update: "UPDATE oidc_configs SET client_secret = $1 WHERE workspace_id = $2 AND client_secret = $3",
+        table: "oidc_configs",
+        key: "workspace_id",
+        column: "client_secret",
         by_name: false,
-        context: |k| context::oidc_client_secret(id_of(k)),
+        context: |k| by_id(k, context::oidc_client_secret),
     },
     SecretColumn {
-        select: "SELECT name, sealed FROM sealed_keys",
-        update: "UPDATE sealed_keys SET sealed = $1 WHERE name = $2 AND sealed = $3",
+        table: "sealed_keys",
+        key: "name",
+        column: "sealed",
         by_name: true,
-        context: |k| context::sealed_key(name_of(k)),
+        context: |k| match k {
+            RowKey::Name(n) => context::sealed_key(n),
+            RowKey::Id(u) => unreachable!("sealed_keys is keyed by name, read {u}"),
+        },
     },
 ];
 
@@ -207,7 +241,7 @@ macro_rules! reseal_all {
         use sqlx::Row;
         let mut report = kefu_domain::store::ResealReport::default();
         for col in $crate::sealing::SECRET_COLUMNS {
-            let rows = sqlx::query(col.select)
+            let rows = sqlx::query(&col.select($legacy_only))
                 .fetch_all($reader)
                 .await
                 .map_err($crate::db)?;
@@ -224,7 +258,8 @@ macro_rules! reseal_all {
                     $crate::sealing::tally(&mut report, None, true);
                     continue;
                 };
-                let q = sqlx::query(col.update).bind(&new);
+                let update = col.update();
+                let q = sqlx::query(&update).bind(&new);
                 let q = match &key {
                     $crate::sealing::RowKey::Id(u) => q.bind(*u),
                     $crate::sealing::RowKey::Name(n) => q.bind(n.clone()),
@@ -250,7 +285,7 @@ macro_rules! key_usage {
         use sqlx::Row;
         let mut usage = std::collections::BTreeMap::new();
         for col in $crate::sealing::SECRET_COLUMNS {
-            let rows = sqlx::query(col.select)
+            let rows = sqlx::query(&col.select(false))
                 .fetch_all($reader)
                 .await
                 .map_err($crate::db)?;

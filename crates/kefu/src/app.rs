@@ -202,10 +202,15 @@ impl App {
         // opens the keys once the schema is there. A migrated database whose
         // keys do not open (the wrong key-encryption key) stops the start.
         if store.health().await.migrations_applied {
-            store
-                .prepare()
-                .await
-                .context("opening the audit chain key")?;
+            // `migrate` opened the keys already; `health` does it too on a
+            // migrated database, so this only turns its failure into an
+            // error that stops the start.
+            if !settings.auto_migrate {
+                store
+                    .prepare()
+                    .await
+                    .context("opening the audit chain key")?;
+            }
             // Secrets written in clear by a version before sealing.
             let sealed = store
                 .reseal_secrets(true)
