@@ -49,7 +49,7 @@ use serde::{Deserialize, Serialize};
 use crate::Retrieval;
 
 /// Number of model inputs ([`Features::vector`]).
-pub const NF: usize = 7;
+pub const NF: usize = 8;
 
 /// The per-hit inputs of the confidence model.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -65,6 +65,9 @@ pub struct Features {
     /// largest possible IDF in the workspace (≈ number of informative words
     /// in common).
     pub matched: f32,
+    /// IDF-weighted share of the query words found in the hit's chosen
+    /// passage or its title.
+    pub pcover: f32,
     /// Whether a query vector and article vectors took part.
     pub semantic: bool,
     pub sem: f32,
@@ -102,6 +105,7 @@ impl Features {
             } else {
                 0.0
             },
+            self.pcover.clamp(0.0, 1.0),
         ]
     }
 }
@@ -118,13 +122,13 @@ impl Model {
 /// Coefficients for lexical-only retrieval (fitted on zh + en tuning sets).
 pub const LEXICAL_MODEL: Model = Model {
     bias: -4.63,
-    weights: [0.0, 3.74, 0.0, 4.00, 0.76, 0.0, 0.0],
+    weights: [0.0, 3.74, 0.0, 4.00, 0.76, 0.0, 0.0, 0.0],
 };
 
 /// Coefficients when a query vector is available.
 pub const HYBRID_MODEL: Model = Model {
     bias: -5.45,
-    weights: [0.0, 3.137, 0.0, 3.51, 0.768, 1.66, 0.703],
+    weights: [0.0, 3.137, 0.0, 3.51, 0.768, 1.66, 0.703, 0.0],
 };
 
 /// The model used for a hit with these features.
@@ -191,6 +195,8 @@ mod tests {
                 score: 1.0,
                 confidence: conf,
                 snippet: String::new(),
+                anchor: None,
+                passage: String::new(),
             }],
             confidence: conf,
         }

@@ -9,6 +9,8 @@
 //! * `hit_at_1`, `hit_at_3`, `mrr` (MRR@10) — over in-scope cases;
 //! * `answer_precision` — of all cases the bot *answered* (in-scope and
 //!   off-topic), the share whose top hit was the expected article;
+//! * `outright` — share of in-scope cases answered outright with the
+//!   expected article (what a visitor gets without a human or a choice);
 //! * `coverage` — share of in-scope cases answered or given suggestions;
 //! * `off_topic_handoff` — share of off-topic cases handed off.
 //!
@@ -58,6 +60,9 @@ pub struct Report {
     pub hit_at_3: f64,
     pub mrr: f64,
     pub answer_precision: f64,
+    /// Share of in-scope cases answered with the expected article.
+    #[serde(default)]
+    pub outright: f64,
     pub coverage: f64,
     pub off_topic_handoff: f64,
     /// Number of cases answered (in-scope and off-topic).
@@ -126,6 +131,7 @@ impl Report {
                 rr / in_scope as f64
             },
             answer_precision: rate(answered_ok, answered),
+            outright: rate(answered_ok, in_scope),
             coverage: rate(covered, in_scope),
             off_topic_handoff: rate(handed, off),
             answered,
@@ -140,6 +146,7 @@ impl Report {
              hit@3              {:.3}\n\
              MRR@10             {:.3}\n\
              answer precision   {:.3}  ({} answered)\n\
+             outright right     {:.3}  (in-scope answered with the expected article)\n\
              coverage           {:.3}  (in-scope answered or suggested)\n\
              off-topic handoff  {:.3}\n",
             self.cases,
@@ -150,6 +157,7 @@ impl Report {
             self.mrr,
             self.answer_precision,
             self.answered,
+            self.outright,
             self.coverage,
             self.off_topic_handoff
         )

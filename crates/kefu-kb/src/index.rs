@@ -20,11 +20,13 @@ use tantivy::tokenizer::{PreTokenizedString, Token};
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 use uuid::Uuid;
 
+use crate::passages::{split_with, PassageParams};
 use crate::stats::{slot, ArticleEntry, Part, WsState};
+use crate::synonyms::Synonyms;
 use crate::vectors::VectorStore;
 use crate::{analyzer, AnalyzerOptions, ArticleDoc, KbError};
 
-const SCHEMA_VERSION: &str = "schema-1";
+const SCHEMA_VERSION: &str = "schema-2";
 const FINGERPRINT_FILE: &str = "kefu-kb.fingerprint";
 const WRITER_MEMORY: usize = 32_000_000;
 
@@ -35,6 +37,8 @@ pub(crate) struct Fields {
     pub key: Field,
     pub a_hi: Field,
     pub a_lo: Field,
+    /// The sub-document's index in [`ArticleEntry::subdocs`].
+    pub sub: Field,
     pub meta: Field,
     /// Indexed by [`slot`]: title words, title bigrams, question words, …
     pub text: [Field; 6],
@@ -52,6 +56,7 @@ fn schema() -> (Schema, Fields) {
     let key = b.add_text_field("key", STRING);
     let a_hi = b.add_u64_field("a_hi", FAST);
     let a_lo = b.add_u64_field("a_lo", FAST);
+    let sub = b.add_u64_field("sub", FAST);
     let meta = b.add_text_field("meta", STORED);
     let indexing = TextFieldIndexing::default()
         .set_tokenizer("raw")
@@ -71,6 +76,7 @@ fn schema() -> (Schema, Fields) {
         key,
         a_hi,
         a_lo,
+        sub,
         meta,
         text,
     };
@@ -84,7 +90,9 @@ pub struct KbIndex {
     pub(crate) fields: Fields,
     pub(crate) state: RwLock<HashMap<Uuid, WsState>>,
     pub(crate) vectors: VectorStore,
+    pub(crate) synonyms: RwLock<HashMap<Uuid, Synonyms>>,
     pub(crate) opts: AnalyzerOptions,
+    pub(crate) passages: PassageParams,
 }
 
 impl std::fmt::Debug for KbIndex {
@@ -95,11 +103,14 @@ impl std::fmt::Debug for KbIndex {
     }
 }
 
-fn fingerprint(opts: &AnalyzerOptions) -> String {
+fn fingerprint(opts: &AnalyzerOptions, pp: &PassageParams) -> String {
     format!(
-        "{SCHEMA_VERSION};{};fold_traditional={}",
+        "{SCHEMA_VERSION};{};fold_traditional={};passages={}/{}/{}",
         analyzer::FINGERPRINT,
-        opts.fold_traditional
+        opts.fold_traditional,
+        pp.max,
+        pp.min,
+        pp.overlap
     )
 }
 
@@ -154,11 +165,21 @@ impl KbIndex {
     /// directory that holds no index of ours is refused
     /// ([`KbError::ForeignDirectory`]), never wiped.
     pub fn open(dir: Option<&Path>, opts: AnalyzerOptions) -> Result<KbIndex, KbError> {
+        Self::open_with(dir, opts, PassageParams::default())
+    }
+
+    /// [`KbIndex::open`] with explicit passage sizes (for tuning; part of
+    /// the on-disk fingerprint).
+    pub fn open_with(
+        dir: Option<&Path>,
+        opts: AnalyzerOptions,
+        passages: PassageParams,
+    ) -> Result<KbIndex, KbError> {
         analyzer::warm_up();
         let (schema, fields) = schema();
         let index = match dir {
             None => Index::create_in_ram(schema),
-            Some(dir) => open_dir(dir, schema, &fingerprint(&opts))?,
+            Some(dir) => open_dir(dir, schema, &fingerprint(&opts, &passages))?,
         };
         let writer = index.writer_with_num_threads(1, WRITER_MEMORY)?;
         let reader = index
@@ -171,7 +192,9 @@ impl KbIndex {
             fields,
             state: RwLock::new(HashMap::new()),
             vectors: VectorStore::default(),
+            synonyms: RwLock::new(HashMap::new()),
             opts,
+            passages,
         };
         kb.rebuild_state()?;
         Ok(kb)
@@ -191,10 +214,11 @@ impl KbIndex {
                 let doc: ArticleDoc =
                     serde_json::from_str(meta).map_err(|e| KbError::Corrupt(e.to_string()))?;
                 let ws = doc.workspace_id;
-                state
-                    .entry(ws)
-                    .or_default()
-                    .insert(ArticleEntry::analyze(doc, &self.opts));
+                state.entry(ws).or_default().insert(ArticleEntry::analyze(
+                    doc,
+                    &self.opts,
+                    &self.passages,
+                ));
             }
         }
         *self.state.write().map_err(|_| KbError::Poisoned)? = state;
@@ -207,12 +231,14 @@ impl KbIndex {
         let ws = e.doc.workspace_id;
         e.subdocs
             .iter()
-            .map(|sd| {
+            .enumerate()
+            .map(|(i, sd)| {
                 let mut d = TantivyDocument::default();
                 d.add_text(f.ws, ws.to_string());
                 d.add_text(f.key, format!("{ws}/{}", e.doc.article_id));
                 d.add_u64(f.a_hi, hi);
                 d.add_u64(f.a_lo, lo);
+                d.add_u64(f.sub, i as u64);
                 if sd.part == Part::Title {
                     let meta = serde_json::to_string(&e.doc).unwrap_or_default();
                     d.add_text(f.meta, meta);
@@ -243,7 +269,7 @@ impl KbIndex {
     pub fn upsert(&self, docs: &[ArticleDoc]) -> Result<(), KbError> {
         let entries: Vec<ArticleEntry> = docs
             .iter()
-            .map(|d| ArticleEntry::analyze(d.clone(), &self.opts))
+            .map(|d| ArticleEntry::analyze(d.clone(), &self.opts, &self.passages))
             .collect();
         self.write(|writer, state| {
             for e in entries {
@@ -277,6 +303,9 @@ impl KbIndex {
     /// Removes every article (and vector) of a workspace.
     pub fn clear_workspace(&self, workspace: Uuid) -> Result<(), KbError> {
         self.vectors.clear(workspace);
+        if let Ok(mut syn) = self.synonyms.write() {
+            syn.remove(&workspace);
+        }
         self.write(|writer, state| {
             writer.delete_term(ws_term(self.fields.ws, workspace));
             state.remove(&workspace);
@@ -304,6 +333,29 @@ impl KbIndex {
                 .map(|(id, e)| (*id, e.doc.version))
                 .collect()
         })
+    }
+
+    /// The texts to embed for an article, one vector each, in the order
+    /// [`KbIndex::set_vectors`] expects them: the title, each alternative
+    /// question, then each passage of the body (its section heading and
+    /// text). The article's semantic score is its best row; a passage row
+    /// also picks the passage the bot answers with.
+    pub fn vector_texts(&self, doc: &ArticleDoc) -> Vec<String> {
+        crate::stats::vector_texts(doc, &split_with(&doc.body, &self.passages))
+    }
+
+    /// Replaces the workspace's synonym groups (terms that mean the same to
+    /// its visitors, e.g. `["退货", "退款"]`). They apply to queries from
+    /// the next search on; nothing is re-indexed.
+    pub fn set_synonyms(&self, workspace: Uuid, groups: &[Vec<String>]) {
+        let syn = Synonyms::new(groups, &self.opts);
+        if let Ok(mut all) = self.synonyms.write() {
+            if syn.is_empty() {
+                all.remove(&workspace);
+            } else {
+                all.insert(workspace, syn);
+            }
+        }
     }
 
     /// Sets the article's single semantic vector (normalised on the way in).

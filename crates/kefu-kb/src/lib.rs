@@ -91,10 +91,12 @@ pub mod confidence;
 pub mod eval;
 mod index;
 pub mod markdown;
+pub mod passages;
 mod scoring;
 pub mod search;
 mod snippet;
 mod stats;
+mod synonyms;
 pub mod text;
 pub mod triggers;
 mod vectors;
@@ -104,6 +106,10 @@ pub use index::KbIndex;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+/// The layout of an article's vector rows ([`KbIndex::vector_texts`]).
+/// Stored vectors are filed under it, so a new layout re-embeds.
+pub const VECTOR_LAYOUT: &str = "passages-1";
 
 /// How text is normalised before analysis. Part of the index fingerprint:
 /// reopening an on-disk index with different options rebuilds it.
@@ -181,8 +187,15 @@ pub struct Hit {
     pub score: f32,
     /// Calibrated probability that this hit is the article asked for.
     pub confidence: f32,
-    /// Short plain-text excerpt of the body around matched terms (≤ ~160 chars).
+    /// Short plain-text excerpt of the matching passage around matched
+    /// terms (≤ ~160 chars).
     pub snippet: String,
+    /// The anchor of the matching passage within the article (see
+    /// [`passages`]); `None` for an article without body text.
+    pub anchor: Option<String>,
+    /// The matching passage in full (plain text, its section heading
+    /// first): what the bot answers with and what a reranker reads.
+    pub passage: String,
 }
 
 /// Errors of the knowledge-base index.

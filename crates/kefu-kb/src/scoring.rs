@@ -24,6 +24,9 @@ pub(crate) struct Cand {
     pub rank_lex: f32,
     pub sem: Option<f32>,
     pub fused: f32,
+    /// Best lexical passage, and the passage of the best vector row.
+    pub passage: Option<usize>,
+    pub sem_passage: Option<usize>,
 }
 
 /// Query tokens with their counts, in first-seen order.
@@ -101,6 +104,34 @@ pub(crate) fn doc_coverage(stats: &WsStats, words: &[(String, f32)], e: &Article
         }
     }
     best
+}
+
+/// IDF-weighted share of the query words found in one passage (with its
+/// heading) or in the title — "this passage is about what was asked".
+pub(crate) fn passage_coverage(
+    stats: &WsStats,
+    words: &[(String, f32)],
+    e: &ArticleEntry,
+    passage: usize,
+) -> f32 {
+    let s = slot(Part::Question, false);
+    let sub = e.subdocs.iter().find(|sd| sd.passage == Some(passage));
+    let title = e.subdocs.first().filter(|sd| sd.part == Part::Title);
+    let (mut hit, mut all) = (0.0, 0.0);
+    for (t, c) in words {
+        let idf = stats.idf(t, s) * c;
+        all += idf;
+        let found =
+            |sd: Option<&crate::stats::SubDoc>| sd.is_some_and(|sd| sd.tokens.words.contains(t));
+        if found(sub) || found(title) {
+            hit += idf;
+        }
+    }
+    if all > 0.0 {
+        hit / all
+    } else {
+        0.0
+    }
 }
 
 /// Matched query words weighted by IDF relative to the maximum IDF.

@@ -31,7 +31,9 @@ use uuid::Uuid;
 use crate::analyzer::analyze_normalized;
 use crate::confidence::{model_for, Features, Model};
 use crate::index::KbIndex;
-use crate::scoring::{counted, coverage, doc_coverage, fuse, matched, self_score, Cand};
+use crate::scoring::{
+    counted, coverage, doc_coverage, fuse, matched, passage_coverage, self_score, Cand,
+};
 use crate::stats::{slot, Part, StatsProvider, WsState};
 use crate::text::normalize;
 use crate::{Hit, KbError, Retrieval, SearchQuery};
@@ -126,16 +128,28 @@ impl KbIndex {
         };
         let norm = normalize(q.text, &self.opts);
         let toks = analyze_normalized(&norm);
-        let words = counted(toks.words);
-        let bigrams = counted(toks.bigrams);
+        let mut words = counted(toks.words);
+        let mut bigrams = counted(toks.bigrams);
+        // The self score is the typed query's: synonyms may add evidence,
+        // never raise the bar.
+        let self_sc = self_score(&ws.stats, &words, &bigrams, &p.weights);
+        if let Some(syn) = self
+            .synonyms
+            .read()
+            .ok()
+            .and_then(|all| all.get(&workspace).map(|s| s.expand(&words)))
+        {
+            words.extend(syn.words);
+            bigrams.extend(syn.bigrams);
+        }
 
         let mut cands: HashMap<Uuid, Cand> = HashMap::new();
-        let self_sc = self_score(&ws.stats, &words, &bigrams, &p.weights);
         if self_sc > 0.0 {
-            for (id, raw) in self.lexical(workspace, ws, &words, &bigrams, p)? {
+            for (id, lx) in self.lexical(workspace, ws, &words, &bigrams, p)? {
                 let c = cands.entry(id).or_default();
-                c.lex = raw / self_sc;
+                c.lex = lx.score / self_sc;
                 c.rank_lex = c.lex;
+                c.passage = lx.passage;
                 if p.dcover_weight != 0.0 {
                     if let Some(e) = ws.articles.get(&id) {
                         c.rank_lex += p.dcover_weight * doc_coverage(&ws.stats, &words, e);
@@ -150,9 +164,11 @@ impl KbIndex {
         let semantic = !sem_all.is_empty();
         // Only the best `sem_k` articles by cosine (and the lexical
         // candidates) are ranked; the range is taken over the workspace.
-        let sem_range = sem_all.iter().fold((f32::MAX, f32::MIN), |(l, h), (_, s)| {
-            (l.min(*s), h.max(*s))
-        });
+        let sem_range = sem_all
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(l, h), (_, s, _)| {
+                (l.min(*s), h.max(*s))
+            });
         let sem_k = p.sem_k.max(q.limit).max(1);
         let kth = if sem_all.len() > sem_k {
             let mut v: Vec<f32> = sem_all.iter().map(|x| x.1).collect();
@@ -161,12 +177,16 @@ impl KbIndex {
         } else {
             f32::MIN
         };
-        for (id, s) in &sem_all {
-            if let Some(c) = cands.get_mut(id) {
-                c.sem = Some(*s);
+        for (id, s, row) in &sem_all {
+            let c = if let Some(c) = cands.get_mut(id) {
+                c
             } else if *s >= kth && ws.articles.contains_key(id) {
-                cands.entry(*id).or_default().sem = Some(*s);
-            }
+                cands.entry(*id).or_default()
+            } else {
+                continue;
+            };
+            c.sem = Some(*s);
+            c.sem_passage = ws.articles.get(id).and_then(|e| e.row_passage(*row));
         }
         if cands.is_empty() {
             return Ok(Detailed::default());
@@ -213,12 +233,18 @@ impl KbIndex {
         let mut out = Detailed::default();
         for (id, c) in ranked.into_iter().take(limit) {
             let e = &ws.articles[&id];
+            // The passage to answer with: the embedding's choice when there
+            // is one (it reads the passage as a whole), else the lexical
+            // best, else the start of the body.
+            let pi = c.sem_passage.or(c.passage).unwrap_or(0);
+            let passage = e.passages.get(pi);
             let f = Features {
                 lex: c.lex,
                 lex_gap: other(c.lex, lex1, lex2),
                 cover: coverage(&ws.stats, &words, e),
                 dcover: doc_coverage(&ws.stats, &words, e),
                 matched: matched(&ws.stats, &words, e),
+                pcover: passage_coverage(&ws.stats, &words, e, pi),
                 semantic,
                 sem: c.sem.unwrap_or(0.0),
                 sem_gap: c.sem.map_or(-0.5, |s| other(s, sem1, sem2)),
@@ -234,7 +260,11 @@ impl KbIndex {
                 title: e.doc.title.clone(),
                 score: c.fused,
                 confidence: model.predict(&f),
-                snippet: crate::snippet::snippet(e, &norm, &words, &self.opts),
+                snippet: passage
+                    .map(|ps| crate::snippet::snippet(&ps.text, &words, &self.opts))
+                    .unwrap_or_default(),
+                anchor: passage.map(|ps| ps.anchor.clone()),
+                passage: passage.map(|ps| ps.full_text()).unwrap_or_default(),
             });
             out.features.push(f);
         }
@@ -242,7 +272,8 @@ impl KbIndex {
         Ok(out)
     }
 
-    /// Best raw BM25 score per article (best sub-document).
+    /// Raw BM25 per article: its best sub-document plus a share of its
+    /// second best, and its best passage.
     fn lexical(
         &self,
         workspace: Uuid,
@@ -250,7 +281,7 @@ impl KbIndex {
         words: &[(String, f32)],
         bigrams: &[(String, f32)],
         p: &SearchParams,
-    ) -> Result<Vec<(Uuid, f32)>, KbError> {
+    ) -> Result<Vec<(Uuid, LexArticle)>, KbError> {
         let f = &self.fields;
         let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for (toks, bigram) in [(words, false), (bigrams, true)] {
@@ -296,36 +327,65 @@ impl KbIndex {
             &TopDocs::with_limit(p.sub_k.max(1)).order_by_score(),
             &provider,
         )?;
-        let mut best: HashMap<Uuid, (f32, f32)> = HashMap::new();
-        let mut cols: HashMap<
-            u32,
-            (
-                tantivy::columnar::Column<u64>,
-                tantivy::columnar::Column<u64>,
-            ),
-        > = HashMap::new();
+        #[derive(Default)]
+        struct Acc {
+            first: f32,
+            second: f32,
+            passage: Option<(usize, f32)>,
+        }
+        let mut best: HashMap<Uuid, Acc> = HashMap::new();
+        type Cols = (
+            tantivy::columnar::Column<u64>,
+            tantivy::columnar::Column<u64>,
+            tantivy::columnar::Column<u64>,
+        );
+        let mut cols: HashMap<u32, Cols> = HashMap::new();
         for (score, addr) in top {
-            let (hi, lo) = match cols.entry(addr.segment_ord) {
+            let (hi, lo, sub) = match cols.entry(addr.segment_ord) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(v) => {
                     let ff = searcher.segment_reader(addr.segment_ord).fast_fields();
-                    v.insert((ff.u64("a_hi")?, ff.u64("a_lo")?))
+                    v.insert((ff.u64("a_hi")?, ff.u64("a_lo")?, ff.u64("sub")?))
                 }
             };
             let (Some(hi), Some(lo)) = (hi.first(addr.doc_id), lo.first(addr.doc_id)) else {
                 continue;
             };
             let id = Uuid::from_u64_pair(hi, lo);
-            let e = best.entry(id).or_insert((0.0, 0.0));
-            if score > e.0 {
-                *e = (score, e.0);
-            } else if score > e.1 {
-                e.1 = score;
+            let passage = sub
+                .first(addr.doc_id)
+                .and_then(|i| ws.articles.get(&id)?.subdocs.get(i as usize)?.passage);
+            let e = best.entry(id).or_default();
+            if score > e.first {
+                e.second = e.first;
+                e.first = score;
+            } else if score > e.second {
+                e.second = score;
+            }
+            if let Some(pi) = passage {
+                if e.passage.is_none_or(|(_, s)| score > s) {
+                    e.passage = Some((pi, score));
+                }
             }
         }
         Ok(best
             .into_iter()
-            .map(|(id, (a, b))| (id, a + p.second_weight * b))
+            .map(|(id, a)| {
+                (
+                    id,
+                    LexArticle {
+                        score: a.first + p.second_weight * a.second,
+                        passage: a.passage.map(|x| x.0),
+                    },
+                )
+            })
             .collect())
     }
+}
+
+/// An article's lexical result.
+pub(crate) struct LexArticle {
+    pub score: f32,
+    /// Its best-scoring passage, if a passage matched at all.
+    pub passage: Option<usize>,
 }

@@ -1,9 +1,9 @@
-//! Snippets: a short plain-text excerpt of an article body around the first
+//! Snippets: a short plain-text excerpt of a passage around the first
 //! place where a query word occurs (the longest matched word wins ties), at
 //! most [`MAX_CHARS`] characters plus ellipses. Without any match, the start
-//! of the body is used.
+//! of the passage is used.
 
-use crate::stats::ArticleEntry;
+use crate::text::normalize;
 use crate::AnalyzerOptions;
 
 /// Maximum characters of body text in a snippet (ellipses excluded).
@@ -11,17 +11,12 @@ pub const MAX_CHARS: usize = 150;
 /// Characters of context kept before the matched word.
 const LEAD: usize = 30;
 
-pub(crate) fn snippet(
-    e: &ArticleEntry,
-    _norm_query: &str,
-    words: &[(String, f32)],
-    opts: &AnalyzerOptions,
-) -> String {
-    let plain: Vec<char> = e.plain_body.chars().collect();
+pub(crate) fn snippet(text: &str, words: &[(String, f32)], opts: &AnalyzerOptions) -> String {
+    let plain: Vec<char> = text.chars().collect();
     if plain.is_empty() {
         return String::new();
     }
-    let norm: Vec<char> = e.normalized_body(opts).chars().collect();
+    let norm: Vec<char> = normalize(text, opts).chars().collect();
     // Normalisation maps characters one to one except for rare case
     // expansions; when lengths differ, fall back to the start of the body.
     let pos = if norm.len() == plain.len() {
@@ -72,33 +67,17 @@ pub(crate) fn snippet(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ArticleDoc;
+    use crate::markdown::strip_markdown;
 
-    fn entry(body: &str) -> ArticleEntry {
-        let doc = ArticleDoc {
-            workspace_id: uuid::Uuid::nil(),
-            article_id: uuid::Uuid::nil(),
-            external_id: None,
-            title: "t".into(),
-            questions: vec![],
-            body: body.into(),
-            tags: vec![],
-            locale: "en".into(),
-            version: 1,
-        };
-        ArticleEntry::analyze(doc, &AnalyzerOptions::default())
+    fn entry(body: &str) -> String {
+        strip_markdown(body)
     }
 
     #[test]
     fn short_bodies_are_whole_and_markdown_free() {
         let e = entry("**Refunds** take *3 days*.");
         assert_eq!(
-            snippet(
-                &e,
-                "",
-                &[("refund".into(), 1.0)],
-                &AnalyzerOptions::default()
-            ),
+            snippet(&e, &[("refund".into(), 1.0)], &AnalyzerOptions::default()),
             "Refunds take 3 days."
         );
     }
@@ -111,12 +90,7 @@ mod tests {
             "outro ".repeat(60)
         );
         let e = entry(&body);
-        let s = snippet(
-            &e,
-            "",
-            &[("refund".into(), 1.0)],
-            &AnalyzerOptions::default(),
-        );
+        let s = snippet(&e, &[("refund".into(), 1.0)], &AnalyzerOptions::default());
         assert!(s.starts_with('…') && s.ends_with('…'), "{s}");
         assert!(s.contains("refund arrives"), "{s}");
         assert!(s.chars().count() <= MAX_CHARS + 2);

@@ -16,8 +16,7 @@ use tantivy::schema::Field;
 use tantivy::Term;
 
 use crate::analyzer::{analyze, Tokens};
-use crate::markdown::strip_markdown;
-use crate::text::normalize;
+use crate::passages::{split_with, Passage, PassageParams};
 use crate::{AnalyzerOptions, ArticleDoc};
 
 /// The three kinds of sub-document an article is split into.
@@ -36,6 +35,8 @@ impl Part {
 #[derive(Debug, Clone)]
 pub(crate) struct SubDoc {
     pub part: Part,
+    /// For a body sub-document: its index in [`ArticleEntry::passages`].
+    pub passage: Option<usize>,
     pub tokens: Tokens,
 }
 
@@ -43,51 +44,99 @@ pub(crate) struct SubDoc {
 #[derive(Debug, Clone)]
 pub(crate) struct ArticleEntry {
     pub doc: ArticleDoc,
-    /// Markdown-stripped body (original case), for snippets.
-    pub plain_body: String,
+    /// The body's passages (original case), for snippets and answers.
+    pub passages: Vec<Passage>,
     pub subdocs: Vec<SubDoc>,
     /// Every word token of the article (all parts).
     pub words: HashSet<String>,
 }
 
 impl ArticleEntry {
-    pub(crate) fn analyze(doc: ArticleDoc, opts: &AnalyzerOptions) -> ArticleEntry {
-        let plain_body = strip_markdown(&doc.body);
+    pub(crate) fn analyze(
+        doc: ArticleDoc,
+        opts: &AnalyzerOptions,
+        pp: &PassageParams,
+    ) -> ArticleEntry {
         let mut subdocs = vec![SubDoc {
             part: Part::Title,
+            passage: None,
             tokens: analyze(&doc.title, opts),
         }];
         for q in doc.questions.iter().filter(|q| !q.trim().is_empty()) {
             subdocs.push(SubDoc {
                 part: Part::Question,
+                passage: None,
                 tokens: analyze(q, opts),
             });
         }
-        let mut body_text = plain_body.clone();
-        for t in &doc.tags {
-            body_text.push('\n');
-            body_text.push_str(t);
+        let mut passages = split_with(&doc.body, pp);
+        if passages.is_empty() && !doc.tags.is_empty() {
+            passages.push(Passage {
+                anchor: "p1".into(),
+                heading: None,
+                text: String::new(),
+            });
         }
-        subdocs.push(SubDoc {
-            part: Part::Body,
-            tokens: analyze(&body_text, opts),
-        });
+        for (i, p) in passages.iter().enumerate() {
+            // Each passage is indexed with its section heading, and the
+            // article's tags go with every passage.
+            let mut text = p.heading.clone().unwrap_or_default();
+            text.push('\n');
+            text.push_str(&p.text);
+            for t in &doc.tags {
+                text.push('\n');
+                text.push_str(t);
+            }
+            subdocs.push(SubDoc {
+                part: Part::Body,
+                passage: Some(i),
+                tokens: analyze(&text, opts),
+            });
+        }
         let words = subdocs
             .iter()
             .flat_map(|s| s.tokens.words.iter().cloned())
             .collect();
         ArticleEntry {
             doc,
-            plain_body,
+            passages,
             subdocs,
             words,
         }
     }
 
-    /// The normalised body, for snippet matching.
-    pub(crate) fn normalized_body(&self, opts: &AnalyzerOptions) -> String {
-        normalize(&self.plain_body, opts)
+    /// The texts that get one embedding vector each, in row order: the
+    /// title, each alternative question, then each passage (heading and
+    /// text).
+    #[cfg(test)]
+    pub(crate) fn vector_texts(&self) -> Vec<String> {
+        vector_texts(&self.doc, &self.passages)
     }
+
+    /// The passage a vector row (of [`Self::vector_texts`]) belongs to.
+    pub(crate) fn row_passage(&self, row: usize) -> Option<usize> {
+        let questions = self
+            .subdocs
+            .iter()
+            .filter(|s| s.part == Part::Question)
+            .count();
+        row.checked_sub(1 + questions)
+            .filter(|&i| i < self.passages.len())
+    }
+}
+
+/// The texts of an article that get one vector each (see
+/// [`crate::KbIndex::vector_texts`]).
+pub(crate) fn vector_texts(doc: &ArticleDoc, passages: &[Passage]) -> Vec<String> {
+    let mut out = vec![doc.title.clone()];
+    out.extend(
+        doc.questions
+            .iter()
+            .filter(|q| !q.trim().is_empty())
+            .cloned(),
+    );
+    out.extend(passages.iter().map(Passage::full_text));
+    out
 }
 
 /// Index of a (part, words|bigrams) field in the stats arrays.

@@ -24,11 +24,14 @@ use uuid::Uuid;
 struct Quantized {
     q: Vec<i8>,
     scale: f32,
+    /// The vector's position in the list the caller set (rows that could
+    /// not be normalised are dropped, so positions can skip).
+    row: u16,
 }
 
 impl Quantized {
     /// `v` must be normalised (finite, not zero).
-    fn of(v: &[f32]) -> Self {
+    fn of(v: &[f32], row: usize) -> Self {
         let max = v.iter().fold(0f32, |m, x| m.max(x.abs()));
         let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
         Self {
@@ -36,6 +39,7 @@ impl Quantized {
                 .map(|x| (x / scale).round().clamp(-127.0, 127.0) as i8)
                 .collect(),
             scale,
+            row: u16::try_from(row).unwrap_or(u16::MAX),
         }
     }
 }
@@ -53,6 +57,7 @@ struct WsVectors {
 #[derive(Debug, Default)]
 struct Flat {
     ids: Vec<Uuid>,
+    rows: Vec<u16>,
     scales: Vec<f32>,
     data: Vec<i8>,
 }
@@ -69,6 +74,7 @@ impl WsVectors {
                 for v in vs {
                     let f = by_dim.entry(v.q.len()).or_default();
                     f.ids.push(*id);
+                    f.rows.push(v.row);
                     f.scales.push(v.scale);
                     f.data.extend_from_slice(&v.q);
                 }
@@ -118,8 +124,8 @@ impl VectorStore {
     pub(crate) fn set(&self, ws: Uuid, article: Uuid, vectors: Vec<Vec<f32>>) {
         let vs: Vec<Quantized> = vectors
             .into_iter()
-            .filter_map(normalized)
-            .map(|v| Quantized::of(&v))
+            .enumerate()
+            .filter_map(|(i, v)| normalized(v).map(|v| Quantized::of(&v, i)))
             .collect();
         let Ok(mut inner) = self.inner.write() else {
             return;
@@ -159,8 +165,9 @@ impl VectorStore {
     }
 
     /// Best cosine of every article of the workspace that has a vector of the
-    /// query's dimension. Empty when the workspace has no such vectors.
-    pub(crate) fn scores(&self, ws: Uuid, query: &[f32]) -> Vec<(Uuid, f32)> {
+    /// query's dimension, with the row it came from. Empty when the
+    /// workspace has no such vectors.
+    pub(crate) fn scores(&self, ws: Uuid, query: &[f32]) -> Vec<(Uuid, f32, usize)> {
         let Some(q) = normalized(query.to_vec()) else {
             return Vec::new();
         };
@@ -170,13 +177,18 @@ impl VectorStore {
         let Some(flat) = inner.get(&ws).and_then(|w| w.flat().get(&q.len())) else {
             return Vec::new();
         };
-        let mut out: Vec<(Uuid, f32)> = Vec::with_capacity(flat.ids.len());
-        let rows = flat.data.chunks_exact(q.len());
-        for ((id, scale), row) in flat.ids.iter().zip(&flat.scales).zip(rows) {
+        let mut out: Vec<(Uuid, f32, usize)> = Vec::with_capacity(flat.ids.len());
+        let data = flat.data.chunks_exact(q.len());
+        for (((id, scale), &r), row) in flat.ids.iter().zip(&flat.scales).zip(&flat.rows).zip(data)
+        {
             let s = dot_q(row, &q) * scale;
             match out.last_mut() {
-                Some((last, best)) if last == id => *best = best.max(s),
-                _ => out.push((*id, s)),
+                Some((last, best, at)) if last == id => {
+                    if s > *best {
+                        (*best, *at) = (s, usize::from(r));
+                    }
+                }
+                _ => out.push((*id, s, usize::from(r))),
             }
         }
         out
@@ -196,6 +208,7 @@ mod tests {
         let mut sc = s.scores(ws, &[0.0, 2.0]);
         sc.sort_by(|x, y| y.1.total_cmp(&x.1));
         assert_eq!(sc[0].0, a);
+        assert_eq!(sc[0].2, 1, "the best row is reported");
         assert!((sc[0].1 - 1.0).abs() < 1e-3);
         assert!((sc[1].1 - std::f32::consts::FRAC_1_SQRT_2).abs() < 1e-3);
         assert!(s.scores(Uuid::from_u128(9), &[0.0, 1.0]).is_empty());
@@ -223,7 +236,7 @@ mod tests {
         }
         let q: Vec<f32> = (0..384).map(|_| next()).collect();
         let qn = normalized(q.clone()).unwrap();
-        for (id, got) in s.scores(ws, &q) {
+        for (id, got, _) in s.scores(ws, &q) {
             let d = normalized(docs[(id.as_u128() - 10) as usize].clone()).unwrap();
             let exact: f32 = d.iter().zip(&qn).map(|(a, b)| a * b).sum();
             assert!((got - exact).abs() < 1e-3, "{got} vs {exact}");

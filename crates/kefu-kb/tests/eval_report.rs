@@ -42,6 +42,7 @@ fn report_numbers_by_hand() {
     assert!((r.hit_at_3 - 0.5).abs() < 1e-9); // q1, q2
     assert!((r.mrr - (1.0 + 0.5 + 0.25 + 0.0) / 4.0).abs() < 1e-9);
     assert!((r.answer_precision - 1.0 / 3.0).abs() < 1e-9); // q1 of q1, q3, o2
+    assert!((r.outright - 0.25).abs() < 1e-9); // q1 of four in scope
     assert!((r.coverage - 0.75).abs() < 1e-9); // q1, q2, q3
     assert!((r.off_topic_handoff - 0.5).abs() < 1e-9); // o1
     let text = r.render_text();

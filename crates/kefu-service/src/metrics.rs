@@ -256,7 +256,7 @@ impl Services {
             .set(i64::from(self.store.health().await.reachable));
         let g = self
             .store
-            .ops_gauges(self.knowledge.embedding_model())
+            .ops_gauges(self.knowledge.embedding_model().as_deref())
             .await?;
         m.queue_length
             .get_or_create(&QueueLabels { team: "none" })

@@ -390,7 +390,12 @@ pub struct SearchHitDto {
     pub title: String,
     /// Ranking score (higher is better; compare within one search).
     pub score: f32,
+    /// Excerpt of the passage that matched.
     pub snippet: String,
+    /// That passage's anchor in the article (a heading slug such as
+    /// `refund-rules`, or `p2` for the second passage before any heading).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anchor: Option<String>,
 }
 
 impl From<kefu_service::kb::articles::SearchHit> for SearchHitDto {
@@ -401,6 +406,7 @@ impl From<kefu_service::kb::articles::SearchHit> for SearchHitDto {
             title: h.reference.title,
             score: h.score,
             snippet: h.snippet,
+            anchor: h.anchor,
         }
     }
 }

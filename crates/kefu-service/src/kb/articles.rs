@@ -49,7 +49,10 @@ pub struct ArticlePage {
 pub struct SearchHit {
     pub reference: ArticleRef,
     pub score: f32,
+    /// Excerpt of the matching passage.
     pub snippet: String,
+    /// The matching passage's anchor in the article.
+    pub anchor: Option<String>,
 }
 
 /// Validates a client's article against the knowledge base's limits;
@@ -336,6 +339,7 @@ impl Services {
                 },
                 score: h.score,
                 snippet: h.snippet,
+                anchor: h.anchor,
             })
             .collect())
     }
@@ -352,7 +356,7 @@ impl Services {
             .filter(|(id, version)| indexed_versions.get(&id.0) == Some(version))
             .count();
         let embedded = match self.knowledge.embedding_model() {
-            Some(model) => self.store.embedded_count(ws, model).await?,
+            Some(model) => self.store.embedded_count(ws, &model).await?,
             None => 0,
         };
         let articles = published.len();

@@ -81,10 +81,17 @@ impl Knowledge {
         Self::open(None, config, None, None).expect("an in-memory index always opens")
     }
 
-    pub fn embedding_model(&self) -> Option<&str> {
-        self.embedder
-            .as_ref()
-            .map(|e| e.model_for(EmbedMode::Passage))
+    /// The key stored vectors are filed under: the passage model and the
+    /// index's vector layout ([`kefu_kb::VECTOR_LAYOUT`]), so vectors
+    /// computed for another layout are recomputed rather than misread.
+    pub fn embedding_model(&self) -> Option<String> {
+        self.embedder.as_ref().map(|e| {
+            format!(
+                "{}#{}",
+                e.model_for(EmbedMode::Passage),
+                kefu_kb::VECTOR_LAYOUT
+            )
+        })
     }
 }
 
@@ -105,19 +112,6 @@ pub(crate) fn doc(a: &Article) -> ArticleDoc {
         locale: a.content.locale.clone(),
         version: a.version,
     }
-}
-
-/// The passages of an article that get a vector each: its title, each
-/// alternative question, and the start of its body.
-pub(crate) fn passages(a: &Article) -> Vec<String> {
-    let mut p = vec![a.content.title.clone()];
-    p.extend(a.content.questions.iter().cloned());
-    let body = kefu_kb::markdown::strip_markdown(&a.content.body);
-    let body: String = body.chars().take(1000).collect();
-    if !body.trim().is_empty() {
-        p.push(body);
-    }
-    p
 }
 
 impl Services {
@@ -152,7 +146,7 @@ impl Services {
                 kb.index.remove_vector(ws.0, a.id.0);
             }
         }
-        if let Some(model) = kb.embedding_model() {
+        if let Some(model) = kb.embedding_model().as_deref() {
             let live: HashMap<_, _> = found
                 .iter()
                 .filter(|a| a.is_searchable())
@@ -209,7 +203,7 @@ impl Services {
         if !gone.is_empty() {
             kb.index.remove(ws.0, &gone).map_err(internal)?;
         }
-        if let Some(model) = kb.embedding_model() {
+        if let Some(model) = kb.embedding_model().as_deref() {
             for e in self.store.embeddings(ws, model, None).await? {
                 if live.get(&e.article_id.0) == Some(&e.version) {
                     kb.index.set_vectors(ws.0, e.article_id.0, e.vectors);
@@ -277,7 +271,8 @@ impl Services {
     /// endpoint fails. Returns at once when no endpoint is configured.
     pub async fn run_embedder(&self, cancel: CancellationToken) {
         let kb = &self.knowledge;
-        let (Some(embedder), Some(model)) = (&kb.embedder, kb.embedding_model()) else {
+        let model = kb.embedding_model();
+        let (Some(embedder), Some(model)) = (&kb.embedder, model.as_deref()) else {
             return;
         };
         let first = Duration::from_secs(kb.config.embed_retry_secs.max(1));
@@ -317,7 +312,10 @@ impl Services {
         for a in &batch {
             let started = std::time::Instant::now();
             let result = tracing::Instrument::instrument(
-                embedder.embed(&passages(a), EmbedMode::Passage),
+                embedder.embed(
+                    &self.knowledge.index.vector_texts(&doc(a)),
+                    EmbedMode::Passage,
+                ),
                 tracing::info_span!("embeddings.passage"),
             )
             .await;
