@@ -59,6 +59,7 @@ impl Article {
             article_id: self.id,
             external_id: self.external_id.clone(),
             title: self.content.title.clone(),
+            anchor: None,
         }
     }
 }
@@ -100,6 +101,10 @@ pub struct ArticleRef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
     pub title: String,
+    /// The passage of the article meant (its anchor, e.g. `refund-rules`
+    /// or `p2`); `None` for the article as a whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor: Option<String>,
 }
 
 /// An article's vectors from the configured embedding model (one per

@@ -4,8 +4,14 @@
 //! 1,000 hybrid queries (384-d vectors) and prints p50/p99.
 //!
 //! ```text
-//! cargo run --release -p kefu-kb --example bench_search [-- ARTICLES [--disk] [--write DIR]]
+//! cargo run --release -p kefu-kb --example bench_search [-- ARTICLES [--disk] [--docs] [--write DIR]]
 //! ```
+//!
+//! `--docs` makes the articles documentation-shaped instead: no example
+//! questions, bodies of about 2,000 characters in three sections with
+//! headings (about six passages each, so 10,000 articles are about 60,000
+//! passages and vector rows), queries cut from body sentences. The
+//! process's resident memory is printed before and after indexing.
 //!
 //! `--write DIR` also writes the first workspace's articles as an import
 //! file (`DIR/articles.jsonl`) and the queries, one a line
@@ -160,6 +166,51 @@ impl Rng {
     }
 }
 
+/// A documentation-shaped article: a generic title, no questions, three
+/// headed sections, about 2,000 characters (zh) or 330 words (en).
+fn doc_article(rng: &mut Rng, ws: Uuid, i: u128) -> ArticleDoc {
+    let zh = i.is_multiple_of(2);
+    let mut body = String::new();
+    let target = 2000;
+    let mut sec = 0;
+    while body.chars().count() < target {
+        if body.chars().count() >= sec * target / 3 {
+            sec += 1;
+            let h = rng.phrase(zh, 2);
+            body.push_str(&format!("\n## {h}\n"));
+        }
+        let n = 6 + (rng.next() % 10) as usize;
+        body.push_str(&rng.phrase(zh, n));
+        body.push_str(if zh { "。" } else { ". " });
+        if rng.next() % 3 == 0 {
+            body.push('\n');
+        }
+    }
+    ArticleDoc {
+        workspace_id: ws,
+        article_id: Uuid::from_u128((ws.as_u128() << 64) + i),
+        external_id: Some(format!("a{i}")),
+        title: format!("Manual {}.{}", i / 50, i % 50),
+        questions: vec![],
+        body,
+        tags: vec![],
+        locale: if zh { "zh-CN".into() } else { "en".into() },
+        version: 1,
+    }
+}
+
+/// Resident memory of this process, in MiB (Linux).
+fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
 fn article(rng: &mut Rng, ws: Uuid, i: u128) -> ArticleDoc {
     let zh = i.is_multiple_of(2);
     let len = |rng: &mut Rng, lo: u64, hi: u64| (lo + rng.next() % (hi - lo)) as usize;
@@ -228,6 +279,8 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let n: u128 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10_000);
     let disk = args.iter().any(|a| a == "--disk");
+    let docs_mode = args.iter().any(|a| a == "--docs");
+    let make = if docs_mode { doc_article } else { article };
     let write = args
         .iter()
         .position(|a| a == "--write")
@@ -239,12 +292,13 @@ fn main() {
     let (ws, other) = (Uuid::from_u128(1), Uuid::from_u128(2));
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
 
+    let docs: Vec<ArticleDoc> = (0..n).map(|i| make(&mut rng, ws, i)).collect();
+    let other_docs: Vec<ArticleDoc> = (0..n / 5).map(|i| make(&mut rng, other, i)).collect();
+    let rss0 = rss_mib();
     let t0 = Instant::now();
-    let docs: Vec<ArticleDoc> = (0..n).map(|i| article(&mut rng, ws, i)).collect();
     for chunk in docs.chunks(1000) {
         kb.upsert(chunk).expect("upsert");
     }
-    let other_docs: Vec<ArticleDoc> = (0..n / 5).map(|i| article(&mut rng, other, i)).collect();
     kb.upsert(&other_docs).expect("upsert");
     let build = t0.elapsed();
     println!(
@@ -255,11 +309,14 @@ fn main() {
         if disk { "disk" } else { "RAM" }
     );
 
-    // One vector per passage, as Kefu embeds them: title, each question,
-    // body.
+    // One vector per row, as Kefu embeds them: title, each question, each
+    // passage.
     let dim = 384;
+    let mut rows = 0;
     for d in &docs {
-        let vectors = (0..2 + d.questions.len())
+        let k = kb.vector_texts(d).len();
+        rows += k;
+        let vectors = (0..k)
             .map(|_| {
                 (0..dim)
                     .map(|_| (rng.next() % 2000) as f32 / 1000.0 - 1.0)
@@ -269,10 +326,29 @@ fn main() {
         kb.set_vectors(ws, d.article_id, vectors);
     }
 
+    println!(
+        "{rows} vector rows; resident memory {rss0:.0} MiB before indexing, {:.0} MiB with the index and vectors ({} + {} articles)",
+        rss_mib(),
+        n,
+        n / 5
+    );
     let queries: Vec<String> = (0..1000)
         .map(|i: u32| {
             let zh = i.is_multiple_of(2);
-            if i % 4 < 2 {
+            if docs_mode && i % 4 < 2 {
+                // A fragment of a body sentence.
+                let d = &docs[(rng.next() % n as u64) as usize];
+                let sentence = d
+                    .body
+                    .split(['。', '.', '\n'])
+                    .filter(|x| x.chars().count() > 12 && !x.starts_with('#'))
+                    .nth((rng.next() % 5) as usize)
+                    .unwrap_or(&d.title);
+                let words: Vec<char> = sentence.chars().collect();
+                words[..words.len().min(if zh { 12 } else { 40 })]
+                    .iter()
+                    .collect()
+            } else if i % 4 < 2 {
                 let d = &docs[(rng.next() % n as u64) as usize];
                 format!("{}{}", d.questions[0], if zh { "吗？" } else { " please?" })
             } else {

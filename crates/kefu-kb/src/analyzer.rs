@@ -27,7 +27,8 @@ use crate::text::{is_cjk, normalize};
 use crate::AnalyzerOptions;
 
 /// Changes whenever tokenisation changes in a way that invalidates an index.
-pub const FINGERPRINT: &str = "kefu-kb-analyzer-3;jieba-0.11-search-hmm;bigram;snowball-en;stop-2";
+pub const FINGERPRINT: &str =
+    "kefu-kb-analyzer-4;jieba-0.11-search-hmm;bigram;word-pairs;snowball-en;stop-3";
 
 static JIEBA: LazyLock<Jieba> = LazyLock::new(Jieba::new);
 static STEMMER: LazyLock<Stemmer> = LazyLock::new(|| Stemmer::create(Algorithm::English));
@@ -43,7 +44,9 @@ pub fn warm_up() {
 pub struct Tokens {
     /// jieba words and stemmed English words (stop words removed), in order.
     pub words: Vec<String>,
-    /// Overlapping Han character bigrams (and lone Han characters).
+    /// Overlapping Han character bigrams (and lone Han characters), and
+    /// pairs of adjacent Latin words (`"version number"`, stop words
+    /// skipped): the proximity evidence, in the lower-weighted fields.
     pub bigrams: Vec<String>,
 }
 
@@ -57,26 +60,34 @@ pub fn analyze_normalized(norm: &str) -> Tokens {
     let mut toks = Tokens::default();
     let mut run = String::new();
     let mut run_is_cjk = false;
+    // The previous Latin word, for word pairs; cleared at a clause end.
+    let mut prev: Option<String> = None;
     for c in norm.chars() {
         let cjk = is_cjk(c);
         let word = cjk || c.is_alphanumeric() || (c == '\'' && !run.is_empty() && !run_is_cjk);
         if !word || (cjk != run_is_cjk && !run.is_empty()) {
-            flush(&mut run, run_is_cjk, &mut toks);
+            flush(&mut run, run_is_cjk, &mut toks, &mut prev);
         }
         if word {
             run_is_cjk = cjk;
             run.push(c);
+        } else if matches!(
+            c,
+            '\n' | ',' | ';' | ':' | '!' | '?' | '(' | ')' | '，' | '；' | '：' | '！' | '？'
+        ) {
+            prev = None;
         }
     }
-    flush(&mut run, run_is_cjk, &mut toks);
+    flush(&mut run, run_is_cjk, &mut toks, &mut prev);
     toks
 }
 
-fn flush(run: &mut String, cjk: bool, toks: &mut Tokens) {
+fn flush(run: &mut String, cjk: bool, toks: &mut Tokens, prev: &mut Option<String>) {
     if run.is_empty() {
         return;
     }
     if cjk {
+        *prev = None;
         for t in JIEBA.cut_for_search(run, true) {
             if !ZH_STOP.contains(&t.word) {
                 toks.words.push(t.word.to_string());
@@ -93,8 +104,11 @@ fn flush(run: &mut String, cjk: bool, toks: &mut Tokens) {
         let word = run.trim_end_matches('\'');
         let word = word.strip_suffix("'s").unwrap_or(word);
         if !word.is_empty() && !EN_STOP.contains(&word) {
-            let stem = STEMMER.stem(word);
-            toks.words.push(stem.into_owned());
+            let stem = STEMMER.stem(word).into_owned();
+            if let Some(p) = prev.replace(stem.clone()) {
+                toks.bigrams.push(format!("{p} {stem}"));
+            }
+            toks.words.push(stem);
         }
     }
     run.clear();
@@ -103,16 +117,138 @@ fn flush(run: &mut String, cjk: bool, toks: &mut Tokens) {
 /// English function words (a short, conventional list: articles, pronouns,
 /// auxiliaries, prepositions, conjunctions).
 const EN_STOP: &[&str] = &[
-    "a", "an", "the", "and", "or", "but", "if", "of", "to", "in", "on", "at", "by", "for", "with",
-    "from", "as", "into", "about", "is", "are", "was", "were", "be", "been", "being", "am", "do",
-    "does", "did", "doing", "have", "has", "had", "having", "i", "me", "my", "we", "our", "us",
-    "you", "your", "he", "him", "his", "she", "her", "it", "its", "they", "them", "their", "this",
-    "that", "these", "those", "there", "here", "so", "than", "too", "very", "just", "also", "can",
-    "could", "would", "should", "will", "shall", "may", "might", "must", "please", "thank",
-    "thanks", "ok", "okay", "yes", "no", "not", "any", "some", "all", "what", "which", "who",
-    "whom", "whose", "why", "then", "s", "t", "d", "ll", "re", "ve", "m", "n't", "don't", "i'm",
-    "it's", "that's", "what's", "let", "know", "tell", "need", "want", "like", "get", "got",
-    "great", "good", "sure", "well", "oh", "hi", "hello",
+    "a",
+    "an",
+    "the",
+    "and",
+    "or",
+    "but",
+    "if",
+    "of",
+    "to",
+    "in",
+    "on",
+    "at",
+    "by",
+    "for",
+    "with",
+    "from",
+    "as",
+    "into",
+    "about",
+    "is",
+    "are",
+    "was",
+    "were",
+    "be",
+    "been",
+    "being",
+    "am",
+    "do",
+    "does",
+    "did",
+    "doing",
+    "have",
+    "has",
+    "had",
+    "having",
+    "i",
+    "me",
+    "my",
+    "we",
+    "our",
+    "us",
+    "you",
+    "your",
+    "he",
+    "him",
+    "his",
+    "she",
+    "her",
+    "it",
+    "its",
+    "they",
+    "them",
+    "their",
+    "this",
+    "that",
+    "these",
+    "those",
+    "there",
+    "here",
+    "so",
+    "than",
+    "too",
+    "very",
+    "just",
+    "also",
+    "can",
+    "could",
+    "would",
+    "should",
+    "will",
+    "shall",
+    "may",
+    "might",
+    "must",
+    "please",
+    "thank",
+    "thanks",
+    "ok",
+    "okay",
+    "yes",
+    "no",
+    "not",
+    "any",
+    "some",
+    "all",
+    "what",
+    "which",
+    "who",
+    "whom",
+    "whose",
+    "why",
+    "then",
+    "s",
+    "t",
+    "d",
+    "ll",
+    "re",
+    "ve",
+    "m",
+    "n't",
+    "don't",
+    "i'm",
+    "it's",
+    "that's",
+    "what's",
+    "let",
+    "know",
+    "tell",
+    "need",
+    "want",
+    "like",
+    "get",
+    "got",
+    "great",
+    "good",
+    "sure",
+    "well",
+    "oh",
+    "hi",
+    "hello",
+    "how",
+    "when",
+    "where",
+    "whether",
+    "way",
+    "possible",
+    "anyone",
+    "someone",
+    "something",
+    "ever",
+    "else",
+    "really",
 ];
 
 /// Chinese function words and conversational fillers.
@@ -206,6 +342,15 @@ const ZH_STOP: &[&str] = &[
     "查一下",
     "看",
     "看看",
+    "为何",
+    "是否",
+    "能否",
+    "哪些",
+    "哪个",
+    "怎么办",
+    "怎么样",
+    "时候",
+    "应该",
 ];
 
 #[cfg(test)]
@@ -228,7 +373,9 @@ mod tests {
     fn english_stemming_and_stop_words() {
         let t = a("Refunds, REFUNDING and the refund's status");
         assert_eq!(t.words, vec!["refund", "refund", "refund", "status"]);
-        assert!(t.bigrams.is_empty());
+        // Adjacent words pair up (stop words skipped); a comma ends a clause.
+        assert_eq!(t.bigrams, vec!["refund refund", "refund status"]);
+        assert_eq!(a("beta test, version").bigrams, vec!["beta test"]);
     }
 
     #[test]

@@ -49,7 +49,7 @@ use serde::{Deserialize, Serialize};
 use crate::Retrieval;
 
 /// Number of model inputs ([`Features::vector`]).
-pub const NF: usize = 8;
+pub const NF: usize = 10;
 
 /// The per-hit inputs of the confidence model.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -68,6 +68,14 @@ pub struct Features {
     /// IDF-weighted share of the query words found in the hit's chosen
     /// passage or its title.
     pub pcover: f32,
+    /// The lexical gap relative to the best score: `(lex − best other) /
+    /// max(lex, best other)` — scale-free, so it means the same for a
+    /// short question match and a long-passage match.
+    pub rel_gap: f32,
+    /// 1 when the hit's best sub-document is its title or a stored
+    /// question, 0 when it is a body passage (documentation-shaped
+    /// knowledge matches through passages).
+    pub via_question: f32,
     /// Whether a query vector and article vectors took part.
     pub semantic: bool,
     pub sem: f32,
@@ -106,6 +114,8 @@ impl Features {
                 0.0
             },
             self.pcover.clamp(0.0, 1.0),
+            self.rel_gap.clamp(-1.0, 1.0),
+            self.via_question.clamp(0.0, 1.0),
         ]
     }
 }
@@ -121,22 +131,50 @@ impl Model {
 
 /// Coefficients for lexical-only retrieval (fitted on zh + en tuning sets).
 pub const LEXICAL_MODEL: Model = Model {
-    bias: -4.63,
-    weights: [0.0, 3.74, 0.0, 4.00, 0.76, 0.0, 0.0, 0.0],
+    bias: -5.87,
+    weights: [0.0, 2.69, 0.0, 2.80, 1.08, 0.0, 0.0, 1.47, 0.43, 1.83],
 };
 
 /// Coefficients when a query vector is available.
 pub const HYBRID_MODEL: Model = Model {
     bias: -5.45,
-    weights: [0.0, 3.137, 0.0, 3.51, 0.768, 1.66, 0.703, 0.0],
+    weights: [0.0, 3.137, 0.0, 3.51, 0.768, 1.66, 0.703, 0.0, 0.0, 0.0],
 };
 
-/// The model used for a hit with these features.
-pub fn model_for(f: &Features) -> &'static Model {
+/// Coefficients of "the article asked for is among the top three" —
+/// what a suggestion needs — lexical only.
+pub const LEXICAL_TOP3_MODEL: Model = Model {
+    bias: -5.52,
+    weights: [0.0, 2.50, 0.0, 4.56, 1.27, 0.0, 0.0, 1.04, -0.60, 2.07],
+};
+
+/// The same with a query vector.
+pub const HYBRID_TOP3_MODEL: Model = Model {
+    bias: -5.52,
+    weights: [0.0, 2.50, 0.0, 4.56, 1.27, 0.0, 0.0, 1.04, -0.60, 2.07],
+};
+
+/// The two models of one retrieval mode.
+#[derive(Debug, Clone, Copy)]
+pub struct Models {
+    /// P(the top hit is the article asked for): the answer decision.
+    pub top1: Model,
+    /// P(the article asked for is in the top three): the suggest decision.
+    pub top3: Model,
+}
+
+/// The models used for a hit with these features.
+pub fn model_for(f: &Features) -> Models {
     if f.semantic {
-        &HYBRID_MODEL
+        Models {
+            top1: HYBRID_MODEL,
+            top3: HYBRID_TOP3_MODEL,
+        }
     } else {
-        &LEXICAL_MODEL
+        Models {
+            top1: LEXICAL_MODEL,
+            top3: LEXICAL_TOP3_MODEL,
+        }
     }
 }
 
@@ -167,14 +205,16 @@ pub enum Decision {
     Handoff,
 }
 
-/// Answer ≥ `answer`; suggest ≥ `suggest`; otherwise hand off (also when
-/// there is no hit).
+/// Answer when the top hit's confidence is ≥ `answer`; else suggest the
+/// top three when the confidence that the right article is among them
+/// ([`Retrieval::suggest_confidence`]) is ≥ `suggest`; otherwise hand off
+/// (also when there is no hit).
 pub fn decide(r: &Retrieval, t: &Thresholds) -> Decision {
     if r.hits.is_empty() {
         Decision::Handoff
     } else if r.confidence >= t.answer {
         Decision::Answer
-    } else if r.confidence >= t.suggest {
+    } else if r.suggest_confidence.max(r.confidence) >= t.suggest {
         Decision::Suggest
     } else {
         Decision::Handoff
@@ -199,6 +239,7 @@ mod tests {
                 passage: String::new(),
             }],
             confidence: conf,
+            suggest_confidence: conf,
         }
     }
 

@@ -175,6 +175,10 @@ pub struct Retrieval {
     pub hits: Vec<Hit>,
     /// Calibrated confidence of `hits[0]`; 0 when there are no hits.
     pub confidence: f32,
+    /// Calibrated probability that the article asked for is among the
+    /// first three hits (what a suggestion offers); 0 without hits.
+    #[serde(default)]
+    pub suggest_confidence: f32,
 }
 
 /// One ranked article.

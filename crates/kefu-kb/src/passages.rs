@@ -137,7 +137,9 @@ fn sections(body: &str) -> Vec<Section> {
             code.push_str(line);
             if trimmed.starts_with("```") || trimmed.starts_with("~~~") {
                 let done = fence.take().unwrap_or_default();
-                out.last_mut().map(|s| s.units.push(done));
+                if let Some(s) = out.last_mut() {
+                    s.units.push(done);
+                }
             }
             continue;
         }
@@ -153,11 +155,13 @@ fn sections(body: &str) -> Vec<Section> {
             continue;
         }
         if !trimmed.is_empty() {
-            out.last_mut().map(|s| s.units.push(line.to_string()));
+            if let Some(s) = out.last_mut() {
+                s.units.push(line.to_string());
+            }
         }
     }
-    if let Some(code) = fence {
-        out.last_mut().map(|s| s.units.push(code));
+    if let (Some(code), Some(s)) = (fence, out.last_mut()) {
+        s.units.push(code);
     }
     out.retain(|s| s.heading.is_some() || !s.units.is_empty());
     out

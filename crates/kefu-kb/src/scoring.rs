@@ -27,6 +27,8 @@ pub(crate) struct Cand {
     /// Best lexical passage, and the passage of the best vector row.
     pub passage: Option<usize>,
     pub sem_passage: Option<usize>,
+    /// The best lexical sub-document is the title or a question.
+    pub via_question: bool,
 }
 
 /// Query tokens with their counts, in first-seen order.

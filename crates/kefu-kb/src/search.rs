@@ -87,7 +87,7 @@ impl Default for SearchParams {
             fusion: Fusion::LinearMinMax,
             lex_weight: 0.5,
             dcover_weight: 1.0,
-            second_weight: 0.2,
+            second_weight: 0.0,
             locale_penalty: 0.9,
             lexical_model: None,
             hybrid_model: None,
@@ -150,6 +150,7 @@ impl KbIndex {
                 c.lex = lx.score / self_sc;
                 c.rank_lex = c.lex;
                 c.passage = lx.passage;
+                c.via_question = !lx.best_is_passage;
                 if p.dcover_weight != 0.0 {
                     if let Some(e) = ws.articles.get(&id) {
                         c.rank_lex += p.dcover_weight * doc_coverage(&ws.stats, &words, e);
@@ -245,6 +246,11 @@ impl KbIndex {
                 dcover: doc_coverage(&ws.stats, &words, e),
                 matched: matched(&ws.stats, &words, e),
                 pcover: passage_coverage(&ws.stats, &words, e, pi),
+                rel_gap: {
+                    let o = if c.lex >= lex1 { lex2 } else { lex1 };
+                    (c.lex - o) / c.lex.max(o).max(1e-6)
+                },
+                via_question: f32::from(u8::from(c.via_question)),
                 semantic,
                 sem: c.sem.unwrap_or(0.0),
                 sem_gap: c.sem.map_or(-0.5, |s| other(s, sem1, sem2)),
@@ -252,8 +258,11 @@ impl KbIndex {
             };
             let model = match (semantic, p.lexical_model, p.hybrid_model) {
                 (false, Some(m), _) | (true, _, Some(m)) => m,
-                _ => *model_for(&f),
+                _ => model_for(&f).top1,
             };
+            if out.retrieval.hits.is_empty() {
+                out.retrieval.suggest_confidence = model_for(&f).top3.predict(&f);
+            }
             out.retrieval.hits.push(Hit {
                 article_id: id,
                 external_id: e.doc.external_id.clone(),
@@ -269,6 +278,11 @@ impl KbIndex {
             out.features.push(f);
         }
         out.retrieval.confidence = out.retrieval.hits.first().map_or(0.0, |h| h.confidence);
+        // Three hits holding the right one are at least as likely as one.
+        out.retrieval.suggest_confidence = out
+            .retrieval
+            .suggest_confidence
+            .max(out.retrieval.confidence);
         Ok(out)
     }
 
@@ -331,6 +345,7 @@ impl KbIndex {
         struct Acc {
             first: f32,
             second: f32,
+            first_is_passage: bool,
             passage: Option<(usize, f32)>,
         }
         let mut best: HashMap<Uuid, Acc> = HashMap::new();
@@ -359,6 +374,7 @@ impl KbIndex {
             if score > e.first {
                 e.second = e.first;
                 e.first = score;
+                e.first_is_passage = passage.is_some();
             } else if score > e.second {
                 e.second = score;
             }
@@ -376,6 +392,7 @@ impl KbIndex {
                     LexArticle {
                         score: a.first + p.second_weight * a.second,
                         passage: a.passage.map(|x| x.0),
+                        best_is_passage: a.first_is_passage,
                     },
                 )
             })
@@ -388,4 +405,7 @@ pub(crate) struct LexArticle {
     pub score: f32,
     /// Its best-scoring passage, if a passage matched at all.
     pub passage: Option<usize>,
+    /// Whether its best sub-document is a passage (not the title or a
+    /// question).
+    pub best_is_passage: bool,
 }

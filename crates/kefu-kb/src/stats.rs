@@ -263,3 +263,33 @@ impl Bm25StatisticsProvider for StatsProvider<'_> {
         Ok(u64::from(df).min(self.stats.num_docs))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vector_rows_map_to_passages_after_title_and_questions() {
+        let doc = ArticleDoc {
+            workspace_id: uuid::Uuid::nil(),
+            article_id: uuid::Uuid::nil(),
+            external_id: None,
+            title: "退款".into(),
+            questions: vec!["怎么退款".into(), "  ".into(), "退款多久到账".into()],
+            body: "## 规则\n七天无理由。\n## 到账\n三个工作日。".into(),
+            tags: vec![],
+            locale: "zh-CN".into(),
+            version: 1,
+        };
+        let e = ArticleEntry::analyze(doc, &AnalyzerOptions::default(), &PassageParams::default());
+        let rows = e.vector_texts();
+        // Title, two non-blank questions, two passages with their headings.
+        assert_eq!(rows.len(), 5, "{rows:?}");
+        assert_eq!(rows[3], "规则\n七天无理由。");
+        assert_eq!(e.row_passage(0), None);
+        assert_eq!(e.row_passage(2), None);
+        assert_eq!(e.row_passage(3), Some(0));
+        assert_eq!(e.row_passage(4), Some(1));
+        assert_eq!(e.row_passage(5), None);
+    }
+}

@@ -35,6 +35,8 @@ struct Run {
     feats: Vec<Option<Features>>,
     /// The top hit is the expected article.
     labels: Vec<bool>,
+    /// The expected article is among the top three.
+    labels3: Vec<bool>,
     conf: Vec<f32>,
 }
 
@@ -49,6 +51,7 @@ fn run(
         outcomes: vec![],
         feats: vec![],
         labels: vec![],
+        labels3: vec![],
         conf: vec![],
     };
     for (i, c) in set.cases.iter().enumerate() {
@@ -69,6 +72,10 @@ fn run(
             c.expected_external_id.is_some()
                 && ranked.first().cloned().flatten() == c.expected_external_id,
         );
+        r.labels3.push(
+            c.expected_external_id.is_some()
+                && ranked.iter().take(3).any(|x| x == &c.expected_external_id),
+        );
         r.feats.push(d.features.first().copied());
         r.conf.push(d.retrieval.confidence);
         r.outcomes.push(Outcome {
@@ -79,18 +86,19 @@ fn run(
     r
 }
 
-/// The outcomes with the decision re-taken from `conf` at `t`.
-fn redecide(r: &Run, conf: &[f32], t: &Thresholds) -> Vec<Outcome> {
+/// The outcomes with the decision re-taken from `conf` (top hit right)
+/// and `conf3` (right article among the top three) at `t`.
+fn redecide(r: &Run, conf: &[f32], conf3: &[f32], t: &Thresholds) -> Vec<Outcome> {
     r.outcomes
         .iter()
-        .zip(conf)
-        .map(|(o, &c)| Outcome {
+        .zip(conf.iter().zip(conf3))
+        .map(|(o, (&c, &c3))| Outcome {
             ranked_external_ids: o.ranked_external_ids.clone(),
             decision: if o.ranked_external_ids.is_empty() {
                 Decision::Handoff
             } else if c >= t.answer {
                 Decision::Answer
-            } else if c >= t.suggest {
+            } else if c3 >= t.suggest {
                 Decision::Suggest
             } else {
                 Decision::Handoff
@@ -362,19 +370,24 @@ fn fit(
             run(kb, s, qv, p, t)
         })
         .collect();
-    let data = |i: usize| -> Vec<([f32; NF], bool)> {
+    let data = |i: usize, top3: bool| -> Vec<([f32; NF], bool)> {
+        let labels = if top3 {
+            &runs[i].labels3
+        } else {
+            &runs[i].labels
+        };
         runs[i]
             .feats
             .iter()
-            .zip(&runs[i].labels)
+            .zip(labels)
             .map(|(f, &l)| (f.unwrap_or_default().vector(), l))
             .collect()
     };
     // Every set weighs the same in a pooled fit, whatever its size.
-    let pooled = |skip: Option<usize>| -> Vec<([f32; NF], bool)> {
+    let pooled = |skip: Option<usize>, top3: bool| -> Vec<([f32; NF], bool)> {
         let mut out = Vec::new();
         for i in (0..sets.len()).filter(|&i| Some(i) != skip) {
-            let d = data(i);
+            let d = data(i, top3);
             let reps = (2000 / d.len().max(1)).max(1);
             for _ in 0..reps {
                 out.extend(d.iter().copied());
@@ -382,35 +395,86 @@ fn fit(
         }
         out
     };
-    let dims: Vec<usize> = if hybrid {
-        vec![1, 3, 4, 5, 6, 7]
-    } else {
-        vec![1, 3, 4, 7]
-    };
+    let dims: Vec<usize> = std::env::var("DIMS")
+        .ok()
+        .map(|v| v.split(',').map(|x| x.parse().expect("dim")).collect())
+        .unwrap_or_else(|| {
+            if hybrid {
+                vec![1, 3, 4, 5, 6, 7, 8, 9]
+            } else {
+                vec![1, 3, 4, 7, 8, 9]
+            }
+        })
+        .into_iter()
+        .filter(|&d| hybrid || !(5..=6).contains(&d))
+        .collect();
     let mode = if hybrid { "hybrid" } else { "lexical" };
-    println!("\n== fit {mode}: each set with the model fitted on the others ==");
+    let predict = |m: &Model, si: usize| -> Vec<f32> {
+        runs[si]
+            .feats
+            .iter()
+            .map(|f| f.map_or(0.0, |f| m.predict(&f)))
+            .collect()
+    };
+    println!("\n== fit {mode} (dims {dims:?}): each set with the models fitted on the others ==");
     println!("{}", header());
+    let mut held: Vec<(Vec<f32>, Vec<f32>)> = Vec::new();
     for (si, s) in sets.iter().enumerate() {
-        let m = fit_logistic(&pooled(Some(si)), &dims);
-        let conf: Vec<f32> = runs[si]
-            .feats
-            .iter()
-            .map(|f| f.map_or(0.0, |f| m.predict(&f)))
-            .collect();
-        let rep = Report::compute(&s.cases, &redecide(&runs[si], &conf, t));
-        println!("{}", line(&s.name, mode, &rep, curves(s, &conf)));
+        let m = fit_logistic(&pooled(Some(si), false), &dims);
+        let m3 = fit_logistic(&pooled(Some(si), true), &dims);
+        let (conf, conf3) = (predict(&m, si), predict(&m3, si));
+        let rep = Report::compute(&s.cases, &redecide(&runs[si], &conf, &conf3, t));
+        println!("{}", line(&s.name, mode, &rep, curves(s, &conf3)));
+        held.push((conf, conf3));
     }
-    let all = fit_logistic(&pooled(None), &dims);
+    // Threshold grid on the held-out confidences: per set, answer
+    // precision / outright at each answer threshold, and coverage /
+    // off-topic handoff at each suggest threshold.
+    println!("answer threshold: held-out precision/outright per set");
+    for a in [0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9] {
+        let mut l = format!("  {a:.2}:");
+        for (si, s) in sets.iter().enumerate() {
+            let tt = Thresholds {
+                answer: a,
+                suggest: 2.0,
+            };
+            let rep = Report::compute(
+                &s.cases,
+                &redecide(&runs[si], &held[si].0, &held[si].1, &tt),
+            );
+            l += &format!(
+                " {} {:.3}/{:.3}",
+                s.name, rep.answer_precision, rep.outright
+            );
+        }
+        println!("{l}");
+    }
+    println!("suggest threshold: held-out coverage/off-topic handoff per set");
+    for sg in [0.1, 0.2, 0.3, 0.4, 0.5, 0.6] {
+        let mut l = format!("  {sg:.2}:");
+        for (si, s) in sets.iter().enumerate() {
+            let tt = Thresholds {
+                answer: 2.0,
+                suggest: sg,
+            };
+            let rep = Report::compute(
+                &s.cases,
+                &redecide(&runs[si], &held[si].0, &held[si].1, &tt),
+            );
+            l += &format!(
+                " {} {:.3}/{:.3}",
+                s.name, rep.coverage, rep.off_topic_handoff
+            );
+        }
+        println!("{l}");
+    }
+    let all = fit_logistic(&pooled(None, false), &dims);
+    let all3 = fit_logistic(&pooled(None, true), &dims);
     let cur = if hybrid { HYBRID_MODEL } else { LEXICAL_MODEL };
-    println!("current: {cur:?}\nfit on all sets: {all:?}");
-    let m: Model = all;
+    println!("current: {cur:?}\nfit on all sets, top 1: {all:?}\nfit on all sets, top 3: {all3:?}");
     for (si, s) in sets.iter().enumerate() {
-        let conf: Vec<f32> = runs[si]
-            .feats
-            .iter()
-            .map(|f| f.map_or(0.0, |f| m.predict(&f)))
-            .collect();
-        let rep = Report::compute(&s.cases, &redecide(&runs[si], &conf, t));
-        println!("{}", line(&s.name, "all-fit", &rep, curves(s, &conf)));
+        let (conf, conf3) = (predict(&all, si), predict(&all3, si));
+        let rep = Report::compute(&s.cases, &redecide(&runs[si], &conf, &conf3, t));
+        println!("{}", line(&s.name, "all-fit", &rep, curves(s, &conf3)));
     }
 }

@@ -267,6 +267,7 @@ impl Services {
                     article_id: ArticleId(h.article_id),
                     external_id: h.external_id.clone(),
                     title: h.title.clone(),
+                    anchor: h.anchor.clone(),
                 })
                 .collect()
         };
@@ -301,6 +302,16 @@ impl Services {
         }
         let top = &answer.citations[0];
         let article = self.store.get_article(ws, top.article_id).await?;
+        // The passage each hit matched with (its article's head when the
+        // hit carries none), so the answer is written from the part that
+        // answers, not from the start of a long article.
+        let passage_of = |a: &Article| -> String {
+            r.hits
+                .iter()
+                .find(|h| h.article_id == a.id.0 && !h.passage.is_empty())
+                .map(|h| h.passage.clone())
+                .unwrap_or_else(|| kefu_kb::markdown::strip_markdown(&a.content.body))
+        };
         if let Some(llm) = &self.knowledge.llm {
             let mut sources = vec![article.clone()];
             for h in r
@@ -317,7 +328,7 @@ impl Services {
                 .iter()
                 .map(|a| Passage {
                     title: a.content.title.clone(),
-                    text: kefu_kb::markdown::strip_markdown(&a.content.body),
+                    text: passage_of(a),
                 })
                 .collect();
             let locale = if chinese(question) { "zh-CN" } else { "en" };
@@ -350,7 +361,15 @@ impl Services {
                         .cited
                         .iter()
                         .filter_map(|i| sources.get(*i))
-                        .map(Article::reference)
+                        .map(|a| {
+                            let mut rf = a.reference();
+                            rf.anchor = r
+                                .hits
+                                .iter()
+                                .find(|h| h.article_id == a.id.0)
+                                .and_then(|h| h.anchor.clone());
+                            rf
+                        })
                         .collect();
                     if !cited.is_empty() {
                         answer.citations = cited;
@@ -364,7 +383,13 @@ impl Services {
             }
         }
         let max = self.chat.max_message_chars;
-        let mut body = article.content.body.clone();
+        // A one-passage article is answered whole, in its own Markdown; a
+        // longer one with the passage that matched.
+        let mut body = if kefu_kb::passages::split(&article.content.body).len() <= 1 {
+            article.content.body.clone()
+        } else {
+            passage_of(&article)
+        };
         if body.chars().count() > max {
             body = body.chars().take(max.saturating_sub(1)).collect::<String>() + "…";
         }

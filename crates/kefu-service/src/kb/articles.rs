@@ -336,6 +336,7 @@ impl Services {
                     article_id: h.article_id.into(),
                     external_id: h.external_id,
                     title: h.title,
+                    anchor: h.anchor.clone(),
                 },
                 score: h.score,
                 snippet: h.snippet,
