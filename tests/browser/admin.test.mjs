@@ -2,7 +2,8 @@
 // server: the first-run path (create an inbox, its snippet and demo link),
 // the knowledge-base editor (Markdown preview, publish) with "test the
 // bot" answering from the new article, and analytics showing a resolved
-// conversation with its CSAT rating; screenshots in both languages.
+// conversation with its CSAT rating and the bot's verified resolution with
+// its definition; screenshots in both languages.
 //
 // Run: cd tests/browser && KEFU_ASSETS_DIR=../../crates/kefu-http/assets node --test admin.test.mjs
 //
@@ -357,6 +358,39 @@ test('analytics shows a resolved conversation with its CSAT rating', async () =>
       await page.click('.range-form button[data-days="7"]');
       await page.waitForFunction(() => document.querySelectorAll('.chart-by-day .chart-bar').length === 7);
       await screenshot(page, shot);
+    });
+  }
+});
+
+test('analytics shows the bot\'s verified resolution with its definition', async () => {
+  // A visitor on the bot's inbox asks; the bot answers from the article
+  // written above, and the visitor marks the answer helpful: a confirmed
+  // resolution, decided at once (no window to wait for).
+  const inbox = (await call('GET', `/api/v1/workspaces/${ws}/inboxes`, undefined, 200)).find((i) => i.name === 'Website');
+  const session = await call('POST', '/api/v1/widget/sessions', { widget_key: inbox.widget_key, locale: 'en' }, 201, null);
+  const vt = session.visitor_token;
+  const msg = await call('POST', '/api/v1/widget/messages', { client_msg_id: randomUUID(), body: 'How can I return an item?' }, 201, vt);
+  const reply = await until(async () => {
+    const page = await call('GET', `/api/v1/widget/conversations/${msg.conversation_id}/messages?after_seq=${msg.seq}`, undefined, 200, vt);
+    return page.items.find((m) => m.sender.type === 'bot');
+  }, 'the bot\'s answer');
+  assert.equal(reply.decision, 'answer', JSON.stringify(reply));
+  await call('POST', `/api/v1/widget/conversations/${msg.conversation_id}/messages/${reply.id}/feedback`, { helpful: true }, 200, vt);
+
+  for (const [locale, definition] of [['zh-CN', /24 小时.*Intercom、Zendesk/], ['en-US', /within 24 hours of its last answer.*Intercom and Zendesk/]]) {
+    await withConsole('#/analytics', { locale }, async (page) => {
+      const figure = page.locator('[data-kpi=bot-resolution]');
+      await figure.locator('.kpi-value').waitFor();
+      assert.equal((await figure.locator('.kpi-value').textContent()).trim(), '100%');
+      assert.equal(await figure.locator('[role=meter]').getAttribute('aria-valuenow'), '100');
+      // The definition: a tooltip on the figure and a note in the bot card,
+      // with the server's window (24 hours by default).
+      assert.match(await figure.getAttribute('title'), definition);
+      assert.match(await page.locator('.bot-card [data-definition=bot-resolution]').textContent(), definition);
+      const cell = async (row) => (await page.locator(`.bot-card tr[data-row=${row}] td`).textContent()).trim();
+      assert.deepEqual([await cell('resolved'), await cell('confirmed'), await cell('silent'), await cell('pending')], ['1', '1', '0', '0']);
+      // Containment sits next to it, counted as before.
+      assert.equal((await page.locator('[data-kpi=containment] .kpi-value').textContent()).trim(), '100%');
     });
   }
 });

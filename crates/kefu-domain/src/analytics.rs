@@ -35,6 +35,50 @@ pub struct ConversationFacts {
     /// The latest resolution (`None` while open).
     pub resolved_at: Option<DateTime<Utc>>,
     pub rating: Option<u8>,
+    /// What the bot's answers led to (all empty when the bot never
+    /// answered).
+    pub bot_answers: BotAnswerFacts,
+}
+
+/// A conversation's bot answers and what the visitor did after them: the
+/// facts behind [`ConversationFacts::bot_outcome`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BotAnswerFacts {
+    /// The bot's last outright answer (decision `answer`); `None`: it never
+    /// answered outright.
+    pub last_answer_at: Option<DateTime<Utc>>,
+    /// The visitor marked one of the answers "helpful: yes".
+    pub confirmed: bool,
+    /// The visitor marked the last answer "helpful: no".
+    pub last_answer_unhelpful: bool,
+    /// The visitor's first message in this conversation after the last
+    /// answer.
+    pub visitor_back_at: Option<DateTime<Utc>>,
+    /// The first conversation the same contact started (in any inbox of the
+    /// workspace) after the last answer.
+    pub next_conversation_at: Option<DateTime<Utc>>,
+}
+
+/// What became of a bot conversation (see `docs/api.md`, Analytics):
+/// verified automated resolution as Intercom and Zendesk count it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BotOutcome {
+    /// Resolved: the visitor said an answer helped, and no person was needed.
+    Confirmed,
+    /// Resolved: the bot answered, no person was needed, and the visitor
+    /// did not come back within the window after the last answer.
+    Silent,
+    /// Not decided yet: the window has not passed.
+    Pending,
+    /// Not resolved by the bot: it reached a person, the bot never
+    /// answered, or the visitor came back within the window.
+    Unresolved,
+}
+
+impl BotOutcome {
+    pub fn resolved(self) -> bool {
+        matches!(self, Self::Confirmed | Self::Silent)
+    }
 }
 
 impl ConversationFacts {
@@ -54,6 +98,46 @@ impl ConversationFacts {
     /// A bot conversation that never needed a person.
     pub fn contained(&self) -> bool {
         self.started_with_bot && self.human_at.is_none()
+    }
+
+    /// Whether the bot resolved it, as of `now`, with `window` as the time
+    /// the visitor has to come back; `None` unless it began with the bot.
+    ///
+    /// Reaching a person (for any reason) means unresolved. Otherwise a
+    /// "helpful: yes" confirms it. Without one, the window runs from the
+    /// bot's last answer (from the start while there is none): the visitor
+    /// came back if, within it, they wrote again in the conversation,
+    /// started another one, or marked the last answer unhelpful; if they did
+    /// not and the window has passed, the bot's answer is taken to have
+    /// resolved it (silent); until then it is pending.
+    pub fn bot_outcome(&self, window: chrono::Duration, now: DateTime<Utc>) -> Option<BotOutcome> {
+        if !self.started_with_bot {
+            return None;
+        }
+        if self.human_at.is_some() {
+            return Some(BotOutcome::Unresolved);
+        }
+        let b = &self.bot_answers;
+        let Some(answer) = b.last_answer_at else {
+            return Some(if now < self.created_at + window {
+                BotOutcome::Pending
+            } else {
+                BotOutcome::Unresolved
+            });
+        };
+        if b.confirmed {
+            return Some(BotOutcome::Confirmed);
+        }
+        let deadline = answer + window;
+        let within = |t: Option<DateTime<Utc>>| t.is_some_and(|t| t <= deadline);
+        if b.last_answer_unhelpful || within(b.visitor_back_at) || within(b.next_conversation_at) {
+            return Some(BotOutcome::Unresolved);
+        }
+        Some(if now < deadline {
+            BotOutcome::Pending
+        } else {
+            BotOutcome::Silent
+        })
     }
 }
 
@@ -136,6 +220,7 @@ mod tests {
             first_response_at: Some(mins(5)),
             resolved_at: Some(mins(30)),
             rating: None,
+            bot_answers: BotAnswerFacts::default(),
         };
         assert_eq!(f.first_response_secs(), Some(180.0));
         assert_eq!(f.resolution_secs(), Some(1800.0));
@@ -147,5 +232,117 @@ mod tests {
         };
         assert!(bot_only.contained());
         assert_eq!(bot_only.first_response_secs(), None);
+    }
+
+    #[test]
+    fn bot_outcomes_follow_the_verified_resolution_rules() {
+        let t0 = DateTime::parse_from_rfc3339("2026-11-26T08:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let hours = |h: i64| t0 + chrono::Duration::hours(h);
+        let day = chrono::Duration::hours(24);
+        let answered = ConversationFacts {
+            id: ConversationId::new(),
+            created_at: t0,
+            assignee_id: None,
+            team_id: None,
+            started_with_bot: true,
+            human_at: None,
+            first_response_at: None,
+            resolved_at: None,
+            rating: None,
+            bot_answers: BotAnswerFacts {
+                last_answer_at: Some(hours(1)),
+                ..BotAnswerFacts::default()
+            },
+        };
+        let with = |f: &dyn Fn(&mut ConversationFacts)| {
+            let mut c = answered.clone();
+            f(&mut c);
+            c
+        };
+        use BotOutcome::*;
+        let cases: Vec<(&str, ConversationFacts, DateTime<Utc>, Option<BotOutcome>)> = vec![
+            (
+                "within the window",
+                answered.clone(),
+                hours(24),
+                Some(Pending),
+            ),
+            (
+                "the window just passed",
+                answered.clone(),
+                hours(25),
+                Some(Silent),
+            ),
+            (
+                "confirmed at once",
+                with(&|c| c.bot_answers.confirmed = true),
+                hours(2),
+                Some(Confirmed),
+            ),
+            (
+                "a person was needed, helpful or not",
+                with(&|c| {
+                    c.bot_answers.confirmed = true;
+                    c.human_at = Some(hours(3));
+                }),
+                hours(30),
+                Some(Unresolved),
+            ),
+            (
+                "wrote again within the window",
+                with(&|c| c.bot_answers.visitor_back_at = Some(hours(20))),
+                hours(30),
+                Some(Unresolved),
+            ),
+            (
+                "wrote again only after the window",
+                with(&|c| c.bot_answers.visitor_back_at = Some(hours(26))),
+                hours(30),
+                Some(Silent),
+            ),
+            (
+                "a new conversation within the window",
+                with(&|c| c.bot_answers.next_conversation_at = Some(hours(2))),
+                hours(3),
+                Some(Unresolved),
+            ),
+            (
+                "a new conversation days later",
+                with(&|c| c.bot_answers.next_conversation_at = Some(hours(72))),
+                hours(80),
+                Some(Silent),
+            ),
+            (
+                "the last answer did not help",
+                with(&|c| c.bot_answers.last_answer_unhelpful = true),
+                hours(30),
+                Some(Unresolved),
+            ),
+            (
+                "never answered, still early",
+                with(&|c| c.bot_answers = BotAnswerFacts::default()),
+                hours(5),
+                Some(Pending),
+            ),
+            (
+                "never answered",
+                with(&|c| c.bot_answers = BotAnswerFacts::default()),
+                hours(24),
+                Some(Unresolved),
+            ),
+            (
+                "not a bot conversation",
+                with(&|c| c.started_with_bot = false),
+                hours(30),
+                None,
+            ),
+        ];
+        for (what, facts, now, want) in cases {
+            assert_eq!(facts.bot_outcome(day, now), want, "{what}");
+        }
+        assert!(Confirmed.resolved() && Silent.resolved());
+        assert!(!Pending.resolved() && !Unresolved.resolved());
     }
 }

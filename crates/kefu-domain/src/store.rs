@@ -713,7 +713,9 @@ pub trait AnalyticsStore: Send + Sync {
         contact: ContactId,
         rating: &Rating,
     ) -> StoreResult<Conversation>;
-    /// The facts of the conversations created in `[from, to)`.
+    /// The facts of the conversations created in `[from, to)`, with what
+    /// their bot answers led to ([`crate::analytics::BotAnswerFacts`]; the
+    /// contact's later conversations are looked for beyond `to`).
     async fn conversation_facts(
         &self,
         workspace: WorkspaceId,

@@ -9,7 +9,9 @@ use crate::validate::Checks;
 use crate::Services;
 use chrono::{DateTime, NaiveDate, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
-use kefu_domain::analytics::{rate, CannedResponse, ConversationFacts, DurationStats, Rating};
+use kefu_domain::analytics::{
+    rate, BotOutcome, CannedResponse, ConversationFacts, DurationStats, Rating,
+};
 use kefu_domain::bus::Event;
 use kefu_domain::chat::{Contact, ContactPatch, Conversation};
 use kefu_domain::{Action, CannedResponseId, ConversationId, TeamId, UserId};
@@ -49,6 +51,51 @@ pub struct BotStats {
     pub handed_off: usize,
     pub containment_rate: Option<f64>,
     pub handoff_rate: Option<f64>,
+    /// Verified automated resolution: `confirmed` + `silent`.
+    pub resolved: usize,
+    /// … the visitor said an answer helped.
+    pub confirmed: usize,
+    /// … the visitor did not come back within the window.
+    pub silent: usize,
+    /// Not decided yet: within the window, no confirmation.
+    pub pending: usize,
+    /// `resolved / (conversations − pending)`.
+    pub resolution_rate: Option<f64>,
+    /// The window the figures were computed with (`[analytics]`).
+    pub resolution_window_hours: u32,
+}
+
+impl BotStats {
+    /// The bot's figures of these conversations, as of `now`.
+    fn of(facts: &[ConversationFacts], window_hours: u32, now: DateTime<Utc>) -> Self {
+        let window = chrono::Duration::hours(i64::from(window_hours));
+        let conversations = facts.iter().filter(|f| f.started_with_bot).count();
+        let contained = facts.iter().filter(|f| f.contained()).count();
+        let handed_off = conversations - contained;
+        let (mut confirmed, mut silent, mut pending) = (0, 0, 0);
+        for outcome in facts.iter().filter_map(|f| f.bot_outcome(window, now)) {
+            match outcome {
+                BotOutcome::Confirmed => confirmed += 1,
+                BotOutcome::Silent => silent += 1,
+                BotOutcome::Pending => pending += 1,
+                BotOutcome::Unresolved => {}
+            }
+        }
+        let resolved = confirmed + silent;
+        Self {
+            conversations,
+            contained,
+            handed_off,
+            containment_rate: rate(contained, conversations),
+            handoff_rate: rate(handed_off, conversations),
+            resolved,
+            confirmed,
+            silent,
+            pending,
+            resolution_rate: rate(resolved, conversations - pending),
+            resolution_window_hours: window_hours,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -254,9 +301,11 @@ impl Services {
             *per_day.entry(local.date_naive()).or_insert(0) += 1;
             by_hour[local.hour() as usize] += 1;
         }
-        let bot_total = facts.iter().filter(|f| f.started_with_bot).count();
-        let contained = facts.iter().filter(|f| f.contained()).count();
-        let handed_off = bot_total - contained;
+        let bot = BotStats::of(
+            &facts,
+            self.analytics.resolution_window_hours,
+            self.clock.now(),
+        );
 
         let members: HashMap<UserId, String> = self
             .store
@@ -301,13 +350,7 @@ impl Services {
             resolution: DurationStats::of(
                 facts.iter().filter_map(|f| f.resolution_secs()).collect(),
             ),
-            bot: BotStats {
-                conversations: bot_total,
-                contained,
-                handed_off,
-                containment_rate: rate(contained, bot_total),
-                handoff_rate: rate(handed_off, bot_total),
-            },
+            bot,
             csat: CsatStats::of(facts.iter()),
             agents: grouped(by_agent, &members),
             teams: grouped(by_team, &teams),

@@ -143,6 +143,45 @@ impl Default for ChatConfig {
     }
 }
 
+/// Settings of the analytics (section `[analytics]` of kefu.toml).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AnalyticsConfig {
+    /// A bot conversation counts as resolved without the visitor's
+    /// "helpful: yes" only once this many hours have passed since the bot's
+    /// last answer without the visitor coming back (1–720).
+    pub resolution_window_hours: u32,
+}
+
+impl AnalyticsConfig {
+    /// Bounds of `resolution_window_hours`: an hour to 30 days.
+    pub const WINDOW_HOURS: std::ops::RangeInclusive<u32> = 1..=720;
+
+    /// Refuses a window outside [`Self::WINDOW_HOURS`].
+    pub fn validate(&self) -> Result<(), String> {
+        if Self::WINDOW_HOURS.contains(&self.resolution_window_hours) {
+            Ok(())
+        } else {
+            Err(format!(
+                "analytics.resolution_window_hours must be from {} to {} (hours), not {}",
+                Self::WINDOW_HOURS.start(),
+                Self::WINDOW_HOURS.end(),
+                self.resolution_window_hours
+            ))
+        }
+    }
+}
+
+impl Default for AnalyticsConfig {
+    fn default() -> Self {
+        // Intercom's and Zendesk's default: a day without the customer
+        // coming back.
+        Self {
+            resolution_window_hours: 24,
+        }
+    }
+}
+
 /// Settings of the knowledge base and the bot (section `[kb]` of kefu.toml).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]

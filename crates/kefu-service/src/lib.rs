@@ -20,7 +20,7 @@ pub mod throttle;
 pub mod validate;
 pub mod workspaces;
 
-pub use config::{AuthConfig, ChatConfig, KbConfig};
+pub use config::{AnalyticsConfig, AuthConfig, ChatConfig, KbConfig};
 pub use context::{Access, Ctx, Principal};
 pub use error::{ServiceError, ServiceResult};
 
@@ -36,6 +36,8 @@ pub struct Services {
     pub clock: Arc<dyn Clock>,
     pub config: Arc<AuthConfig>,
     pub chat: Arc<ChatConfig>,
+    /// `[analytics]`: the verified-resolution window.
+    pub analytics: Arc<AnalyticsConfig>,
     pub signer: Arc<auth::tokens::Signer>,
     pub passwords: Arc<auth::password::Passwords>,
     pub throttle: Arc<throttle::LoginThrottle>,
@@ -77,6 +79,7 @@ impl Services {
             passwords: Arc::new(passwords),
             config: Arc::new(config),
             chat: Arc::new(chat),
+            analytics: Arc::default(),
             throttle: Arc::new(throttle),
             limits,
             knowledge: Arc::new(kb::Knowledge::in_memory(config::KbConfig::default())),
@@ -103,6 +106,12 @@ impl Services {
             limits.clone(),
         ));
         self.limits = limits;
+        self
+    }
+
+    /// Uses these analytics settings instead of the defaults.
+    pub fn with_analytics(mut self, analytics: AnalyticsConfig) -> Self {
+        self.analytics = Arc::new(analytics);
         self
     }
 

@@ -19,6 +19,30 @@ pub(crate) const EMBEDDINGS_PENDING: &str =
      ON e.article_id = a.id AND e.model = $1 \
      WHERE a.deleted_at IS NULL AND a.status = 'published' \
      AND (e.version IS NULL OR e.version < a.version)";
+/// The analytics' per-conversation facts of the conversations created in
+/// `[$2, $3)`, with what the bot's answers led to: its last outright answer
+/// (`a`, and `r` the message that carried it), whether any answer was
+/// marked helpful, the visitor's first message after the last answer (by
+/// sequence number, so the visitor's own question is never "after"), and
+/// the contact's first conversation started after it. Every lookup is by an
+/// index: turns by conversation, messages by (conversation, seq),
+/// conversations by (workspace, contact).
+pub(crate) const CONVERSATION_FACTS: &str = "SELECT c.id, c.created_at, c.assignee_id, c.team_id, \
+     c.started_with_bot, c.human_at, c.first_response_at, c.resolved_at, c.rating_score, \
+     a.created_at AS last_answer_at, a.helpful AS last_answer_helpful, \
+     EXISTS (SELECT 1 FROM bot_turns h WHERE h.conversation_id = c.id \
+       AND h.decision = 'answer' AND h.helpful = TRUE) AS confirmed, \
+     (SELECT MIN(m.created_at) FROM messages m WHERE m.conversation_id = c.id \
+       AND m.sender_kind = 'visitor' AND m.seq > r.seq) AS visitor_back_at, \
+     (SELECT MIN(o.created_at) FROM conversations o WHERE o.workspace_id = c.workspace_id \
+       AND o.contact_id = c.contact_id AND o.id <> c.id AND o.created_at > a.created_at) \
+       AS next_conversation_at \
+     FROM conversations c \
+     LEFT JOIN bot_turns a ON a.id = (SELECT t.id FROM bot_turns t WHERE t.conversation_id = c.id \
+       AND t.decision = 'answer' ORDER BY t.created_at DESC, t.id DESC LIMIT 1) \
+     LEFT JOIN messages r ON r.id = a.reply_message_id \
+     WHERE c.workspace_id = $1 AND c.created_at >= $2 AND c.created_at < $3 \
+     ORDER BY c.created_at";
 pub(crate) const RESPONSE_TIMES: &str = "SELECT human_at, first_response_at FROM conversations \
      WHERE workspace_id = $1 AND id = $2";
 

@@ -121,7 +121,9 @@ pub fn services_with_knowledge(
         Some(limits) => services.with_limits(limits),
         None => services,
     };
-    Ok(services.with_knowledge(knowledge))
+    Ok(services
+        .with_knowledge(knowledge)
+        .with_analytics(settings.analytics.clone()))
 }
 
 /// The knowledge base's search side: its index under the data directory,

@@ -9,7 +9,7 @@ use figment::providers::{Format, Serialized, Toml};
 use figment::value::{Dict, Value};
 use figment::Figment;
 use kefu_http::HttpConfig;
-use kefu_service::{AuthConfig, ChatConfig, KbConfig};
+use kefu_service::{AnalyticsConfig, AuthConfig, ChatConfig, KbConfig};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -46,6 +46,8 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub chat: ChatConfig,
     pub kb: KbConfig,
+    /// The analytics: the bot's verified-resolution window.
+    pub analytics: AnalyticsConfig,
     /// An OpenAI-compatible `/v1/embeddings` endpoint for semantic search
     /// (unset: lexical search only).
     pub embeddings: Option<kefu_ai::EmbeddingsConfig>,
@@ -114,6 +116,7 @@ impl Default for Settings {
             auth: AuthSettings::default(),
             chat: ChatConfig::default(),
             kb: KbConfig::default(),
+            analytics: AnalyticsConfig::default(),
             embeddings: None,
             llm: None,
             backup: kefu_backup::BackupConfig::default(),
@@ -281,6 +284,7 @@ impl Settings {
             self.http.body_limit_bytes >= 1024,
             "http.body_limit_bytes must be at least 1024"
         );
+        self.analytics.validate().map_err(anyhow::Error::msg)?;
         if let Some(e) = &self.embeddings {
             kefu_ai::EmbeddingsClient::new(e.clone())
                 .map_err(|err| anyhow::anyhow!("[embeddings]: {err}"))?;
@@ -612,6 +616,26 @@ mod tests {
         )
         .unwrap_err();
         assert!(format!("{err:#}").contains("body_limit_bytes"), "{err:#}");
+        for hours in ["0", "721"] {
+            let err = Settings::load_from(
+                None,
+                &Overrides::default(),
+                env(&[("KEFU_ANALYTICS__RESOLUTION_WINDOW_HOURS", hours)]),
+            )
+            .unwrap_err();
+            assert!(
+                format!("{err:#}")
+                    .contains("analytics.resolution_window_hours must be from 1 to 720"),
+                "{err:#}"
+            );
+        }
+        let ok = Settings::load_from(
+            None,
+            &Overrides::default(),
+            env(&[("KEFU_ANALYTICS__RESOLUTION_WINDOW_HOURS", "72")]),
+        )
+        .unwrap();
+        assert_eq!(ok.settings.analytics.resolution_window_hours, 72);
         let err = Settings::load_from(
             Some(Path::new("/nope/kefu.toml")),
             &Overrides::default(),

@@ -60,6 +60,22 @@ pub struct BotDto {
     pub handed_off: usize,
     pub containment_rate: Option<f64>,
     pub handoff_rate: Option<f64>,
+    /// Verified automated resolution (`confirmed` + `silent`): the bot
+    /// answered, no person was needed, and the visitor either said an
+    /// answer helped or did not come back within the window.
+    pub resolved: usize,
+    /// … of which the visitor marked an answer "helpful: yes".
+    pub confirmed: usize,
+    /// … of which the window passed after the bot's last answer without the
+    /// visitor writing again or starting another conversation.
+    pub silent: usize,
+    /// Not decided yet: less than the window since the bot's last answer
+    /// (or the start, while it has not answered), no confirmation.
+    pub pending: usize,
+    /// `resolved / (conversations − pending)`.
+    pub resolution_rate: Option<f64>,
+    /// The window: `[analytics] resolution_window_hours`.
+    pub resolution_window_hours: u32,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -163,6 +179,12 @@ impl From<Summary> for SummaryDto {
                 handed_off: s.bot.handed_off,
                 containment_rate: s.bot.containment_rate,
                 handoff_rate: s.bot.handoff_rate,
+                resolved: s.bot.resolved,
+                confirmed: s.bot.confirmed,
+                silent: s.bot.silent,
+                pending: s.bot.pending,
+                resolution_rate: s.bot.resolution_rate,
+                resolution_window_hours: s.bot.resolution_window_hours,
             },
             csat: CsatDto {
                 count: s.csat.count,
@@ -190,7 +212,7 @@ impl From<Summary> for SummaryDto {
 }
 
 /// Conversation volume, first response and resolution times, bot
-/// containment, CSAT, per agent and per team, for the conversations started
+/// containment and verified resolution, CSAT, per agent and per team, for the conversations started
 /// in a date range (at most 366 days).
 #[utoipa::path(get, path = "/workspaces/{workspace_id}/analytics/summary", tag = "analytics",
     params(("workspace_id" = Uuid, Path), SummaryQuery), security(("bearer" = []), ("cookie" = [])),

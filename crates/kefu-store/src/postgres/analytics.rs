@@ -5,7 +5,7 @@ use super::PgStore;
 use crate::{db, map_err};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use kefu_domain::analytics::{CannedResponse, ConversationFacts, Rating};
+use kefu_domain::analytics::{BotAnswerFacts, CannedResponse, ConversationFacts, Rating};
 use kefu_domain::chat::Conversation;
 use kefu_domain::store::{AnalyticsStore, CannedResponseStore, ConversationStore, OpsGauges};
 use kefu_domain::{
@@ -88,17 +88,13 @@ impl AnalyticsStore for PgStore {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> StoreResult<Vec<ConversationFacts>> {
-        let rows = sqlx::query(
-            "SELECT id, created_at, assignee_id, team_id, started_with_bot, human_at, \
-             first_response_at, resolved_at, rating_score FROM conversations \
-             WHERE workspace_id = $1 AND created_at >= $2 AND created_at < $3 ORDER BY created_at",
-        )
-        .bind(ws.0)
-        .bind(from)
-        .bind(to)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?;
+        let rows = sqlx::query(crate::ops::CONVERSATION_FACTS)
+            .bind(ws.0)
+            .bind(from)
+            .bind(to)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
         rows.iter()
             .map(|r| {
                 Ok(ConversationFacts {
@@ -120,6 +116,16 @@ impl AnalyticsStore for PgStore {
                         .try_get::<Option<i16>, _>("rating_score")
                         .map_err(db)?
                         .and_then(|s| u8::try_from(s).ok()),
+                    bot_answers: BotAnswerFacts {
+                        last_answer_at: r.try_get("last_answer_at").map_err(db)?,
+                        confirmed: r.try_get("confirmed").map_err(db)?,
+                        last_answer_unhelpful: r
+                            .try_get::<Option<bool>, _>("last_answer_helpful")
+                            .map_err(db)?
+                            == Some(false),
+                        visitor_back_at: r.try_get("visitor_back_at").map_err(db)?,
+                        next_conversation_at: r.try_get("next_conversation_at").map_err(db)?,
+                    },
                 })
             })
             .collect()

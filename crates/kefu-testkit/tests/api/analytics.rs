@@ -11,6 +11,7 @@ on_both_backends!(
     visitors_rate_resolved_conversations_once_resolved,
     the_offline_form_leaves_contact_details,
     the_summary_counts_volume_times_containment_and_csat,
+    the_bot_is_credited_only_with_verified_resolutions,
     canned_responses_are_shared_and_managed_by_supervisors,
 );
 
@@ -270,10 +271,14 @@ async fn the_summary_counts_volume_times_containment_and_csat(b: Backend) {
         .map(|n| n.as_i64().unwrap())
         .sum();
     assert_eq!((per_day, per_hour), (3, 3));
+    // The bot's conversation is undecided (a day has not passed), the
+    // handed-off one is not the bot's resolution.
     assert_eq!(
         s["bot"],
         json!({"conversations": 2, "contained": 1, "handed_off": 1,
-               "containment_rate": 0.5, "handoff_rate": 0.5})
+               "containment_rate": 0.5, "handoff_rate": 0.5,
+               "resolved": 0, "confirmed": 0, "silent": 0, "pending": 1,
+               "resolution_rate": 0.0, "resolution_window_hours": 24})
     );
     assert_eq!(s["csat"]["count"], 2);
     assert_eq!(s["csat"]["average"], 3.0);
@@ -301,6 +306,7 @@ async fn the_summary_counts_volume_times_containment_and_csat(b: Backend) {
     assert_eq!(empty["conversations"]["total"], 0);
     assert_eq!(empty["csat"]["average"], Value::Null);
     assert_eq!(empty["bot"]["containment_rate"], Value::Null);
+    assert_eq!(empty["bot"]["resolution_rate"], Value::Null);
     // Default: the last seven days, today included.
     let default = summary(&app, &owner, &owner.access_token, "")
         .await
@@ -325,6 +331,215 @@ async fn the_summary_counts_volume_times_containment_and_csat(b: Backend) {
     summary(&app, &owner, &plain_agent, "")
         .await
         .expect_error(403, "forbidden");
+}
+
+/// A widget session; `visitor_id` continues an earlier visitor (the same
+/// contact). Returns (visitor token, visitor id).
+async fn session(app: &TestApp, key: &str, visitor_id: Option<&str>) -> (String, String) {
+    let s = app
+        .post(
+            "/api/v1/widget/sessions",
+            None,
+            json!({"widget_key": key, "visitor_id": visitor_id}),
+        )
+        .await
+        .expect(201);
+    let text = |k: &str| s.body[k].as_str().unwrap().to_string();
+    (text("visitor_token"), text("visitor_id"))
+}
+
+/// The visitor asks in `conv` (a new conversation when `None`) and waits
+/// for the bot's reply to it; returns (conversation id, the reply).
+async fn ask_bot(app: &TestApp, token: &str, conv: Option<&str>, q: &str) -> (String, Value) {
+    let m = app
+        .post(
+            "/api/v1/widget/messages",
+            Some(token),
+            json!({"conversation_id": conv, "client_msg_id": uuid::Uuid::now_v7().to_string(), "body": q}),
+        )
+        .await
+        .expect(201);
+    let conv = m.body["conversation_id"].as_str().unwrap().to_string();
+    let seq = m.body["seq"].as_i64().unwrap();
+    for _ in 0..200 {
+        let r = app
+            .get(
+                &format!("/api/v1/widget/conversations/{conv}/messages?after_seq={seq}"),
+                Some(token),
+            )
+            .await
+            .expect(200);
+        if let Some(reply) = r.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["sender"]["type"] == "bot")
+        {
+            return (conv, reply.clone());
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("no bot reply to {q:?} within 5 s");
+}
+
+/// Moves the bot's answers in `conv` back `hours`, as if they had been
+/// given then: time is not mocked (the server's clock is the system's),
+/// so this is the day passing, written where the server keeps it.
+async fn answered_hours_ago(app: &TestApp, b: Backend, conv: &str, hours: i64) {
+    let at = kefu_domain::truncate_to_micros(Utc::now() - Days::hours(hours));
+    let id = uuid::Uuid::parse_str(conv).unwrap();
+    let url = app.settings.database_url.clone().unwrap();
+    let sql =
+        "UPDATE bot_turns SET created_at = $1 WHERE conversation_id = $2 AND decision = 'answer'";
+    let moved = match b {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+            let r = sqlx::query(sql).bind(at).bind(id).execute(&pool).await;
+            pool.close().await;
+            r.unwrap().rows_affected()
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&url).await.unwrap();
+            let r = sqlx::query(sql).bind(at).bind(id).execute(&pool).await;
+            pool.close().await;
+            r.unwrap().rows_affected()
+        }
+    };
+    assert_eq!(moved, 1, "one answer in {conv}");
+}
+
+async fn feedback(app: &TestApp, token: &str, conv: &str, reply: &Value, helpful: bool) {
+    app.post(
+        &format!(
+            "/api/v1/widget/conversations/{conv}/messages/{}/feedback",
+            reply["id"].as_str().unwrap()
+        ),
+        Some(token),
+        json!({ "helpful": helpful }),
+    )
+    .await
+    .expect(200);
+}
+
+/// Verified automated resolution: the bot is credited with a conversation
+/// only when the visitor confirmed an answer, or let the window pass after
+/// its last answer without coming back, and never reached a person. The
+/// window here is 48 hours (`[analytics] resolution_window_hours`), so that
+/// an answer 25 hours old is still pending where the default would not be.
+async fn the_bot_is_credited_only_with_verified_resolutions(b: Backend) {
+    let app = TestApp::spawn_with(b, |s| s.analytics.resolution_window_hours = 48).await;
+    let owner = app.owner("o@example.com").await;
+    seed(&app, &owner).await;
+    let site = inbox(&app, &owner, true).await;
+    let shop = inbox(&app, &owner, true).await;
+    const Q: &str = "我想退货退款，怎么操作？";
+
+    // Confirmed: "helpful: yes" settles it at once.
+    let (v, _) = session(&app, &site, None).await;
+    let (conv, reply) = ask_bot(&app, &v, None, Q).await;
+    assert_eq!(reply["decision"], "answer", "{reply}");
+    feedback(&app, &v, &conv, &reply, true).await;
+
+    // Silent: answered two days ago, nothing since.
+    let (v, _) = session(&app, &site, None).await;
+    let (silent, _) = ask_bot(&app, &v, None, Q).await;
+    answered_hours_ago(&app, b, &silent, 49).await;
+
+    // Came back: the same visitor starts a conversation on the shop's
+    // widget right after the answer (that one is the bot's too, and pending).
+    let (v, visitor_id) = session(&app, &site, None).await;
+    let (came_back, _) = ask_bot(&app, &v, None, Q).await;
+    let (again, same_id) = session(&app, &shop, Some(&visitor_id)).await;
+    assert_eq!(same_id, visitor_id);
+    let (second, _) = ask_bot(&app, &again, None, Q).await;
+    assert_ne!(second, came_back, "a conversation of its own");
+
+    // Asked for a person after a helpful answer: a hand-off of any reason
+    // is never the bot's resolution.
+    let (v, _) = session(&app, &site, None).await;
+    let (handed, reply) = ask_bot(&app, &v, None, Q).await;
+    feedback(&app, &v, &handed, &reply, true).await;
+    app.post(
+        &format!("/api/v1/widget/conversations/{handed}/handoff"),
+        Some(&v),
+        json!({}),
+    )
+    .await
+    .expect(200);
+
+    // Pending: answered 25 hours ago, inside the 48-hour window.
+    let (v, _) = session(&app, &site, None).await;
+    let (pending, _) = ask_bot(&app, &v, None, Q).await;
+    answered_hours_ago(&app, b, &pending, 25).await;
+
+    // Wrote again in the same conversation, and the bot only offered
+    // choices this time (every answer is a suggestion at threshold 1.0).
+    let (v, _) = session(&app, &site, None).await;
+    let (wrote_again, reply) = ask_bot(&app, &v, None, Q).await;
+    assert_eq!(reply["decision"], "answer", "{reply}");
+    app.patch(
+        &kb(&owner, "bot/settings"),
+        Some(&owner.access_token),
+        json!({"answer_threshold": 1.0, "suggest_threshold": 0.0}),
+    )
+    .await
+    .expect(200);
+    let (_, reply) = ask_bot(&app, &v, Some(&wrote_again), "还是不明白，具体怎么退？").await;
+    assert_eq!(reply["decision"], "suggest", "{reply}");
+
+    let today = Utc::now().date_naive();
+    let range = format!(
+        "?from={}&to={}",
+        today - Days::days(1),
+        today + Days::days(1)
+    );
+    let bot = |s: Value| s["bot"].clone();
+    let s = summary(&app, &owner, &owner.access_token, &range)
+        .await
+        .expect(200)
+        .body;
+    // Seven bot conversations: confirmed, silent, came back, the shop's
+    // (pending), handed off, pending, wrote again.
+    assert_eq!(
+        bot(s),
+        json!({"conversations": 7, "contained": 6, "handed_off": 1,
+               "containment_rate": 6.0 / 7.0, "handoff_rate": 1.0 / 7.0,
+               "resolved": 2, "confirmed": 1, "silent": 1, "pending": 2,
+               "resolution_rate": 0.4, "resolution_window_hours": 48})
+    );
+
+    // A day later for the pending one: its window has passed too.
+    answered_hours_ago(&app, b, &pending, 49).await;
+    let s = summary(&app, &owner, &owner.access_token, &range)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(
+        (
+            &s["bot"]["silent"],
+            &s["bot"]["pending"],
+            &s["bot"]["resolution_rate"]
+        ),
+        (&json!(2), &json!(1), &json!(0.5)),
+        "{s}"
+    );
+    // Two days on, the shop's conversation is the bot's too; the one its
+    // visitor came back from stays unresolved.
+    answered_hours_ago(&app, b, &second, 49).await;
+    let s = summary(&app, &owner, &owner.access_token, &range)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(
+        (
+            &s["bot"]["resolved"],
+            &s["bot"]["pending"],
+            &s["bot"]["resolution_rate"]
+        ),
+        (&json!(4), &json!(0), &json!(4.0 / 7.0)),
+        "{s}"
+    );
+    let _ = (silent, handed);
 }
 
 async fn canned_responses_are_shared_and_managed_by_supervisors(b: Backend) {

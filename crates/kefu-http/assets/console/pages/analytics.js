@@ -1,5 +1,7 @@
 // Analytics: GET …/analytics/summary?from=&to=&time_zone= for a date range
-// (presets 7 / 30 days, or any from–to), shown as figures, bar charts
+// (presets 7 / 30 days, or any from–to), shown as figures (the bot's
+// verified resolution with its definition, as a tooltip on its figure and
+// as a note in the bot card), bar charts
 // (pages/charts.js: inline SVG with table fallbacks) and per-agent and
 // per-team tables. Medians, averages and rates are null without data:
 // shown as "—", and a chart without data says so instead of drawing.
@@ -173,6 +175,8 @@ export function renderSummary(d) {
   const fr = d.first_response_secs || {};
   const rs = d.resolution_secs || {};
   const bot = d.bot || {};
+  // Bot conversations whose outcome is known (the rate's denominator).
+  const decided = (bot.conversations ?? 0) - (bot.pending ?? 0);
   const csat = d.csat || { count: 0, distribution: [0, 0, 0, 0, 0] };
   const days = dayLabels((conv.by_day || []).map((x) => x.date));
   const hours = Array.from({ length: 24 }, (_, i) => i);
@@ -186,6 +190,9 @@ export function renderSummary(d) {
     kpi('containment', t('analytics.kpi.containment'), pct(bot.containment_rate),
       plural('analytics.kpi.containedOf', bot.conversations, { n: int(bot.contained), total: int(bot.conversations) }),
       rateMeter(t('analytics.kpi.containment'), bot.containment_rate)),
+    kpi('bot-resolution', t('analytics.kpi.botResolution'), pct(bot.resolution_rate),
+      plural('analytics.kpi.resolvedOf', decided, { n: int(bot.resolved), total: int(decided), pending: int(bot.pending) }),
+      rateMeter(t('analytics.kpi.botResolution'), bot.resolution_rate), resolutionDefinition(bot)),
     kpi('handoff', t('analytics.kpi.handoff'), pct(bot.handoff_rate),
       plural('analytics.kpi.handedOffOf', bot.conversations, { n: int(bot.handed_off), total: int(bot.conversations) }),
       rateMeter(t('analytics.kpi.handoff'), bot.handoff_rate)),
@@ -232,8 +239,8 @@ export function renderSummary(d) {
   ];
 }
 
-function kpi(id, label, value, sub, extra) {
-  return h('div', { class: 'card kpi', dataset: { kpi: id } },
+function kpi(id, label, value, sub, extra, tip) {
+  return h('div', { class: 'card kpi', dataset: { kpi: id }, title: tip || null },
     h('span', { class: 'kpi-label' }, label),
     h('span', { class: 'kpi-value' }, value),
     sub ? h('span', { class: 'kpi-sub' }, sub) : null,
@@ -244,20 +251,34 @@ function chartCard(figure) {
   return h('section', { class: 'card chart-card' }, figure);
 }
 
-/** The bot's conversations: contained vs handed off, as figures. */
+/** What "resolved by the bot" means, with the server's window. */
+function resolutionDefinition(bot) {
+  return t('analytics.bot.resolutionExplain', { hours: int(bot.resolution_window_hours ?? 24) });
+}
+
+/**
+ * The bot's conversations: contained vs handed off, and verified
+ * resolution (confirmed, silent, pending) with its definition.
+ */
 function botCard(bot) {
   const rows = [
-    [t('analytics.bot.conversations'), int(bot.conversations)],
-    [t('analytics.bot.contained'), int(bot.contained)],
-    [t('analytics.bot.handedOff'), int(bot.handed_off)],
-    [t('analytics.kpi.containment'), pct(bot.containment_rate)],
-    [t('analytics.kpi.handoff'), pct(bot.handoff_rate)],
+    ['conversations', t('analytics.bot.conversations'), int(bot.conversations)],
+    ['contained', t('analytics.bot.contained'), int(bot.contained)],
+    ['handed-off', t('analytics.bot.handedOff'), int(bot.handed_off)],
+    ['containment-rate', t('analytics.kpi.containment'), pct(bot.containment_rate)],
+    ['handoff-rate', t('analytics.kpi.handoff'), pct(bot.handoff_rate)],
+    ['resolved', t('analytics.bot.resolved'), int(bot.resolved)],
+    ['confirmed', t('analytics.bot.confirmed'), int(bot.confirmed)],
+    ['silent', t('analytics.bot.silent'), int(bot.silent)],
+    ['pending', t('analytics.bot.pending'), int(bot.pending)],
+    ['resolution-rate', t('analytics.kpi.botResolution'), pct(bot.resolution_rate)],
   ];
   return h('section', { class: 'card chart-card bot-card', 'aria-labelledby': 'bot-card-title' },
     h('h2', { class: 'chart-caption', id: 'bot-card-title' }, t('analytics.bot.title')),
     h('p', { class: 'muted small' }, t('analytics.bot.explain')),
-    h('table', { class: 'table' }, h('tbody', null, rows.map(([k, v]) =>
-      h('tr', null, h('th', { scope: 'row' }, k), h('td', { class: 'num' }, v))))));
+    h('p', { class: 'muted small', dataset: { definition: 'bot-resolution' } }, resolutionDefinition(bot)),
+    h('table', { class: 'table' }, h('tbody', null, rows.map(([id, k, v]) =>
+      h('tr', { dataset: { row: id } }, h('th', { scope: 'row' }, k), h('td', { class: 'num' }, v))))));
 }
 
 /** The per-agent or per-team table. */

@@ -139,7 +139,7 @@ function tableFallback(o, tips, values, fmt) {
 }
 
 /**
- * A horizontal meter for a rate in [0, 1] (bot containment, hand-off):
+ * A horizontal meter for a rate in [0, 1] (bot containment, resolution, hand-off):
  * a <div role="meter"> with the percentage as its text.
  */
 export function rateMeter(label, rate) {
