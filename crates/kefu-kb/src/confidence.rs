@@ -190,8 +190,8 @@ pub struct Thresholds {
 impl Default for Thresholds {
     fn default() -> Self {
         Thresholds {
-            answer: 0.6,
-            suggest: 0.2,
+            answer: 0.8,
+            suggest: 0.4,
         }
     }
 }
