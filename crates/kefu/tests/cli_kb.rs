@@ -251,6 +251,20 @@ fn eval_reports_hit_rates_as_text_and_json() {
         report.contains("cases              4  (in scope 3, off-topic 1)"),
         "{report}"
     );
+    // Then the thresholds and the curve, one row per threshold.
+    assert!(
+        report.contains("thresholds         answer 0.60, suggest 0.20"),
+        "{report}"
+    );
+    assert!(report.contains("as suggest threshold:"), "{report}");
+    for t in ["0.00", "0.05", "0.60", "1.00"] {
+        assert!(
+            report
+                .lines()
+                .any(|l| l.trim_start().starts_with(&format!("{t}  "))),
+            "no row for {t}:\n{report}"
+        );
+    }
 
     let out = kb(
         &data,
@@ -264,6 +278,59 @@ fn eval_reports_hit_rates_as_text_and_json() {
     assert_eq!(r["hit_at_1"], 1.0, "{r}");
     assert_eq!(r["hit_at_3"], 1.0, "{r}");
     assert_eq!(r["off_topic_handoff"], 1.0, "the weather is off-topic: {r}");
+}
+
+/// `kefu kb eval --json` prints what `POST …/kb/eval` answers on the same
+/// workspace and file: the same report, curve and thresholds included.
+async fn eval_json_is_what_the_api_answers(db_url: Option<&str>) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let ws = workspace(&data, db_url, "owner@example.com");
+    import(&data, db_url, &articles_file(dir.path()), &ws);
+    let q = questions_file(dir.path());
+    let out = kb(
+        &data,
+        db_url,
+        &[
+            "eval",
+            "--workspace",
+            &ws,
+            "--questions",
+            q.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let cli: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(cli["curve"].as_array().map(Vec::len), Some(21), "{cli}");
+    assert_eq!(
+        cli["thresholds"],
+        serde_json::json!({"answer": 0.6, "suggest": 0.2})
+    );
+
+    let server = support::serve(&data, db_url, &[]);
+    let client = reqwest::Client::new();
+    let login = support::login(&client, &server.base(), "owner@example.com").await;
+    let api = support::json_of(
+        client
+            .post(format!("{}/api/v1/workspaces/{ws}/kb/eval", server.base()))
+            .bearer_auth(login["access_token"].as_str().unwrap())
+            .body(std::fs::read_to_string(&q).unwrap()),
+    )
+    .await;
+    assert_eq!(cli, api);
+}
+
+#[tokio::test]
+async fn eval_json_is_what_the_api_answers_sqlite() {
+    eval_json_is_what_the_api_answers(None).await;
+}
+
+#[tokio::test]
+async fn eval_json_is_what_the_api_answers_postgres() {
+    let db = TestDb::postgres().await;
+    eval_json_is_what_the_api_answers(Some(&db.url)).await;
+    db.cleanup().await;
 }
 
 #[test]

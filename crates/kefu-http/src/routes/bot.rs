@@ -8,11 +8,12 @@ use axum::extract::{Path, State};
 use axum::Json;
 use kefu_domain::kb::{ArticleRef, BotDecision, BotSettings, EvalGate, HandoffReason};
 use kefu_domain::ConversationId;
-use kefu_service::bot::{BotAnswer, BotSettingsPatch};
+use kefu_service::bot::{BotPreview, BotSettingsPatch, PreviewHit};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use uuid::Uuid;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -43,10 +44,49 @@ pub struct AskResponse {
     /// Why the bot hands off.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<HandoffReason>,
+    /// The ranked articles the decision was made on, best first (at most
+    /// the bot's retrieval depth, 10); empty when a hand-off phrase or an
+    /// upset visitor handed off before retrieval.
+    pub hits: Vec<AskHit>,
 }
 
-impl From<BotAnswer> for AskResponse {
-    fn from(a: BotAnswer) -> Self {
+/// One ranked article with the passage that matched.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AskHit {
+    pub article_id: Uuid,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    pub title: String,
+    /// Ranking score (higher is better; compare within one question).
+    pub score: f32,
+    /// Calibrated probability (0–1) that this is the article asked for;
+    /// the top hit's is the decision's `confidence`.
+    pub confidence: f32,
+    /// The matching passage's anchor in the article (a heading slug such as
+    /// `refund-rules`, or `p2` for the second passage before any heading).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anchor: Option<String>,
+    /// Excerpt of the passage that matched.
+    pub snippet: String,
+}
+
+impl From<PreviewHit> for AskHit {
+    fn from(h: PreviewHit) -> Self {
+        Self {
+            article_id: h.reference.article_id.0,
+            external_id: h.reference.external_id,
+            title: h.reference.title,
+            score: h.score,
+            confidence: h.confidence,
+            anchor: h.anchor,
+            snippet: h.snippet,
+        }
+    }
+}
+
+impl From<BotPreview> for AskResponse {
+    fn from(p: BotPreview) -> Self {
+        let a = p.answer;
         Self {
             decision: a.decision,
             confidence: a.confidence,
@@ -54,6 +94,7 @@ impl From<BotAnswer> for AskResponse {
             citations: a.citations,
             suggestions: a.suggestions,
             reason: a.reason,
+            hits: p.hits.into_iter().map(Into::into).collect(),
         }
     }
 }

@@ -21,7 +21,10 @@ use kefu_kb::{triggers, KbIndex, Retrieval, SearchQuery, Thresholds};
 use serde::Deserialize;
 use std::time::Duration;
 
+mod preview;
 mod visitor;
+
+pub use preview::{BotPreview, PreviewHit};
 
 /// What the bot would do with a question.
 #[derive(Debug, Clone, PartialEq)]
@@ -397,14 +400,15 @@ impl Services {
         Ok(())
     }
 
-    /// `POST …/bot/ask`: what the bot would answer, with nothing stored.
+    /// `POST …/bot/ask`: what the bot would answer, and the hits it decided
+    /// on, with nothing stored.
     #[tracing::instrument(name = "bot.ask", skip_all)]
     pub async fn ask_bot(
         &self,
         access: &Access,
         question: &str,
         locale: Option<&str>,
-    ) -> ServiceResult<BotAnswer> {
+    ) -> ServiceResult<BotPreview> {
         access.require(Action::ViewKnowledge)?;
         let question = question.trim();
         if question.is_empty() {
@@ -419,7 +423,10 @@ impl Services {
         self.compose(ws, question, &mut answer, &r, &mut |_| {})
             .await?;
         // A preview ("test the bot"): not one of the bot's decisions.
-        Ok(answer)
+        Ok(BotPreview {
+            answer,
+            hits: preview::hits_of(r),
+        })
     }
 
     /// Agent assist: the best articles for the visitor's latest message.

@@ -1,6 +1,7 @@
 //! `kefu kb eval` and `POST …/kb/eval`: run a labelled question set through
 //! the bot's decision (without writing answers) and report hit@1, hit@3,
-//! MRR, answer precision, coverage and off-topic hand-off.
+//! MRR, answer precision, coverage and off-topic hand-off, and the same
+//! figures at every threshold (the curve the console draws).
 
 use crate::context::Access;
 use crate::error::{ServiceError, ServiceResult};
@@ -8,7 +9,7 @@ use crate::Services;
 use kefu_domain::kb::{BotDecision, BotSettings};
 use kefu_domain::{Action, WorkspaceId};
 use kefu_kb::eval::{EvalCase, Outcome, Report};
-use kefu_kb::{Decision, KbIndex};
+use kefu_kb::{Decision, KbIndex, Thresholds};
 
 /// Most questions one evaluation may run.
 pub const MAX_EVAL_CASES: usize = 20_000;
@@ -22,7 +23,8 @@ impl Services {
             .await
     }
 
-    /// Runs `cases` against `index` with `settings`' thresholds.
+    /// Runs `cases` against `index` with `settings`' thresholds; the report
+    /// carries the threshold curve from each case's top confidence.
     pub(crate) async fn evaluate_in(
         &self,
         index: &KbIndex,
@@ -31,10 +33,14 @@ impl Services {
         settings: &BotSettings,
     ) -> ServiceResult<Report> {
         let mut outcomes = Vec::with_capacity(cases.len());
+        let mut confidences = Vec::with_capacity(cases.len());
         for case in cases {
             let (answer, r) = self
                 .think_in(index, ws, &case.question, case.locale.as_deref(), settings)
                 .await?;
+            // No hit (or a trigger before retrieval): handed off at any
+            // threshold.
+            confidences.push((!r.hits.is_empty()).then_some(r.confidence));
             outcomes.push(Outcome {
                 ranked_external_ids: r.hits.iter().map(|h| h.external_id.clone()).collect(),
                 decision: match answer.decision {
@@ -44,7 +50,16 @@ impl Services {
                 },
             });
         }
-        Ok(Report::compute(cases, &outcomes))
+        let thresholds = Thresholds {
+            answer: settings.answer_threshold,
+            suggest: settings.suggest_threshold,
+        };
+        Ok(Report::compute_with_curve(
+            cases,
+            &outcomes,
+            &confidences,
+            thresholds,
+        ))
     }
 }
 

@@ -38,6 +38,15 @@ async fn ask_answers_suggests_and_hands_off(b: Backend) {
     assert!(a["answer"].as_str().unwrap().contains("申请退款"));
     let c = a["confidence"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&c));
+    // The hits the decision was made on: the top one is the cited article,
+    // its confidence the decision's, with the passage that matched.
+    let hits = a["hits"].as_array().unwrap();
+    assert_eq!(hits[0]["external_id"], "refund", "{a}");
+    assert_eq!(hits[0]["article_id"], a["citations"][0]["article_id"]);
+    assert_eq!(hits[0]["confidence"], a["confidence"]);
+    assert!(hits[0]["snippet"].as_str().unwrap().contains("退款"), "{a}");
+    assert!(hits[0]["anchor"].is_string(), "{a}");
+    assert!(hits.iter().all(|h| h["score"].is_number()), "{a}");
 
     for (q, reason) in [
         ("转人工", "explicit_request"),
@@ -53,6 +62,10 @@ async fn ask_answers_suggests_and_hands_off(b: Backend) {
             (json!("handoff"), json!(reason)),
             "{q}: {a}"
         );
+        if reason != "low_confidence" {
+            // Handed off before retrieval: nothing was ranked.
+            assert_eq!(a["hits"], json!([]), "{q}: {a}");
+        }
     }
     // "agenda" is not "agent".
     let a = ask(&app, &owner, "what's on the agenda for password reset").await;

@@ -14,6 +14,7 @@ on_both_backends!(
     import_over_the_limit_is_refused,
     an_import_goes_on_past_bytes_that_are_not_utf8_and_nul,
     evaluation_reports_and_gates_imports,
+    evaluation_reports_the_threshold_curve,
     embeddings_are_computed_in_the_background_and_used_in_search,
 );
 
@@ -469,6 +470,106 @@ async fn evaluation_reports_and_gates_imports(b: Backend) {
     assert_eq!(
         (r.body["created"].clone(), r.body["gate"]["passed"].clone()),
         (json!(1), json!(true))
+    );
+}
+
+async fn eval(app: &TestApp, owner: &Owner, questions: &str) -> Value {
+    let res = app
+        .client
+        .post(app.url(&kb(owner, "kb/eval")))
+        .bearer_auth(&owner.access_token)
+        .body(questions.to_string())
+        .send()
+        .await
+        .unwrap();
+    TestApp::reply(res).await.expect(200).body
+}
+
+/// The curve's point at threshold `t`.
+fn point(report: &Value, t: f64) -> &Value {
+    report["curve"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| (p["threshold"].as_f64().unwrap() - t).abs() < 1e-6)
+        .unwrap_or_else(|| panic!("no point at {t}: {report}"))
+}
+
+/// Asserts that the curve gives back the report's figures at the
+/// workspace's thresholds (coverage and off-topic hand-off at the suggest
+/// threshold; outright answers, their precision and count at the answer
+/// threshold).
+fn curve_agrees_with_report(r: &Value, answer: f64, suggest: f64) {
+    let t = &r["thresholds"];
+    assert!(
+        (t["answer"].as_f64().unwrap() - answer).abs() < 1e-6
+            && (t["suggest"].as_f64().unwrap() - suggest).abs() < 1e-6,
+        "{r}"
+    );
+    let (s, a) = (point(r, suggest), point(r, answer));
+    for (p, key) in [
+        (s, "coverage"),
+        (s, "off_topic_handoff"),
+        (a, "outright"),
+        (a, "answer_precision"),
+        (a, "answered"),
+    ] {
+        assert_eq!(p[key], r[key], "{key} at the threshold: {r}");
+    }
+}
+
+/// `kb/eval` returns the curve: 21 thresholds, consistent with the report
+/// at the workspace's thresholds (and after an admin moves them), moving
+/// the way a threshold moves them; another workspace's curve is its own.
+async fn evaluation_reports_the_threshold_curve(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let owner = app.owner("o@example.com").await;
+    seed(&app, &owner).await;
+    let r = eval(&app, &owner, EVAL).await;
+    let curve = r["curve"].as_array().unwrap();
+    assert_eq!(curve.len(), 21, "{r}");
+    for (i, p) in curve.iter().enumerate() {
+        let t = p["threshold"].as_f64().unwrap();
+        assert!((t - i as f64 * 0.05).abs() < 1e-6, "{p}");
+    }
+    curve_agrees_with_report(&r, 0.6, 0.2);
+    // At 0 every in-scope question with a hit is covered (all three have
+    // one); at 1 the off-topic one is handed off.
+    assert_eq!(curve[0]["coverage"], 1.0, "{r}");
+    assert_eq!(curve[20]["off_topic_handoff"], 1.0, "{r}");
+    for w in curve.windows(2) {
+        let f = |p: &Value, k: &str| p[k].as_f64().unwrap();
+        assert!(f(&w[1], "coverage") <= f(&w[0], "coverage"), "{r}");
+        assert!(
+            f(&w[1], "off_topic_handoff") >= f(&w[0], "off_topic_handoff"),
+            "{r}"
+        );
+        assert!(f(&w[1], "answered") <= f(&w[0], "answered"), "{r}");
+    }
+
+    // The admin moves the thresholds: the decisions follow, the curve
+    // (which does not depend on them) stays, and still agrees.
+    app.patch(
+        &kb(&owner, "bot/settings"),
+        Some(&owner.access_token),
+        json!({"answer_threshold": 0.95, "suggest_threshold": 0.5}),
+    )
+    .await
+    .expect(200);
+    let moved = eval(&app, &owner, EVAL).await;
+    assert_eq!(moved["curve"], r["curve"]);
+    curve_agrees_with_report(&moved, 0.95, 0.5);
+
+    // Another workspace without articles: nothing covered at any threshold.
+    let other = app.owner("p@example.com").await;
+    let theirs = eval(&app, &other, EVAL).await;
+    assert!(
+        theirs["curve"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["coverage"] == 0.0 && p["off_topic_handoff"] == 1.0),
+        "{theirs}"
     );
 }
 

@@ -74,7 +74,11 @@ pub enum KbCommand {
     /// Evaluate the bot's retrieval on a labelled question set.
     #[command(
         long_about = "Run a labelled question set through the bot's decision (nothing is written) \
-        and report hit@1, hit@3, MRR@10, answer precision, coverage and off-topic hand-off.\n\n\
+        and report hit@1, hit@3, MRR@10, answer precision, coverage and off-topic hand-off at the \
+        workspace's thresholds, then the same figures at every threshold from 0.00 to 1.00 in steps \
+        of 0.05 (the curve the console's bot settings draw): coverage and off-topic hand-off with \
+        that suggest threshold; outright answers, their precision and count with that answer \
+        threshold. --json prints what POST …/kb/eval answers.\n\n\
         The questions file is JSON Lines, one question a line: \
         {\"question\": \"怎么退款\", \"expected_external_id\": \"refund\", \"locale\": \"zh-CN\"}; \
         \"expected_external_id\": null marks an off-topic question the bot should hand off.\n\n\

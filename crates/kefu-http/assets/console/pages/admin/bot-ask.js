@@ -1,6 +1,8 @@
 // "Test the bot": asks POST …/bot/ask (nothing is stored) and shows the
 // decision, the confidence, the answer and its citations — what a visitor
-// would get for this question. Used on the knowledge-base and bot pages.
+// would get for this question — and the ranked hits the decision was made
+// on: each article's score, confidence, passage anchor and snippet. Used on
+// the knowledge-base and bot pages.
 
 import { h, clear } from '../../lib/dom.js';
 import { t } from '../../lib/i18n.js';
@@ -64,5 +66,20 @@ function renderAnswer(a) {
     refs(t('admin.ask.citations'), a.citations),
     refs(t('admin.ask.suggestions'), a.suggestions),
     !a.answer && !(a.citations || []).length && !(a.suggestions || []).length
-      ? h('p', { class: 'muted' }, t('admin.ask.nothing')) : null);
+      ? h('p', { class: 'muted' }, t('admin.ask.nothing')) : null,
+    hitList(a.hits));
+}
+
+/** The ranked hits: title, passage anchor, score, confidence and snippet. */
+function hitList(hits) {
+  if (!hits || !hits.length) return null;
+  return h('div', { class: 'stack-sm' }, h('h3', null, t('admin.ask.hits')),
+    h('ol', { class: 'ask-hits' }, hits.map((x) => h('li', { class: 'ask-hit', dataset: { articleId: x.article_id } },
+      h('div', { class: 'row ask-hit-head' },
+        h('a', { href: `#/admin/kb/${encodeURIComponent(x.article_id)}` }, x.title),
+        x.anchor ? h('span', { class: 'mono small muted ask-hit-anchor', title: t('admin.ask.anchor') }, `#${x.anchor}`) : null,
+        h('span', { class: 'spacer' }),
+        h('span', { class: 'small muted ask-hit-score' }, t('admin.ask.score', { score: Number(x.score).toFixed(3) })),
+        h('span', { class: 'small ask-hit-confidence' }, t('admin.ask.confidence', { pct: Math.round((x.confidence || 0) * 100) }))),
+      x.snippet ? h('p', { class: 'small ask-snippet' }, x.snippet) : null))));
 }

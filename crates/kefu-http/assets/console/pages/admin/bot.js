@@ -1,6 +1,8 @@
 // Bot settings (GET/PATCH …/bot/settings): answer and suggest thresholds,
 // extra hand-off phrases, the unhelpful-answer limit and the import
-// evaluation gate; with "test the bot" beside them to try a threshold.
+// evaluation gate; with "test the bot" beside them to try a threshold, and
+// under them the threshold curve of an uploaded evaluation file
+// (bot-curve.js), whose points fill the thresholds in.
 
 import { h, clear, toast } from '../../lib/dom.js';
 import { t } from '../../lib/i18n.js';
@@ -8,6 +10,7 @@ import {
   wsPath, pageFrame, card, field, input, busy, loadingEl, errorEl, showFieldErrors, clearErrors, lines, lifecycle, toggle,
 } from './common.js';
 import { askBox } from './bot-ask.js';
+import { curveCard } from './bot-curve.js';
 
 export default {
   path: '#/admin/bot',
@@ -31,7 +34,9 @@ async function render(root, ctx, life) {
     return;
   }
   if (!life.alive()) return;
-  clear(body).append(h('div', { class: 'kb-layout' }, settingsForm(ctx, settings), askBox(ctx)));
+  const form = settingsForm(ctx, settings);
+  const curve = curveCard(ctx, form.querySelector('input[name=answer_threshold]'), form.querySelector('input[name=suggest_threshold]'));
+  clear(body).append(h('div', { class: 'kb-layout' }, form, askBox(ctx)), curve);
 }
 
 /** A number input for a threshold in [0, 1]. */
