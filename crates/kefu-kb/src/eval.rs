@@ -131,6 +131,15 @@ pub fn curve_threshold(i: usize) -> f32 {
     i as f32 / (CURVE_POINTS - 1) as f32
 }
 
+/// A case's two confidences: that its top hit is right (the answer
+/// decision) and that the right article is among the top three (the
+/// suggest decision; [`crate::Retrieval::suggest_confidence`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CaseConfidence {
+    pub answer: f32,
+    pub suggest: f32,
+}
+
 /// The threshold curve of `cases` from each case's top hit (`outcomes[i]`)
 /// and that hit's confidence (`confidences[i]`; `None` when the case was
 /// handed off before retrieval or had no hit). Extra items on any side are
@@ -138,10 +147,10 @@ pub fn curve_threshold(i: usize) -> f32 {
 pub fn curve(
     cases: &[EvalCase],
     outcomes: &[Outcome],
-    confidences: &[Option<f32>],
+    confidences: &[Option<CaseConfidence>],
 ) -> Vec<CurvePoint> {
-    // (in scope?, top hit right?, confidence) once; then a pass per point.
-    let scored: Vec<(bool, bool, Option<f32>)> = cases
+    // (in scope?, top hit right?, confidences) once; then a pass per point.
+    let scored: Vec<(bool, bool, Option<CaseConfidence>)> = cases
         .iter()
         .zip(outcomes)
         .zip(confidences)
@@ -157,20 +166,25 @@ pub fn curve(
     (0..CURVE_POINTS)
         .map(|i| {
             let t = curve_threshold(i);
-            let (mut above_in, mut above_off, mut right) = (0, 0, 0);
+            let (mut above_in, mut above_off, mut right, mut answered) = (0, 0, 0, 0);
             for &(scope, ok, conf) in &scored {
-                if conf.is_some_and(|c| c >= t) {
+                let Some(c) = conf else { continue };
+                // Covered (answered or suggested) at suggest threshold t.
+                if c.suggest.max(c.answer) >= t {
                     if scope {
                         above_in += 1;
                     } else {
                         above_off += 1;
                     }
+                }
+                // Answered outright at answer threshold t.
+                if c.answer >= t {
+                    answered += 1;
                     if ok {
                         right += 1;
                     }
                 }
             }
-            let answered = above_in + above_off;
             CurvePoint {
                 threshold: t,
                 coverage: rate(above_in, in_scope),
@@ -259,7 +273,7 @@ impl Report {
     pub fn compute_with_curve(
         cases: &[EvalCase],
         outcomes: &[Outcome],
-        confidences: &[Option<f32>],
+        confidences: &[Option<CaseConfidence>],
         thresholds: Thresholds,
     ) -> Report {
         Report {
@@ -350,7 +364,7 @@ mod tests {
     /// | q4 | d | — (a hand-off phrase) | none |
     /// | o1 | off-topic | a | 0.1 |
     /// | o2 | off-topic | b | 0.55 |
-    fn fixture(t: &Thresholds) -> (Vec<EvalCase>, Vec<Outcome>, Vec<Option<f32>>) {
+    fn fixture(t: &Thresholds) -> (Vec<EvalCase>, Vec<Outcome>, Vec<Option<CaseConfidence>>) {
         let rows = [
             (Some("a"), Some("a"), Some(0.9)),
             (Some("b"), Some("a"), Some(0.5)),
@@ -361,7 +375,15 @@ mod tests {
         ];
         let cases = rows.iter().map(|r| case(r.0)).collect();
         let outcomes = rows.iter().map(|r| top(r.1, t, r.2)).collect();
-        let conf = rows.iter().map(|r| r.2).collect();
+        let conf = rows
+            .iter()
+            .map(|r| {
+                r.2.map(|c| CaseConfidence {
+                    answer: c,
+                    suggest: c,
+                })
+            })
+            .collect();
         (cases, outcomes, conf)
     }
 
@@ -371,7 +393,10 @@ mod tests {
 
     #[test]
     fn the_curve_by_hand() {
-        let (cases, outcomes, conf) = fixture(&Thresholds::default());
+        let (cases, outcomes, conf) = fixture(&Thresholds {
+            answer: 0.6,
+            suggest: 0.2,
+        });
         let c = curve(&cases, &outcomes, &conf);
         assert_eq!(c.len(), CURVE_POINTS);
         assert_eq!(c[0].threshold, 0.0);
@@ -448,7 +473,10 @@ mod tests {
         let c = curve(&[], &[], &[]);
         assert_eq!(c.len(), CURVE_POINTS);
         assert!(c.iter().all(|p| p.coverage == 0.0 && p.answered == 0));
-        let t = Thresholds::default();
+        let t = Thresholds {
+            answer: 0.6,
+            suggest: 0.2,
+        };
         let (cases, outcomes, conf) = fixture(&t);
         let text = Report::compute_with_curve(&cases, &outcomes, &conf, t).render_text();
         assert!(

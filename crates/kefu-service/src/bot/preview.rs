@@ -38,6 +38,7 @@ pub(super) fn hits_of(r: Retrieval) -> Vec<PreviewHit> {
                 article_id: ArticleId(h.article_id),
                 external_id: h.external_id,
                 title: h.title,
+                anchor: h.anchor.clone(),
             },
             score: h.score,
             confidence: h.confidence,

@@ -40,7 +40,12 @@ impl Services {
                 .await?;
             // No hit (or a trigger before retrieval): handed off at any
             // threshold.
-            confidences.push((!r.hits.is_empty()).then_some(r.confidence));
+            confidences.push(
+                (!r.hits.is_empty()).then_some(kefu_kb::eval::CaseConfidence {
+                    answer: r.confidence,
+                    suggest: r.suggest_confidence,
+                }),
+            );
             outcomes.push(Outcome {
                 ranked_external_ids: r.hits.iter().map(|h| h.external_id.clone()).collect(),
                 decision: match answer.decision {

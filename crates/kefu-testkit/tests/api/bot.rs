@@ -381,6 +381,15 @@ async fn a_language_model_writes_answers_and_failures_fall_back() {
     let app = TestApp::spawn_with(Backend::Sqlite, |s| s.llm = Some(llm)).await;
     let owner = app.owner("o@example.com").await;
     seed(&app, &owner).await;
+    // The question below carries noise (a phone number); what is tested
+    // is the model path, so the workspace answers from 0.5 on.
+    app.patch(
+        &kb(&owner, "bot/settings"),
+        Some(&owner.access_token),
+        json!({"answer_threshold": 0.5, "suggest_threshold": 0.3}),
+    )
+    .await
+    .expect(200);
 
     fake.set_chat(ChatBehaviour::Reply(
         "在订单详情页申请退款即可 [1]。联系电话 13812345678".into(),
