@@ -182,7 +182,7 @@ fn doc_article(rng: &mut Rng, ws: Uuid, i: u128) -> ArticleDoc {
         let n = 6 + (rng.next() % 10) as usize;
         body.push_str(&rng.phrase(zh, n));
         body.push_str(if zh { "。" } else { ". " });
-        if rng.next() % 3 == 0 {
+        if rng.next().is_multiple_of(3) {
             body.push('\n');
         }
     }
