@@ -184,11 +184,15 @@ impl Services {
         limit: usize,
     ) -> ServiceResult<Retrieval> {
         let kb = &self.knowledge;
+        // What leaves for the embeddings endpoint is the question with its
+        // personal data masked; the search in this process reads it as
+        // asked.
+        let masked = kefu_ai::mask::mask_pii(question);
         let mut vector = None;
         if let Some(embedder) = &kb.embedder {
             if index.vector_count(ws.0) > 0 {
                 let wait = Duration::from_millis(kb.config.query_embed_timeout_ms);
-                let q = [question.to_string()];
+                let q = [masked.to_string()];
                 let started = std::time::Instant::now();
                 let result = tracing::Instrument::instrument(
                     tokio::time::timeout(wait, embedder.embed(&q, EmbedMode::Query)),
