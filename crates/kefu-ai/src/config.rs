@@ -1,12 +1,14 @@
-//! Settings of the two clients, embedded in the application's configuration
-//! as the `[embeddings]` and `[llm]` sections. Every field has a default, so
-//! a section may name only what it changes; [`EmbeddingsClient::new`] and
-//! [`ChatClient::new`] check the values. `Debug` never shows the API key
+//! Settings of the clients, embedded in the application's configuration as
+//! the `[embeddings]`, `[llm]` and `[rerank]` sections. Every field has a
+//! default, so a section may name only what it changes;
+//! [`EmbeddingsClient::new`], [`ChatClient::new`] and [`RerankClient::new`]
+//! check the values. `Debug` never shows the API key
 //! (it is a [`SecretString`]); `Serialize` does, like the application's
 //! other secrets, so that figment can take the defaults from it.
 //!
 //! [`EmbeddingsClient::new`]: crate::EmbeddingsClient::new
 //! [`ChatClient::new`]: crate::ChatClient::new
+//! [`RerankClient::new`]: crate::RerankClient::new
 
 use crate::AiError;
 use secrecy::{ExposeSecret, SecretString};
@@ -92,6 +94,61 @@ impl Default for LlmConfig {
     }
 }
 
+/// `[rerank]`: a `/rerank` endpoint that scores passages against a question
+/// with a cross-encoder (vLLM, Xinference, Jina, Cohere, LiteLLM; Hugging
+/// Face TEI with `api = "tei"`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RerankConfig {
+    /// Base URL, e.g. `http://127.0.0.1:8000/v1` (TEI: the server's root,
+    /// `http://127.0.0.1:8080`); the client appends `/rerank`.
+    pub url: String,
+    /// The reranker model (may be empty with `api = "tei"`, which serves
+    /// one model and reads no name).
+    pub model: String,
+    /// Sent as `Authorization: Bearer …` when set.
+    #[serde(serialize_with = "ser_secret", deserialize_with = "de_secret")]
+    pub api_key: Option<SecretString>,
+    /// The request's shape; either response shape is understood.
+    pub api: RerankApi,
+    /// How many of the best search hits are reranked (the rest keep their
+    /// place after them).
+    pub top_k: usize,
+    /// Per request, connection included; on expiry the search keeps its
+    /// own order.
+    pub timeout_ms: u64,
+    /// Each document (title and passage) is cut to this many characters.
+    pub max_document_chars: usize,
+}
+
+impl Default for RerankConfig {
+    fn default() -> Self {
+        Self {
+            url: "http://127.0.0.1:8000/v1".into(),
+            model: String::new(),
+            api_key: None,
+            api: RerankApi::Cohere,
+            top_k: 10,
+            timeout_ms: 800,
+            max_document_chars: 2000,
+        }
+    }
+}
+
+/// The request shape of a `/rerank` endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RerankApi {
+    /// `{model, query, documents, top_n}` → `{results: [{index,
+    /// relevance_score}]}`: Cohere's and Jina's API, served by vLLM,
+    /// Xinference, LiteLLM and others. (`"jina"` is read as this too.)
+    #[serde(alias = "jina")]
+    Cohere,
+    /// Hugging Face text-embeddings-inference: `{query, texts, truncate}`
+    /// → `[{index, score}]`.
+    Tei,
+}
+
 fn ser_secret<S: serde::Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
     match v {
         Some(secret) => s.serialize_some(secret.expose_secret()),
@@ -147,6 +204,26 @@ mod tests {
         );
         assert_eq!(llm.max_passage_chars, 1500);
         assert!((llm.temperature - 0.2).abs() < f32::EPSILON);
+    }
+
+    #[test]
+    fn rerank_defaults_and_api_names() {
+        let cfg: RerankConfig = serde_json::from_str(r#"{"model":"bge-reranker-v2-m3"}"#).unwrap();
+        assert_eq!((cfg.top_k, cfg.timeout_ms), (10, 800));
+        assert_eq!(cfg.max_document_chars, 2000);
+        assert_eq!(cfg.api, RerankApi::Cohere);
+        for (name, api) in [
+            ("cohere", RerankApi::Cohere),
+            ("jina", RerankApi::Cohere),
+            ("tei", RerankApi::Tei),
+        ] {
+            let cfg: RerankConfig =
+                serde_json::from_value(serde_json::json!({ "api": name })).unwrap();
+            assert_eq!(cfg.api, api, "{name}");
+        }
+        assert!(serde_json::from_str::<RerankConfig>(r#"{"api":"openai"}"#).is_err());
+        let keyed: RerankConfig = serde_json::from_str(r#"{"api_key":"jina_secret"}"#).unwrap();
+        assert!(!format!("{keyed:?}").contains("jina_secret"));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! What the service layer counts for Prometheus (`docs/operations/metrics.md`):
 //! messages, queue waits, first responses and resolutions, the bot's
-//! decisions, and the calls to the language model and the embeddings
-//! endpoint; plus the cluster-wide gauges [`Services::sample_gauges`] reads
+//! decisions, and the calls to the language model, the embeddings endpoint
+//! and the reranker; plus the cluster-wide gauges [`Services::sample_gauges`] reads
 //! from the database.
 //!
 //! Labels are fixed enumerations only: never an id, a name or free text.
@@ -80,6 +80,7 @@ pub struct ServiceMetrics {
     pub llm_duration: Family<OutcomeLabels, Histogram>,
     pub llm_tokens: Family<KindLabels, Counter>,
     pub embed_duration: Family<EmbedLabels, Histogram>,
+    pub rerank_duration: Family<OutcomeLabels, Histogram>,
     pub queue_length: Family<QueueLabels, Gauge>,
     pub agents_online: Gauge,
     pub inboxes_open_unstaffed: Gauge,
@@ -99,6 +100,7 @@ impl Default for ServiceMetrics {
             llm_duration: Family::new_with_constructor(call_buckets),
             llm_tokens: Family::default(),
             embed_duration: Family::new_with_constructor(call_buckets),
+            rerank_duration: Family::new_with_constructor(call_buckets),
             queue_length: Family::default(),
             agents_online: Gauge::default(),
             inboxes_open_unstaffed: Gauge::default(),
@@ -158,6 +160,11 @@ impl ServiceMetrics {
             "embedding_request_duration_seconds",
             "Calls to the embeddings endpoint, by mode (query, passage) and outcome",
             self.embed_duration.clone(),
+        );
+        r.register(
+            "rerank_request_duration_seconds",
+            "Calls to the reranker, by outcome (ok, error, timeout; on error and timeout the search keeps its own order)",
+            self.rerank_duration.clone(),
         );
         r.register(
             "queue_length",
@@ -232,6 +239,12 @@ impl ServiceMetrics {
     pub(crate) fn embed_call(&self, mode: &'static str, outcome: &'static str, took: Duration) {
         self.embed_duration
             .get_or_create(&EmbedLabels { mode, outcome })
+            .observe(took.as_secs_f64());
+    }
+
+    pub(crate) fn rerank_call(&self, outcome: &'static str, took: Duration) {
+        self.rerank_duration
+            .get_or_create(&OutcomeLabels { outcome })
             .observe(took.as_secs_f64());
     }
 }

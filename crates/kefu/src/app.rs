@@ -150,12 +150,17 @@ pub fn knowledge_at(
         Some(l) => Some(kefu_ai::ChatClient::new(l.clone()).context("[llm]")?),
         None => None,
     };
-    kefu_service::kb::Knowledge::open(index_dir, settings.kb.clone(), embedder, llm).with_context(
-        || match index_dir {
-            Some(dir) => format!("opening the knowledge index in {}", dir.display()),
-            None => "opening an in-memory knowledge index".to_string(),
-        },
-    )
+    let reranker = match &settings.rerank {
+        Some(r) => Some(kefu_ai::RerankClient::new(r.clone()).context("[rerank]")?),
+        None => None,
+    };
+    let knowledge =
+        kefu_service::kb::Knowledge::open(index_dir, settings.kb.clone(), embedder, llm)
+            .with_context(|| match index_dir {
+                Some(dir) => format!("opening the knowledge index in {}", dir.display()),
+                None => "opening an in-memory knowledge index".to_string(),
+            })?;
+    Ok(knowledge.with_reranker(reranker))
 }
 
 /// The bus and, in a cluster, the shared limit counters.

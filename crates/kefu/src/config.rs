@@ -54,6 +54,9 @@ pub struct Settings {
     /// An OpenAI-compatible chat endpoint that writes the bot's answers
     /// from the retrieved articles (unset: the article itself is the answer).
     pub llm: Option<kefu_ai::LlmConfig>,
+    /// A `/rerank` endpoint (Cohere/Jina shape, or TEI's) that reorders the
+    /// best search hits (unset: the search's own order).
+    pub rerank: Option<kefu_ai::RerankConfig>,
     /// Backups: the schedule inside `kefu serve`, destination, retention,
     /// keys and S3 (docs/operations/backup.md).
     pub backup: kefu_backup::BackupConfig,
@@ -119,6 +122,7 @@ impl Default for Settings {
             analytics: AnalyticsConfig::default(),
             embeddings: None,
             llm: None,
+            rerank: None,
             backup: kefu_backup::BackupConfig::default(),
             secrets: SecretsSettings::default(),
             audit: AuditSettings::default(),
@@ -232,6 +236,8 @@ impl Settings {
             serde_json::to_value(kefu_ai::EmbeddingsConfig::default()).expect("defaults serialise");
         known["llm"] =
             serde_json::to_value(kefu_ai::LlmConfig::default()).expect("defaults serialise");
+        known["rerank"] =
+            serde_json::to_value(kefu_ai::RerankConfig::default()).expect("defaults serialise");
         let mut warnings = Vec::new();
         let mut fig = Figment::from(Serialized::defaults(Settings::default()));
         if let Some(p) = &source {
@@ -291,6 +297,10 @@ impl Settings {
         }
         if let Some(l) = &self.llm {
             kefu_ai::ChatClient::new(l.clone()).map_err(|err| anyhow::anyhow!("[llm]: {err}"))?;
+        }
+        if let Some(r) = &self.rerank {
+            kefu_ai::RerankClient::new(r.clone())
+                .map_err(|err| anyhow::anyhow!("[rerank]: {err}"))?;
         }
         Ok(())
     }
@@ -720,6 +730,41 @@ mod tests {
             assert!(!shown.contains(secret), "{secret} in:\n{shown}");
         }
         assert!(shown.contains("collector:4318"), "{shown}");
+    }
+
+    /// `[rerank]` from the environment like the other model sections; its
+    /// key never shows, and unusable values are refused at start.
+    #[test]
+    fn the_rerank_section_reads_env_and_hides_its_key() {
+        let loaded = Settings::load_from(
+            None,
+            &Overrides::default(),
+            env(&[
+                ("KEFU_RERANK__URL", "http://reranker:8000/v1"),
+                ("KEFU_RERANK__MODEL", "BAAI/bge-reranker-v2-m3"),
+                ("KEFU_RERANK__TOP_K", "5"),
+                ("KEFU_RERANK__API", "tei"),
+                ("KEFU_RERANK__API_KEY", "rr-sekrit"),
+            ]),
+        )
+        .unwrap();
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        let r = loaded.settings.rerank.clone().expect("[rerank] set");
+        assert_eq!((r.top_k, r.timeout_ms), (5, 800), "env, then defaults");
+        assert_eq!(r.api, kefu_ai::RerankApi::Tei);
+        assert_eq!(r.api_key.as_ref().unwrap().expose_secret(), "rr-sekrit");
+        assert!(!format!("{:?}", loaded.settings).contains("rr-sekrit"));
+        let shown = loaded.settings.redacted_toml();
+        assert!(!shown.contains("rr-sekrit"), "{shown}");
+        assert!(shown.contains("[rerank]"), "{shown}");
+
+        let err = Settings::load_from(
+            None,
+            &Overrides::default(),
+            env(&[("KEFU_RERANK__MODEL", "m"), ("KEFU_RERANK__TOP_K", "1")]),
+        )
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("[rerank]"), "{err:#}");
     }
 
     #[test]

@@ -14,12 +14,14 @@
 //! ```
 //!
 //! Served: `POST /v1/embeddings`, `POST /v1/chat/completions` (streamed
-//! and not), `GET /v1/models`. Errors come in OpenAI's shape,
+//! and not), `POST /v1/rerank` and `POST /rerank` (Cohere's and Jina's
+//! shape, or TEI's when the request has `texts`), `GET /v1/models`. Errors come in OpenAI's shape,
 //! `{"error":{"message","type","param","code"}}`. The server stops when
 //! the `FakeOpenAi` is dropped.
 
 mod chat;
 mod embed;
+mod rerank;
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -30,6 +32,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use crate::fake::embed::{fake_embedding, FAKE_DIMENSIONS};
+pub use crate::fake::rerank::fake_rerank_score;
 
 /// How `/v1/chat/completions` answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +76,22 @@ pub enum EmbedBehaviour {
     Delay(Duration),
 }
 
+/// How `/v1/rerank` (and `/rerank`) answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RerankBehaviour {
+    /// Scores by word overlap, see [`fake_rerank_score`]. The default.
+    Overlap,
+    /// Documents containing this text score 1, the others half their
+    /// overlap score.
+    Favour(String),
+    /// This status with an OpenAI error body, every time.
+    Error { status: u16, message: String },
+    /// Waits this long, then as `Overlap`.
+    Delay(Duration),
+    /// This body with status 200, as JSON, for protocol errors.
+    Raw(String),
+}
+
 /// A request the fake received.
 #[derive(Debug, Clone)]
 pub struct RecordedRequest {
@@ -100,6 +119,25 @@ impl RecordedRequest {
             .collect()
     }
 
+    /// A rerank request's `query`.
+    pub fn query(&self) -> Option<&str> {
+        self.body.get("query").and_then(Value::as_str)
+    }
+
+    /// A rerank request's `documents` (or TEI's `texts`).
+    pub fn documents(&self) -> Vec<&str> {
+        let items = self
+            .body
+            .get("documents")
+            .or_else(|| self.body.get("texts"));
+        items
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect()
+    }
+
     /// The embedding inputs (a single string counts as one).
     pub fn inputs(&self) -> Vec<&str> {
         match self.body.get("input") {
@@ -114,6 +152,7 @@ impl RecordedRequest {
 struct Script {
     chat: ChatBehaviour,
     embed: EmbedBehaviour,
+    rerank: RerankBehaviour,
     api_key: Option<String>,
     requests: Vec<RecordedRequest>,
 }
@@ -135,12 +174,15 @@ impl FakeOpenAi {
         let script = Arc::new(Mutex::new(Script {
             chat: ChatBehaviour::Auto,
             embed: EmbedBehaviour::Ok,
+            rerank: RerankBehaviour::Overlap,
             api_key: None,
             requests: Vec::new(),
         }));
         let app = Router::new()
             .route("/v1/embeddings", post(embed::handle))
             .route("/v1/chat/completions", post(chat::handle))
+            .route("/v1/rerank", post(rerank::handle))
+            .route("/rerank", post(rerank::handle))
             .route("/v1/models", get(models))
             .fallback(|| async { error(StatusCode::NOT_FOUND, "Unknown request URL") })
             .with_state(script.clone());
@@ -178,12 +220,26 @@ impl FakeOpenAi {
         }
     }
 
+    /// Settings for a [`RerankClient`](crate::RerankClient) of this
+    /// server: model `fake-rerank`, the rest default.
+    pub fn rerank_config(&self) -> crate::RerankConfig {
+        crate::RerankConfig {
+            url: self.base_url.clone(),
+            model: "fake-rerank".into(),
+            ..crate::RerankConfig::default()
+        }
+    }
+
     pub fn set_chat(&self, behaviour: ChatBehaviour) {
         self.lock().chat = behaviour;
     }
 
     pub fn set_embeddings(&self, behaviour: EmbedBehaviour) {
         self.lock().embed = behaviour;
+    }
+
+    pub fn set_rerank(&self, behaviour: RerankBehaviour) {
+        self.lock().rerank = behaviour;
     }
 
     /// Answers 401 unless requests carry `Authorization: Bearer {key}`.
@@ -202,6 +258,16 @@ impl FakeOpenAi {
 
     pub fn embedding_requests(&self) -> Vec<RecordedRequest> {
         self.requests_to("/v1/embeddings")
+    }
+
+    /// Requests to `/v1/rerank` and `/rerank`, oldest first.
+    pub fn rerank_requests(&self) -> Vec<RecordedRequest> {
+        self.lock()
+            .requests
+            .iter()
+            .filter(|r| r.path.ends_with("/rerank"))
+            .cloned()
+            .collect()
     }
 
     pub fn clear_requests(&self) {
@@ -286,5 +352,6 @@ async fn models() -> Json<Value> {
     Json(json!({ "object": "list", "data": [
         { "id": "fake-chat", "object": "model", "created": 0, "owned_by": "kefu" },
         { "id": "fake-embed", "object": "model", "created": 0, "owned_by": "kefu" },
+        { "id": "fake-rerank", "object": "model", "created": 0, "owned_by": "kefu" },
     ] }))
 }

@@ -22,6 +22,7 @@ use serde::Deserialize;
 use std::time::Duration;
 
 mod preview;
+mod rerank;
 mod visitor;
 
 pub use preview::{BotPreview, PreviewHit};
@@ -161,7 +162,8 @@ impl Services {
 
     /// Ranked articles for a question: lexical, plus semantic when an
     /// embeddings endpoint is configured and answers in time (otherwise
-    /// lexical alone — a slow model never blocks the bot).
+    /// lexical alone — a slow model never blocks the bot), reordered by
+    /// the reranker when one is configured and answers in time.
     pub(crate) async fn retrieve(
         &self,
         ws: WorkspaceId,
@@ -184,11 +186,15 @@ impl Services {
         limit: usize,
     ) -> ServiceResult<Retrieval> {
         let kb = &self.knowledge;
+        // What leaves for a model endpoint (embeddings, reranker) is the
+        // question with its personal data masked; the search in this
+        // process reads it as asked.
+        let masked = kefu_ai::mask::mask_pii(question);
         let mut vector = None;
         if let Some(embedder) = &kb.embedder {
             if index.vector_count(ws.0) > 0 {
                 let wait = Duration::from_millis(kb.config.query_embed_timeout_ms);
-                let q = [question.to_string()];
+                let q = [masked.to_string()];
                 let started = std::time::Instant::now();
                 let result = tracing::Instrument::instrument(
                     tokio::time::timeout(wait, embedder.embed(&q, EmbedMode::Query)),
@@ -211,13 +217,18 @@ impl Services {
                 }
             }
         }
+        // The reranker sees its `top_k` however few hits the caller wants.
+        let fetch = kb.reranker.as_ref().map_or(limit, |r| limit.max(r.top_k()));
         let q = SearchQuery {
             text: question,
             locale,
             vector: vector.as_deref(),
-            limit,
+            limit: fetch,
         };
-        index.search(ws.0, &q).map_err(internal)
+        let mut r = index.search(ws.0, &q).map_err(internal)?;
+        self.rerank_retrieval(&masked, &mut r).await;
+        r.hits.truncate(limit.max(1));
+        Ok(r)
     }
 
     /// The decision without an answer text: triggers, retrieval, thresholds.

@@ -23,7 +23,7 @@ pub mod import;
 use crate::config::KbConfig;
 use crate::error::{ServiceError, ServiceResult};
 use crate::Services;
-use kefu_ai::{ChatClient, EmbedMode, EmbeddingsClient};
+use kefu_ai::{ChatClient, EmbedMode, EmbeddingsClient, RerankClient};
 use kefu_domain::bus::{Event, Topic};
 use kefu_domain::kb::Article;
 use kefu_domain::{ArticleId, WorkspaceId};
@@ -40,6 +40,8 @@ pub struct Knowledge {
     pub index: KbIndex,
     pub embedder: Option<EmbeddingsClient>,
     pub llm: Option<ChatClient>,
+    /// Reorders the best hits of each search (see [`Knowledge::with_reranker`]).
+    pub reranker: Option<RerankClient>,
     pub config: KbConfig,
     /// Wakes the embedding worker after a change.
     kick: Notify,
@@ -50,6 +52,7 @@ impl std::fmt::Debug for Knowledge {
         f.debug_struct("Knowledge")
             .field("embeddings", &self.embedder.is_some())
             .field("llm", &self.llm.is_some())
+            .field("rerank", &self.reranker.is_some())
             .finish()
     }
 }
@@ -71,9 +74,17 @@ impl Knowledge {
             index,
             embedder,
             llm,
+            reranker: None,
             config,
             kick: Notify::new(),
         })
+    }
+
+    /// With a reranker: every search sends its best `top_k` hits to it and
+    /// takes its order (keeping its own when the reranker fails).
+    pub fn with_reranker(mut self, reranker: Option<RerankClient>) -> Self {
+        self.reranker = reranker;
+        self
     }
 
     /// An in-memory index with no model endpoints.

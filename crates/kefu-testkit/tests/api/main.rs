@@ -22,6 +22,7 @@ mod oidc_provider;
 mod passwords;
 mod permissions;
 mod protection;
+mod query_models;
 mod routing;
 mod socket;
 mod socket_security;

@@ -102,8 +102,8 @@ Fixed paths inside the container.
 {{/*
 The secret files a server reads, as a YAML list of {secret: <Secret name>,
 key: <key in it>, path: <file name>, env: <KEFU_…_FILE>, value: <chart-managed
-value>}. Which ones depends on the mode and on the configured [embeddings]
-and [llm]; the database URL may come from a Secret of its own
+value>}. Which ones depends on the mode and on the configured [embeddings],
+[llm] and [rerank]; the database URL may come from a Secret of its own
 (secrets.databaseUrlFrom, e.g. CloudNativePG's <cluster>-app, key `uri`).
 */}}
 {{- define "kefu.secretFiles" -}}
@@ -133,6 +133,9 @@ and [llm]; the database URL may come from a Secret of its own
 {{- end }}
 {{- if and .Values.config.llm (or $s.llmApiKey (and $existing $s.apiKeysInExistingSecret)) }}
 {{- $files = append $files (dict "secret" $name "key" $s.keys.llmApiKey "path" "llm-api-key" "env" "KEFU_LLM__API_KEY_FILE" "value" $s.llmApiKey) }}
+{{- end }}
+{{- if and .Values.config.rerank (or $s.rerankApiKey (and $existing $s.apiKeysInExistingSecret)) }}
+{{- $files = append $files (dict "secret" $name "key" $s.keys.rerankApiKey "path" "rerank-api-key" "env" "KEFU_RERANK__API_KEY_FILE" "value" $s.rerankApiKey) }}
 {{- end }}
 {{- if .Values.backup.enabled }}
 {{- $files = append $files (dict "secret" $name "key" $s.keys.backupKey "path" "backup-key" "env" "KEFU_BACKUP__KEY_FILE" "value" $s.backupKey) }}
@@ -325,7 +328,7 @@ Checks that the schema cannot express. Included once, by the Deployment.
     {{- fail "secrets.databaseUrl / databaseUrlFrom / redisUrl are for database.mode=postgres (Kefu refuses Redis with SQLite)" }}
   {{- end }}
 {{- end }}
-{{- if and $existing (or $s.databaseUrl $s.redisUrl $s.signingKey $s.secretsKey $s.embeddingsApiKey $s.llmApiKey) }}
+{{- if and $existing (or $s.databaseUrl $s.redisUrl $s.signingKey $s.secretsKey $s.embeddingsApiKey $s.llmApiKey $s.rerankApiKey) }}
   {{- fail "secrets.existingSecret is set: leave secrets.databaseUrl/redisUrl/signingKey/…ApiKey empty (they would be ignored)" }}
 {{- end }}
 {{- if and $s.databaseUrl $s.databaseUrlFrom.name }}
