@@ -631,12 +631,16 @@ mod tests {
             );
         }
         for (key, value, says) in [
-            ("KEFU_KB__MAX_SYNONYM_GROUPS", "2001", "kb.max_synonym_groups"),
+            (
+                "KEFU_KB__MAX_SYNONYM_GROUPS",
+                "2001",
+                "kb.max_synonym_groups",
+            ),
             ("KEFU_KB__MAX_SYNONYM_TERMS", "1", "kb.max_synonym_terms"),
             ("KEFU_KB__MAX_SYNONYM_CHARS", "0", "kb.max_synonym_chars"),
         ] {
-            let err = Settings::load_from(None, &Overrides::default(), env(&[(key, value)]))
-                .unwrap_err();
+            let err =
+                Settings::load_from(None, &Overrides::default(), env(&[(key, value)])).unwrap_err();
             assert!(format!("{err:#}").contains(says), "{key}: {err:#}");
         }
         let ok = Settings::load_from(
