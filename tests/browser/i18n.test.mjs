@@ -60,6 +60,11 @@ test('every key the code names exists in both locales', () => {
     'lang.': ['zh-CN', 'en'],
     'admin.role.': ['owner', 'admin', 'supervisor', 'agent'],
     'notify.permission.': ['granted', 'denied'],
+    // The synonym list's refusals (kefu_service::kb::synonyms).
+    'admin.kb.syn.err.': [
+      'synonym_group_too_small', 'synonym_group_too_large', 'synonym_term_too_long',
+      'synonym_term_invalid', 'synonym_groups_too_many',
+    ],
     // Contact edit errors: the server's reasons (contacts.rs checked_patch) and the form's own.
     'contact.reason.': [
       'invalid', 'required', 'too_long', 'invalid_characters', 'email.invalid', 'phone.invalid',

@@ -48,11 +48,16 @@ pub enum Event {
         message_id: MessageId,
         delta: String,
     },
-    /// Articles changed (created, edited, deleted or re-embedded): every
-    /// replica refreshes them in its own search index from the database.
+    /// Articles changed (created, edited, deleted or re-embedded), or the
+    /// workspace's synonym groups (`synonyms`): every replica refreshes them
+    /// in its own search index from the database. (`synonyms` is left out
+    /// when false, so replicas of the previous version read these events as
+    /// before.)
     KnowledgeChanged {
         workspace_id: WorkspaceId,
         articles: Vec<ArticleId>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        synonyms: bool,
     },
     /// Someone's rights changed after the fact: open sockets it concerns
     /// re-check theirs at once (a signed-out session's sockets close, a

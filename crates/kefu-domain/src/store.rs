@@ -572,6 +572,16 @@ pub trait KbStore: Send + Sync {
         model: &str,
         limit: i64,
     ) -> StoreResult<Vec<Article>>;
+    /// The workspace's synonym groups as last saved (empty when none were).
+    async fn kb_synonyms(&self, workspace: WorkspaceId) -> StoreResult<Vec<Vec<String>>>;
+    /// Replaces the workspace's synonym groups (validated by the caller).
+    async fn put_kb_synonyms(
+        &self,
+        workspace: WorkspaceId,
+        groups: &[Vec<String>],
+        at: DateTime<Utc>,
+        audit: AuditRecord,
+    ) -> StoreResult<()>;
     async fn get_bot_settings(&self, workspace: WorkspaceId) -> StoreResult<Option<BotSettings>>;
     async fn put_bot_settings(
         &self,

@@ -173,6 +173,13 @@ impl From<ServiceError> for ApiError {
                 "Some fields are not valid.",
             )
             .with_details(serde_json::json!({ "fields": fields })),
+            ServiceError::Refused {
+                code,
+                message,
+                details,
+            } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message).with_details(details)
+            }
             ServiceError::RateLimited {
                 retry_after_secs,
                 reason,

@@ -96,7 +96,7 @@ mod scoring;
 pub mod search;
 mod snippet;
 mod stats;
-mod synonyms;
+pub mod synonyms;
 pub mod text;
 pub mod triggers;
 mod vectors;

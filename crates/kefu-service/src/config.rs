@@ -206,6 +206,38 @@ pub struct KbConfig {
     pub llm_passages: usize,
     /// Default "hand off after this many unhelpful answers in a row".
     pub max_unhelpful: u32,
+    /// Most synonym groups per workspace (at most
+    /// [`kefu_kb::synonyms::MAX_GROUPS`]).
+    pub max_synonym_groups: usize,
+    /// Most terms in one synonym group (at most
+    /// [`kefu_kb::synonyms::MAX_TERMS_PER_GROUP`]).
+    pub max_synonym_terms: usize,
+    /// Longest synonym term, in characters.
+    pub max_synonym_chars: usize,
+}
+
+impl KbConfig {
+    /// Refuses synonym limits the index cannot hold
+    /// ([`kefu_kb::synonyms::MAX_GROUPS`], [`kefu_kb::synonyms::MAX_TERMS_PER_GROUP`]).
+    pub fn validate(&self) -> Result<(), String> {
+        use kefu_kb::synonyms::{MAX_GROUPS, MAX_TERMS_PER_GROUP};
+        if self.max_synonym_groups > MAX_GROUPS {
+            return Err(format!(
+                "kb.max_synonym_groups must be at most {MAX_GROUPS}, not {}",
+                self.max_synonym_groups
+            ));
+        }
+        if !(2..=MAX_TERMS_PER_GROUP).contains(&self.max_synonym_terms) {
+            return Err(format!(
+                "kb.max_synonym_terms must be from 2 to {MAX_TERMS_PER_GROUP}, not {}",
+                self.max_synonym_terms
+            ));
+        }
+        if self.max_synonym_chars == 0 {
+            return Err("kb.max_synonym_chars must be at least 1".into());
+        }
+        Ok(())
+    }
 }
 
 impl Default for KbConfig {
@@ -220,6 +252,9 @@ impl Default for KbConfig {
             query_embed_timeout_ms: 2_000,
             llm_passages: 3,
             max_unhelpful: 2,
+            max_synonym_groups: 1_000,
+            max_synonym_terms: 20,
+            max_synonym_chars: 30,
         }
     }
 }

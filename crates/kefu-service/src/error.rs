@@ -24,6 +24,14 @@ pub enum ServiceError {
     /// 422: field → reason code.
     #[error("validation failed")]
     Validation(BTreeMap<String, String>),
+    /// 422 with its own code and a message that names what is wrong (an
+    /// item of a list, say); `details` says it for machines.
+    #[error("refused: {code}")]
+    Refused {
+        code: &'static str,
+        message: String,
+        details: serde_json::Value,
+    },
     /// 429: retry after this many seconds.
     #[error("rate limited")]
     RateLimited {

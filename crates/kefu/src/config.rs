@@ -291,6 +291,7 @@ impl Settings {
             "http.body_limit_bytes must be at least 1024"
         );
         self.analytics.validate().map_err(anyhow::Error::msg)?;
+        self.kb.validate().map_err(anyhow::Error::msg)?;
         if let Some(e) = &self.embeddings {
             kefu_ai::EmbeddingsClient::new(e.clone())
                 .map_err(|err| anyhow::anyhow!("[embeddings]: {err}"))?;
@@ -638,6 +639,19 @@ mod tests {
                     .contains("analytics.resolution_window_hours must be from 1 to 720"),
                 "{err:#}"
             );
+        }
+        for (key, value, says) in [
+            (
+                "KEFU_KB__MAX_SYNONYM_GROUPS",
+                "2001",
+                "kb.max_synonym_groups",
+            ),
+            ("KEFU_KB__MAX_SYNONYM_TERMS", "1", "kb.max_synonym_terms"),
+            ("KEFU_KB__MAX_SYNONYM_CHARS", "0", "kb.max_synonym_chars"),
+        ] {
+            let err =
+                Settings::load_from(None, &Overrides::default(), env(&[(key, value)])).unwrap_err();
+            assert!(format!("{err:#}").contains(says), "{key}: {err:#}");
         }
         let ok = Settings::load_from(
             None,

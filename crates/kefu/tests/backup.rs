@@ -63,6 +63,12 @@ async fn seed(c: &reqwest::Client, base: &str, token: &str, ws: &str) {
         "title": "Shipping", "body": "We ship worldwide within 3 days.", "status": "published", "locale": "en"
     })))
     .await;
+    json_of(
+        c.put(format!("{api}/kb/synonyms"))
+            .bearer_auth(token)
+            .json(&json!({"groups": [["退货", "退款"], ["发票", "开票"]]})),
+    )
+    .await;
     // Single sign-on settings (disabled: no provider to discover here).
     json_of(c.put(format!("{api}/sso/oidc")).bearer_auth(token).json(&json!({
         "issuer": "https://login.example.com", "client_id": "kefu", "client_secret": "s3cret",
@@ -125,7 +131,23 @@ async fn view(c: &reqwest::Client, base: &str, token: &str, ws: &str) -> Value {
     .iter()
     .map(|k| &sso[*k])
     .collect();
-    json!({"conversations": out, "articles": articles, "members": members, "sso": sso})
+    // The synonym list, and that search uses it (loaded at start): 退款
+    // finds the article that says 退货.
+    let synonyms = json_of(c.get(format!("{api}/kb/synonyms")).bearer_auth(token)).await;
+    let refund = json_of(
+        c.get(format!("{api}/kb/search"))
+            .query(&[("q", "退款")])
+            .bearer_auth(token),
+    )
+    .await;
+    let refund: Vec<&Value> = refund["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| &h["title"])
+        .collect();
+    json!({"conversations": out, "articles": articles, "members": members, "sso": sso,
+           "synonyms": synonyms, "refund_search": refund})
 }
 
 fn key_file(dir: &Path, name: &str) -> std::path::PathBuf {
@@ -165,6 +187,7 @@ async fn round_trip(source: TestDb, targets: Vec<TestDb>) {
     seed(&c, &server.base(), &token, &ws).await;
     let before = view(&c, &server.base(), &token, &ws).await;
     assert_eq!(before["conversations"].as_array().unwrap().len(), 3);
+    assert_eq!(before["refund_search"], json!(["退货政策"]), "{before}");
 
     // Online: the server keeps running while the archives are made.
     let key = key_file(tmp.path(), "backup.key");

@@ -850,6 +850,19 @@ impl Cluster {
             .collect()
     }
 
+    /// Replaces the synonym groups at `path` through replica `r`.
+    async fn put_synonyms(&self, r: usize, path: &str, token: &str, groups: Value) {
+        let (status, body) = self
+            .call(
+                reqwest::Method::PUT,
+                self.replica(r).url(path),
+                Some(token),
+                Some(json!({ "groups": groups })),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
     /// Polls replica `r`'s search for `q` until `want(hits)` holds (5 s).
     async fn until_search(
         &self,
@@ -1030,6 +1043,64 @@ async fn knowledge_changes_reach_every_replicas_index() {
         |h| h.is_empty(),
     )
     .await;
+}
+
+/// A workspace's synonym groups changed through one replica reach the
+/// other's search over the bus; a replica that was down when they changed
+/// loads them from the database when it starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn synonym_changes_reach_every_replicas_search() {
+    let mut c = two_replicas(&[]).await;
+    let (owner, _, ws) = c.login(0, OWNER).await;
+    let synonyms = format!("/api/v1/workspaces/{ws}/kb/synonyms");
+    let (status, article) = c
+        .post(
+            0,
+            &format!("/api/v1/workspaces/{ws}/kb/articles"),
+            Some(&owner),
+            json!({"title": "退货流程", "body": "在订单详情页申请退货，寄回商品后三个工作日内处理。"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{article}");
+    let id = article["id"].as_str().unwrap().to_string();
+    c.until_search(1, &ws, &owner, "退货", "the article is indexed", |h| {
+        h.first() == Some(&id)
+    })
+    .await;
+    assert!(c.search(1, &ws, &owner, "退款").await.is_empty());
+
+    // Saved on A: B's search finds the article by the other word.
+    c.put_synonyms(0, &synonyms, &owner, json!([["退货", "退款"]]))
+        .await;
+    c.until_search(1, &ws, &owner, "退款", "the synonym reaches B", |h| {
+        h.first() == Some(&id)
+    })
+    .await;
+    let (status, read) = c.get(1, &synonyms, Some(&owner)).await;
+    assert_eq!(
+        (status, read),
+        (StatusCode::OK, json!({"groups": [["退货", "退款"]]}))
+    );
+
+    // B is down while the list is replaced on A; restarted on its own
+    // on-disk index, it loads the new list at start.
+    c.replicas[1].kill();
+    c.put_synonyms(0, &synonyms, &owner, json!([["退货", "退钱"]]))
+        .await;
+    c.restart(1).await;
+    c.until_search(
+        1,
+        &ws,
+        &owner,
+        "退钱",
+        "the restarted replica loads the list",
+        |h| h.first() == Some(&id),
+    )
+    .await;
+    assert!(
+        c.search(1, &ws, &owner, "退款").await.is_empty(),
+        "the replaced group is gone on the restarted replica"
+    );
 }
 
 // Two replicas share one budget for each cluster-wide limit. Requests

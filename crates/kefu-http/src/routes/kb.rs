@@ -1,5 +1,6 @@
 //! The knowledge base: articles (`…/kb/articles`), their history, JSON
-//! Lines import and export, index status, search and evaluation.
+//! Lines import and export, index status, search, evaluation and the
+//! workspace's synonym groups.
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{parse_id, ApiJson, WorkspaceAccess};
@@ -33,6 +34,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(status))
         .routes(routes!(search))
         .routes(routes!(evaluate))
+        .routes(routes!(get_synonyms, put_synonyms))
 }
 
 /// An article as written (`POST`, `PUT`, and one line of an import).
@@ -457,4 +459,48 @@ async fn evaluate(
         .with_details(serde_json::json!({ "fields": { "body": e } }))
     })?;
     Ok(Json(state.services.evaluate(&a, &cases).await?))
+}
+
+/// A workspace's synonym groups.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SynonymsDto {
+    /// Each group lists terms visitors use for the same thing, e.g.
+    /// `[["退货", "退款"], ["发票", "开票"]]`: a question with one term also
+    /// finds articles that use another (a little below its own words).
+    pub groups: Vec<Vec<String>>,
+}
+
+/// The workspace's synonym groups (anyone who may read the knowledge base).
+#[utoipa::path(get, path = "/workspaces/{workspace_id}/kb/synonyms", tag = "knowledge",
+    params(("workspace_id" = Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = SynonymsDto), (status = 404, body = ErrorBody)))]
+async fn get_synonyms(
+    State(state): State<AppState>,
+    WorkspaceAccess(a): WorkspaceAccess,
+) -> ApiResult<Json<SynonymsDto>> {
+    let groups = state.services.kb_synonyms(&a).await?;
+    Ok(Json(SynonymsDto { groups }))
+}
+
+/// Replaces the workspace's synonym groups (supervisors and above); answers
+/// them as stored: terms trimmed, empty terms and groups dropped, a term
+/// repeated in its group kept once. Search on every replica uses them from
+/// the next question. Audited. Refusals (422) name the group at fault
+/// (`details.index`, from 0): `synonym_group_too_small` (fewer than two
+/// terms), `synonym_group_too_large` (`kb.max_synonym_terms`),
+/// `synonym_term_too_long` (`kb.max_synonym_chars`), `synonym_term_invalid`
+/// (a control character or a separator `/` `,` `，` `、`), and
+/// `synonym_groups_too_many` (`kb.max_synonym_groups`).
+#[utoipa::path(put, path = "/workspaces/{workspace_id}/kb/synonyms", tag = "knowledge", request_body = SynonymsDto,
+    params(("workspace_id" = Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = SynonymsDto), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, description = "`synonym_group_too_small`, `synonym_group_too_large`, `synonym_term_too_long`, `synonym_term_invalid`, `synonym_groups_too_many`", body = ErrorBody)))]
+async fn put_synonyms(
+    State(state): State<AppState>,
+    WorkspaceAccess(a): WorkspaceAccess,
+    ApiJson(req): ApiJson<SynonymsDto>,
+) -> ApiResult<Json<SynonymsDto>> {
+    let groups = state.services.put_kb_synonyms(&a, &req.groups).await?;
+    Ok(Json(SynonymsDto { groups }))
 }

@@ -292,6 +292,7 @@ impl Services {
     async fn candidate_index(&self, access: &Access, lines: &[Line]) -> ServiceResult<KbIndex> {
         let ws = access.workspace_id;
         let index = KbIndex::open(None, self.knowledge.index.options()).map_err(super::internal)?;
+        index.set_synonyms(ws.0, &self.store.kb_synonyms(ws).await?);
         let mut docs: HashMap<String, kefu_kb::ArticleDoc> = HashMap::new();
         for a in self.store.published_articles(ws).await? {
             let key = a.external_id.clone().unwrap_or_else(|| a.id.to_string());

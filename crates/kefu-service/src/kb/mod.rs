@@ -1,14 +1,15 @@
 //! The knowledge base (DESIGN.md §4): articles and their history
 //! ([`articles`]), JSON Lines import and export ([`import`]), evaluation
-//! ([`eval`]), and this module's runtime that keeps the search index true to
-//! the database.
+//! ([`eval`]), the workspace's synonym groups ([`synonyms`]), and this
+//! module's runtime that keeps the search index true to the database.
 //!
 //! The database is the truth; the index (tantivy, per replica, on disk when
 //! there is a data directory) and the in-memory vectors are derived from it:
 //! - a change made here is applied to this replica's index before the call
 //!   returns (the caller's next search sees it) and announced on the bus;
-//! - every replica refreshes the announced articles from the database
-//!   ([`Knowledge::refresh`]), so each keeps its own index fresh;
+//! - every replica refreshes the announced articles (or synonym groups)
+//!   from the database ([`Services::refresh_articles`]), so each keeps its
+//!   own index fresh;
 //! - at start, [`Services::reconcile_knowledge`] compares every workspace's
 //!   published articles with what the index holds and repairs the
 //!   difference (the index survived a crash half-written, or is new);
@@ -19,6 +20,7 @@
 pub mod articles;
 pub mod eval;
 pub mod import;
+pub mod synonyms;
 
 use crate::config::KbConfig;
 use crate::error::{ServiceError, ServiceResult};
@@ -186,15 +188,17 @@ impl Services {
             Arc::new(Event::KnowledgeChanged {
                 workspace_id: ws,
                 articles: ids,
+                synonyms: false,
             }),
         );
     }
 
     /// Makes the index hold exactly the workspace's published articles at
-    /// their current versions (and their current vectors); returns how many
-    /// articles were (re)indexed.
+    /// their current versions (and their current vectors) and its synonym
+    /// groups; returns how many articles were (re)indexed.
     pub async fn reconcile_workspace(&self, ws: WorkspaceId) -> ServiceResult<usize> {
         let kb = &self.knowledge;
+        self.refresh_synonyms(ws).await?;
         let published = self.store.published_articles(ws).await?;
         let indexed = kb.index.versions(ws.0);
         let stale: Vec<ArticleDoc> = published
@@ -259,10 +263,18 @@ impl Services {
                     if let Event::KnowledgeChanged {
                         workspace_id,
                         articles,
+                        synonyms,
                     } = &*ev
                     {
-                        if let Err(e) = self.refresh_articles(*workspace_id, articles).await {
-                            tracing::warn!(error = %e, "could not refresh changed articles");
+                        if !articles.is_empty() {
+                            if let Err(e) = self.refresh_articles(*workspace_id, articles).await {
+                                tracing::warn!(error = %e, "could not refresh changed articles");
+                            }
+                        }
+                        if *synonyms {
+                            if let Err(e) = self.refresh_synonyms(*workspace_id).await {
+                                tracing::warn!(error = %e, "could not refresh synonym groups");
+                            }
                         }
                     }
                 }

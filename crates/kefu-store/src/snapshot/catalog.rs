@@ -18,7 +18,8 @@ use super::{Column, LType, Table};
 ///    (HMAC-SHA256); TOTP and identity secrets sealed under the KEK.
 /// 4: single sign-on: `oidc_configs`, `oidc_logins`, `oidc_identities`,
 ///    `sessions.sso_workspace_id` and `sessions.sso_mfa`.
-pub const SCHEMA_VERSION: u32 = 4;
+/// 5: `kb_synonyms` (a workspace's synonym groups).
+pub const SCHEMA_VERSION: u32 = 5;
 
 macro_rules! table {
     ($name:literal, [$(($col:ident, $ty:ident)),* $(,)?]) => {
@@ -309,6 +310,14 @@ pub static TABLES: &[Table] = &[
             (model, Text),
             (version, I64),
             (vector, Bytes)
+        ]
+    ),
+    table!(
+        "kb_synonyms",
+        [
+            (workspace_id, Uuid),
+            (term_groups, Text),
+            (updated_at, Time)
         ]
     ),
     table!("bot_settings", [(workspace_id, Uuid), (settings, Text)]),

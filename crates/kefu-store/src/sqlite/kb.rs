@@ -1,5 +1,5 @@
-//! Knowledge-base articles with their history, article vectors, bot settings
-//! and bot turns (SQLite).
+//! Knowledge-base articles with their history, article vectors, synonym
+//! groups, bot settings and bot turns (SQLite).
 
 use super::{rows, SqliteStore};
 use crate::kb::{json_list, json_text, vectors_from_bytes, vectors_to_bytes};
@@ -427,6 +427,41 @@ impl KbStore for SqliteStore {
         .await
         .map_err(db)?;
         found.iter().map(article).collect()
+    }
+
+    async fn kb_synonyms(&self, ws: WorkspaceId) -> StoreResult<Vec<Vec<String>>> {
+        let text: Option<String> =
+            sqlx::query_scalar("SELECT term_groups FROM kb_synonyms WHERE workspace_id = $1")
+                .bind(ws.0)
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(db)?;
+        text.map_or(Ok(Vec::new()), |t| {
+            serde_json::from_str(&t).map_err(|_| corrupt("kb_synonyms.term_groups"))
+        })
+    }
+
+    async fn put_kb_synonyms(
+        &self,
+        ws: WorkspaceId,
+        groups: &[Vec<String>],
+        at: DateTime<Utc>,
+        audit: AuditRecord,
+    ) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query(
+            "INSERT INTO kb_synonyms (workspace_id, term_groups, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (workspace_id) DO UPDATE SET term_groups = excluded.term_groups, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(ws.0)
+        .bind(json_text(groups)?)
+        .bind(at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        rows::append_audit(&mut tx, &self.sealer.chain()?, audit).await?;
+        tx.commit().await.map_err(db)
     }
 
     async fn get_bot_settings(&self, ws: WorkspaceId) -> StoreResult<Option<BotSettings>> {

@@ -1,4 +1,5 @@
-//! Knowledge-base articles, their history and vectors; bot settings and turns.
+//! Knowledge-base articles, their history and vectors; synonym groups; bot
+//! settings and turns.
 
 use crate::chat::{conversation, visitor_msg};
 use crate::support::*;
@@ -17,6 +18,7 @@ crate::store_contract!(
     embeddings_follow_article_versions,
     bot_settings_and_turns_round_trip,
     bot_messages_keep_their_citations,
+    synonyms_are_replaced_per_workspace,
 );
 
 fn author() -> Author {
@@ -331,6 +333,42 @@ async fn embeddings_follow_article_versions(store: Arc<dyn Store>) {
         .await
         .unwrap()
         .is_empty());
+}
+
+async fn synonyms_are_replaced_per_workspace(store: Arc<dyn Store>) {
+    let (ws, _) = workspace(&store, "a@example.com").await;
+    let (other, _) = workspace(&store, "b@example.com").await;
+    assert!(store.kb_synonyms(ws).await.unwrap().is_empty());
+    let first = vec![
+        vec!["退货".to_string(), "退款".to_string()],
+        vec![
+            "发票".to_string(),
+            "开票".to_string(),
+            "invoice".to_string(),
+        ],
+    ];
+    store
+        .put_kb_synonyms(ws, &first, now(), record(ws, "kb.synonyms_updated"))
+        .await
+        .unwrap();
+    assert_eq!(store.kb_synonyms(ws).await.unwrap(), first);
+    assert!(store.kb_synonyms(other).await.unwrap().is_empty());
+    let second = vec![vec!["快递".to_string(), "物流".to_string()]];
+    store
+        .put_kb_synonyms(ws, &second, now(), record(ws, "kb.synonyms_updated"))
+        .await
+        .unwrap();
+    assert_eq!(store.kb_synonyms(ws).await.unwrap(), second);
+    let audit = store.list_audit(ws, None, 10).await.unwrap();
+    assert_eq!(
+        audit
+            .entries
+            .iter()
+            .filter(|e| e.action == "kb.synonyms_updated")
+            .count(),
+        2,
+        "each change is audited in its transaction"
+    );
 }
 
 async fn bot_settings_and_turns_round_trip(store: Arc<dyn Store>) {

@@ -163,6 +163,12 @@ fn routes(t: &Tenant) -> Vec<(Method, String, Option<Value>)> {
             format!("{base}/agents/me/status"),
             Some(json!({"status": "online"})),
         ),
+        (Method::GET, format!("{base}/kb/synonyms"), None),
+        (
+            Method::PUT,
+            format!("{base}/kb/synonyms"),
+            Some(json!({"groups": [["spy", "mole"]]})),
+        ),
     ]
 }
 
@@ -235,6 +241,14 @@ async fn tenant(app: &TestApp, email: &str) -> Tenant {
         )
         .await
         .expect(201);
+    app.call(
+        reqwest::Method::PUT,
+        &format!("{base}/kb/synonyms"),
+        Some(&owner.access_token),
+        Some(json!({"groups": [["退货", "退款"]]})),
+    )
+    .await
+    .expect(200);
     Tenant {
         spare_inbox_id: spare.body["id"].as_str().unwrap().into(),
         contact_id: visitor.body["contact_id"].as_str().unwrap().into(),
@@ -264,6 +278,7 @@ async fn snapshot(app: &TestApp, t: &Tenant) -> Vec<Value> {
         format!("{base}/contacts/{}", t.contact_id),
         format!("{base}/teams"),
         format!("{base}/agents"),
+        format!("{base}/kb/synonyms"),
     ] {
         out.push(
             app.get(&path, Some(&t.owner.access_token))

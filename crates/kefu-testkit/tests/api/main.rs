@@ -15,6 +15,7 @@ mod import_soup;
 mod inboxes;
 mod isolation;
 mod kb;
+mod kb_synonyms;
 mod lifecycle;
 mod members;
 mod metrics;

@@ -1,6 +1,6 @@
 // Knowledge base: the article list (search, status filter, index status),
-// JSON Lines import and export, and "test the bot". The editor is in
-// kb-editor.js.
+// JSON Lines import and export, "test the bot" and the synonym list
+// (kb-synonyms.js). The editor is in kb-editor.js.
 //
 // Routes: #/admin/kb (list), #/admin/kb/new, #/admin/kb/{id}.
 
@@ -10,6 +10,7 @@ import { apiText, ApiError } from '../../lib/api.js';
 import { errorText } from '../../lib/errors.js';
 import { wsPath, pageFrame, card, busy, loadingEl, errorEl, loadAll, lifecycle } from './common.js';
 import { askBox } from './bot-ask.js';
+import { synonymsCard } from './kb-synonyms.js';
 import { renderEditor, statusBadge, KB_PATH } from './kb-editor.js';
 
 export default {
@@ -53,7 +54,8 @@ function renderList(root, ctx, life) {
   const articlesCard = card(t('admin.kb.articles'),
     h('div', { class: 'kb-filters' }, search, statusFilter), count, listBox);
   articlesCard.actions.append(status);
-  body.append(importResult, h('div', { class: 'kb-layout' }, articlesCard.el, askBox(ctx)));
+  body.append(importResult, h('div', { class: 'kb-layout' }, articlesCard.el,
+    h('div', { class: 'stack-lg' }, askBox(ctx), synonymsCard(ctx, life))));
 
   let articles = [];
   const show = () => renderRows(listBox, count, articles, search.value);
