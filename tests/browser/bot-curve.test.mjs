@@ -119,12 +119,12 @@ test('the threshold curve: upload an evaluation file, see the curve with the thr
     const summary = await page.locator('.curve-report > p').first().textContent();
     assert.match(summary, /eval\.jsonl: 5 questions \(3 in scope, 2 off-topic\)/);
 
-    // The current thresholds (0.6 answer, 0.2 suggest) are marked, on the
+    // The current thresholds (0.8 answer, 0.4 suggest: the defaults) are marked, on the
     // chart and in the table.
     const suggestMark = svg.locator('.curve-marker-suggest');
     const answerMark = svg.locator('.curve-marker-answer');
-    assert.equal(await suggestMark.getAttribute('data-value'), '0.20');
-    assert.equal(await answerMark.getAttribute('data-value'), '0.60');
+    assert.equal(await suggestMark.getAttribute('data-value'), '0.40');
+    assert.equal(await answerMark.getAttribute('data-value'), '0.80');
     const x = async (m) => Number(await m.locator('line').getAttribute('x1'));
     assert.ok(await x(suggestMark) < await x(answerMark));
 
@@ -145,7 +145,7 @@ test('the threshold curve: upload an evaluation file, see the curve with the thr
         [pct(p.coverage), pct(p.off_topic_handoff), pct(p.outright), pct(p.answer_precision), String(p.answered)], `row ${i}`);
     }
     const current = page.locator('.curve-table tr.curve-row-current');
-    assert.deepEqual(await current.evaluateAll((trs) => trs.map((tr) => tr.dataset.threshold)), ['0.20', '0.60']);
+    assert.deepEqual(await current.evaluateAll((trs) => trs.map((tr) => tr.dataset.threshold)), ['0.40', '0.80']);
     // At 0 every in-scope question with a hit is covered.
     assert.equal((await rows.nth(0).locator('td').first().textContent()).trim(), '100.0%');
 
@@ -154,16 +154,16 @@ test('the threshold curve: upload an evaluation file, see the curve with the thr
     const answer = page.locator('.bot-form input[name=answer_threshold]');
     await svg.locator('.curve-point[data-threshold="0.35"]').click();
     assert.equal(await suggest.inputValue(), '0.35');
-    assert.equal(await answer.inputValue(), '0.6');
+    assert.equal(await answer.inputValue(), '0.8');
     await page.waitForFunction(() => document.querySelector('.curve-marker-suggest').dataset.value === '0.35');
     assert.match(await page.locator('.curve-status').textContent(), /Suggest threshold set to 0\.35/);
 
     // Switched to the answer threshold, a table row's button sets that one.
     await page.check('input[name=curve-target][value=answer]');
-    await page.locator('.curve-table tr[data-threshold="0.80"] button').click();
-    assert.equal(await answer.inputValue(), '0.80');
+    await page.locator('.curve-table tr[data-threshold="0.90"] button').click();
+    assert.equal(await answer.inputValue(), '0.90');
     assert.equal(await suggest.inputValue(), '0.35');
-    await page.waitForFunction(() => document.querySelector('.curve-marker-answer').dataset.value === '0.80');
+    await page.waitForFunction(() => document.querySelector('.curve-marker-answer').dataset.value === '0.90');
     await page.evaluate(() => document.querySelector('.curve-card').scrollIntoView());
     await screenshot(page, 'console-bot-curve');
 
@@ -175,7 +175,7 @@ test('the threshold curve: upload an evaluation file, see the curve with the thr
     await page.click('.bot-form button[type=submit]');
     const saved = async () => {
       const r = await api(kefu.base, 'GET', `/api/v1/workspaces/${ws}/bot/settings`, { token });
-      return Math.abs(r.body.answer_threshold - 0.8) < 1e-6 && Math.abs(r.body.suggest_threshold - 0.5) < 1e-6;
+      return Math.abs(r.body.answer_threshold - 0.9) < 1e-6 && Math.abs(r.body.suggest_threshold - 0.5) < 1e-6;
     };
     const end = Date.now() + WAIT;
     while (!(await saved())) {
@@ -201,8 +201,8 @@ test('the curve in Chinese: the same chart with zh-CN labels', async () => {
     await svg.waitFor();
     assert.equal(await svg.locator('text', { hasText: '问题占比' }).count(), 1);
     assert.match(await page.locator('.curve-card .card-title').textContent(), /阈值曲线/);
-    // The saved thresholds (0.8, 0.5) are the ones marked now.
-    assert.equal(await svg.locator('.curve-marker-answer').getAttribute('data-value'), '0.80');
+    // The saved thresholds (0.9, 0.5) are the ones marked now.
+    assert.equal(await svg.locator('.curve-marker-answer').getAttribute('data-value'), '0.90');
     assert.equal(await svg.locator('.curve-marker-suggest').getAttribute('data-value'), '0.50');
   });
 });

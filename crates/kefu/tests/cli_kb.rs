@@ -253,7 +253,7 @@ fn eval_reports_hit_rates_as_text_and_json() {
     );
     // Then the thresholds and the curve, one row per threshold.
     assert!(
-        report.contains("thresholds         answer 0.60, suggest 0.20"),
+        report.contains("thresholds         answer 0.80, suggest 0.40"),
         "{report}"
     );
     assert!(report.contains("as suggest threshold:"), "{report}");
@@ -305,7 +305,7 @@ async fn eval_json_is_what_the_api_answers(db_url: Option<&str>) {
     assert_eq!(cli["curve"].as_array().map(Vec::len), Some(21), "{cli}");
     assert_eq!(
         cli["thresholds"],
-        serde_json::json!({"answer": 0.6, "suggest": 0.2})
+        serde_json::json!({"answer": 0.8, "suggest": 0.4})
     );
 
     let server = support::serve(&data, db_url, &[]);

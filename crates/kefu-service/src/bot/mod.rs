@@ -397,9 +397,13 @@ impl Services {
             }
         }
         let max = self.chat.max_message_chars;
-        // A one-passage article is answered whole, in its own Markdown; a
-        // longer one with the passage that matched.
-        let mut body = if kefu_kb::passages::split(&article.content.body).len() <= 1 {
+        // An article short enough to be one passage is answered whole, in
+        // its own Markdown (even when it has headings); a longer one with
+        // the passage that matched.
+        let plain = kefu_kb::markdown::strip_markdown(&article.content.body);
+        let short =
+            kefu_kb::passages::size(&plain) <= kefu_kb::passages::PassageParams::default().max;
+        let mut body = if short {
             article.content.body.clone()
         } else {
             passage_of(&article)
