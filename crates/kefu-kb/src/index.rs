@@ -344,6 +344,12 @@ impl KbIndex {
         crate::stats::vector_texts(doc, &split_with(&doc.body, &self.passages))
     }
 
+    /// Whether a body is short enough to be one passage of this index (so
+    /// that an answer from it can be the whole article).
+    pub fn fits_one_passage(&self, body: &str) -> bool {
+        crate::passages::size(&crate::markdown::strip_markdown(body)) <= self.passages.max
+    }
+
     /// Replaces the workspace's synonym groups (terms that mean the same to
     /// its visitors, e.g. `["退货", "退款"]`). They apply to queries from
     /// the next search on; nothing is re-indexed.

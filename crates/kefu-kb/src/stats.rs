@@ -80,9 +80,7 @@ impl ArticleEntry {
         for (i, p) in passages.iter().enumerate() {
             // Each passage is indexed with its section heading, and the
             // article's tags go with every passage.
-            let mut text = p.heading.clone().unwrap_or_default();
-            text.push('\n');
-            text.push_str(&p.text);
+            let mut text = p.full_text();
             for t in &doc.tags {
                 text.push('\n');
                 text.push_str(t);
@@ -108,12 +106,7 @@ impl ArticleEntry {
     /// The texts that get one embedding vector each, in row order: the
     /// title, each alternative question, then each passage (heading and
     /// text).
-    #[cfg(test)]
-    pub(crate) fn vector_texts(&self) -> Vec<String> {
-        vector_texts(&self.doc, &self.passages)
-    }
-
-    /// The passage a vector row (of [`Self::vector_texts`]) belongs to.
+    /// The passage a vector row (of [`vector_texts`]) belongs to.
     pub(crate) fn row_passage(&self, row: usize) -> Option<usize> {
         let questions = self
             .subdocs
@@ -282,7 +275,7 @@ mod tests {
             version: 1,
         };
         let e = ArticleEntry::analyze(doc, &AnalyzerOptions::default(), &PassageParams::default());
-        let rows = e.vector_texts();
+        let rows = vector_texts(&e.doc, &e.passages);
         // Title, two non-blank questions, two passages with their headings.
         assert_eq!(rows.len(), 5, "{rows:?}");
         assert_eq!(rows[3], "规则\n七天无理由。");

@@ -175,3 +175,12 @@ fn suggestions_rest_on_the_top_three_confidence() {
     r.confidence = 0.85;
     assert_eq!(decide(&r, &t), Decision::Answer);
 }
+
+#[test]
+fn a_body_that_fits_one_passage_is_answered_whole() {
+    let kb = open_ram();
+    assert!(kb.fits_one_passage("## 退款\n三个工作日内原路退回。\n## 发票\n七天内开具。"));
+    assert!(kb.fits_one_passage(""));
+    let long = "退款申请提交后，系统会在一个工作日内审核。".repeat(30);
+    assert!(!kb.fits_one_passage(&long));
+}

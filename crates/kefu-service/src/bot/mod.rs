@@ -400,10 +400,7 @@ impl Services {
         // An article short enough to be one passage is answered whole, in
         // its own Markdown (even when it has headings); a longer one with
         // the passage that matched.
-        let plain = kefu_kb::markdown::strip_markdown(&article.content.body);
-        let short =
-            kefu_kb::passages::size(&plain) <= kefu_kb::passages::PassageParams::default().max;
-        let mut body = if short {
+        let mut body = if self.knowledge.index.fits_one_passage(&article.content.body) {
             article.content.body.clone()
         } else {
             passage_of(&article)
