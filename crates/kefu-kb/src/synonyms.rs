@@ -12,6 +12,8 @@
 //! everything else (normalised, segmented, stemmed), so `Refunds` in the
 //! list matches "refund" in a question.
 
+use std::collections::HashMap;
+
 use crate::analyzer::analyze;
 use crate::AnalyzerOptions;
 
@@ -33,6 +35,10 @@ struct Term {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Synonyms {
     groups: Vec<Vec<Term>>,
+    /// The groups a word opens: each term's first word → its groups, so a
+    /// search looks only at the groups its own words can trigger, not the
+    /// whole list.
+    by_word: HashMap<String, Vec<usize>>,
 }
 
 /// Query tokens added by expansion, with their weights.
@@ -60,9 +66,18 @@ impl Synonyms {
                     .filter(|t| !t.words.is_empty())
                     .collect::<Vec<_>>()
             })
-            .filter(|g| g.len() >= 2)
-            .collect();
-        Synonyms { groups }
+            .filter(|g: &Vec<Term>| g.len() >= 2)
+            .collect::<Vec<_>>();
+        let mut by_word: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, g) in groups.iter().enumerate() {
+            for t in g {
+                let v = by_word.entry(t.words[0].clone()).or_default();
+                if v.last() != Some(&i) {
+                    v.push(i);
+                }
+            }
+        }
+        Synonyms { groups, by_word }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -78,7 +93,15 @@ impl Synonyms {
                 v.push((t.clone(), WEIGHT));
             }
         };
-        for g in &self.groups {
+        let mut candidates: Vec<usize> = words
+            .iter()
+            .filter_map(|(w, _)| self.by_word.get(w))
+            .flatten()
+            .copied()
+            .collect();
+        candidates.sort_unstable();
+        candidates.dedup();
+        for g in candidates.into_iter().map(|i| &self.groups[i]) {
             if !g.iter().any(|t| t.words.iter().all(has)) {
                 continue;
             }
