@@ -168,16 +168,7 @@ impl EmbeddingsClient {
         if self.cfg.send_input_type {
             body["input_type"] = mode.as_str().into();
         }
-        let mut request = self.http.post(self.url.clone()).json(&body);
-        if let Some(key) = &self.cfg.api_key {
-            request = request.bearer_auth(key.expose_secret());
-        }
-        let response = request.send().await?;
-        let status = response.status();
-        let bytes = response.bytes().await?;
-        if !status.is_success() {
-            return Err(AiError::from_status(status.as_u16(), &bytes));
-        }
+        let bytes = post_json(&self.http, &self.url, self.cfg.api_key.as_ref(), &body).await?;
         let parsed: Response = serde_json::from_slice(&bytes)
             .map_err(|e| AiError::Protocol(format!("embeddings response: {e}")))?;
         let vectors = in_order(parsed.data, texts.len())?;
@@ -227,7 +218,30 @@ fn normalised(mut v: Vec<f32>) -> Vec<f32> {
     v
 }
 
-fn elapsed_ms(started: Instant) -> u64 {
+/// POSTs `body` as JSON (with the API key as a bearer token when there is
+/// one) and returns the body of a 2xx answer; any other status becomes the
+/// endpoint's error ([`AiError::from_status`]). Shared by the embeddings and
+/// rerank clients.
+pub(crate) async fn post_json(
+    http: &reqwest::Client,
+    url: &reqwest::Url,
+    api_key: Option<&secrecy::SecretString>,
+    body: &serde_json::Value,
+) -> Result<Vec<u8>, AiError> {
+    let mut request = http.post(url.clone()).json(body);
+    if let Some(key) = api_key {
+        request = request.bearer_auth(key.expose_secret());
+    }
+    let response = request.send().await?;
+    let status = response.status();
+    let bytes = response.bytes().await?;
+    if !status.is_success() {
+        return Err(AiError::from_status(status.as_u16(), &bytes));
+    }
+    Ok(bytes.into())
+}
+
+pub(crate) fn elapsed_ms(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 

@@ -4,9 +4,9 @@
 //! the search's own order when it fails.
 
 use crate::config::{endpoint, require_model};
+use crate::embeddings::{elapsed_ms, post_json};
 use crate::mask::mask_pii;
 use crate::{AiError, RerankApi, RerankConfig};
-use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -50,7 +50,14 @@ impl RerankClient {
     pub fn new(cfg: RerankConfig) -> Result<Self, AiError> {
         let url = endpoint("rerank", &cfg.url, "rerank")?;
         if cfg.api == RerankApi::Cohere {
-            require_model("rerank", "model", &cfg.model)?;
+            require_model("rerank", "model", &cfg.model).map_err(|_| {
+                AiError::Config(
+                    "[rerank] model is empty: name the reranker model (for example \
+                     BAAI/bge-reranker-v2-m3), or set api = \"tei\" for a TEI server, \
+                     which takes none"
+                        .into(),
+                )
+            })?;
         }
         if cfg.top_k < 2 {
             return Err(AiError::Config(
@@ -68,11 +75,6 @@ impl RerankClient {
             .build()
             .map_err(|e| AiError::Config(format!("[rerank] HTTP client: {e}")))?;
         Ok(Self { http, url, cfg })
-    }
-
-    /// The settings in use.
-    pub fn config(&self) -> &RerankConfig {
-        &self.cfg
     }
 
     /// How many of the best hits to rerank.
@@ -105,21 +107,12 @@ impl RerankClient {
             // truncate them.
             RerankApi::Tei => json!({ "query": query, "texts": docs, "truncate": true }),
         };
-        let mut request = self.http.post(self.url.clone()).json(&body);
-        if let Some(key) = &self.cfg.api_key {
-            request = request.bearer_auth(key.expose_secret());
-        }
-        let response = request.send().await?;
-        let status = response.status();
-        let bytes = response.bytes().await?;
-        if !status.is_success() {
-            return Err(AiError::from_status(status.as_u16(), &bytes));
-        }
+        let bytes = post_json(&self.http, &self.url, self.cfg.api_key.as_ref(), &body).await?;
         let ranked = parse(&bytes, docs.len())?;
         tracing::info!(
             model = %self.cfg.model,
             documents = docs.len(),
-            latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            latency_ms = elapsed_ms(started),
             "rerank"
         );
         Ok(ranked)
@@ -220,6 +213,20 @@ mod tests {
                 "{body}"
             );
         }
+    }
+
+    #[test]
+    fn a_missing_model_names_the_way_out() {
+        let e = RerankClient::new(RerankConfig::default()).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("[rerank] model is empty"), "{msg}");
+        assert!(msg.contains("api = \"tei\""), "{msg}");
+        // TEI serves one model and reads no name.
+        let tei = RerankConfig {
+            api: RerankApi::Tei,
+            ..RerankConfig::default()
+        };
+        assert!(RerankClient::new(tei).is_ok());
     }
 
     #[test]

@@ -174,7 +174,7 @@ impl AnalyticsConfig {
 
 impl Default for AnalyticsConfig {
     fn default() -> Self {
-        // Intercom's and Zendesk's default: a day without the customer
+        // Intercom's default: a day without the customer
         // coming back.
         Self {
             resolution_window_hours: 24,

@@ -14,7 +14,8 @@ impl Services {
     /// are two hits or more; `r.confidence` becomes the new top hit's own.
     /// `r.suggest_confidence` stays the search's (it is computed from
     /// features the hits do not carry; the decision takes the larger of
-    /// the two). `question` must already be masked.
+    /// the two). `question` is the masked question (the client masks it
+    /// again, as every model client does, and scrubs it from error text).
     pub(crate) async fn rerank_retrieval(&self, question: &str, r: &mut Retrieval) {
         let Some(reranker) = &self.knowledge.reranker else {
             return;

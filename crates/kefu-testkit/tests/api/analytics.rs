@@ -539,7 +539,6 @@ async fn the_bot_is_credited_only_with_verified_resolutions(b: Backend) {
         (&json!(4), &json!(0), &json!(4.0 / 7.0)),
         "{s}"
     );
-    let _ = (silent, handed);
 }
 
 async fn canned_responses_are_shared_and_managed_by_supervisors(b: Backend) {
