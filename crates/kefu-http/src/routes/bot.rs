@@ -78,7 +78,7 @@ impl From<PreviewHit> for AskHit {
             title: h.reference.title,
             score: h.score,
             confidence: h.confidence,
-            anchor: h.anchor,
+            anchor: h.reference.anchor,
             snippet: h.snippet,
         }
     }

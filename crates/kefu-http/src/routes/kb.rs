@@ -408,7 +408,7 @@ impl From<kefu_service::kb::articles::SearchHit> for SearchHitDto {
             title: h.reference.title,
             score: h.score,
             snippet: h.snippet,
-            anchor: h.anchor,
+            anchor: h.reference.anchor,
         }
     }
 }
@@ -439,8 +439,9 @@ async fn search(
 
 /// Runs a labelled question set (JSON Lines `{question,
 /// expected_external_id | null, locale?}`) through the bot's decision and
-/// reports hit@1, hit@3, MRR, answer precision, coverage and off-topic
-/// hand-off. Nothing is stored.
+/// reports hit@1, hit@3, MRR, answer precision, outright answers, coverage
+/// and off-topic hand-off at the workspace's `thresholds`, plus the
+/// 21-point threshold `curve` (0.00–1.00). Nothing is stored.
 #[utoipa::path(post, path = "/workspaces/{workspace_id}/kb/eval", tag = "knowledge",
     request_body(content = String, content_type = "application/x-ndjson"),
     params(("workspace_id" = Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
@@ -487,7 +488,8 @@ async fn get_synonyms(
 /// them as stored: terms trimmed, empty terms and groups dropped, a term
 /// repeated in its group kept once. Search on every replica uses them from
 /// the next question. Audited. Refusals (422) name the group at fault
-/// (`details.index`, from 0): `synonym_group_too_small` (fewer than two
+/// (`details.index`, from 0; `details: {count, limit}` for too many
+/// groups): `synonym_group_too_small` (fewer than two
 /// terms), `synonym_group_too_large` (`kb.max_synonym_terms`),
 /// `synonym_term_too_long` (`kb.max_synonym_chars`), `synonym_term_invalid`
 /// (a control character or a separator `/` `,` `，` `、`), and

@@ -274,16 +274,7 @@ impl Services {
             suggest: settings.suggest_threshold,
         };
         let refs = |n: usize| -> Vec<ArticleRef> {
-            r.hits
-                .iter()
-                .take(n)
-                .map(|h| ArticleRef {
-                    article_id: ArticleId(h.article_id),
-                    external_id: h.external_id.clone(),
-                    title: h.title.clone(),
-                    anchor: h.anchor.clone(),
-                })
-                .collect()
+            r.hits.iter().take(n).map(crate::kb::article_ref).collect()
         };
         match kefu_kb::decide(&r, &t) {
             kefu_kb::Decision::Answer => {

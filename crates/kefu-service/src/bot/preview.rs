@@ -3,7 +3,6 @@
 
 use super::BotAnswer;
 use kefu_domain::kb::ArticleRef;
-use kefu_domain::ArticleId;
 use kefu_kb::Retrieval;
 
 /// The bot's decision on a question and the hits behind it.
@@ -24,9 +23,7 @@ pub struct PreviewHit {
     pub score: f32,
     /// Calibrated probability that this is the article asked for.
     pub confidence: f32,
-    /// The matching passage's anchor in the article.
-    pub anchor: Option<String>,
-    /// Excerpt of the matching passage.
+    /// Excerpt of the matching passage (whose anchor is the reference's).
     pub snippet: String,
 }
 
@@ -34,15 +31,9 @@ pub(super) fn hits_of(r: Retrieval) -> Vec<PreviewHit> {
     r.hits
         .into_iter()
         .map(|h| PreviewHit {
-            reference: ArticleRef {
-                article_id: ArticleId(h.article_id),
-                external_id: h.external_id,
-                title: h.title,
-                anchor: h.anchor.clone(),
-            },
+            reference: crate::kb::article_ref(&h),
             score: h.score,
             confidence: h.confidence,
-            anchor: h.anchor,
             snippet: h.snippet,
         })
         .collect()

@@ -49,10 +49,8 @@ pub struct ArticlePage {
 pub struct SearchHit {
     pub reference: ArticleRef,
     pub score: f32,
-    /// Excerpt of the matching passage.
+    /// Excerpt of the matching passage (whose anchor is the reference's).
     pub snippet: String,
-    /// The matching passage's anchor in the article.
-    pub anchor: Option<String>,
 }
 
 /// Validates a client's article against the knowledge base's limits;
@@ -332,15 +330,9 @@ impl Services {
         Ok(r.hits
             .into_iter()
             .map(|h| SearchHit {
-                reference: ArticleRef {
-                    article_id: h.article_id.into(),
-                    external_id: h.external_id,
-                    title: h.title,
-                    anchor: h.anchor.clone(),
-                },
+                reference: super::article_ref(&h),
                 score: h.score,
                 snippet: h.snippet,
-                anchor: h.anchor,
             })
             .collect())
     }

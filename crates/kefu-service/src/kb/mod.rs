@@ -27,7 +27,7 @@ use crate::error::{ServiceError, ServiceResult};
 use crate::Services;
 use kefu_ai::{ChatClient, EmbedMode, EmbeddingsClient, RerankClient};
 use kefu_domain::bus::{Event, Topic};
-use kefu_domain::kb::Article;
+use kefu_domain::kb::{Article, ArticleRef};
 use kefu_domain::{ArticleId, WorkspaceId};
 use kefu_kb::{AnalyzerOptions, ArticleDoc, KbIndex};
 use std::collections::HashMap;
@@ -124,6 +124,16 @@ pub(crate) fn doc(a: &Article) -> ArticleDoc {
         tags: a.content.tags.clone(),
         locale: a.content.locale.clone(),
         version: a.version,
+    }
+}
+
+/// The article (and passage) a search hit stands for.
+pub(crate) fn article_ref(h: &kefu_kb::Hit) -> ArticleRef {
+    ArticleRef {
+        article_id: ArticleId(h.article_id),
+        external_id: h.external_id.clone(),
+        title: h.title.clone(),
+        anchor: h.anchor.clone(),
     }
 }
 
