@@ -63,7 +63,7 @@ test('every key the code names exists in both locales', () => {
     // The synonym list's refusals (kefu_service::kb::synonyms).
     'admin.kb.syn.err.': [
       'synonym_group_too_small', 'synonym_group_too_large', 'synonym_term_too_long',
-      'synonym_term_invalid', 'synonym_groups_too_many',
+      'synonym_term_invalid', 'synonym_term_unsearchable', 'synonym_groups_too_many',
     ],
     // Contact edit errors: the server's reasons (contacts.rs checked_patch) and the form's own.
     'contact.reason.': [

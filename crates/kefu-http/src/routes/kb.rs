@@ -492,12 +492,14 @@ async fn get_synonyms(
 /// groups): `synonym_group_too_small` (fewer than two
 /// terms), `synonym_group_too_large` (`kb.max_synonym_terms`),
 /// `synonym_term_too_long` (`kb.max_synonym_chars`), `synonym_term_invalid`
-/// (a control character or a separator `/` `,` `，` `、`), and
+/// (a control character or a separator `/` `,` `，` `、`),
+/// `synonym_term_unsearchable` (only function words or punctuation, which
+/// the search drops), and
 /// `synonym_groups_too_many` (`kb.max_synonym_groups`).
 #[utoipa::path(put, path = "/workspaces/{workspace_id}/kb/synonyms", tag = "knowledge", request_body = SynonymsDto,
     params(("workspace_id" = Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = SynonymsDto), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 422, description = "`synonym_group_too_small`, `synonym_group_too_large`, `synonym_term_too_long`, `synonym_term_invalid`, `synonym_groups_too_many`", body = ErrorBody)))]
+        (status = 422, description = "`synonym_group_too_small`, `synonym_group_too_large`, `synonym_term_too_long`, `synonym_term_invalid`, `synonym_term_unsearchable`, `synonym_groups_too_many`", body = ErrorBody)))]
 async fn put_synonyms(
     State(state): State<AppState>,
     WorkspaceAccess(a): WorkspaceAccess,

@@ -68,6 +68,22 @@ pub(crate) fn check_synonyms(
                     json!({ "index": index, "term": term }),
                 ));
             }
+            // A term the search would reduce to nothing (only function
+            // words such as 的 or "the", or punctuation) could never
+            // match: refused rather than stored to do nothing.
+            let opts = kefu_kb::AnalyzerOptions {
+                fold_traditional: cfg.fold_traditional,
+            };
+            if kefu_kb::analyzer::analyze(term, &opts).words.is_empty() {
+                return Err(refuse(
+                    "synonym_term_unsearchable",
+                    format!(
+                        "Group {n}: \"{}\" has no word the search can use (only function words such as 的 or \"the\", or punctuation).",
+                        term.escape_debug()
+                    ),
+                    json!({ "index": index, "term": term }),
+                ));
+            }
             if !terms
                 .iter()
                 .any(|t| t.to_lowercase() == term.to_lowercase())

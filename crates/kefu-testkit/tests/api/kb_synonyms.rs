@@ -183,7 +183,7 @@ async fn synonym_lists_are_validated(b: Backend) {
         "{message}"
     );
     let big = refused(
-        json!({"groups": [["a", "b", "c", "d", "e"]]}),
+        json!({"groups": [["a1", "b1", "c1", "d1", "e1"]]}),
         "synonym_group_too_large",
     )
     .await;
@@ -200,8 +200,19 @@ async fn synonym_lists_are_validated(b: Backend) {
     )
     .await;
     refused(json!({"groups": [["a\tb", "c"]]}), "synonym_term_invalid").await;
+    // Only a function word: it could never match, so it is not stored.
+    let empty = refused(
+        json!({"groups": [["退款", "退货"], ["的", "退钱"]]}),
+        "synonym_term_unsearchable",
+    )
+    .await;
+    assert_eq!(empty["details"]["index"], 1, "{empty}");
+    assert!(
+        empty["message"].as_str().unwrap().contains("Group 2"),
+        "{empty}"
+    );
     let many = refused(
-        json!({"groups": [["a", "b"], ["c", "d"], ["e", "f"], ["g", "h"]]}),
+        json!({"groups": [["a1", "b1"], ["c1", "d1"], ["e1", "f1"], ["g1", "h1"]]}),
         "synonym_groups_too_many",
     )
     .await;
@@ -250,7 +261,7 @@ async fn synonyms_stay_in_their_workspace(b: Backend) {
         &app,
         &owner,
         &other.access_token,
-        json!({"groups": [["a", "b"]]}),
+        json!({"groups": [["a1", "b1"]]}),
     )
     .await
     .expect(404);

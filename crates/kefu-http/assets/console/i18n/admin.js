@@ -200,6 +200,7 @@ registerMessages('zh-CN', {
   'admin.kb.syn.err.synonym_group_too_large': '第 {line} 行有 {count} 个词，每组最多 {limit} 个。',
   'admin.kb.syn.err.synonym_term_too_long': '第 {line} 行有一个词超过 {limit} 个字符。',
   'admin.kb.syn.err.synonym_term_invalid': '第 {line} 行的词含有控制字符。',
+  'admin.kb.syn.err.synonym_term_unsearchable': '第 {line} 行的“{term}”只有虚词或标点，搜索会忽略它。',
   'admin.kb.syn.err.synonym_groups_too_many': '共 {count} 组，超过了上限 {limit} 组。',
 
   'admin.ask.title': '测试机器人',
@@ -630,6 +631,7 @@ registerMessages('en', {
   'admin.kb.syn.err.synonym_group_too_large': 'Line {line} has {count} terms; a group may have at most {limit}.',
   'admin.kb.syn.err.synonym_term_too_long': 'Line {line} has a term longer than {limit} characters.',
   'admin.kb.syn.err.synonym_term_invalid': 'A term on line {line} holds a control character.',
+  'admin.kb.syn.err.synonym_term_unsearchable': 'Line {line}: "{term}" has only function words or punctuation, which the search ignores.',
   'admin.kb.syn.err.synonym_groups_too_many': 'The list has {count} groups; at most {limit} are allowed.',
 
   'admin.ask.title': 'Test the bot',
