@@ -16,7 +16,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { startKefu, api, launch, screenshot, PASSWORD } from './lib/harness.mjs';
+import { startKefu, api, launch, screenshot, PASSWORD, withConsole as sharedWithConsole } from './lib/harness.mjs';
 import { parseMarkdown } from '../../crates/kefu-http/assets/console/lib/markdown.js';
 
 const WAIT = 20000; // generous: CI runs on 2 cores
@@ -51,37 +51,11 @@ async function call(method, path, body, status, as = token) {
   return r.body;
 }
 
-/**
- * A fresh browser context signed in through the console's login page,
- * showing `hash`. Collects page errors and CSP violations (both must stay
- * empty: the console runs under a strict Content-Security-Policy).
- */
-async function consoleAt(hash, { locale = 'en-US', timezoneId = 'UTC', width = 1360 } = {}) {
-  const context = await browser.newContext({ locale, timezoneId, viewport: { width, height: 900 } });
-  const page = await context.newPage();
-  page.setDefaultTimeout(WAIT);
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  page.on('console', (m) => {
-    if (m.type() === 'error' && /Content Security Policy/i.test(m.text())) errors.push(m.text());
-  });
-  await page.goto(`${kefu.base}/${hash}`);
-  await page.fill('#login-email', kefu.owner.email);
-  await page.fill('#login-password', PASSWORD);
-  await page.click('form button[type=submit]');
-  await page.waitForSelector('.shell');
-  return { context, page, errors };
-}
-
-/** Runs `fn(page)` in a signed-in context and always closes it. */
-async function withConsole(hash, opts, fn) {
-  const c = await consoleAt(hash, opts);
-  try {
-    await fn(c.page);
-    assert.deepEqual(c.errors, [], 'no page errors or CSP violations');
-  } finally {
-    await c.context.close();
-  }
+/** Runs `fn(page)` in a signed-in console page (see the harness): page
+ * errors and CSP violations must stay empty, as the console runs under a
+ * strict Content-Security-Policy. */
+function withConsole(hash, opts, fn) {
+  return sharedWithConsole(browser, kefu, hash, { wait: WAIT, ...opts }, fn);
 }
 
 /** Polls `fn` until it returns something truthy (the value), or fails. */

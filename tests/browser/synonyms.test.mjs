@@ -8,7 +8,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startKefu, api, launch, screenshot, PASSWORD } from './lib/harness.mjs';
+import { startKefu, api, launch, screenshot, PASSWORD, withConsole as sharedWithConsole } from './lib/harness.mjs';
 
 const WAIT = 20000; // generous: CI runs on 2 cores
 
@@ -51,27 +51,9 @@ after(async () => {
   await kefu?.stop();
 });
 
-/** A signed-in console at `hash` (fresh context; page errors collected). */
-async function withConsole(hash, { locale = 'en-US' } = {}, fn) {
-  const context = await browser.newContext({ locale, viewport: { width: 1360, height: 900 } });
-  const page = await context.newPage();
-  page.setDefaultTimeout(WAIT);
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  page.on('console', (m) => {
-    if (m.type() === 'error' && /Content Security Policy/i.test(m.text())) errors.push(m.text());
-  });
-  try {
-    await page.goto(`${kefu.base}/${hash}`);
-    await page.fill('#login-email', kefu.owner.email);
-    await page.fill('#login-password', PASSWORD);
-    await page.click('form button[type=submit]');
-    await page.waitForSelector('.shell');
-    await fn(page);
-    assert.deepEqual(errors, [], 'no page errors or CSP violations');
-  } finally {
-    await context.close();
-  }
+/** Runs `fn(page)` in the owner's signed-in console page (see the harness). */
+function withConsole(hash, opts, fn) {
+  return sharedWithConsole(browser, kefu, hash, { wait: WAIT, height: 900, ...opts }, fn);
 }
 
 /** Asks "test the bot" (after clearing the last answer) and returns the new answer box. */

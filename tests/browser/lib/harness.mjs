@@ -11,6 +11,7 @@
 //   KEFU_SCREENSHOTS  a directory to save screenshots into (docs/screenshots
 //                     to refresh the README's); unset: none are saved
 
+import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -126,4 +127,40 @@ export async function screenshot(page, name) {
   if (!dir) return;
   mkdirSync(dir, { recursive: true });
   await page.screenshot({ path: join(dir, `${name}.png`) });
+}
+
+/**
+ * A signed-in console page at `hash` (the owner's session by default):
+ * `{context, page, errors}`, where `errors` collects page errors and CSP
+ * violations. Close `context` when done, or use `withConsole`.
+ */
+export async function consoleAt(browser, kefu, hash, {
+  email = kefu.owner.email, locale = 'en-US', timezoneId = 'UTC', width = 1360, height = 900, wait = 20000,
+} = {}) {
+  const context = await browser.newContext({ locale, timezoneId, viewport: { width, height } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(wait);
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && /Content Security Policy/i.test(m.text())) errors.push(m.text());
+  });
+  await page.goto(`${kefu.base}/${hash}`);
+  await page.fill('#login-email', email);
+  await page.fill('#login-password', PASSWORD);
+  await page.click('form button[type=submit]');
+  await page.waitForSelector('.shell');
+  return { context, page, errors };
+}
+
+/** Runs `fn(page)` in a signed-in console page, checks it logged no page
+ * error or CSP violation, and always closes it. */
+export async function withConsole(browser, kefu, hash, opts, fn) {
+  const c = await consoleAt(browser, kefu, hash, opts);
+  try {
+    await fn(c.page);
+    assert.deepEqual(c.errors, [], 'no page errors or CSP violations');
+  } finally {
+    await c.context.close();
+  }
 }
