@@ -9,7 +9,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { startKefu, api, launch, screenshot, PASSWORD } from './lib/harness.mjs';
+import { startKefu, api, launch, screenshot, PASSWORD, consoleAt as sharedConsoleAt } from './lib/harness.mjs';
 
 const WAIT = 20000; // generous: CI runs on 2 cores
 const CONVERSATIONS = 3;
@@ -58,22 +58,9 @@ after(async () => {
   await kefu?.stop();
 });
 
-/** A signed-in console at `hash` (fresh context; page errors collected). */
-async function consoleAt(hash, { email = kefu.owner.email, locale = 'en-US' } = {}) {
-  const context = await browser.newContext({ locale, acceptDownloads: true, viewport: { width: 1280, height: 860 } });
-  const page = await context.newPage();
-  page.setDefaultTimeout(WAIT);
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  page.on('console', (m) => {
-    if (m.type() === 'error' && /Content Security Policy/i.test(m.text())) errors.push(m.text());
-  });
-  await page.goto(`${kefu.base}/${hash}`);
-  await page.fill('#login-email', email);
-  await page.fill('#login-password', PASSWORD);
-  await page.click('form button[type=submit]');
-  await page.waitForSelector('.shell');
-  return { context, page, errors };
+/** A signed-in console at `hash` (fresh context; page errors collected; see the harness). */
+function consoleAt(hash, opts = {}) {
+  return sharedConsoleAt(browser, kefu, hash, { wait: WAIT, width: 1280, height: 860, ...opts });
 }
 
 /**

@@ -136,8 +136,9 @@ export async function screenshot(page, name) {
  */
 export async function consoleAt(browser, kefu, hash, {
   email = kefu.owner.email, locale = 'en-US', timezoneId = 'UTC', width = 1360, height = 900, wait = 20000,
+  acceptDownloads = true,
 } = {}) {
-  const context = await browser.newContext({ locale, timezoneId, viewport: { width, height } });
+  const context = await browser.newContext({ locale, timezoneId, acceptDownloads, viewport: { width, height } });
   const page = await context.newPage();
   page.setDefaultTimeout(wait);
   const errors = [];
