@@ -231,24 +231,27 @@ mod tests {
         assert_eq!(c, "synonym_group_too_small");
         assert!(m.starts_with("Group 2 (\"发票\")"), "{m}");
         assert_eq!(d["index"], 1);
-        let (c, m, _) = code(check_synonyms(&cfg, &groups(&[&["a", "b", "c", "d"]])));
+        let (c, m, _) = code(check_synonyms(
+            &cfg,
+            &groups(&[&["pen", "ink", "cap", "box"]]),
+        ));
         assert_eq!(c, "synonym_group_too_large");
         assert!(m.contains("at most 3"), "{m}");
         let (c, _, d) = code(check_synonyms(&cfg, &groups(&[&["快递", "快递公司名"]])));
         assert_eq!((c, d["limit"].clone()), ("synonym_term_too_long", json!(4)));
-        let (c, _, _) = code(check_synonyms(&cfg, &groups(&[&["a/b", "c"]])));
+        let (c, _, _) = code(check_synonyms(&cfg, &groups(&[&["a/b", "cap"]])));
         assert_eq!(c, "synonym_term_invalid");
-        let (c, _, _) = code(check_synonyms(&cfg, &groups(&[&["a\nb", "c"]])));
+        let (c, _, _) = code(check_synonyms(&cfg, &groups(&[&["a\nb", "cap"]])));
         assert_eq!(c, "synonym_term_invalid");
         let (c, _, d) = code(check_synonyms(
             &cfg,
-            &groups(&[&["a", "b"], &["c", "d"], &["e", "f"]]),
+            &groups(&[&["pen", "ink"], &["cap", "box"], &["cup", "mug"]]),
         ));
         assert_eq!(
             (c, d["count"].clone()),
             ("synonym_groups_too_many", json!(3))
         );
         // Empty groups do not count towards the limit.
-        assert!(check_synonyms(&cfg, &groups(&[&["a", "b"], &[], &["c", "d"]])).is_ok());
+        assert!(check_synonyms(&cfg, &groups(&[&["pen", "ink"], &[], &["cap", "box"]])).is_ok());
     }
 }
