@@ -20,6 +20,7 @@ use tantivy::tokenizer::{PreTokenizedString, Token};
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 use uuid::Uuid;
 
+use crate::analyzer::Tokens;
 use crate::passages::{split_with, PassageParams};
 use crate::stats::{slot, ArticleEntry, Part, WsState};
 use crate::synonyms::Synonyms;
@@ -225,14 +226,17 @@ impl KbIndex {
         Ok(())
     }
 
-    fn tantivy_docs(&self, e: &ArticleEntry) -> Vec<TantivyDocument> {
+    /// The tantivy documents of a freshly analysed entry (body still
+    /// there), one per sub-document with its token streams.
+    fn tantivy_docs(&self, e: &ArticleEntry, tokens: Vec<Tokens>) -> Vec<TantivyDocument> {
         let f = &self.fields;
         let (hi, lo) = e.doc.article_id.as_u64_pair();
         let ws = e.doc.workspace_id;
         e.subdocs
             .iter()
+            .zip(tokens)
             .enumerate()
-            .map(|(i, sd)| {
+            .map(|(i, (sd, toks))| {
                 let mut d = TantivyDocument::default();
                 d.add_text(f.ws, ws.to_string());
                 d.add_text(f.key, format!("{ws}/{}", e.doc.article_id));
@@ -243,7 +247,7 @@ impl KbIndex {
                     let meta = serde_json::to_string(&e.doc).unwrap_or_default();
                     d.add_text(f.meta, meta);
                 }
-                for (bigram, toks) in [(false, &sd.tokens.words), (true, &sd.tokens.bigrams)] {
+                for (bigram, toks) in [(false, toks.words), (true, toks.bigrams)] {
                     if !toks.is_empty() {
                         d.add_pre_tokenized_text(f.text[slot(sd.part, bigram)], pretok(toks));
                     }
@@ -267,17 +271,18 @@ impl KbIndex {
 
     /// Indexes (or re-indexes) articles; committed and searchable on return.
     pub fn upsert(&self, docs: &[ArticleDoc]) -> Result<(), KbError> {
-        let entries: Vec<ArticleEntry> = docs
+        let entries: Vec<(ArticleEntry, Vec<Tokens>)> = docs
             .iter()
-            .map(|d| ArticleEntry::analyze(d.clone(), &self.opts, &self.passages))
+            .map(|d| ArticleEntry::analyze_with_tokens(d.clone(), &self.opts, &self.passages))
             .collect();
         self.write(|writer, state| {
-            for e in entries {
+            for (mut e, tokens) in entries {
                 let (ws, id) = (e.doc.workspace_id, e.doc.article_id);
                 writer.delete_term(key_term(self.fields.key, ws, id));
-                for d in self.tantivy_docs(&e) {
+                for d in self.tantivy_docs(&e, tokens) {
                     writer.add_document(d)?;
                 }
+                e.doc.body = String::new();
                 state.entry(ws).or_default().insert(e);
             }
             Ok(())
@@ -391,15 +396,15 @@ impl KbIndex {
     }
 }
 
-fn pretok(toks: &[String]) -> PreTokenizedString {
+fn pretok(toks: Vec<String>) -> PreTokenizedString {
     let tokens = toks
-        .iter()
+        .into_iter()
         .enumerate()
-        .map(|(i, t)| Token {
+        .map(|(i, text)| Token {
             offset_from: 0,
             offset_to: 0,
             position: i,
-            text: t.clone(),
+            text,
             position_length: 1,
         })
         .collect();

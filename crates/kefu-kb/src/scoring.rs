@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use crate::search::{Fusion, SearchParams};
-use crate::stats::{slot, ArticleEntry, Part, WsStats};
+use crate::stats::{slot, term_key, ArticleEntry, Part, WsStats};
 
 const K1: f32 = 1.2;
 const B: f32 = 0.75;
@@ -91,13 +91,13 @@ pub(crate) fn coverage(stats: &WsStats, words: &[(String, f32)], e: &ArticleEntr
 pub(crate) fn doc_coverage(stats: &WsStats, words: &[(String, f32)], e: &ArticleEntry) -> f32 {
     let s = slot(Part::Question, false);
     let mut best = 0.0f32;
+    let asked: Vec<u64> = words.iter().map(|(w, _)| term_key(w)).collect();
     for sd in e.subdocs.iter().filter(|sd| sd.part != Part::Body) {
-        let uniq: std::collections::HashSet<&String> = sd.tokens.words.iter().collect();
         let (mut hit, mut all) = (0.0, 0.0);
-        for t in uniq {
-            let idf = stats.idf(t, s);
+        for &k in sd.words.keys() {
+            let idf = stats.idf_key(k, s);
             all += idf;
-            if words.iter().any(|(w, _)| w == t) {
+            if asked.contains(&k) {
                 hit += idf;
             }
         }
@@ -123,8 +123,7 @@ pub(crate) fn passage_coverage(
     for (t, c) in words {
         let idf = stats.idf(t, s) * c;
         all += idf;
-        let found =
-            |sd: Option<&crate::stats::SubDoc>| sd.is_some_and(|sd| sd.tokens.words.contains(t));
+        let found = |sd: Option<&crate::stats::SubDoc>| sd.is_some_and(|sd| sd.words.contains(t));
         if found(sub) || found(title) {
             hit += idf;
         }

@@ -9,7 +9,7 @@
 //! each article's analysed token sets (for query-coverage features) and its
 //! plain-text body (for snippets).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use tantivy::query::Bm25StatisticsProvider;
 use tantivy::schema::Field;
@@ -31,43 +31,115 @@ impl Part {
     pub(crate) const ALL: [Part; 3] = [Part::Title, Part::Question, Part::Body];
 }
 
-/// One analysed sub-document.
+/// A term as the in-memory state keeps it: a 64-bit hash of its text.
+///
+/// Keeping every token of every passage as its own `String` cost about
+/// 1.4 GiB per 10,000 documentation-length articles; a key is 8 bytes and
+/// kept once per sub-document. Two distinct terms of one workspace share a
+/// key with a probability of about n²/2⁶⁵ (3·10⁻⁸ for a million distinct
+/// terms), and the cost of one such collision is a slightly wrong document
+/// frequency. The keys live only in memory, so the hash need not be stable
+/// across builds.
+pub(crate) fn term_key(term: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    term.hash(&mut h);
+    h.finish()
+}
+
+/// The distinct terms of a token stream, as sorted keys.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct TermSet(Box<[u64]>);
+
+impl TermSet {
+    pub(crate) fn of<'a>(tokens: impl IntoIterator<Item = &'a String>) -> TermSet {
+        Self::from_keys(tokens.into_iter().map(|t| term_key(t)).collect())
+    }
+
+    fn from_keys(mut keys: Vec<u64>) -> TermSet {
+        keys.sort_unstable();
+        keys.dedup();
+        TermSet(keys.into_boxed_slice())
+    }
+
+    pub(crate) fn contains(&self, term: &str) -> bool {
+        self.contains_key(term_key(term))
+    }
+
+    pub(crate) fn contains_key(&self, key: u64) -> bool {
+        self.0.binary_search(&key).is_ok()
+    }
+
+    pub(crate) fn keys(&self) -> &[u64] {
+        &self.0
+    }
+}
+
+/// One analysed sub-document, as kept after indexing: its distinct terms
+/// and token counts (for the statistics and the coverage features), not
+/// the token streams themselves (those go to tantivy only).
 #[derive(Debug, Clone)]
 pub(crate) struct SubDoc {
     pub part: Part,
     /// For a body sub-document: its index in [`ArticleEntry::passages`].
     pub passage: Option<usize>,
-    pub tokens: Tokens,
+    pub words: TermSet,
+    pub bigrams: TermSet,
+    /// Token counts (repeats included) of the word and the bigram field.
+    pub lens: [u32; 2],
+}
+
+impl SubDoc {
+    fn new(part: Part, passage: Option<usize>, tokens: &Tokens) -> SubDoc {
+        let len = |v: &Vec<String>| u32::try_from(v.len()).unwrap_or(u32::MAX);
+        SubDoc {
+            part,
+            passage,
+            words: TermSet::of(&tokens.words),
+            bigrams: TermSet::of(&tokens.bigrams),
+            lens: [len(&tokens.words), len(&tokens.bigrams)],
+        }
+    }
 }
 
 /// An indexed article, as held in memory.
 #[derive(Debug, Clone)]
 pub(crate) struct ArticleEntry {
+    /// The article's metadata. After indexing, `body` is emptied: the
+    /// passages hold its text, and the tantivy store keeps the whole doc.
     pub doc: ArticleDoc,
     /// The body's passages (original case), for snippets and answers.
     pub passages: Vec<Passage>,
     pub subdocs: Vec<SubDoc>,
-    /// Every word token of the article (all parts).
-    pub words: HashSet<String>,
+    /// Every word of the article (all parts).
+    pub words: TermSet,
 }
 
 impl ArticleEntry {
+    /// The article analysed for the in-memory state, its body dropped.
     pub(crate) fn analyze(
         doc: ArticleDoc,
         opts: &AnalyzerOptions,
         pp: &PassageParams,
     ) -> ArticleEntry {
-        let mut subdocs = vec![SubDoc {
-            part: Part::Title,
-            passage: None,
-            tokens: analyze(&doc.title, opts),
-        }];
+        let (mut e, _) = Self::analyze_with_tokens(doc, opts, pp);
+        e.doc.body = String::new();
+        e
+    }
+
+    /// The entry (body kept) and each sub-document's token streams, in
+    /// the order of [`ArticleEntry::subdocs`], for the tantivy documents.
+    pub(crate) fn analyze_with_tokens(
+        doc: ArticleDoc,
+        opts: &AnalyzerOptions,
+        pp: &PassageParams,
+    ) -> (ArticleEntry, Vec<Tokens>) {
+        let mut tokens = vec![analyze(&doc.title, opts)];
+        let mut subdocs = vec![SubDoc::new(Part::Title, None, &tokens[0])];
         for q in doc.questions.iter().filter(|q| !q.trim().is_empty()) {
-            subdocs.push(SubDoc {
-                part: Part::Question,
-                passage: None,
-                tokens: analyze(q, opts),
-            });
+            let t = analyze(q, opts);
+            subdocs.push(SubDoc::new(Part::Question, None, &t));
+            tokens.push(t);
         }
         let mut passages = split_with(&doc.body, pp);
         if passages.is_empty() && !doc.tags.is_empty() {
@@ -85,22 +157,23 @@ impl ArticleEntry {
                 text.push('\n');
                 text.push_str(t);
             }
-            subdocs.push(SubDoc {
-                part: Part::Body,
-                passage: Some(i),
-                tokens: analyze(&text, opts),
-            });
+            let t = analyze(&text, opts);
+            subdocs.push(SubDoc::new(Part::Body, Some(i), &t));
+            tokens.push(t);
         }
-        let words = subdocs
-            .iter()
-            .flat_map(|s| s.tokens.words.iter().cloned())
-            .collect();
-        ArticleEntry {
+        let words = TermSet::from_keys(
+            subdocs
+                .iter()
+                .flat_map(|s| s.words.keys().iter().copied())
+                .collect(),
+        );
+        let e = ArticleEntry {
             doc,
             passages,
             subdocs,
             words,
-        }
+        };
+        (e, tokens)
     }
 
     /// The texts that get one embedding vector each, in row order: the
@@ -143,32 +216,35 @@ pub(crate) struct WsStats {
     pub num_docs: u64,
     pub field_tokens: [u64; 6],
     pub field_docs: [u64; 6],
-    pub df: HashMap<String, [u32; 6]>,
+    /// Document frequencies per slot, by [`term_key`].
+    pub df: HashMap<u64, [u32; 6]>,
 }
 
 impl WsStats {
     fn apply(&mut self, e: &ArticleEntry, add: bool) {
         for sd in &e.subdocs {
             self.num_docs = step(self.num_docs, add);
-            for (bigram, toks) in [(false, &sd.tokens.words), (true, &sd.tokens.bigrams)] {
+            for (bigram, (set, len)) in [
+                (false, (&sd.words, sd.lens[0])),
+                (true, (&sd.bigrams, sd.lens[1])),
+            ] {
                 let s = slot(sd.part, bigram);
                 self.field_docs[s] = step(self.field_docs[s], add);
-                let n = toks.len() as u64;
+                let n = u64::from(len);
                 self.field_tokens[s] = if add {
                     self.field_tokens[s] + n
                 } else {
                     self.field_tokens[s].saturating_sub(n)
                 };
-                let uniq: HashSet<&String> = toks.iter().collect();
-                for t in uniq {
-                    let e = self.df.entry(t.clone()).or_insert([0; 6]);
+                for &k in set.keys() {
+                    let e = self.df.entry(k).or_insert([0; 6]);
                     e[s] = if add {
                         e[s] + 1
                     } else {
                         e[s].saturating_sub(1)
                     };
                     if !add && e.iter().all(|&c| c == 0) {
-                        self.df.remove(t.as_str());
+                        self.df.remove(&k);
                     }
                 }
             }
@@ -177,8 +253,13 @@ impl WsStats {
 
     /// BM25 inverse document frequency of `token` in the given slot.
     pub(crate) fn idf(&self, token: &str, slot: usize) -> f32 {
+        self.idf_key(term_key(token), slot)
+    }
+
+    /// [`WsStats::idf`] of a term given by its key.
+    pub(crate) fn idf_key(&self, key: u64, slot: usize) -> f32 {
         let n = self.num_docs.max(1) as f32;
-        let df = self.df.get(token).map_or(0, |d| d[slot]) as f32;
+        let df = self.df.get(&key).map_or(0, |d| d[slot]) as f32;
         (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
     }
 
@@ -252,7 +333,7 @@ impl Bm25StatisticsProvider for StatsProvider<'_> {
         let Some(text) = value.as_str() else {
             return Ok(0);
         };
-        let df = self.stats.df.get(text).map_or(0, |d| d[s]);
+        let df = self.stats.df.get(&term_key(text)).map_or(0, |d| d[s]);
         Ok(u64::from(df).min(self.stats.num_docs))
     }
 }
