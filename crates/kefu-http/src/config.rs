@@ -11,7 +11,8 @@ pub struct HttpConfig {
     pub request_timeout_secs: u64,
     /// The same for knowledge imports and evaluations.
     pub bulk_request_timeout_secs: u64,
-    /// How long shutdown waits for in-flight requests, in seconds.
+    /// How long shutdown waits for in-flight requests and the bot replies
+    /// they started, in seconds.
     pub shutdown_grace_secs: u64,
     /// Mark cookies `Secure` (browsers treat http://localhost as secure, so
     /// this can stay on in development).

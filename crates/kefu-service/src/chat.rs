@@ -495,9 +495,12 @@ impl Services {
             self.route(v.workspace_id).await;
         }
         // The bot answers in the background: the visitor has their ack now.
+        // Tracked, so that a shutdown waits for the answer (within its
+        // grace period) instead of dropping it mid-reply.
         if !sent.duplicate && conversation.status == ConversationStatus::Bot {
             let (me, c, m) = (self.clone(), conversation.clone(), sent.message.clone());
-            tokio::spawn(async move { me.bot_reply(c, m).await });
+            self.background
+                .spawn(async move { me.bot_reply(c, m).await });
         }
         Ok(sent)
     }

@@ -49,6 +49,9 @@ pub struct Services {
     pub metrics: Arc<metrics::ServiceMetrics>,
     /// Single sign-on: the HTTP client and cache of identity providers.
     pub oidc: Arc<sso::provider::OidcClient>,
+    /// Work a request starts and does not wait for (the bot's replies),
+    /// drained at shutdown by [`Services::drain_background`].
+    pub background: tokio_util::task::TaskTracker,
 }
 
 impl Services {
@@ -85,7 +88,29 @@ impl Services {
             knowledge: Arc::new(kb::Knowledge::in_memory(config::KbConfig::default())),
             metrics: Arc::default(),
             oidc: Arc::default(),
+            background: tokio_util::task::TaskTracker::new(),
         }
+    }
+
+    /// Waits, up to `within`, for the work requests started in the
+    /// background (the bot's replies) to finish; call it once the server
+    /// has stopped taking requests. Returns how many were still running
+    /// when the time ran out (their results are lost, the visitors'
+    /// messages are not: they were stored before the work started).
+    pub async fn drain_background(&self, within: std::time::Duration) -> usize {
+        self.background.close();
+        if tokio::time::timeout(within, self.background.wait())
+            .await
+            .is_ok()
+        {
+            return 0;
+        }
+        let left = self.background.len();
+        tracing::warn!(
+            left,
+            "shutdown: background work (bot replies) still running after the grace period"
+        );
+        left
     }
 
     /// Tells every replica's open sockets that someone's access changed

@@ -314,6 +314,17 @@ impl TestApp {
         }
     }
 
+    /// Sends the shutdown signal and waits for the server to return (its
+    /// drain included), keeping the database for inspection through
+    /// `store`; [`TestApp::stop`] still drops it.
+    pub async fn shut_down(&mut self) {
+        self.begin_shutdown();
+        if let Some(h) = self.server.take() {
+            let res = h.await.expect("server task");
+            assert!(res.is_ok(), "server ended with an error: {res:?}");
+        }
+    }
+
     /// Stops the server (draining) and drops the test database.
     pub async fn stop(mut self) {
         if let Some(tx) = self.stop.take() {

@@ -390,10 +390,22 @@ impl App {
         // Graceful shutdown waits for every open connection; a client that
         // keeps one open must not hold the process hostage, so the drain is
         // bounded by the grace period.
+        // Requests done, what they started in the background (the bot's
+        // replies) is waited for too, within the same grace period.
+        let services = self.services.clone();
+        let drained = async {
+            serve.await.context("server error")?;
+            services.drain_background(grace).await;
+            anyhow::Ok(())
+        };
         tokio::select! {
-            res = serve => res.context("server error")?,
+            res = drained => res?,
             _ = async { stop.cancelled().await; tokio::time::sleep(grace).await } => {
-                tracing::warn!(grace_secs = grace.as_secs(), "grace period over; closing remaining connections");
+                tracing::warn!(
+                    grace_secs = grace.as_secs(),
+                    background = self.services.background.len(),
+                    "grace period over; closing remaining connections and background work"
+                );
             }
         }
         tracing::info!("server stopped");

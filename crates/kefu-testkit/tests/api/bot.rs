@@ -15,6 +15,7 @@ on_both_backends!(
     asking_for_a_person_or_unhelpful_answers_hand_off,
     agents_get_suggestions_for_the_latest_question,
     visitors_open_the_articles_the_bot_cites,
+    a_reply_under_way_at_shutdown_is_stored_before_the_server_stops,
 );
 
 async fn ask(app: &TestApp, owner: &Owner, q: &str) -> Value {
@@ -451,4 +452,59 @@ async fn a_language_model_writes_answers_and_failures_fall_back() {
         "the final message replaces the pieces"
     );
     assert_eq!(msgs[1]["body"], "请在订单详情页点击申请退款 [1]");
+}
+
+/// SIGTERM while the bot is writing an answer (a language model that takes
+/// 1.5 s): the server waits for the reply, within its grace period, and
+/// returns only once it is stored — not with the reply dropped mid-way.
+async fn a_reply_under_way_at_shutdown_is_stored_before_the_server_stops(b: Backend) {
+    let fake = FakeOpenAi::start().await;
+    let mut llm = fake.llm_config();
+    llm.timeout_ms = 10_000;
+    llm.first_token_timeout_ms = 10_000;
+    let mut app = TestApp::spawn_with(b, |s| s.llm = Some(llm)).await;
+    let owner = app.owner("o@example.com").await;
+    seed(&app, &owner).await;
+    app.patch(
+        &kb(&owner, "bot/settings"),
+        Some(&owner.access_token),
+        json!({"answer_threshold": 0.5, "suggest_threshold": 0.3}),
+    )
+    .await
+    .expect(200);
+    fake.set_chat(ChatBehaviour::Delay(
+        Duration::from_millis(1500),
+        "请在订单详情页申请退款 [1]".into(),
+    ));
+    let key = bot_inbox(&app, &owner).await;
+    let token = visitor(&app, &key).await;
+    let conv = say(&app, &token, None, "q-1", "怎么退款").await;
+    // The model has the question: the reply is under way.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while fake.chat_requests().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the bot never asked the model"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    app.shut_down().await;
+    let msgs = app
+        .store
+        .messages_after(
+            owner.workspace_id.parse().unwrap(),
+            conv.parse().unwrap(),
+            0,
+            10,
+            true,
+        )
+        .await
+        .unwrap();
+    let bodies: Vec<&str> = msgs.iter().map(|m| m.body.as_str()).collect();
+    assert_eq!(
+        bodies,
+        ["怎么退款", "请在订单详情页申请退款 [1]"],
+        "the answer is stored before the server returns"
+    );
+    app.stop().await;
 }
