@@ -269,7 +269,77 @@ impl InboxStore for SqliteStore {
     }
 }
 
+/// What [`SqliteStore::insert_message`] did.
+enum Inserted {
+    New(i64),
+    /// The sender's `client_msg_id` was used before: this is the original.
+    Duplicate(Message),
+    /// No conversation matched (absent, another workspace's, or failing
+    /// the checks).
+    NoMatch,
+}
+
 impl SqliteStore {
+    /// One statement on the single writer connection: the message takes
+    /// seq = last_seq + 1 from its conversation, and the trigger
+    /// `messages_advance_seq` moves last_seq along within the same
+    /// statement (migration 0004), so seqs stay gap-free. With `checked`,
+    /// the conversation must also be open and, when an owner is given,
+    /// that contact's in that inbox. A client_msg_id the sender already
+    /// used breaks the unique index: the statement rolls back, no seq is
+    /// consumed, and the original answers.
+    async fn insert_message(
+        &self,
+        ws: WorkspaceId,
+        conv: ConversationId,
+        checked: Option<Option<(ContactId, InboxId)>>,
+        m: &NewMessage,
+    ) -> StoreResult<Inserted> {
+        let owner = checked.flatten();
+        let stored = sqlx::query_scalar::<_, i64>(
+            "INSERT INTO messages (id, workspace_id, conversation_id, seq, sender_kind, sender_id, body, \
+             private, client_msg_id, created_at, meta, sender_name) \
+             SELECT $1, $2, $3, c.last_seq + 1, $4, $5, $6, $7, $8, $9, $10, $11 FROM conversations c \
+             WHERE c.id = $3 AND c.workspace_id = $2 \
+             AND (NOT $12 OR c.status <> 'closed') \
+             AND ($13 IS NULL OR (c.contact_id = $13 AND c.inbox_id = $14)) RETURNING seq",
+        )
+        .bind(m.id.0)
+        .bind(ws.0)
+        .bind(conv.0)
+        .bind(m.sender_kind.as_str())
+        .bind(m.sender_id)
+        .bind(&m.body)
+        .bind(m.private)
+        .bind(&m.client_msg_id)
+        .bind(m.created_at)
+        .bind(meta_text(m)?)
+        .bind(&m.sender_name)
+        .bind(checked.is_some())
+        .bind(owner.map(|(c, _)| c.0))
+        .bind(owner.map(|(_, i)| i.0))
+        // `fetch_all`, not `fetch_optional`: the statement must be stepped to
+        // its end, or SQLite never runs its WAL auto-checkpoint after it and
+        // the log grows until some other commit checkpoints it all at once
+        // (a stall of hundreds of milliseconds under load; benchmarks.md).
+        .fetch_all(&self.writer)
+        .await
+        .map(|rows| rows.into_iter().next())
+        .map_err(|e| map_err(e, "duplicate_message"));
+        match stored {
+            Ok(Some(seq)) => Ok(Inserted::New(seq)),
+            Ok(None) => Ok(Inserted::NoMatch),
+            Err(StoreError::Conflict(_)) if m.client_msg_id.is_some() => {
+                let cid = m.client_msg_id.as_deref().unwrap_or_default();
+                self.sent_before(ws, m, cid)
+                    .await?
+                    .map(Inserted::Duplicate)
+                    .ok_or(StoreError::Conflict("duplicate_message"))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// The message a sender already stored under this `client_msg_id`.
     async fn sent_before(
         &self,
@@ -718,19 +788,30 @@ impl ConversationStore for SqliteStore {
         owner: Option<(ContactId, InboxId)>,
         m: &NewMessage,
     ) -> StoreResult<(Appended, Conversation)> {
-        let c = self.get_conversation(ws, conv).await?;
-        if owner.is_some_and(|(contact, inbox)| c.contact_id != contact || c.inbox_id != inbox) {
-            return Err(StoreError::NotFound("conversation"));
+        // The checks ride in the INSERT's WHERE, on the writer: a close
+        // committed before this statement is seen (a read on a snapshot
+        // first, then the write, let an append land after a close).
+        match self.insert_message(ws, conv, Some(owner), m).await? {
+            Inserted::New(seq) => {
+                let c = self.get_conversation(ws, conv).await?;
+                let message = Message::stored(ws, conv, seq, m);
+                Ok((Appended::New(message), c))
+            }
+            Inserted::Duplicate(original) => {
+                let c = self.get_conversation(ws, original.conversation_id).await?;
+                Ok((Appended::Duplicate(original), c))
+            }
+            Inserted::NoMatch => {
+                // Nothing matched: say why, as the checks would have.
+                let c = self.get_conversation(ws, conv).await?;
+                if owner
+                    .is_some_and(|(contact, inbox)| c.contact_id != contact || c.inbox_id != inbox)
+                {
+                    return Err(StoreError::NotFound("conversation"));
+                }
+                Err(StoreError::Conflict("conversation_closed"))
+            }
         }
-        if c.status == ConversationStatus::Closed {
-            return Err(StoreError::Conflict("conversation_closed"));
-        }
-        let appended = self.append_message(ws, conv, m).await?;
-        let c = Conversation {
-            last_seq: c.last_seq.max(appended.message().seq),
-            ..c
-        };
-        Ok((appended, c))
     }
 
     async fn append_message(
@@ -739,51 +820,11 @@ impl ConversationStore for SqliteStore {
         conv: ConversationId,
         m: &NewMessage,
     ) -> StoreResult<Appended> {
-        // One statement on the single writer connection: the message takes
-        // seq = last_seq + 1 from its conversation, and the trigger
-        // `messages_advance_seq` moves last_seq along within the same
-        // statement (migration 0004), so seqs stay gap-free. A client_msg_id
-        // the sender already used breaks the unique index: the statement
-        // rolls back, no seq is consumed, and the original answers.
-        let stored = sqlx::query_scalar::<_, i64>(
-            "INSERT INTO messages (id, workspace_id, conversation_id, seq, sender_kind, sender_id, body, \
-             private, client_msg_id, created_at, meta, sender_name) \
-             SELECT $1, $2, $3, c.last_seq + 1, $4, $5, $6, $7, $8, $9, $10, $11 FROM conversations c \
-             WHERE c.id = $3 AND c.workspace_id = $2 RETURNING seq",
-        )
-        .bind(m.id.0)
-        .bind(ws.0)
-        .bind(conv.0)
-        .bind(m.sender_kind.as_str())
-        .bind(m.sender_id)
-        .bind(&m.body)
-        .bind(m.private)
-        .bind(&m.client_msg_id)
-        .bind(m.created_at)
-        .bind(meta_text(m)?)
-        .bind(&m.sender_name)
-        // `fetch_all`, not `fetch_optional`: the statement must be stepped to
-        // its end, or SQLite never runs its WAL auto-checkpoint after it and
-        // the log grows until some other commit checkpoints it all at once
-        // (a stall of hundreds of milliseconds under load; benchmarks.md).
-        .fetch_all(&self.writer)
-        .await
-        .map(|rows| rows.into_iter().next())
-        .map_err(|e| map_err(e, "duplicate_message"));
-        let seq = match stored {
-            Ok(Some(seq)) => seq,
-            Ok(None) => return Err(StoreError::NotFound("conversation")),
-            Err(StoreError::Conflict(_)) if m.client_msg_id.is_some() => {
-                let cid = m.client_msg_id.as_deref().unwrap_or_default();
-                return self
-                    .sent_before(ws, m, cid)
-                    .await?
-                    .map(Appended::Duplicate)
-                    .ok_or(StoreError::Conflict("duplicate_message"));
-            }
-            Err(e) => return Err(e),
-        };
-        Ok(Appended::New(Message::stored(ws, conv, seq, m)))
+        match self.insert_message(ws, conv, None, m).await? {
+            Inserted::New(seq) => Ok(Appended::New(Message::stored(ws, conv, seq, m))),
+            Inserted::Duplicate(original) => Ok(Appended::Duplicate(original)),
+            Inserted::NoMatch => Err(StoreError::NotFound("conversation")),
+        }
     }
 
     async fn messages_after(

@@ -15,6 +15,7 @@ crate::store_contract!(
     conversations_list_by_filter_and_page_by_cursor,
     transitions_apply_only_from_the_allowed_states,
     checked_appends_enforce_owner_and_status,
+    checked_appends_racing_a_close_never_land_after_it,
 );
 
 fn inbox(ws: WorkspaceId, key: &str) -> Inbox {
@@ -626,4 +627,71 @@ async fn sqlite_appends_keep_the_wal_small() {
     let path = db.url.trim_start_matches("sqlite://").to_string() + "-wal";
     let wal = std::fs::metadata(&path).unwrap().len();
     assert!(wal < 72 * 1024 * 1024, "the WAL grew to {wal} bytes");
+}
+
+/// Checked appends racing a close: once the close has committed, nothing
+/// lands. Every append either succeeds and is stored at or below the last
+/// seq the close saw, or is refused as closed; no message is lost either
+/// way. (SQLite once checked on a snapshot and wrote afterwards, so an
+/// append that read "open" before the close landed after it.)
+async fn checked_appends_racing_a_close_never_land_after_it(store: Arc<dyn Store>) {
+    for round in 0..5 {
+        let (ws, c) = conversation(&store, &format!("r{round}@example.com")).await;
+        let owner = Some((c.contact_id, c.inbox_id));
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..30 {
+            let s = store.clone();
+            let m = visitor_msg(c.contact_id, "x", Some(&format!("k{i}")));
+            set.spawn(async move {
+                s.append_checked(ws, c.id, owner, &m)
+                    .await
+                    .map(|(a, _)| a.message().seq)
+            });
+        }
+        // Let some of them start, then close while the rest are in flight.
+        for _ in 0..3 {
+            tokio::task::yield_now().await;
+        }
+        let close = Transition::new(
+            &[
+                ConversationStatus::Bot,
+                ConversationStatus::Queued,
+                ConversationStatus::Assigned,
+                ConversationStatus::Resolved,
+            ],
+            ConversationStatus::Closed,
+            now(),
+        );
+        let closed = store
+            .transition_conversation(ws, c.id, &close)
+            .await
+            .unwrap();
+        let mut accepted = Vec::new();
+        while let Some(r) = set.join_next().await {
+            match r.unwrap() {
+                Ok(seq) => accepted.push(seq),
+                Err(StoreError::Conflict("conversation_closed")) => {}
+                Err(e) => panic!("round {round}: {e:?}"),
+            }
+        }
+        accepted.sort();
+        let stored: Vec<i64> = store
+            .messages_after(ws, c.id, 0, 100, true)
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| m.seq)
+            .collect();
+        assert_eq!(
+            stored, accepted,
+            "round {round}: every accepted append is stored"
+        );
+        assert!(
+            stored.iter().all(|&seq| seq <= closed.last_seq),
+            "round {round}: the close saw last seq {}, yet {stored:?} were stored",
+            closed.last_seq
+        );
+        let after = store.get_conversation(ws, c.id).await.unwrap();
+        assert_eq!(after.last_seq, closed.last_seq, "round {round}");
+    }
 }
