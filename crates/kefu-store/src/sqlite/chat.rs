@@ -273,7 +273,7 @@ impl InboxStore for SqliteStore {
 enum Inserted {
     New(i64),
     /// The sender's `client_msg_id` was used before: this is the original.
-    Duplicate(Message),
+    Duplicate(Box<Message>),
     /// No conversation matched (absent, another workspace's, or failing
     /// the checks).
     NoMatch,
@@ -333,7 +333,7 @@ impl SqliteStore {
                 let cid = m.client_msg_id.as_deref().unwrap_or_default();
                 self.sent_before(ws, m, cid)
                     .await?
-                    .map(Inserted::Duplicate)
+                    .map(|m| Inserted::Duplicate(Box::new(m)))
                     .ok_or(StoreError::Conflict("duplicate_message"))
             }
             Err(e) => Err(e),
@@ -799,7 +799,7 @@ impl ConversationStore for SqliteStore {
             }
             Inserted::Duplicate(original) => {
                 let c = self.get_conversation(ws, original.conversation_id).await?;
-                Ok((Appended::Duplicate(original), c))
+                Ok((Appended::Duplicate(*original), c))
             }
             Inserted::NoMatch => {
                 // Nothing matched: say why, as the checks would have.
@@ -822,7 +822,7 @@ impl ConversationStore for SqliteStore {
     ) -> StoreResult<Appended> {
         match self.insert_message(ws, conv, None, m).await? {
             Inserted::New(seq) => Ok(Appended::New(Message::stored(ws, conv, seq, m))),
-            Inserted::Duplicate(original) => Ok(Appended::Duplicate(original)),
+            Inserted::Duplicate(original) => Ok(Appended::Duplicate(*original)),
             Inserted::NoMatch => Err(StoreError::NotFound("conversation")),
         }
     }
