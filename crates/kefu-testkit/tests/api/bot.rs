@@ -93,6 +93,22 @@ async fn ask_answers_suggests_and_hands_off(b: Backend) {
 }
 
 /// An inbox with the bot on; returns the widget key.
+/// An app whose bot writes its answers with this language model, over the
+/// seeded knowledge base, answering from confidence 0.5 on.
+async fn app_with_model(b: Backend, llm: kefu_ai::LlmConfig) -> (TestApp, Owner) {
+    let app = TestApp::spawn_with(b, |s| s.llm = Some(llm)).await;
+    let owner = app.owner("o@example.com").await;
+    seed(&app, &owner).await;
+    app.patch(
+        &kb(&owner, "bot/settings"),
+        Some(&owner.access_token),
+        json!({"answer_threshold": 0.5, "suggest_threshold": 0.3}),
+    )
+    .await
+    .expect(200);
+    (app, owner)
+}
+
 async fn bot_inbox(app: &TestApp, owner: &Owner) -> String {
     let r = app
         .post(
@@ -379,18 +395,9 @@ async fn a_language_model_writes_answers_and_failures_fall_back() {
     let mut llm = fake.llm_config();
     llm.timeout_ms = 1500;
     llm.first_token_timeout_ms = 800;
-    let app = TestApp::spawn_with(Backend::Sqlite, |s| s.llm = Some(llm)).await;
-    let owner = app.owner("o@example.com").await;
-    seed(&app, &owner).await;
     // The question below carries noise (a phone number); what is tested
     // is the model path, so the workspace answers from 0.5 on.
-    app.patch(
-        &kb(&owner, "bot/settings"),
-        Some(&owner.access_token),
-        json!({"answer_threshold": 0.5, "suggest_threshold": 0.3}),
-    )
-    .await
-    .expect(200);
+    let (app, owner) = app_with_model(Backend::Sqlite, llm).await;
 
     fake.set_chat(ChatBehaviour::Reply(
         "在订单详情页申请退款即可 [1]。联系电话 13812345678".into(),
@@ -462,16 +469,7 @@ async fn a_reply_under_way_at_shutdown_is_stored_before_the_server_stops(b: Back
     let mut llm = fake.llm_config();
     llm.timeout_ms = 10_000;
     llm.first_token_timeout_ms = 10_000;
-    let mut app = TestApp::spawn_with(b, |s| s.llm = Some(llm)).await;
-    let owner = app.owner("o@example.com").await;
-    seed(&app, &owner).await;
-    app.patch(
-        &kb(&owner, "bot/settings"),
-        Some(&owner.access_token),
-        json!({"answer_threshold": 0.5, "suggest_threshold": 0.3}),
-    )
-    .await
-    .expect(200);
+    let (mut app, owner) = app_with_model(b, llm).await;
     fake.set_chat(ChatBehaviour::Delay(
         Duration::from_millis(1500),
         "请在订单详情页申请退款 [1]".into(),
