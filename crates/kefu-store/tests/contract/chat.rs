@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 crate::store_contract!(
     inboxes_are_found_by_key_and_scoped_by_workspace,
+    inboxes_are_edited_and_deleted_only_while_empty,
     contacts_are_created_once_per_visitor,
     seqs_are_gap_free_and_pages_replay,
     resending_a_client_msg_id_stores_nothing,
@@ -118,6 +119,94 @@ async fn inboxes_are_found_by_key_and_scoped_by_workspace(store: Arc<dyn Store>)
     assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
     let page = store.list_audit(ws_a, None, 1).await.unwrap();
     assert_eq!(page.entries[0].action, "inbox.created");
+}
+
+async fn inboxes_are_edited_and_deleted_only_while_empty(store: Arc<dyn Store>) {
+    let (ws, c) = conversation(&store, "a@example.com").await;
+    let (other, _) = workspace(&store, "b@example.com").await;
+    let before = store.get_inbox(ws, c.inbox_id).await.unwrap();
+    let edited = Inbox {
+        name: "售后".into(),
+        allowed_origins: vec!["https://m.example.cn".into()],
+        greeting: None,
+        bot_enabled: false,
+        offline_mode: OfflineMode::Form,
+        // Not editable: kept as they were.
+        widget_key: "wk_changed".into(),
+        identity_secret: "other".into(),
+        channel: "email".into(),
+        ..before.clone()
+    };
+    store
+        .update_inbox(&edited, record(ws, "inbox.updated"))
+        .await
+        .unwrap();
+    let after = store.get_inbox(ws, c.inbox_id).await.unwrap();
+    assert_eq!(
+        after,
+        Inbox {
+            widget_key: before.widget_key.clone(),
+            identity_secret: before.identity_secret.clone(),
+            channel: before.channel.clone(),
+            ..edited.clone()
+        }
+    );
+    let foreign = store
+        .update_inbox(
+            &Inbox {
+                workspace_id: other,
+                ..edited.clone()
+            },
+            record(other, "inbox.updated"),
+        )
+        .await;
+    assert!(
+        matches!(foreign, Err(StoreError::NotFound(_))),
+        "{foreign:?}"
+    );
+    assert_eq!(store.get_inbox(ws, c.inbox_id).await.unwrap(), after);
+    // Nothing a visitor sent goes with an inbox.
+    let busy = store
+        .delete_inbox(ws, c.inbox_id, record(ws, "inbox.deleted"))
+        .await;
+    assert!(
+        matches!(busy, Err(StoreError::Conflict("inbox_has_conversations"))),
+        "{busy:?}"
+    );
+    let empty = inbox(ws, "wk_empty");
+    store
+        .create_inbox(&empty, record(ws, "inbox.created"))
+        .await
+        .unwrap();
+    let foreign = store
+        .delete_inbox(other, empty.id, record(other, "inbox.deleted"))
+        .await;
+    assert!(
+        matches!(foreign, Err(StoreError::NotFound(_))),
+        "{foreign:?}"
+    );
+    store
+        .delete_inbox(ws, empty.id, record(ws, "inbox.deleted"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.get_inbox(ws, empty.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        store.find_inbox_by_widget_key("wk_empty").await.unwrap(),
+        None
+    );
+    let actions: Vec<String> = store
+        .list_audit(ws, None, 10)
+        .await
+        .unwrap()
+        .entries
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(actions[..2], ["inbox.deleted", "inbox.created"]);
+    assert!(actions.contains(&"inbox.updated".to_string()));
 }
 
 async fn contacts_are_created_once_per_visitor(store: Arc<dyn Store>) {

@@ -5,6 +5,7 @@
 mod audit;
 mod chat;
 mod export;
+mod history;
 mod invitations;
 mod kb;
 mod members;
