@@ -6,7 +6,8 @@ use std::sync::Arc;
 crate::store_contract!(
     concurrent_audited_writes_of_different_kinds_do_not_deadlock,
     audit_chain_verifies_and_pages,
-    concurrent_appends_keep_one_chain
+    concurrent_appends_keep_one_chain,
+    every_workspaces_head_is_published,
 );
 
 async fn audit_chain_verifies_and_pages(store: Arc<dyn Store>) {
@@ -138,4 +139,27 @@ async fn concurrent_audited_writes_of_different_kinds_do_not_deadlock(store: Arc
         ),
         vec![]
     );
+}
+
+/// The heads published for an outside copy are each chain's last entry.
+async fn every_workspaces_head_is_published(store: Arc<dyn Store>) {
+    let (a, _) = workspace(&store, "a@example.com").await;
+    let (b, _) = workspace(&store, "b@example.com").await;
+    for i in 0..3 {
+        store
+            .append_audit(record(a, &format!("thing.{i}")))
+            .await
+            .unwrap();
+    }
+    let mut heads = store.audit_heads().await.unwrap();
+    heads.sort();
+    let mut want = Vec::new();
+    for ws in [a, b] {
+        let (entries, seq, hash) = store.audit_chain(ws).await.unwrap();
+        assert_eq!(entries.last().map(|e| e.seq), Some(seq));
+        want.push((ws, seq, hash));
+    }
+    want.sort();
+    assert_eq!(heads, want);
+    assert_eq!(heads.iter().find(|h| h.0 == a).unwrap().1, 4, "created + 3");
 }

@@ -253,6 +253,18 @@ async fn embeddings_follow_article_versions(store: Arc<dyn Store>) {
     }
     let missing = store.articles_missing_embedding("e5", 10).await.unwrap();
     assert_eq!(missing.iter().map(|m| m.id).collect::<Vec<_>>(), [a.id]);
+    // What kb/status reads: published versions, and how many have vectors.
+    assert_eq!(store.published_versions(ws).await.unwrap(), [(a.id, 1)]);
+    assert!(store.published_versions(other).await.unwrap().is_empty());
+    assert_eq!(store.embedded_count(ws, "e5").await.unwrap(), 0);
+    assert_eq!(
+        store
+            .ops_gauges(Some("e5"))
+            .await
+            .unwrap()
+            .embeddings_pending,
+        1
+    );
 
     let e = ArticleEmbedding {
         article_id: a.id,
@@ -290,6 +302,17 @@ async fn embeddings_follow_article_versions(store: Arc<dyn Store>) {
         .await
         .unwrap()
         .is_empty());
+    assert_eq!(store.embedded_count(ws, "e5").await.unwrap(), 1);
+    assert_eq!(store.embedded_count(ws, "bge").await.unwrap(), 0);
+    assert_eq!(store.embedded_count(other, "e5").await.unwrap(), 0);
+    assert_eq!(
+        store
+            .ops_gauges(Some("e5"))
+            .await
+            .unwrap()
+            .embeddings_pending,
+        0
+    );
     assert!(store
         .articles_missing_embedding("e5", 10)
         .await
@@ -319,6 +342,12 @@ async fn embeddings_follow_article_versions(store: Arc<dyn Store>) {
             .unwrap()
             .len(),
         1
+    );
+    assert_eq!(store.published_versions(ws).await.unwrap(), [(a.id, 2)]);
+    assert_eq!(
+        store.embedded_count(ws, "e5").await.unwrap(),
+        0,
+        "a vector of an older version does not count"
     );
     let newer = ArticleEmbedding {
         version: 2,

@@ -20,6 +20,7 @@ crate::store_contract!(
     read_positions_only_move_forward_and_drive_unread_counts,
     labels_and_priority_are_stored_and_filtered,
     a_removed_members_conversations_go_back_to_the_queue,
+    queues_and_the_operations_gauges_count_across_workspaces,
 );
 
 fn team(ws: WorkspaceId, name: &str, members: Vec<UserId>) -> Team {
@@ -622,4 +623,40 @@ async fn a_removed_members_conversations_go_back_to_the_queue(store: Arc<dyn Sto
         .all(|p| p.user_id != agent));
     // Nobody is online now: it waits.
     assert!(store.route_queue(ws, now(), 100).await.unwrap().is_empty());
+}
+
+/// The periodic router's list of workspaces with someone waiting, and the
+/// cluster-wide gauges, on a fresh database.
+async fn queues_and_the_operations_gauges_count_across_workspaces(store: Arc<dyn Store>) {
+    let (ws, base) = conversation(&store, "a@example.com").await;
+    let (quiet, _) = conversation(&store, "b@example.com").await;
+    assert!(store.workspaces_with_queue().await.unwrap().is_empty());
+    let g = store.ops_gauges(None).await.unwrap();
+    assert_eq!(
+        (g.queued_general, g.queued_team, g.agents_online),
+        (0, 0, 0)
+    );
+    assert_eq!(g.inboxes.len(), 2, "one row per inbox: {:?}", g.inboxes);
+    // Each inbox with its hours, and whether its workspace has an agent on.
+    assert!(g.inboxes.iter().all(|(hours, on)| hours.is_none() && !on));
+
+    let owner = store.list_members(ws).await.unwrap()[0].user_id;
+    let vip = team(ws, "VIP", vec![owner]);
+    store
+        .create_team(&vip, record(ws, "team.created"))
+        .await
+        .unwrap();
+    waiting(&store, &base, "v-1", 0, 10, None).await;
+    waiting(&store, &base, "v-2", 0, 5, None).await;
+    waiting(&store, &base, "v-3", 0, 1, Some(vip.id)).await;
+    online(&store, ws, owner, 5).await;
+    assert_eq!(store.workspaces_with_queue().await.unwrap(), vec![ws]);
+    let g = store.ops_gauges(None).await.unwrap();
+    assert_eq!(
+        (g.queued_general, g.queued_team, g.agents_online),
+        (2, 1, 1)
+    );
+    let quiet_owner = store.list_members(quiet).await.unwrap()[0].user_id;
+    online(&store, quiet, quiet_owner, 5).await;
+    assert_eq!(store.ops_gauges(None).await.unwrap().agents_online, 2);
 }

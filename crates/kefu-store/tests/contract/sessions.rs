@@ -10,6 +10,7 @@ crate::store_contract!(
     expired_and_unknown_tokens_are_refused,
     concurrent_refresh_with_one_token_succeeds_once,
     logout_revokes_the_session,
+    password_changes_and_sign_out_everywhere_end_the_right_sessions,
 );
 
 fn token(hash: &str, valid_for: Duration) -> NewRefreshToken {
@@ -129,4 +130,75 @@ async fn logout_revokes_the_session(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(out, RefreshOutcome::Expired);
+}
+
+async fn password_changes_and_sign_out_everywhere_end_the_right_sessions(store: Arc<dyn Store>) {
+    let (ws, user) = workspace(&store, "o@example.com").await;
+    let (_, bystander) = workspace(&store, "b@example.com").await;
+    let theirs = session(&store, bystander, "b1").await;
+    let this = session(&store, user, "u1").await;
+    session(&store, user, "u2").await;
+    session(&store, user, "u3").await;
+    let live = |s: Session| {
+        let store = store.clone();
+        async move { store.get_session(s.id).await.unwrap().revoked_at.is_none() }
+    };
+    // Sign out everywhere else.
+    let ended = store
+        .revoke_user_sessions(user, Some(this.id), now())
+        .await
+        .unwrap();
+    assert_eq!(ended, 2);
+    assert!(live(this.clone()).await);
+    assert_eq!(
+        store
+            .revoke_user_sessions(user, Some(this.id), now())
+            .await
+            .unwrap(),
+        0
+    );
+    // A new password ends the others too, and is stored.
+    let other = session(&store, user, "u4").await;
+    let ended = store
+        .set_password(user, "$argon2id$new", Some(this.id), now())
+        .await
+        .unwrap();
+    assert_eq!(ended, 1);
+    assert!(!live(other).await);
+    assert!(live(this.clone()).await);
+    let u = store
+        .find_user_by_email("o@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(u.password_hash, "$argon2id$new");
+    assert!(!u.password_change_required);
+    // An administrator requires a change: every session ends, audited.
+    let ended = store
+        .require_password_change(user, record(ws, "member.password_reset"), now())
+        .await
+        .unwrap();
+    assert_eq!(ended, 1);
+    assert!(!live(this).await);
+    let u = store
+        .find_user_by_email("o@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(u.password_change_required);
+    let audit = store.list_audit(ws, None, 1).await.unwrap();
+    assert_eq!(audit.entries[0].action, "member.password_reset");
+    // Setting the password clears the requirement.
+    store
+        .set_password(user, "$argon2id$newer", None, now())
+        .await
+        .unwrap();
+    let u = store
+        .find_user_by_email("o@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!u.password_change_required);
+    // Someone else's session was never touched.
+    assert!(live(theirs).await);
 }
