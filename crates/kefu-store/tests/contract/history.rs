@@ -16,6 +16,7 @@ crate::store_contract!(
     the_first_public_agent_reply_after_handoff_is_the_first_response,
     ratings_need_the_contact_and_a_resolved_conversation,
     canned_responses_are_unique_by_shortcut_per_workspace,
+    a_conversations_facts_follow_its_life,
 );
 
 fn agent_msg(agent: UserId, body: &str, private: bool) -> NewMessage {
@@ -323,4 +324,77 @@ async fn canned_responses_are_unique_by_shortcut_per_workspace(store: Arc<dyn St
     ));
     assert_eq!(store.canned_responses(ws).await.unwrap().len(), 1);
     assert_eq!(store.canned_responses(other).await.unwrap().len(), 1);
+}
+
+/// What the analytics read of one conversation: handed off, answered,
+/// resolved and rated; only in its own workspace and creation window.
+async fn a_conversations_facts_follow_its_life(store: Arc<dyn Store>) {
+    let (ws, c) = conversation(&store, "a@example.com").await;
+    let owner = store.list_members(ws).await.unwrap()[0].user_id;
+    let window = |from_secs: i64, to_secs: i64| {
+        (
+            c.created_at + Duration::seconds(from_secs),
+            c.created_at + Duration::seconds(to_secs),
+        )
+    };
+    let take = Transition {
+        assignee: Some(Some(owner)),
+        ..Transition::new(
+            &[ConversationStatus::Bot],
+            ConversationStatus::Assigned,
+            now(),
+        )
+    };
+    store
+        .transition_conversation(ws, c.id, &take)
+        .await
+        .unwrap();
+    let mut reply = agent_msg(owner, "您好", false);
+    reply.created_at = now() + Duration::seconds(20);
+    store.append_message(ws, c.id, &reply).await.unwrap();
+    let resolve = Transition::new(
+        &[ConversationStatus::Assigned],
+        ConversationStatus::Resolved,
+        now() + Duration::seconds(60),
+    );
+    store
+        .transition_conversation(ws, c.id, &resolve)
+        .await
+        .unwrap();
+    let rating = Rating {
+        score: 4,
+        comment: None,
+        rated_at: now(),
+    };
+    store
+        .rate_conversation(ws, c.id, c.contact_id, &rating)
+        .await
+        .unwrap();
+
+    let (from, to) = window(0, 1);
+    let facts = store.conversation_facts(ws, from, to).await.unwrap();
+    assert_eq!(facts.len(), 1, "{facts:?}");
+    let f = &facts[0];
+    assert_eq!((f.id, f.created_at), (c.id, c.created_at));
+    assert_eq!(f.assignee_id, Some(owner));
+    assert!(f.started_with_bot);
+    assert!(f.human_at.is_some());
+    assert_eq!(f.first_response_at, Some(reply.created_at));
+    assert_eq!(f.resolved_at, Some(resolve.at));
+    assert_eq!(f.rating, Some(4));
+    assert_eq!(f.bot_answers.last_answer_at, None, "the bot never answered");
+    // The window is half-open, and other workspaces see nothing.
+    let (from, to) = window(-60, 0);
+    assert!(store
+        .conversation_facts(ws, from, to)
+        .await
+        .unwrap()
+        .is_empty());
+    let (other, _) = workspace(&store, "b@example.com").await;
+    let (from, to) = window(-60, 60);
+    assert!(store
+        .conversation_facts(other, from, to)
+        .await
+        .unwrap()
+        .is_empty());
 }
