@@ -380,15 +380,16 @@ impl Services {
         Sent { message, duplicate }
     }
 
-    async fn append(&self, conversation: Conversation, msg: NewMessage) -> ServiceResult<Sent> {
-        if conversation.status == ConversationStatus::Closed {
-            return Err(ServiceError::Conflict("conversation_closed"));
-        }
-        let appended = self
+    async fn append(&self, conversation: &Conversation, msg: &NewMessage) -> ServiceResult<Sent> {
+        // The status is checked in the append's own statement: checking the
+        // conversation read before it let a message land in a conversation
+        // closed in between. The event names the conversation as the
+        // append left it (its assignee now, not at the earlier read).
+        let (appended, after) = self
             .store
-            .append_message(conversation.workspace_id, conversation.id, &msg)
+            .append_checked(conversation.workspace_id, conversation.id, None, msg)
             .await?;
-        Ok(self.appended(&conversation, appended))
+        Ok(self.appended(&after, appended))
     }
 
     /// Rings the doorbell after a commit: to the workspace's agents and to
@@ -470,8 +471,18 @@ impl Services {
                     false,
                     Some(client_msg_id),
                 );
-                let sent = self.append(c.clone(), msg).await?;
-                (c, sent)
+                match self.append(&c, &msg).await {
+                    // Closed between the lookup and the append: the
+                    // message starts a new conversation, as it would have
+                    // a moment later.
+                    Err(ServiceError::Conflict("conversation_closed")) => {
+                        let fresh = self.new_conversation(v).await?;
+                        entered_queue = fresh.status == ConversationStatus::Queued;
+                        let sent = self.append(&fresh, &msg).await?;
+                        (fresh, sent)
+                    }
+                    sent => (c, sent?),
+                }
             }
         };
         // A visitor writing into a resolved conversation reopens it.
@@ -645,7 +656,7 @@ impl Services {
                 Some(client_msg_id),
             )
         };
-        let sent = self.append(conversation, msg).await?;
+        let sent = self.append(&conversation, &msg).await?;
         if !private && !sent.duplicate {
             self.observe_first_response(access.workspace_id, &sent.message)
                 .await;
