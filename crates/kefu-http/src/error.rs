@@ -119,54 +119,30 @@ impl IntoResponse for ApiError {
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         match e {
-            ServiceError::Unauthorized(code) => {
-                let message = match code {
-                    "invalid_credentials" => "The e-mail or password is wrong.",
-                    "totp_required" => "Enter the code from your authenticator app.",
-                    "invalid_totp" => "The authentication code is wrong.",
-                    "refresh_token_reused" => "This session was ended because a used refresh token was presented again. Sign in again.",
-                    "invalid_identity" => "The visitor's identity signature (HMAC) does not match.",
-                    _ => "Missing or invalid credentials.",
-                };
-                ApiError::new(StatusCode::UNAUTHORIZED, code, message)
-            }
-            ServiceError::Forbidden(code) => {
-                let message = match code {
-                    "totp_enrollment_required" => "This workspace requires administrators to enable two-factor authentication.",
-                    "sso_mfa_required" => "This workspace requires administrators to sign in with a second factor at the identity provider.",
-                    "password_change_required" => "Choose a new password to sign in (an administrator asked for it).",
-                    "origin_not_allowed" => "This site may not open the chat widget of this inbox.",
-                    _ => "Your role does not allow this.",
-                };
-                ApiError::new(StatusCode::FORBIDDEN, code, message)
-            }
+            ServiceError::Unauthorized(code) => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                code,
+                message(UNAUTHORIZED, code, "Missing or invalid credentials."),
+            ),
+            ServiceError::Forbidden(code) => ApiError::new(
+                StatusCode::FORBIDDEN,
+                code,
+                message(FORBIDDEN, code, "Your role does not allow this."),
+            ),
             ServiceError::NotFound(what) => ApiError::new(
                 StatusCode::NOT_FOUND,
                 format!("{what}_not_found"),
                 format!("No such {}.", what.replace('_', " ")),
             ),
-            ServiceError::Conflict(code) => {
-                let message = match code {
-                    "email_taken" => "An account with this e-mail already exists.",
-                    "already_member" => "This person is already a member of the workspace.",
-                    "last_owner" => "A workspace must keep at least one owner.",
-                    "totp_already_enabled" => "Two-factor authentication is already enabled.",
-                    "totp_not_enabled" => "Two-factor authentication is not enabled.",
-                    "totp_not_enrolled" => "Start enrolment first.",
-                    "conversation_closed" => "This conversation is closed.",
-                    "invalid_transition" => "The conversation's status does not allow this.",
-                    "assignment_conflict" => "Someone else changed this conversation's assignee first. Reload and try again.",
-                    "inbox_has_conversations" => "This inbox holds conversations; it cannot be deleted.",
-                    "team_name_taken" => "A team with this name already exists.",
-                    "conversation_not_resolved" => "Only a resolved conversation can be rated.",
-                    "shortcut_taken" => "A canned response with this shortcut already exists.",
-                    "enable_totp_first" => {
-                        "Enable two-factor authentication on your own account first."
-                    }
-                    _ => "The request conflicts with the current state.",
-                };
-                ApiError::new(StatusCode::CONFLICT, code, message)
-            }
+            ServiceError::Conflict(code) => ApiError::new(
+                StatusCode::CONFLICT,
+                code,
+                message(
+                    CONFLICT,
+                    code,
+                    "The request conflicts with the current state.",
+                ),
+            ),
             ServiceError::Validation(fields) => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation_failed",
@@ -194,6 +170,101 @@ impl From<ServiceError> for ApiError {
     }
 }
 
+/// The English message of each code the service layer answers with, by
+/// status (clients translate by code). A code missing here would fall back
+/// to its status's generic message: `every_code_in_use_has_a_message`
+/// checks the sources against these tables, and that docs/api.md lists
+/// them.
+const UNAUTHORIZED: &[(&str, &str)] = &[
+    ("unauthorized", "Missing or invalid credentials."),
+    ("invalid_credentials", "The e-mail or password is wrong."),
+    (
+        "totp_required",
+        "Enter the code from your authenticator app.",
+    ),
+    ("invalid_totp", "The authentication code is wrong."),
+    (
+        "refresh_token_reused",
+        "This session was ended because a used refresh token was presented again. Sign in again.",
+    ),
+    (
+        "invalid_identity",
+        "The visitor's identity signature (HMAC) does not match.",
+    ),
+];
+
+const FORBIDDEN: &[(&str, &str)] = &[
+    ("forbidden", "Your role does not allow this."),
+    ("totp_enrollment_required", "This workspace requires administrators to enable two-factor authentication."),
+    ("sso_mfa_required", "This workspace requires administrators to sign in with a second factor at the identity provider."),
+    ("password_change_required", "Choose a new password to sign in (an administrator asked for it)."),
+    ("origin_not_allowed", "This site may not open the chat widget of this inbox."),
+];
+
+const CONFLICT: &[(&str, &str)] = &[
+    ("email_taken", "An account with this e-mail already exists."),
+    (
+        "already_member",
+        "This person is already a member of the workspace.",
+    ),
+    ("last_owner", "A workspace must keep at least one owner."),
+    (
+        "totp_already_enabled",
+        "Two-factor authentication is already enabled.",
+    ),
+    (
+        "totp_not_enabled",
+        "Two-factor authentication is not enabled.",
+    ),
+    ("totp_not_enrolled", "Start enrolment first."),
+    (
+        "enable_totp_first",
+        "Enable two-factor authentication on your own account first.",
+    ),
+    ("conversation_closed", "This conversation is closed."),
+    (
+        "invalid_transition",
+        "The conversation's status does not allow this.",
+    ),
+    (
+        "assignment_conflict",
+        "Someone else changed this conversation's assignee first. Reload and try again.",
+    ),
+    (
+        "inbox_has_conversations",
+        "This inbox holds conversations; it cannot be deleted.",
+    ),
+    ("team_name_taken", "A team with this name already exists."),
+    (
+        "conversation_not_resolved",
+        "Only a resolved conversation can be rated.",
+    ),
+    (
+        "shortcut_taken",
+        "A canned response with this shortcut already exists.",
+    ),
+    ("version_conflict", "Someone saved this article after the version you edited. Reload it and apply your changes again."),
+    ("external_id_taken", "Another article of this workspace already has this external id."),
+    ("widget_key_taken", "This widget key is already used by another inbox."),
+    ("duplicate_message", "This client_msg_id was already used for another message."),
+    ("not_a_member", "Only members of this workspace can be added."),
+    ("bot_turn_exists", "This bot answer was already recorded."),
+    // Identifier collisions: a retried create whose first attempt landed.
+    ("conversation_exists", "This conversation already exists."),
+    ("invitation_exists", "This invitation already exists."),
+    ("workspace_exists", "This workspace already exists."),
+    ("token_exists", "This API token already exists."),
+    ("state_taken", "This sign-in was already started. Start again."),
+];
+
+/// `code`'s message in `table`, or the status's generic one.
+fn message(table: &[(&str, &'static str)], code: &str, generic: &'static str) -> &'static str {
+    table
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map_or(generic, |(_, m)| m)
+}
+
 /// A refused or failed single sign-on: its status and message by code.
 fn sso_error(code: &'static str) -> ApiError {
     let (status, message) = match code {
@@ -212,3 +283,101 @@ fn sso_error(code: &'static str) -> ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::{Path, PathBuf};
+
+    /// Every `.rs` file under `dir`.
+    fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+
+    /// The string literal codes after each `marker` in `text`.
+    fn codes_after<'a>(text: &'a str, marker: &str) -> Vec<&'a str> {
+        text.match_indices(marker)
+            .filter_map(|(i, _)| {
+                let rest = &text[i + marker.len()..];
+                let end = rest.find('"')?;
+                let code = &rest[..end];
+                code.chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '_')
+                    .then_some(code)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_code_in_use_has_a_message() {
+        let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut files = Vec::new();
+        for krate in ["kefu-service", "kefu-store", "kefu-http"] {
+            sources(&crates.join(krate).join("src"), &mut files);
+        }
+        assert!(files.len() > 50, "the sources were found: {}", files.len());
+        let mut missing = Vec::new();
+        for f in &files {
+            let text = std::fs::read_to_string(f).unwrap();
+            // Tests may use codes of their own.
+            let text = text.split("#[cfg(test)]").next().unwrap_or_default();
+            let checks: [(&str, &[(&str, &str)]); 6] = [
+                ("Unauthorized(\"", UNAUTHORIZED),
+                ("Forbidden(\"", FORBIDDEN),
+                ("Conflict(\"", CONFLICT),
+                // Store refusals reach clients as conflicts.
+                ("Rule(\"", CONFLICT),
+                ("map_err(e, \"", CONFLICT),
+                ("conflict_on(\"", CONFLICT),
+            ];
+            for (marker, table) in checks {
+                for code in codes_after(text, marker) {
+                    if !table.iter().any(|(c, _)| *c == code) {
+                        missing.push(format!("{marker}{code}\" in {}", f.display()));
+                    }
+                }
+            }
+        }
+        missing.sort();
+        missing.dedup();
+        assert!(
+            missing.is_empty(),
+            "codes without a message:\n{}",
+            missing.join("\n")
+        );
+    }
+
+    #[test]
+    fn docs_api_lists_every_code() {
+        let doc = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/api.md"),
+        )
+        .unwrap();
+        let mut missing: Vec<&str> = [UNAUTHORIZED, FORBIDDEN, CONFLICT]
+            .iter()
+            .flat_map(|t| t.iter().map(|(c, _)| *c))
+            .filter(|c| !doc.contains(&format!("`{c}`")))
+            .collect();
+        missing.sort();
+        assert!(missing.is_empty(), "docs/api.md does not list {missing:?}");
+    }
+
+    #[test]
+    fn a_known_code_gets_its_message_and_an_unknown_one_the_generic() {
+        let e = ApiError::from(ServiceError::Conflict("version_conflict"));
+        assert_eq!(
+            (e.status, e.code.as_str()),
+            (StatusCode::CONFLICT, "version_conflict")
+        );
+        assert!(e.message.contains("saved"), "{}", e.message);
+        let e = ApiError::from(ServiceError::Conflict("something_new"));
+        assert_eq!(e.message, "The request conflicts with the current state.");
+    }
+}
