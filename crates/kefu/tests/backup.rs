@@ -595,6 +595,28 @@ async fn sqlite_scheduled_backups_are_taken_pruned_and_restore_tested() {
     scheduled(TestDb::sqlite()).await;
 }
 
+/// A scheduled backup run as recorded: slot, holder, ok, location,
+/// restore_ok.
+type Run = (
+    chrono::DateTime<chrono::Utc>,
+    String,
+    Option<bool>,
+    Option<String>,
+    Option<bool>,
+);
+
+async fn backup_runs(url: &str) -> Vec<Run> {
+    use sqlx::Connection;
+    let q = "SELECT slot, holder, ok, location, restore_ok FROM backup_runs ORDER BY slot";
+    if url.starts_with("postgres") {
+        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query_as(q).fetch_all(&mut conn).await.unwrap()
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::query_as(q).fetch_all(&mut conn).await.unwrap()
+    }
+}
+
 async fn scheduled(db: TestDb) {
     let cluster = db.url.starts_with("postgres");
     let tmp = tempfile::tempdir().unwrap();
@@ -638,7 +660,20 @@ async fn scheduled(db: TestDb) {
     let servers: Vec<Server> = (0..replicas)
         .map(|i| serve(&tmp.path().join(format!("r{i}")), Some(&db.url), &env))
         .collect();
-    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    // Runs fire every second; on a loaded machine each (a backup and a
+    // restore test) can take longer, so wait for what is asserted below
+    // rather than a fixed time.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let runs = backup_runs(&db.url).await;
+        let done = runs.len() >= 3
+            && runs.iter().filter(|r| r.2 == Some(true)).count() >= 2
+            && runs.iter().any(|r| r.4 == Some(true));
+        if done || std::time::Instant::now() > deadline {
+            break;
+        }
+    }
     let c = reqwest::Client::new();
     let mut scrapes = Vec::new();
     for s in &servers {
@@ -664,24 +699,7 @@ async fn scheduled(db: TestDb) {
         })
         .sum();
     drop(servers);
-    type Run = (
-        chrono::DateTime<chrono::Utc>,
-        String,
-        Option<bool>,
-        Option<String>,
-        Option<bool>,
-    );
-    let q = "SELECT slot, holder, ok, location, restore_ok FROM backup_runs ORDER BY slot";
-    let runs: Vec<Run> = {
-        use sqlx::Connection;
-        if cluster {
-            let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
-            sqlx::query_as(q).fetch_all(&mut conn).await.unwrap()
-        } else {
-            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
-            sqlx::query_as(q).fetch_all(&mut conn).await.unwrap()
-        }
-    };
+    let runs = backup_runs(&db.url).await;
     assert!(runs.len() >= 3, "{runs:?}");
     let succeeded: Vec<_> = runs.iter().filter(|r| r.2 == Some(true)).collect();
     assert!(succeeded.len() >= 2, "{runs:?}");
