@@ -240,6 +240,16 @@ async fn newcomer_path_on_an_empty_directory() {
     let all = log.join("\n");
     assert!(all.contains("generated a new token signing key"), "{all}");
     assert!(all.contains("server stopped"));
+    // The first-run hint survives the log's personal-data masking.
+    let hint = log
+        .iter()
+        .find(|l| l.contains("create the first owner"))
+        .expect("the first-run hint");
+    assert!(
+        hint.contains("kefu admin create-owner --email <your e-mail> --name")
+            && !hint.contains("[email]"),
+        "{hint}"
+    );
     // Every request line carries its request id and route; no secrets.
     let login_line = log
         .iter()

@@ -254,9 +254,11 @@ async fn serve(settings: crate::Settings) -> anyhow::Result<()> {
         "kefu is listening on http://{addr}"
     );
     if !has_members {
+        // Placeholders, not an example address: the log's personal-data
+        // masking would print an address as `[email]`.
         tracing::info!(
             "no workspace yet — create the first owner with: \
-             kefu admin create-owner --email you@example.com --name You --workspace 'My team' (type the password, then Enter)"
+             kefu admin create-owner --email <your e-mail> --name <your name> --workspace <team name> (type the password, then Enter)"
         );
     }
     app.run(app::shutdown_signal()).await
