@@ -273,6 +273,79 @@ async fn newcomer_path_on_an_empty_directory() {
     eprintln!("startup on an empty directory took {startup:?}");
 }
 
+/// `kefu admin create-owner` at a terminal (a pseudo-terminal made by
+/// util-linux's `script`): the password is asked twice and never echoed;
+/// two different answers create nothing.
+#[test]
+fn create_owner_at_a_terminal_asks_twice_without_echo() {
+    let script = Command::new("script").arg("--version").output();
+    assert!(
+        script.is_ok_and(|o| o.status.success()),
+        "`script` (util-linux, Debian package bsdutils) is needed for this test"
+    );
+    let run = |data: &Path, first: &str, second: &str| -> (bool, String) {
+        let cmd = format!(
+            "{BIN} --data-dir {} admin create-owner --email tty@example.com --name T --workspace W",
+            data.display()
+        );
+        let mut child = Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .env("KEFU_LOG_FORMAT", "json")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut out = child.stdout.take().unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+        let sink = seen.clone();
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 256];
+            while let Ok(n) = std::io::Read::read(&mut out, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        let wait_for = |what: &str| {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while !String::from_utf8_lossy(&seen.lock().unwrap()).contains(what) {
+                assert!(Instant::now() < deadline, "no {what:?} prompt");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        };
+        let mut stdin = child.stdin.take().unwrap();
+        // Type only once the prompt is there: the terminal echoes what
+        // arrives while its echo is still on.
+        wait_for("Password: ");
+        stdin.write_all(format!("{first}\n").as_bytes()).unwrap();
+        wait_for("Repeat the password: ");
+        stdin.write_all(format!("{second}\n").as_bytes()).unwrap();
+        let ok = child.wait().unwrap().success();
+        drop(stdin);
+        reader.join().unwrap();
+        let text = String::from_utf8_lossy(&seen.lock().unwrap()).into_owned();
+        (ok, text)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, text) = run(
+        &dir.path().join("a"),
+        "typo-pass-word-1",
+        "typo-pass-word-2",
+    );
+    assert!(!ok, "{text}");
+    assert!(text.contains("the two passwords differ"), "{text}");
+    assert!(!text.contains("typo-pass-word"), "echoed: {text}");
+    let (ok, text) = run(&dir.path().join("a"), "tty-pass-word-9", "tty-pass-word-9");
+    assert!(ok, "{text}");
+    assert!(!text.contains("tty-pass-word-9"), "echoed: {text}");
+    let ws = text
+        .split_whitespace()
+        .find(|w| uuid::Uuid::parse_str(w).is_ok());
+    assert!(ws.is_some(), "the workspace id is printed: {text}");
+}
+
 #[test]
 fn create_owner_reports_bad_input() {
     let dir = tempfile::tempdir().unwrap();

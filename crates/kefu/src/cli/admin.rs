@@ -16,9 +16,8 @@ pub async fn run(settings: &Settings, command: AdminCommand) -> anyhow::Result<E
             name,
             workspace,
         } => {
-            let mut password = String::new();
-            std::io::stdin().lock().read_line(&mut password)?;
-            let password = password.trim_end_matches(['\r', '\n']);
+            let password = read_password()?;
+            let password = password.as_str();
             anyhow::ensure!(
                 !password.is_empty(),
                 "no password on stdin: type it (or pipe it in) as the first line"
@@ -50,6 +49,44 @@ pub async fn run(settings: &Settings, command: AdminCommand) -> anyhow::Result<E
             }
         }
     }
+}
+
+/// The new owner's password: typed at a terminal without echo and asked
+/// twice, or else the first line of stdin (a pipe, a file).
+fn read_password() -> anyhow::Result<String> {
+    let stdin = std::io::stdin();
+    if !rustix::termios::isatty(&stdin) {
+        return read_line();
+    }
+    let first = read_hidden("Password: ")?;
+    let again = read_hidden("Repeat the password: ")?;
+    anyhow::ensure!(
+        first == again,
+        "the two passwords differ; nothing was created"
+    );
+    Ok(first)
+}
+
+/// One line of stdin, without its line ending.
+fn read_line() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+/// One line typed at the terminal with its echo off (restored after).
+fn read_hidden(prompt: &str) -> anyhow::Result<String> {
+    use rustix::termios::{tcgetattr, tcsetattr, LocalModes, OptionalActions};
+    let stdin = std::io::stdin();
+    eprint!("{prompt}");
+    let before = tcgetattr(&stdin).context("reading the terminal's mode")?;
+    let mut quiet = before.clone();
+    quiet.local_modes.remove(LocalModes::ECHO);
+    quiet.local_modes.insert(LocalModes::ECHONL);
+    tcsetattr(&stdin, OptionalActions::Now, &quiet).context("turning the echo off")?;
+    let line = read_line();
+    tcsetattr(&stdin, OptionalActions::Now, &before).context("turning the echo back on")?;
+    line
 }
 
 /// Checks every workspace's chain under the chain key and, with `heads`, that

@@ -104,8 +104,9 @@ pub enum ConfigCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
-    /// Create a workspace and its first owner. Reads the password from the
-    /// first line of stdin; prints the new workspace id on stdout.
+    /// Create a workspace and its first owner. At a terminal it asks for
+    /// the password twice without echoing it; otherwise it reads the first
+    /// line of stdin. Prints the new workspace id on stdout.
     CreateOwner {
         /// The owner's e-mail (their login).
         #[arg(long)]
@@ -258,7 +259,7 @@ async fn serve(settings: crate::Settings) -> anyhow::Result<()> {
         // masking would print an address as `[email]`.
         tracing::info!(
             "no workspace yet — create the first owner with: \
-             kefu admin create-owner --email <your e-mail> --name <your name> --workspace <team name> (type the password, then Enter)"
+             kefu admin create-owner --email <your e-mail> --name <your name> --workspace <team name> (it asks for the password)"
         );
     }
     app.run(app::shutdown_signal()).await
