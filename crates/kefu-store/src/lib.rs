@@ -60,7 +60,7 @@ pub enum ConnectError {
     UnsupportedScheme(String),
     #[error("cannot open the database: {0}")]
     Database(#[from] sqlx::Error),
-    #[error("cannot prepare the database directory: {0}")]
+    #[error("cannot prepare the database directory")]
     Io(#[from] std::io::Error),
 }
 

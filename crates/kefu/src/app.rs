@@ -14,6 +14,7 @@ use kefu_service::Services;
 use kefu_store::ConnectOptions;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -39,8 +40,50 @@ pub struct App {
 /// Opens the configured store (and refuses settings that cannot work).
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     refuse_sqlite_cluster(settings)?;
+    let url = settings.database_url();
+    if let Some(file) = url
+        .strip_prefix("sqlite://")
+        .filter(|f| !f.contains(":memory:"))
+    {
+        check_writable(&settings.data_dir)?;
+        if let Some(dir) = Path::new(file.split('?').next().unwrap_or(file)).parent() {
+            check_writable(dir)?;
+        }
+    }
     let (keyring, created) = secrets::keyring(settings)?;
     connect(settings, keyring, created).await
+}
+
+/// Fails at once, saying how to fix it, when a directory a single node
+/// writes (the data directory, the SQLite database's) is not writable by
+/// this process — typically a volume or bind mount owned by root while
+/// the container runs as an unprivileged user. (Without this check SQLite
+/// reports only "unable to open database file".)
+fn check_writable(dir: &Path) -> anyhow::Result<()> {
+    let probe = || -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        let p = dir.join(format!(".kefu-write-check-{}", std::process::id()));
+        std::fs::write(&p, b"")?;
+        std::fs::remove_file(&p)
+    };
+    match probe() {
+        Ok(()) => Ok(()),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+            ) =>
+        {
+            let uid = rustix::process::geteuid().as_raw();
+            let d = dir.display();
+            anyhow::bail!(
+                "the directory {d} is not writable by uid {uid}, the user kefu runs as ({e}): \
+                 make it writable for that user (for example `chown -R {uid} {d}`), or in a \
+                 container mount a volume that user may write (the image runs as uid 10001)"
+            )
+        }
+        Err(e) => Err(e).with_context(|| format!("preparing the directory {}", dir.display())),
+    }
 }
 
 fn refuse_sqlite_cluster(settings: &Settings) -> anyhow::Result<()> {

@@ -346,6 +346,52 @@ fn create_owner_at_a_terminal_asks_twice_without_echo() {
     assert!(ws.is_some(), "the workspace id is printed: {text}");
 }
 
+/// A data directory the server may not write (a root-owned bind mount
+/// under a container's unprivileged user): one error naming the directory,
+/// the uid and the fix, instead of SQLite's "unable to open database file".
+#[test]
+fn an_unwritable_data_directory_is_named_with_its_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let root = rustix::process::geteuid().is_root();
+    let out = if root {
+        // Root writes anywhere: run as `nobody` on a root-owned directory.
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        Command::new("runuser")
+            .args(["-u", "nobody", "--", BIN, "--data-dir"])
+            .arg(&data)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .output()
+            .unwrap()
+    } else {
+        std::fs::set_permissions(&data, std::os::unix::fs::PermissionsExt::from_mode(0o555))
+            .unwrap();
+        kefu(&data)
+            .env("KEFU_LOG_FORMAT", "text")
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .output()
+            .unwrap()
+    };
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let uid = if root {
+        "65534".to_string()
+    } else {
+        rustix::process::geteuid().as_raw().to_string()
+    };
+    let want = format!("{} is not writable by uid {uid}", data.display());
+    assert!(err.contains(&want), "{err}");
+    assert!(err.contains(&format!("chown -R {uid}")), "{err}");
+    assert_eq!(err.matches("not writable").count(), 1, "said once: {err}");
+}
+
 #[test]
 fn create_owner_reports_bad_input() {
     let dir = tempfile::tempdir().unwrap();
