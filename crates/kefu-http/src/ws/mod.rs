@@ -22,13 +22,13 @@ pub mod protocol;
 
 #[cfg(test)]
 mod decode_props;
+mod visibility;
 
 use crate::error::ApiError;
 use crate::extract::client_ip;
 use crate::metrics::KindLabels;
 use crate::ratelimit::Bucket;
 use crate::router::AppState;
-use crate::routes::dto::MessageDto;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::header;
@@ -36,20 +36,21 @@ use axum::http::request::Parts;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use kefu_domain::bus::{Event, Participant, Topic};
+use kefu_domain::bus::{Event, Topic};
 use kefu_domain::chat::ConversationStatus;
 use kefu_domain::{ConversationId, Role, TeamId, WorkspaceId};
 use kefu_service::chat::Window;
 use kefu_service::chat::{Visitor, MAX_PAGE};
 use kefu_service::Services;
 use kefu_service::{Access, Ctx, Principal, ServiceError};
-use protocol::{ClientFrame, ConversationView, ParticipantDto, ServerFrame, PROTOCOL};
+use protocol::{ClientFrame, ServerFrame, PROTOCOL};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::{AbortHandle, JoinSet};
+use visibility::created;
 
 /// Close codes (docs/protocol.md).
 mod close_code {
@@ -756,121 +757,45 @@ impl Connection {
         }
     }
 
-    /// The frames this peer should get for an event (often none).
+    /// The frames this peer should get for an event (often none): the
+    /// pure rule in [`visibility`], given the inbox lookup, plus a queued
+    /// visitor's place in the queue.
     async fn visible(&self, ev: &Event) -> Vec<ServerFrame> {
-        match &self.peer {
+        let viewer = match &self.peer {
             Peer::Visitor(v) => {
-                if ev.contact() != Some(v.contact_id) {
-                    return Vec::new();
-                }
-                if let Some(id) = ev.conversation() {
-                    if !self.in_my_inbox(v, id, ev).await {
-                        return Vec::new();
-                    }
-                }
-                match ev {
-                    Event::MessageCreated { message, .. } if !message.private => {
-                        vec![created(message)]
-                    }
-                    Event::MessageCreated { .. } => Vec::new(),
-                    Event::ConversationUpdated { conversation: c } => {
-                        let mut frames = vec![ServerFrame::ConversationUpdated {
-                            conversation: ConversationView::Visitor(c.clone().into()),
-                        }];
-                        if c.status == ConversationStatus::Queued {
-                            if let Ok(Some(q)) =
-                                self.state.services.queue_info(c.workspace_id, c.id).await
-                            {
-                                frames.push(ServerFrame::Queue {
-                                    conversation_id: c.id.0,
-                                    queue: q.into(),
-                                });
-                            }
-                        }
-                        frames
-                    }
-                    // Their own typing is not echoed; agents' private-note
-                    // typing is not shown.
-                    Event::Typing {
-                        about,
-                        who: Participant::Agent(a),
-                        on,
-                        private: false,
-                    } => vec![ServerFrame::Typing {
-                        conversation_id: about.conversation_id.0,
-                        who: participant(&Participant::Agent(*a)),
-                        on: *on,
-                    }],
-                    Event::Typing { .. } => Vec::new(),
-                    Event::Read { about, who, seq } => vec![ServerFrame::Read {
-                        conversation_id: about.conversation_id.0,
-                        who: participant(who),
-                        seq: *seq,
-                    }],
-                    Event::BotDraft {
-                        about,
-                        message_id,
-                        delta,
-                    } => vec![ServerFrame::delta(about, *message_id, delta)],
-                    Event::KnowledgeChanged { .. } | Event::AccessChanged { .. } => Vec::new(),
+                let mine = ev.contact() == Some(v.contact_id);
+                let in_inbox = match ev.conversation() {
+                    Some(id) if mine => self.in_my_inbox(v, id, ev).await,
+                    _ => mine,
+                };
+                visibility::Viewer::Visitor {
+                    contact: v.contact_id,
+                    in_inbox,
                 }
             }
             Peer::Member {
                 principal,
                 roles,
                 teams,
-            } => {
-                let Some(ws) = ev.workspace() else {
-                    return Vec::new();
-                };
-                let Some(role) = roles.get(&ws) else {
-                    return Vec::new();
-                };
-                let me = principal.user_id();
-                let my_teams = teams.get(&ws).map_or(&[][..], Vec::as_slice);
-                let (assignee, team) = ev.placement();
-                if !role.sees_conversation(me, assignee, team, my_teams) {
-                    return match ev {
-                        Event::ConversationUpdated { conversation } => {
-                            vec![ServerFrame::ConversationHidden {
-                                conversation_id: conversation.id.0,
-                            }]
-                        }
-                        _ => Vec::new(),
-                    };
-                }
-                match ev {
-                    Event::MessageCreated { message, .. } => vec![created(message)],
-                    Event::ConversationUpdated { conversation } => {
-                        vec![ServerFrame::ConversationUpdated {
-                            conversation: ConversationView::Agent(conversation.clone().into()),
-                        }]
-                    }
-                    Event::Typing { about, who, on, .. } if *who != Participant::Agent(me) => {
-                        vec![ServerFrame::Typing {
-                            conversation_id: about.conversation_id.0,
-                            who: participant(who),
-                            on: *on,
-                        }]
-                    }
-                    Event::Typing { .. } => Vec::new(),
-                    Event::Read { about, who, seq } if *who != Participant::Agent(me) => {
-                        vec![ServerFrame::Read {
-                            conversation_id: about.conversation_id.0,
-                            who: participant(who),
-                            seq: *seq,
-                        }]
-                    }
-                    Event::Read { .. } => Vec::new(),
-                    Event::BotDraft {
-                        about,
-                        message_id,
-                        delta,
-                    } => vec![ServerFrame::delta(about, *message_id, delta)],
-                    Event::KnowledgeChanged { .. } | Event::AccessChanged { .. } => Vec::new(),
+            } => visibility::Viewer::Member {
+                me: principal.user_id(),
+                roles,
+                teams,
+            },
+        };
+        let mut frames = visibility::frames(&viewer, ev);
+        if let (Peer::Visitor(_), Event::ConversationUpdated { conversation: c }) = (&self.peer, ev)
+        {
+            if !frames.is_empty() && c.status == ConversationStatus::Queued {
+                if let Ok(Some(q)) = self.state.services.queue_info(c.workspace_id, c.id).await {
+                    frames.push(ServerFrame::Queue {
+                        conversation_id: c.id.0,
+                        queue: q.into(),
+                    });
                 }
             }
         }
+        frames
     }
 
     /// Whether the visitor's conversation `id` is in the socket's inbox
@@ -1083,27 +1008,6 @@ impl Connection {
             }
         }
         Ok(frames)
-    }
-}
-
-fn created(m: &kefu_domain::chat::Message) -> ServerFrame {
-    ServerFrame::MessageCreated {
-        conversation_id: m.conversation_id.0,
-        seq: m.seq,
-        message: MessageDto::from(m.clone()),
-    }
-}
-
-fn participant(p: &Participant) -> ParticipantDto {
-    match p {
-        Participant::Visitor(_) => ParticipantDto {
-            kind: "visitor",
-            id: None,
-        },
-        Participant::Agent(u) => ParticipantDto {
-            kind: "agent",
-            id: Some(u.0),
-        },
     }
 }
 
