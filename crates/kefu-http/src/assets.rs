@@ -6,7 +6,7 @@
 //! `http.assets_dir` serves the same paths from a directory instead, read
 //! on every request — for working on the UI without rebuilding.
 
-use crate::router::AppState;
+use crate::state::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

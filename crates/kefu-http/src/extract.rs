@@ -3,7 +3,7 @@
 //! access to the workspace in the path, and the client's address.
 
 use crate::error::ApiError;
-use crate::router::AppState;
+use crate::state::AppState;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::request::Parts;

@@ -14,9 +14,11 @@ pub mod openapi;
 pub mod ratelimit;
 pub mod router;
 mod routes;
+pub mod state;
 pub mod trace;
 pub mod ws;
 
 pub use config::{HttpConfig, MetricsConfig};
 pub use error::ApiError;
-pub use router::{build_router, metrics_router, AppState};
+pub use router::{build_router, metrics_router};
+pub use state::AppState;

@@ -5,7 +5,7 @@
 use crate::error::ApiError;
 use crate::extract::client_ip;
 use crate::metrics::{HttpLabels, ReasonLabels};
-use crate::router::AppState;
+use crate::state::AppState;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;

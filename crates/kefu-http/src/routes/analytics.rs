@@ -3,7 +3,7 @@
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{parse_id, ApiJson, ApiQuery, WorkspaceAccess};
-use crate::router::AppState;
+use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;

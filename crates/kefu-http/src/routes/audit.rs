@@ -2,7 +2,7 @@
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiQuery, WorkspaceAccess};
-use crate::router::AppState;
+use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;

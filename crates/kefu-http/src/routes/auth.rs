@@ -11,7 +11,7 @@ use crate::extract::{
     check_csrf, cookie, ApiJson, Authenticated, ClientIp, ACCESS_COOKIE, CSRF_COOKIE,
     REFRESH_COOKIE,
 };
-use crate::router::AppState;
+use crate::state::AppState;
 use axum::extract::State;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};

@@ -6,7 +6,7 @@ use super::dto::{
 };
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{parse_id, ApiJson, ApiQuery, WorkspaceAccess};
-use crate::router::AppState;
+use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;

@@ -14,7 +14,7 @@ use super::dto::{ContactDto, ConversationDto, MessageDto};
 use super::kb::ArticleDto;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiQuery, WorkspaceAccess};
-use crate::router::AppState;
+use crate::state::AppState;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::header;

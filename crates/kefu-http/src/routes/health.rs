@@ -1,7 +1,7 @@
 //! `/healthz` (alive), `/readyz` (database reachable and migrated),
 //! `/metrics` (Prometheus text) and `/api/v1/openapi.json`.
 
-use crate::router::AppState;
+use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -4,7 +4,7 @@
 use super::dto::UserDto;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{parse_id, ApiJson, ClientIp, WorkspaceAccess};
-use crate::router::AppState;
+use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;

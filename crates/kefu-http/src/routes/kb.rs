@@ -4,7 +4,7 @@
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{parse_id, ApiJson, WorkspaceAccess};
-use crate::router::AppState;
+use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};

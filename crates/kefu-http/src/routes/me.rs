@@ -3,7 +3,7 @@
 use super::dto::{UserDto, WorkspaceRoleDto};
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, Authenticated};
-use crate::router::AppState;
+use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;

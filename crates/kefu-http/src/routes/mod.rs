@@ -22,7 +22,7 @@ pub mod widget_bot;
 pub mod workspaces;
 
 use crate::openapi::ApiDoc;
-use crate::router::AppState;
+use crate::state::AppState;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 

@@ -13,7 +13,7 @@
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{client_ip, ApiJson, ApiQuery, WorkspaceAccess};
-use crate::router::AppState;
+use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};

@@ -8,7 +8,7 @@ use super::conversations::{ReadPosition, ReadRequest};
 use super::dto::{AfterSeqQuery, MessageDto, MessagePage, QueueDto, VisitorConversationDto};
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{parse_id, ApiJson, ApiQuery, VisitorAuth};
-use crate::router::AppState;
+use crate::state::AppState;
 use axum::extract::Path;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};

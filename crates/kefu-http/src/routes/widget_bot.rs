@@ -5,7 +5,7 @@
 use super::dto::VisitorConversationDto;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{parse_id, ApiJson, VisitorAuth};
-use crate::router::AppState;
+use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::Json;
 use chrono::{DateTime, Utc};

@@ -2,7 +2,7 @@
 
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, WorkspaceAccess};
-use crate::router::AppState;
+use crate::state::AppState;
 use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, Utc};

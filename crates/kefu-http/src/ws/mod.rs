@@ -28,7 +28,7 @@ use crate::error::ApiError;
 use crate::extract::client_ip;
 use crate::metrics::KindLabels;
 use crate::ratelimit::Bucket;
-use crate::router::AppState;
+use crate::state::AppState;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::header;
