@@ -11,6 +11,7 @@ pub mod extract;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+mod process_metrics;
 pub mod ratelimit;
 pub mod router;
 mod routes;

@@ -82,6 +82,8 @@ pub fn statement_op(sql: &str) -> &'static str {
 
 pub struct Metrics {
     registry: Registry,
+    /// The unprefixed `process_*` series and the runtime's gauges.
+    process: Registry,
     /// Open WebSocket sessions, by kind.
     pub ws_sessions: Family<KindLabels, Gauge>,
     /// Frames sent to sockets, by kind.
@@ -314,8 +316,15 @@ impl Metrics {
             })
             .set(1);
         registry.register("build_info", "Build information (always 1)", build);
+        let mut process = Registry::default();
+        process.register_collector(Box::new(crate::process_metrics::ProcessCollector {
+            started: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
+        }));
         Self {
             registry,
+            process,
             ws_sessions,
             ws_frames_out,
             ws_frames_in,
@@ -334,8 +343,11 @@ impl Metrics {
     }
 
     pub fn encode(&self) -> String {
+        use prometheus_client::encoding::text::{encode_eof, encode_registry};
         let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+        encode_registry(&mut out, &self.registry)
+            .and_then(|()| encode_registry(&mut out, &self.process))
+            .and_then(|()| encode_eof(&mut out))
             .expect("writing to a String cannot fail");
         out
     }

@@ -38,7 +38,7 @@ import yaml
 RUNBOOK_ANCHORS = {
     "instance-down", "high-5xx", "latency-slo-burn", "queue-wait", "no-agents",
     "bus-disconnected", "database-unreachable", "db-pool-saturation", "backup-too-old", "backup-restore-test-stale",
-    "backup-failing", "certificate-expiry",
+    "backup-failing", "certificate-expiry", "file-descriptors-near-the-limit",
 }
 RUNBOOK_RE = re.compile(r"docs/operations/runbooks\.md#([a-z0-9-]+)$")
 

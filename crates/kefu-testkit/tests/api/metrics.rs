@@ -214,6 +214,20 @@ async fn metrics_follow_a_conversation_end_to_end(b: Backend) {
         );
     }
     assert!(sample(&text, "kefu_process_start_time_seconds").unwrap() > 1.7e9);
+    // The standard process series, unprefixed, and the runtime's gauges.
+    let get = |s: &str| sample(&text, s).unwrap_or_else(|| panic!("no {s}: {text}"));
+    assert!(get("process_start_time_seconds") > 1.7e9);
+    assert!(get("process_resident_memory_bytes") > 1_048_576.0);
+    assert!(get("process_virtual_memory_bytes") >= get("process_resident_memory_bytes"));
+    assert!(get("process_cpu_seconds_total") > 0.0);
+    assert!(get("process_threads") >= 1.0);
+    assert!(get("process_open_fds") >= 3.0);
+    assert!(get("process_max_fds") >= get("process_open_fds"));
+    assert!(get("kefu_runtime_workers") >= 1.0);
+    assert!(get("kefu_runtime_alive_tasks") >= 1.0);
+    assert!(sample(&text, "kefu_runtime_global_queue_depth").is_some());
+    assert_eq!(text.matches("# EOF").count(), 1, "one end marker");
+    assert!(text.trim_end().ends_with("# EOF"));
     // Bounded labels: no id of anything in any series.
     for id in [&owner.workspace_id, &conv] {
         assert!(!text.contains(id.as_str()), "an id in the labels: {text}");
