@@ -759,11 +759,7 @@ async fn checked_appends_racing_a_close_never_land_after_it(store: Arc<dyn Store
             tokio::task::yield_now().await;
         }
         use ConversationStatus::*;
-        let close = Transition::new(&[Bot, Queued, Assigned, Resolved], Closed, now());
-        let closed = store
-            .transition_conversation(ws, c.id, &close)
-            .await
-            .unwrap();
+        let closed = move_to(&store, ws, c.id, &[Bot, Queued, Assigned, Resolved], Closed).await;
         let mut accepted = Vec::new();
         while let Some(r) = set.join_next().await {
             match r.unwrap() {

@@ -139,15 +139,14 @@ async fn the_first_public_agent_reply_after_handoff_is_the_first_response(store:
     let (ws, c) = conversation(&store, "a@example.com").await;
     let owner = store.list_members(ws).await.unwrap()[0].user_id;
     assert_eq!(store.response_times(ws, c.id).await.unwrap(), (None, None));
-    let handoff = Transition::new(
+    move_to(
+        &store,
+        ws,
+        c.id,
         &[ConversationStatus::Bot],
         ConversationStatus::Queued,
-        now(),
-    );
-    store
-        .transition_conversation(ws, c.id, &handoff)
-        .await
-        .unwrap();
+    )
+    .await;
     let (human_at, first) = store.response_times(ws, c.id).await.unwrap();
     assert!(
         human_at.is_some(),
@@ -196,15 +195,14 @@ async fn ratings_need_the_contact_and_a_resolved_conversation(store: Arc<dyn Sto
         ),
         "{early:?}"
     );
-    let resolve = Transition::new(
+    move_to(
+        &store,
+        ws,
+        c.id,
         &[ConversationStatus::Bot],
         ConversationStatus::Resolved,
-        now(),
-    );
-    store
-        .transition_conversation(ws, c.id, &resolve)
-        .await
-        .unwrap();
+    )
+    .await;
     let stranger = store
         .contact_for_visitor(ws, "v-stranger", now())
         .await

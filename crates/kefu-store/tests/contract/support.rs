@@ -138,3 +138,18 @@ pub fn invitation(
         accepted_at: None,
     }
 }
+
+/// Moves the conversation from one of `from` to `to` now; it must succeed.
+pub async fn move_to(
+    store: &Arc<dyn Store>,
+    ws: WorkspaceId,
+    id: kefu_domain::ConversationId,
+    from: &'static [kefu_domain::chat::ConversationStatus],
+    to: kefu_domain::chat::ConversationStatus,
+) -> kefu_domain::chat::Conversation {
+    let t = kefu_domain::chat::Transition::new(from, to, now());
+    store
+        .transition_conversation(ws, id, &t)
+        .await
+        .expect("the transition applies")
+}

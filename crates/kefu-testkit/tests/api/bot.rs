@@ -3,7 +3,7 @@
 //! answers written by a language model (a fake speaking the real
 //! chat-completions wire format) with their fall-backs.
 
-use crate::kb::{kb, seed};
+use crate::kb::{ask, kb, seed};
 use kefu_ai::fake::{ChatBehaviour, FakeOpenAi};
 use kefu_testkit::{on_both_backends, Backend, Owner, TestApp};
 use serde_json::{json, Value};
@@ -17,17 +17,6 @@ on_both_backends!(
     visitors_open_the_articles_the_bot_cites,
     a_reply_under_way_at_shutdown_is_stored_before_the_server_stops,
 );
-
-async fn ask(app: &TestApp, owner: &Owner, q: &str) -> Value {
-    app.post(
-        &kb(owner, "bot/ask"),
-        Some(&owner.access_token),
-        json!({ "question": q }),
-    )
-    .await
-    .expect(200)
-    .body
-}
 
 async fn ask_answers_suggests_and_hands_off(b: Backend) {
     let app = TestApp::spawn(b).await;

@@ -64,9 +64,22 @@ pub(crate) async fn seed(app: &TestApp, owner: &Owner) -> Vec<Value> {
     out
 }
 
-async fn search(app: &TestApp, owner: &Owner, q: &str) -> Vec<Value> {
+/// The hits of `kb/search` for `q`.
+pub(crate) async fn search(app: &TestApp, owner: &Owner, q: &str) -> Vec<Value> {
     let r = search_reply(app, owner, q).await.expect(200);
     r.body["hits"].as_array().unwrap().clone()
+}
+
+/// The bot's decision for `q` (`bot/ask`).
+pub(crate) async fn ask(app: &TestApp, owner: &Owner, q: &str) -> Value {
+    app.post(
+        &kb(owner, "bot/ask"),
+        Some(&owner.access_token),
+        json!({ "question": q }),
+    )
+    .await
+    .expect(200)
+    .body
 }
 
 async fn search_reply(app: &TestApp, owner: &Owner, q: &str) -> kefu_testkit::Reply {
@@ -712,13 +725,6 @@ async fn embeddings_are_computed_in_the_background_and_used_in_search(b: Backend
     let hits = search(&app, &owner, "七天无理由退货").await;
     assert_eq!(hits[0]["external_id"], "refund", "{hits:?}");
     assert!(search(&app, &owner, "开发票").await.is_empty());
-    let asked = app
-        .post(
-            &kb(&owner, "bot/ask"),
-            Some(&owner.access_token),
-            json!({"question": "I forgot my password"}),
-        )
-        .await
-        .expect(200);
-    assert_eq!(asked.body["decision"], "answer", "{}", asked.body);
+    let asked = ask(&app, &owner, "I forgot my password").await;
+    assert_eq!(asked["decision"], "answer", "{asked}");
 }

@@ -3,7 +3,7 @@
 //! a code and a message naming the group at fault, and stay in their
 //! workspace.
 
-use crate::kb::kb;
+use crate::kb::{kb, search};
 use kefu_testkit::{on_both_backends, Backend, Owner, TestApp};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -26,15 +26,8 @@ async fn put(app: &TestApp, owner: &Owner, token: &str, body: Value) -> kefu_tes
 
 /// External ids of the hits for `q`.
 async fn found(app: &TestApp, owner: &Owner, q: &str) -> Vec<Value> {
-    let req = app
-        .client
-        .get(app.url(&kb(owner, "kb/search")))
-        .query(&[("q", q)])
-        .bearer_auth(&owner.access_token);
-    let r = TestApp::reply(req.send().await.unwrap()).await.expect(200);
-    r.body["hits"]
-        .as_array()
-        .unwrap()
+    search(app, owner, q)
+        .await
         .iter()
         .map(|h| h["external_id"].clone())
         .collect()

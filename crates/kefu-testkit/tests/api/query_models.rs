@@ -4,7 +4,7 @@
 //! the reranker's order is the order of `kb/search` and of the bot's
 //! answer — unless it fails or is slow, when the search keeps its own.
 
-use crate::kb::{kb, seed};
+use crate::kb::{ask, kb, search, seed};
 use kefu_ai::fake::{fake_rerank_score, FakeOpenAi, RerankBehaviour};
 use kefu_testkit::{on_both_backends, Backend, Owner, TestApp};
 use serde_json::{json, Value};
@@ -22,31 +22,10 @@ const PERSONAL: &str =
     "我的手机号是13812345678，邮箱zhang.san@example.com，身份证11010519491231002X，怎么退款？";
 const RAW: &[&str] = &["13812345678", "zhang.san@example.com", "11010519491231002X"];
 
-async fn search(app: &TestApp, owner: &Owner, q: &str) -> Vec<Value> {
-    let req = app
-        .client
-        .get(app.url(&kb(owner, "kb/search")))
-        .query(&[("q", q)])
-        .bearer_auth(&owner.access_token);
-    let r = TestApp::reply(req.send().await.unwrap()).await.expect(200);
-    r.body["hits"].as_array().unwrap().clone()
-}
-
 fn titles(hits: &[Value]) -> Vec<String> {
     hits.iter()
         .map(|h| h["title"].as_str().unwrap().to_string())
         .collect()
-}
-
-async fn ask(app: &TestApp, owner: &Owner, q: &str) -> Value {
-    app.post(
-        &kb(owner, "bot/ask"),
-        Some(&owner.access_token),
-        json!({ "question": q }),
-    )
-    .await
-    .expect(200)
-    .body
 }
 
 /// The article the bot answers with, or the first it suggests.
