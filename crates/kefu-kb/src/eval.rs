@@ -18,8 +18,9 @@
 //!
 //! ## The threshold curve
 //!
-//! Given also each case's top-hit confidence, [`curve`] recomputes the
-//! decision-dependent figures at the thresholds 0.00, 0.05, …, 1.00
+//! Given also each case's two confidences ([`CaseConfidence`]: the top
+//! hit's, and the suggest confidence, never below it), [`curve`]
+//! recomputes the decision-dependent figures at the thresholds 0.00, 0.05, …, 1.00
 //! ([`CURVE_POINTS`] points) — the trade-off an admin picks a threshold
 //! from. Each point `t` reads two ways, and both are exact (not an
 //! approximation), because the suggest threshold is never above the answer
@@ -27,13 +28,13 @@
 //!
 //! * **as the suggest threshold** — `coverage` and `off_topic_handoff`:
 //!   whether the bot hands off depends only on the suggest threshold (a
-//!   case is handed off when its confidence is below it), whatever the
-//!   answer threshold;
+//!   case is handed off when its suggest confidence is below it), whatever
+//!   the answer threshold;
 //! * **as the answer threshold** — `answer_precision`, `outright` and
 //!   `answered`: whether the bot answers outright depends only on the
-//!   answer threshold. (The share of in-scope cases answered outright at
-//!   answer threshold `t`, right or wrong, is the `coverage` at `t`: the
-//!   same cases clear the same bar.)
+//!   answer threshold and the top hit's confidence. (So the share answered
+//!   outright at `t` is at most the `coverage` at `t`, equal when the two
+//!   confidences agree.)
 //!
 //! So at the workspace's thresholds (when they are multiples of 0.05) the
 //! curve gives back the report: `coverage` and `off_topic_handoff` at the
@@ -110,10 +111,10 @@ pub const CURVE_POINTS: usize = 21;
 pub struct CurvePoint {
     pub threshold: f32,
     /// With suggest threshold `t`: share of in-scope cases answered or
-    /// suggested (confidence ≥ `t`).
+    /// suggested (suggest confidence ≥ `t`).
     pub coverage: f64,
     /// With suggest threshold `t`: share of off-topic cases handed off
-    /// (confidence < `t`, or none).
+    /// (suggest confidence < `t`, or no hit).
     pub off_topic_handoff: f64,
     /// With answer threshold `t`: of all cases answered, the share whose
     /// top hit was the expected article.

@@ -33,7 +33,8 @@
 //!    in-memory, L2-normalised article vectors (one or several per
 //!    article; an article scores as its best vector).
 //! 6. **Fusion**: `w · lex_rank + (1 − w) · minmax(cos)`, `w = 0.5`, where
-//!    `lex_rank = lex + dcover + 0.2 · second-best sub-document` and the
+//!    `lex_rank = lex + dcover` (the share of the second-best
+//!    sub-document, `second_weight`, is 0 by default: step 3) and the
 //!    cosine is min–max scaled over the whole workspace (see [`search`]).
 //! 7. **Confidence** ([`confidence`]): a logistic model over bounded,
 //!    query-independent features — the gap to the runner-up, `dcover` (the

@@ -10,8 +10,9 @@
 //! scores as its best sub-document, divided by the query's self score.
 //!
 //! The lexical *ranking* score adds the best question/title coverage
-//! ([`SearchParams::dcover_weight`] · `dcover`) and a share of the
-//! second-best sub-document ([`SearchParams::second_weight`]).
+//! ([`SearchParams::dcover_weight`] · `dcover`) and, if set, a share of
+//! the second-best sub-document ([`SearchParams::second_weight`], 0 by
+//! default).
 //!
 //! ## Fusion
 //! See the crate docs for the measurements. The default,

@@ -176,9 +176,6 @@ impl ArticleEntry {
         (e, tokens)
     }
 
-    /// The texts that get one embedding vector each, in row order: the
-    /// title, each alternative question, then each passage (heading and
-    /// text).
     /// The passage a vector row (of [`vector_texts`]) belongs to.
     pub(crate) fn row_passage(&self, row: usize) -> Option<usize> {
         let questions = self

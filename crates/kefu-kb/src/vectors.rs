@@ -184,27 +184,35 @@ impl VectorStore {
         let Some(flat) = inner.get(&ws).and_then(|w| w.flat().get(&q.len())) else {
             return Vec::new();
         };
-        let n = flat.ids.len();
-        let two_cores = std::thread::available_parallelism().is_ok_and(|p| p.get() > 1);
-        if flat.data.len() < PARALLEL_SCAN_BYTES || !two_cores {
-            return scan(flat, &q, 0..n);
+        if flat.data.len() < PARALLEL_SCAN_BYTES || !*TWO_CORES {
+            return scan(flat, &q, 0..flat.ids.len());
         }
-        // Split at an article boundary near the middle (an article's rows
-        // are adjacent), so each half reports whole articles.
-        let mut mid = n / 2;
-        while mid < n && flat.ids[mid] == flat.ids[mid - 1] {
-            mid += 1;
-        }
-        std::thread::scope(|scope| {
-            let upper = scope.spawn(|| scan(flat, &q, mid..n));
-            let mut out = scan(flat, &q, 0..mid);
-            match upper.join() {
-                Ok(rest) => out.extend(rest),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-            out
-        })
+        scan_split(flat, &q)
     }
+}
+
+/// Whether this machine has a second core for a large scan (read once).
+static TWO_CORES: std::sync::LazyLock<bool> =
+    std::sync::LazyLock::new(|| std::thread::available_parallelism().is_ok_and(|p| p.get() > 1));
+
+/// [`scan`] of all rows in two halves on two threads, split at an article
+/// boundary near the middle (an article's rows are adjacent), so each half
+/// reports whole articles.
+fn scan_split(flat: &Flat, q: &[f32]) -> Vec<(Uuid, f32, usize)> {
+    let n = flat.ids.len();
+    let mut mid = n / 2;
+    while mid > 0 && mid < n && flat.ids[mid] == flat.ids[mid - 1] {
+        mid += 1;
+    }
+    std::thread::scope(|scope| {
+        let upper = scope.spawn(|| scan(flat, q, mid..n));
+        let mut out = scan(flat, q, 0..mid);
+        match upper.join() {
+            Ok(rest) => out.extend(rest),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+        out
+    })
 }
 
 /// Above this many bytes of rows (about 11,000 rows of 384 dimensions) a
@@ -277,11 +285,13 @@ mod tests {
             s.set(ws, Uuid::from_u128(a + 10), rows);
         }
         let q: Vec<f32> = (0..dim).map(|_| next()).collect();
-        let got = s.scores(ws, &q);
         let inner = s.inner.read().unwrap();
         let flat = &inner[&ws].flat()[&dim];
         assert!(flat.data.len() >= PARALLEL_SCAN_BYTES);
-        let one = scan(flat, &normalized(q.clone()).unwrap(), 0..flat.ids.len());
+        let q = normalized(q).unwrap();
+        // Called directly: `scores` would not split on a one-core machine.
+        let got = scan_split(flat, &q);
+        let one = scan(flat, &q, 0..flat.ids.len());
         assert_eq!(got.len(), 4_001, "each article once");
         assert_eq!(got, one);
     }

@@ -86,8 +86,19 @@ fn run(
     r
 }
 
+/// The suggest confidences as the bot uses them (`Retrieval::
+/// suggest_confidence`): the top-three model's, never below the top hit's.
+fn as_shipped(conf: &[f32], conf3: Vec<f32>) -> Vec<f32> {
+    conf3
+        .into_iter()
+        .zip(conf)
+        .map(|(c3, &c)| c3.max(c))
+        .collect()
+}
+
 /// The outcomes with the decision re-taken from `conf` (top hit right)
-/// and `conf3` (right article among the top three) at `t`.
+/// and `conf3` (right article among the top three, as [`as_shipped`]) at
+/// `t`.
 fn redecide(r: &Run, conf: &[f32], conf3: &[f32], t: &Thresholds) -> Vec<Outcome> {
     r.outcomes
         .iter()
@@ -422,7 +433,8 @@ fn fit(
     for (si, s) in sets.iter().enumerate() {
         let m = fit_logistic(&pooled(Some(si), false), &dims);
         let m3 = fit_logistic(&pooled(Some(si), true), &dims);
-        let (conf, conf3) = (predict(&m, si), predict(&m3, si));
+        let conf = predict(&m, si);
+        let conf3 = as_shipped(&conf, predict(&m3, si));
         let rep = Report::compute(&s.cases, &redecide(&runs[si], &conf, &conf3, t));
         println!("{}", line(&s.name, mode, &rep, curves(s, &conf3)));
         held.push((conf, conf3));
@@ -473,7 +485,8 @@ fn fit(
     let cur = if hybrid { HYBRID_MODEL } else { LEXICAL_MODEL };
     println!("current: {cur:?}\nfit on all sets, top 1: {all:?}\nfit on all sets, top 3: {all3:?}");
     for (si, s) in sets.iter().enumerate() {
-        let (conf, conf3) = (predict(&all, si), predict(&all3, si));
+        let conf = predict(&all, si);
+        let conf3 = as_shipped(&conf, predict(&all3, si));
         let rep = Report::compute(&s.cases, &redecide(&runs[si], &conf, &conf3, t));
         println!("{}", line(&s.name, "all-fit", &rep, curves(s, &conf3)));
     }
