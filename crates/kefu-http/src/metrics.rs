@@ -84,6 +84,8 @@ pub struct Metrics {
     registry: Registry,
     /// The unprefixed `process_*` series and the runtime's gauges.
     process: Registry,
+    /// When this replica started (Unix seconds), for both start-time series.
+    started: f64,
     /// Open WebSocket sessions, by kind.
     pub ws_sessions: Family<KindLabels, Gauge>,
     /// Frames sent to sockets, by kind.
@@ -125,7 +127,7 @@ impl std::fmt::Debug for Sampled {
     }
 }
 
-fn counter<N: prometheus_client::encoding::EncodeCounterValue + Copy + 'static>(
+pub(crate) fn counter<N: prometheus_client::encoding::EncodeCounterValue + Copy + 'static>(
     e: &mut DescriptorEncoder,
     name: &str,
     help: &str,
@@ -138,7 +140,10 @@ where
     c.encode(e.encode_descriptor(name, help, None, c.metric_type())?)
 }
 
-fn gauge(e: &mut DescriptorEncoder, name: &str, help: &str, v: i64) -> std::fmt::Result {
+pub(crate) fn gauge<N>(e: &mut DescriptorEncoder, name: &str, help: &str, v: N) -> std::fmt::Result
+where
+    ConstGauge<N>: EncodeMetric,
+{
     let g = ConstGauge::new(v);
     g.encode(e.encode_descriptor(name, help, None, g.metric_type())?)
 }
@@ -213,13 +218,12 @@ impl Collector for Sampled {
             "The most connections the pool may open",
             i64::from(p.max),
         )?;
-        let start = ConstGauge::new(self.started);
-        start.encode(e.encode_descriptor(
+        gauge(
+            &mut e,
             "process_start_time_seconds",
             "Unix time this replica started",
-            None,
-            start.metric_type(),
-        )?)
+            self.started,
+        )
     }
 }
 
@@ -234,14 +238,11 @@ impl Metrics {
             "Database statement latency, by kind of statement",
             db_query_duration().clone(),
         );
-        let started = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
         m.registry.register_collector(Box::new(Sampled {
             store: services.store.clone(),
             bus: services.bus.clone(),
             limits: services.limits.clone(),
-            started,
+            started: m.started,
         }));
         m
     }
@@ -316,15 +317,17 @@ impl Metrics {
             })
             .set(1);
         registry.register("build_info", "Build information (always 1)", build);
+        let started = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
         let mut process = Registry::default();
         process.register_collector(Box::new(crate::process_metrics::ProcessCollector {
-            started: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0.0, |d| d.as_secs_f64()),
+            started,
         }));
         Self {
             registry,
             process,
+            started,
             ws_sessions,
             ws_frames_out,
             ws_frames_in,

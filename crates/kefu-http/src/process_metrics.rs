@@ -1,13 +1,12 @@
 //! The standard `process_*` series (as every Prometheus client library
 //! exports them, unprefixed, so node and container dashboards line up) and
 //! the tokio runtime's gauges, read from `/proc/self` and the runtime at
-//! each scrape. On a system without `/proc` the process series are left
-//! out rather than reported as zero.
+//! each scrape. On a system without `/proc` the series read from it are
+//! left out rather than reported as zero (the start time stays).
 
+use crate::metrics::{counter, gauge};
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
-use prometheus_client::metrics::counter::ConstCounter;
-use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::encoding::DescriptorEncoder;
 
 /// What one reading of `/proc/self` gives.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -67,14 +66,6 @@ pub(crate) struct ProcessCollector {
     pub started: f64,
 }
 
-fn gauge<N>(e: &mut DescriptorEncoder, name: &str, help: &str, v: N) -> std::fmt::Result
-where
-    ConstGauge<N>: EncodeMetric,
-{
-    let g = ConstGauge::new(v);
-    g.encode(e.encode_descriptor(name, help, None, g.metric_type())?)
-}
-
 impl Collector for ProcessCollector {
     fn encode(&self, mut e: DescriptorEncoder) -> std::fmt::Result {
         gauge(
@@ -84,13 +75,12 @@ impl Collector for ProcessCollector {
             self.started,
         )?;
         if let Some(p) = read() {
-            let c = ConstCounter::new(p.cpu_seconds);
-            c.encode(e.encode_descriptor(
+            counter(
+                &mut e,
                 "process_cpu_seconds",
                 "Total user and system CPU time spent in seconds",
-                None,
-                c.metric_type(),
-            )?)?;
+                p.cpu_seconds,
+            )?;
             gauge(
                 &mut e,
                 "process_resident_memory_bytes",

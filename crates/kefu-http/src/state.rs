@@ -21,7 +21,7 @@ pub struct AppState {
     pub sockets: Arc<crate::ws::SocketCounter>,
     /// Messages per visitor over all their sockets (`chat.visitor_messages_per_sec`).
     pub visitor_messages: Arc<RateLimiter>,
-    /// `/metrics` is served on its own listener ([`metrics_router`]), so
+    /// `/metrics` is served on its own listener ([`crate::router::metrics_router`]), so
     /// the main one answers it 404.
     pub metrics_elsewhere: bool,
 }

@@ -92,25 +92,14 @@ impl Services {
         }
     }
 
-    /// Waits, up to `within`, for the work requests started in the
-    /// background (the bot's replies) to finish; call it once the server
-    /// has stopped taking requests. Returns how many were still running
-    /// when the time ran out (their results are lost, the visitors'
-    /// messages are not: they were stored before the work started).
-    pub async fn drain_background(&self, within: std::time::Duration) -> usize {
+    /// Waits for the work requests started in the background (the bot's
+    /// replies) to finish; call it once the server has stopped taking
+    /// requests, and bound it by the shutdown's grace period (work still
+    /// running then is lost; the visitors' messages are not: they were
+    /// stored before the work started).
+    pub async fn drain_background(&self) {
         self.background.close();
-        if tokio::time::timeout(within, self.background.wait())
-            .await
-            .is_ok()
-        {
-            return 0;
-        }
-        let left = self.background.len();
-        tracing::warn!(
-            left,
-            "shutdown: background work (bot replies) still running after the grace period"
-        );
-        left
+        self.background.wait().await;
     }
 
     /// Tells every replica's open sockets that someone's access changed

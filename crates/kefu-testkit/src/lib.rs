@@ -327,13 +327,7 @@ impl TestApp {
 
     /// Stops the server (draining) and drops the test database.
     pub async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(h) = self.server.take() {
-            let res = h.await.expect("server task");
-            assert!(res.is_ok(), "server ended with an error: {res:?}");
-        }
+        self.shut_down().await;
         if let Some(db) = self.db.take() {
             db.cleanup().await;
         }

@@ -438,7 +438,7 @@ impl App {
         let services = self.services.clone();
         let drained = async {
             serve.await.context("server error")?;
-            services.drain_background(grace).await;
+            services.drain_background().await;
             anyhow::Ok(())
         };
         tokio::select! {

@@ -763,10 +763,13 @@ impl Connection {
     async fn visible(&self, ev: &Event) -> Vec<ServerFrame> {
         let viewer = match &self.peer {
             Peer::Visitor(v) => {
-                let mine = ev.contact() == Some(v.contact_id);
+                // Looked up only for the visitor's own events; the rule
+                // checks the contact itself.
                 let in_inbox = match ev.conversation() {
-                    Some(id) if mine => self.in_my_inbox(v, id, ev).await,
-                    _ => mine,
+                    Some(id) if ev.contact() == Some(v.contact_id) => {
+                        self.in_my_inbox(v, id, ev).await
+                    }
+                    _ => true,
                 };
                 visibility::Viewer::Visitor {
                     contact: v.contact_id,

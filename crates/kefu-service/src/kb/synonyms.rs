@@ -35,6 +35,9 @@ pub(crate) fn check_synonyms(
         message,
         details,
     };
+    let opts = kefu_kb::AnalyzerOptions {
+        fold_traditional: cfg.fold_traditional,
+    };
     let mut out: Vec<Vec<String>> = Vec::new();
     for (index, group) in groups.iter().enumerate() {
         let n = index + 1;
@@ -71,9 +74,6 @@ pub(crate) fn check_synonyms(
             // A term the search would reduce to nothing (only function
             // words such as 的 or "the", or punctuation) could never
             // match: refused rather than stored to do nothing.
-            let opts = kefu_kb::AnalyzerOptions {
-                fold_traditional: cfg.fold_traditional,
-            };
             if kefu_kb::analyzer::analyze(term, &opts).words.is_empty() {
                 return Err(refuse(
                     "synonym_term_unsearchable",

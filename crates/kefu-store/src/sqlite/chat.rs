@@ -283,19 +283,19 @@ impl SqliteStore {
     /// One statement on the single writer connection: the message takes
     /// seq = last_seq + 1 from its conversation, and the trigger
     /// `messages_advance_seq` moves last_seq along within the same
-    /// statement (migration 0004), so seqs stay gap-free. With `checked`,
-    /// the conversation must also be open and, when an owner is given,
-    /// that contact's in that inbox. A client_msg_id the sender already
+    /// statement (migration 0004), so seqs stay gap-free. With `checked`
+    /// the conversation must also be open; with `owner`, that contact's in
+    /// that inbox. A client_msg_id the sender already
     /// used breaks the unique index: the statement rolls back, no seq is
     /// consumed, and the original answers.
     async fn insert_message(
         &self,
         ws: WorkspaceId,
         conv: ConversationId,
-        checked: Option<Option<(ContactId, InboxId)>>,
+        checked: bool,
+        owner: Option<(ContactId, InboxId)>,
         m: &NewMessage,
     ) -> StoreResult<Inserted> {
-        let owner = checked.flatten();
         let stored = sqlx::query_scalar::<_, i64>(
             "INSERT INTO messages (id, workspace_id, conversation_id, seq, sender_kind, sender_id, body, \
              private, client_msg_id, created_at, meta, sender_name) \
@@ -315,7 +315,7 @@ impl SqliteStore {
         .bind(m.created_at)
         .bind(meta_text(m)?)
         .bind(&m.sender_name)
-        .bind(checked.is_some())
+        .bind(checked)
         .bind(owner.map(|(c, _)| c.0))
         .bind(owner.map(|(_, i)| i.0))
         // `fetch_all`, not `fetch_optional`: the statement must be stepped to
@@ -791,7 +791,7 @@ impl ConversationStore for SqliteStore {
         // The checks ride in the INSERT's WHERE, on the writer: a close
         // committed before this statement is seen (a read on a snapshot
         // first, then the write, let an append land after a close).
-        match self.insert_message(ws, conv, Some(owner), m).await? {
+        match self.insert_message(ws, conv, true, owner, m).await? {
             Inserted::New(seq) => {
                 let c = self.get_conversation(ws, conv).await?;
                 let message = Message::stored(ws, conv, seq, m);
@@ -820,7 +820,7 @@ impl ConversationStore for SqliteStore {
         conv: ConversationId,
         m: &NewMessage,
     ) -> StoreResult<Appended> {
-        match self.insert_message(ws, conv, None, m).await? {
+        match self.insert_message(ws, conv, false, None, m).await? {
             Inserted::New(seq) => Ok(Appended::New(Message::stored(ws, conv, seq, m))),
             Inserted::Duplicate(original) => Ok(Appended::Duplicate(*original)),
             Inserted::NoMatch => Err(StoreError::NotFound("conversation")),

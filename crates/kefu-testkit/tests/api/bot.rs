@@ -81,7 +81,6 @@ async fn ask_answers_suggests_and_hands_off(b: Backend) {
     .expect_error(422, "validation_failed");
 }
 
-/// An inbox with the bot on; returns the widget key.
 /// An app whose bot writes its answers with this language model, over the
 /// seeded knowledge base, answering from confidence 0.5 on.
 async fn app_with_model(b: Backend, llm: kefu_ai::LlmConfig) -> (TestApp, Owner) {
@@ -98,6 +97,7 @@ async fn app_with_model(b: Backend, llm: kefu_ai::LlmConfig) -> (TestApp, Owner)
     (app, owner)
 }
 
+/// An inbox with the bot on; returns the widget key.
 async fn bot_inbox(app: &TestApp, owner: &Owner) -> String {
     let r = app
         .post(

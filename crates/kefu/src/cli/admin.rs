@@ -20,7 +20,7 @@ pub async fn run(settings: &Settings, command: AdminCommand) -> anyhow::Result<E
             let password = password.as_str();
             anyhow::ensure!(
                 !password.is_empty(),
-                "no password on stdin: type it (or pipe it in) as the first line"
+                "no password on stdin: type it at the prompt, or pipe it in as the first line; nothing was created"
             );
             let store = app::open_store(settings).await?;
             store.migrate().await?;

@@ -103,10 +103,12 @@ function renderReport(r, fileName, answerInput, suggestInput) {
 
   const chart = drawChart(curve, pick);
   const table = numbersTable(curve, pick);
+  // An empty field marks nothing (Number('') would be 0), in both views.
+  const val = (input) => (input.value === '' ? NaN : Number(input.value));
   const sync = () => {
-    const a = Number(answerInput.value);
-    const sg = Number(suggestInput.value);
-    chart.mark(answerInput.value === '' ? NaN : a, suggestInput.value === '' ? NaN : sg);
+    const a = val(answerInput);
+    const sg = val(suggestInput);
+    chart.mark(a, sg);
     table.mark(a, sg);
   };
   sync();
