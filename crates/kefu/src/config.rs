@@ -14,8 +14,11 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-/// Environment variables with the `KEFU_` prefix that are not settings.
-const NOT_SETTINGS: &[&str] = &["TEST_DATABASE_URL", "TEST_REDIS_URL", "CONFIG"];
+/// Environment variables with the `KEFU_` prefix that are not settings:
+/// `KEFU_CONFIG` (the file) and the test harness's `KEFU_TEST_*`.
+fn is_setting(var: &str) -> bool {
+    var.starts_with("KEFU_") && var != "KEFU_CONFIG" && !var.starts_with("KEFU_TEST_")
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -224,10 +227,7 @@ impl Settings {
             }
             None => Some(PathBuf::from("kefu.toml")).filter(|p| p.is_file()),
         };
-        let env: Vec<(String, String)> = env
-            .into_iter()
-            .filter(|(k, _)| k.starts_with("KEFU_") && !NOT_SETTINGS.contains(&&k[5..]))
-            .collect();
+        let env: Vec<(String, String)> = env.into_iter().filter(|(k, _)| is_setting(k)).collect();
         // Each layer resolves its own `x_file` keys before it is merged, so
         // precedence holds whichever form a layer uses.
         // The optional sections are unset by default; their keys are known all the same.
@@ -551,6 +551,7 @@ mod tests {
                 ("KEFU_AUTH__SIGNING_KEY_FILE", key.to_str().unwrap()),
                 ("KEFU_HTTP__NO_SUCH_THING", "1"),
                 ("KEFU_TEST_DATABASE_URL", "postgres://ignored"),
+                ("KEFU_TEST_SERVICES_READY", "1"),
             ]),
         )
         .unwrap();

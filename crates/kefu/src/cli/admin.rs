@@ -78,12 +78,14 @@ fn read_line() -> anyhow::Result<String> {
 fn read_hidden(prompt: &str) -> anyhow::Result<String> {
     use rustix::termios::{tcgetattr, tcsetattr, LocalModes, OptionalActions};
     let stdin = std::io::stdin();
-    eprint!("{prompt}");
     let before = tcgetattr(&stdin).context("reading the terminal's mode")?;
     let mut quiet = before.clone();
     quiet.local_modes.remove(LocalModes::ECHO);
     quiet.local_modes.insert(LocalModes::ECHONL);
     tcsetattr(&stdin, OptionalActions::Now, &quiet).context("turning the echo off")?;
+    // The prompt only once the echo is off: whatever is typed as soon as it
+    // shows must not appear on the screen.
+    eprint!("{prompt}");
     let line = read_line();
     tcsetattr(&stdin, OptionalActions::Now, &before).context("turning the echo back on")?;
     line
