@@ -125,9 +125,58 @@ pub struct Contact {
     pub attributes: serde_json::Map<String, serde_json::Value>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Set once merged into another contact: the row stays so that this
+    /// browser's visitor id and the site's external id find the survivor.
+    pub merged_into: Option<ContactId>,
+    /// When the contact's personal data was erased (on request, under PIPL
+    /// or GDPR).
+    pub erased_at: Option<DateTime<Utc>>,
+}
+
+/// How contacts are listed: newest first, optionally matching a text.
+#[derive(Debug, Clone, Default)]
+pub struct ContactFilter {
+    /// A case-insensitive substring of the name, e-mail, phone or external id.
+    pub query: Option<String>,
+    /// Only contacts with this attribute set to this value (compared as text).
+    pub attribute: Option<(String, String)>,
+    /// Only contacts older than this one (the previous page's last).
+    pub before: Option<(DateTime<Utc>, ContactId)>,
+    pub limit: i64,
+}
+
+/// What erasing a contact removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Erased {
+    /// Visitor messages whose bodies were removed.
+    pub messages: u64,
+    /// Conversations those messages were in (they stay, with their seqs).
+    pub conversations: u64,
 }
 
 impl Contact {
+    /// This contact after `other` is merged into it: its own name, e-mail,
+    /// phone and external id win, the empty ones are filled from `other`,
+    /// and `other`'s attribute keys it lacks are added.
+    pub fn absorbing(mut self, other: &Contact, now: DateTime<Utc>) -> Contact {
+        fn fill(mine: &mut Option<String>, theirs: &Option<String>) {
+            if mine.as_deref().is_none_or(str::is_empty) {
+                mine.clone_from(theirs);
+            }
+        }
+        fill(&mut self.name, &other.name);
+        fill(&mut self.email, &other.email);
+        fill(&mut self.phone, &other.phone);
+        fill(&mut self.external_id, &other.external_id);
+        for (k, v) in &other.attributes {
+            self.attributes
+                .entry(k.clone())
+                .or_insert_with(|| v.clone());
+        }
+        self.updated_at = now;
+        self
+    }
+
     /// This contact with `patch` applied: fields set or cleared, attributes
     /// merged key by key (`null` removes a key).
     pub fn patched(mut self, patch: &ContactPatch, now: DateTime<Utc>) -> Contact {
@@ -418,5 +467,47 @@ mod tests {
             );
         }
         assert!("open".parse::<ConversationStatus>().is_err());
+    }
+
+    fn contact(name: Option<&str>, email: Option<&str>, attrs: serde_json::Value) -> Contact {
+        let at = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        Contact {
+            id: ContactId::new(),
+            workspace_id: WorkspaceId::new(),
+            visitor_id: "v_x".into(),
+            external_id: None,
+            name: name.map(Into::into),
+            email: email.map(Into::into),
+            phone: None,
+            attributes: attrs.as_object().unwrap().clone(),
+            created_at: at,
+            updated_at: at,
+            merged_into: None,
+            erased_at: None,
+        }
+    }
+
+    #[test]
+    fn a_merge_keeps_the_survivors_fields_and_fills_the_gaps() {
+        let into = contact(Some("王芳"), Some(""), serde_json::json!({"plan": "pro"}));
+        let mut from = contact(
+            Some("Fang"),
+            Some("fang@example.com"),
+            serde_json::json!({"plan": "free", "city": "杭州"}),
+        );
+        from.phone = Some("+86 138".into());
+        from.external_id = Some("u-7".into());
+        let now = into.created_at + chrono::Duration::seconds(5);
+        let merged = into.clone().absorbing(&from, now);
+        assert_eq!(merged.id, into.id);
+        assert_eq!(merged.name.as_deref(), Some("王芳"));
+        assert_eq!(merged.email.as_deref(), Some("fang@example.com"));
+        assert_eq!(merged.phone.as_deref(), Some("+86 138"));
+        assert_eq!(merged.external_id.as_deref(), Some("u-7"));
+        assert_eq!(
+            serde_json::Value::Object(merged.attributes),
+            serde_json::json!({"plan": "pro", "city": "杭州"})
+        );
+        assert_eq!(merged.updated_at, now);
     }
 }

@@ -62,6 +62,8 @@ impl Role {
             Action::ManageTeams => &[Owner, Admin],
             Action::AssignOthers => &[Owner, Admin, Supervisor],
             Action::EditContacts => &[Owner, Admin, Supervisor, Agent],
+            Action::MergeContacts => &[Owner, Admin, Supervisor],
+            Action::EraseContacts => &[Owner, Admin],
             Action::ViewKnowledge => &[Owner, Admin, Supervisor, Agent],
             Action::ManageKnowledge => &[Owner, Admin, Supervisor],
             Action::ViewAnalytics => &[Owner, Admin, Supervisor],
@@ -148,6 +150,11 @@ pub enum Action {
     AssignOthers,
     /// Edit a contact's name, e-mail, phone and attributes.
     EditContacts,
+    /// Merge two contacts (the second's conversations move to the first).
+    MergeContacts,
+    /// Erase a contact's personal data and message bodies (the right to
+    /// erasure): irreversible, so admins and owners only.
+    EraseContacts,
     /// Read and search the knowledge base, ask the bot, see suggestions.
     ViewKnowledge,
     /// Write, import, publish and evaluate knowledge-base articles.
@@ -164,7 +171,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 20] = [
+    pub const ALL: [Action; 22] = [
         Action::ViewWorkspace,
         Action::UpdateWorkspaceSettings,
         Action::ViewMembers,
@@ -180,6 +187,8 @@ impl Action {
         Action::ManageTeams,
         Action::AssignOthers,
         Action::EditContacts,
+        Action::MergeContacts,
+        Action::EraseContacts,
         Action::ViewKnowledge,
         Action::ManageKnowledge,
         Action::ViewAnalytics,
@@ -205,11 +214,13 @@ impl Action {
             Action::SendMessages
             | Action::AssignOthers
             | Action::EditContacts
+            | Action::MergeContacts
             | Action::ManageCannedResponses => Scope::ConversationsWrite,
             Action::ViewAnalytics => Scope::AnalyticsRead,
             Action::ViewKnowledge => Scope::KbRead,
             Action::ManageKnowledge => Scope::KbWrite,
             Action::ExportWorkspace => Scope::ExportRead,
+            Action::EraseContacts => Scope::WorkspaceAdmin,
         }
     }
 }
@@ -318,6 +329,8 @@ mod tests {
             (ManageTeams,             [true,  true,  false, false]),
             (AssignOthers,            [true,  true,  true,  false]),
             (EditContacts,            [true,  true,  true,  true ]),
+            (MergeContacts,           [true,  true,  true,  false]),
+            (EraseContacts,           [true,  true,  false, false]),
             (ViewKnowledge,           [true,  true,  true,  true ]),
             (ManageKnowledge,         [true,  true,  true,  false]),
             (ViewAnalytics,           [true,  true,  true,  false]),

@@ -294,6 +294,40 @@ pub trait ConversationStore: Send + Sync {
         patch: &ContactPatch,
         now: DateTime<Utc>,
     ) -> StoreResult<Contact>;
+    /// The workspace's contacts, merged ones left out, newest first.
+    async fn list_contacts(
+        &self,
+        workspace: WorkspaceId,
+        filter: &ContactFilter,
+    ) -> StoreResult<Vec<Contact>>;
+    /// Merges `from` into `into` in one transaction: `from`'s conversations
+    /// (and the visitor's read positions) move to `into`, `into`'s empty
+    /// name, e-mail, phone and external id are filled from `from`, its
+    /// attributes gain `from`'s missing keys, and `from` is marked merged
+    /// (kept, so its visitor id and external id lead to `into`). Messages
+    /// keep their sender. `NotFound` unless both are this workspace's and
+    /// not merged already; `Conflict("same_contact")` when they are one.
+    async fn merge_contacts(
+        &self,
+        workspace: WorkspaceId,
+        into: ContactId,
+        from: ContactId,
+        now: DateTime<Utc>,
+        audit: AuditRecord,
+    ) -> StoreResult<Contact>;
+    /// Erases a contact's personal data in one transaction: name, e-mail,
+    /// phone, external id and attributes; a fresh visitor id (the browser
+    /// no longer finds this history); the bodies of the visitor's messages
+    /// and the bot's copies of their questions. Conversations, their seqs
+    /// and everyone else's messages stay. The audit entry is written by
+    /// `audit` (its details get the counts). Erasing twice is harmless.
+    async fn erase_contact(
+        &self,
+        workspace: WorkspaceId,
+        id: ContactId,
+        now: DateTime<Utc>,
+        audit: AuditRecord,
+    ) -> StoreResult<Erased>;
     /// The contact's conversations in every inbox, newest first.
     async fn contact_history(
         &self,

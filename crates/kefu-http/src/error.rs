@@ -236,6 +236,10 @@ const CONFLICT: &[(&str, &str)] = &[
     ),
     ("team_name_taken", "A team with this name already exists."),
     (
+        "contact_merged",
+        "This contact was merged into another; edit that one instead.",
+    ),
+    (
         "conversation_not_resolved",
         "Only a resolved conversation can be rated.",
     ),

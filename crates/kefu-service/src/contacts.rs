@@ -6,7 +6,7 @@ use crate::error::{ServiceError, ServiceResult};
 use crate::validate::Checks;
 use crate::{Access, Services};
 use kefu_domain::bus::{About, Event, Participant};
-use kefu_domain::chat::{Contact, ContactPatch, Conversation, Message};
+use kefu_domain::chat::{Contact, ContactFilter, ContactPatch, Conversation, Erased, Message};
 use kefu_domain::{Action, ContactId, ConversationId};
 use std::collections::HashMap;
 
@@ -14,6 +14,23 @@ use std::collections::HashMap;
 const MAX_ATTRIBUTES: usize = 50;
 const MAX_ATTRIBUTE_KEY: usize = 64;
 const MAX_ATTRIBUTE_TEXT: usize = 1000;
+
+/// A page of the contact list, as asked for.
+#[derive(Debug, Clone, Default)]
+pub struct ContactQuery {
+    pub q: Option<String>,
+    /// `key:value`.
+    pub attribute: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+fn attribute_key_ok(k: &str) -> bool {
+    !k.is_empty()
+        && k.len() <= MAX_ATTRIBUTE_KEY
+        && k.chars()
+            .all(|ch| ch.is_alphanumeric() || "_-.".contains(ch))
+}
 
 fn about(c: &Conversation) -> About {
     About {
@@ -44,12 +61,129 @@ impl Services {
         // limit: checked before anything is written.
         let now = self.clock.now();
         let current = self.store.get_contact(access.workspace_id, id).await?;
+        if current.merged_into.is_some() {
+            return Err(ServiceError::Conflict("contact_merged"));
+        }
         if current.patched(&patch, now).attributes.len() > MAX_ATTRIBUTES {
             return Err(ServiceError::invalid("attributes", "too_many"));
         }
         Ok(self
             .store
             .update_contact(access.workspace_id, id, &patch, now)
+            .await?)
+    }
+
+    /// The workspace's contacts, newest first, a page at a time; `q`
+    /// matches a substring of the name, e-mail, phone or external id, and
+    /// `attribute` (`key:value`) an attribute's value.
+    pub async fn list_contacts(
+        &self,
+        access: &Access,
+        q: ContactQuery,
+    ) -> ServiceResult<(Vec<Contact>, Option<String>)> {
+        access.require(Action::ViewConversations)?;
+        let mut c = Checks::new();
+        let query =
+            q.q.as_deref()
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(|t| c.text("q", t, 200));
+        let attribute = match q.attribute.as_deref().filter(|a| !a.is_empty()) {
+            Some(raw) => match raw.split_once(':') {
+                Some((k, v)) if attribute_key_ok(k) && v.chars().count() <= MAX_ATTRIBUTE_TEXT => {
+                    Some((k.to_string(), v.to_string()))
+                }
+                _ => {
+                    c.fail("attribute", "invalid");
+                    None
+                }
+            },
+            None => None,
+        };
+        let before = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
+            Some(raw) => {
+                let parsed = raw.split_once('_').and_then(|(micros, id)| {
+                    Some((
+                        chrono::DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+                        id.parse::<ContactId>().ok()?,
+                    ))
+                });
+                if parsed.is_none() {
+                    c.fail("cursor", "invalid");
+                }
+                parsed
+            }
+            None => None,
+        };
+        c.finish()?;
+        let limit = q
+            .limit
+            .unwrap_or(crate::chat::DEFAULT_PAGE)
+            .clamp(1, crate::chat::MAX_PAGE);
+        let mut items = self
+            .store
+            .list_contacts(
+                access.workspace_id,
+                &ContactFilter {
+                    query,
+                    attribute,
+                    before,
+                    limit: limit + 1,
+                },
+            )
+            .await?;
+        let next = if items.len() as i64 > limit {
+            items.truncate(limit as usize);
+            items
+                .last()
+                .map(|c| format!("{}_{}", c.created_at.timestamp_micros(), c.id))
+        } else {
+            None
+        };
+        Ok((items, next))
+    }
+
+    /// Merges `from` into `into` (owner, admin, supervisor): `from`'s
+    /// conversations move over and `into` keeps its own details, filled in
+    /// from `from`'s where it has none. Recorded in the audit log.
+    pub async fn merge_contacts(
+        &self,
+        access: &Access,
+        into: ContactId,
+        from: ContactId,
+    ) -> ServiceResult<Contact> {
+        access.require(Action::MergeContacts)?;
+        if into == from {
+            return Err(ServiceError::invalid("from_contact_id", "same_contact"));
+        }
+        let now = self.clock.now();
+        let audit = access.audit(
+            "contact.merged",
+            Some(("contact", into.to_string())),
+            serde_json::json!({ "from_contact_id": from.to_string() }),
+            now,
+        );
+        Ok(self
+            .store
+            .merge_contacts(access.workspace_id, into, from, now, audit)
+            .await?)
+    }
+
+    /// Erases the contact's personal data and the bodies of their messages
+    /// (owners and admins; the right to erasure). The audit log records who
+    /// erased which contact and how much, never what.
+    pub async fn erase_contact(&self, access: &Access, id: ContactId) -> ServiceResult<Erased> {
+        access.require(Action::EraseContacts)?;
+        let now = self.clock.now();
+        let audit = access.audit(
+            "contact.erased",
+            Some(("contact", id.to_string())),
+            serde_json::json!({}),
+            now,
+        );
+        Ok(self
+            .store
+            .erase_contact(access.workspace_id, id, now, audit)
             .await?)
     }
 
@@ -249,10 +383,7 @@ pub(crate) fn checked_patch(patch: ContactPatch) -> ServiceResult<ContactPatch> 
             c.fail("attributes", "too_many");
         }
         for (k, v) in attrs {
-            let key_ok = !k.is_empty()
-                && k.len() <= MAX_ATTRIBUTE_KEY
-                && k.chars()
-                    .all(|ch| ch.is_alphanumeric() || "_-.".contains(ch));
+            let key_ok = attribute_key_ok(k);
             let value_ok = match v {
                 serde_json::Value::String(s) => s.chars().count() <= MAX_ATTRIBUTE_TEXT,
                 serde_json::Value::Number(_)

@@ -386,6 +386,16 @@ impl Services {
         Ok(updated)
     }
 
+    /// Closing is final: a visitor message afterwards starts a new
+    /// conversation, and it frees the agent's capacity.
+    pub async fn close(&self, access: &Access, id: ConversationId) -> ServiceResult<Conversation> {
+        use ConversationStatus::*;
+        let t = Transition::new(&[Bot, Queued, Assigned, Resolved], Closed, self.clock.now());
+        let updated = self.transition(access, id, t).await?;
+        self.route(access.workspace_id).await;
+        Ok(updated)
+    }
+
     /// Back to its agent if it had one, else to the queue.
     pub async fn reopen(&self, access: &Access, id: ConversationId) -> ServiceResult<Conversation> {
         let current = self.conversation(access, id).await?;

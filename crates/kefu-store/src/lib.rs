@@ -152,6 +152,15 @@ pub(crate) fn meta_text(m: &kefu_domain::chat::NewMessage) -> Result<Option<Stri
 }
 
 /// `%text%` for LIKE with `\\` escaping the wildcards in `text`.
+/// The two text forms an attribute filter's value matches a stored JSON
+/// value in: as a JSON string (`"vip"`), and as written (`true`, `3`).
+pub(crate) fn attribute_forms(value: &str) -> (String, String) {
+    (
+        serde_json::Value::from(value).to_string(),
+        value.to_string(),
+    )
+}
+
 pub(crate) fn like_pattern(text: &str) -> String {
     let mut p = String::with_capacity(text.len() + 2);
     p.push('%');

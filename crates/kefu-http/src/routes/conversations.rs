@@ -1,5 +1,5 @@
 //! Agents' conversation routes: the list, one conversation, its messages,
-//! and the lifecycle (`assign`, `handoff`, `resolve`, `reopen`).
+//! and the lifecycle (`assign`, `handoff`, `resolve`, `reopen`, `close`).
 
 use super::dto::{
     double_option, AfterSeqQuery, AssignmentDto, ConversationDto, MessageDto, MessagePage,
@@ -31,6 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(handoff))
         .routes(routes!(resolve))
         .routes(routes!(reopen))
+        .routes(routes!(close))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -305,6 +306,12 @@ lifecycle_route!(
     "/workspaces/{workspace_id}/conversations/{conversation_id}/resolve",
     resolve,
     "Marks it resolved; a visitor message reopens it."
+);
+lifecycle_route!(
+    close,
+    "/workspaces/{workspace_id}/conversations/{conversation_id}/close",
+    close,
+    "Closes it for good (from any status but `closed`): a visitor message afterwards starts a new conversation."
 );
 lifecycle_route!(
     reopen,

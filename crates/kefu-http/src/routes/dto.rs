@@ -204,6 +204,12 @@ pub struct ContactDto {
     pub attributes: serde_json::Map<String, serde_json::Value>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Set when this contact was merged into another (the survivor).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<Uuid>,
+    /// Set when the contact's personal data was erased.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub erased_at: Option<DateTime<Utc>>,
 }
 
 impl From<Contact> for ContactDto {
@@ -218,6 +224,8 @@ impl From<Contact> for ContactDto {
             attributes: c.attributes,
             created_at: c.created_at,
             updated_at: c.updated_at,
+            merged_into: c.merged_into.map(|m| m.0),
+            erased_at: c.erased_at,
         }
     }
 }

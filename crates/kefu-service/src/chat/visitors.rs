@@ -143,9 +143,23 @@ impl Services {
     ) -> ServiceResult<Conversation> {
         let c = self.store.get_conversation(v.workspace_id, id).await?;
         if c.contact_id != v.contact_id || c.inbox_id != v.inbox_id {
+            self.not_merged_away(v).await?;
             return Err(ServiceError::NotFound("conversation"));
         }
         Ok(c)
+    }
+
+    /// A token issued before its contact was merged into another speaks
+    /// for a contact that no longer holds conversations: 401, so the widget
+    /// opens a new session (which finds the survivor) and tries again.
+    /// Asked only on the paths a merge changes (a conversation that is no
+    /// longer the visitor's, a new conversation), never on the common one.
+    async fn not_merged_away(&self, v: &Visitor) -> ServiceResult<()> {
+        let c = self.store.get_contact(v.workspace_id, v.contact_id).await?;
+        if c.merged_into.is_some() {
+            return Err(ServiceError::Unauthorized("unauthorized"));
+        }
+        Ok(())
     }
 
     /// A visitor's message: into the given conversation, or their open one,
@@ -174,10 +188,17 @@ impl Services {
                     false,
                     Some(client_msg_id),
                 );
-                let (appended, c) = self
+                let (appended, c) = match self
                     .store
                     .append_checked(v.workspace_id, id, Some((v.contact_id, v.inbox_id)), &msg)
-                    .await?;
+                    .await
+                {
+                    Err(kefu_domain::StoreError::NotFound(what)) => {
+                        self.not_merged_away(v).await?;
+                        return Err(ServiceError::NotFound(what));
+                    }
+                    other => other?,
+                };
                 let sent = self.appended(&c, appended);
                 (c, sent)
             }
@@ -249,6 +270,7 @@ impl Services {
     /// A visitor's new conversation: with the bot, or in the queue when the
     /// inbox's bot is off.
     async fn new_conversation(&self, v: &Visitor) -> ServiceResult<Conversation> {
+        self.not_merged_away(v).await?;
         let inbox = self.store.get_inbox(v.workspace_id, v.inbox_id).await?;
         let now = self.clock.now();
         let queued = !inbox.bot_enabled;

@@ -19,7 +19,8 @@ use super::{Column, LType, Table};
 /// 4: single sign-on: `oidc_configs`, `oidc_logins`, `oidc_identities`,
 ///    `sessions.sso_workspace_id` and `sessions.sso_mfa`.
 /// 5: `kb_synonyms` (a workspace's synonym groups).
-pub const SCHEMA_VERSION: u32 = 5;
+/// 6: `contacts.merged_into` and `contacts.erased_at`.
+pub const SCHEMA_VERSION: u32 = 6;
 
 macro_rules! table {
     ($name:literal, [$(($col:ident, $ty:ident)),* $(,)?]) => {
@@ -176,7 +177,9 @@ pub static TABLES: &[Table] = &[
             (email, Text),
             (phone, Text),
             (attributes, Text),
-            (updated_at, Time)
+            (updated_at, Time),
+            (merged_into, Uuid),
+            (erased_at, Time)
         ]
     ),
     table!(

@@ -69,7 +69,26 @@ pub(super) fn contact(row: &SqliteRow) -> StoreResult<Contact> {
             Some(at) => at,
             None => row.try_get("created_at").map_err(db)?,
         },
+        merged_into: row
+            .try_get::<Option<uuid::Uuid>, _>("merged_into")
+            .map_err(db)?
+            .map(ContactId),
+        erased_at: row.try_get("erased_at").map_err(db)?,
     })
+}
+
+/// The contact itself, or the one it was merged into.
+async fn survivor(tx: &mut sqlx::Transaction<'_, Sqlite>, found: Contact) -> StoreResult<Contact> {
+    let Some(into) = found.merged_into else {
+        return Ok(found);
+    };
+    let row = sqlx::query("SELECT * FROM contacts WHERE id = $1 AND workspace_id = $2")
+        .bind(into.0)
+        .bind(found.workspace_id.0)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(db)?;
+    contact(&row)
 }
 
 pub(super) fn conversation(row: &SqliteRow) -> StoreResult<Conversation> {
@@ -388,7 +407,7 @@ impl ConversationStore for SqliteStore {
             .fetch_one(&mut *tx)
             .await
             .map_err(db)?;
-        let found = contact(&row)?;
+        let found = survivor(&mut tx, contact(&row)?).await?;
         tx.commit().await.map_err(db)?;
         Ok(found)
     }
@@ -449,7 +468,7 @@ impl ConversationStore for SqliteStore {
                 }
             }
         };
-        let found = contact(&row)?;
+        let found = survivor(&mut tx, contact(&row)?).await?;
         tx.commit().await.map_err(db)?;
         Ok(found)
     }
@@ -498,6 +517,224 @@ impl ConversationStore for SqliteStore {
         let updated = contact(&row)?;
         tx.commit().await.map_err(db)?;
         Ok(updated)
+    }
+
+    async fn list_contacts(&self, ws: WorkspaceId, f: &ContactFilter) -> StoreResult<Vec<Contact>> {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT * FROM contacts WHERE merged_into IS NULL AND workspace_id = ",
+        );
+        q.push_bind(ws.0);
+        if let Some(text) = &f.query {
+            // SQLite's LIKE folds ASCII case only: fold both sides the same
+            // way (Chinese has no case to fold).
+            q.push(
+                " AND lower(coalesce(name, '') || char(31) || coalesce(email, '') || char(31) \
+                 || coalesce(phone, '') || char(31) || coalesce(external_id, '')) LIKE lower(",
+            )
+            .push_bind(crate::like_pattern(text))
+            .push(") ESCAPE '\\'");
+        }
+        if let Some((key, value)) = &f.attribute {
+            let (quoted, raw) = crate::attribute_forms(value);
+            q.push(" AND (attributes -> ")
+                .push_bind(format!("$.\"{key}\""))
+                .push(") IN (")
+                .push_bind(quoted)
+                .push(", ")
+                .push_bind(raw)
+                .push(")");
+        }
+        if let Some((at, id)) = f.before {
+            q.push(" AND (created_at < ")
+                .push_bind(at)
+                .push(" OR (created_at = ")
+                .push_bind(at)
+                .push(" AND id < ")
+                .push_bind(id.0)
+                .push("))");
+        }
+        q.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .push_bind(f.limit.max(0));
+        let found = q.build().fetch_all(&self.reader).await.map_err(db)?;
+        found.iter().map(contact).collect()
+    }
+
+    async fn merge_contacts(
+        &self,
+        ws: WorkspaceId,
+        into: ContactId,
+        from: ContactId,
+        now: DateTime<Utc>,
+        audit: AuditRecord,
+    ) -> StoreResult<Contact> {
+        if into == from {
+            return Err(StoreError::Conflict("same_contact"));
+        }
+        let mut tx = self.write_tx().await?;
+        // Locked in id order, so two merges of the same pair cannot
+        // deadlock.
+        let mut ids = [into, from];
+        ids.sort_by_key(|c| c.0);
+        let mut both = Vec::with_capacity(2);
+        for id in ids {
+            let row = sqlx::query(
+                "SELECT * FROM contacts WHERE id = $1 AND workspace_id = $2 AND merged_into IS NULL",
+            )
+            .bind(id.0)
+            .bind(ws.0)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?
+            .ok_or(StoreError::NotFound("contact"))?;
+            both.push(contact(&row)?);
+        }
+        if both[0].id != into {
+            both.swap(0, 1);
+        }
+        let (survivor, other) = (both.remove(0), both.remove(0));
+        let next = survivor.clone().absorbing(&other, now);
+        // The external id is unique per workspace: the other gives it up
+        // before the survivor takes it.
+        if next.external_id != survivor.external_id {
+            sqlx::query("UPDATE contacts SET external_id = NULL WHERE id = $1")
+                .bind(from.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        let row = sqlx::query(
+            "UPDATE contacts SET name = $1, email = $2, phone = $3, external_id = $4, \
+             attributes = $5, updated_at = $6 WHERE id = $7 RETURNING *",
+        )
+        .bind(&next.name)
+        .bind(&next.email)
+        .bind(&next.phone)
+        .bind(&next.external_id)
+        .bind(serde_json::to_string(&next.attributes).map_err(StoreError::backend)?)
+        .bind(now)
+        .bind(into.0)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db)?;
+        let merged = contact(&row)?;
+        sqlx::query(
+            "UPDATE read_positions SET reader_id = $1 WHERE reader_id = $2 AND conversation_id IN \
+             (SELECT id FROM conversations WHERE workspace_id = $3 AND contact_id = $2)",
+        )
+        .bind(into.0)
+        .bind(from.0)
+        .bind(ws.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        let moved = sqlx::query(
+            "UPDATE conversations SET contact_id = $1 WHERE workspace_id = $2 AND contact_id = $3",
+        )
+        .bind(into.0)
+        .bind(ws.0)
+        .bind(from.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        // Contacts merged into `from` earlier now lead to the survivor too.
+        sqlx::query(
+            "UPDATE contacts SET merged_into = $1, updated_at = $2 \
+             WHERE workspace_id = $3 AND (id = $4 OR merged_into = $4)",
+        )
+        .bind(into.0)
+        .bind(now)
+        .bind(ws.0)
+        .bind(from.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        let mut audit = audit;
+        audit.details["conversations_moved"] = moved.into();
+        rows::append_audit(&mut tx, &self.sealer.chain()?, audit).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(merged)
+    }
+
+    async fn erase_contact(
+        &self,
+        ws: WorkspaceId,
+        id: ContactId,
+        now: DateTime<Utc>,
+        audit: AuditRecord,
+    ) -> StoreResult<Erased> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query(
+            "SELECT id FROM contacts WHERE id = $1 AND workspace_id = $2 AND merged_into IS NULL",
+        )
+        .bind(id.0)
+        .bind(ws.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?
+        .ok_or(StoreError::NotFound("contact"))?;
+        // The contact and those merged into it (which kept their own
+        // copies of the profile) lose every personal field, and their
+        // visitor ids: the browser no longer finds this history.
+        let retired: Vec<uuid::Uuid> = sqlx::query_scalar(
+            "SELECT id FROM contacts WHERE workspace_id = $1 AND (id = $2 OR merged_into = $2)",
+        )
+        .bind(ws.0)
+        .bind(id.0)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        for c in retired {
+            sqlx::query(
+                "UPDATE contacts SET name = NULL, email = NULL, phone = NULL, external_id = NULL, \
+                 attributes = '{}', visitor_id = $1, erased_at = COALESCE(erased_at, $2), \
+                 updated_at = $2 WHERE id = $3",
+            )
+            .bind(crate::fresh_visitor_id())
+            .bind(now)
+            .bind(c)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        let messages = sqlx::query(
+            "UPDATE messages SET body = '' WHERE workspace_id = $1 AND sender_kind = 'visitor' \
+             AND body <> '' AND conversation_id IN \
+             (SELECT id FROM conversations WHERE workspace_id = $1 AND contact_id = $2)",
+        )
+        .bind(ws.0)
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        sqlx::query(
+            "UPDATE bot_turns SET question = '' WHERE workspace_id = $1 AND conversation_id IN \
+             (SELECT id FROM conversations WHERE workspace_id = $1 AND contact_id = $2)",
+        )
+        .bind(ws.0)
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        let conversations: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM conversations WHERE workspace_id = $1 AND contact_id = $2",
+        )
+        .bind(ws.0)
+        .bind(id.0)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db)?;
+        let erased = Erased {
+            messages,
+            conversations: conversations as u64,
+        };
+        let mut audit = audit;
+        audit.details["messages"] = erased.messages.into();
+        audit.details["conversations"] = erased.conversations.into();
+        rows::append_audit(&mut tx, &self.sealer.chain()?, audit).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(erased)
     }
 
     async fn contact_history(

@@ -4,6 +4,7 @@
 
 mod audit;
 mod chat;
+mod contacts;
 mod export;
 mod history;
 mod invitations;
