@@ -235,6 +235,7 @@ const CONFLICT: &[(&str, &str)] = &[
         "This inbox holds conversations; it cannot be deleted.",
     ),
     ("team_name_taken", "A team with this name already exists."),
+    ("same_contact", "A contact cannot be merged into itself."),
     (
         "contact_merged",
         "This contact was merged into another; edit that one instead.",

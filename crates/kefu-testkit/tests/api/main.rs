@@ -6,6 +6,7 @@ mod api_tokens;
 mod audit;
 mod auth;
 mod bot;
+mod contacts;
 mod conversations;
 mod errors;
 mod export;
