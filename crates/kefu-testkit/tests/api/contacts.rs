@@ -253,7 +253,7 @@ async fn merging_moves_the_conversations_and_the_visitor_follows(b: Backend) {
         .get(&format!("/api/v1/workspaces/{ws}/contacts"), tok)
         .await
         .expect(200);
-    assert_eq!(ids(&listed.body), [keep.clone()]);
+    assert_eq!(ids(&listed.body), std::slice::from_ref(&keep));
     let old = app
         .get(&format!("/api/v1/workspaces/{ws}/contacts/{gone}"), tok)
         .await

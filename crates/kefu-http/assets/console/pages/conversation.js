@@ -13,7 +13,7 @@
 // A separator ("Today", "Yesterday", "Monday, 3 March") starts each local
 // calendar day of the thread; messages show only their time of day.
 
-import { h, clear, toast, uid, icon } from '../lib/dom.js';
+import { h, clear, toast, uid, icon, modal } from '../lib/dom.js';
 import { t, fmtTime, fmtDateTime, dayKey, fmtDay } from '../lib/i18n.js';
 import { contactLabel, shortId } from '../lib/directory.js';
 import { errorText } from '../lib/errors.js';
@@ -128,6 +128,7 @@ export function openConversation(container, { ctx, dir, id, onRead, onConversati
     }
     if (s === 'bot' || s === 'queued' || s === 'assigned') actions.append(actionBtn('conv.resolve', () => lifecycle('resolve'), 'btn-primary'));
     if (s === 'resolved') actions.append(actionBtn('conv.reopen', () => lifecycle('reopen')));
+    if (s !== 'closed') actions.append(actionBtn('conv.close', closeConversation));
     composer.setClosed(s === 'closed');
   }
 
@@ -144,12 +145,22 @@ export function openConversation(container, { ctx, dir, id, onRead, onConversati
     return b;
   }
 
+  /** Closing is final (a visitor message then starts a new conversation): asked first. */
+  async function closeConversation() {
+    const answer = await modal(t('conv.closeTitle'), h('p', null, t('conv.closeConfirm')), [
+      h('button', { class: 'btn', value: 'cancel' }, t('action.cancel')),
+      h('button', { class: 'btn btn-danger', value: 'ok' }, t('conv.close')),
+    ]);
+    if (answer === 'ok') await lifecycle('close');
+  }
+
   async function lifecycle(what) {
     try {
       const c = await ctx.api('POST', `${base}/${what}`);
       updated(c);
       if (what === 'resolve') toast(t('conv.resolved'), 'success');
       if (what === 'reopen') toast(t('conv.reopened'), 'success');
+      if (what === 'close') toast(t('conv.closed'), 'success');
     } catch (e) {
       toast(errorText(e), 'error');
     }

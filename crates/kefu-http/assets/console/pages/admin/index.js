@@ -17,6 +17,7 @@ const SUPERVISORS = ['owner', 'admin', 'supervisor'];
 const OWNERS = ['owner'];
 
 export const pages = [
+  lazyPage({ path: '#/contacts', nav: 'nav.contacts' }, withMessages(() => import('./contacts.js'))),
   lazyPage({ path: '#/admin/inboxes', nav: 'nav.inboxes', roles: ADMINS }, withMessages(() => import('./inboxes.js'))),
   lazyPage({ path: '#/admin/kb', nav: 'nav.kb', roles: SUPERVISORS }, withMessages(() => import('./kb.js'))),
   lazyPage({ path: '#/admin/bot', nav: 'nav.bot', roles: ADMINS }, withMessages(() => import('./bot.js'))),
