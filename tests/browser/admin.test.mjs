@@ -95,9 +95,15 @@ test('the Markdown renderer makes only its own tags, keeps only http(s) links an
   parseMarkdown('<a href="javascript:x">[x](data:text/html,1) [y](//evil) https://ok.example/p?q=<b> _a_b_ __c__\n---\n1. one\n  more\n').forEach(walk);
 });
 
-test('first run: create an inbox in the admin page, see its snippet and demo link', async () => {
-  await withConsole('#/admin/inboxes', {}, async (page) => {
-    // No inbox yet: the numbered guide, whose first step creates one.
+test('first run: the inbox shows the guide; create an inbox in the admin page, see its snippet and demo link', async () => {
+  await withConsole('#/inbox', {}, async (page) => {
+    // Where a newcomer lands, with no inbox yet: the guide, not an empty pane.
+    const landing = page.locator('.inbox-conv .first-run');
+    await landing.waitFor();
+    assert.equal(await landing.locator('.guide-step').count(), 5);
+    assert.equal(await landing.locator('a[href="#/admin/inboxes/new"]').count(), 1);
+    await page.goto(`${kefu.base}/#/admin/inboxes`);
+    // The admin page shows the same guide, whose first step creates one.
     const guide = page.locator('.first-run');
     await guide.waitFor();
     assert.equal(await guide.locator('.guide-step').count(), 5);
@@ -134,6 +140,15 @@ test('first run: create an inbox in the admin page, see its snippet and demo lin
     await page.goto(`${kefu.base}/#/admin/inboxes`);
     await page.locator(`.inbox-card[data-inbox-id="${inbox.id}"] [data-snippet]`).waitFor();
     assert.equal(await page.locator('.first-run').count(), 0);
+
+    // The inbox no longer shows it, but its empty list links to it.
+    await page.goto(`${kefu.base}/#/inbox`);
+    const link = page.locator('.list-status a[href="#/start"]');
+    await link.waitFor();
+    assert.equal(await page.locator('.inbox-conv .first-run').count(), 0);
+    await link.click();
+    await page.locator('.first-run .guide-step').first().waitFor();
+    assert.equal(await page.locator('.first-run .guide-step').count(), 5);
   });
 });
 

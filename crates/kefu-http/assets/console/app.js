@@ -12,6 +12,7 @@ import { clear, h } from './lib/dom.js';
 import { errorText } from './lib/errors.js';
 import { lazyPage, stylesheet } from './lib/lazy.js';
 import inboxPage from './pages/inbox.js';
+import startPage from './pages/first-run.js';
 import { pages as adminPages } from './pages/admin/index.js';
 import { renderLogin } from './pages/login.js';
 import { parseHash } from './lib/router.js';
@@ -24,7 +25,7 @@ const analyticsPage = lazyPage(
   () => Promise.all([import('./pages/analytics.js'), stylesheet('/console/admin.css')]).then(([m]) => m),
 );
 
-const pages = [inboxPage, analyticsPage, ...adminPages];
+const pages = [inboxPage, startPage, analyticsPage, ...adminPages];
 
 let shell = null;
 

@@ -17,6 +17,7 @@ import { t, fmtDate, fmtDateTime } from '../lib/i18n.js';
 import { createDirectory, contactLabel } from '../lib/directory.js';
 import { errorText } from '../lib/errors.js';
 import { openConversation } from './conversation.js';
+import { firstRunGuide } from './first-run.js';
 import { statusBadge, priorityBadge, previewText } from './inbox-parts.js';
 
 const VIEWS = ['mine', 'unassigned', 'team', 'all', 'resolved'];
@@ -277,6 +278,7 @@ function mountInbox(root, ctx) {
   function renderList(message) {
     const list = sorted();
     listStatus.textContent = message || (list.length ? '' : t('inbox.empty'));
+    if (!list.length && !message) listStatus.append(' ', h('a', { href: '#/start' }, t('guide.link')));
     listStatus.classList.toggle('empty', !list.length || Boolean(message));
     moreBtn.hidden = !state.cursor;
     list.forEach((c, i) => {
@@ -515,7 +517,13 @@ function mountInbox(root, ctx) {
     }
     clear(convPane);
     if (!id) {
-      convPane.append(h('div', { class: 'empty conv-placeholder' }, t('inbox.pick')));
+      const placeholder = h('div', { class: 'empty conv-placeholder' }, t('inbox.pick'));
+      convPane.append(placeholder);
+      // A newcomer's workspace has no inbox yet: the first-run guide here,
+      // where they land, instead of an empty pane.
+      ctx.api('GET', `${dir.base}/inboxes`).then((list) => {
+        if (!list.length && placeholder.isConnected) placeholder.replaceWith(firstRunGuide(workspace.role));
+      }, () => {});
       return;
     }
     pane = openConversation(convPane, {

@@ -4,6 +4,7 @@
 //
 // Routes: #/admin/inboxes (list), #/admin/inboxes/new, #/admin/inboxes/{id}.
 
+import { firstRunGuide } from '../first-run.js';
 import { h, clear, toast } from '../../lib/dom.js';
 import { t, fmtDate } from '../../lib/i18n.js';
 import {
@@ -53,31 +54,10 @@ async function renderList(root, ctx, life) {
   if (!life.alive()) return;
   clear(body);
   if (!inboxes.length) {
-    body.append(firstRunGuide());
+    body.append(firstRunGuide(ctx.workspace.role));
     return;
   }
   for (const inbox of inboxes) body.append(inboxCard(ctx, inbox, () => renderList(root, ctx, life)));
-}
-
-/** The numbered first-run guide shown while there is no inbox. */
-function firstRunGuide() {
-  const step = (n, title, text, action) =>
-    h('li', { class: 'guide-step' },
-      h('span', { class: 'guide-num', 'aria-hidden': 'true' }, String(n)),
-      h('div', { class: 'stack-sm' }, h('strong', null, title), h('p', { class: 'muted' }, text), action));
-  return h('section', { class: 'card first-run', 'aria-labelledby': 'first-run-title' },
-    h('h2', { id: 'first-run-title', class: 'card-title' }, t('admin.guide.title')),
-    h('p', { class: 'muted' }, t('admin.guide.intro')),
-    h('ol', { class: 'guide' },
-      step(1, t('admin.guide.s1'), t('admin.guide.s1text'),
-        h('a', { class: 'btn btn-primary btn-sm', href: `${PATH}/new` }, t('admin.inboxes.new'))),
-      step(2, t('admin.guide.s2'), t('admin.guide.s2text')),
-      step(3, t('admin.guide.s3'), t('admin.guide.s3text')),
-      step(4, t('admin.guide.s4'), t('admin.guide.s4text'),
-        h('a', { class: 'btn btn-sm', href: '#/inbox' }, t('admin.guide.openInbox'))),
-      step(5, t('admin.guide.s5'), t('admin.guide.s5text'),
-        h('a', { class: 'btn btn-sm', href: '#/analytics' }, t('admin.guide.openAnalytics'))),
-    ));
 }
 
 /** One inbox in the list: facts, the snippet, demo link, edit and delete. */
