@@ -1,14 +1,15 @@
 // The contacts page in a real browser against a real server: the list and
 // its search, one contact with their conversations, merging a duplicate
-// into them and erasing their personal data; and closing a conversation
-// from its header. Screenshots in both languages.
+// into them and erasing their personal data; two colleagues' consoles on
+// one conversation showing each other viewing and writing a note; and
+// closing a conversation from its header. Screenshots in both languages.
 //
 // Run: cd tests/browser && KEFU_ASSETS_DIR=../../crates/kefu-http/assets node --test contacts.test.mjs
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { startKefu, api, launch, screenshot, PASSWORD, withConsole as sharedWithConsole } from './lib/harness.mjs';
+import { startKefu, api, launch, screenshot, PASSWORD, consoleAt, withConsole as sharedWithConsole } from './lib/harness.mjs';
 
 const WAIT = 20000; // generous: CI runs on 2 cores
 
@@ -106,6 +107,33 @@ test('contacts: erasing removes the personal data, in Chinese', async () => {
   });
   const msgs = await call('GET', `/api/v1/workspaces/${ws}/conversations/${fang.conversation}/messages`, undefined, 200);
   assert.equal(msgs.items[0].body, '');
+});
+
+test('two colleagues on one conversation see each other viewing, then writing a note', async () => {
+  const inv = await call('POST', `/api/v1/workspaces/${ws}/invitations`, { email: 'mei@example.com', role: 'supervisor' }, 201);
+  await call('POST', '/api/v1/invitations/accept', { token: inv.token, name: 'Han Mei', password: PASSWORD }, 201, null);
+  const hash = `#/inbox/${fangPhone.conversation}`;
+  const mine = await consoleAt(browser, kefu, hash, { wait: WAIT });
+  const theirs = await consoleAt(browser, kefu, hash, { email: 'mei@example.com', wait: WAIT });
+  try {
+    const cue = mine.page.locator('.conv-presence');
+    await cue.getByText('Han Mei is also viewing').waitFor({ timeout: WAIT });
+    // Han Mei starts a private note: "typing" replaces "viewing", marked as a note.
+    await theirs.page.locator('.note-toggle').click();
+    await theirs.page.locator('.composer-input').pressSequentially('查一下订单', { delay: 20 });
+    await cue.getByText('Han Mei is typing… (a private note)').waitFor({ timeout: WAIT });
+    assert.equal(await cue.getByText('Han Mei is also viewing').count(), 0, 'typing replaces viewing');
+    // The owner's own viewing is not shown to themself; Han Mei sees the owner.
+    await theirs.page.locator('.conv-presence').getByText('Owner is also viewing').waitFor({ timeout: WAIT });
+    // Leaving the conversation says so at once.
+    await theirs.page.goto(`${kefu.base}/#/contacts`);
+    await mine.page.waitForFunction(() => document.querySelector('.conv-presence').hidden, null, { timeout: WAIT });
+    assert.deepEqual(mine.errors, []);
+    assert.deepEqual(theirs.errors, []);
+  } finally {
+    await mine.context.close();
+    await theirs.context.close();
+  }
 });
 
 test('a conversation is closed from its header, after a confirmation', async () => {

@@ -34,6 +34,15 @@ pub enum Event {
         /// An agent writing a private note: not shown to the visitor.
         private: bool,
     },
+    /// A member has the conversation open in the console (`on`), or left
+    /// it: the colleagues' collision cue. Never stored: a console repeats it
+    /// while the conversation stays open, and one that falls silent is
+    /// forgotten. Never shown to the visitor.
+    Viewing {
+        about: About,
+        who: UserId,
+        on: bool,
+    },
     /// Someone has read up to `seq`.
     Read {
         about: About,
@@ -129,6 +138,7 @@ impl Event {
             Event::MessageCreated { message, .. } => Some(message.workspace_id),
             Event::ConversationUpdated { conversation } => Some(conversation.workspace_id),
             Event::Typing { about, .. }
+            | Event::Viewing { about, .. }
             | Event::Read { about, .. }
             | Event::BotDraft { about, .. } => Some(about.workspace_id),
             Event::KnowledgeChanged { workspace_id, .. } => Some(*workspace_id),
@@ -147,7 +157,10 @@ impl Event {
             Event::Typing { about, .. }
             | Event::Read { about, .. }
             | Event::BotDraft { about, .. } => Some(about.contact_id),
-            Event::KnowledgeChanged { .. } | Event::AccessChanged { .. } => None,
+            // Members only: not published to the visitor's topic.
+            Event::Viewing { .. }
+            | Event::KnowledgeChanged { .. }
+            | Event::AccessChanged { .. } => None,
         }
     }
 
@@ -159,6 +172,7 @@ impl Event {
                 (conversation.assignee_id, conversation.team_id)
             }
             Event::Typing { about, .. }
+            | Event::Viewing { about, .. }
             | Event::Read { about, .. }
             | Event::BotDraft { about, .. } => (about.assignee, about.team),
             Event::KnowledgeChanged { .. } | Event::AccessChanged { .. } => (None, None),
@@ -170,6 +184,7 @@ impl Event {
             Event::MessageCreated { message, .. } => Some(message.conversation_id),
             Event::ConversationUpdated { conversation } => Some(conversation.id),
             Event::Typing { about, .. }
+            | Event::Viewing { about, .. }
             | Event::Read { about, .. }
             | Event::BotDraft { about, .. } => Some(about.conversation_id),
             Event::KnowledgeChanged { .. } | Event::AccessChanged { .. } => None,

@@ -324,6 +324,24 @@ impl Services {
         Ok(())
     }
 
+    /// A member has the conversation open in the console, or left it (the
+    /// colleagues' "also viewing" cue). Relayed, never stored.
+    pub async fn member_viewing(
+        &self,
+        access: &Access,
+        id: ConversationId,
+        on: bool,
+    ) -> ServiceResult<()> {
+        access.require(Action::ViewConversations)?;
+        let c = self.conversation(access, id).await?;
+        self.announce(Event::Viewing {
+            about: about(&c),
+            who: access.ctx.principal.user_id(),
+            on,
+        });
+        Ok(())
+    }
+
     pub async fn visitor_typing(
         &self,
         v: &Visitor,

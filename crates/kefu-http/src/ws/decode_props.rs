@@ -45,6 +45,10 @@ fn frame_json(f: &ClientFrame) -> Value {
             conversation_id,
             seq,
         } => json!({"type": "read", "conversation_id": conversation_id, "seq": seq}),
+        ClientFrame::Viewing {
+            conversation_id,
+            on,
+        } => json!({"type": "viewing", "conversation_id": conversation_id, "on": on}),
         ClientFrame::Ping => json!({"type": "ping"}),
         ClientFrame::Auth { token } => json!({"type": "auth", "token": token}),
     }
@@ -104,6 +108,10 @@ fn valid_frame() -> impl Strategy<Value = ClientFrame> {
         (uuid(), any::<i64>()).prop_map(|(conversation_id, seq)| ClientFrame::Read {
             conversation_id,
             seq
+        }),
+        (uuid(), any::<bool>()).prop_map(|(conversation_id, on)| ClientFrame::Viewing {
+            conversation_id,
+            on
         }),
         Just(ClientFrame::Ping),
         text().prop_map(|token| ClientFrame::Auth { token }),
@@ -273,7 +281,7 @@ proptest! {
     #[test]
     fn unknown_types_are_invalid_frames(
         ty in text().prop_filter("known", |t| {
-            !["message.send", "sync", "typing", "read", "ping", "auth"].contains(&t.as_str())
+            !["message.send", "sync", "typing", "viewing", "read", "ping", "auth"].contains(&t.as_str())
         }),
         frame in valid_frame(),
     ) {

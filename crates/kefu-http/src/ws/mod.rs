@@ -838,6 +838,13 @@ impl Connection {
                 Ok(()) => Vec::new(),
                 Err(e) => vec![error_frame(e, None)],
             },
+            ClientFrame::Viewing {
+                conversation_id,
+                on,
+            } => match self.viewing(ConversationId(conversation_id), on).await {
+                Ok(()) => Vec::new(),
+                Err(e) => vec![error_frame(e, None)],
+            },
             ClientFrame::Read {
                 conversation_id,
                 seq,
@@ -932,6 +939,17 @@ impl Connection {
             Peer::Member { .. } => {
                 let access = self.member_access(id).await?;
                 services.member_typing(&access, id, on, private).await
+            }
+        }
+    }
+
+    /// Members' "also viewing" cue; a visitor has no such thing to say.
+    async fn viewing(&self, id: ConversationId, on: bool) -> Result<(), ServiceError> {
+        match &self.peer {
+            Peer::Visitor(_) => Err(ServiceError::Forbidden("forbidden")),
+            Peer::Member { .. } => {
+                let access = self.member_access(id).await?;
+                self.state.services.member_viewing(&access, id, on).await
             }
         }
     }

@@ -36,6 +36,11 @@ pub enum ClientFrame {
     },
     #[serde(rename = "read")]
     Read { conversation_id: Uuid, seq: i64 },
+    /// Members only: this console has the conversation open (`on`, repeated
+    /// while it stays open) or left it. Relayed to colleagues who may see
+    /// the conversation, never to the visitor.
+    #[serde(rename = "viewing")]
+    Viewing { conversation_id: Uuid, on: bool },
     #[serde(rename = "ping")]
     Ping,
     /// A fresh token for this socket before its token expires (the same
@@ -153,6 +158,17 @@ pub enum ServerFrame {
     },
     #[serde(rename = "typing")]
     Typing {
+        conversation_id: Uuid,
+        who: ParticipantDto,
+        on: bool,
+        /// To members: a colleague writing a private note (visitors never
+        /// see those).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        private: bool,
+    },
+    /// To members: a colleague has the conversation open, or left it.
+    #[serde(rename = "viewing")]
+    Viewing {
         conversation_id: Uuid,
         who: ParticipantDto,
         on: bool,

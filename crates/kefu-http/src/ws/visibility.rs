@@ -50,8 +50,9 @@ pub(super) fn frames(viewer: &Viewer<'_>, ev: &Event) -> Vec<ServerFrame> {
                     conversation_id: about.conversation_id.0,
                     who: participant(&Participant::Agent(*a)),
                     on: *on,
+                    private: false,
                 }],
-                Event::Typing { .. } => Vec::new(),
+                Event::Typing { .. } | Event::Viewing { .. } => Vec::new(),
                 Event::Read { about, who, seq } => vec![ServerFrame::Read {
                     conversation_id: about.conversation_id.0,
                     who: participant(who),
@@ -92,14 +93,26 @@ pub(super) fn frames(viewer: &Viewer<'_>, ev: &Event) -> Vec<ServerFrame> {
                         conversation: ConversationView::Agent(conversation.clone().into()),
                     }]
                 }
-                Event::Typing { about, who, on, .. } if *who != Participant::Agent(*me) => {
+                Event::Typing {
+                    about,
+                    who,
+                    on,
+                    private,
+                } if *who != Participant::Agent(*me) => {
                     vec![ServerFrame::Typing {
                         conversation_id: about.conversation_id.0,
                         who: participant(who),
                         on: *on,
+                        private: *private,
                     }]
                 }
                 Event::Typing { .. } => Vec::new(),
+                Event::Viewing { about, who, on } if who != me => vec![ServerFrame::Viewing {
+                    conversation_id: about.conversation_id.0,
+                    who: participant(&Participant::Agent(*who)),
+                    on: *on,
+                }],
+                Event::Viewing { .. } => Vec::new(),
                 Event::Read { about, who, seq } if *who != Participant::Agent(*me) => {
                     vec![ServerFrame::Read {
                         conversation_id: about.conversation_id.0,
@@ -354,5 +367,63 @@ mod tests {
             teams: &no_teams,
         };
         assert!(frames(&outsider, &w.message(false, None)).is_empty());
+    }
+
+    #[test]
+    fn colleagues_see_who_else_is_viewing_and_writing_a_note() {
+        let w = world();
+        let roles = HashMap::from([(w.ws, Role::Agent)]);
+        let no_teams = HashMap::new();
+        let colleague = Viewer::Member {
+            me: w.other_agent,
+            roles: &roles,
+            teams: &no_teams,
+        };
+        let viewing = |assignee| Event::Viewing {
+            about: About {
+                assignee,
+                ..w.about()
+            },
+            who: w.agent,
+            on: true,
+        };
+        let json = |f: Vec<ServerFrame>| serde_json::to_value(&f).unwrap();
+        assert_eq!(
+            json(frames(&colleague, &viewing(None))),
+            serde_json::json!([{"type": "viewing", "conversation_id": w.conversation.id.0,
+                "who": {"type": "agent", "id": w.agent.0}, "on": true}])
+        );
+        // Not to the viewer themself, not to an agent who may not see the
+        // conversation, never to the visitor.
+        let me = Viewer::Member {
+            me: w.agent,
+            roles: &roles,
+            teams: &no_teams,
+        };
+        assert!(frames(&me, &viewing(None)).is_empty());
+        assert!(frames(&colleague, &viewing(Some(w.agent))).is_empty());
+        assert!(frames(&w.visitor(true), &viewing(None)).is_empty());
+        assert_eq!(
+            viewing(None).contact(),
+            None,
+            "not published to the visitor's topic"
+        );
+        // A colleague's private-note typing says so to members only.
+        let note = Event::Typing {
+            about: w.about(),
+            who: Participant::Agent(w.agent),
+            on: true,
+            private: true,
+        };
+        assert_eq!(json(frames(&colleague, &note))[0]["private"], true);
+        let public = Event::Typing {
+            about: w.about(),
+            who: Participant::Agent(w.agent),
+            on: true,
+            private: false,
+        };
+        assert!(json(frames(&colleague, &public))[0]
+            .get("private")
+            .is_none());
     }
 }

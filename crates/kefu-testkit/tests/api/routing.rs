@@ -13,6 +13,7 @@ on_both_backends!(
     an_identified_contacts_history_needs_its_hmac_in_every_session,
     contacts_are_edited_by_agents,
     read_positions_unread_counts_and_typing_reach_the_other_side,
+    colleagues_hear_who_is_viewing_and_writing_a_note,
     labels_priority_and_search,
     inbox_settings_are_validated_and_editable,
     waiting_visitors_hear_their_place_in_the_queue,
@@ -951,5 +952,58 @@ async fn waiting_visitors_hear_their_place_in_the_queue(b: Backend) {
     let q = ws.recv_type("queue").await;
     assert_eq!(q["position"], 1);
     assert!(q["estimated_wait_secs"].as_i64().is_some(), "{q}");
+    app.stop().await;
+}
+
+/// The console's collision cues: `viewing` and private-note typing reach
+/// the colleagues who may see the conversation, never the visitor.
+async fn colleagues_hear_who_is_viewing_and_writing_a_note(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let d = desk(&app).await;
+    let owner = &d.owner.access_token;
+    let (v, c) = visitor_says(&app, &d, "在吗？").await;
+    let me = app.get("/api/v1/me", Some(owner)).await.expect(200);
+    let owner_id = me.body["user"]["id"].clone();
+    let (_, sup) = app.member(&d.owner, "sup@example.com", "supervisor").await;
+    let mut mine = app.ws(owner).await;
+    let mut colleague = app.ws(&sup).await;
+    let mut visitor = app.ws(&v).await;
+
+    mine.send(json!({"type": "viewing", "conversation_id": c, "on": true}))
+        .await;
+    let seen = colleague.recv_type("viewing").await;
+    assert_eq!(
+        seen,
+        json!({"type": "viewing", "conversation_id": c, "who": {"type": "agent", "id": owner_id}, "on": true})
+    );
+    mine.send(json!({"type": "typing", "conversation_id": c, "on": true, "private": true}))
+        .await;
+    let t = colleague.recv_type("typing").await;
+    assert_eq!(
+        (t["private"].as_bool(), &t["who"]["id"]),
+        (Some(true), &owner_id)
+    );
+    mine.send(json!({"type": "viewing", "conversation_id": c, "on": false}))
+        .await;
+    assert_eq!(colleague.recv_type("viewing").await["on"], false);
+    assert!(
+        visitor.silent_for(300).await,
+        "the visitor hears none of it"
+    );
+    assert!(mine.silent_for(100).await, "nor is it echoed");
+
+    // A visitor has nothing to say about viewing; nobody views what they
+    // may not see.
+    visitor
+        .send(json!({"type": "viewing", "conversation_id": c, "on": true}))
+        .await;
+    let e = visitor.recv_type("error").await;
+    assert_eq!(e["code"], "forbidden");
+    mine.send(json!({"type": "viewing", "conversation_id": uuid::Uuid::now_v7(), "on": true}))
+        .await;
+    assert_eq!(
+        mine.recv_type("error").await["code"],
+        "conversation_not_found"
+    );
     app.stop().await;
 }

@@ -24,6 +24,10 @@ import { createSide } from './conversation-side.js';
 
 const PAGE = 50;
 const SUPERVISORS = ['owner', 'admin', 'supervisor'];
+/** How often an open conversation says it is being viewed, and how long a colleague's last word counts. */
+const VIEWING_EVERY = 15000;
+const VIEWING_TTL = 40000;
+const TYPING_TTL = 8000;
 
 /**
  * Opens conversation `id` in `container`.
@@ -50,6 +54,8 @@ export function openConversation(container, { ctx, dir, id, onRead, onConversati
 
   // ---------- layout ----------
   const title = h('h2', { class: 'conv-title truncate' }, t('common.loading'));
+  // Collision cues: colleagues typing in or viewing this conversation.
+  const presence = h('div', { class: 'conv-presence small', 'aria-live': 'polite', hidden: true });
   const headMeta = h('div', { class: 'conv-head-meta' });
   const actions = h('div', { class: 'toolbar conv-actions' });
   const detailsBtn = h('button', {
@@ -63,7 +69,7 @@ export function openConversation(container, { ctx, dir, id, onRead, onConversati
     'header',
     { class: 'conv-header' },
     h('a', { class: 'btn btn-ghost icon-btn conv-back', href: '#/inbox', 'aria-label': t('conv.back'), title: t('conv.back') }, icon('back')),
-    h('div', { class: 'conv-head-main' }, title, headMeta),
+    h('div', { class: 'conv-head-main' }, title, headMeta, presence),
     actions,
     detailsBtn,
   );
@@ -469,13 +475,76 @@ export function openConversation(container, { ctx, dir, id, onRead, onConversati
       }
     }),
     socket.on('typing', (f) => {
-      if (f.conversation_id !== id || !f.who || f.who.type !== 'visitor') return;
-      showTyping(f.on);
+      if (f.conversation_id !== id || !f.who) return;
+      if (f.who.type === 'visitor') showTyping(f.on);
+      else if (f.who.type === 'agent' && f.who.id && f.who.id !== myId) {
+        // Typing means viewing too; "stopped typing" says nothing about it
+        // (a console that leaves says "not viewing" first, then stops typing).
+        if (f.on) {
+          colleagues.typing.set(f.who.id, { until: Date.now() + TYPING_TTL, note: Boolean(f.private) });
+          colleagues.viewing.set(f.who.id, Date.now() + VIEWING_TTL);
+        } else colleagues.typing.delete(f.who.id);
+        renderPresence();
+      }
+    }),
+    socket.on('viewing', (f) => {
+      if (f.conversation_id !== id || !f.who || f.who.type !== 'agent' || !f.who.id || f.who.id === myId) return;
+      if (f.on) colleagues.viewing.set(f.who.id, Date.now() + VIEWING_TTL);
+      else {
+        colleagues.viewing.delete(f.who.id);
+        colleagues.typing.delete(f.who.id);
+      }
+      renderPresence();
     }),
     socket.on('read', (f) => {
       if (f.conversation_id === id && f.who && f.who.type === 'visitor') showVisitorRead(f.seq);
     }),
   );
+
+  // Who else is here: each colleague's console says "viewing" when it
+  // opens the conversation and again every VIEWING_EVERY while it stays
+  // open, and "not viewing" when it leaves; one that falls silent (a
+  // closed tab, a lost connection) is dropped after VIEWING_TTL. No state
+  // on the server, so it holds across replicas.
+  const colleagues = { viewing: new Map(), typing: new Map() }; // id → expiry / {until, note}
+  let presenceGen = 0;
+  function sayViewing(on) {
+    socket.send({ type: 'viewing', conversation_id: id, on });
+  }
+  sayViewing(true);
+  // Not yet connected on a first load, or after a reconnect: say it as soon
+  // as the socket is there.
+  offs.push(socket.on('open', () => sayViewing(true)));
+  const viewingTimer = setInterval(() => {
+    if (!document.hidden) sayViewing(true);
+    const now = Date.now();
+    let changed = false;
+    for (const [who, until] of colleagues.viewing) if (until < now) changed = colleagues.viewing.delete(who) || changed;
+    for (const [who, v] of colleagues.typing) if (v.until < now) changed = colleagues.typing.delete(who) || changed;
+    if (changed) renderPresence();
+  }, VIEWING_EVERY);
+
+  async function renderPresence() {
+    const gen = ++presenceGen;
+    const typingIds = [...colleagues.typing.keys()];
+    const viewingIds = [...colleagues.viewing.keys()].filter((who) => !colleagues.typing.has(who));
+    const names = (ids) => Promise.all(ids.map((who) => dir.memberName(who).catch(() => t('conv.colleague'))));
+    const [typers, viewers] = await Promise.all([names(typingIds), names(viewingIds)]);
+    if (gen !== presenceGen || destroyed) return;
+    const parts = [];
+    if (typers.length) {
+      const note = typingIds.some((who) => colleagues.typing.get(who)?.note);
+      parts.push(h('span', { class: 'presence-typing' },
+        t(typers.length === 1 ? 'conv.colleagueTyping' : 'conv.colleaguesTyping', { names: typers.join(t('conv.nameSep')) }),
+        note ? ` (${t('conv.note')})` : ''));
+    }
+    if (viewers.length) {
+      parts.push(h('span', { class: 'presence-viewing' },
+        t(viewers.length === 1 ? 'conv.colleagueViewing' : 'conv.colleaguesViewing', { names: viewers.join(t('conv.nameSep')) })));
+    }
+    clear(presence).append(...parts);
+    presence.hidden = parts.length === 0;
+  }
 
   /** "Read" under the last reply the visitor has seen (socket `read` frames). */
   let readMark = null;
@@ -558,6 +627,8 @@ export function openConversation(container, { ctx, dir, id, onRead, onConversati
     },
     destroy() {
       destroyed = true;
+      clearInterval(viewingTimer);
+      sayViewing(false);
       for (const off of offs) off();
       topWatch.disconnect();
       clearTimeout(typingTimer);
