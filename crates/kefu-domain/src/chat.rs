@@ -348,6 +348,9 @@ pub struct MessageMeta {
     pub feedback: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handoff_reason: Option<crate::kb::HandoffReason>,
+    /// Files sent with the message (a copy of what they were at send time).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<crate::attachments::AttachmentRef>,
 }
 
 /// Which conversations a listing returns, newest activity first.

@@ -122,3 +122,7 @@ id_type!(
     /// A canned response (a saved reply).
     CannedResponseId
 );
+id_type!(
+    /// A file a visitor or an agent uploaded for a conversation.
+    AttachmentId
+);

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod analytics;
+pub mod attachments;
 pub mod audit;
 pub mod bus;
 pub mod chat;

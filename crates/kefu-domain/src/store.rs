@@ -10,6 +10,7 @@
 //!   and an audit entry never without its change.
 
 use crate::analytics::{CannedResponse, ConversationFacts, Rating};
+use crate::attachments::{Attachment, Uploader};
 use crate::audit::{AuditEntry, AuditRecord};
 use crate::chat::*;
 use crate::error::StoreResult;
@@ -821,6 +822,32 @@ pub trait SsoStore: Send + Sync {
     async fn record_sso_sign_in(&self, sign_in: &SsoSignIn) -> StoreResult<()>;
 }
 
+/// Uploaded files' records (the bytes are in a blob store).
+#[async_trait]
+pub trait AttachmentStore: Send + Sync {
+    async fn create_attachment(&self, attachment: &Attachment) -> StoreResult<()>;
+    /// `NotFound("attachment")` unless it is this workspace's.
+    async fn get_attachment(
+        &self,
+        workspace: WorkspaceId,
+        id: AttachmentId,
+    ) -> StoreResult<Attachment>;
+    /// Attaches the uploader's files to a message of `conversation`, all or
+    /// none: `NotFound("attachment")` if any id is missing, someone else's,
+    /// or already attached elsewhere. Attaching again to the same
+    /// conversation (a resent message) succeeds. In the order of `ids`.
+    async fn claim_attachments(
+        &self,
+        workspace: WorkspaceId,
+        ids: &[AttachmentId],
+        uploader: Uploader,
+        conversation: ConversationId,
+        message: MessageId,
+    ) -> StoreResult<Vec<Attachment>>;
+    /// Bytes the workspace's attachments take (its storage quota's use).
+    async fn attachment_bytes(&self, workspace: WorkspaceId) -> StoreResult<i64>;
+}
+
 #[async_trait]
 pub trait Store:
     WorkspaceStore
@@ -839,6 +866,7 @@ pub trait Store:
     + ExportStore
     + SecretStore
     + SsoStore
+    + AttachmentStore
 {
     /// `sqlite` or `postgres`.
     fn backend_name(&self) -> &'static str;

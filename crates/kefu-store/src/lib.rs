@@ -151,7 +151,6 @@ pub(crate) fn meta_text(m: &kefu_domain::chat::NewMessage) -> Result<Option<Stri
         .map_err(StoreError::backend)
 }
 
-/// `%text%` for LIKE with `\\` escaping the wildcards in `text`.
 /// The two text forms an attribute filter's value matches a stored JSON
 /// value in: as a JSON string (`"vip"`), and as written (`true`, `3`).
 pub(crate) fn attribute_forms(value: &str) -> (String, String) {
@@ -161,6 +160,7 @@ pub(crate) fn attribute_forms(value: &str) -> (String, String) {
     )
 }
 
+/// `%text%` for LIKE with `\\` escaping the wildcards in `text`.
 pub(crate) fn like_pattern(text: &str) -> String {
     let mut p = String::with_capacity(text.len() + 2);
     p.push('%');

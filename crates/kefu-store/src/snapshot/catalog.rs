@@ -20,7 +20,9 @@ use super::{Column, LType, Table};
 ///    `sessions.sso_workspace_id` and `sessions.sso_mfa`.
 /// 5: `kb_synonyms` (a workspace's synonym groups).
 /// 6: `contacts.merged_into` and `contacts.erased_at`.
-pub const SCHEMA_VERSION: u32 = 6;
+/// 7: `attachments` (the records; the files themselves are in the blob
+///    store, which a backup does not hold: docs/operations/backup.md).
+pub const SCHEMA_VERSION: u32 = 7;
 
 macro_rules! table {
     ($name:literal, [$(($col:ident, $ty:ident)),* $(,)?]) => {
@@ -259,6 +261,22 @@ pub static TABLES: &[Table] = &[
             (reason, Text),
             (actor_id, Uuid),
             (waited_ms, I64),
+            (created_at, Time)
+        ]
+    ),
+    table!(
+        "attachments",
+        [
+            (id, Uuid),
+            (workspace_id, Uuid),
+            (uploader_kind, Text),
+            (uploader_id, Uuid),
+            (conversation_id, Uuid),
+            (message_id, Uuid),
+            (filename, Text),
+            (content_type, Text),
+            (bytes, I64),
+            (sha256, Text),
             (created_at, Time)
         ]
     ),

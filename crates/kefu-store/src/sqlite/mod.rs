@@ -13,6 +13,7 @@
 
 mod analytics;
 mod api_tokens;
+mod attachments;
 mod audit;
 mod chat;
 mod export;

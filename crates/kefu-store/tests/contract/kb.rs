@@ -486,6 +486,7 @@ async fn bot_messages_keep_their_citations(store: Arc<dyn Store>) {
         suggestions: vec![],
         feedback: true,
         handoff_reason: None,
+        attachments: vec![],
     };
     let bot = NewMessage {
         sender_kind: SenderKind::Bot,

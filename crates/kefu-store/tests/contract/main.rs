@@ -2,6 +2,7 @@
 //! Each case gets a fresh database; `store_contract!` turns every case into a
 //! `sqlite::case` and a `postgres::case` test.
 
+mod attachments;
 mod audit;
 mod chat;
 mod contacts;
