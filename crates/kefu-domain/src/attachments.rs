@@ -55,6 +55,7 @@ impl Attachment {
             filename: self.filename.clone(),
             content_type: self.content_type.clone(),
             bytes: self.bytes,
+            url: None,
         }
     }
 }
@@ -67,4 +68,8 @@ pub struct AttachmentRef {
     pub filename: String,
     pub content_type: String,
     pub bytes: i64,
+    /// A short-lived signed download link, added when the message is shown
+    /// to someone who may read it; never stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }

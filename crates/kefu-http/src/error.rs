@@ -143,6 +143,21 @@ impl From<ServiceError> for ApiError {
                     "The request conflicts with the current state.",
                 ),
             ),
+            ServiceError::TooLarge(code) => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                code,
+                message(OTHER, code, "The request body is too large."),
+            ),
+            ServiceError::UnsupportedMediaType(code) => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                code,
+                message(OTHER, code, "This type of file is not accepted."),
+            ),
+            ServiceError::Gone(code) => ApiError::new(
+                StatusCode::GONE,
+                code,
+                message(OTHER, code, "This is no longer available."),
+            ),
             ServiceError::Validation(fields) => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation_failed",
@@ -175,6 +190,26 @@ impl From<ServiceError> for ApiError {
 /// to its status's generic message: `every_code_in_use_has_a_message`
 /// checks the sources against these tables, and that docs/api.md lists
 /// them.
+/// 410, 413 and 415 answers.
+const OTHER: &[(&str, &str)] = &[
+    (
+        "payload_too_large",
+        "The file is larger than this server accepts.",
+    ),
+    (
+        "storage_quota_exceeded",
+        "This workspace's storage for files is full.",
+    ),
+    (
+        "unsupported_media_type",
+        "This type of file is not accepted. Send an image, a PDF, a text or an Office document.",
+    ),
+    (
+        "link_expired",
+        "This download link has expired. Open the conversation again for a new one.",
+    ),
+];
+
 const UNAUTHORIZED: &[(&str, &str)] = &[
     ("unauthorized", "Missing or invalid credentials."),
     ("invalid_credentials", "The e-mail or password is wrong."),
@@ -337,7 +372,7 @@ mod tests {
                 .split("#[cfg(test)]\nmod tests")
                 .next()
                 .unwrap_or_default();
-            let checks: [(&str, &[(&str, &str)]); 6] = [
+            let checks: [(&str, &[(&str, &str)]); 9] = [
                 ("Unauthorized(\"", UNAUTHORIZED),
                 ("Forbidden(\"", FORBIDDEN),
                 ("Conflict(\"", CONFLICT),
@@ -345,6 +380,9 @@ mod tests {
                 ("Rule(\"", CONFLICT),
                 ("map_err(e, \"", CONFLICT),
                 ("conflict_on(\"", CONFLICT),
+                ("TooLarge(\"", OTHER),
+                ("UnsupportedMediaType(\"", OTHER),
+                ("Gone(\"", OTHER),
             ];
             for (marker, table) in checks {
                 for code in codes_after(text, marker) {
@@ -369,7 +407,7 @@ mod tests {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/api.md"),
         )
         .unwrap();
-        let mut missing: Vec<&str> = [UNAUTHORIZED, FORBIDDEN, CONFLICT]
+        let mut missing: Vec<&str> = [UNAUTHORIZED, FORBIDDEN, CONFLICT, OTHER]
             .iter()
             .flat_map(|t| t.iter().map(|(c, _)| *c))
             .filter(|c| !doc.contains(&format!("`{c}`")))

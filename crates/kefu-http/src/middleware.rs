@@ -160,7 +160,10 @@ pub async fn envelope(req: Request, next: Next) -> Response {
 
 pub async fn timeout(State(state): State<AppState>, req: Request, next: Next) -> Response {
     // Bulk knowledge work (a 64 MiB import, a large evaluation) gets longer.
-    let bulk = req.uri().path().ends_with("/kb/import") || req.uri().path().ends_with("/kb/eval");
+    // So do uploads, which stream up to `[attachments] max_bytes`.
+    let bulk = req.uri().path().ends_with("/kb/import")
+        || req.uri().path().ends_with("/kb/eval")
+        || req.uri().path().ends_with("/attachments");
     let secs = if bulk {
         state.http.bulk_request_timeout_secs
     } else {

@@ -21,6 +21,15 @@ pub enum ServiceError {
     /// 409 with a code.
     #[error("conflict: {0}")]
     Conflict(&'static str),
+    /// 413 with a code (`payload_too_large`, `storage_quota_exceeded`).
+    #[error("too large: {0}")]
+    TooLarge(&'static str),
+    /// 415 with a code: a file of a type not accepted.
+    #[error("unsupported media type: {0}")]
+    UnsupportedMediaType(&'static str),
+    /// 410 with a code: a link past its time (`link_expired`).
+    #[error("gone: {0}")]
+    Gone(&'static str),
     /// 422: field → reason code.
     #[error("validation failed")]
     Validation(BTreeMap<String, String>),
@@ -50,6 +59,11 @@ pub enum ServiceError {
 pub type ServiceResult<T> = Result<T, ServiceError>;
 
 impl ServiceError {
+    /// A 500 with its cause (logged, never shown).
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        ServiceError::Internal(cause.to_string())
+    }
+
     pub fn invalid(field: &str, reason: &str) -> Self {
         let mut m = BTreeMap::new();
         m.insert(field.to_string(), reason.to_string());

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod analytics;
+pub mod attachments;
 pub mod auth;
 pub mod bot;
 pub mod chat;
@@ -52,6 +53,10 @@ pub struct Services {
     /// Work a request starts and does not wait for (the bot's replies),
     /// drained at shutdown by [`Services::drain_background`].
     pub background: tokio_util::task::TaskTracker,
+    /// `[attachments]`: upload limits and link lifetime.
+    pub attachments: Arc<attachments::AttachmentsConfig>,
+    /// Where attachments' files are kept (one directory per workspace).
+    pub blob_dir: Arc<std::path::PathBuf>,
 }
 
 impl Services {
@@ -89,6 +94,8 @@ impl Services {
             metrics: Arc::default(),
             oidc: Arc::default(),
             background: tokio_util::task::TaskTracker::new(),
+            attachments: Arc::default(),
+            blob_dir: Arc::new(std::env::temp_dir().join("kefu-attachments")),
         }
     }
 

@@ -87,6 +87,9 @@ pub struct ServiceMetrics {
     pub jobs_pending: Family<KindLabels, Gauge>,
     pub database_up: Gauge,
     pub csat: Histogram,
+    pub attachments_uploaded: Counter,
+    pub attachment_bytes: Counter,
+    pub attachments_refused: Family<KindLabels, Counter>,
 }
 
 impl Default for ServiceMetrics {
@@ -108,6 +111,9 @@ impl Default for ServiceMetrics {
             database_up: Gauge::default(),
             // One bucket per score: the distribution, and sum / count the mean.
             csat: Histogram::new([1.0, 2.0, 3.0, 4.0, 5.0].into_iter()),
+            attachments_uploaded: Counter::default(),
+            attachment_bytes: Counter::default(),
+            attachments_refused: Family::default(),
         }
     }
 }
@@ -119,8 +125,37 @@ impl std::fmt::Debug for ServiceMetrics {
 }
 
 impl ServiceMetrics {
+    /// A file stored for a conversation.
+    pub fn attachment_uploaded(&self, bytes: u64) {
+        self.attachments_uploaded.inc();
+        self.attachment_bytes.inc_by(bytes);
+    }
+
+    /// An upload refused: `payload_too_large`, `unsupported_media_type` or
+    /// `storage_quota_exceeded`.
+    pub fn attachment_refused(&self, code: &'static str) {
+        self.attachments_refused
+            .get_or_create(&KindLabels { kind: code })
+            .inc();
+    }
+
     /// Adds every metric to `r` (whose prefix is `kefu`).
     pub fn register(&self, r: &mut Registry) {
+        r.register(
+            "attachments_uploaded",
+            "Files stored for conversations by this replica",
+            self.attachments_uploaded.clone(),
+        );
+        r.register(
+            "attachment_upload_bytes",
+            "Bytes of the files stored for conversations by this replica",
+            self.attachment_bytes.clone(),
+        );
+        r.register(
+            "attachments_refused",
+            "Uploads refused, by kind: payload_too_large, unsupported_media_type, storage_quota_exceeded (a workspace at its quota)",
+            self.attachments_refused.clone(),
+        );
         r.register(
             "messages",
             "Messages stored by this replica, by sender (visitor = in; agent, bot, system = out)",

@@ -164,9 +164,15 @@ pub fn services_with_knowledge(
         Some(limits) => services.with_limits(limits),
         None => services,
     };
+    let blob_dir = settings
+        .attachments
+        .dir
+        .clone()
+        .unwrap_or_else(|| settings.data_dir.join("attachments"));
     Ok(services
         .with_knowledge(knowledge)
-        .with_analytics(settings.analytics.clone()))
+        .with_analytics(settings.analytics.clone())
+        .with_attachments(settings.attachments.clone(), blob_dir))
 }
 
 /// The knowledge base's search side: its index under the data directory,

@@ -48,6 +48,8 @@ pub struct Settings {
     pub metrics: kefu_http::MetricsConfig,
     pub auth: AuthSettings,
     pub chat: ChatConfig,
+    /// `[attachments]`: files in conversations (limits, where they are kept).
+    pub attachments: kefu_service::attachments::AttachmentsConfig,
     pub kb: KbConfig,
     /// The analytics: the bot's verified-resolution window.
     pub analytics: AnalyticsConfig,
@@ -121,6 +123,7 @@ impl Default for Settings {
             metrics: kefu_http::MetricsConfig::default(),
             auth: AuthSettings::default(),
             chat: ChatConfig::default(),
+            attachments: Default::default(),
             kb: KbConfig::default(),
             analytics: AnalyticsConfig::default(),
             embeddings: None,

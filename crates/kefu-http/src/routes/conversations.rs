@@ -37,7 +37,12 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentMessageRequest {
+    /// May be empty when the message carries files.
+    #[serde(default)]
     pub body: String,
+    /// Files uploaded with `POST …/attachments`.
+    #[serde(default)]
+    pub attachment_ids: Vec<Uuid>,
     /// An internal note: other agents see it, the visitor never does.
     #[serde(default)]
     pub private: bool,
@@ -165,7 +170,14 @@ async fn post_message(
     let id: ConversationId = parse_id(&id, "conversation")?;
     let sent = state
         .services
-        .agent_send(&a, id, &req.body, req.private, &req.client_msg_id)
+        .agent_send_with(
+            &a,
+            id,
+            &req.body,
+            req.private,
+            &req.client_msg_id,
+            &super::widget::ids(&req.attachment_ids),
+        )
         .await?;
     let status = if sent.duplicate {
         StatusCode::OK

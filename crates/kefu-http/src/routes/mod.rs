@@ -2,6 +2,7 @@
 
 pub mod analytics;
 pub mod api_tokens;
+pub mod attachments;
 pub mod audit;
 pub mod auth;
 pub mod bot;
@@ -40,6 +41,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(inboxes::router())
         .merge(conversations::router())
         .merge(contacts::router())
+        .merge(attachments::router())
         .merge(teams::router())
         .merge(kb::router())
         .merge(analytics::router())
@@ -47,6 +49,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(
             widget::router()
                 .merge(widget_bot::router())
+                .merge(attachments::widget_router())
                 .layer(axum::middleware::from_fn(widget::cors)),
         )
         .merge(health::openapi_router());

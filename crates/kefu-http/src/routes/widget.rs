@@ -225,7 +225,13 @@ pub struct VisitorMessageRequest {
     pub conversation_id: Option<Uuid>,
     /// Idempotency key (≤ 64 chars): a resend stores nothing new.
     pub client_msg_id: String,
+    /// May be empty when the message carries files.
+    #[serde(default)]
     pub body: String,
+    /// Files uploaded with `POST /widget/attachments` (at most
+    /// `attachments.max_per_message`).
+    #[serde(default)]
+    pub attachment_ids: Vec<Uuid>,
 }
 
 /// Sends a visitor message over HTTP — the same as the socket's
@@ -241,11 +247,12 @@ async fn send_message(
 ) -> ApiResult<(StatusCode, Json<MessageDto>)> {
     let sent = state
         .services
-        .visitor_send(
+        .visitor_send_with(
             &v,
             req.conversation_id.map(ConversationId),
             &req.client_msg_id,
             &req.body,
+            &ids(&req.attachment_ids),
         )
         .await?;
     let status = if sent.duplicate {
@@ -254,4 +261,9 @@ async fn send_message(
         StatusCode::CREATED
     };
     Ok((status, Json(sent.message.into())))
+}
+
+/// Attachment ids as the service takes them.
+pub(crate) fn ids(raw: &[Uuid]) -> Vec<kefu_domain::AttachmentId> {
+    raw.iter().map(|u| kefu_domain::AttachmentId(*u)).collect()
 }

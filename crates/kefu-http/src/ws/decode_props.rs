@@ -28,8 +28,10 @@ fn frame_json(f: &ClientFrame) -> Value {
             client_msg_id,
             body,
             private,
+            attachment_ids,
         } => json!({"type": "message.send", "conversation_id": conversation_id,
-                    "client_msg_id": client_msg_id, "body": body, "private": private}),
+                    "client_msg_id": client_msg_id, "body": body, "private": private,
+                    "attachment_ids": attachment_ids}),
         ClientFrame::Sync {
             conversation_id,
             after_seq,
@@ -86,14 +88,24 @@ fn text() -> impl Strategy<Value = String> {
 
 fn valid_frame() -> impl Strategy<Value = ClientFrame> {
     prop_oneof![
-        (proptest::option::of(uuid()), text(), text(), any::<bool>()).prop_map(
-            |(conversation_id, client_msg_id, body, private)| ClientFrame::MessageSend {
-                conversation_id,
-                client_msg_id,
-                body,
-                private,
-            }
-        ),
+        (
+            proptest::option::of(uuid()),
+            text(),
+            text(),
+            any::<bool>(),
+            proptest::collection::vec(uuid(), 0..3)
+        )
+            .prop_map(
+                |(conversation_id, client_msg_id, body, private, attachment_ids)| {
+                    ClientFrame::MessageSend {
+                        conversation_id,
+                        client_msg_id,
+                        body,
+                        private,
+                        attachment_ids,
+                    }
+                }
+            ),
         (uuid(), any::<i64>()).prop_map(|(conversation_id, after_seq)| ClientFrame::Sync {
             conversation_id,
             after_seq

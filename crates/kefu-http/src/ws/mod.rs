@@ -857,9 +857,11 @@ impl Connection {
                 client_msg_id,
                 body,
                 private,
+                attachment_ids,
             } => {
+                let files = crate::routes::widget::ids(&attachment_ids);
                 let sent = self
-                    .send_message(conversation_id, &client_msg_id, &body, private)
+                    .send_message(conversation_id, &client_msg_id, &body, private, &files)
                     .await;
                 match sent {
                     Ok(s) => vec![ServerFrame::MessageAck {
@@ -902,6 +904,7 @@ impl Connection {
         client_msg_id: &str,
         body: &str,
         private: bool,
+        files: &[kefu_domain::AttachmentId],
     ) -> Result<kefu_service::chat::Sent, ServiceError> {
         let services = &self.state.services;
         match &self.peer {
@@ -910,7 +913,13 @@ impl Connection {
                     return Err(ServiceError::invalid("private", "agents_only"));
                 }
                 services
-                    .visitor_send(v, conversation_id.map(ConversationId), client_msg_id, body)
+                    .visitor_send_with(
+                        v,
+                        conversation_id.map(ConversationId),
+                        client_msg_id,
+                        body,
+                        files,
+                    )
                     .await
             }
             Peer::Member { .. } => {
@@ -920,7 +929,7 @@ impl Connection {
                 );
                 let access = self.member_access(id).await?;
                 services
-                    .agent_send(&access, id, body, private, client_msg_id)
+                    .agent_send_with(&access, id, body, private, client_msg_id, files)
                     .await
             }
         }

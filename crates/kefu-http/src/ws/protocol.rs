@@ -16,10 +16,15 @@ pub enum ClientFrame {
     MessageSend {
         conversation_id: Option<Uuid>,
         client_msg_id: String,
+        /// May be empty when the message carries files.
+        #[serde(default)]
         body: String,
         /// Agents only: an internal note.
         #[serde(default)]
         private: bool,
+        /// Files uploaded beforehand over HTTP.
+        #[serde(default)]
+        attachment_ids: Vec<Uuid>,
     },
     #[serde(rename = "sync")]
     Sync {

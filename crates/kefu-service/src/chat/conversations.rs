@@ -41,7 +41,6 @@ impl Services {
     }
 
     /// An agent's reply or private note.
-    #[tracing::instrument(name = "chat.agent_send", skip_all)]
     pub async fn agent_send(
         &self,
         access: &Access,
@@ -50,8 +49,24 @@ impl Services {
         private: bool,
         client_msg_id: &str,
     ) -> ServiceResult<Sent> {
+        self.agent_send_with(access, id, body, private, client_msg_id, &[])
+            .await
+    }
+
+    /// [`Self::agent_send`] with files the member uploaded (the text may
+    /// then be empty).
+    #[tracing::instrument(name = "chat.agent_send", skip_all)]
+    pub async fn agent_send_with(
+        &self,
+        access: &Access,
+        id: ConversationId,
+        body: &str,
+        private: bool,
+        client_msg_id: &str,
+        files: &[kefu_domain::AttachmentId],
+    ) -> ServiceResult<Sent> {
         access.require(Action::SendMessages)?;
-        self.check_message(body, client_msg_id)?;
+        self.check_message_with(body, client_msg_id, !files.is_empty())?;
         let conversation = self.conversation(access, id).await?;
         let sender = access.ctx.principal.user_id();
         // The name visitors see: the person's, at the time (an API token
@@ -70,7 +85,15 @@ impl Services {
                 Some(client_msg_id),
             )
         };
+        let uploader = kefu_domain::attachments::Uploader::Agent(sender);
+        let msg = self
+            .with_files(access.workspace_id, files, uploader, id, msg)
+            .await?;
         let sent = self.append(&conversation, &msg).await?;
+        if !sent.duplicate {
+            self.claim_files(access.workspace_id, files, uploader, &sent.message)
+                .await;
+        }
         if !private && !sent.duplicate {
             self.observe_first_response(access.workspace_id, &sent.message)
                 .await;

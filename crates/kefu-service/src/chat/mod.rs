@@ -36,9 +36,15 @@ pub const MAX_PAGE: i64 = 200;
 
 impl Services {
     /// Body within the configured length, not blank; a usable idempotency key.
-    fn check_message(&self, body: &str, client_msg_id: &str) -> ServiceResult<()> {
+    /// A message with files may have no text.
+    fn check_message_with(
+        &self,
+        body: &str,
+        client_msg_id: &str,
+        has_files: bool,
+    ) -> ServiceResult<()> {
         let mut c = Checks::new();
-        if body.trim().is_empty() {
+        if body.trim().is_empty() && !has_files {
             c.fail("body", "required");
         } else if body.chars().count() > self.chat.max_message_chars {
             c.fail("body", "too_long");
@@ -77,9 +83,9 @@ impl Services {
     /// What an append means to the caller; a new message is announced.
     pub(crate) fn appended(&self, conversation: &Conversation, appended: Appended) -> Sent {
         let duplicate = matches!(appended, Appended::Duplicate(_));
-        let message = match appended {
+        let message = self.with_links(match appended {
             Appended::New(m) | Appended::Duplicate(m) => m,
-        };
+        });
         if !duplicate {
             self.metrics.message(message.sender_kind);
             self.announce(Event::MessageCreated {
@@ -127,7 +133,7 @@ impl Services {
         include_private: bool,
     ) -> ServiceResult<Vec<Message>> {
         let limit = limit.clamp(1, MAX_PAGE);
-        Ok(match window {
+        let found = match window {
             Window::After(seq) => {
                 self.store
                     .messages_after(ws, id, seq, limit, include_private)
@@ -138,7 +144,8 @@ impl Services {
                     .messages_before(ws, id, seq, limit, include_private)
                     .await?
             }
-        })
+        };
+        Ok(found.into_iter().map(|m| self.with_links(m)).collect())
     }
 }
 

@@ -165,7 +165,6 @@ impl Services {
     /// A visitor's message: into the given conversation, or their open one,
     /// or a new one (waiting for the bot, or in the queue when the inbox's
     /// bot is off).
-    #[tracing::instrument(name = "chat.visitor_send", skip_all)]
     pub async fn visitor_send(
         &self,
         v: &Visitor,
@@ -173,7 +172,23 @@ impl Services {
         client_msg_id: &str,
         body: &str,
     ) -> ServiceResult<Sent> {
-        self.check_message(body, client_msg_id)?;
+        self.visitor_send_with(v, conversation_id, client_msg_id, body, &[])
+            .await
+    }
+
+    /// [`Self::visitor_send`] with files the visitor uploaded (the text may
+    /// then be empty).
+    #[tracing::instrument(name = "chat.visitor_send", skip_all)]
+    pub async fn visitor_send_with(
+        &self,
+        v: &Visitor,
+        conversation_id: Option<ConversationId>,
+        client_msg_id: &str,
+        body: &str,
+        files: &[kefu_domain::AttachmentId],
+    ) -> ServiceResult<Sent> {
+        self.check_message_with(body, client_msg_id, !files.is_empty())?;
+        let uploader = kefu_domain::attachments::Uploader::Visitor(v.contact_id);
         // Set when this send puts a conversation into the queue: it may be
         // assigned at once.
         let mut entered_queue = false;
@@ -188,6 +203,9 @@ impl Services {
                     false,
                     Some(client_msg_id),
                 );
+                let msg = self
+                    .with_files(v.workspace_id, files, uploader, id, msg)
+                    .await?;
                 let (appended, c) = match self
                     .store
                     .append_checked(v.workspace_id, id, Some((v.contact_id, v.inbox_id)), &msg)
@@ -222,6 +240,9 @@ impl Services {
                     false,
                     Some(client_msg_id),
                 );
+                let msg = self
+                    .with_files(v.workspace_id, files, uploader, c.id, msg)
+                    .await?;
                 match self.append(&c, &msg).await {
                     // Closed between the lookup and the append: the
                     // message starts a new conversation, as it would have
@@ -236,6 +257,10 @@ impl Services {
                 }
             }
         };
+        if !sent.duplicate {
+            self.claim_files(v.workspace_id, files, uploader, &sent.message)
+                .await;
+        }
         // A visitor writing into a resolved conversation reopens it.
         if !sent.duplicate && conversation.status == ConversationStatus::Resolved {
             let t = reopening(conversation.assignee_id.is_some(), self.clock.now());

@@ -3,6 +3,7 @@
 
 mod analytics;
 mod api_tokens;
+mod attachments;
 mod audit;
 mod auth;
 mod bot;
