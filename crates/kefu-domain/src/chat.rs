@@ -146,12 +146,15 @@ pub struct ContactFilter {
 }
 
 /// What erasing a contact removed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Erased {
-    /// Visitor messages whose bodies were removed.
+    /// Visitor messages whose bodies (and files) were removed.
     pub messages: u64,
     /// Conversations those messages were in (they stay, with their seqs).
     pub conversations: u64,
+    /// The files the visitor uploaded: their records are gone, and the
+    /// caller deletes their bytes from the blob store.
+    pub files: Vec<crate::ids::AttachmentId>,
 }
 
 impl Contact {

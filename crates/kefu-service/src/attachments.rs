@@ -388,6 +388,21 @@ impl Services {
         format!("/api/v1/attachments/{id}?ws={ws}&exp={exp}&sig={sig}")
     }
 
+    /// Deletes files' bytes whose records are gone (an erasure). A file
+    /// that cannot be deleted is logged: its record is gone, so no link
+    /// reaches it again.
+    pub(crate) async fn delete_files(&self, ws: WorkspaceId, ids: &[AttachmentId]) {
+        for id in ids {
+            match tokio::fs::remove_file(self.blob_path(ws, *id)).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, attachment_id = %id, "deleting an erased file failed")
+                }
+            }
+        }
+    }
+
     /// The message with a fresh download link on each of its files (for
     /// those who may read it: the paths that show messages call this).
     pub fn with_links(&self, mut m: kefu_domain::chat::Message) -> kefu_domain::chat::Message {

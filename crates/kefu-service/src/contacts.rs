@@ -181,10 +181,12 @@ impl Services {
             serde_json::json!({}),
             now,
         );
-        Ok(self
+        let erased = self
             .store
             .erase_contact(access.workspace_id, id, now, audit)
-            .await?)
+            .await?;
+        self.delete_files(access.workspace_id, &erased.files).await;
+        Ok(erased)
     }
 
     /// The contact's past and current conversations the member may see.

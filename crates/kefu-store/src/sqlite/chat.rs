@@ -698,8 +698,8 @@ impl ConversationStore for SqliteStore {
             .map_err(db)?;
         }
         let messages = sqlx::query(
-            "UPDATE messages SET body = '' WHERE workspace_id = $1 AND sender_kind = 'visitor' \
-             AND body <> '' AND conversation_id IN \
+            "UPDATE messages SET body = '', meta = NULL WHERE workspace_id = $1 \
+             AND sender_kind = 'visitor' AND (body <> '' OR meta IS NOT NULL) AND conversation_id IN \
              (SELECT id FROM conversations WHERE workspace_id = $1 AND contact_id = $2)",
         )
         .bind(ws.0)
@@ -725,13 +725,27 @@ impl ConversationStore for SqliteStore {
         .fetch_one(&mut *tx)
         .await
         .map_err(db)?;
+        // Everything the visitor uploaded, sent or not (also as a contact
+        // merged into this one).
+        let files: Vec<uuid::Uuid> = sqlx::query_scalar(
+            "DELETE FROM attachments WHERE workspace_id = $1 AND uploader_kind = 'visitor' \
+             AND uploader_id IN (SELECT id FROM contacts WHERE workspace_id = $1 \
+             AND (id = $2 OR merged_into = $2)) RETURNING id",
+        )
+        .bind(ws.0)
+        .bind(id.0)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
         let erased = Erased {
             messages,
             conversations: conversations as u64,
+            files: files.into_iter().map(kefu_domain::AttachmentId).collect(),
         };
         let mut audit = audit;
         audit.details["messages"] = erased.messages.into();
         audit.details["conversations"] = erased.conversations.into();
+        audit.details["files"] = erased.files.len().into();
         rows::append_audit(&mut tx, &self.sealer.chain()?, audit).await?;
         tx.commit().await.map_err(db)?;
         Ok(erased)

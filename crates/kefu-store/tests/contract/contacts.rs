@@ -436,18 +436,64 @@ async fn erasing_removes_personal_data_and_visitor_bodies(store: Arc<dyn Store>)
         .await
         .unwrap();
 
+    // Files: one the person sent, one they uploaded and never sent, one an
+    // agent sent in their conversation (which stays).
+    let file = |uploader| kefu_domain::attachments::Attachment {
+        id: kefu_domain::AttachmentId::new(),
+        workspace_id: ws,
+        uploader,
+        conversation_id: None,
+        message_id: None,
+        filename: "身份证.png".into(),
+        content_type: "image/png".into(),
+        bytes: 10,
+        sha256: "00".repeat(32),
+        created_at: now(),
+    };
+    use kefu_domain::attachments::Uploader;
+    let sent_file = file(Uploader::Visitor(person.id));
+    let kept_back = file(Uploader::Visitor(person.id));
+    let agents = file(Uploader::Agent(kefu_domain::UserId::new()));
+    for f in [&sent_file, &kept_back, &agents] {
+        store.create_attachment(f).await.unwrap();
+    }
+    let with_file = NewMessage {
+        meta: Some(MessageMeta {
+            attachments: vec![sent_file.as_ref()],
+            ..MessageMeta::default()
+        }),
+        ..visitor_msg(person.id, "", Some("m-file"))
+    };
+    let appended = store.append_message(ws, c.id, &with_file).await.unwrap();
+    store
+        .claim_attachments(
+            ws,
+            &[sent_file.id],
+            Uploader::Visitor(person.id),
+            c.id,
+            appended.message().id,
+        )
+        .await
+        .unwrap();
+
     let later = now() + Duration::seconds(60);
     let erased = store
         .erase_contact(ws, person.id, later, record(ws, "contact.erased"))
         .await
         .unwrap();
-    assert_eq!(
-        erased,
-        Erased {
-            messages: 1,
-            conversations: 1
-        }
-    );
+    let mut files = erased.files.clone();
+    files.sort_by_key(|f| f.0);
+    let mut want = vec![sent_file.id, kept_back.id];
+    want.sort_by_key(|f| f.0);
+    assert_eq!(files, want);
+    assert_eq!((erased.messages, erased.conversations), (2, 1));
+    for f in [&sent_file, &kept_back] {
+        assert!(matches!(
+            store.get_attachment(ws, f.id).await,
+            Err(StoreError::NotFound("attachment"))
+        ));
+    }
+    assert_eq!(store.get_attachment(ws, agents.id).await.unwrap(), agents);
     let after = store.get_contact(ws, person.id).await.unwrap();
     assert_eq!(
         (after.name, after.email, after.phone, after.external_id),
@@ -462,7 +508,8 @@ async fn erasing_removes_personal_data_and_visitor_bodies(store: Arc<dyn Store>)
 
     let msgs = store.messages_after(ws, c.id, 0, 10, true).await.unwrap();
     let bodies: Vec<(i64, &str)> = msgs.iter().map(|m| (m.seq, m.body.as_str())).collect();
-    assert_eq!(bodies, [(1, ""), (2, "收到，我们会联系您")]);
+    assert_eq!(bodies, [(1, ""), (2, "收到，我们会联系您"), (3, "")]);
+    assert_eq!(msgs[2].meta, None, "the file's name went with it");
     let turns = store.bot_turns(ws, c.id, 10).await.unwrap();
     assert_eq!(turns[0].question, "");
     let theirs = store
@@ -485,7 +532,10 @@ async fn erasing_removes_personal_data_and_visitor_bodies(store: Arc<dyn Store>)
     let page = store.list_audit(ws, None, 1).await.unwrap();
     let entry = &page.entries[0];
     assert_eq!(entry.action, "contact.erased");
-    assert_eq!(entry.details["messages"], 1);
+    assert_eq!(
+        (&entry.details["messages"], &entry.details["files"]),
+        (&2.into(), &2.into())
+    );
     let again = store
         .erase_contact(ws, person.id, later, record(ws, "contact.erased"))
         .await
@@ -494,7 +544,8 @@ async fn erasing_removes_personal_data_and_visitor_bodies(store: Arc<dyn Store>)
         again,
         Erased {
             messages: 0,
-            conversations: 1
+            conversations: 1,
+            files: vec![]
         }
     );
     assert!(matches!(

@@ -336,6 +336,29 @@ async fn erasure_removes_the_personal_data_from_every_answer(b: Backend) {
     )
     .await
     .expect(201);
+    // A photo of their ID card, sent; its link works until the erasure.
+    let up = app
+        .upload(
+            "/api/v1/widget/attachments",
+            Some(&visitor),
+            "身份证.png",
+            b"\x89PNG\r\n\x1a\nrest",
+        )
+        .await
+        .expect(201);
+    let with_file = app
+        .post(
+            "/api/v1/widget/messages",
+            Some(&visitor),
+            json!({"client_msg_id": "v-2", "conversation_id": conv, "attachment_ids": [up.body["id"]]}),
+        )
+        .await
+        .expect(201);
+    let link = with_file.body["attachments"][0]["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(app.fetch_bytes(&link).await.0, 200);
     let (_, supervisor) = app.member(&s.owner, "sup@example.com", "supervisor").await;
     let erase = format!("/api/v1/workspaces/{ws}/contacts/{id}/erase");
     app.post(&erase, Some(&supervisor), json!({}))
@@ -367,7 +390,16 @@ async fn erasure_removes_the_personal_data_from_every_answer(b: Backend) {
         .iter()
         .map(|m| (m["seq"].as_i64().unwrap(), m["body"].as_str().unwrap()))
         .collect();
-    assert_eq!(bodies, [(1, ""), (2, "收到")]);
+    assert_eq!(bodies, [(1, ""), (2, "收到"), (3, "")]);
+    assert!(
+        msgs.body["items"][2].get("attachments").is_none(),
+        "{}",
+        msgs.text
+    );
+    // The file is gone: its link finds nothing, and nothing is on disk.
+    assert_eq!(app.fetch_bytes(&link).await.0, 404);
+    let stored = app.settings.data_dir.join("attachments").join(ws.as_str());
+    assert_eq!(std::fs::read_dir(&stored).unwrap().count(), 0);
     let found = app
         .get(
             &format!("/api/v1/workspaces/{ws}/conversations?q=身份证"),
@@ -402,7 +434,8 @@ async fn erasure_removes_the_personal_data_from_every_answer(b: Backend) {
     let entry = &audit.body["items"][0];
     assert_eq!(entry["action"], "contact.erased");
     assert_eq!(entry["target_id"], id.as_str());
-    assert_eq!(entry["details"]["messages"], 1);
+    assert_eq!(entry["details"]["messages"], 2);
+    assert_eq!(entry["details"]["files"], 1);
     assert!(!audit.text.contains("张伟") && !audit.text.contains("1101011990"));
     app.post(
         &format!(
