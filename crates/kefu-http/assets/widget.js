@@ -56,6 +56,9 @@
       open: 'Open chat', close: 'Close chat', title: 'Chat with us',
       greeting: 'Hi! How can we help you today?',
       placeholder: 'Type a message…', send: 'Send',
+      attach: 'Send a file or a picture', uploading: 'Uploading {name}… {pct}%',
+      too_large: 'This file is too large to send.', bad_type: 'This type of file cannot be sent.',
+      upload_failed: 'The file could not be sent.',
       agent: 'Agent', bot: 'Assistant', you: 'You',
       typing: '{name} is typing…',
       st_bot: 'Our assistant answers instantly', st_queued: 'Waiting for an agent',
@@ -83,6 +86,9 @@
       open: '打开在线客服', close: '关闭在线客服', title: '在线客服',
       greeting: '您好！请问有什么可以帮您？',
       placeholder: '输入消息…', send: '发送',
+      attach: '发送文件或图片', uploading: '正在上传 {name}… {pct}%',
+      too_large: '文件太大，无法发送。', bad_type: '不支持发送这种类型的文件。',
+      upload_failed: '文件发送失败。',
       agent: '客服', bot: '智能助手', you: '我',
       typing: '{name}正在输入…',
       st_bot: '智能助手即时为您解答', st_queued: '正在为您转接人工客服',
@@ -189,6 +195,7 @@
   var ICON_CHAT = 'M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z';
   var ICON_CLOSE = 'M6 6l12 12M18 6L6 18';
   var ICON_SEND = 'M3 20l18-8L3 4v6l12 2-12 2z';
+  var ICON_CLIP = 'M21.44 11.05l-9.19 9.19a6 6 0 0 1-8.49-8.49l9.19-9.19a4 4 0 0 1 5.66 5.66l-9.2 9.19a2 2 0 0 1-2.83-2.83l8.49-8.48';
 
   var CSS = [
     ':host{all:initial!important;display:block!important}',
@@ -258,6 +265,14 @@
     '.send{flex:none;width:38px;height:38px;border-radius:10px;background:var(--a);display:grid;place-items:center}',
     '.send svg{width:18px;height:18px;fill:#fff}',
     '.send:disabled{opacity:.45;cursor:default}',
+    '.att{flex:none;width:38px;height:38px;border-radius:10px;display:grid;place-items:center;color:var(--mute)}',
+    '.att:hover{color:var(--a)}',
+    '.att svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-linecap:round;stroke-linejoin:round}',
+    '.att-img{display:block;max-width:200px;max-height:200px;border-radius:8px;margin-top:4px;background:#fff}',
+    '.file{display:inline-block;margin-top:4px;text-decoration:underline;overflow-wrap:anywhere}',
+    '.bub progress{display:block;width:100%;height:4px;margin-top:6px;accent-color:#fff}',
+    '.msg[data-failed] .bub{background:#fef3f2;border-color:#fecdca;color:#b42318}',
+    '.panel[data-drop]{outline:3px dashed var(--a);outline-offset:-6px}',
     '.card{padding:12px 14px;display:flex;flex-direction:column;gap:8px}',
     '.card h3{font-size:14px;font-weight:600}',
     '.card p{font-size:13px;color:var(--mute)}',
@@ -317,13 +332,36 @@
     });
     ui.send = h('button', { class: 'send', type: 'button', 'data-testid': 'send', 'aria-label': t('send'),
       disabled: true, onclick: sendFromComposer }, svg(ICON_SEND));
-    ui.composer = h('div', { class: 'comp' }, ui.input, ui.send);
+    ui.files = h('input', { type: 'file', multiple: true, hidden: true, 'data-testid': 'file-input',
+      onchange: function () { uploadFiles(ui.files.files); ui.files.value = ''; } });
+    ui.attach = h('button', { class: 'att', type: 'button', 'data-testid': 'attach', 'aria-label': t('attach'),
+      title: t('attach'), onclick: function () { ui.files.click(); } }, svg(ICON_CLIP));
+    ui.input.addEventListener('paste', function (e) {
+      var files = e.clipboardData && e.clipboardData.files;
+      if (files && files.length) { e.preventDefault(); uploadFiles(files); }
+    });
+    ui.composer = h('div', { class: 'comp' }, ui.attach, ui.files, ui.input, ui.send);
     ui.extra = h('div');  // the offline form or the rating card
     ui.foot = h('div', { class: 'foot' }, ui.extra, ui.composer);
 
     ui.panel = h('div', {
       class: 'panel', id: 'kefu-panel', role: 'dialog', 'aria-labelledby': 'kefu-title', 'data-testid': 'panel',
-      hidden: true, onkeydown: onPanelKey
+      hidden: true, onkeydown: onPanelKey,
+      // Files dropped on the chat are sent.
+      ondragover: function (e) {
+        if (e.dataTransfer && Array.prototype.indexOf.call(e.dataTransfer.types || [], 'Files') >= 0) {
+          e.preventDefault();
+          ui.panel.setAttribute('data-drop', '');
+        }
+      },
+      ondragleave: function () { ui.panel.removeAttribute('data-drop'); },
+      ondrop: function (e) {
+        ui.panel.removeAttribute('data-drop');
+        if (e.dataTransfer && e.dataTransfer.files && e.dataTransfer.files.length) {
+          e.preventDefault();
+          uploadFiles(e.dataTransfer.files);
+        }
+      }
     },
       h('div', { class: 'head' }, ui.headAv,
         h('div', { class: 'who' }, ui.title, ui.status),
@@ -813,9 +851,11 @@
   }
 
   /** Queues a visitor message: shown at once, sent now or on reconnect. */
-  function enqueue(body) {
+  function enqueue(body, file) {
     var c = state.conv;
     var item = { cid: newId(), body: body, conv: c && c.status !== 'closed' ? c.id : null };
+    // A file already uploaded: its id, and what the pending bubble shows.
+    if (file) item.file = { id: file.id, name: file.filename, type: file.content_type };
     state.outbox.push(item);
     saveOutbox();
     showPending(item);
@@ -827,6 +867,7 @@
   function sendFrameFor(item) {
     var f = { type: 'message.send', client_msg_id: item.cid, body: item.body };
     if (item.conv) f.conversation_id = item.conv;
+    if (item.file) f.attachment_ids = [item.file.id];
     return f;
   }
 
@@ -850,7 +891,7 @@
    * another one queued while offline.
    */
   function saveOutbox() {
-    var mine = state.outbox.map(function (o) { return { cid: o.cid, body: o.body, conv: o.conv, failed: o.failed }; });
+    var mine = state.outbox.map(function (o) { return { cid: o.cid, body: o.body, conv: o.conv, failed: o.failed, file: o.file }; });
     var ours = new Set(mine.map(function (o) { return o.cid; }));
     var others = load('outbox', []).filter(function (o) { return !ours.has(o.cid) && !settledIds.has(o.cid); });
     save('outbox', others.concat(mine));
@@ -865,7 +906,8 @@
     var el = messageShell({ type: 'visitor' }, 'me');
     el.setAttribute('data-pending', '');
     el.setAttribute('data-cid', item.cid);
-    el.querySelector('.bub').appendChild(linkify(item.body));
+    if (item.body) el.querySelector('.bub').appendChild(linkify(item.body));
+    if (item.file) el.querySelector('.bub').appendChild(h('span', { class: 'file', text: item.file.name }));
     setTick(el, item.failed ? 'failed' : 'pending');
     pendingEls.set(item.cid, el);
     ui.list.appendChild(el);
@@ -920,7 +962,9 @@
     if (m.client_msg_id) el.setAttribute('data-cid', m.client_msg_id);
     var bub = el.querySelector('.bub');
     // The bot answers in Markdown (an article's, or a model's); people write plain text.
-    bub.appendChild(m.sender.type === 'bot' ? markdown(h('div', { class: 'md' }), m.body) : linkify(m.body));
+    if (m.sender.type === 'bot') bub.appendChild(markdown(h('div', { class: 'md' }), m.body));
+    else if (m.body) bub.appendChild(linkify(m.body));
+    (m.attachments || []).forEach(function (a) { bub.appendChild(renderFile(a)); });
     if (m.citations && m.citations.length) bub.appendChild(renderCitations(m.citations));
     if (m.suggestions && m.suggestions.length) bub.appendChild(renderSuggestions(m.suggestions));
     if (m.feedback) bub.appendChild(renderFeedback(m));
@@ -939,6 +983,84 @@
   }
 
   /** The cited articles: each one opens in the panel. */
+  /** A file in a message: a picture shown (opens full size), or a link to download. */
+  function renderFile(a) {
+    var href = a.url ? BASE + a.url : null;
+    if (/^image\//.test(a.content_type) && href) {
+      return h('a', { href: href, target: '_blank', rel: 'noopener', 'data-testid': 'attachment' },
+        h('img', { class: 'att-img', src: href, alt: a.filename }));
+    }
+    return h('a', { class: 'file', href: href, download: a.filename, target: '_blank', rel: 'noopener',
+      'data-testid': 'attachment', text: a.filename + ' (' + size(a.bytes) + ')' });
+  }
+
+  function size(n) {
+    if (n < 1024) return n + ' B';
+    if (n < 1048576) return Math.round(n / 1024) + ' KB';
+    return (n / 1048576).toFixed(1) + ' MB';
+  }
+
+  // ----------------------------------------------------------------- files
+
+  /** Uploads each file with a progress bar in its own bubble, then sends it as a message. */
+  function uploadFiles(list) {
+    Array.prototype.forEach.call(list, uploadOne);
+  }
+
+  function uploadOne(file) {
+    var el = messageShell({ type: 'visitor' }, 'me');
+    el.setAttribute('data-upload', '');
+    var bub = el.querySelector('.bub');
+    var label = h('span', { text: t('uploading', { name: file.name, pct: 0 }) });
+    var bar = h('progress', { max: '100', value: '0', 'data-testid': 'upload-progress' });
+    bub.appendChild(label);
+    bub.appendChild(bar);
+    ui.list.appendChild(el);
+    scrollDown(true);
+    start();
+    ensureSession()
+      .then(function () {
+        return xhrUpload(file, function (pct) {
+          bar.value = pct;
+          label.textContent = t('uploading', { name: file.name, pct: pct });
+        }, false);
+      })
+      .then(function (a) {
+        el.remove();
+        enqueue('', a);
+      })
+      .catch(function (e) {
+        bar.remove();
+        el.setAttribute('data-failed', '');
+        label.textContent = file.name + ': ' +
+          t(e.status === 413 ? 'too_large' : e.status === 415 ? 'bad_type' : 'upload_failed');
+      });
+  }
+
+  /** POST /widget/attachments with upload progress (fetch has none); a 401 renews the session once. */
+  function xhrUpload(file, onPct, retried) {
+    return new Promise(function (ok, fail) {
+      var x = new XMLHttpRequest();
+      x.open('POST', BASE + '/api/v1/widget/attachments');
+      x.setRequestHeader('authorization', 'Bearer ' + state.session.token);
+      x.upload.onprogress = function (e) { if (e.lengthComputable) onPct(Math.round(e.loaded * 100 / e.total)); };
+      x.onload = function () {
+        var d = null;
+        try { d = JSON.parse(x.responseText); } catch (err) { /* not JSON */ }
+        if (x.status === 201) return ok(d);
+        if (x.status === 401 && !retried) {
+          state.session = null;
+          return ensureSession().then(function () { return xhrUpload(file, onPct, true); }).then(ok, fail);
+        }
+        fail(Object.assign(new Error((d && d.code) || 'http_' + x.status), { status: x.status }));
+      };
+      x.onerror = function () { fail(Object.assign(new Error('network'), { status: 0 })); };
+      var form = new FormData();
+      form.append('file', file, file.name);
+      x.send(form);
+    });
+  }
+
   function renderCitations(list) {
     return h('div', { class: 'cites', 'data-testid': 'citations' }, t('sources'),
       h.apply(null, ['ul', null].concat(list.map(function (c) {

@@ -141,6 +141,17 @@ export async function api(method, path, body) {
   return text ? JSON.parse(text) : undefined;
 }
 
+/**
+ * Uploads a file as `multipart/form-data` with one part `file` (the
+ * browser writes the boundary): resolves to the JSON answer.
+ */
+export async function apiUpload(path, file) {
+  const form = new FormData();
+  form.append('file', file, file.name || 'file');
+  const res = await send('POST', path, form, null);
+  return res.json();
+}
+
 /** A non-JSON body (JSON Lines import/export): resolves to the text answer. */
 export async function apiText(method, path, bodyText, contentType = 'application/x-ndjson') {
   const res = await send(method.toUpperCase(), path, bodyText, contentType);

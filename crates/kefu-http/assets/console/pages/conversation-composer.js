@@ -11,7 +11,7 @@ import { t } from '../lib/i18n.js';
 const TYPING_EVERY = 3000;
 const TYPING_IDLE = 4000;
 
-export function createComposer({ ctx, dir, conversationId, onSend }) {
+export function createComposer({ ctx, dir, conversationId, onSend, onAttach }) {
   const draftKey = `kefu.draft.${conversationId}`;
   const listId = uid('canned');
   let isNote = false;
@@ -43,12 +43,35 @@ export function createComposer({ ctx, dir, conversationId, onSend }) {
     'on:click': () => setNote(!isNote),
   }, icon('lock'), t('conv.noteToggle'));
   const sendBtn = h('button', { class: 'btn btn-primary btn-sm', type: 'submit' }, t('conv.send'));
+  // Files: chosen, or pasted into the box; each is sent as its own message.
+  const fileInput = h('input', { type: 'file', multiple: true, class: 'sr-only', tabindex: '-1', 'aria-hidden': 'true' });
+  const attachBtn = h('button', {
+    class: 'btn btn-sm btn-ghost attach-btn',
+    type: 'button',
+    title: t('conv.attachHint'),
+    'on:click': () => fileInput.click(),
+  }, icon('clip'), t('conv.attach'));
+  fileInput.addEventListener('change', () => {
+    attach([...fileInput.files]);
+    fileInput.value = '';
+  });
+  input.addEventListener('paste', (e) => {
+    const files = [...(e.clipboardData?.files || [])];
+    if (files.length) {
+      e.preventDefault();
+      attach(files);
+    }
+  });
+  function attach(files) {
+    if (input.disabled) return;
+    for (const f of files) onAttach(f, isNote);
+  }
   const closedNote = h('p', { class: 'muted small', hidden: true }, t('conv.closedComposer'));
   const form = h(
     'form',
     { class: 'composer', 'on:submit': (e) => (e.preventDefault(), submit()) },
     h('div', { class: 'composer-box' }, input, pop),
-    h('div', { class: 'composer-foot' }, noteBtn, h('span', { class: 'spacer' }), closedNote, sendBtn),
+    h('div', { class: 'composer-foot' }, noteBtn, attachBtn, fileInput, h('span', { class: 'spacer' }), closedNote, sendBtn),
   );
 
   function setNote(on) {
@@ -233,6 +256,7 @@ export function createComposer({ ctx, dir, conversationId, onSend }) {
       input.disabled = closed;
       sendBtn.disabled = closed;
       noteBtn.disabled = closed;
+      attachBtn.disabled = closed;
       closedNote.hidden = !closed;
     },
     destroy() {

@@ -17,6 +17,7 @@ import { h, clear, toast, uid, icon, modal } from '../lib/dom.js';
 import { t, fmtTime, fmtDateTime, dayKey, fmtDay } from '../lib/i18n.js';
 import { contactLabel, shortId } from '../lib/directory.js';
 import { errorText } from '../lib/errors.js';
+import { apiUpload } from '../lib/api.js';
 import { renderInto } from '../lib/markdown.js';
 import { statusBadge } from './inbox-parts.js';
 import { createComposer } from './conversation-composer.js';
@@ -88,6 +89,7 @@ export function openConversation(container, { ctx, dir, id, onRead, onConversati
     dir,
     conversationId: id,
     onSend: (body, isPrivate) => send(body, isPrivate),
+    onAttach: (file, isPrivate) => sendFile(file, isPrivate),
   });
   const side = createSide({
     ctx,
@@ -227,11 +229,67 @@ export function openConversation(container, { ctx, dir, id, onRead, onConversati
       ),
       // The bot answers in the article's Markdown (or a language model's);
       // people's messages are plain text.
-      type === 'bot' ? renderInto(h('div', { class: 'msg-body md' }), m.body) : h('div', { class: 'msg-body' }, m.body),
+      type === 'bot' ? renderInto(h('div', { class: 'msg-body md' }), m.body) : m.body ? h('div', { class: 'msg-body' }, m.body) : null,
+      attachmentsEl(m.attachments),
       cites,
       sugg,
       reason,
     );
+  }
+
+  /** A message's files: images inline (a click opens them large), others as cards to download. */
+  function attachmentsEl(files) {
+    if (!files || !files.length) return null;
+    return h('div', { class: 'msg-files' }, files.map((a) => (a.content_type.startsWith('image/') && a.url
+      ? h('button', { class: 'att-img', type: 'button', title: a.filename, 'on:click': () => lightbox(a) },
+        h('img', { src: a.url, alt: a.filename, loading: 'lazy' }))
+      : h('a', { class: 'att-file', href: a.url || '#', download: a.filename, rel: 'noopener' },
+        icon('clip'), h('span', { class: 'att-name truncate' }, a.filename), h('span', { class: 'muted small' }, fmtBytes(a.bytes))))));
+  }
+
+  function lightbox(a) {
+    modal(a.filename, h('div', { class: 'lightbox' }, h('img', { src: a.url, alt: a.filename })), [
+      h('a', { class: 'btn', href: a.url, download: a.filename }, t('conv.download')),
+      h('button', { class: 'btn btn-primary', value: 'close' }, t('action.close')),
+    ]);
+  }
+
+  /** A file as its own message: uploaded, then sent with it (a failure says why and can be retried). */
+  async function sendFile(file, isPrivate, cmid = uid('f')) {
+    let p = pending.get(cmid);
+    if (!p) {
+      const el = h(
+        'article',
+        { class: ['msg', 'msg-agent', 'msg-mine', 'msg-pending', isPrivate ? 'msg-private' : ''], dataset: { day: dayKey(new Date()) } },
+        h('div', { class: 'msg-head' }, h('span', { class: 'msg-who' }, t('conv.you')), h('span', { class: 'msg-state small' }, t('conv.uploading'))),
+        h('div', { class: 'msg-body' }, h('span', { class: 'att-file' }, icon('clip'), h('span', { class: 'att-name truncate' }, file.name), h('span', { class: 'muted small' }, fmtBytes(file.size)))),
+      );
+      p = { el, body: '', private: isPrivate };
+      pending.set(cmid, p);
+      list.append(el);
+      markDays();
+      toBottom();
+    }
+    p.el.classList.remove('msg-failed');
+    p.el.querySelector('.msg-state').textContent = t('conv.uploading');
+    try {
+      const up = p.uploaded || (p.uploaded = await apiUpload(`${dir.base}/attachments`, file));
+      p.el.querySelector('.msg-state').textContent = t('conv.sending');
+      const m = await ctx.api('POST', `${base}/messages`, { body: '', private: isPrivate, client_msg_id: cmid, attachment_ids: [up.id] });
+      if (destroyed) return;
+      const stick = nearBottom();
+      add([m]);
+      if (stick) toBottom();
+    } catch (e) {
+      if (destroyed || !pending.has(cmid)) return;
+      p.el.classList.add('msg-failed');
+      // A refused file (too large, a type not accepted) cannot succeed on a retry.
+      const final = e.status === 413 || e.status === 415;
+      p.el.querySelector('.msg-state').replaceChildren(final
+        ? h('span', { class: 'badge badge-danger' }, errorText(e))
+        : h('button', { class: 'btn btn-sm btn-danger', type: 'button', 'on:click': () => sendFile(file, isPrivate, cmid) }, t('conv.failed')));
+      toast(errorText(e), 'error');
+    }
   }
 
   /** A cited article: a link to its editor for those who may edit the knowledge base, else its title. */
@@ -637,4 +695,12 @@ export function openConversation(container, { ctx, dir, id, onRead, onConversati
       side.destroy();
     },
   };
+}
+
+/** 1536 → "1.5 KB". */
+function fmtBytes(n) {
+  if (!(n >= 0)) return '';
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(n < 10240 ? 1 : 0)} KB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MB`;
 }
