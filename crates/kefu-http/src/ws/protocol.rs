@@ -16,8 +16,7 @@ pub enum ClientFrame {
     MessageSend {
         conversation_id: Option<Uuid>,
         client_msg_id: String,
-        /// May be empty when the message carries files.
-        #[serde(default)]
+        /// May be empty (`""`) when the message carries files.
         body: String,
         /// Agents only: an internal note.
         #[serde(default)]

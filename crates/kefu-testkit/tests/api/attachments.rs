@@ -168,7 +168,7 @@ async fn a_visitors_image_reaches_the_agent_and_back_through_signed_links(b: Bac
     widget
         .send(
             json!({"type": "message.send", "conversation_id": conv, "client_msg_id": "m-2",
-            "attachment_ids": [second.body["id"]]}),
+            "body": "", "attachment_ids": [second.body["id"]]}),
         )
         .await;
     assert_eq!(widget.recv_type("message.ack").await["seq"], 3);
