@@ -96,6 +96,12 @@ test('a picture from the visitor shows in the console; a PDF from the agent reac
 test('a file of a type not accepted is refused in the widget, in words', async () => {
   const v = await visitor('en-US');
   try {
+    // Over the limit the session announced (20 MiB): refused before it is sent.
+    const sent = [];
+    v.page.on('request', (r) => r.url().includes('/widget/attachments') && sent.push(r.url()));
+    await v.page.getByTestId('file-input').setInputFiles({ name: 'huge.pdf', mimeType: 'application/pdf', buffer: Buffer.alloc(20 * 1024 * 1024 + 1, 37) });
+    await v.page.getByText('huge.pdf: This file is too large to send.').waitFor({ timeout: WAIT });
+    assert.deepEqual(sent, [], 'nothing was uploaded');
     await v.page.getByTestId('file-input').setInputFiles({ name: 'setup.exe', mimeType: 'application/octet-stream', buffer: Buffer.from('MZ\x90\x00\x03\x00\x00\x00') });
     await v.page.getByText('setup.exe: This type of file cannot be sent.').waitFor({ timeout: WAIT });
     // A picture still goes through; the screenshot in English.

@@ -515,7 +515,8 @@
       // Renewed early (a minute, or a tenth of short lifetimes) so a socket
       // is never opened with a dying token.
       expiresAt: Date.now() + data.expires_in * 1000 - Math.min(60000, data.expires_in * 100),
-      inbox: data.inbox || {}
+      inbox: data.inbox || {},
+      maxUpload: (data.attachments && data.attachments.max_bytes) || 0
     };
     applyInbox(state.session.inbox);
     return state.session;
@@ -1020,6 +1021,9 @@
     start();
     ensureSession()
       .then(function () {
+        // Refused here: sending it would only be cut off by the server.
+        var limit = state.session.maxUpload;
+        if (limit && file.size > limit) throw Object.assign(new Error('too_large'), { status: 413 });
         return xhrUpload(file, function (pct) {
           bar.value = pct;
           label.textContent = t('uploading', { name: file.name, pct: pct });

@@ -108,6 +108,17 @@ pub struct SessionResponse {
     /// Seconds until the token expires.
     pub expires_in: u64,
     pub inbox: WidgetInboxDto,
+    /// What an upload may be, so that the widget can refuse a file at once
+    /// instead of after sending it.
+    pub attachments: AttachmentLimitsDto,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AttachmentLimitsDto {
+    /// Largest file accepted, in bytes.
+    pub max_bytes: u64,
+    /// Most files on one message.
+    pub max_per_message: usize,
 }
 
 /// Opens a visitor session for an inbox's widget.
@@ -151,6 +162,10 @@ async fn create_session(
                 bot_enabled: s.inbox.bot_enabled,
                 agents_available: s.agents_available,
                 offline_mode: s.inbox.offline_mode,
+            },
+            attachments: AttachmentLimitsDto {
+                max_bytes: state.services.attachments.max_bytes,
+                max_per_message: state.services.attachments.max_per_message,
             },
         }),
     ))

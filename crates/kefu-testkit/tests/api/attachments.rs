@@ -189,6 +189,19 @@ async fn uploads_are_sniffed_and_limited(b: Backend) {
     })
     .await;
     let d = desk(&app).await;
+    // The widget is told the limits, to refuse a file before sending it.
+    let session = app
+        .post(
+            "/api/v1/widget/sessions",
+            None,
+            json!({"widget_key": d.widget_key}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(
+        session.body["attachments"],
+        json!({"max_bytes": 4096, "max_per_message": 2})
+    );
     let visitor = app.visitor_token(&d.widget_key).await;
     let up = |name: &'static str, bytes: Vec<u8>| {
         let (app, visitor) = (&app, visitor.clone());
