@@ -154,19 +154,21 @@ pub struct Upload {
     uploader: Uploader,
     id: AttachmentId,
     tmp: PathBuf,
+    /// Taken only by [`Upload::finish`], which consumes the upload.
     file: Option<tokio::fs::File>,
+    /// The file was renamed into place: nothing left to clean up.
+    placed: bool,
     head: Vec<u8>,
     hasher: sha2::Sha256,
     bytes: u64,
 }
 
 impl Upload {
-    /// Appends a piece; 413 `payload_too_large` once past the limit (the
-    /// temporary file is removed).
+    /// Appends a piece; 413 `payload_too_large` once past the limit. On an
+    /// error the upload is over: dropping it removes the temporary file.
     pub async fn write(&mut self, chunk: &[u8]) -> ServiceResult<()> {
         self.bytes += chunk.len() as u64;
         if self.bytes > self.services.attachments.max_bytes {
-            self.discard().await;
             self.services
                 .metrics
                 .attachment_refused("payload_too_large");
@@ -177,22 +179,21 @@ impl Upload {
             self.head.extend_from_slice(&chunk[..take]);
         }
         self.hasher.update(chunk);
-        let file = self.file.as_mut().ok_or_else(gone)?;
-        if let Err(e) = file.write_all(chunk).await {
-            self.discard().await;
-            return Err(ServiceError::internal(e));
-        }
-        Ok(())
+        let file = self
+            .file
+            .as_mut()
+            .expect("an upload's file is there until finish");
+        file.write_all(chunk).await.map_err(ServiceError::internal)
     }
 
     /// Completes the upload: checks the type and the quota, moves the file
-    /// into place and records it.
+    /// into place and records it. A refusal drops the upload, and with it
+    /// the temporary file.
     pub async fn finish(mut self, filename: &str) -> ServiceResult<Attachment> {
         let filename = clean_filename(filename);
         let content_type = sniff(&self.head, &filename);
         let cfg = &self.services.attachments;
         if !cfg.allowed_types.iter().any(|t| t == content_type) {
-            self.discard().await;
             self.services
                 .metrics
                 .attachment_refused("unsupported_media_type");
@@ -201,25 +202,24 @@ impl Upload {
         if cfg.workspace_quota_bytes > 0 {
             let used = self.services.store.attachment_bytes(self.workspace).await?;
             if used as u64 + self.bytes > cfg.workspace_quota_bytes {
-                self.discard().await;
                 self.services
                     .metrics
                     .attachment_refused("storage_quota_exceeded");
                 return Err(ServiceError::TooLarge("storage_quota_exceeded"));
             }
         }
-        let mut file = self.file.take().ok_or_else(gone)?;
-        let done = async {
-            file.flush().await?;
-            file.sync_all().await?;
-            drop(file);
-            let path = self.services.blob_path(self.workspace, self.id);
-            tokio::fs::rename(&self.tmp, &path).await
-        };
-        if let Err(e) = done.await {
-            self.discard().await;
-            return Err(ServiceError::internal(e));
-        }
+        let mut file = self
+            .file
+            .take()
+            .expect("an upload's file is there until finish");
+        file.flush().await.map_err(ServiceError::internal)?;
+        file.sync_all().await.map_err(ServiceError::internal)?;
+        drop(file);
+        let path = self.services.blob_path(self.workspace, self.id);
+        tokio::fs::rename(&self.tmp, &path)
+            .await
+            .map_err(ServiceError::internal)?;
+        self.placed = true;
         let a = Attachment {
             id: self.id,
             workspace_id: self.workspace,
@@ -233,32 +233,22 @@ impl Upload {
             created_at: self.services.clock.now(),
         };
         if let Err(e) = self.services.store.create_attachment(&a).await {
-            let _ = tokio::fs::remove_file(self.services.blob_path(self.workspace, self.id)).await;
+            let _ = tokio::fs::remove_file(path).await;
             return Err(e.into());
         }
         self.services.metrics.attachment_uploaded(a.bytes as u64);
         Ok(a)
     }
-
-    /// Gives up: the temporary file goes.
-    pub async fn discard(&mut self) {
-        self.file = None;
-        let _ = tokio::fs::remove_file(&self.tmp).await;
-    }
 }
 
-/// An upload dropped before it finished (the client went away, a refused
-/// part): its temporary file goes.
+/// An upload that ends before its file is in place (refused, failed, the
+/// client went away): its temporary file goes.
 impl Drop for Upload {
     fn drop(&mut self) {
-        if self.file.take().is_some() {
+        if !self.placed {
             let _ = std::fs::remove_file(&self.tmp);
         }
     }
-}
-
-fn gone() -> ServiceError {
-    ServiceError::internal("the upload was already discarded")
 }
 
 impl Services {
@@ -290,6 +280,7 @@ impl Services {
             id,
             tmp,
             file: Some(file),
+            placed: false,
             head: Vec::with_capacity(SNIFF_BYTES),
             hasher: sha2::Sha256::new(),
             bytes: 0,

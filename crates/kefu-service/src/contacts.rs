@@ -102,12 +102,7 @@ impl Services {
         };
         let before = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
             Some(raw) => {
-                let parsed = raw.split_once('_').and_then(|(micros, id)| {
-                    Some((
-                        chrono::DateTime::from_timestamp_micros(micros.parse().ok()?)?,
-                        id.parse::<ContactId>().ok()?,
-                    ))
-                });
+                let parsed = crate::chat::parse_keyset_cursor::<ContactId>(raw);
                 if parsed.is_none() {
                     c.fail("cursor", "invalid");
                 }
@@ -136,7 +131,7 @@ impl Services {
             items.truncate(limit as usize);
             items
                 .last()
-                .map(|c| format!("{}_{}", c.created_at.timestamp_micros(), c.id))
+                .map(|c| crate::chat::keyset_cursor(c.created_at, c.id))
         } else {
             None
         };

@@ -135,10 +135,22 @@ pub struct ConversationQuery {
 
 /// Cursor: `<updated_at as microseconds since the epoch>_<conversation id>`.
 fn encode_cursor(c: &Conversation) -> String {
-    format!("{}_{}", c.updated_at.timestamp_micros(), c.id)
+    keyset_cursor(c.updated_at, c.id)
 }
 
-fn decode_cursor(raw: &str) -> Option<(chrono::DateTime<chrono::Utc>, ConversationId)> {
+/// A page cursor for lists ordered newest first by (time, id): the last
+/// item's `<micros>_<id>`.
+pub(crate) fn keyset_cursor(
+    at: chrono::DateTime<chrono::Utc>,
+    id: impl std::fmt::Display,
+) -> String {
+    format!("{}_{}", at.timestamp_micros(), id)
+}
+
+/// The (time, id) a [`keyset_cursor`] names; `None` for anything else.
+pub(crate) fn parse_keyset_cursor<I: std::str::FromStr>(
+    raw: &str,
+) -> Option<(chrono::DateTime<chrono::Utc>, I)> {
     let (micros, id) = raw.split_once('_')?;
     let at = chrono::DateTime::from_timestamp_micros(micros.parse().ok()?)?;
     Some((at, id.parse().ok()?))
@@ -153,9 +165,9 @@ impl Services {
     ) -> ServiceResult<(Vec<Conversation>, Option<String>)> {
         access.require(Action::ViewConversations)?;
         let after = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
-            Some(c) => {
-                Some(decode_cursor(c).ok_or_else(|| ServiceError::invalid("cursor", "invalid"))?)
-            }
+            Some(c) => Some(
+                parse_keyset_cursor(c).ok_or_else(|| ServiceError::invalid("cursor", "invalid"))?,
+            ),
             None => None,
         };
         let limit = q.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);

@@ -6,8 +6,8 @@ mod conversations;
 mod inboxes;
 mod visitors;
 
-pub(crate) use conversations::reopening;
 pub use conversations::ConversationQuery;
+pub(crate) use conversations::{keyset_cursor, parse_keyset_cursor, reopening};
 pub use inboxes::{check_origin, normalise_origin, InboxPatch, NewInboxInput};
 pub use visitors::{Identity, Visitor, WidgetSession};
 

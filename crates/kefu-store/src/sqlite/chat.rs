@@ -525,14 +525,14 @@ impl ConversationStore for SqliteStore {
         );
         q.push_bind(ws.0);
         if let Some(text) = &f.query {
-            // SQLite's LIKE folds ASCII case only: fold both sides the same
-            // way (Chinese has no case to fold).
+            // SQLite's LIKE ignores ASCII case (Chinese has none to
+            // ignore); the unit separator keeps a match inside one field.
             q.push(
-                " AND lower(coalesce(name, '') || char(31) || coalesce(email, '') || char(31) \
-                 || coalesce(phone, '') || char(31) || coalesce(external_id, '')) LIKE lower(",
+                " AND (coalesce(name, '') || char(31) || coalesce(email, '') || char(31) \
+                 || coalesce(phone, '') || char(31) || coalesce(external_id, '')) LIKE ",
             )
             .push_bind(crate::like_pattern(text))
-            .push(") ESCAPE '\\'");
+            .push(" ESCAPE '\\'");
         }
         if let Some((key, value)) = &f.attribute {
             let (quoted, raw) = crate::attribute_forms(value);

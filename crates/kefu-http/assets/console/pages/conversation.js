@@ -258,17 +258,7 @@ export function openConversation(container, { ctx, dir, id, onRead, onConversati
   async function sendFile(file, isPrivate, cmid = uid('f')) {
     let p = pending.get(cmid);
     if (!p) {
-      const el = h(
-        'article',
-        { class: ['msg', 'msg-agent', 'msg-mine', 'msg-pending', isPrivate ? 'msg-private' : ''], dataset: { day: dayKey(new Date()) } },
-        h('div', { class: 'msg-head' }, h('span', { class: 'msg-who' }, t('conv.you')), h('span', { class: 'msg-state small' }, t('conv.uploading'))),
-        h('div', { class: 'msg-body' }, h('span', { class: 'att-file' }, icon('clip'), h('span', { class: 'att-name truncate' }, file.name), h('span', { class: 'muted small' }, fmtBytes(file.size)))),
-      );
-      p = { el, body: '', private: isPrivate };
-      pending.set(cmid, p);
-      list.append(el);
-      markDays();
-      toBottom();
+      p = showPending(cmid, '', isPrivate, h('span', { class: 'att-file' }, icon('clip'), h('span', { class: 'att-name truncate' }, file.name), h('span', { class: 'muted small' }, fmtBytes(file.size))));
     }
     p.el.classList.remove('msg-failed');
     p.el.querySelector('.msg-state').textContent = t('conv.uploading');
@@ -471,20 +461,26 @@ export function openConversation(container, { ctx, dir, id, onRead, onConversati
   }
 
   // ---------- sending ----------
+  /** A message of mine on its way: shown at once, replaced by the stored one (or marked failed). */
+  function showPending(cmid, body, isPrivate, content) {
+    const el = h(
+      'article',
+      { class: ['msg', 'msg-agent', 'msg-mine', 'msg-pending', isPrivate ? 'msg-private' : ''], dataset: { day: dayKey(new Date()) } },
+      h('div', { class: 'msg-head' }, h('span', { class: 'msg-who' }, t('conv.you')), isPrivate ? h('span', { class: 'badge badge-warn' }, icon('lock'), t('conv.private')) : null, h('span', { class: 'msg-state small' }, t('conv.sending'))),
+      h('div', { class: 'msg-body' }, content),
+    );
+    const p = { el, body, private: isPrivate };
+    pending.set(cmid, p);
+    list.append(el);
+    markDays();
+    toBottom();
+    return p;
+  }
+
   function send(body, isPrivate, cmid = uid('c')) {
     let p = pending.get(cmid);
     if (!p) {
-      const el = h(
-        'article',
-        { class: ['msg', 'msg-agent', 'msg-mine', 'msg-pending', isPrivate ? 'msg-private' : ''], dataset: { day: dayKey(new Date()) } },
-        h('div', { class: 'msg-head' }, h('span', { class: 'msg-who' }, t('conv.you')), isPrivate ? h('span', { class: 'badge badge-warn' }, icon('lock'), t('conv.private')) : null, h('span', { class: 'msg-state small' }, t('conv.sending'))),
-        h('div', { class: 'msg-body' }, body),
-      );
-      p = { el, body, private: isPrivate };
-      pending.set(cmid, p);
-      list.append(el);
-      markDays();
-      toBottom();
+      p = showPending(cmid, body, isPrivate, body);
     }
     p.el.classList.remove('msg-failed');
     p.el.querySelector('.msg-state').textContent = t('conv.sending');
