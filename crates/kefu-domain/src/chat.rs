@@ -28,8 +28,73 @@ pub struct Inbox {
     pub business_hours: Option<BusinessHours>,
     /// What the widget offers when no agent can answer.
     pub offline_mode: OfflineMode,
+    /// What the inbox does by itself: auto-resolve, the away message, the
+    /// pre-chat form.
+    pub automation: InboxAutomation,
     pub created_at: DateTime<Utc>,
 }
+
+/// What an inbox does without anyone at the keyboard; each part optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboxAutomation {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_resolve: Option<AutoResolve>,
+    /// Sent to a visitor whose conversation reaches the queue outside
+    /// business hours or with nobody online (with the next opening time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub away_message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prechat_form: Option<PrechatForm>,
+}
+
+impl InboxAutomation {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// Resolve a conversation that waits on the visitor (the last public
+/// message is the agent's or the bot's) after this long without activity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AutoResolve {
+    /// Seconds without a visitor reply (the console offers minutes to days).
+    pub after_secs: u32,
+    /// Sent to the visitor when it fires; none: resolve quietly.
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// Questions the widget asks before the first message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PrechatForm {
+    /// `always`, or only when no agent can answer now (`offline`).
+    pub when: PrechatWhen,
+    /// 1 to 10 fields, in the order shown.
+    pub fields: Vec<PrechatField>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PrechatWhen {
+    Always,
+    Offline,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PrechatField {
+    /// `name`, `email` or `phone` (the contact's own fields), or a custom
+    /// attribute's key (letters, digits, `_`, `-`, `.`), which then needs a
+    /// label.
+    pub key: String,
+    /// What the widget shows; the standard fields have translated labels.
+    #[serde(default)]
+    pub label: Option<String>,
+    #[serde(default)]
+    pub required: bool,
+}
+
+/// The contact's standard fields a pre-chat form may ask for.
+pub const PRECHAT_STANDARD: [&str; 3] = ["name", "email", "phone"];
 
 /// What the widget does outside business hours or with nobody online: keep
 /// the visitor in the queue, or offer a form (an e-mail and a message, which
@@ -86,6 +151,45 @@ impl BusinessHours {
 
     /// Whether `at` falls inside the hours (in the zone's local time).
     pub fn is_open(&self, at: DateTime<Utc>) -> bool {
+        self.open_at(at)
+    }
+
+    /// When the hours next open after `at` (`at` itself when open now);
+    /// `None` when no interval is valid. Local times that a clock change
+    /// skips take the instant after the gap.
+    pub fn next_open(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        use chrono::{Datelike, Duration, TimeZone};
+        if self.open_at(at) {
+            return Some(at);
+        }
+        let tz = self.time_zone.parse::<chrono_tz::Tz>().ok()?;
+        let today = at.with_timezone(&tz).date_naive();
+        (0..=7)
+            .flat_map(|d| {
+                let day = today + Duration::days(d);
+                let iso = day.weekday().number_from_monday() as u8;
+                self.intervals
+                    .iter()
+                    .filter(move |i| i.days.contains(&iso))
+                    .filter_map(move |i| {
+                        let m = minutes(&i.open)?;
+                        let local = day.and_hms_opt(m / 60, m % 60, 0)?;
+                        match tz.from_local_datetime(&local) {
+                            chrono::LocalResult::Single(t) => Some(t),
+                            chrono::LocalResult::Ambiguous(t, _) => Some(t),
+                            // In a spring-forward gap: the first instant after it.
+                            chrono::LocalResult::None => tz
+                                .from_local_datetime(&(local + Duration::hours(1)))
+                                .earliest(),
+                        }
+                    })
+            })
+            .map(|t| t.with_timezone(&Utc))
+            .filter(|t| *t > at)
+            .min()
+    }
+
+    fn open_at(&self, at: DateTime<Utc>) -> bool {
         use chrono::{Datelike, Timelike};
         let Ok(tz) = self.time_zone.parse::<chrono_tz::Tz>() else {
             return true;
@@ -131,6 +235,44 @@ pub struct Contact {
     /// When the contact's personal data was erased (on request, under PIPL
     /// or GDPR).
     pub erased_at: Option<DateTime<Utc>>,
+    /// The visitor's latest visit, as their widget reported it.
+    pub last_visit: Option<Visit>,
+}
+
+/// Where the visitor is: what their widget reports with each session and
+/// page view (visitor-supplied: context for agents, never trusted).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Visit {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referrer: Option<String>,
+    /// From the browser's User-Agent: `Chrome 120`, `WeChat 8.0`, ….
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub browser: Option<String>,
+    /// `Windows`, `macOS`, `iOS`, `Android`, `HarmonyOS`, `Linux`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<String>,
+    /// The browser's language (`zh-CN`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+    /// An IANA zone (`Asia/Shanghai`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+    /// Pages viewed in this visit, oldest first (the newest few).
+    #[serde(default)]
+    pub pages: Vec<PageView>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PageView {
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    pub at: DateTime<Utc>,
 }
 
 /// How contacts are listed: newest first, optionally matching a text.
@@ -283,6 +425,9 @@ pub struct Conversation {
     pub last_seq: i64,
     /// The visitor's satisfaction rating, once given.
     pub rating: Option<crate::analytics::Rating>,
+    /// Put aside until then: lists leave it out on request, a visitor's
+    /// message or the time wakes it.
+    pub snoozed_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -354,6 +499,19 @@ pub struct MessageMeta {
     /// Files sent with the message (a copy of what they were at send time).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<crate::attachments::AttachmentRef>,
+    /// Sent by the inbox's automation, not by a person or the bot's answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_reply: Option<AutoReply>,
+    /// An away message's expected reply time: when business hours open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_open_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AutoReply {
+    Away,
+    AutoResolve,
 }
 
 /// Which conversations a listing returns, newest activity first.
@@ -365,6 +523,8 @@ pub struct ConversationFilter {
     pub label: Option<String>,
     /// Text in a message, or in the contact's name, e-mail or phone.
     pub text: Option<String>,
+    /// `Some(true)`: only snoozed ones; `Some(false)`: none of them.
+    pub snoozed: Option<bool>,
     /// Only conversations this agent may see: assigned to them, or
     /// unassigned in the general queue or one of their teams' queues.
     pub visible_to_agent: Option<UserId>,
@@ -490,7 +650,63 @@ mod tests {
             updated_at: at,
             merged_into: None,
             erased_at: None,
+            last_visit: None,
         }
+    }
+
+    fn hours(zone: &str, days: &[u8], open: &str, close: &str) -> BusinessHours {
+        BusinessHours {
+            time_zone: zone.into(),
+            intervals: vec![OpenInterval {
+                days: days.to_vec(),
+                open: open.into(),
+                close: close.into(),
+            }],
+        }
+    }
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn next_open_is_the_next_interval_start_in_the_zone() {
+        // Monday to Friday, 09:00–18:00 in Shanghai (UTC+8).
+        let h = hours("Asia/Shanghai", &[1, 2, 3, 4, 5], "09:00", "18:00");
+        // Monday 20:00 local → Tuesday 09:00 local = 01:00 UTC.
+        assert_eq!(
+            h.next_open(utc("2026-12-07T12:00:00Z")),
+            Some(utc("2026-12-08T01:00:00Z"))
+        );
+        // Monday 07:00 local → the same morning.
+        assert_eq!(
+            h.next_open(utc("2026-12-06T23:00:00Z")),
+            Some(utc("2026-12-07T01:00:00Z"))
+        );
+        // Friday 19:00 local → Monday 09:00.
+        assert_eq!(
+            h.next_open(utc("2026-12-11T11:00:00Z")),
+            Some(utc("2026-12-14T01:00:00Z"))
+        );
+        // Open now → now.
+        let now = utc("2026-12-07T03:00:00Z");
+        assert_eq!(h.next_open(now), Some(now));
+        // No valid interval → none.
+        assert_eq!(
+            hours("Asia/Shanghai", &[], "09:00", "18:00").next_open(now),
+            None
+        );
+    }
+
+    #[test]
+    fn next_open_across_a_clock_change() {
+        // New York springs forward on 2026-03-08 at 02:00: an opening at
+        // 02:30 that day does not exist and moves to 03:30 EDT (07:30 UTC).
+        let h = hours("America/New_York", &[7], "02:30", "04:00");
+        assert_eq!(
+            h.next_open(utc("2026-03-08T00:00:00Z")),
+            Some(utc("2026-03-08T07:30:00Z"))
+        );
     }
 
     #[test]

@@ -848,6 +848,55 @@ pub trait AttachmentStore: Send + Sync {
     async fn attachment_bytes(&self, workspace: WorkspaceId) -> StoreResult<i64>;
 }
 
+/// What runs by itself: auto-resolve, snoozes waking, the presence
+/// timeout (the sweeper's queries, across workspaces), and the visitor's
+/// visit.
+#[async_trait]
+pub trait AutomationStore: Send + Sync {
+    /// Every inbox with automation settings, in any workspace.
+    async fn automated_inboxes(&self) -> StoreResult<Vec<Inbox>>;
+    /// The inbox's conversations waiting on the visitor since before
+    /// `cutoff`: with the bot or assigned, not snoozed, no activity since
+    /// `cutoff`, and the last public message an agent's or the bot's.
+    async fn stale_conversations(
+        &self,
+        workspace: WorkspaceId,
+        inbox: InboxId,
+        cutoff: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<ConversationId>>;
+    /// Snoozes an assigned conversation until `Some(t)`, or wakes any
+    /// (`None`); snoozing another status is `Conflict("invalid_transition")`.
+    async fn snooze_conversation(
+        &self,
+        workspace: WorkspaceId,
+        id: ConversationId,
+        until: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Conversation>;
+    /// Wakes conversations whose snooze ended by `at` (any workspace).
+    async fn wake_snoozed(&self, at: DateTime<Utc>, limit: i64) -> StoreResult<Vec<Conversation>>;
+    /// These users had a live socket at `at` (never moves the time back).
+    async fn touch_presence(&self, users: &[UserId], at: DateTime<Utc>) -> StoreResult<()>;
+    /// Gives the user back the statuses the presence timeout took; returns
+    /// the workspaces where it did.
+    async fn restore_presence(
+        &self,
+        user: UserId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Vec<WorkspaceId>>;
+    /// Agents online or away whose sockets were last seen before `cutoff`,
+    /// and whose status is older than that, go offline; returns how many.
+    async fn expire_presence(&self, cutoff: DateTime<Utc>, at: DateTime<Utc>) -> StoreResult<u64>;
+    /// Records the visitor's latest visit on their contact.
+    async fn record_visit(
+        &self,
+        workspace: WorkspaceId,
+        contact: ContactId,
+        visit: &Visit,
+    ) -> StoreResult<()>;
+}
+
 #[async_trait]
 pub trait Store:
     WorkspaceStore
@@ -867,6 +916,7 @@ pub trait Store:
     + SecretStore
     + SsoStore
     + AttachmentStore
+    + AutomationStore
 {
     /// `sqlite` or `postgres`.
     fn backend_name(&self) -> &'static str;

@@ -116,6 +116,16 @@ pub struct ChatConfig {
     /// The window of recent assignments the visitor's wait estimate is based
     /// on, in seconds.
     pub queue_estimate_window_secs: i64,
+    /// How often each replica runs what happens by itself, in seconds:
+    /// auto-resolve, waking snoozed conversations, the presence timeout
+    /// (and marking its agents' sockets as seen).
+    pub sweep_interval_secs: u64,
+    /// An agent whose last socket closed this many seconds ago goes offline
+    /// and stops getting assignments (back to their status when a socket
+    /// opens again); 0 never.
+    pub presence_timeout_secs: u64,
+    /// The shortest auto-resolve delay an inbox may set, in seconds.
+    pub auto_resolve_min_secs: u32,
 }
 
 impl Default for ChatConfig {
@@ -139,7 +149,32 @@ impl Default for ChatConfig {
             default_agent_capacity: 5,
             route_interval_secs: 10,
             queue_estimate_window_secs: 1800,
+            sweep_interval_secs: 15,
+            presence_timeout_secs: 300,
+            auto_resolve_min_secs: 600,
         }
+    }
+}
+
+impl ChatConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.sweep_interval_secs == 0 {
+            return Err("chat.sweep_interval_secs must be at least 1".into());
+        }
+        // A live socket is marked as seen once per sweep: a timeout under
+        // two sweeps would time out agents who are there.
+        if self.presence_timeout_secs > 0
+            && self.presence_timeout_secs < 2 * self.sweep_interval_secs
+        {
+            return Err(format!(
+                "chat.presence_timeout_secs ({}) must be 0 (off) or at least twice chat.sweep_interval_secs ({})",
+                self.presence_timeout_secs, self.sweep_interval_secs
+            ));
+        }
+        if self.auto_resolve_min_secs == 0 {
+            return Err("chat.auto_resolve_min_secs must be at least 1".into());
+        }
+        Ok(())
     }
 }
 

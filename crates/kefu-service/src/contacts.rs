@@ -25,7 +25,7 @@ pub struct ContactQuery {
     pub limit: Option<i64>,
 }
 
-fn attribute_key_ok(k: &str) -> bool {
+pub(crate) fn attribute_key_ok(k: &str) -> bool {
     !k.is_empty()
         && k.len() <= MAX_ATTRIBUTE_KEY
         && k.chars()

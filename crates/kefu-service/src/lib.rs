@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod analytics;
 pub mod attachments;
 pub mod auth;
+pub mod automation;
 pub mod bot;
 pub mod chat;
 pub mod config;
@@ -57,6 +58,9 @@ pub struct Services {
     pub attachments: Arc<attachments::AttachmentsConfig>,
     /// Where attachments' files are kept (one directory per workspace).
     pub blob_dir: Arc<std::path::PathBuf>,
+    /// The members with a live socket on this replica (the presence
+    /// timeout's heartbeat).
+    pub live: Arc<automation::LiveAgents>,
 }
 
 impl Services {
@@ -96,6 +100,7 @@ impl Services {
             background: tokio_util::task::TaskTracker::new(),
             attachments: Arc::default(),
             blob_dir: Arc::new(std::env::temp_dir().join("kefu-attachments")),
+            live: Arc::default(),
         }
     }
 

@@ -90,6 +90,9 @@ pub struct ServiceMetrics {
     pub attachments_uploaded: Counter,
     pub attachment_bytes: Counter,
     pub attachments_refused: Family<KindLabels, Counter>,
+    /// What happened by itself: `auto_resolved`, `snooze_woken`,
+    /// `away_sent`, `presence_timed_out`.
+    pub automation: Family<KindLabels, Counter>,
 }
 
 impl Default for ServiceMetrics {
@@ -114,6 +117,7 @@ impl Default for ServiceMetrics {
             attachments_uploaded: Counter::default(),
             attachment_bytes: Counter::default(),
             attachments_refused: Family::default(),
+            automation: Family::default(),
         }
     }
 }
@@ -139,8 +143,19 @@ impl ServiceMetrics {
             .inc();
     }
 
+    pub fn automated(&self, kind: &'static str, n: u64) {
+        self.automation
+            .get_or_create(&KindLabels { kind })
+            .inc_by(n);
+    }
+
     /// Adds every metric to `r` (whose prefix is `kefu`).
     pub fn register(&self, r: &mut Registry) {
+        r.register(
+            "automation_actions",
+            "What happened by itself, by kind: auto_resolved, snooze_woken, away_sent, presence_timed_out",
+            self.automation.clone(),
+        );
         r.register(
             "attachments_uploaded",
             "Files stored for conversations by this replica",

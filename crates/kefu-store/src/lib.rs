@@ -8,6 +8,7 @@ use kefu_domain::store::Store;
 use kefu_domain::StoreError;
 use std::sync::Arc;
 
+mod automation;
 mod export;
 mod kb;
 mod ops;
@@ -133,6 +134,37 @@ pub(crate) fn hours_text(
         .map(serde_json::to_string)
         .transpose()
         .map_err(StoreError::backend)
+}
+
+/// An inbox's automation as stored (JSON text; NULL for none).
+pub(crate) fn automation_text(
+    a: &kefu_domain::chat::InboxAutomation,
+) -> Result<Option<String>, StoreError> {
+    if a.is_empty() {
+        return Ok(None);
+    }
+    serde_json::to_string(a)
+        .map(Some)
+        .map_err(StoreError::backend)
+}
+
+/// [`automation_text`] read back.
+pub(crate) fn automation_of(
+    raw: Option<String>,
+) -> Result<kefu_domain::chat::InboxAutomation, StoreError> {
+    raw.map(|t| serde_json::from_str(&t))
+        .transpose()
+        .map(Option::unwrap_or_default)
+        .map_err(|_| corrupt("inboxes.automation"))
+}
+
+/// A contact's last visit as stored (JSON text).
+pub(crate) fn visit_of(
+    raw: Option<String>,
+) -> Result<Option<kefu_domain::chat::Visit>, StoreError> {
+    raw.map(|t| serde_json::from_str(&t))
+        .transpose()
+        .map_err(|_| corrupt("contacts.last_visit"))
 }
 
 pub(crate) fn offline_text(m: kefu_domain::chat::OfflineMode) -> &'static str {

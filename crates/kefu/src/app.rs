@@ -361,6 +361,17 @@ impl App {
                 }
             },
         );
+        // What happens by itself: auto-resolve, snoozes ending, the
+        // presence timeout (each replica marks its own sockets' agents).
+        let sweeper = self.services.clone();
+        every(
+            self.settings.chat.sweep_interval_secs,
+            self.sockets_shutdown.clone(),
+            move || {
+                let sweeper = sweeper.clone();
+                async move { sweeper.sweep().await }
+            },
+        );
         // Every replica keeps its own index fresh from the others' changes,
         // and computes missing article vectors when embeddings are on.
         let kb = self.services.clone();

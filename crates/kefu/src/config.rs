@@ -294,6 +294,7 @@ impl Settings {
             "http.body_limit_bytes must be at least 1024"
         );
         self.analytics.validate().map_err(anyhow::Error::msg)?;
+        self.chat.validate().map_err(anyhow::Error::msg)?;
         self.kb.validate().map_err(anyhow::Error::msg)?;
         if let Some(e) = &self.embeddings {
             kefu_ai::EmbeddingsClient::new(e.clone())

@@ -385,6 +385,7 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
         bot_enabled: false,
         business_hours: None,
         offline_mode: Default::default(),
+        automation: Default::default(),
         created_at: now,
     };
     store
@@ -472,6 +473,7 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
                     labels: Vec::new(),
                     last_seq: 0,
                     rating: None,
+                    snoozed_until: None,
                     created_at: at,
                     updated_at: at,
                 };

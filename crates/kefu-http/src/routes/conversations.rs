@@ -32,6 +32,34 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(resolve))
         .routes(routes!(reopen))
         .routes(routes!(close))
+        .routes(routes!(snooze))
+        .routes(routes!(unsnooze))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SnoozeRequest {
+    /// When it wakes (RFC 3339; in the future, at most a year ahead).
+    pub until: chrono::DateTime<chrono::Utc>,
+}
+
+/// Puts an assigned conversation aside until a time: `GET …/conversations?snoozed=false`
+/// leaves it out, and the visitor's next message or the time wakes it
+/// (`snoozed_until` back to null, announced as `conversation.updated`).
+#[utoipa::path(post, path = "/workspaces/{workspace_id}/conversations/{conversation_id}/snooze", tag = "conversations",
+    request_body = SnoozeRequest,
+    params(("workspace_id" = Uuid, Path), ("conversation_id" = Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = ConversationDto), (status = 404, body = ErrorBody),
+        (status = 409, description = "`invalid_transition`: only an assigned conversation snoozes", body = ErrorBody),
+        (status = 422, description = "`until` not in the future, or over a year ahead", body = ErrorBody)))]
+async fn snooze(
+    State(state): State<AppState>,
+    WorkspaceAccess(a): WorkspaceAccess,
+    Path((_, id)): Path<(String, String)>,
+    ApiJson(req): ApiJson<SnoozeRequest>,
+) -> ApiResult<Json<ConversationDto>> {
+    let id: ConversationId = parse_id(&id, "conversation")?;
+    Ok(Json(state.services.snooze(&a, id, req.until).await?.into()))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -194,6 +222,9 @@ pub struct ListQuery {
     pub team_id: Option<Uuid>,
     /// Only conversations carrying this label.
     pub label: Option<String>,
+    /// `true`: only snoozed conversations; `false`: leave them out;
+    /// absent: both.
+    pub snoozed: Option<bool>,
     /// Text in a message, or in the contact's name, e-mail or phone.
     pub q: Option<String>,
     /// `next_cursor` of the previous page.
@@ -223,6 +254,7 @@ async fn list_conversations(
         assignee_id: q.assignee_id.map(UserId),
         team_id: q.team_id.map(TeamId),
         label: q.label,
+        snoozed: q.snoozed,
         q: q.q,
         cursor: q.cursor,
         limit: q.limit,
@@ -330,4 +362,11 @@ lifecycle_route!(
     "/workspaces/{workspace_id}/conversations/{conversation_id}/reopen",
     reopen,
     "`resolved` → back to its agent, or to the queue."
+);
+
+lifecycle_route!(
+    unsnooze,
+    "/workspaces/{workspace_id}/conversations/{conversation_id}/unsnooze",
+    unsnooze,
+    "Wakes a snoozed conversation now (any status; a conversation that is not snoozed stays as it is)."
 );

@@ -95,6 +95,8 @@ pub struct ConversationDto {
     pub unread_count: Option<i64>,
     /// The visitor's satisfaction rating, once given.
     pub rating: Option<Rating>,
+    /// Snoozed until then (`POST …/snooze`); null when awake.
+    pub snoozed_until: Option<DateTime<Utc>>,
     /// Lists only: who the visitor is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub contact: Option<ContactSummaryDto>,
@@ -139,6 +141,7 @@ impl From<Conversation> for ConversationDto {
             last_seq: c.last_seq,
             unread_count: None,
             rating: c.rating,
+            snoozed_until: c.snoozed_until,
             contact: None,
             last_message: None,
             created_at: c.created_at,

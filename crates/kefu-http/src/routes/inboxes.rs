@@ -8,7 +8,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
-use kefu_domain::chat::{BusinessHours, Inbox, OfflineMode};
+use kefu_domain::chat::{
+    AutoResolve, BusinessHours, Inbox, InboxAutomation, OfflineMode, PrechatForm,
+};
 use kefu_domain::{Action, InboxId};
 use kefu_service::chat::{InboxPatch, NewInboxInput};
 use kefu_service::Access;
@@ -43,6 +45,17 @@ pub struct InboxRequest {
     /// What the widget offers with nobody to answer: `queue` (default) or
     /// `form`.
     pub offline_mode: Option<OfflineMode>,
+    /// Resolve assigned conversations that wait on the visitor this long
+    /// (`after_secs` from `chat.auto_resolve_min_secs`, default 600, to 90
+    /// days), optionally telling them (`message`).
+    pub auto_resolve: Option<AutoResolve>,
+    /// The auto-reply a visitor gets when their conversation reaches the
+    /// queue outside business hours or with nobody online; the message
+    /// carries `meta.next_open_at`, the expected reply time.
+    pub away_message: Option<String>,
+    /// Questions the widget asks before the first message (`when`:
+    /// `always` or `offline`).
+    pub prechat_form: Option<PrechatForm>,
 }
 
 /// Changes to an inbox; absent fields stay, `null` clears.
@@ -59,6 +72,15 @@ pub struct InboxPatchRequest {
     #[schema(value_type = Option<BusinessHours>)]
     pub business_hours: Option<Option<BusinessHours>>,
     pub offline_mode: Option<OfflineMode>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<AutoResolve>)]
+    pub auto_resolve: Option<Option<AutoResolve>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub away_message: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<PrechatForm>)]
+    pub prechat_form: Option<Option<PrechatForm>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -73,6 +95,9 @@ pub struct InboxDto {
     pub bot_enabled: bool,
     pub business_hours: Option<BusinessHours>,
     pub offline_mode: OfflineMode,
+    pub auto_resolve: Option<AutoResolve>,
+    pub away_message: Option<String>,
+    pub prechat_form: Option<PrechatForm>,
     /// The secret a site signs its users' ids with (HMAC-SHA256, hex) to
     /// identify them to the widget. Shown to owners and admins only; keep it
     /// on your server.
@@ -94,6 +119,9 @@ impl InboxDto {
             bot_enabled: i.bot_enabled,
             business_hours: i.business_hours,
             offline_mode: i.offline_mode,
+            auto_resolve: i.automation.auto_resolve,
+            away_message: i.automation.away_message,
+            prechat_form: i.automation.prechat_form,
             identity_secret: admin.then_some(i.identity_secret),
             created_at: i.created_at,
         }
@@ -117,6 +145,11 @@ async fn create_inbox(
         bot_enabled: req.bot_enabled.unwrap_or(true),
         business_hours: req.business_hours,
         offline_mode: req.offline_mode.unwrap_or_default(),
+        automation: InboxAutomation {
+            auto_resolve: req.auto_resolve,
+            away_message: req.away_message,
+            prechat_form: req.prechat_form,
+        },
     };
     let inbox = state.services.create_inbox(&a, input).await?;
     Ok((StatusCode::CREATED, Json(InboxDto::new(inbox, &a))))
@@ -171,6 +204,9 @@ async fn update_inbox(
         bot_enabled: req.bot_enabled,
         business_hours: req.business_hours,
         offline_mode: req.offline_mode,
+        auto_resolve: req.auto_resolve,
+        away_message: req.away_message,
+        prechat_form: req.prechat_form,
     };
     let inbox = state.services.update_inbox(&a, id, patch).await?;
     Ok(Json(InboxDto::new(inbox, &a)))

@@ -604,6 +604,14 @@ impl Connection {
         let _open = scopeguard(move || {
             sessions.dec();
         });
+        // A person's socket keeps them present (the presence timeout).
+        let _live = match &self.peer {
+            Peer::Member {
+                principal: kefu_service::Principal::User { user_id, .. },
+                ..
+            } => Some(self.state.services.agent_connected(*user_id).await),
+            _ => None,
+        };
         let chat = self.state.services.chat.clone();
         let idle = Duration::from_secs(chat.socket_idle_timeout_secs.max(1));
         let send_deadline = Duration::from_secs(chat.socket_send_timeout_secs.max(1));

@@ -193,6 +193,7 @@ mod tests {
                 labels: Vec::new(),
                 last_seq: 1,
                 rating: None,
+                snoozed_until: None,
                 created_at: now,
                 updated_at: now,
             },

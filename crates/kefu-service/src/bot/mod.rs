@@ -623,6 +623,7 @@ impl Services {
         };
         let updated = self.apply_transition(c.workspace_id, c.id, t).await?;
         self.route(c.workspace_id).await;
+        self.away_if_unstaffed(&updated).await;
         Ok(updated)
     }
 }

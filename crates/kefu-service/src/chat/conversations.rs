@@ -127,6 +127,8 @@ pub struct ConversationQuery {
     pub assignee_id: Option<kefu_domain::UserId>,
     pub team_id: Option<kefu_domain::TeamId>,
     pub label: Option<String>,
+    /// `true`: only snoozed conversations; `false`: none of them.
+    pub snoozed: Option<bool>,
     /// Text in a message or the contact's name, e-mail or phone.
     pub q: Option<String>,
     pub cursor: Option<String>,
@@ -177,6 +179,7 @@ impl Services {
             assignee: q.assignee_id,
             team: q.team_id,
             label: q.label.filter(|l| !l.trim().is_empty()),
+            snoozed: q.snoozed,
             text: q
                 .q
                 .map(|t| t.trim().chars().take(100).collect::<String>())

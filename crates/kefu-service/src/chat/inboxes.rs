@@ -11,6 +11,7 @@ pub struct NewInboxInput {
     pub bot_enabled: bool,
     pub business_hours: Option<BusinessHours>,
     pub offline_mode: OfflineMode,
+    pub automation: InboxAutomation,
 }
 
 /// A change to an inbox: `Some` sets a field (`Some(None)` clears it).
@@ -22,6 +23,9 @@ pub struct InboxPatch {
     pub bot_enabled: Option<bool>,
     pub business_hours: Option<Option<BusinessHours>>,
     pub offline_mode: Option<OfflineMode>,
+    pub auto_resolve: Option<Option<AutoResolve>>,
+    pub away_message: Option<Option<String>>,
+    pub prechat_form: Option<Option<PrechatForm>>,
 }
 
 /// Most origins one inbox may list.
@@ -77,6 +81,12 @@ impl Services {
             .as_deref()
             .map(|g| c.text("greeting", g, 500));
         hours(&mut c, input.business_hours.as_ref());
+        let mut automation = input.automation;
+        crate::automation::check_automation(
+            &mut c,
+            &mut automation,
+            self.chat.auto_resolve_min_secs,
+        );
         c.finish()?;
         let now = self.clock.now();
         let inbox = Inbox {
@@ -91,6 +101,7 @@ impl Services {
             bot_enabled: input.bot_enabled,
             business_hours: input.business_hours,
             offline_mode: input.offline_mode,
+            automation,
             created_at: now,
         };
         let audit = access.audit(
@@ -125,6 +136,20 @@ impl Services {
             hours(&mut c, h.as_ref());
             inbox.business_hours = h;
         }
+        if let Some(r) = patch.auto_resolve {
+            inbox.automation.auto_resolve = r;
+        }
+        if let Some(m) = patch.away_message {
+            inbox.automation.away_message = m;
+        }
+        if let Some(f) = patch.prechat_form {
+            inbox.automation.prechat_form = f;
+        }
+        crate::automation::check_automation(
+            &mut c,
+            &mut inbox.automation,
+            self.chat.auto_resolve_min_secs,
+        );
         c.finish()?;
         if let Some(b) = patch.bot_enabled {
             inbox.bot_enabled = b;
@@ -136,7 +161,8 @@ impl Services {
             "inbox.updated",
             Some(("inbox", inbox.id.to_string())),
             json!({ "name": inbox.name, "allowed_origins": inbox.allowed_origins, "bot_enabled": inbox.bot_enabled,
-                    "business_hours": inbox.business_hours, "offline_mode": inbox.offline_mode }),
+                    "business_hours": inbox.business_hours, "offline_mode": inbox.offline_mode,
+                    "automation": inbox.automation }),
             self.clock.now(),
         );
         self.store.update_inbox(&inbox, audit).await?;

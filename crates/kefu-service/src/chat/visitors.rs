@@ -278,8 +278,12 @@ impl Services {
                 Err(e) => return Err(e.into()),
             }
         }
+        if !sent.duplicate {
+            self.wake_on_reply(&conversation).await;
+        }
         if entered_queue {
             self.route(v.workspace_id).await;
+            self.away_if_unstaffed(&conversation).await;
         }
         // The bot answers in the background: the visitor has their ack now.
         // Tracked, so that a shutdown waits for the answer (within its
@@ -317,6 +321,7 @@ impl Services {
             labels: Vec::new(),
             last_seq: 0,
             rating: None,
+            snoozed_until: None,
             created_at: now,
             updated_at: now,
         };

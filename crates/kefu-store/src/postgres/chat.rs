@@ -46,6 +46,7 @@ pub(super) fn inbox(row: &PgRow, sealer: &crate::sealing::Sealer) -> StoreResult
             "form" => OfflineMode::Form,
             _ => OfflineMode::Queue,
         },
+        automation: crate::automation_of(row.try_get("automation").map_err(db)?)?,
         created_at: row.try_get("created_at").map_err(db)?,
     })
 }
@@ -74,6 +75,7 @@ pub(super) fn contact(row: &PgRow) -> StoreResult<Contact> {
             .map_err(db)?
             .map(ContactId),
         erased_at: row.try_get("erased_at").map_err(db)?,
+        last_visit: crate::visit_of(row.try_get("last_visit").map_err(db)?)?,
     })
 }
 
@@ -140,6 +142,7 @@ pub(super) fn conversation(row: &PgRow) -> StoreResult<Conversation> {
             }),
             None => None,
         },
+        snoozed_until: row.try_get("snoozed_until").map_err(db)?,
         created_at: row.try_get("created_at").map_err(db)?,
         updated_at: row.try_get("updated_at").map_err(db)?,
     })
@@ -181,8 +184,8 @@ impl InboxStore for PgStore {
         let mut tx = self.pool.begin().await.map_err(db)?;
         sqlx::query(
             "INSERT INTO inboxes (id, workspace_id, name, channel, widget_key, identity_secret, \
-             allowed_origins, greeting, bot_enabled, business_hours, offline_mode, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             allowed_origins, greeting, bot_enabled, business_hours, offline_mode, created_at, automation) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(i.id.0)
         .bind(i.workspace_id.0)
@@ -196,6 +199,7 @@ impl InboxStore for PgStore {
         .bind(hours_text(&i.business_hours)?)
         .bind(offline_text(i.offline_mode))
         .bind(i.created_at)
+        .bind(crate::automation_text(&i.automation)?)
         .execute(&mut *tx)
         .await
         .map_err(|e| map_err(e, "widget_key_taken"))?;
@@ -237,7 +241,7 @@ impl InboxStore for PgStore {
         let mut tx = self.pool.begin().await.map_err(db)?;
         let done = sqlx::query(
             "UPDATE inboxes SET name = $1, allowed_origins = $2, greeting = $3, bot_enabled = $4, \
-             business_hours = $5, offline_mode = $6 WHERE id = $7 AND workspace_id = $8",
+             business_hours = $5, offline_mode = $6, automation = $9 WHERE id = $7 AND workspace_id = $8",
         )
         .bind(&i.name)
         .bind(origins)
@@ -247,6 +251,7 @@ impl InboxStore for PgStore {
         .bind(offline_text(i.offline_mode))
         .bind(i.id.0)
         .bind(i.workspace_id.0)
+        .bind(crate::automation_text(&i.automation)?)
         .execute(&mut *tx)
         .await
         .map_err(db)?;
@@ -619,7 +624,7 @@ impl ConversationStore for PgStore {
         for c in retired {
             sqlx::query(
                 "UPDATE contacts SET name = NULL, email = NULL, phone = NULL, external_id = NULL, \
-                 attributes = '{}', visitor_id = $1, erased_at = COALESCE(erased_at, $2), \
+                 attributes = '{}', last_visit = NULL, visitor_id = $1, erased_at = COALESCE(erased_at, $2), \
                  updated_at = $2 WHERE id = $3",
             )
             .bind(crate::fresh_visitor_id())
@@ -883,6 +888,15 @@ impl ConversationStore for PgStore {
                 .push(" ESCAPE '\\' OR k.phone ILIKE ")
                 .push_bind(p)
                 .push(" ESCAPE '\\')))");
+        }
+        match f.snoozed {
+            Some(true) => {
+                q.push(" AND snoozed_until IS NOT NULL");
+            }
+            Some(false) => {
+                q.push(" AND snoozed_until IS NULL");
+            }
+            None => {}
         }
         if let Some(me) = f.visible_to_agent {
             q.push(" AND (assignee_id = ")

@@ -9,6 +9,7 @@ mod analytics;
 mod api_tokens;
 mod attachments;
 mod audit;
+mod automation;
 mod chat;
 mod export;
 mod invitations;

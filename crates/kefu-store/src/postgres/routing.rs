@@ -295,7 +295,7 @@ impl RoutingStore for PgStore {
             "INSERT INTO agent_presence (workspace_id, user_id, status, capacity, updated_at) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (workspace_id, user_id) DO UPDATE \
              SET status = excluded.status, capacity = COALESCE($6, agent_presence.capacity), \
-             updated_at = excluded.updated_at",
+             updated_at = excluded.updated_at, timed_out_from = NULL",
         )
         .bind(ws.0)
         .bind(user.0)

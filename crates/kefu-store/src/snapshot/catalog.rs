@@ -22,7 +22,10 @@ use super::{Column, LType, Table};
 /// 6: `contacts.merged_into` and `contacts.erased_at`.
 /// 7: `attachments` (the records; the files themselves are in the blob
 ///    store, which a backup does not hold: docs/operations/backup.md).
-pub const SCHEMA_VERSION: u32 = 7;
+/// 8: `inboxes.automation`, `conversations.snoozed_until`,
+///    `contacts.last_visit`, `agent_presence.last_seen_at` and
+///    `agent_presence.timed_out_from`.
+pub const SCHEMA_VERSION: u32 = 8;
 
 macro_rules! table {
     ($name:literal, [$(($col:ident, $ty:ident)),* $(,)?]) => {
@@ -164,7 +167,8 @@ pub static TABLES: &[Table] = &[
             (bot_enabled, Bool),
             (created_at, Time),
             (business_hours, Text),
-            (offline_mode, Text)
+            (offline_mode, Text),
+            (automation, Text)
         ]
     ),
     table!(
@@ -181,7 +185,8 @@ pub static TABLES: &[Table] = &[
             (attributes, Text),
             (updated_at, Time),
             (merged_into, Uuid),
-            (erased_at, Time)
+            (erased_at, Time),
+            (last_visit, Text)
         ]
     ),
     table!(
@@ -204,7 +209,9 @@ pub static TABLES: &[Table] = &[
             (user_id, Uuid),
             (status, Text),
             (capacity, I32),
-            (updated_at, Time)
+            (updated_at, Time),
+            (last_seen_at, Time),
+            (timed_out_from, Text)
         ]
     ),
     table!(
@@ -230,7 +237,8 @@ pub static TABLES: &[Table] = &[
             (resolved_at, Time),
             (rating_score, I16),
             (rating_comment, Text),
-            (rated_at, Time)
+            (rated_at, Time),
+            (snoozed_until, Time)
         ]
     ),
     table!(

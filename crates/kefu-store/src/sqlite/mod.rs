@@ -15,6 +15,7 @@ mod analytics;
 mod api_tokens;
 mod attachments;
 mod audit;
+mod automation;
 mod chat;
 mod export;
 mod invitations;

@@ -32,6 +32,7 @@ fn inbox(ws: WorkspaceId, key: &str) -> Inbox {
         bot_enabled: true,
         business_hours: None,
         offline_mode: OfflineMode::Queue,
+        automation: Default::default(),
         created_at: now(),
     }
 }
@@ -65,6 +66,7 @@ pub(crate) async fn conversation(
         labels: Vec::new(),
         last_seq: 0,
         rating: None,
+        snoozed_until: None,
         created_at: now(),
         updated_at: now(),
     };

@@ -487,6 +487,8 @@ async fn bot_messages_keep_their_citations(store: Arc<dyn Store>) {
         feedback: true,
         handoff_reason: None,
         attachments: vec![],
+        auto_reply: None,
+        next_open_at: None,
     };
     let bot = NewMessage {
         sender_kind: SenderKind::Bot,

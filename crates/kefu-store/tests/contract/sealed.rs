@@ -150,6 +150,7 @@ fn inbox(ws: WorkspaceId) -> kefu_domain::chat::Inbox {
         bot_enabled: false,
         business_hours: None,
         offline_mode: kefu_domain::chat::OfflineMode::Queue,
+        automation: Default::default(),
         created_at: now(),
     }
 }

@@ -6,6 +6,7 @@ mod api_tokens;
 mod attachments;
 mod audit;
 mod auth;
+mod automation;
 mod bot;
 mod contacts;
 mod conversations;

@@ -1,0 +1,147 @@
+//! What runs by itself (SQLite): auto-resolve's candidates, snoozes, the
+//! presence timeout, the visitor's visit.
+
+use super::chat::{conversation, inbox};
+use super::SqliteStore;
+use crate::{automation, db};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use kefu_domain::chat::{Conversation, Inbox, Visit};
+use kefu_domain::store::AutomationStore;
+use kefu_domain::{
+    ContactId, ConversationId, InboxId, StoreError, StoreResult, UserId, WorkspaceId,
+};
+
+#[async_trait]
+impl AutomationStore for SqliteStore {
+    async fn automated_inboxes(&self) -> StoreResult<Vec<Inbox>> {
+        let found = sqlx::query(automation::AUTOMATED_INBOXES)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db)?;
+        found.iter().map(|r| inbox(r, &self.sealer)).collect()
+    }
+
+    async fn stale_conversations(
+        &self,
+        ws: WorkspaceId,
+        inbox: InboxId,
+        cutoff: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<ConversationId>> {
+        let found: Vec<uuid::Uuid> = sqlx::query_scalar(automation::STALE_CONVERSATIONS)
+            .bind(ws.0)
+            .bind(inbox.0)
+            .bind(cutoff)
+            .bind(limit)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db)?;
+        Ok(found.into_iter().map(ConversationId).collect())
+    }
+
+    async fn snooze_conversation(
+        &self,
+        ws: WorkspaceId,
+        id: ConversationId,
+        until: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Conversation> {
+        let row = sqlx::query(automation::SNOOZE)
+            .bind(until)
+            .bind(at)
+            .bind(id.0)
+            .bind(ws.0)
+            .fetch_all(&self.writer)
+            .await
+            .map_err(db)?;
+        match row.first() {
+            Some(r) => conversation(r),
+            None => {
+                // Absent, or not assigned (snoozing only).
+                let exists: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM conversations WHERE id = $1 AND workspace_id = $2",
+                )
+                .bind(id.0)
+                .bind(ws.0)
+                .fetch_one(&self.reader)
+                .await
+                .map_err(db)?;
+                Err(match exists {
+                    0 => StoreError::NotFound("conversation"),
+                    _ => StoreError::Conflict("invalid_transition"),
+                })
+            }
+        }
+    }
+
+    async fn wake_snoozed(&self, at: DateTime<Utc>, limit: i64) -> StoreResult<Vec<Conversation>> {
+        let found = sqlx::query(automation::WAKE)
+            .bind(at)
+            .bind(limit)
+            .fetch_all(&self.writer)
+            .await
+            .map_err(db)?;
+        found.iter().map(conversation).collect()
+    }
+
+    async fn touch_presence(&self, users: &[UserId], at: DateTime<Utc>) -> StoreResult<()> {
+        if users.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write_tx().await?;
+        for u in users {
+            sqlx::query(automation::TOUCH)
+                .bind(at)
+                .bind(u.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    async fn restore_presence(
+        &self,
+        user: UserId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Vec<WorkspaceId>> {
+        let found: Vec<uuid::Uuid> = sqlx::query_scalar(automation::RESTORE)
+            .bind(at)
+            .bind(user.0)
+            .fetch_all(&self.writer)
+            .await
+            .map_err(db)?;
+        Ok(found.into_iter().map(WorkspaceId).collect())
+    }
+
+    async fn expire_presence(&self, cutoff: DateTime<Utc>, at: DateTime<Utc>) -> StoreResult<u64> {
+        let done = sqlx::query(automation::EXPIRE)
+            .bind(at)
+            .bind(cutoff)
+            .execute(&self.writer)
+            .await
+            .map_err(db)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn record_visit(
+        &self,
+        ws: WorkspaceId,
+        contact: ContactId,
+        v: &Visit,
+    ) -> StoreResult<()> {
+        let text = serde_json::to_string(v).map_err(StoreError::backend)?;
+        let done = sqlx::query(automation::RECORD_VISIT)
+            .bind(text)
+            .bind(contact.0)
+            .bind(ws.0)
+            .execute(&self.writer)
+            .await
+            .map_err(db)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("contact"));
+        }
+        Ok(())
+    }
+}
