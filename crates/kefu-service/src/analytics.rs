@@ -252,13 +252,20 @@ impl Services {
         name: Option<String>,
         email: Option<String>,
         phone: Option<String>,
+        attributes: Option<serde_json::Map<String, serde_json::Value>>,
     ) -> ServiceResult<Contact> {
         let set = |s: Option<String>| s.filter(|s| !s.trim().is_empty()).map(Some);
+        // A visitor adds and changes attributes; removing one (null) is for
+        // the team.
+        let attributes = attributes.map(|mut a| {
+            a.retain(|_, v| !v.is_null());
+            a
+        });
         let patch = crate::contacts::checked_patch(ContactPatch {
             name: set(name),
             email: set(email),
             phone: set(phone),
-            attributes: None,
+            attributes,
         })?;
         Ok(self
             .store

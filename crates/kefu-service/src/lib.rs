@@ -20,6 +20,7 @@ pub mod routing;
 pub mod sso;
 pub mod throttle;
 pub mod validate;
+pub mod visits;
 pub mod workspaces;
 
 pub use config::{AnalyticsConfig, AuthConfig, ChatConfig, KbConfig};

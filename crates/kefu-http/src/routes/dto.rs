@@ -213,6 +213,9 @@ pub struct ContactDto {
     /// Set when the contact's personal data was erased.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub erased_at: Option<DateTime<Utc>>,
+    /// The visitor's latest visit as their widget reported it: page,
+    /// referrer, browser, OS, locale, time zone and the pages viewed.
+    pub last_visit: Option<kefu_domain::chat::Visit>,
 }
 
 impl From<Contact> for ContactDto {
@@ -229,6 +232,7 @@ impl From<Contact> for ContactDto {
             updated_at: c.updated_at,
             merged_into: c.merged_into.map(|m| m.0),
             erased_at: c.erased_at,
+            last_visit: c.last_visit,
         }
     }
 }
@@ -348,7 +352,9 @@ pub struct MessageDto {
     pub created_at: DateTime<Utc>,
     /// Bot replies: `decision`, `citations` (the articles an answer comes
     /// from), `suggestions` (choices offered), `feedback` (the visitor may
-    /// rate it "helpful?").
+    /// rate it "helpful?"); the inbox's automatic replies: `auto_reply`
+    /// (`away`, `auto_resolve`) and `next_open_at` (when an away message's
+    /// team is back).
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub meta: Option<kefu_domain::chat::MessageMeta>,
 }

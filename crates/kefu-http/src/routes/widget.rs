@@ -15,9 +15,11 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use kefu_domain::chat::PrechatForm;
 use kefu_domain::chat::{ConversationStatus, OfflineMode};
 use kefu_domain::ConversationId;
 use kefu_service::chat::{Identity, DEFAULT_PAGE};
+use kefu_service::visits::PageReport;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -31,6 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(my_messages))
         .routes(routes!(mark_read))
         .routes(routes!(send_message))
+        .routes(routes!(page_view))
 }
 
 /// CORS for the widget routes: the caller's origin is reflected (no
@@ -78,6 +81,19 @@ pub struct SessionRequest {
     /// hex(HMAC-SHA256(inbox identity secret, external_id)), computed on the
     /// site's server. The visitor then keeps one history across browsers.
     pub identity: Option<IdentityRequest>,
+    /// The page the widget runs on, for the agents' view of the visitor
+    /// (the browser and OS come from the `User-Agent` header).
+    pub page: Option<PageRequest>,
+}
+
+/// Where the visitor is. Anything but an http(s) URL is dropped.
+#[derive(Deserialize, ToSchema)]
+pub struct PageRequest {
+    pub url: Option<String>,
+    pub title: Option<String>,
+    pub referrer: Option<String>,
+    /// An IANA zone (`Asia/Shanghai`).
+    pub time_zone: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -96,6 +112,11 @@ pub struct WidgetInboxDto {
     pub agents_available: bool,
     /// What to offer when no agent is available: `queue` or `form`.
     pub offline_mode: OfflineMode,
+    /// The questions to ask before the first message, when the inbox has
+    /// a pre-chat form that applies now (`always`, or `offline` while no
+    /// agent is available); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prechat_form: Option<PrechatForm>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -135,7 +156,6 @@ async fn create_session(
     ApiJson(req): ApiJson<SessionRequest>,
 ) -> ApiResult<(StatusCode, Json<SessionResponse>)> {
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
-    let _ = req.locale;
     let identity = req.identity.map(|i| Identity {
         external_id: i.external_id,
         hmac: i.hmac,
@@ -149,6 +169,35 @@ async fn create_session(
             identity.as_ref(),
         )
         .await?;
+    let visitor = kefu_service::chat::Visitor {
+        workspace_id: s.inbox.workspace_id,
+        inbox_id: s.inbox.id,
+        contact_id: s.contact_id,
+    };
+    let page = req.page.unwrap_or(PageRequest {
+        url: None,
+        title: None,
+        referrer: None,
+        time_zone: None,
+    });
+    let report = PageReport {
+        url: page.url,
+        title: page.title,
+        referrer: page.referrer,
+        locale: req.locale,
+        time_zone: page.time_zone,
+        user_agent: user_agent(&headers),
+    };
+    // Context, not the chat: a failure is logged and the session opens.
+    if let Err(e) = state.services.record_page_view(&visitor, report).await {
+        tracing::warn!(error = %e, "recording the visitor's page failed");
+    }
+    let prechat_form = s
+        .inbox
+        .automation
+        .prechat_form
+        .clone()
+        .filter(|f| f.when == kefu_domain::chat::PrechatWhen::Always || !s.agents_available);
     Ok((
         StatusCode::CREATED,
         Json(SessionResponse {
@@ -162,6 +211,7 @@ async fn create_session(
                 bot_enabled: s.inbox.bot_enabled,
                 agents_available: s.agents_available,
                 offline_mode: s.inbox.offline_mode,
+                prechat_form,
             },
             attachments: AttachmentLimitsDto {
                 max_bytes: state.services.attachments.max_bytes,
@@ -281,4 +331,40 @@ async fn send_message(
 /// Attachment ids as the service takes them.
 pub(crate) fn ids(raw: &[Uuid]) -> Vec<kefu_domain::AttachmentId> {
     raw.iter().map(|u| kefu_domain::AttachmentId(*u)).collect()
+}
+
+fn user_agent(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PageViewRequest {
+    pub url: String,
+    pub title: Option<String>,
+}
+
+/// A page the visitor moved to (a single-page site's navigation; a new
+/// page load reports itself with the session). It joins the visit the
+/// agents see on the contact (`last_visit.pages`, the newest 20).
+#[utoipa::path(post, path = "/widget/page-views", tag = "widget", request_body = PageViewRequest,
+    security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ErrorBody)))]
+async fn page_view(
+    State(state): State<AppState>,
+    VisitorAuth(v): VisitorAuth,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<PageViewRequest>,
+) -> ApiResult<StatusCode> {
+    let report = PageReport {
+        url: Some(req.url),
+        title: req.title,
+        user_agent: user_agent(&headers),
+        ..PageReport::default()
+    };
+    state.services.record_page_view(&v, report).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -62,6 +62,10 @@ pub struct VisitorContactRequest {
     pub name: Option<String>,
     pub email: Option<String>,
     pub phone: Option<String>,
+    /// Attributes to add or change (the pre-chat form's custom fields, the
+    /// site's `Kefu.setAttributes`): strings, numbers or booleans.
+    #[schema(value_type = Option<Object>)]
+    pub attributes: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -71,8 +75,10 @@ pub struct VisitorContactDto {
     pub phone: Option<String>,
 }
 
-/// Contact details the visitor leaves (the widget's offline form), so an
-/// agent can answer later. Only the given fields are set; none is cleared.
+/// Contact details the visitor leaves (the widget's offline and pre-chat
+/// forms, the site's `Kefu.setUser` / `Kefu.setAttributes`), so an agent
+/// knows who they are and can answer later. Only the given fields are set;
+/// none is cleared.
 #[utoipa::path(put, path = "/widget/contact", tag = "widget",
     request_body = VisitorContactRequest, security(("bearer" = [])),
     responses((status = 200, body = VisitorContactDto), (status = 422, body = ErrorBody)))]
@@ -83,7 +89,7 @@ async fn update_contact(
 ) -> ApiResult<Json<VisitorContactDto>> {
     let c = state
         .services
-        .visitor_update_contact(&v, req.name, req.email, req.phone)
+        .visitor_update_contact(&v, req.name, req.email, req.phone, req.attributes)
         .await?;
     Ok(Json(VisitorContactDto {
         name: c.name,

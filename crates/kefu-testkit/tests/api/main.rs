@@ -32,4 +32,5 @@ mod socket;
 mod socket_security;
 mod sso;
 mod totp;
+mod visitor_context;
 mod widget;
