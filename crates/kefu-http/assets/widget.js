@@ -21,7 +21,11 @@
  * `client_msg_id` and leaves the outbox only when acknowledged; a resend
  * after a lost ack is deduplicated by the server.
  *
- * window.Kefu = { open(), close(), toggle() }.
+ * window.Kefu = { open(), close(), toggle(), setUser({name, email, phone}),
+ * setAttributes({key: value}) }: the last two tell the agents who the
+ * visitor is (sent when the chat session opens, or at once if it is open).
+ * The page the visitor is on (and a single-page site's navigations) is
+ * reported with the session, for the agents' view of the visit.
  */
 (function () {
   'use strict';
@@ -80,7 +84,10 @@
       reconnecting: 'Reconnecting…', unavailable: 'Chat is not available right now.',
       pending: 'Sending', sent: 'Sent', read: 'Read', failed: 'Not sent', retry: 'Retry',
       unread: '{n} new messages', error: 'Something went wrong. Please try again.',
-      back: 'Back to the chat', loading: 'Loading…', art_gone: 'This article is no longer available.'
+      back: 'Back to the chat', loading: 'Loading…', art_gone: 'This article is no longer available.',
+      pre_title: 'Before we start', pre_text: 'Please tell us a little about yourself.',
+      pre_start: 'Start chatting', pre_need: 'Please fill in the required fields.', required: 'required',
+      auto_resolved: 'Closed automatically', back_at: 'Expected reply: {time}'
     },
     'zh-CN': {
       open: '打开在线客服', close: '关闭在线客服', title: '在线客服',
@@ -110,7 +117,10 @@
       reconnecting: '正在重新连接…', unavailable: '在线客服暂不可用。',
       pending: '发送中', sent: '已发送', read: '已读', failed: '发送失败', retry: '重试',
       unread: '{n} 条新消息', error: '出错了，请稍后再试。',
-      back: '返回对话', loading: '加载中…', art_gone: '这篇文章已不存在。'
+      back: '返回对话', loading: '加载中…', art_gone: '这篇文章已不存在。',
+      pre_title: '开始咨询前', pre_text: '请先留下您的信息，方便我们更好地为您服务。',
+      pre_start: '开始咨询', pre_need: '请填写必填项。', required: '必填',
+      auto_resolved: '已自动结束', back_at: '预计回复时间：{time}'
     }
   };
   var LOCALE = pickLocale();
@@ -492,7 +502,7 @@
   }
 
   async function createSession() {
-    var req = { widget_key: KEY, locale: LOCALE };
+    var req = { widget_key: KEY, locale: LOCALE, page: pageInfo() };
     var vid = load('vid', null);
     if (vid) req.visitor_id = vid;
     var res = await fetch(BASE + '/api/v1/widget/sessions', {
@@ -519,7 +529,76 @@
       maxUpload: (data.attachments && data.attachments.max_bytes) || 0
     };
     applyInbox(state.session.inbox);
+    state.pageSent = location.href;
+    flushContact();
     return state.session;
+  }
+
+  // ---------------------------------------- the visitor's context and profile
+
+  function pageInfo() {
+    var zone = '';
+    try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ''; } catch (e) { /* ignore */ }
+    return { url: location.href, title: document.title, referrer: document.referrer || null, time_zone: zone || null };
+  }
+
+  /** A single-page site moved to another page: it joins the visit (once the chat session is open). */
+  function pageChanged() {
+    if (!state.session || state.pageSent === location.href) return;
+    state.pageSent = location.href;
+    call('POST', '/widget/page-views', { url: location.href, title: document.title }).catch(function () {});
+  }
+
+  function watchNavigation() {
+    ['pushState', 'replaceState'].forEach(function (name) {
+      var orig = history[name];
+      if (typeof orig !== 'function') return;
+      history[name] = function () {
+        var r = orig.apply(this, arguments);
+        setTimeout(pageChanged, 0);
+        return r;
+      };
+    });
+    window.addEventListener('popstate', function () { setTimeout(pageChanged, 0); });
+    window.addEventListener('hashchange', function () { setTimeout(pageChanged, 0); });
+  }
+
+  var pendingContact = null;
+  function setContact(fields) {
+    if (!fields || typeof fields !== 'object') return;
+    pendingContact = pendingContact || {};
+    Object.keys(fields).forEach(function (k) {
+      if (k === 'attributes') {
+        pendingContact.attributes = Object.assign(pendingContact.attributes || {}, fields.attributes);
+      } else if (fields[k] != null && fields[k] !== '') {
+        pendingContact[k] = String(fields[k]);
+      }
+    });
+    if (state.session) flushContact();
+  }
+
+  function flushContact() {
+    if (!pendingContact) return;
+    var body = pendingContact;
+    pendingContact = null;
+    call('PUT', '/widget/contact', body).catch(function (e) {
+      console.warn('[kefu] setUser/setAttributes was refused: ' + ((e && e.message) || e));
+    });
+  }
+
+  function setUser(u) {
+    u = u || {};
+    setContact({ name: u.name, email: u.email, phone: u.phone });
+  }
+
+  function setAttributes(a) {
+    if (!a || typeof a !== 'object') return;
+    var clean = {};
+    Object.keys(a).forEach(function (k) {
+      var v = a[k];
+      if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') clean[k] = v;
+    });
+    setContact({ attributes: clean });
   }
 
   function applyInbox(inbox) {
@@ -969,6 +1048,11 @@
     if (m.citations && m.citations.length) bub.appendChild(renderCitations(m.citations));
     if (m.suggestions && m.suggestions.length) bub.appendChild(renderSuggestions(m.suggestions));
     if (m.feedback) bub.appendChild(renderFeedback(m));
+    if (m.next_open_at) {
+      bub.appendChild(h('p', { class: 'back-at', 'data-testid': 'back-at',
+        text: t('back_at', { time: backAt(m.next_open_at) }) }));
+    }
+    if (m.auto_reply === 'auto_resolve') el.setAttribute('data-auto', 'auto_resolve');
     var meta = el.querySelector('.meta');
     meta.appendChild(h('time', { datetime: m.created_at, text: clock(m.created_at) }));
     if (!mine) meta.insertBefore(h('span', { text: senderName(m.sender) }), meta.firstChild);
@@ -981,6 +1065,14 @@
       setTick(el, m.seq <= state.agentRead ? 'read' : 'sent');
     }
     return el;
+  }
+
+  /** When the team is back, in the visitor's language and zone. */
+  function backAt(iso) {
+    var d = new Date(iso);
+    try {
+      return new Intl.DateTimeFormat(LOCALE, { weekday: 'short', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' }).format(d);
+    } catch (e) { return d.toLocaleString(); }
   }
 
   /** The cited articles: each one opens in the panel. */
@@ -1315,18 +1407,66 @@
 
   /** Below the list: the offline form, the rating card, or nothing. */
   function renderExtra() {
-    var want = wantsOfflineForm() ? 'form' : wantsRating() ? 'rating' : '';
+    var want = wantsPrechat() ? 'prechat' : wantsOfflineForm() ? 'form' : wantsRating() ? 'rating' : '';
     // (The rating card belongs to one conversation.)
     var kind = want === 'rating' ? want + ':' + state.conv.id : want;
     if (ui.extra.getAttribute('data-kind') === kind) return;
     ui.extra.setAttribute('data-kind', kind);
     var focused = ui.extra.contains(ui.root.activeElement) || ui.root.activeElement === ui.input;
     ui.extra.textContent = '';
-    ui.composer.hidden = want === 'form';
+    ui.composer.hidden = want === 'form' || want === 'prechat';
+    if (want === 'prechat') ui.extra.appendChild(prechatForm(state.session.inbox.prechat_form));
     if (want === 'form') ui.extra.appendChild(offlineForm());
     if (want === 'rating') ui.extra.appendChild(ratingCard());
     // Keep the keyboard where the visitor was typing.
-    if (focused) (want === 'form' ? ui.extra.querySelector('input') : ui.input).focus();
+    if (focused) (want === 'form' || want === 'prechat' ? ui.extra.querySelector('input') : ui.input).focus();
+  }
+
+  /** The inbox's pre-chat form applies (the session says when) and this visitor has not started yet. */
+  function wantsPrechat() {
+    var inbox = state.session && state.session.inbox;
+    return !!(inbox && inbox.prechat_form && !state.conv && !state.outbox.length && !load('prechat', false));
+  }
+
+  function prechatForm(spec) {
+    var err = h('p', { class: 'err', role: 'alert', 'data-testid': 'prechat-error' });
+    var kinds = { name: ['text', 'name', '200'], email: ['email', 'email', '254'], phone: ['tel', 'tel', '40'] };
+    var inputs = spec.fields.map(function (f) {
+      var k = kinds[f.key] || ['text', 'off', '500'];
+      var label = f.label || t(f.key);
+      var attrs = { name: f.key, type: k[0], autocomplete: k[1], maxlength: k[2], 'data-testid': 'prechat-' + f.key };
+      if (f.required) { attrs.required = true; attrs['aria-required'] = 'true'; }
+      return { f: f, el: field(f.required ? label + ' *' : label, attrs) };
+    });
+    var form = h.apply(null, ['form', { class: 'card', 'data-testid': 'prechat-form', novalidate: true },
+      h('h3', { text: t('pre_title') }), h('p', { text: t('pre_text') })]
+      .concat(inputs.map(function (i) { return i.el; }))
+      .concat([err, h('button', { class: 'primary', type: 'submit', 'data-testid': 'prechat-submit', text: t('pre_start') })]));
+    form.addEventListener('submit', async function (e) {
+      e.preventDefault();
+      var body = {};
+      var attrs = {};
+      var missing = null;
+      spec.fields.forEach(function (f) {
+        var v = form.elements[f.key].value.trim();
+        if (f.required && !v && !missing) missing = form.elements[f.key];
+        if (!v) return;
+        if (kinds[f.key]) body[f.key] = v; else attrs[f.key] = v;
+      });
+      if (missing) { err.textContent = t('pre_need'); missing.focus(); return; }
+      if (Object.keys(attrs).length) body.attributes = attrs;
+      form.querySelector('button').disabled = true;
+      try {
+        if (Object.keys(body).length) await call('PUT', '/widget/contact', body);
+        save('prechat', true);
+        renderExtra();
+        ui.input.focus();
+      } catch (ex) {
+        err.textContent = t('error');
+        form.querySelector('button').disabled = false;
+      }
+    });
+    return form;
   }
 
   function wantsOfflineForm() {
@@ -1519,7 +1659,8 @@
 
   function boot() {
     buildUi();
-    window.Kefu = { version: 1, open: open, close: close, toggle: toggle };
+    window.Kefu = { version: 1, open: open, close: close, toggle: toggle, setUser: setUser, setAttributes: setAttributes };
+    watchNavigation();
     var reopen = false;
     try { reopen = !!sessionStorage.getItem(PREFIX + 'open'); } catch (e) { /* ignore */ }
     // A returning visitor connects at once (replies arrive while the page is

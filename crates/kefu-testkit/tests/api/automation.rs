@@ -224,6 +224,14 @@ async fn auto_resolve_settings_are_validated(b: Backend) {
     app.patch(
         &url,
         tok,
+        json!({"prechat_form": {"when": "always", "fields": [{"key": "order no", "label": "订单号"}]}}),
+    )
+    .await
+    .expect_error(422, "validation_failed");
+    // A custom field needs its label; a key appears once.
+    app.patch(
+        &url,
+        tok,
         json!({"prechat_form": {"when": "always", "fields": [{"key": "订单号"}]}}),
     )
     .await

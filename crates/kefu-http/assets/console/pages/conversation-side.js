@@ -297,8 +297,29 @@ export function createSide({ ctx, dir, conversationId, insert, onChanged }) {
             attrs.map(([k, v]) => [h('dt', null, k), h('dd', null, attrText(v))]),
           )
         : h('p', { class: 'muted small' }, t('contact.noAttributes')),
+      visitEl(c.last_visit),
     );
     return edit;
+  }
+
+  /** Where the visitor is: page, referrer, browser, OS, language, zone, pages of the visit. */
+  function visitEl(v) {
+    if (!v) return null;
+    const link = (url, text) => h('a', { href: url, target: '_blank', rel: 'noopener noreferrer nofollow', class: 'side-value visit-link' }, text || url);
+    const row = (key, value) => (value ? h('div', { class: 'side-row' }, h('span', { class: 'muted' }, t(key)), typeof value === 'string' ? h('span', { class: 'side-value' }, value) : value) : null);
+    const pages = (v.pages || []).slice().reverse();
+    return h('section', { class: 'visit', 'aria-label': t('visit.title') },
+      h('div', { class: 'muted small' }, t('visit.title'), ' · ', fmtDateTime(v.at)),
+      row('visit.page', v.url ? link(v.url, v.title) : null),
+      row('visit.referrer', v.referrer ? link(v.referrer) : null),
+      row('visit.browser', [v.browser, v.os].filter(Boolean).join(' · ')),
+      row('visit.locale', [v.locale, v.time_zone].filter(Boolean).join(' · ')),
+      pages.length > 1
+        ? h('details', { class: 'visit-pages' },
+          h('summary', { class: 'small' }, t('visit.pages', { n: pages.length })),
+          h('ol', { class: 'small' }, pages.map((p) => h('li', null, link(p.url, p.title), ' ', h('span', { class: 'muted' }, fmtDateTime(p.at))))))
+        : null,
+    );
   }
 
   /**

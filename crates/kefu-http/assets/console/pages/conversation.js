@@ -126,7 +126,10 @@ export function openConversation(container, { ctx, dir, id, onRead, onConversati
       if (conv.assignee_id === myId) assignee.textContent = `${t('conv.assignee')}: ${t('conv.you')}`;
       else dir.memberName(conv.assignee_id).then((n) => (assignee.textContent = `${t('conv.assignee')}: ${n}`));
     }
-    clear(headMeta).append(statusBadge(conv.status), assignee);
+    const snoozed = conv.snoozed_until
+      ? h('span', { class: 'badge badge-muted snoozed-badge' }, t('conv.snoozedUntil', { time: fmtDateTime(conv.snoozed_until) }))
+      : null;
+    clear(headMeta).append(statusBadge(conv.status), snoozed, assignee);
     clear(actions);
     const s = conv.status;
     const unassigned = !conv.assignee_id;
@@ -135,6 +138,8 @@ export function openConversation(container, { ctx, dir, id, onRead, onConversati
       actions.append(actionBtn('conv.assignToMe', assignToMe));
     }
     if (s === 'bot' || s === 'queued' || s === 'assigned') actions.append(actionBtn('conv.resolve', () => lifecycle('resolve'), 'btn-primary'));
+    if (s === 'assigned' && !conv.snoozed_until) actions.append(actionBtn('conv.snooze', snooze));
+    if (conv.snoozed_until) actions.append(actionBtn('conv.unsnooze', () => lifecycle('unsnooze')));
     if (s === 'resolved') actions.append(actionBtn('conv.reopen', () => lifecycle('reopen')));
     if (s !== 'closed') actions.append(actionBtn('conv.close', closeConversation));
     composer.setClosed(s === 'closed');
@@ -160,6 +165,43 @@ export function openConversation(container, { ctx, dir, id, onRead, onConversati
       h('button', { class: 'btn btn-danger', value: 'ok' }, t('conv.close')),
     ]);
     if (answer === 'ok') await lifecycle('close');
+  }
+
+  /** Puts it aside until a time chosen from a few common ones or any. */
+  async function snooze() {
+    const at = (days, hour) => {
+      const d = new Date();
+      d.setDate(d.getDate() + days);
+      d.setHours(hour, 0, 0, 0);
+      return d;
+    };
+    const nextMonday = (8 - new Date().getDay()) % 7 || 7;
+    const choices = [
+      ['1h', new Date(Date.now() + 3600e3)],
+      ['4h', new Date(Date.now() + 4 * 3600e3)],
+      ['tomorrow', at(1, 9)],
+      ['nextWeek', at(nextMonday, 9)],
+    ];
+    const custom = h('input', { class: 'input', type: 'datetime-local', name: 'snooze_until' });
+    const picked = { value: null };
+    const body = h('div', { class: 'stack-sm snooze-choices' },
+      choices.map(([key, when]) => h('button', {
+        type: 'button', class: 'btn', 'on:click': (e) => { picked.value = when; e.target.closest('dialog')?.close('ok'); },
+      }, `${t(`conv.snooze.${key}`)} · ${fmtDateTime(when.toISOString())}`)),
+      h('label', { class: 'label' }, t('conv.snooze.custom'), custom));
+    const answer = await modal(t('conv.snoozeTitle'), body, [
+      h('button', { class: 'btn', value: 'cancel' }, t('action.cancel')),
+      h('button', { class: 'btn btn-primary', value: 'ok' }, t('conv.snooze')),
+    ]);
+    if (answer !== 'ok') return;
+    const until = picked.value || (custom.value ? new Date(custom.value) : null);
+    if (!until || Number.isNaN(until.getTime())) return;
+    try {
+      updated(await ctx.api('POST', `${base}/snooze`, { until: until.toISOString() }));
+      toast(t('conv.snoozed'), 'success');
+    } catch (e) {
+      toast(errorText(e), 'error');
+    }
   }
 
   async function lifecycle(what) {
@@ -225,6 +267,7 @@ export function openConversation(container, { ctx, dir, id, onRead, onConversati
         { class: 'msg-head' },
         who,
         m.private ? h('span', { class: 'badge badge-warn' }, icon('lock'), t('conv.private')) : null,
+        m.auto_reply ? h('span', { class: 'badge badge-muted auto-reply' }, t(`conv.auto.${m.auto_reply}`)) : null,
         h('time', { datetime: m.created_at, title: fmtDateTime(m.created_at) }, fmtTime(m.created_at)),
       ),
       // The bot answers in the article's Markdown (or a language model's);
@@ -234,6 +277,7 @@ export function openConversation(container, { ctx, dir, id, onRead, onConversati
       cites,
       sugg,
       reason,
+      m.next_open_at ? h('div', { class: 'small muted' }, t('conv.nextOpen', { time: fmtDateTime(m.next_open_at) })) : null,
     );
   }
 

@@ -20,7 +20,7 @@ import { openConversation } from './conversation.js';
 import { firstRunGuide } from './first-run.js';
 import { statusBadge, priorityBadge, previewText } from './inbox-parts.js';
 
-const VIEWS = ['mine', 'unassigned', 'team', 'all', 'resolved'];
+const VIEWS = ['mine', 'unassigned', 'team', 'all', 'snoozed', 'resolved'];
 const VIEW_STORE = 'kefu.inbox.view';
 const STATUSES = ['bot', 'queued', 'assigned', 'resolved', 'closed'];
 const PAGE = 50;
@@ -209,6 +209,9 @@ function mountInbox(root, ctx) {
     if (state.view === 'mine') {
       p.set('assignee_id', myId);
       p.set('status', 'assigned');
+      p.set('snoozed', 'false');
+    } else if (state.view === 'snoozed') {
+      p.set('snoozed', 'true');
     } else if (state.view === 'unassigned') {
       p.set('status', 'queued');
     } else if (state.view === 'resolved') {
@@ -227,7 +230,8 @@ function mountInbox(root, ctx) {
   /** Whether a conversation belongs in the current view (as the server would say). */
   function matches(c) {
     const v = state.view;
-    if (v === 'mine' && !(c.assignee_id === myId && c.status === 'assigned')) return false;
+    if (v === 'mine' && !(c.assignee_id === myId && c.status === 'assigned' && !c.snoozed_until)) return false;
+    if (v === 'snoozed' && !c.snoozed_until) return false;
     if (v === 'unassigned' && c.status !== 'queued') return false;
     if (v === 'resolved' && c.status !== 'resolved') return false;
     if (v === 'team' && c.team_id !== state.team) return false;

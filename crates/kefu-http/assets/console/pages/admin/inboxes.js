@@ -1,10 +1,11 @@
 // Inboxes: the list (with each inbox's embed snippet and demo link), the
 // create/edit form (name, greeting, bot, allowed origins, business hours,
-// offline mode) and, while the workspace has no inbox, the first-run guide.
+// offline mode, automation) and, while the workspace has no inbox, the first-run guide.
 //
 // Routes: #/admin/inboxes (list), #/admin/inboxes/new, #/admin/inboxes/{id}.
 
 import { firstRunGuide } from '../first-run.js';
+import { automationEditor } from './inbox-automation.js';
 import { h, clear, toast } from '../../lib/dom.js';
 import { t, fmtDate } from '../../lib/i18n.js';
 import {
@@ -151,6 +152,7 @@ function renderForm(root, ctx, life, inbox) {
     ['form', t('admin.inboxes.offline.form')],
   ], inbox?.offline_mode || 'queue');
   const hours = businessHoursEditor(inbox?.business_hours || null);
+  const automation = automationEditor(inbox);
   const error = h('div', { class: 'form-error', role: 'alert' });
   const save = h('button', { class: 'btn btn-primary', type: 'submit' }, creating ? t('admin.create') : t('action.save'));
 
@@ -161,6 +163,7 @@ function renderForm(root, ctx, life, inbox) {
     field(t('admin.inboxes.origins'), origins, t('admin.inboxes.originsHint')),
     field(t('admin.inboxes.offlineMode'), offline, t('admin.inboxes.offlineHint')),
     hours.el,
+    automation.el,
     error,
     h('div', { class: 'row' }, save),
   );
@@ -177,7 +180,13 @@ function renderForm(root, ctx, life, inbox) {
       error.textContent = t('admin.hours.invalid');
       return;
     }
+    const auto = automation.value();
+    if (auto === undefined) {
+      error.textContent = t('admin.auto.invalid');
+      return;
+    }
     const payload = {
+      ...auto,
       name: name.value.trim(),
       greeting: greeting.value.trim() || null,
       bot_enabled: bot.input.checked,
