@@ -187,3 +187,35 @@ test('snoozing from the console: the conversation moves to Snoozed and wakes whe
   assert.equal((await call('GET', wsPath(`/conversations/${id}`), undefined, 200)).snoozed_until, null);
   await status('offline');
 });
+
+test('blocking a visitor from their contact page: the widget says chat is not available; the list exports as CSV', async () => {
+  const inbox = await call('POST', wsPath('/inboxes'), { name: 'Block', channel: 'web', bot_enabled: false }, 201);
+  const v = await visitor(inbox.widget_key);
+  try {
+    const { page } = v;
+    await send(page, 'Buy cheap followers!!!');
+    const conv = await until(async () => (await conversationsOf(inbox.id))[0], 'the conversation');
+    await sharedWithConsole(browser, kefu, `#/contacts/${conv.contact_id}`, { wait: WAIT }, async (console_) => {
+      await console_.getByTestId('contact-block').click();
+      await console_.locator('dialog.modal').getByRole('button', { name: 'Block visitor' }).click();
+      await console_.locator('.contact-blocked').waitFor({ timeout: WAIT });
+      // The export link carries the session cookie: it downloads the CSV.
+      await console_.goto(`${kefu.base}/#/contacts`);
+      const link = console_.getByTestId('contacts-export');
+      await link.waitFor({ timeout: WAIT });
+      const [download] = await Promise.all([console_.waitForEvent('download'), link.click()]);
+      assert.match(download.suggestedFilename(), /^kefu-contacts-\d{8}\.csv$/);
+      const path = await download.path();
+      const { readFileSync } = await import('node:fs');
+      const csv = readFileSync(path, 'utf8');
+      assert.match(csv, /^\uFEFFid,name,email,phone/);
+      assert.ok(csv.includes(conv.contact_id), 'the blocked contact is in the export');
+    });
+    // The visitor's next message is refused, and the widget says why.
+    await send(page, 'Hello?');
+    await page.getByTestId('blocked').filter({ hasText: 'not available to you' }).waitFor({ timeout: WAIT });
+    assert.equal(await page.getByTestId('composer').isVisible(), false);
+  } finally {
+    await v.context.close();
+  }
+});

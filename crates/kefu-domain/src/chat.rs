@@ -237,6 +237,96 @@ pub struct Contact {
     pub erased_at: Option<DateTime<Utc>>,
     /// The visitor's latest visit, as their widget reported it.
     pub last_visit: Option<Visit>,
+    /// Set while the contact is blocked: their widget is refused.
+    pub blocked_at: Option<DateTime<Utc>>,
+}
+
+/// An address range (CIDR, or one address) a workspace refuses visitors
+/// from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockedRange {
+    pub id: BlockedRangeId,
+    pub workspace_id: WorkspaceId,
+    /// Normalised: `203.0.113.0/24`, `2001:db8::/32`.
+    pub cidr: String,
+    pub note: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A parsed CIDR range: `10.0.0.0/8`, `2001:db8::/32`, or one address
+/// (`/32` or `/128`). IPv4-mapped IPv6 addresses match IPv4 ranges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpRange {
+    net: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl IpRange {
+    pub fn parse(raw: &str) -> Option<Self> {
+        use std::net::IpAddr;
+        let raw = raw.trim();
+        let (addr, prefix) = match raw.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (raw, None),
+        };
+        let addr: IpAddr = addr.parse().ok()?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) if !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()) => p.parse().ok()?,
+            Some(_) => return None,
+            None => max,
+        };
+        if prefix > max {
+            return None;
+        }
+        // The network address: host bits cleared.
+        let net = match addr {
+            IpAddr::V4(a) => {
+                let bits = u32::from(a) & mask32(prefix);
+                IpAddr::V4(bits.into())
+            }
+            IpAddr::V6(a) => {
+                let bits = u128::from(a) & mask128(prefix);
+                IpAddr::V6(bits.into())
+            }
+        };
+        Some(Self { net, prefix })
+    }
+
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        match (self.net, ip) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => u32::from(a) & mask32(self.prefix) == u32::from(n),
+            (IpAddr::V6(n), IpAddr::V6(a)) => u128::from(a) & mask128(self.prefix) == u128::from(n),
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for IpRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.net, self.prefix)
+    }
+}
+
+fn mask32(prefix: u8) -> u32 {
+    if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(prefix))
+    }
+}
+
+fn mask128(prefix: u8) -> u128 {
+    if prefix == 0 {
+        0
+    } else {
+        u128::MAX << (128 - u32::from(prefix))
+    }
 }
 
 /// Where the visitor is: what their widget reports with each session and
@@ -651,6 +741,37 @@ mod tests {
             merged_into: None,
             erased_at: None,
             last_visit: None,
+            blocked_at: None,
+        }
+    }
+
+    #[test]
+    fn ip_ranges() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        let r = IpRange::parse("203.0.113.77/24").unwrap();
+        assert_eq!(r.to_string(), "203.0.113.0/24");
+        assert!(r.contains(ip("203.0.113.1")));
+        assert!(r.contains(ip("::ffff:203.0.113.200")), "IPv4-mapped");
+        assert!(!r.contains(ip("203.0.114.1")));
+        assert!(!r.contains(ip("2001:db8::1")));
+        let one = IpRange::parse("198.51.100.7").unwrap();
+        assert_eq!(one.to_string(), "198.51.100.7/32");
+        assert!(one.contains(ip("198.51.100.7")) && !one.contains(ip("198.51.100.8")));
+        let v6 = IpRange::parse("2001:db8:abcd::/48").unwrap();
+        assert!(v6.contains(ip("2001:db8:abcd:12::1")));
+        assert!(!v6.contains(ip("2001:db8:abce::1")));
+        assert!(IpRange::parse("0.0.0.0/0").unwrap().contains(ip("8.8.8.8")));
+        for bad in [
+            "",
+            "10.0.0.0/33",
+            "10.0.0/8",
+            "::/129",
+            "10.0.0.0/",
+            "10.0.0.0/-1",
+            "x/8",
+            "10.0.0.0/8/8",
+        ] {
+            assert_eq!(IpRange::parse(bad), None, "{bad}");
         }
     }
 

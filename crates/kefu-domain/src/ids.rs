@@ -126,3 +126,7 @@ id_type!(
     /// A file a visitor or an agent uploaded for a conversation.
     AttachmentId
 );
+id_type!(
+    /// An address range a workspace refuses visitors from.
+    BlockedRangeId
+);

@@ -64,6 +64,8 @@ impl Role {
             Action::EditContacts => &[Owner, Admin, Supervisor, Agent],
             Action::MergeContacts => &[Owner, Admin, Supervisor],
             Action::EraseContacts => &[Owner, Admin],
+            Action::BlockVisitors => &[Owner, Admin, Supervisor],
+            Action::ExportContacts => &[Owner, Admin],
             Action::ViewKnowledge => &[Owner, Admin, Supervisor, Agent],
             Action::ManageKnowledge => &[Owner, Admin, Supervisor],
             Action::ViewAnalytics => &[Owner, Admin, Supervisor],
@@ -155,6 +157,10 @@ pub enum Action {
     /// Erase a contact's personal data and message bodies (the right to
     /// erasure): irreversible, so admins and owners only.
     EraseContacts,
+    /// Block a contact or an address range (their widget is refused).
+    BlockVisitors,
+    /// Download the contacts as CSV (personal data in bulk).
+    ExportContacts,
     /// Read and search the knowledge base, ask the bot, see suggestions.
     ViewKnowledge,
     /// Write, import, publish and evaluate knowledge-base articles.
@@ -171,7 +177,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 22] = [
+    pub const ALL: [Action; 24] = [
         Action::ViewWorkspace,
         Action::UpdateWorkspaceSettings,
         Action::ViewMembers,
@@ -189,6 +195,8 @@ impl Action {
         Action::EditContacts,
         Action::MergeContacts,
         Action::EraseContacts,
+        Action::BlockVisitors,
+        Action::ExportContacts,
         Action::ViewKnowledge,
         Action::ManageKnowledge,
         Action::ViewAnalytics,
@@ -215,11 +223,12 @@ impl Action {
             | Action::AssignOthers
             | Action::EditContacts
             | Action::MergeContacts
+            | Action::BlockVisitors
             | Action::ManageCannedResponses => Scope::ConversationsWrite,
             Action::ViewAnalytics => Scope::AnalyticsRead,
             Action::ViewKnowledge => Scope::KbRead,
             Action::ManageKnowledge => Scope::KbWrite,
-            Action::ExportWorkspace => Scope::ExportRead,
+            Action::ExportWorkspace | Action::ExportContacts => Scope::ExportRead,
             Action::EraseContacts => Scope::WorkspaceAdmin,
         }
     }
@@ -331,6 +340,8 @@ mod tests {
             (EditContacts,            [true,  true,  true,  true ]),
             (MergeContacts,           [true,  true,  true,  false]),
             (EraseContacts,           [true,  true,  false, false]),
+            (BlockVisitors,           [true,  true,  true,  false]),
+            (ExportContacts,          [true,  true,  false, false]),
             (ViewKnowledge,           [true,  true,  true,  true ]),
             (ManageKnowledge,         [true,  true,  true,  false]),
             (ViewAnalytics,           [true,  true,  true,  false]),

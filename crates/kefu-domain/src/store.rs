@@ -888,6 +888,24 @@ pub trait AutomationStore: Send + Sync {
     /// Agents online or away whose sockets were last seen before `cutoff`,
     /// and whose status is older than that, go offline; returns how many.
     async fn expire_presence(&self, cutoff: DateTime<Utc>, at: DateTime<Utc>) -> StoreResult<u64>;
+    /// Blocks (`Some(at)`) or unblocks (`None`) a contact, with its audit
+    /// entry.
+    async fn set_contact_blocked(
+        &self,
+        workspace: WorkspaceId,
+        contact: ContactId,
+        at: Option<DateTime<Utc>>,
+        audit: AuditRecord,
+    ) -> StoreResult<Contact>;
+    async fn blocked_ranges(&self, workspace: WorkspaceId) -> StoreResult<Vec<BlockedRange>>;
+    /// `Conflict("range_exists")` for a range already listed.
+    async fn add_blocked_range(&self, range: &BlockedRange, audit: AuditRecord) -> StoreResult<()>;
+    async fn remove_blocked_range(
+        &self,
+        workspace: WorkspaceId,
+        id: BlockedRangeId,
+        audit: AuditRecord,
+    ) -> StoreResult<()>;
     /// Records the visitor's latest visit on their contact.
     async fn record_visit(
         &self,

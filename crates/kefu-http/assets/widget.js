@@ -87,7 +87,8 @@
       back: 'Back to the chat', loading: 'Loading…', art_gone: 'This article is no longer available.',
       pre_title: 'Before we start', pre_text: 'Please tell us a little about yourself.',
       pre_start: 'Start chatting', pre_need: 'Please fill in the required fields.', required: 'required',
-      auto_resolved: 'Closed automatically', back_at: 'Expected reply: {time}'
+      auto_resolved: 'Closed automatically', back_at: 'Expected reply: {time}',
+      blocked: 'Sorry, chat is not available to you.'
     },
     'zh-CN': {
       open: '打开在线客服', close: '关闭在线客服', title: '在线客服',
@@ -120,7 +121,8 @@
       back: '返回对话', loading: '加载中…', art_gone: '这篇文章已不存在。',
       pre_title: '开始咨询前', pre_text: '请先留下您的信息，方便我们更好地为您服务。',
       pre_start: '开始咨询', pre_need: '请填写必填项。', required: '必填',
-      auto_resolved: '已自动结束', back_at: '预计回复时间：{time}'
+      auto_resolved: '已自动结束', back_at: '预计回复时间：{time}',
+      blocked: '抱歉，您暂时无法使用在线客服。'
     }
   };
   var LOCALE = pickLocale();
@@ -485,8 +487,18 @@
     }
     var data = null;
     try { data = await res.json(); } catch (e) { /* empty body */ }
+    if (data && data.code === 'visitor_blocked') blocked();
     if (!res.ok) throw Object.assign(new Error((data && data.code) || 'http_' + res.status), { status: res.status });
     return data;
+  }
+
+  /** The team blocked this visitor (or their network): say so, and stop trying. */
+  function blocked() {
+    state.dead = true;
+    drop();
+    ui.composer.hidden = true;
+    showBar(t('blocked'));
+    ui.bar.setAttribute('data-testid', 'blocked');
   }
 
   var sessionPromise = null;
@@ -510,6 +522,10 @@
     });
     var data = await res.json().catch(function () { return {}; });
     if (!res.ok) {
+      if (data.code === 'visitor_blocked') {
+        blocked();
+        throw new Error(data.code);
+      }
       if (res.status === 403 || res.status === 404) {
         state.dead = true;
         console.error('[kefu] the widget cannot start: ' + (data.code || res.status) +
@@ -893,6 +909,7 @@
   }
 
   function onError(f) {
+    if (f.code === 'visitor_blocked') return blocked();
     if (!f.ref) {
       if (f.code === 'events_missed') syncCurrent();
       return;

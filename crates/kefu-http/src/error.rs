@@ -234,6 +234,7 @@ const FORBIDDEN: &[(&str, &str)] = &[
     ("sso_mfa_required", "This workspace requires administrators to sign in with a second factor at the identity provider."),
     ("password_change_required", "Choose a new password to sign in (an administrator asked for it)."),
     ("origin_not_allowed", "This site may not open the chat widget of this inbox."),
+    ("visitor_blocked", "This chat is not available to you."),
 ];
 
 const CONFLICT: &[(&str, &str)] = &[
@@ -286,6 +287,7 @@ const CONFLICT: &[(&str, &str)] = &[
     ("version_conflict", "Someone saved this article after the version you edited. Reload it and apply your changes again."),
     ("external_id_taken", "Another article of this workspace already has this external id."),
     ("widget_key_taken", "This widget key is already used by another inbox."),
+    ("range_exists", "This address range is already blocked."),
     ("duplicate_message", "This client_msg_id was already used for another message."),
     ("not_a_member", "Only members of this workspace can be added."),
     ("bot_turn_exists", "This bot answer was already recorded."),

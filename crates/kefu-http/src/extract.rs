@@ -369,6 +369,13 @@ impl FromRequestParts<AppState> for VisitorAuth {
             "workspace_id",
             tracing::field::display(visitor.workspace_id),
         );
+        // A blocked address range is refused on every widget route (an
+        // in-memory check after the workspace's first).
+        let ip = client_ip(parts, state.http.trust_proxy_headers);
+        state
+            .services
+            .check_visitor_ip(visitor.workspace_id, ip.as_deref())
+            .await?;
         Ok(VisitorAuth(visitor))
     }
 }

@@ -56,9 +56,9 @@ impl ExportFormat {
 /// One record of the export, in the order written.
 #[derive(Debug, Clone)]
 pub enum ExportRecord {
-    Contact(Contact),
+    Contact(Box<Contact>),
     Conversation(Box<ExportedConversation>, Option<Box<RowNames>>),
-    Message(Message),
+    Message(Box<Message>),
     Article(Box<Article>),
 }
 
@@ -192,7 +192,10 @@ impl WorkspaceExport {
             _ => Stage::Conversations,
         };
         self.counts.contacts += page.len() as u64;
-        Ok(page.into_iter().map(ExportRecord::Contact).collect())
+        Ok(page
+            .into_iter()
+            .map(|c| ExportRecord::Contact(Box::new(c)))
+            .collect())
     }
 
     /// Conversations, each followed by its messages (for JSON Lines), or a
@@ -246,7 +249,7 @@ impl WorkspaceExport {
                 out.push(ExportRecord::Conversation(Box::new(c), None));
             }
             batch.after = Some((m.conversation_id, m.seq));
-            out.push(ExportRecord::Message(m));
+            out.push(ExportRecord::Message(Box::new(m)));
         }
         if complete {
             // The rest have no (more) messages.

@@ -7,6 +7,7 @@ pub mod analytics;
 pub mod attachments;
 pub mod auth;
 pub mod automation;
+pub mod blocking;
 pub mod bot;
 pub mod chat;
 pub mod config;
@@ -62,6 +63,8 @@ pub struct Services {
     /// The members with a live socket on this replica (the presence
     /// timeout's heartbeat).
     pub live: Arc<automation::LiveAgents>,
+    /// Each workspace's refused address ranges, as last read.
+    pub ranges: Arc<blocking::RangeCache>,
 }
 
 impl Services {
@@ -102,6 +105,7 @@ impl Services {
             attachments: Arc::default(),
             blob_dir: Arc::new(std::env::temp_dir().join("kefu-attachments")),
             live: Arc::default(),
+            ranges: Arc::default(),
         }
     }
 

@@ -112,6 +112,7 @@ async fn visitor_upload(
     VisitorAuth(v): VisitorAuth,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<(StatusCode, Json<AttachmentDto>)> {
+    state.services.visitor_not_blocked(&v).await?;
     let upload = state.services.visitor_upload(&v).await?;
     receive(upload, multipart).await
 }

@@ -24,6 +24,199 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(contact_conversations))
         .routes(routes!(merge_contacts))
         .routes(routes!(erase_contact))
+        .routes(routes!(block_contact))
+        .routes(routes!(unblock_contact))
+        .routes(routes!(export_contacts))
+        .routes(routes!(list_blocked_ranges, add_blocked_range))
+        .routes(routes!(remove_blocked_range))
+}
+
+/// Blocks the contact (owner, admin, supervisor; `conversations:write`):
+/// their widget is refused with 403 `visitor_blocked` (a new session, a
+/// message, an upload), on every device that is this contact. Audited.
+#[utoipa::path(post, path = "/workspaces/{workspace_id}/contacts/{contact_id}/block", tag = "contacts",
+    params(("workspace_id" = Uuid, Path), ("contact_id" = Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = ContactDto), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn block_contact(
+    State(state): State<AppState>,
+    WorkspaceAccess(a): WorkspaceAccess,
+    Path((_, id)): Path<(String, String)>,
+) -> ApiResult<Json<ContactDto>> {
+    let id: ContactId = parse_id(&id, "contact")?;
+    Ok(Json(
+        state.services.block_contact(&a, id, true).await?.into(),
+    ))
+}
+
+/// Lifts the contact's block. Audited.
+#[utoipa::path(post, path = "/workspaces/{workspace_id}/contacts/{contact_id}/unblock", tag = "contacts",
+    params(("workspace_id" = Uuid, Path), ("contact_id" = Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = ContactDto), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn unblock_contact(
+    State(state): State<AppState>,
+    WorkspaceAccess(a): WorkspaceAccess,
+    Path((_, id)): Path<(String, String)>,
+) -> ApiResult<Json<ContactDto>> {
+    let id: ContactId = parse_id(&id, "contact")?;
+    Ok(Json(
+        state.services.block_contact(&a, id, false).await?.into(),
+    ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ExportQuery {
+    /// As on the list.
+    pub q: Option<String>,
+    /// As on the list (`key:value`).
+    pub attribute: Option<String>,
+}
+
+/// The contacts the filters match as CSV (owner, admin; `export:read`),
+/// newest first, streamed: UTF-8 with a byte-order mark, a header row,
+/// columns `id, name, email, phone, external_id, attributes (JSON),
+/// created_at, updated_at, blocked_at, erased_at`. Cells a spreadsheet
+/// would run as formulas start with `'`. Audited (`contact.exported`).
+#[utoipa::path(get, path = "/workspaces/{workspace_id}/contacts/export.csv", tag = "contacts",
+    params(("workspace_id" = Uuid, Path), ExportQuery), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, content_type = "text/csv", body = String), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn export_contacts(
+    State(state): State<AppState>,
+    WorkspaceAccess(a): WorkspaceAccess,
+    ApiQuery(q): ApiQuery<ExportQuery>,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let query = ContactQuery {
+        q: q.q,
+        attribute: q.attribute,
+        cursor: None,
+        limit: None,
+    };
+    state.services.begin_contacts_export(&a, &query).await?;
+    // The first page answers errors (a bad filter) with a status; later
+    // pages can only end the stream.
+    let (first, next) = state.services.contacts_csv_page(&a, query.clone()).await?;
+    let services = state.services.clone();
+    let rest = futures_util::stream::unfold(next, move |cursor| {
+        let (services, a, query) = (services.clone(), a.clone(), query.clone());
+        async move {
+            let cursor = cursor?;
+            match services
+                .contacts_csv_page(
+                    &a,
+                    ContactQuery {
+                        cursor: Some(cursor),
+                        ..query
+                    },
+                )
+                .await
+            {
+                Ok((chunk, next)) => Some((Ok::<_, std::io::Error>(chunk), next)),
+                Err(e) => Some((Err(std::io::Error::other(e.to_string())), None)),
+            }
+        }
+    });
+    let body = futures_util::StreamExt::chain(
+        futures_util::stream::once(async move { Ok::<_, std::io::Error>(first) }),
+        rest,
+    );
+    let name = format!("kefu-contacts-{}.csv", chrono::Utc::now().format("%Y%m%d"));
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/csv; charset=utf-8".to_string(),
+            ),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+            (axum::http::header::CACHE_CONTROL, "no-store".to_string()),
+        ],
+        axum::body::Body::from_stream(body),
+    )
+        .into_response())
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BlockedRangeDto {
+    pub id: Uuid,
+    /// Normalised: `203.0.113.0/24`, `2001:db8::/48`, `198.51.100.7/32`.
+    pub cidr: String,
+    pub note: Option<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<kefu_domain::chat::BlockedRange> for BlockedRangeDto {
+    fn from(b: kefu_domain::chat::BlockedRange) -> Self {
+        Self {
+            id: b.id.0,
+            cidr: b.cidr,
+            note: b.note,
+            created_at: b.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BlockedRangeList {
+    pub items: Vec<BlockedRangeDto>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BlockedRangeRequest {
+    /// A CIDR range or one address, IPv4 or IPv6.
+    pub cidr: String,
+    pub note: Option<String>,
+}
+
+/// The address ranges whose visitors are refused (owner, admin,
+/// supervisor).
+#[utoipa::path(get, path = "/workspaces/{workspace_id}/blocked-ranges", tag = "contacts",
+    params(("workspace_id" = Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = BlockedRangeList), (status = 403, body = ErrorBody)))]
+async fn list_blocked_ranges(
+    State(state): State<AppState>,
+    WorkspaceAccess(a): WorkspaceAccess,
+) -> ApiResult<Json<BlockedRangeList>> {
+    let items = state.services.blocked_ranges(&a).await?;
+    Ok(Json(BlockedRangeList {
+        items: items.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// Refuses visitors from an address range: every widget request from it
+/// answers 403 `visitor_blocked` (within 10 s on every replica). 409
+/// `range_exists` for a range already listed. Audited.
+#[utoipa::path(post, path = "/workspaces/{workspace_id}/blocked-ranges", tag = "contacts",
+    request_body = BlockedRangeRequest,
+    params(("workspace_id" = Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 201, body = BlockedRangeDto), (status = 403, body = ErrorBody),
+        (status = 409, description = "`range_exists`", body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn add_blocked_range(
+    State(state): State<AppState>,
+    WorkspaceAccess(a): WorkspaceAccess,
+    ApiJson(req): ApiJson<BlockedRangeRequest>,
+) -> ApiResult<(StatusCode, Json<BlockedRangeDto>)> {
+    let b = state
+        .services
+        .add_blocked_range(&a, &req.cidr, req.note.as_deref())
+        .await?;
+    Ok((StatusCode::CREATED, Json(b.into())))
+}
+
+/// Lifts a range's block. Audited.
+#[utoipa::path(delete, path = "/workspaces/{workspace_id}/blocked-ranges/{range_id}", tag = "contacts",
+    params(("workspace_id" = Uuid, Path), ("range_id" = Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn remove_blocked_range(
+    State(state): State<AppState>,
+    WorkspaceAccess(a): WorkspaceAccess,
+    Path((_, id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let id: kefu_domain::BlockedRangeId = parse_id(&id, "blocked_range")?;
+    state.services.remove_blocked_range(&a, id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -216,6 +216,8 @@ pub struct ContactDto {
     /// The visitor's latest visit as their widget reported it: page,
     /// referrer, browser, OS, locale, time zone and the pages viewed.
     pub last_visit: Option<kefu_domain::chat::Visit>,
+    /// Set while the contact is blocked (`POST …/block`).
+    pub blocked_at: Option<DateTime<Utc>>,
 }
 
 impl From<Contact> for ContactDto {
@@ -233,6 +235,7 @@ impl From<Contact> for ContactDto {
             merged_into: c.merged_into.map(|m| m.0),
             erased_at: c.erased_at,
             last_visit: c.last_visit,
+            blocked_at: c.blocked_at,
         }
     }
 }

@@ -182,13 +182,13 @@ fn json_lines(records: Vec<ExportRecord>) -> serde_json::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(records.len() * 256);
     for r in records {
         match r {
-            ExportRecord::Contact(c) => line(&mut out, "contact", ContactDto::from(c))?,
+            ExportRecord::Contact(c) => line(&mut out, "contact", ContactDto::from(*c))?,
             ExportRecord::Conversation(c, _) => line(
                 &mut out,
                 "conversation",
                 ConversationDto::from(c.conversation),
             )?,
-            ExportRecord::Message(m) => line(&mut out, "message", MessageDto::from(m))?,
+            ExportRecord::Message(m) => line(&mut out, "message", MessageDto::from(*m))?,
             ExportRecord::Article(a) => line(&mut out, "article", ArticleDto::from(*a))?,
         }
     }

@@ -7,7 +7,7 @@
 use super::conversations::{ReadPosition, ReadRequest};
 use super::dto::{AfterSeqQuery, MessageDto, MessagePage, QueueDto, VisitorConversationDto};
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{parse_id, ApiJson, ApiQuery, VisitorAuth};
+use crate::extract::{parse_id, ApiJson, ApiQuery, ClientIp, VisitorAuth};
 use crate::state::AppState;
 use axum::extract::Path;
 use axum::extract::{Request, State};
@@ -152,6 +152,7 @@ pub struct AttachmentLimitsDto {
     ))]
 async fn create_session(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     ApiJson(req): ApiJson<SessionRequest>,
 ) -> ApiResult<(StatusCode, Json<SessionResponse>)> {
@@ -167,6 +168,7 @@ async fn create_session(
             req.visitor_id.as_deref(),
             origin,
             identity.as_ref(),
+            ip.as_deref(),
         )
         .await?;
     let visitor = kefu_service::chat::Visitor {

@@ -203,6 +203,10 @@ async fn upgrade(
             .get(header::ORIGIN)
             .and_then(|o| o.to_str().ok());
         kefu_service::chat::check_origin(&inbox, origin)?;
+        services
+            .check_visitor_ip(v.workspace_id, ip.as_deref())
+            .await?;
+        services.visitor_not_blocked(&v).await?;
         let slot = state
             .sockets
             .acquire(

@@ -50,6 +50,7 @@ impl Services {
         visitor_id: Option<&str>,
         origin: Option<&str>,
         identity: Option<&Identity>,
+        ip: Option<&str>,
     ) -> ServiceResult<WidgetSession> {
         let inbox = self
             .store
@@ -57,6 +58,7 @@ impl Services {
             .await?
             .ok_or(ServiceError::NotFound("inbox"))?;
         check_origin(&inbox, origin)?;
+        self.check_visitor_ip(inbox.workspace_id, ip).await?;
         let visitor_id = match visitor_id.filter(|v| is_issued_visitor_id(v)) {
             Some(v) => v.to_string(),
             None => format!("v_{}", &random_secret("x")[7..29]),
@@ -87,6 +89,9 @@ impl Services {
                 }
             }
         };
+        if contact.blocked_at.is_some() {
+            return Err(ServiceError::Forbidden("visitor_blocked"));
+        }
         let ttl = self.chat.visitor_token_ttl_secs;
         let visitor_token = self.signer.sign_visitor(&VisitorClaims {
             ws: inbox.workspace_id,
@@ -215,12 +220,18 @@ impl Services {
                         self.not_merged_away(v).await?;
                         return Err(ServiceError::NotFound(what));
                     }
+                    Err(kefu_domain::StoreError::Rule("visitor_blocked")) => {
+                        return Err(ServiceError::Forbidden("visitor_blocked"));
+                    }
                     other => other?,
                 };
                 let sent = self.appended(&c, appended);
                 (c, sent)
             }
             None => {
+                // Without a conversation the append does not check the
+                // sender: a blocked contact is refused here.
+                self.visitor_not_blocked(v).await?;
                 let c = match self
                     .store
                     .open_conversation(v.workspace_id, v.inbox_id, v.contact_id)

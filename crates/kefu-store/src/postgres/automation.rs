@@ -1,16 +1,20 @@
 //! What runs by itself (PostgreSQL): auto-resolve's candidates, snoozes, the
 //! presence timeout, the visitor's visit.
 
-use super::chat::{conversation, inbox};
+use super::chat::{contact, conversation, inbox};
+use super::rows;
 use super::PgStore;
-use crate::{automation, db};
+use crate::{automation, db, map_err};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use kefu_domain::chat::{Conversation, Inbox, Visit};
+use kefu_domain::audit::AuditRecord;
+use kefu_domain::chat::{BlockedRange, Contact, Conversation, Inbox, Visit};
 use kefu_domain::store::AutomationStore;
 use kefu_domain::{
-    ContactId, ConversationId, InboxId, StoreError, StoreResult, UserId, WorkspaceId,
+    BlockedRangeId, ContactId, ConversationId, InboxId, StoreError, StoreResult, UserId,
+    WorkspaceId,
 };
+use sqlx::Row;
 
 #[async_trait]
 impl AutomationStore for PgStore {
@@ -143,5 +147,90 @@ impl AutomationStore for PgStore {
             return Err(StoreError::NotFound("contact"));
         }
         Ok(())
+    }
+
+    async fn set_contact_blocked(
+        &self,
+        ws: WorkspaceId,
+        id: ContactId,
+        at: Option<DateTime<Utc>>,
+        audit: AuditRecord,
+    ) -> StoreResult<Contact> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let row = sqlx::query(
+            "UPDATE contacts SET blocked_at = $1 WHERE id = $2 AND workspace_id = $3 \
+             AND merged_into IS NULL RETURNING *",
+        )
+        .bind(at)
+        .bind(id.0)
+        .bind(ws.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?
+        .ok_or(StoreError::NotFound("contact"))?;
+        let c = contact(&row)?;
+        rows::append_audit(&mut tx, &self.sealer.chain()?, audit).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(c)
+    }
+
+    async fn blocked_ranges(&self, ws: WorkspaceId) -> StoreResult<Vec<BlockedRange>> {
+        let found = sqlx::query(
+            "SELECT * FROM blocked_ranges WHERE workspace_id = $1 ORDER BY created_at, id",
+        )
+        .bind(ws.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        found
+            .iter()
+            .map(|r| {
+                Ok(BlockedRange {
+                    id: BlockedRangeId(r.try_get("id").map_err(db)?),
+                    workspace_id: WorkspaceId(r.try_get("workspace_id").map_err(db)?),
+                    cidr: r.try_get("cidr").map_err(db)?,
+                    note: r.try_get("note").map_err(db)?,
+                    created_at: r.try_get("created_at").map_err(db)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn add_blocked_range(&self, b: &BlockedRange, audit: AuditRecord) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        sqlx::query(
+            "INSERT INTO blocked_ranges (id, workspace_id, cidr, note, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(b.id.0)
+        .bind(b.workspace_id.0)
+        .bind(&b.cidr)
+        .bind(&b.note)
+        .bind(b.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| map_err(e, "range_exists"))?;
+        rows::append_audit(&mut tx, &self.sealer.chain()?, audit).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn remove_blocked_range(
+        &self,
+        ws: WorkspaceId,
+        id: BlockedRangeId,
+        audit: AuditRecord,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let done = sqlx::query("DELETE FROM blocked_ranges WHERE id = $1 AND workspace_id = $2")
+            .bind(id.0)
+            .bind(ws.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("blocked_range"));
+        }
+        rows::append_audit(&mut tx, &self.sealer.chain()?, audit).await?;
+        tx.commit().await.map_err(db)
     }
 }

@@ -76,6 +76,7 @@ pub(super) fn contact(row: &PgRow) -> StoreResult<Contact> {
             .map(ContactId),
         erased_at: row.try_get("erased_at").map_err(db)?,
         last_visit: crate::visit_of(row.try_get("last_visit").map_err(db)?)?,
+        blocked_at: row.try_get("blocked_at").map_err(db)?,
     })
 }
 
@@ -989,7 +990,9 @@ impl ConversationStore for PgStore {
              first_response_at = COALESCE(first_response_at, \
              CASE WHEN $4 = 'agent' AND NOT $7 THEN $10::timestamptz END) \
              WHERE id = $3 AND workspace_id = $2 AND status <> 'closed' \
-             AND ($11::uuid IS NULL OR (contact_id = $11 AND inbox_id = $12)) RETURNING *), \
+             AND ($11::uuid IS NULL OR (contact_id = $11 AND inbox_id = $12 \
+             AND NOT EXISTS (SELECT 1 FROM contacts k WHERE k.id = $11 AND k.blocked_at IS NOT NULL))) \
+             RETURNING *), \
              ins AS (INSERT INTO messages (id, workspace_id, conversation_id, seq, sender_kind, sender_id, \
              body, private, client_msg_id, created_at, meta, sender_name) \
              SELECT $1, $2, $3, bump.last_seq, $4, $5, $6, $7, $8, $9, $13, $14 FROM bump RETURNING seq) \
@@ -1025,6 +1028,17 @@ impl ConversationStore for PgStore {
                     .is_some_and(|(contact, inbox)| c.contact_id != contact || c.inbox_id != inbox)
                 {
                     return Err(StoreError::NotFound("conversation"));
+                }
+                if let Some((contact, _)) = owner {
+                    let blocked: Option<Option<DateTime<Utc>>> =
+                        sqlx::query_scalar("SELECT blocked_at FROM contacts WHERE id = $1")
+                            .bind(contact.0)
+                            .fetch_optional(&self.pool)
+                            .await
+                            .map_err(db)?;
+                    if blocked.flatten().is_some() {
+                        return Err(StoreError::Rule("visitor_blocked"));
+                    }
                 }
                 Err(StoreError::Conflict("conversation_closed"))
             }

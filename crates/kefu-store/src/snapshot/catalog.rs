@@ -24,7 +24,8 @@ use super::{Column, LType, Table};
 ///    store, which a backup does not hold: docs/operations/backup.md).
 /// 8: `inboxes.automation`, `conversations.snoozed_until`,
 ///    `contacts.last_visit`, `agent_presence.last_seen_at` and
-///    `agent_presence.timed_out_from`.
+///    `agent_presence.timed_out_from`; `contacts.blocked_at` and
+///    `blocked_ranges`.
 pub const SCHEMA_VERSION: u32 = 8;
 
 macro_rules! table {
@@ -186,7 +187,18 @@ pub static TABLES: &[Table] = &[
             (updated_at, Time),
             (merged_into, Uuid),
             (erased_at, Time),
-            (last_visit, Text)
+            (last_visit, Text),
+            (blocked_at, Time)
+        ]
+    ),
+    table!(
+        "blocked_ranges",
+        [
+            (id, Uuid),
+            (workspace_id, Uuid),
+            (cidr, Text),
+            (note, Text),
+            (created_at, Time)
         ]
     ),
     table!(

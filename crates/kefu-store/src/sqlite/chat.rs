@@ -76,6 +76,7 @@ pub(super) fn contact(row: &SqliteRow) -> StoreResult<Contact> {
             .map(ContactId),
         erased_at: row.try_get("erased_at").map_err(db)?,
         last_visit: crate::visit_of(row.try_get("last_visit").map_err(db)?)?,
+        blocked_at: row.try_get("blocked_at").map_err(db)?,
     })
 }
 
@@ -326,7 +327,9 @@ impl SqliteStore {
              SELECT $1, $2, $3, c.last_seq + 1, $4, $5, $6, $7, $8, $9, $10, $11 FROM conversations c \
              WHERE c.id = $3 AND c.workspace_id = $2 \
              AND (NOT $12 OR c.status <> 'closed') \
-             AND ($13 IS NULL OR (c.contact_id = $13 AND c.inbox_id = $14)) RETURNING seq",
+             AND ($13 IS NULL OR (c.contact_id = $13 AND c.inbox_id = $14 \
+             AND NOT EXISTS (SELECT 1 FROM contacts k WHERE k.id = $13 AND k.blocked_at IS NOT NULL))) \
+             RETURNING seq",
         )
         .bind(m.id.0)
         .bind(ws.0)
@@ -1073,6 +1076,17 @@ impl ConversationStore for SqliteStore {
                     .is_some_and(|(contact, inbox)| c.contact_id != contact || c.inbox_id != inbox)
                 {
                     return Err(StoreError::NotFound("conversation"));
+                }
+                if let Some((contact, _)) = owner {
+                    let blocked: Option<Option<DateTime<Utc>>> =
+                        sqlx::query_scalar("SELECT blocked_at FROM contacts WHERE id = $1")
+                            .bind(contact.0)
+                            .fetch_optional(&self.reader)
+                            .await
+                            .map_err(db)?;
+                    if blocked.flatten().is_some() {
+                        return Err(StoreError::Rule("visitor_blocked"));
+                    }
                 }
                 Err(StoreError::Conflict("conversation_closed"))
             }

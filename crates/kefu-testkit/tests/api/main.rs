@@ -7,6 +7,7 @@ mod attachments;
 mod audit;
 mod auth;
 mod automation;
+mod blocking;
 mod bot;
 mod contacts;
 mod conversations;

@@ -1,12 +1,15 @@
 // Contacts: the list (search by name, e-mail, phone or the site's user id;
 // filter by one attribute; a page at a time), and one contact with their
 // conversations, merging another contact into them (owner, admin,
-// supervisor) and erasing their personal data (owner, admin).
+// supervisor), blocking them (owner, admin, supervisor) and erasing their
+// personal data (owner, admin); the CSV export (owner, admin) and the
+// blocked address ranges (owner, admin, supervisor).
 
 import { h, clear, toast } from '../../lib/dom.js';
 import { t, fmtDateTime } from '../../lib/i18n.js';
 import { contactLabel } from '../../lib/directory.js';
 import { statusBadge } from '../inbox-parts.js';
+import { errorText } from '../../lib/errors.js';
 import {
   wsPath, hasRole, pageFrame, card, field, input, busy, confirmAction, loadingEl, errorEl, lifecycle,
 } from './common.js';
@@ -28,7 +31,8 @@ export default {
 const contactHref = (id) => `${PATH}/${encodeURIComponent(id)}`;
 
 function renderList(root, ctx, life) {
-  const { body } = pageFrame(root, t('contacts.title'), t('contacts.intro'));
+  const { toolbar, body } = pageFrame(root, t('contacts.title'), t('contacts.intro'));
+  const exportLink = h('a', { class: 'btn', href: '#', download: '', 'data-testid': 'contacts-export' }, t('contacts.export'));
   const q = h('input', {
     class: 'input', type: 'search', name: 'q', placeholder: t('contacts.search'), 'aria-label': t('contacts.search'),
   });
@@ -46,6 +50,18 @@ function renderList(root, ctx, life) {
   const status = h('div', { role: 'status', 'aria-live': 'polite' });
   const more = h('button', { class: 'btn', type: 'button', hidden: true }, t('contacts.more'));
   body.append(card(t('contacts.title'), form, status, table, more).el);
+  // The export follows the filters shown (the session cookie authenticates the download).
+  const syncExport = () => {
+    const p = new URLSearchParams();
+    if (q.value.trim()) p.set('q', q.value.trim());
+    if (attribute.value.trim()) p.set('attribute', attribute.value.trim());
+    exportLink.href = `/api/v1${wsPath(ctx, `/contacts/export.csv${p.size ? `?${p}` : ''}`)}`;
+  };
+  if (hasRole(ctx, 'owner', 'admin')) {
+    toolbar.append(exportLink);
+    syncExport();
+  }
+  if (hasRole(ctx, 'owner', 'admin', 'supervisor')) body.append(rangesCard(ctx, life));
 
   let cursor = null;
   let generation = 0;
@@ -75,6 +91,7 @@ function renderList(root, ctx, life) {
   }
   form.addEventListener('submit', (e) => {
     e.preventDefault();
+    syncExport();
     load(true);
   });
   more.addEventListener('click', () => busy(more, () => load(false)));
@@ -114,6 +131,24 @@ async function renderContact(root, ctx, life, id) {
   if (contact.erased_at) {
     body.append(h('div', { class: 'callout', role: 'status' },
       t('contacts.erasedAt', { date: fmtDateTime(new Date(contact.erased_at)) })));
+  }
+  if (contact.blocked_at) {
+    body.append(h('div', { class: 'callout callout-warn contact-blocked', role: 'status' },
+      t('contacts.blockedAt', { date: fmtDateTime(new Date(contact.blocked_at)) })));
+  }
+  if (!contact.merged_into && hasRole(ctx, 'owner', 'admin', 'supervisor')) {
+    const blocked = !!contact.blocked_at;
+    const btn = h('button', { class: ['btn', blocked ? '' : 'btn-danger'], type: 'button', 'data-testid': 'contact-block' },
+      t(blocked ? 'contacts.unblock' : 'contacts.block'));
+    btn.addEventListener('click', async () => {
+      if (!blocked && !(await confirmAction(t('contacts.block'), t('contacts.blockConfirm'), t('contacts.block')))) return;
+      await busy(btn, async () => {
+        await ctx.api('POST', wsPath(ctx, `/contacts/${encodeURIComponent(contact.id)}/${blocked ? 'unblock' : 'block'}`));
+        toast(t(blocked ? 'contacts.unblocked' : 'contacts.blocked'), 'success');
+        reload();
+      });
+    });
+    toolbar.append(btn);
   }
   body.append(profileCard(contact), conversationsCard(conversations));
   if (!contact.merged_into && hasRole(ctx, 'owner', 'admin', 'supervisor')) body.append(mergeCard(ctx, contact, reload));
@@ -199,4 +234,48 @@ function eraseCard(ctx, contact, reload) {
     });
   });
   return card(t('contacts.erase'), h('p', { class: 'muted' }, t('contacts.eraseIntro')), h('div', { class: 'row' }, btn)).el;
+}
+
+/** The address ranges whose visitors are refused: the list, add one, remove one. */
+function rangesCard(ctx, life) {
+  const list = h('ul', { class: 'stack-sm blocked-ranges' });
+  const cidr = input('cidr', '', { placeholder: '203.0.113.0/24', 'aria-label': t('contacts.rangeCidr'), autocomplete: 'off', spellcheck: 'false' });
+  const note = input('note', '', { placeholder: t('contacts.rangeNote'), 'aria-label': t('contacts.rangeNote'), maxlength: 200 });
+  const error = h('p', { class: 'form-error', role: 'alert' });
+  const add = h('button', { class: 'btn', type: 'submit' }, t('contacts.rangeAdd'));
+  const form = h('form', { class: 'row ranges-form' }, cidr, note, add);
+  async function load() {
+    let page;
+    try {
+      page = await ctx.api('GET', wsPath(ctx, '/blocked-ranges'));
+    } catch (e) {
+      if (life.alive()) clear(list).append(errorEl(e, load));
+      return;
+    }
+    if (!life.alive()) return;
+    clear(list);
+    if (!page.items.length) list.append(h('li', { class: 'muted' }, t('contacts.noRanges')));
+    for (const r of page.items) {
+      const remove = h('button', { class: 'btn btn-sm btn-ghost', type: 'button', 'aria-label': t('contacts.rangeRemove') }, '✕');
+      remove.addEventListener('click', () => busy(remove, async () => {
+        await ctx.api('DELETE', wsPath(ctx, `/blocked-ranges/${encodeURIComponent(r.id)}`));
+        load();
+      }));
+      list.append(h('li', { class: 'row', dataset: { cidr: r.cidr } },
+        h('code', null, r.cidr), r.note ? h('span', { class: 'muted small' }, r.note) : null, remove));
+    }
+  }
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    error.textContent = '';
+    if (!cidr.value.trim()) return cidr.focus();
+    await busy(add, async () => {
+      await ctx.api('POST', wsPath(ctx, '/blocked-ranges'), { cidr: cidr.value.trim(), note: note.value.trim() || null });
+      cidr.value = '';
+      note.value = '';
+      load();
+    }, (err) => { error.textContent = err.status === 422 ? t('contacts.rangeInvalid') : errorText(err); });
+  });
+  load();
+  return card(t('contacts.ranges'), h('p', { class: 'muted' }, t('contacts.rangesIntro')), form, error, list).el;
 }
