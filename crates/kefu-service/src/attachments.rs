@@ -8,6 +8,12 @@
 //! under its workspace. An upload is written to a temporary file in the
 //! same directory and renamed into place only once complete, so a failed
 //! or oversized upload never leaves a file that looks whole.
+//!
+//! In a cluster the files go to S3-compatible object storage instead
+//! (`[attachments] store = "s3://bucket/prefix"`, with the connection
+//! settings of `[backup.s3]`): the upload is still staged in the local
+//! temporary file, then sent (in parts when large) to
+//! `<prefix>/<workspace>/<id>`, and downloads stream from the store.
 
 use crate::chat::Visitor;
 use crate::error::{ServiceError, ServiceResult};
@@ -37,6 +43,10 @@ pub struct AttachmentsConfig {
     pub workspace_quota_bytes: u64,
     /// How long a download link works, in seconds.
     pub url_ttl_secs: u64,
+    /// `s3://bucket/prefix`: keep the files in S3-compatible object storage
+    /// (reached with `[backup.s3]`'s endpoint and credentials) instead of
+    /// `dir`, which then only stages uploads. Needed with several replicas.
+    pub store: Option<String>,
 }
 
 impl Default for AttachmentsConfig {
@@ -63,6 +73,7 @@ impl Default for AttachmentsConfig {
             .to_vec(),
             workspace_quota_bytes: 10 * 1024 * 1024 * 1024,
             url_ttl_secs: 900,
+            store: None,
         }
     }
 }
@@ -215,10 +226,9 @@ impl Upload {
         file.flush().await.map_err(ServiceError::internal)?;
         file.sync_all().await.map_err(ServiceError::internal)?;
         drop(file);
-        let path = self.services.blob_path(self.workspace, self.id);
-        tokio::fs::rename(&self.tmp, &path)
-            .await
-            .map_err(ServiceError::internal)?;
+        self.services
+            .place_blob(self.workspace, self.id, &self.tmp)
+            .await?;
         self.placed = true;
         let a = Attachment {
             id: self.id,
@@ -233,7 +243,7 @@ impl Upload {
             created_at: self.services.clock.now(),
         };
         if let Err(e) = self.services.store.create_attachment(&a).await {
-            let _ = tokio::fs::remove_file(path).await;
+            self.services.delete_files(self.workspace, &[self.id]).await;
             return Err(e.into());
         }
         self.services.metrics.attachment_uploaded(a.bytes as u64);
@@ -259,8 +269,54 @@ impl Services {
         self
     }
 
+    /// Keeps the files in this object store, under `prefix`.
+    pub fn with_blob_store(
+        mut self,
+        store: std::sync::Arc<dyn object_store::ObjectStore>,
+        prefix: &str,
+    ) -> Self {
+        self.objects = Some(std::sync::Arc::new(ObjectBlobs {
+            store,
+            prefix: prefix.trim_matches('/').to_string(),
+        }));
+        self
+    }
+
     fn blob_path(&self, ws: WorkspaceId, id: AttachmentId) -> PathBuf {
         self.blob_dir.join(ws.to_string()).join(id.to_string())
+    }
+
+    /// Moves a finished upload's staged file into the blob store: renamed
+    /// into place, or sent to the object store (in parts when large) and
+    /// then removed here.
+    async fn place_blob(
+        &self,
+        ws: WorkspaceId,
+        id: AttachmentId,
+        staged: &Path,
+    ) -> ServiceResult<()> {
+        let Some(o) = &self.objects else {
+            return tokio::fs::rename(staged, self.blob_path(ws, id))
+                .await
+                .map_err(ServiceError::internal);
+        };
+        let mut file = tokio::fs::File::open(staged)
+            .await
+            .map_err(ServiceError::internal)?;
+        let mut out = object_store::buffered::BufWriter::new(o.store.clone(), o.key(ws, id));
+        let sent = async {
+            tokio::io::copy(&mut file, &mut out).await?;
+            out.shutdown().await
+        }
+        .await;
+        if let Err(e) = sent {
+            let _ = out.abort().await;
+            return Err(ServiceError::internal(format!(
+                "storing an attachment in the object store: {e}"
+            )));
+        }
+        let _ = tokio::fs::remove_file(staged).await;
+        Ok(())
     }
 
     async fn begin_upload(&self, ws: WorkspaceId, uploader: Uploader) -> ServiceResult<Upload> {
@@ -384,6 +440,15 @@ impl Services {
     /// reaches it again.
     pub(crate) async fn delete_files(&self, ws: WorkspaceId, ids: &[AttachmentId]) {
         for id in ids {
+            if let Some(o) = &self.objects {
+                match o.store.delete(&o.key(ws, *id)).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, attachment_id = %id, "deleting a file from the object store failed")
+                    }
+                }
+                continue;
+            }
             match tokio::fs::remove_file(self.blob_path(ws, *id)).await {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -414,7 +479,7 @@ impl Services {
         id: AttachmentId,
         exp: i64,
         sig: &str,
-    ) -> ServiceResult<(Attachment, PathBuf)> {
+    ) -> ServiceResult<(Attachment, Blob)> {
         if !self.signer.verify_attachment(ws, id, exp, sig) {
             return Err(ServiceError::NotFound("attachment"));
         }
@@ -422,11 +487,73 @@ impl Services {
             return Err(ServiceError::Gone("link_expired"));
         }
         let a = self.store.get_attachment(ws, id).await?;
+        if let Some(o) = &self.objects {
+            return match o.store.get(&o.key(ws, id)).await {
+                Ok(got) => Ok((a, Blob::Object(got))),
+                Err(object_store::Error::NotFound { .. }) => {
+                    Err(ServiceError::NotFound("attachment"))
+                }
+                Err(e) => Err(ServiceError::internal(format!(
+                    "reading an attachment from the object store: {e}"
+                ))),
+            };
+        }
         let path = self.blob_path(ws, id);
         if !Path::new(&path).exists() {
             return Err(ServiceError::NotFound("attachment"));
         }
-        Ok((a, path))
+        Ok((a, Blob::File(path)))
+    }
+}
+
+/// Files in an object store: `<prefix>/<workspace>/<id>`.
+pub struct ObjectBlobs {
+    store: std::sync::Arc<dyn object_store::ObjectStore>,
+    prefix: String,
+}
+
+impl std::fmt::Debug for ObjectBlobs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ObjectBlobs({}, {:?})", self.store, self.prefix)
+    }
+}
+
+impl ObjectBlobs {
+    fn key(&self, ws: WorkspaceId, id: AttachmentId) -> object_store::path::Path {
+        let key = if self.prefix.is_empty() {
+            format!("{ws}/{id}")
+        } else {
+            format!("{}/{ws}/{id}", self.prefix)
+        };
+        object_store::path::Path::from(key)
+    }
+}
+
+/// Where an attachment's bytes are read from.
+pub enum Blob {
+    File(PathBuf),
+    Object(object_store::GetResult),
+}
+
+impl Blob {
+    /// The bytes, streamed.
+    pub async fn into_stream(
+        self,
+    ) -> ServiceResult<futures_util::stream::BoxStream<'static, std::io::Result<bytes::Bytes>>>
+    {
+        use futures_util::StreamExt;
+        Ok(match self {
+            Blob::File(path) => {
+                let file = tokio::fs::File::open(&path)
+                    .await
+                    .map_err(ServiceError::internal)?;
+                tokio_util::io::ReaderStream::new(file).boxed()
+            }
+            Blob::Object(got) => got
+                .into_stream()
+                .map(|r| r.map_err(std::io::Error::other))
+                .boxed(),
+        })
     }
 }
 

@@ -60,6 +60,8 @@ pub struct Services {
     pub attachments: Arc<attachments::AttachmentsConfig>,
     /// Where attachments' files are kept (one directory per workspace).
     pub blob_dir: Arc<std::path::PathBuf>,
+    /// The object store the files go to instead, in a cluster.
+    pub objects: Option<Arc<attachments::ObjectBlobs>>,
     /// The members with a live socket on this replica (the presence
     /// timeout's heartbeat).
     pub live: Arc<automation::LiveAgents>,
@@ -104,6 +106,7 @@ impl Services {
             background: tokio_util::task::TaskTracker::new(),
             attachments: Arc::default(),
             blob_dir: Arc::new(std::env::temp_dir().join("kefu-attachments")),
+            objects: None,
             live: Arc::default(),
             ranges: Arc::default(),
         }

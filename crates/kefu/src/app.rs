@@ -169,10 +169,32 @@ pub fn services_with_knowledge(
         .dir
         .clone()
         .unwrap_or_else(|| settings.data_dir.join("attachments"));
-    Ok(services
+    let services = services
         .with_knowledge(knowledge)
         .with_analytics(settings.analytics.clone())
-        .with_attachments(settings.attachments.clone(), blob_dir))
+        .with_attachments(settings.attachments.clone(), blob_dir);
+    Ok(
+        match settings
+            .attachments
+            .store
+            .as_deref()
+            .filter(|s| !s.is_empty())
+        {
+            None => services,
+            Some(url) => {
+                let (bucket, prefix) = match kefu_backup::dest::Location::parse(url) {
+                    Ok(kefu_backup::dest::Location::S3 { bucket, key }) => (bucket, key),
+                    _ => {
+                        anyhow::bail!("attachments.store must be s3://bucket[/prefix], not {url:?}")
+                    }
+                };
+                // The same S3 client and connection settings as the backups'.
+                let store = kefu_backup::dest::s3_store(&settings.backup.s3, &bucket)
+                    .map_err(|e| anyhow::anyhow!("attachments.store: {e}"))?;
+                services.with_blob_store(store, &prefix)
+            }
+        },
+    )
 }
 
 /// The knowledge base's search side: its index under the data directory,

@@ -160,14 +160,11 @@ async fn download(
     ApiQuery(q): ApiQuery<LinkQuery>,
 ) -> ApiResult<Response> {
     let id: AttachmentId = parse_id(&id, "attachment")?;
-    let (a, path) = state
+    let (a, blob) = state
         .services
         .open_attachment(WorkspaceId(q.ws), id, q.exp, &q.sig)
         .await?;
-    let file = tokio::fs::File::open(&path)
-        .await
-        .map_err(|e| ApiError::from(kefu_service::ServiceError::internal(e)))?;
-    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    let body = Body::from_stream(blob.into_stream().await?);
     let content_type = if a.content_type == "text/plain" {
         "text/plain; charset=utf-8".to_string()
     } else {

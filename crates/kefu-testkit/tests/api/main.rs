@@ -4,6 +4,7 @@
 mod analytics;
 mod api_tokens;
 mod attachments;
+mod attachments_s3;
 mod audit;
 mod auth;
 mod automation;
