@@ -130,3 +130,7 @@ id_type!(
     /// An address range a workspace refuses visitors from.
     BlockedRangeId
 );
+id_type!(
+    /// An e-mail in the outbox.
+    EmailId
+);

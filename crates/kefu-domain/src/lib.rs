@@ -9,6 +9,7 @@ pub mod audit;
 pub mod bus;
 pub mod chat;
 pub mod clock;
+pub mod email;
 pub mod error;
 pub mod ids;
 pub mod kb;

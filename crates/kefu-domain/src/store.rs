@@ -915,6 +915,43 @@ pub trait AutomationStore: Send + Sync {
     ) -> StoreResult<()>;
 }
 
+/// The e-mail outbox.
+#[async_trait]
+pub trait EmailStore: Send + Sync {
+    async fn enqueue_email(&self, email: &crate::email::OutboxEmail) -> StoreResult<()>;
+    /// Takes up to `limit` pending e-mails due by `now` for this sender:
+    /// each is leased until `lease_until` (another replica skips it until
+    /// then, or for good once it is marked).
+    async fn claim_emails(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<crate::email::OutboxEmail>>;
+    /// Sent: the bodies are emptied (they may hold a one-time link).
+    async fn email_sent(&self, id: EmailId, at: DateTime<Utc>) -> StoreResult<()>;
+    /// An attempt failed: the next one at `retry_at`, or none (`failed`).
+    async fn email_failed(
+        &self,
+        id: EmailId,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> StoreResult<()>;
+    /// The workspace's e-mails, newest first.
+    async fn list_emails(
+        &self,
+        workspace: WorkspaceId,
+        limit: i64,
+    ) -> StoreResult<Vec<crate::email::OutboxEmail>>;
+    /// A failed e-mail of the workspace back to pending, due `at`.
+    async fn retry_email(
+        &self,
+        workspace: WorkspaceId,
+        id: EmailId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+}
+
 #[async_trait]
 pub trait Store:
     WorkspaceStore
@@ -935,6 +972,7 @@ pub trait Store:
     + SsoStore
     + AttachmentStore
     + AutomationStore
+    + EmailStore
 {
     /// `sqlite` or `postgres`.
     fn backend_name(&self) -> &'static str;

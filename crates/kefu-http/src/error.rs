@@ -226,6 +226,10 @@ const UNAUTHORIZED: &[(&str, &str)] = &[
         "invalid_identity",
         "The visitor's identity signature (HMAC) does not match.",
     ),
+    (
+        "invalid_reset_token",
+        "This password reset link is wrong, expired or used already. Ask for a new one.",
+    ),
 ];
 
 const FORBIDDEN: &[(&str, &str)] = &[

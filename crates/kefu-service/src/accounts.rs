@@ -58,7 +58,7 @@ impl Services {
     }
 
     /// Reserves an attempt against `key` (and the client IP) or refuses.
-    async fn throttled(&self, ip: Option<&str>, key: &str) -> ServiceResult<()> {
+    pub(crate) async fn throttled(&self, ip: Option<&str>, key: &str) -> ServiceResult<()> {
         self.throttle
             .check(ip, key)
             .await

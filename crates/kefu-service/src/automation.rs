@@ -126,6 +126,8 @@ impl Services {
         if let Err(e) = self.presence_timeout().await {
             tracing::warn!(error = %e, "the presence timeout failed");
         }
+        // E-mails whose retry is due (new ones go out as they are queued).
+        self.deliver_due().await;
     }
 
     async fn wake_snoozed(&self) -> ServiceResult<()> {

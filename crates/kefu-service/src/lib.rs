@@ -13,6 +13,7 @@ pub mod chat;
 pub mod config;
 pub mod contacts;
 pub mod context;
+pub mod email;
 pub mod error;
 pub mod export;
 pub mod kb;
@@ -62,6 +63,11 @@ pub struct Services {
     pub blob_dir: Arc<std::path::PathBuf>,
     /// The object store the files go to instead, in a cluster.
     pub objects: Option<Arc<attachments::ObjectBlobs>>,
+    /// `[email]`, its SMTP client (none: e-mails wait in the outbox) and
+    /// the console's public address for links in e-mails.
+    pub email: Arc<email::EmailConfig>,
+    pub mailer: Option<Arc<email::Mailer>>,
+    pub public_url: Arc<String>,
     /// The members with a live socket on this replica (the presence
     /// timeout's heartbeat).
     pub live: Arc<automation::LiveAgents>,
@@ -107,6 +113,9 @@ impl Services {
             attachments: Arc::default(),
             blob_dir: Arc::new(std::env::temp_dir().join("kefu-attachments")),
             objects: None,
+            email: Arc::default(),
+            mailer: None,
+            public_url: Arc::new(String::new()),
             live: Arc::default(),
             ranges: Arc::default(),
         }
@@ -144,6 +153,16 @@ impl Services {
     }
 
     /// Uses these analytics settings instead of the defaults.
+    /// Sends e-mail with these settings; links in e-mails start with
+    /// `public_url` (the console's address). A bad SMTP setting is an
+    /// error naming it.
+    pub fn with_email(mut self, cfg: email::EmailConfig, public_url: &str) -> Result<Self, String> {
+        self.mailer = email::Mailer::new(&cfg)?.map(Arc::new);
+        self.email = Arc::new(cfg);
+        self.public_url = Arc::new(public_url.trim_end_matches('/').to_string());
+        Ok(self)
+    }
+
     pub fn with_analytics(mut self, analytics: AnalyticsConfig) -> Self {
         self.analytics = Arc::new(analytics);
         self

@@ -93,6 +93,8 @@ pub struct ServiceMetrics {
     /// What happened by itself: `auto_resolved`, `snooze_woken`,
     /// `away_sent`, `presence_timed_out`.
     pub automation: Family<KindLabels, Counter>,
+    /// E-mails by outcome: `queued`, `sent`, `retried`, `failed`.
+    pub emails: Family<OutcomeLabels, Counter>,
 }
 
 impl Default for ServiceMetrics {
@@ -118,6 +120,7 @@ impl Default for ServiceMetrics {
             attachment_bytes: Counter::default(),
             attachments_refused: Family::default(),
             automation: Family::default(),
+            emails: Family::default(),
         }
     }
 }
@@ -143,6 +146,10 @@ impl ServiceMetrics {
             .inc();
     }
 
+    pub fn email(&self, outcome: &'static str) {
+        self.emails.get_or_create(&OutcomeLabels { outcome }).inc();
+    }
+
     pub fn automated(&self, kind: &'static str, n: u64) {
         self.automation
             .get_or_create(&KindLabels { kind })
@@ -151,6 +158,11 @@ impl ServiceMetrics {
 
     /// Adds every metric to `r` (whose prefix is `kefu`).
     pub fn register(&self, r: &mut Registry) {
+        r.register(
+            "emails",
+            "E-mails by outcome: queued (in the outbox), sent, retried (an attempt failed, another is due), failed (gave up; an admin may retry)",
+            self.emails.clone(),
+        );
         r.register(
             "automation_actions",
             "What happened by itself, by kind: auto_resolved, snooze_woken, away_sent, presence_timed_out",

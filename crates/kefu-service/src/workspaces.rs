@@ -153,6 +153,20 @@ impl Services {
         email: &str,
         role: Role,
     ) -> ServiceResult<(Invitation, String)> {
+        self.invite_in(access, email, role, None)
+            .await
+            .map(|(i, t, _)| (i, t))
+    }
+
+    /// [`Services::invite`], and the invitation e-mail in `locale` when
+    /// e-mail is set up (its id, to follow it in the outbox).
+    pub async fn invite_in(
+        &self,
+        access: &Access,
+        email: &str,
+        role: Role,
+        locale: Option<&str>,
+    ) -> ServiceResult<(Invitation, String, Option<kefu_domain::EmailId>)> {
         access.require(Action::InviteMembers)?;
         let mut c = Checks::new();
         let email = c.email("email", email);
@@ -182,7 +196,19 @@ impl Services {
             now,
         );
         self.store.create_invitation(&inv, audit).await?;
-        Ok((inv, token))
+        // The invitation stands whatever happens to the e-mail (the link is
+        // also shown to the inviter).
+        let emailed = match self
+            .email_invitation(access, &inv.email, &token, locale)
+            .await
+        {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::warn!(error = %e, "queueing the invitation e-mail failed");
+                None
+            }
+        };
+        Ok((inv, token, emailed))
     }
 
     pub async fn invitations(&self, access: &Access) -> ServiceResult<Vec<Invitation>> {

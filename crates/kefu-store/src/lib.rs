@@ -9,6 +9,7 @@ use kefu_domain::StoreError;
 use std::sync::Arc;
 
 mod automation;
+mod email;
 mod export;
 mod kb;
 mod ops;

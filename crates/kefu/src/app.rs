@@ -169,10 +169,19 @@ pub fn services_with_knowledge(
         .dir
         .clone()
         .unwrap_or_else(|| settings.data_dir.join("attachments"));
+    // Links in e-mails lead to the console: its public address, or (on a
+    // single machine) the listening one.
+    let public_url = settings
+        .http
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", settings.listen));
     let services = services
         .with_knowledge(knowledge)
         .with_analytics(settings.analytics.clone())
-        .with_attachments(settings.attachments.clone(), blob_dir);
+        .with_attachments(settings.attachments.clone(), blob_dir)
+        .with_email(settings.email.clone(), &public_url)
+        .map_err(anyhow::Error::msg)?;
     Ok(
         match settings
             .attachments

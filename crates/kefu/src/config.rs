@@ -50,6 +50,8 @@ pub struct Settings {
     pub chat: ChatConfig,
     /// `[attachments]`: files in conversations (limits, where they are kept).
     pub attachments: kefu_service::attachments::AttachmentsConfig,
+    /// `[email]`: the SMTP relay and the outbox (docs/operations/email.md).
+    pub email: kefu_service::email::EmailConfig,
     pub kb: KbConfig,
     /// The analytics: the bot's verified-resolution window.
     pub analytics: AnalyticsConfig,
@@ -124,6 +126,7 @@ impl Default for Settings {
             auth: AuthSettings::default(),
             chat: ChatConfig::default(),
             attachments: Default::default(),
+            email: Default::default(),
             kb: KbConfig::default(),
             analytics: AnalyticsConfig::default(),
             embeddings: None,

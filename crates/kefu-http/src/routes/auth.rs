@@ -28,6 +28,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(login))
         .routes(routes!(refresh))
         .routes(routes!(logout))
+        .routes(routes!(request_password_reset))
+        .routes(routes!(reset_password))
         .routes(routes!(login_with_new_password))
         .routes(routes!(sign_out_everywhere))
 }
@@ -282,4 +284,63 @@ fn signed_out(state: &AppState) -> Response {
         }
     }
     res
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordResetRequest {
+    pub email: String,
+    /// The e-mail's language: `zh-CN` or `en` (default `email.default_locale`).
+    pub locale: Option<String>,
+}
+
+/// "Forgot my password": e-mails a reset link (valid an hour, once) when
+/// the address is an account's and e-mail is set up. Always 202, so the
+/// answer does not tell who has an account; throttled per address and
+/// client like sign-ins.
+#[utoipa::path(post, path = "/auth/password-reset", tag = "auth", request_body = PasswordResetRequest,
+    responses((status = 202), (status = 429, description = "`rate_limited`", body = ErrorBody)))]
+async fn request_password_reset(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(req): ApiJson<PasswordResetRequest>,
+) -> ApiResult<StatusCode> {
+    state
+        .services
+        .request_password_reset(&req.email, req.locale.as_deref(), ip.as_deref())
+        .await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordResetConfirm {
+    /// The token of the e-mailed link (`#/reset?token=…`).
+    pub token: String,
+    pub new_password: String,
+}
+
+/// Never prints the token or the password.
+impl std::fmt::Debug for PasswordResetConfirm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordResetConfirm")
+            .finish_non_exhaustive()
+    }
+}
+
+/// Sets a new password with a reset link's token; every session of the
+/// account ends (sign in with the new password).
+#[utoipa::path(post, path = "/auth/password-reset/confirm", tag = "auth", request_body = PasswordResetConfirm,
+    responses((status = 204),
+        (status = 401, description = "`invalid_reset_token`: wrong, expired, or used already", body = ErrorBody),
+        (status = 422, description = "`validation_failed`: `new_password` too short, simple, common or similar", body = ErrorBody)))]
+async fn reset_password(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<PasswordResetConfirm>,
+) -> ApiResult<StatusCode> {
+    state
+        .services
+        .reset_password(&req.token, &req.new_password)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -29,6 +29,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct InvitationRequest {
     pub email: String,
     pub role: Role,
+    /// The invitation e-mail's language (`zh-CN` or `en`), when e-mail is
+    /// set up.
+    pub locale: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -39,6 +42,9 @@ pub struct InvitationCreated {
     pub email: String,
     pub role: Role,
     pub expires_at: DateTime<Utc>,
+    /// The invitation e-mail in the outbox (`GET …/email-outbox`), when
+    /// e-mail is set up; null otherwise (send the link yourself).
+    pub email_id: Option<Uuid>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -89,7 +95,10 @@ async fn create_invitation(
     WorkspaceAccess(a): WorkspaceAccess,
     ApiJson(req): ApiJson<InvitationRequest>,
 ) -> ApiResult<(StatusCode, Json<InvitationCreated>)> {
-    let (inv, token) = state.services.invite(&a, &req.email, req.role).await?;
+    let (inv, token, email_id) = state
+        .services
+        .invite_in(&a, &req.email, req.role, req.locale.as_deref())
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(InvitationCreated {
@@ -98,6 +107,7 @@ async fn create_invitation(
             email: inv.email,
             role: inv.role,
             expires_at: inv.expires_at,
+            email_id: email_id.map(|e| e.0),
         }),
     ))
 }

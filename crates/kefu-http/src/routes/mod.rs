@@ -9,6 +9,7 @@ pub mod bot;
 pub mod contacts;
 pub mod conversations;
 pub mod dto;
+pub mod email;
 pub mod export;
 pub mod health;
 pub mod inboxes;
@@ -36,6 +37,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(export::router())
         .merge(members::router())
         .merge(invitations::router())
+        .merge(email::router())
         .merge(api_tokens::router())
         .merge(audit::router())
         .merge(inboxes::router())

@@ -101,6 +101,18 @@ impl Signer {
         (claims.exp > now_unix).then_some(claims)
     }
 
+    /// A password-reset link's token: good until `exp` and only while the
+    /// password is the one it was issued for (`pw` is a fingerprint of its
+    /// hash), so it works once.
+    pub fn sign_reset(&self, claims: &ResetClaims) -> String {
+        self.sign_kind("pr1", claims)
+    }
+
+    pub fn verify_reset(&self, token: &str, now_unix: i64) -> Option<ResetClaims> {
+        let claims: ResetClaims = self.verify_kind("pr1", token)?;
+        (claims.exp > now_unix).then_some(claims)
+    }
+
     pub fn sign_visitor(&self, claims: &VisitorClaims) -> String {
         self.sign_kind("vt1", claims)
     }
@@ -120,6 +132,15 @@ pub struct VisitorClaims {
     pub inbox: InboxId,
     pub contact: ContactId,
     pub iat: i64,
+    pub exp: i64,
+}
+
+/// What a password-reset token carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResetClaims {
+    pub user: UserId,
+    /// The first 16 hex digits of SHA-256(the password hash at issue).
+    pub pw: String,
     pub exp: i64,
 }
 

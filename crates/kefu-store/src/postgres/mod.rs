@@ -11,6 +11,7 @@ mod attachments;
 mod audit;
 mod automation;
 mod chat;
+mod email;
 mod export;
 mod invitations;
 mod kb;

@@ -25,7 +25,7 @@ use super::{Column, LType, Table};
 /// 8: `inboxes.automation`, `conversations.snoozed_until`,
 ///    `contacts.last_visit`, `agent_presence.last_seen_at` and
 ///    `agent_presence.timed_out_from`; `contacts.blocked_at` and
-///    `blocked_ranges`.
+///    `blocked_ranges`; `email_outbox`.
 pub const SCHEMA_VERSION: u32 = 8;
 
 macro_rules! table {
@@ -189,6 +189,24 @@ pub static TABLES: &[Table] = &[
             (erased_at, Time),
             (last_visit, Text),
             (blocked_at, Time)
+        ]
+    ),
+    table!(
+        "email_outbox",
+        [
+            (id, Uuid),
+            (workspace_id, Uuid),
+            (kind, Text),
+            (to_addr, Text),
+            (subject, Text),
+            (text_body, Text),
+            (html_body, Text),
+            (status, Text),
+            (attempts, I32),
+            (next_attempt_at, Time),
+            (last_error, Text),
+            (created_at, Time),
+            (sent_at, Time)
         ]
     ),
     table!(

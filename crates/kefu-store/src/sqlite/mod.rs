@@ -17,6 +17,7 @@ mod attachments;
 mod audit;
 mod automation;
 mod chat;
+mod email;
 mod export;
 mod invitations;
 mod kb;

@@ -12,6 +12,7 @@ mod blocking;
 mod bot;
 mod contacts;
 mod conversations;
+mod email;
 mod errors;
 mod export;
 mod health;

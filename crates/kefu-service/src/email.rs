@@ -1,0 +1,547 @@
+//! Outgoing e-mail (docs/operations/email.md): every message goes to the
+//! durable outbox first (`email_outbox`), and is sent from there over SMTP
+//! (STARTTLS or TLS, with AUTH) by whichever replica claims it: at once
+//! after it is queued, and on every sweep after a failure, with exponential
+//! back-off up to `email.max_attempts`. A message that still fails is kept as
+//! `failed`, visible to the workspace's admins, who may retry it. Bodies are
+//! emptied once sent: they may carry a one-time link.
+//!
+//! Templates are in zh-CN and en, as multipart text and HTML.
+
+use crate::error::ServiceResult;
+use crate::{Access, Services};
+use chrono::Duration;
+use kefu_domain::email::{EmailStatus, OutboxEmail};
+use kefu_domain::{Action, EmailId, WorkspaceId};
+use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// `[email]`: the SMTP relay and the outbox's retry policy.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EmailConfig {
+    /// `smtp://user:password@host:587?tls=required` (STARTTLS),
+    /// `smtps://user:password@host:465` (TLS from the start), or
+    /// `smtp://host:25` (plain: only for a relay on the same host);
+    /// unset: e-mails wait in the outbox, unsent.
+    #[serde(serialize_with = "ser_secret", deserialize_with = "de_secret")]
+    pub smtp_url: Option<SecretString>,
+    /// The sender: `Kefu <noreply@example.com>`.
+    pub from: String,
+    /// A PEM file of extra certificate authorities for the relay (a
+    /// private one); the system's roots are trusted anyway.
+    pub tls_ca_file: Option<PathBuf>,
+    /// Attempts before an e-mail is `failed`.
+    pub max_attempts: u32,
+    /// The wait before the first retry, in seconds; it doubles each time
+    /// (at most an hour).
+    pub retry_base_secs: u64,
+    /// Seconds one SMTP exchange may take.
+    pub timeout_secs: u64,
+    /// The language of e-mails to people whose language is not known.
+    pub default_locale: String,
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        Self {
+            smtp_url: None,
+            from: "Kefu <noreply@localhost>".into(),
+            tls_ca_file: None,
+            max_attempts: 8,
+            retry_base_secs: 30,
+            timeout_secs: 30,
+            default_locale: "zh-CN".into(),
+        }
+    }
+}
+
+fn ser_secret<S: serde::Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(_) => s.serialize_some("[redacted]"),
+        None => s.serialize_none(),
+    }
+}
+
+fn de_secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SecretString>, D::Error> {
+    Ok(Option::<String>::deserialize(d)?
+        .filter(|v| !v.is_empty())
+        .map(SecretString::from))
+}
+
+/// The SMTP client of [`EmailConfig`], once built.
+#[derive(Clone)]
+pub struct Mailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Mailer(from {})", self.from)
+    }
+}
+
+impl Mailer {
+    /// The client for `cfg`; `None` without an `smtp_url`. A bad URL, sender
+    /// or CA file is an error naming it.
+    pub fn new(cfg: &EmailConfig) -> Result<Option<Self>, String> {
+        let Some(raw) = &cfg.smtp_url else {
+            return Ok(None);
+        };
+        let raw = raw.expose_secret();
+        let parsed = url::Url::parse(raw).map_err(|e| format!("email.smtp_url: {e}"))?;
+        let host = parsed
+            .host_str()
+            .ok_or("email.smtp_url: no host")?
+            .to_string();
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(raw)
+            .map_err(|e| format!("email.smtp_url: {e}"))?
+            .timeout(Some(std::time::Duration::from_secs(
+                cfg.timeout_secs.max(1),
+            )));
+        let tls = parsed
+            .query_pairs()
+            .find(|(k, _)| k == "tls")
+            .map(|(_, v)| v.to_string());
+        let encrypted = parsed.scheme() == "smtps" || tls.is_some();
+        if let (Some(ca), true) = (&cfg.tls_ca_file, encrypted) {
+            let pem = std::fs::read(ca)
+                .map_err(|e| format!("email.tls_ca_file {}: {e}", ca.display()))?;
+            let cert = Certificate::from_pem(&pem)
+                .map_err(|e| format!("email.tls_ca_file {}: {e}", ca.display()))?;
+            let params = TlsParameters::builder(host)
+                .add_root_certificate(cert)
+                .build()
+                .map_err(|e| format!("email.tls_ca_file: {e}"))?;
+            builder = builder.tls(match (parsed.scheme(), tls.as_deref()) {
+                ("smtps", _) => Tls::Wrapper(params),
+                (_, Some("opportunistic")) => Tls::Opportunistic(params),
+                _ => Tls::Required(params),
+            });
+        }
+        let from: Mailbox = cfg
+            .from
+            .parse()
+            .map_err(|e| format!("email.from {:?}: {e}", cfg.from))?;
+        Ok(Some(Self {
+            transport: builder.build(),
+            from,
+        }))
+    }
+
+    async fn send(&self, e: &OutboxEmail) -> Result<(), String> {
+        let to: Mailbox = e.to.parse().map_err(|err| format!("recipient: {err}"))?;
+        let message = lettre::Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(e.subject.clone())
+            .multipart(
+                MultiPart::alternative()
+                    .singlepart(
+                        SinglePart::builder()
+                            .header(ContentType::TEXT_PLAIN)
+                            .body(e.text.clone()),
+                    )
+                    .singlepart(
+                        SinglePart::builder()
+                            .header(ContentType::TEXT_HTML)
+                            .body(e.html.clone()),
+                    ),
+            )
+            .map_err(|err| err.to_string())?;
+        self.transport
+            .send(message)
+            .await
+            .map(|_| ())
+            .map_err(|err| err.to_string())
+    }
+}
+
+/// E-mails one sender takes at a time.
+const BATCH: i64 = 20;
+/// How long a claimed e-mail is left to its sender before another replica
+/// may try it (a sender that died mid-way).
+const LEASE_SECS: i64 = 300;
+
+/// An e-mail to queue: its kind, recipient and rendered content.
+pub struct Outgoing {
+    pub workspace_id: Option<WorkspaceId>,
+    pub kind: &'static str,
+    pub to: String,
+    pub content: Rendered,
+}
+
+/// A rendered template.
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+impl Services {
+    /// Queues an e-mail and starts sending it now (in the background): the
+    /// outbox row is the promise, whatever happens to this attempt.
+    pub async fn queue_email(&self, out: Outgoing) -> ServiceResult<EmailId> {
+        let now = self.clock.now();
+        let e = OutboxEmail {
+            id: EmailId::new(),
+            workspace_id: out.workspace_id,
+            kind: out.kind.to_string(),
+            to: out.to,
+            subject: out.content.subject,
+            text: out.content.text,
+            html: out.content.html,
+            status: EmailStatus::Pending,
+            attempts: 0,
+            next_attempt_at: now,
+            last_error: None,
+            created_at: now,
+            sent_at: None,
+        };
+        self.store.enqueue_email(&e).await?;
+        self.metrics.email("queued");
+        if self.mailer.is_some() {
+            let me = self.clone();
+            self.background.spawn(async move { me.deliver_due().await });
+        }
+        Ok(e.id)
+    }
+
+    /// Sends what is due (the sweeper calls it; so does every queueing).
+    pub async fn deliver_due(&self) {
+        let Some(mailer) = self.mailer.as_deref() else {
+            return;
+        };
+        let now = self.clock.now();
+        let due = match self
+            .store
+            .claim_emails(now, now + Duration::seconds(LEASE_SECS), BATCH)
+            .await
+        {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "claiming e-mails failed");
+                return;
+            }
+        };
+        for e in due {
+            let result = mailer.send(&e).await;
+            let at = self.clock.now();
+            let stored = match result {
+                Ok(()) => {
+                    self.metrics.email("sent");
+                    self.store.email_sent(e.id, at).await
+                }
+                Err(err) => {
+                    let attempts = e.attempts + 1;
+                    let retry = (attempts < self.email.max_attempts as i32)
+                        .then(|| at + backoff(self.email.retry_base_secs, attempts));
+                    // The recipient is personal data: the log has the id.
+                    tracing::warn!(email_id = %e.id, kind = %e.kind, attempts, error = %err,
+                        gave_up = retry.is_none(), "sending an e-mail failed");
+                    self.metrics
+                        .email(if retry.is_some() { "retried" } else { "failed" });
+                    self.store.email_failed(e.id, &err, retry).await
+                }
+            };
+            if let Err(err) = stored {
+                tracing::warn!(error = %err, "recording an e-mail's outcome failed");
+            }
+        }
+    }
+
+    /// The workspace's e-mails, newest first (owners and admins): who, what
+    /// and how it went; never the bodies.
+    pub async fn outbox(&self, access: &Access, limit: i64) -> ServiceResult<Vec<OutboxEmail>> {
+        access.require(Action::InviteMembers)?;
+        Ok(self
+            .store
+            .list_emails(access.workspace_id, limit.clamp(1, 200))
+            .await?)
+    }
+
+    /// A failed e-mail back in the queue.
+    pub async fn retry_email(&self, access: &Access, id: EmailId) -> ServiceResult<()> {
+        access.require(Action::InviteMembers)?;
+        self.store
+            .retry_email(access.workspace_id, id, self.clock.now())
+            .await?;
+        if self.mailer.is_some() {
+            let me = self.clone();
+            self.background.spawn(async move { me.deliver_due().await });
+        }
+        Ok(())
+    }
+
+    /// A link into the console, absolute when `http.public_url` is set.
+    pub(crate) fn console_link(&self, fragment: &str) -> String {
+        format!("{}/{fragment}", self.public_url.trim_end_matches('/'))
+    }
+
+    /// `zh-CN` or `en` for a requested locale (else the default).
+    pub(crate) fn email_locale(&self, asked: Option<&str>) -> Locale {
+        let of = |l: &str| {
+            let l = l.to_ascii_lowercase();
+            if l.starts_with("zh") {
+                Some(Locale::Zh)
+            } else if l.starts_with("en") {
+                Some(Locale::En)
+            } else {
+                None
+            }
+        };
+        asked
+            .and_then(of)
+            .or_else(|| of(&self.email.default_locale))
+            .unwrap_or(Locale::Zh)
+    }
+}
+
+/// `base · 2^(attempt-1)`, at most an hour.
+fn backoff(base_secs: u64, attempt: i32) -> Duration {
+    let factor = 1u64 << (attempt.clamp(1, 16) - 1);
+    Duration::seconds(base_secs.saturating_mul(factor).min(3600) as i64)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Locale {
+    Zh,
+    En,
+}
+
+/// Text for HTML.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A plain message laid out as text and as simple HTML: paragraphs, then
+/// an optional button link.
+pub fn render(subject: String, paragraphs: &[String], link: Option<(&str, &str)>) -> Rendered {
+    let mut text = paragraphs.join("\n\n");
+    let mut html = String::from(
+        "<!doctype html><html><body style=\"font-family:sans-serif;line-height:1.6;color:#1f2937\">",
+    );
+    for p in paragraphs {
+        html.push_str("<p>");
+        html.push_str(&escape(p).replace('\n', "<br>"));
+        html.push_str("</p>");
+    }
+    if let Some((label, url)) = link {
+        text.push_str(&format!("\n\n{label}: {url}"));
+        html.push_str(&format!(
+            "<p><a href=\"{}\" style=\"display:inline-block;padding:8px 16px;background:#4f46e5;color:#fff;border-radius:6px;text-decoration:none\">{}</a></p><p style=\"color:#6b7280;font-size:12px\">{}</p>",
+            escape(url),
+            escape(label),
+            escape(url)
+        ));
+    }
+    html.push_str("</body></html>");
+    Rendered {
+        subject,
+        text,
+        html,
+    }
+}
+
+// ------------------------------------------------------------ the e-mails
+
+impl Services {
+    /// The invitation e-mail, when e-mail is set up: the accept link.
+    pub(crate) async fn email_invitation(
+        &self,
+        access: &Access,
+        to: &str,
+        token: &str,
+        locale: Option<&str>,
+    ) -> ServiceResult<Option<EmailId>> {
+        if self.mailer.is_none() {
+            return Ok(None);
+        }
+        let ws = self.store.get_workspace(access.workspace_id).await?;
+        let inviter = match &access.ctx.principal {
+            crate::Principal::User { user_id, .. } => {
+                Some(self.store.get_user(*user_id).await?.name)
+            }
+            _ => None,
+        };
+        let link = self.console_link(&format!("#/accept?token={token}"));
+        let days = self.config.invitation_ttl_secs / 86_400;
+        let who = inviter.unwrap_or_else(|| ws.name.clone());
+        let content = match self.email_locale(locale) {
+            Locale::Zh => render(
+                format!("{who} 邀请您加入 {}（Kefu 客服）", ws.name),
+                &[
+                    "您好，".into(),
+                    format!("{who} 邀请您加入 Kefu 客服工作区“{}”。点击下面的链接设置姓名和密码即可加入。", ws.name),
+                    format!("链接 {days} 天内有效，仅可使用一次。如果您不认识对方，请忽略这封邮件。"),
+                ],
+                Some(("接受邀请", &link)),
+            ),
+            Locale::En => render(
+                format!("{who} invited you to {} on Kefu", ws.name),
+                &[
+                    "Hello,".into(),
+                    format!("{who} invited you to join the Kefu workspace “{}”. Follow the link to choose your name and password.", ws.name),
+                    format!("The link works once, for {days} days. If you do not know the sender, ignore this e-mail."),
+                ],
+                Some(("Accept the invitation", &link)),
+            ),
+        };
+        self.queue_email(Outgoing {
+            workspace_id: Some(access.workspace_id),
+            kind: "invitation",
+            to: to.to_string(),
+            content,
+        })
+        .await
+        .map(Some)
+    }
+
+    /// "Forgot my password": when the address is an account's (and e-mail
+    /// is set up), a reset link goes to it. The answer is the same either
+    /// way, so the form does not tell who has an account.
+    pub async fn request_password_reset(
+        &self,
+        email: &str,
+        locale: Option<&str>,
+        ip: Option<&str>,
+    ) -> ServiceResult<()> {
+        let email = email.trim().to_lowercase();
+        // Throttled like sign-ins, per address and per client: nobody
+        // floods an inbox with reset e-mails.
+        let key = format!("reset:{email}");
+        self.throttled(ip, &key).await?;
+        self.throttle.failed(&key).await;
+        let Some(user) = self.store.find_user_by_email(&email).await? else {
+            return Ok(());
+        };
+        if self.mailer.is_none() {
+            tracing::warn!(
+                "a password reset was asked for, but e-mail is not set up ([email] smtp_url)"
+            );
+            return Ok(());
+        }
+        let ttl = self.email_reset_ttl_secs();
+        let token = self.signer.sign_reset(&crate::auth::tokens::ResetClaims {
+            user: user.id,
+            pw: password_fingerprint(&user.password_hash),
+            exp: self.clock.now().timestamp() + ttl,
+        });
+        let link = self.console_link(&format!("#/reset?token={token}"));
+        let minutes = ttl / 60;
+        let content = match self.email_locale(locale) {
+            Locale::Zh => render(
+                "重设您的 Kefu 密码".into(),
+                &[
+                    format!("{}，您好：", user.name),
+                    format!("我们收到了重设密码的请求。点击下面的链接设置新密码，链接 {minutes} 分钟内有效，仅可使用一次。"),
+                    "如果不是您本人操作，请忽略这封邮件，您的密码不会改变。".into(),
+                ],
+                Some(("设置新密码", &link)),
+            ),
+            Locale::En => render(
+                "Reset your Kefu password".into(),
+                &[
+                    format!("Hello {},", user.name),
+                    format!("Someone asked to reset your password. Follow the link to choose a new one; it works once, for {minutes} minutes."),
+                    "If it was not you, ignore this e-mail: your password stays as it is.".into(),
+                ],
+                Some(("Choose a new password", &link)),
+            ),
+        };
+        self.queue_email(Outgoing {
+            workspace_id: None,
+            kind: "password_reset",
+            to: user.email.clone(),
+            content,
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Sets a new password with a reset link's token: 401
+    /// `invalid_reset_token` for a wrong, expired or used one. Every
+    /// session of the account ends.
+    pub async fn reset_password(&self, token: &str, new_password: &str) -> ServiceResult<()> {
+        let bad = || crate::error::ServiceError::Unauthorized("invalid_reset_token");
+        let claims = self
+            .signer
+            .verify_reset(token.trim(), self.clock.now().timestamp())
+            .ok_or_else(bad)?;
+        let user = self.store.get_user(claims.user).await.map_err(|_| bad())?;
+        if password_fingerprint(&user.password_hash) != claims.pw {
+            return Err(bad());
+        }
+        let mut c = crate::validate::Checks::new();
+        c.new_password(
+            "new_password",
+            new_password,
+            self.config.min_password_len,
+            &user.email,
+            &user.name,
+        );
+        c.finish()?;
+        let hash = self.hash_password(new_password).await?;
+        self.store
+            .set_password(user.id, &hash, None, self.clock.now())
+            .await?;
+        self.access_changed(kefu_domain::bus::AccessChange::AllSessionsEnded {
+            user_id: user.id,
+            keep: None,
+        });
+        Ok(())
+    }
+
+    fn email_reset_ttl_secs(&self) -> i64 {
+        3600
+    }
+}
+
+/// Which password a reset token was issued for (not the hash itself).
+fn password_fingerprint(hash: &str) -> String {
+    use sha2::Digest;
+    data_encoding::HEXLOWER.encode(&sha2::Sha256::digest(hash.as_bytes())[..8])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        assert_eq!(backoff(30, 1), Duration::seconds(30));
+        assert_eq!(backoff(30, 2), Duration::seconds(60));
+        assert_eq!(backoff(30, 5), Duration::seconds(480));
+        assert_eq!(backoff(30, 12), Duration::seconds(3600));
+    }
+
+    #[test]
+    fn html_is_escaped() {
+        let r = render(
+            "s".into(),
+            &["<script>alert(1)</script> & \"x\"".into()],
+            Some(("Go", "https://x/?a=1&b=2")),
+        );
+        assert!(r
+            .html
+            .contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;x&quot;"));
+        assert!(r.html.contains("href=\"https://x/?a=1&amp;b=2\""));
+        assert!(r.text.ends_with("Go: https://x/?a=1&b=2"));
+    }
+}
