@@ -906,6 +906,8 @@ pub trait AutomationStore: Send + Sync {
         id: BlockedRangeId,
         audit: AuditRecord,
     ) -> StoreResult<()>;
+    /// When any of the user's sockets was last seen (any workspace).
+    async fn last_seen(&self, user: UserId) -> StoreResult<Option<DateTime<Utc>>>;
     /// Records the visitor's latest visit on their contact.
     async fn record_visit(
         &self,

@@ -292,6 +292,7 @@ const CONFLICT: &[(&str, &str)] = &[
     ("external_id_taken", "Another article of this workspace already has this external id."),
     ("widget_key_taken", "This widget key is already used by another inbox."),
     ("range_exists", "This address range is already blocked."),
+    ("email_not_configured", "This server does not send e-mail (no SMTP relay is set up)."),
     ("duplicate_message", "This client_msg_id was already used for another message."),
     ("not_a_member", "Only members of this workspace can be added."),
     ("bot_turn_exists", "This bot answer was already recorded."),

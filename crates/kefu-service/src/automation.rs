@@ -81,6 +81,15 @@ impl LiveAgents {
         (open, closed)
     }
 
+    /// Whether the user has a live socket on this replica.
+    pub fn is_live(&self, user: UserId) -> bool {
+        self.0
+            .lock()
+            .expect("live agents lock")
+            .open
+            .contains_key(&user)
+    }
+
     /// Members with a live socket on this replica.
     pub fn count(&self) -> usize {
         self.0.lock().expect("live agents lock").open.len()

@@ -44,6 +44,12 @@ pub struct EmailConfig {
     pub timeout_secs: u64,
     /// The language of e-mails to people whose language is not known.
     pub default_locale: String,
+    /// An agent's reply the visitor has not read this many seconds later
+    /// goes to the visitor's e-mail (when the contact has one); 0 never.
+    pub reply_delay_secs: u64,
+    /// E-mail an agent a conversation assigned to them while no console of
+    /// theirs is open.
+    pub notify_assignments: bool,
 }
 
 impl Default for EmailConfig {
@@ -56,6 +62,8 @@ impl Default for EmailConfig {
             retry_base_secs: 30,
             timeout_secs: 30,
             default_locale: "zh-CN".into(),
+            reply_delay_secs: 120,
+            notify_assignments: true,
         }
     }
 }
@@ -517,6 +525,301 @@ impl Services {
 fn password_fingerprint(hash: &str) -> String {
     use sha2::Digest;
     data_encoding::HEXLOWER.encode(&sha2::Sha256::digest(hash.as_bytes())[..8])
+}
+
+// ------------------------------------------------ conversations by e-mail
+
+use kefu_domain::chat::{Conversation, Message, SenderKind};
+
+/// Messages a transcript holds at most (the newest).
+const TRANSCRIPT_MAX: i64 = 1000;
+
+impl Services {
+    /// E-mails the visitor their conversation (public messages only), to
+    /// `email` or the contact's own address (a given address is kept on
+    /// the contact when it has none). Throttled per conversation.
+    pub async fn visitor_transcript(
+        &self,
+        v: &crate::chat::Visitor,
+        id: kefu_domain::ConversationId,
+        email: Option<&str>,
+        locale: Option<&str>,
+    ) -> ServiceResult<EmailId> {
+        let c = self.visitor_conversation(v, id).await?;
+        let contact = self.store.get_contact(v.workspace_id, v.contact_id).await?;
+        let to = match email.map(str::trim).filter(|e| !e.is_empty()) {
+            Some(e) => {
+                if contact.email.is_none() {
+                    self.visitor_update_contact(v, None, Some(e.to_string()), None, None)
+                        .await?;
+                } else {
+                    let mut checks = crate::validate::Checks::new();
+                    checks.email("email", e);
+                    checks.finish()?;
+                }
+                e.to_string()
+            }
+            None => contact
+                .email
+                .clone()
+                .ok_or_else(|| crate::error::ServiceError::invalid("email", "required"))?,
+        };
+        if self.mailer.is_none() {
+            return Err(crate::error::ServiceError::Conflict("email_not_configured"));
+        }
+        let key = format!("transcript:{id}");
+        self.throttled(None, &key).await?;
+        self.throttle.failed(&key).await;
+        let mut log: Vec<Message> = Vec::new();
+        let mut after = (c.last_seq - TRANSCRIPT_MAX * 2).max(0);
+        loop {
+            let page = self
+                .store
+                .messages_after(v.workspace_id, id, after, crate::chat::MAX_PAGE, false)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            log.extend(page);
+        }
+        let skip = log.len().saturating_sub(TRANSCRIPT_MAX as usize);
+        let inbox = self.store.get_inbox(v.workspace_id, c.inbox_id).await?;
+        let loc = self.email_locale(locale);
+        let content = transcript(loc, &inbox.name, &log[skip..]);
+        self.queue_email(Outgoing {
+            workspace_id: Some(v.workspace_id),
+            kind: "transcript",
+            to,
+            content,
+        })
+        .await
+    }
+
+    /// After an agent's public reply: if the visitor has not read it
+    /// `email.reply_delay_secs` later and their contact has an e-mail, the
+    /// replies since their last message go there (one e-mail for a run of
+    /// replies: only the newest reply's check sends).
+    pub(crate) fn email_reply_later(&self, m: &Message) {
+        if self.mailer.is_none() || self.email.reply_delay_secs == 0 {
+            return;
+        }
+        let (me, m) = (self.clone(), m.clone());
+        let delay = std::time::Duration::from_secs(self.email.reply_delay_secs);
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            if let Err(e) = me.email_unread_reply(&m).await {
+                tracing::warn!(error = %e, "e-mailing an unread reply failed");
+            }
+        });
+    }
+
+    async fn email_unread_reply(&self, m: &Message) -> ServiceResult<()> {
+        let ws = m.workspace_id;
+        let c = self.store.get_conversation(ws, m.conversation_id).await?;
+        let contact = self.store.get_contact(ws, c.contact_id).await?;
+        let Some(to) = contact.email.clone() else {
+            return Ok(());
+        };
+        let unread = self
+            .store
+            .unread_counts(ws, c.contact_id.0, &[c.id], false)
+            .await?;
+        if unread.get(&c.id).copied().unwrap_or(0) == 0 {
+            return Ok(());
+        }
+        let recent = self
+            .store
+            .messages_before(ws, c.id, c.last_seq + 1, 50, false)
+            .await?;
+        // A later reply's own check sends the run.
+        let newest_reply = recent
+            .iter()
+            .rev()
+            .find(|x| x.sender_kind == SenderKind::Agent);
+        if newest_reply.map(|x| x.id) != Some(m.id) {
+            return Ok(());
+        }
+        let since = recent
+            .iter()
+            .rev()
+            .find(|x| x.sender_kind == SenderKind::Visitor)
+            .map(|x| x.seq)
+            .unwrap_or(0);
+        let replies: Vec<Message> = recent
+            .into_iter()
+            .filter(|x| x.seq > since && x.sender_kind == SenderKind::Agent)
+            .collect();
+        let inbox = self.store.get_inbox(ws, c.inbox_id).await?;
+        let content = reply_email(self.email_locale(None), &inbox.name, &replies);
+        self.queue_email(Outgoing {
+            workspace_id: Some(ws),
+            kind: "reply",
+            to,
+            content,
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// A conversation assigned to an agent with no console open (no socket
+    /// seen lately): they hear it by e-mail.
+    pub(crate) fn email_assignment(&self, c: &Conversation, actor: Option<kefu_domain::UserId>) {
+        let Some(agent) = c.assignee_id else { return };
+        if self.mailer.is_none() || !self.email.notify_assignments || actor == Some(agent) {
+            return;
+        }
+        let (me, c) = (self.clone(), c.clone());
+        tokio::spawn(async move {
+            if let Err(e) = me.email_assignment_now(&c, agent).await {
+                tracing::warn!(error = %e, "e-mailing an assignment failed");
+            }
+        });
+    }
+
+    async fn email_assignment_now(
+        &self,
+        c: &Conversation,
+        agent: kefu_domain::UserId,
+    ) -> ServiceResult<()> {
+        if self.live.is_live(agent) {
+            return Ok(());
+        }
+        let recently =
+            self.clock.now() - Duration::seconds(2 * self.chat.sweep_interval_secs as i64 + 5);
+        if self
+            .store
+            .last_seen(agent)
+            .await?
+            .is_some_and(|t| t > recently)
+        {
+            return Ok(());
+        }
+        let user = self.store.get_user(agent).await?;
+        let contact = self.store.get_contact(c.workspace_id, c.contact_id).await?;
+        let who = contact
+            .name
+            .clone()
+            .or(contact.email.clone())
+            .unwrap_or_default();
+        let link = self.console_link(&format!("#/inbox/{}", c.id));
+        let content = match self.email_locale(None) {
+            Locale::Zh => render(
+                format!(
+                    "新会话已分配给您{}",
+                    if who.is_empty() {
+                        String::new()
+                    } else {
+                        format!("：{who}")
+                    }
+                ),
+                &[
+                    format!("{}，您好：", user.name),
+                    "有一个会话分配给了您，访客正在等待回复。".into(),
+                ],
+                Some(("打开会话", &link)),
+            ),
+            Locale::En => render(
+                format!(
+                    "A conversation was assigned to you{}",
+                    if who.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {who}")
+                    }
+                ),
+                &[
+                    format!("Hello {},", user.name),
+                    "A conversation was assigned to you, and the visitor is waiting for a reply."
+                        .into(),
+                ],
+                Some(("Open the conversation", &link)),
+            ),
+        };
+        self.queue_email(Outgoing {
+            workspace_id: Some(c.workspace_id),
+            kind: "assignment",
+            to: user.email,
+            content,
+        })
+        .await?;
+        Ok(())
+    }
+}
+
+fn sender_label(loc: Locale, m: &Message) -> String {
+    match m.sender_kind {
+        SenderKind::Visitor => match loc {
+            Locale::Zh => "您".into(),
+            Locale::En => "You".into(),
+        },
+        SenderKind::Agent => m.sender_name.clone().unwrap_or_else(|| match loc {
+            Locale::Zh => "客服".into(),
+            Locale::En => "Agent".into(),
+        }),
+        SenderKind::Bot => match loc {
+            Locale::Zh => "智能助手".into(),
+            Locale::En => "Assistant".into(),
+        },
+        SenderKind::System => String::new(),
+    }
+}
+
+/// One message as a transcript line (files by name).
+fn line(loc: Locale, m: &Message) -> String {
+    let files: Vec<&str> = m
+        .meta
+        .as_ref()
+        .map(|x| x.attachments.iter().map(|a| a.filename.as_str()).collect())
+        .unwrap_or_default();
+    let mut body = m.body.clone();
+    for f in files {
+        body.push_str(&format!("\n[{f}]"));
+    }
+    format!(
+        "[{}] {}: {}",
+        m.created_at.format("%Y-%m-%d %H:%M UTC"),
+        sender_label(loc, m),
+        body
+    )
+}
+
+fn transcript(loc: Locale, inbox: &str, log: &[Message]) -> Rendered {
+    let lines: Vec<String> = log
+        .iter()
+        .filter(|m| m.sender_kind != SenderKind::System)
+        .map(|m| line(loc, m))
+        .collect();
+    let (subject, intro) = match loc {
+        Locale::Zh => (
+            format!("您与{inbox}的会话记录"),
+            format!("以下是您与{inbox}的会话记录："),
+        ),
+        Locale::En => (
+            format!("Your conversation with {inbox}"),
+            format!("Here is your conversation with {inbox}:"),
+        ),
+    };
+    let mut paragraphs = vec![intro];
+    paragraphs.extend(lines);
+    render(subject, &paragraphs, None)
+}
+
+fn reply_email(loc: Locale, inbox: &str, replies: &[Message]) -> Rendered {
+    let (subject, intro, outro) = match loc {
+        Locale::Zh => (
+            format!("{inbox}回复了您的留言"),
+            format!("{inbox}回复了您："),
+            "如需继续沟通，请回到网站打开在线客服。".to_string(),
+        ),
+        Locale::En => (
+            format!("{inbox} replied to your message"),
+            format!("{inbox} replied:"),
+            "To continue, open the chat on the website again.".to_string(),
+        ),
+    };
+    let mut paragraphs = vec![intro];
+    paragraphs.extend(replies.iter().map(|m| line(loc, m)));
+    paragraphs.push(outro);
+    render(subject, &paragraphs, None)
 }
 
 #[cfg(test)]

@@ -219,6 +219,7 @@ impl Services {
                             .queue_wait
                             .observe(crate::metrics::seconds(q, now));
                     }
+                    self.email_assignment(&c, None);
                     self.announce(Event::ConversationUpdated { conversation: c });
                 }
                 n
@@ -344,6 +345,9 @@ impl Services {
             },
         };
         let updated = self.commit_transition(access, id, t).await?;
+        if updated.status == Assigned {
+            self.email_assignment(&updated, Some(me));
+        }
         if updated.status == Queued {
             self.route(access.workspace_id).await;
         } else if current.status == Queued {

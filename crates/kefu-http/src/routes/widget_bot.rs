@@ -23,6 +23,50 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(handoff))
         .routes(routes!(rate))
         .routes(routes!(update_contact))
+        .routes(routes!(transcript))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TranscriptRequest {
+    /// Where to send it; absent: the contact's own e-mail (given here, it
+    /// is kept on the contact when it has none).
+    pub email: Option<String>,
+    /// `zh-CN` or `en`.
+    pub locale: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TranscriptQueued {
+    /// The e-mail in the workspace's outbox.
+    pub email_id: uuid::Uuid,
+}
+
+/// E-mails the visitor the conversation's transcript (never private notes).
+/// Throttled per conversation.
+#[utoipa::path(post, path = "/widget/conversations/{conversation_id}/transcript", tag = "widget",
+    request_body = TranscriptRequest, params(("conversation_id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 202, body = TranscriptQueued), (status = 404, body = ErrorBody),
+        (status = 409, description = "`email_not_configured`: the server sends no e-mail", body = ErrorBody),
+        (status = 422, description = "no e-mail given nor known, or an invalid one", body = ErrorBody),
+        (status = 429, body = ErrorBody)))]
+async fn transcript(
+    State(state): State<AppState>,
+    VisitorAuth(v): VisitorAuth,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<TranscriptRequest>,
+) -> ApiResult<(axum::http::StatusCode, Json<TranscriptQueued>)> {
+    let id: ConversationId = parse_id(&id, "conversation")?;
+    let email_id = state
+        .services
+        .visitor_transcript(&v, id, req.email.as_deref(), req.locale.as_deref())
+        .await?;
+    Ok((
+        axum::http::StatusCode::ACCEPTED,
+        Json(TranscriptQueued {
+            email_id: email_id.0,
+        }),
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -97,6 +97,7 @@ impl Services {
         if !private && !sent.duplicate {
             self.observe_first_response(access.workspace_id, &sent.message)
                 .await;
+            self.email_reply_later(&sent.message);
         }
         Ok(sent)
     }

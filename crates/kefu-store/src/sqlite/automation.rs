@@ -233,4 +233,14 @@ impl AutomationStore for SqliteStore {
         rows::append_audit(&mut tx, &self.sealer.chain()?, audit).await?;
         tx.commit().await.map_err(db)
     }
+
+    async fn last_seen(&self, user: UserId) -> StoreResult<Option<DateTime<Utc>>> {
+        let rows: Vec<Option<DateTime<Utc>>> =
+            sqlx::query_scalar("SELECT last_seen_at FROM agent_presence WHERE user_id = $1")
+                .bind(user.0)
+                .fetch_all(&self.reader)
+                .await
+                .map_err(db)?;
+        Ok(rows.into_iter().flatten().max())
+    }
 }
