@@ -88,7 +88,9 @@
       pre_title: 'Before we start', pre_text: 'Please tell us a little about yourself.',
       pre_start: 'Start chatting', pre_need: 'Please fill in the required fields.', required: 'required',
       auto_resolved: 'Closed automatically', back_at: 'Expected reply: {time}',
-      blocked: 'Sorry, chat is not available to you.'
+      blocked: 'Sorry, chat is not available to you.',
+      tr_title: 'E-mail me this conversation', tr_send: 'Send', tr_sent: 'Sent. Check your inbox.',
+      tr_need: 'Please give a valid e-mail address.', tr_later: 'Sent already. Please try again later.'
     },
     'zh-CN': {
       open: '打开在线客服', close: '关闭在线客服', title: '在线客服',
@@ -122,7 +124,9 @@
       pre_title: '开始咨询前', pre_text: '请先留下您的信息，方便我们更好地为您服务。',
       pre_start: '开始咨询', pre_need: '请填写必填项。', required: '必填',
       auto_resolved: '已自动结束', back_at: '预计回复时间：{time}',
-      blocked: '抱歉，您暂时无法使用在线客服。'
+      blocked: '抱歉，您暂时无法使用在线客服。',
+      tr_title: '把聊天记录发到我的邮箱', tr_send: '发送', tr_sent: '已发送，请查收邮件。',
+      tr_need: '请填写有效的邮箱地址。', tr_later: '刚刚已发送过，请稍后再试。'
     }
   };
   var LOCALE = pickLocale();
@@ -1434,7 +1438,10 @@
     ui.composer.hidden = want === 'form' || want === 'prechat';
     if (want === 'prechat') ui.extra.appendChild(prechatForm(state.session.inbox.prechat_form));
     if (want === 'form') ui.extra.appendChild(offlineForm());
-    if (want === 'rating') ui.extra.appendChild(ratingCard());
+    if (want === 'rating') {
+      ui.extra.appendChild(ratingCard());
+      if (state.session && state.session.inbox.transcript_by_email) ui.extra.appendChild(transcriptCard());
+    }
     // Keep the keyboard where the visitor was typing.
     if (focused) (want === 'form' || want === 'prechat' ? ui.extra.querySelector('input') : ui.input).focus();
   }
@@ -1587,6 +1594,33 @@
     });
     var card = h('div', { class: 'card', 'data-testid': 'rating' }, h('h3', { text: t('rate_title') }), stars, comment, err, submit);
     return card;
+  }
+
+  /** "E-mail me this conversation": to the address given (kept on the contact if it had none). */
+  function transcriptCard() {
+    var c = state.conv;
+    var email = h('input', { type: 'email', name: 'email', autocomplete: 'email', maxlength: '254',
+      'data-testid': 'transcript-email', 'aria-label': t('email'), placeholder: t('email') });
+    var send = h('button', { type: 'submit', 'data-testid': 'transcript-send', text: t('tr_send') });
+    var note = h('p', { class: 'err', role: 'status', 'data-testid': 'transcript-status' });
+    var form = h('form', { class: 'card transcript', 'data-testid': 'transcript', novalidate: true },
+      h('h3', { text: t('tr_title') }), email, note, send);
+    form.addEventListener('submit', async function (e) {
+      e.preventDefault();
+      send.disabled = true;
+      note.textContent = '';
+      var body = { locale: LOCALE };
+      if (email.value.trim()) body.email = email.value.trim();
+      try {
+        await call('POST', '/widget/conversations/' + c.id + '/transcript', body);
+        note.className = 'ok';
+        note.textContent = t('tr_sent');
+      } catch (ex) {
+        note.textContent = ex.status === 422 ? t('tr_need') : ex.status === 429 ? t('tr_later') : t('error');
+        send.disabled = false;
+      }
+    });
+    return form;
   }
 
   // ------------------------------------------------------------- handoff

@@ -18,7 +18,6 @@ use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
 
 /// `[email]`: the SMTP relay and the outbox's retry policy.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -32,9 +31,10 @@ pub struct EmailConfig {
     pub smtp_url: Option<SecretString>,
     /// The sender: `Kefu <noreply@example.com>`.
     pub from: String,
-    /// A PEM file of extra certificate authorities for the relay (a
-    /// private one); the system's roots are trusted anyway.
-    pub tls_ca_file: Option<PathBuf>,
+    /// Extra certificate authority for the relay (a private one), PEM;
+    /// usually given as `tls_ca_file` (a path). The system's roots are
+    /// trusted anyway.
+    pub tls_ca: Option<String>,
     /// Attempts before an e-mail is `failed`.
     pub max_attempts: u32,
     /// The wait before the first retry, in seconds; it doubles each time
@@ -57,7 +57,7 @@ impl Default for EmailConfig {
         Self {
             smtp_url: None,
             from: "Kefu <noreply@localhost>".into(),
-            tls_ca_file: None,
+            tls_ca: None,
             max_attempts: 8,
             retry_base_secs: 30,
             timeout_secs: 30,
@@ -117,15 +117,13 @@ impl Mailer {
             .find(|(k, _)| k == "tls")
             .map(|(_, v)| v.to_string());
         let encrypted = parsed.scheme() == "smtps" || tls.is_some();
-        if let (Some(ca), true) = (&cfg.tls_ca_file, encrypted) {
-            let pem = std::fs::read(ca)
-                .map_err(|e| format!("email.tls_ca_file {}: {e}", ca.display()))?;
-            let cert = Certificate::from_pem(&pem)
-                .map_err(|e| format!("email.tls_ca_file {}: {e}", ca.display()))?;
+        if let (Some(pem), true) = (&cfg.tls_ca, encrypted) {
+            let cert =
+                Certificate::from_pem(pem.as_bytes()).map_err(|e| format!("email.tls_ca: {e}"))?;
             let params = TlsParameters::builder(host)
                 .add_root_certificate(cert)
                 .build()
-                .map_err(|e| format!("email.tls_ca_file: {e}"))?;
+                .map_err(|e| format!("email.tls_ca: {e}"))?;
             builder = builder.tls(match (parsed.scheme(), tls.as_deref()) {
                 ("smtps", _) => Tls::Wrapper(params),
                 (_, Some("opportunistic")) => Tls::Opportunistic(params),

@@ -171,11 +171,18 @@ pub fn services_with_knowledge(
         .unwrap_or_else(|| settings.data_dir.join("attachments"));
     // Links in e-mails lead to the console: its public address, or (on a
     // single machine) the listening one.
-    let public_url = settings
-        .http
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", settings.listen));
+    let public_url = match &settings.http.public_url {
+        Some(u) => u.clone(),
+        None => {
+            if settings.email.smtp_url.is_some() {
+                tracing::warn!(
+                    listen = %settings.listen,
+                    "http.public_url is not set: links in e-mails point at the listening address"
+                );
+            }
+            format!("http://{}", settings.listen)
+        }
+    };
     let services = services
         .with_knowledge(knowledge)
         .with_analytics(settings.analytics.clone())

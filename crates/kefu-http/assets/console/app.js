@@ -72,8 +72,37 @@ async function showAccept() {
   });
 }
 
+const RESET = '#/reset';
+
+/** The signed-out page of an e-mailed password-reset link (`#/reset?token=…`). */
+async function showReset() {
+  if (shell) {
+    shell.destroy();
+    shell = null;
+  }
+  let renderReset;
+  try {
+    ({ renderReset } = await import('./pages/reset.js'));
+  } catch (e) {
+    clear(root);
+    root.append(h('p', { class: 'boot-error', role: 'alert' }, errorText(e)));
+    setTimeout(start, 5000);
+    return;
+  }
+  if (parseHash().path !== RESET) return start();
+  renderReset(root, {
+    token: parseHash().query.get('token') || '',
+    onDone() {
+      // The token is spent: keep it out of the address bar and history.
+      history.replaceState(null, '', '/#/inbox');
+      showLogin({ notice: t('reset.done') });
+    },
+  });
+}
+
 async function start() {
   if (parseHash().path === ACCEPT) return showAccept();
+  if (parseHash().path === RESET) return showReset();
   let me;
   try {
     me = await api('GET', '/me');

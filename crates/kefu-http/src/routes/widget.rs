@@ -117,6 +117,9 @@ pub struct WidgetInboxDto {
     /// agent is available); absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prechat_form: Option<PrechatForm>,
+    /// Whether the visitor can have the conversation e-mailed to them
+    /// (`POST …/transcript`: the server sends e-mail).
+    pub transcript_by_email: bool,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -214,6 +217,7 @@ async fn create_session(
                 agents_available: s.agents_available,
                 offline_mode: s.inbox.offline_mode,
                 prechat_form,
+                transcript_by_email: state.services.mailer.is_some(),
             },
             attachments: AttachmentLimitsDto {
                 max_bytes: state.services.attachments.max_bytes,

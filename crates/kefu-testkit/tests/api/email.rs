@@ -178,7 +178,7 @@ async fn invitations_and_password_resets_go_out_over_smtp(b: Backend) {
     let app = TestApp::spawn_with(b, move |s| {
         s.email.smtp_url =
             Some(format!("smtp://{USER}:{PASSWORD}@127.0.0.1:{port}?tls=required").into());
-        s.email.tls_ca_file = Some(ca);
+        s.email.tls_ca = Some(std::fs::read_to_string(ca).unwrap());
         s.email.from = "Kefu 客服 <noreply@kefu.example.cn>".into();
         s.email.reply_delay_secs = 1;
         s.http.public_url = Some("https://kefu.example.cn".into());

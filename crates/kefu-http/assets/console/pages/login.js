@@ -11,7 +11,7 @@
 // /api/v1/auth/oidc/{id}/start; the identity provider sends the browser
 // back signed in, or to `#/login?sso_error=<code>`, shown here translated.
 
-import { login, loginWithNewPassword } from '../lib/api.js';
+import { api, login, loginWithNewPassword } from '../lib/api.js';
 import { t, locale, setLocale, LOCALES } from '../lib/i18n.js';
 import { h, clear, icon } from '../lib/dom.js';
 import { errorText } from '../lib/errors.js';
@@ -162,6 +162,7 @@ export function renderLogin(root, { onLoggedIn, email: presetEmail, notice }) {
           submit,
         ),
         sso.el,
+        forgotSection(email),
         h('div', { class: 'login-foot' }, langSelect),
       ),
     ),
@@ -180,6 +181,38 @@ function readStored() {
 }
 
 /** The "Sign in with SSO" part: {el, open, error, focus}. */
+/** "Forgot your password?": the e-mail gets a reset link (if it is an account's). */
+function forgotSection(emailInput) {
+  const status = h('p', { class: 'muted small', role: 'status', 'aria-live': 'polite' });
+  const send = h('button', { class: 'btn btn-block', type: 'submit', id: 'login-forgot-send' }, t('login.forgotSend'));
+  const form = h('form', {
+    class: 'stack-sm', hidden: true, 'aria-label': t('login.forgot'),
+    'on:submit': async (e) => {
+      e.preventDefault();
+      const address = emailInput.value.trim();
+      if (!address) return emailInput.focus();
+      send.disabled = true;
+      try {
+        await api('POST', '/auth/password-reset', { email: address, locale: locale() });
+        status.textContent = t('login.forgotSent', { email: address });
+      } catch (err) {
+        status.textContent = errorText(err);
+      } finally {
+        send.disabled = false;
+      }
+    },
+  }, h('p', { class: 'hint' }, t('login.forgotHint')), send, status);
+  const toggle = h('button', {
+    class: 'btn btn-ghost btn-block', type: 'button', id: 'login-forgot', 'aria-expanded': 'false',
+    'on:click': () => {
+      form.hidden = !form.hidden;
+      toggle.setAttribute('aria-expanded', String(!form.hidden));
+      if (!form.hidden && !emailInput.value) emailInput.focus();
+    },
+  }, t('login.forgot'));
+  return h('div', { class: 'stack-sm login-forgot' }, toggle, form);
+}
+
 function ssoSection() {
   const query = parseHash().query;
   const errorCode = query.get('sso_error');

@@ -8,7 +8,7 @@
 // grant the owner role; a workspace keeps one owner (409 last_owner).
 
 import { h, clear, toast } from '../../lib/dom.js';
-import { t, fmtDate } from '../../lib/i18n.js';
+import { t, fmtDate, fmtDateTime, locale } from '../../lib/i18n.js';
 import { errorText } from '../../lib/errors.js';
 import {
   ROLES, wsPath, pageFrame, card, field, input, select, busy, copyBlock, confirmAction, loadingEl, errorEl,
@@ -24,13 +24,16 @@ export default {
     const { body } = pageFrame(root, t('admin.members.title'), t('admin.members.intro'));
     const membersBox = h('div');
     const invitesBox = h('div');
+    const outboxBox = h('div');
     const reload = () => {
       loadMembers(ctx, life, membersBox);
       loadInvitations(ctx, life, invitesBox);
+      loadOutbox(ctx, life, outboxBox);
     };
     const members = card(t('admin.members.list'), membersBox);
     const invites = card(t('admin.members.pending'), invitesBox);
-    body.append(inviteCard(ctx, reload), members.el, invites.el);
+    const outbox = card(t('admin.outbox.title'), h('p', { class: 'muted small' }, t('admin.outbox.intro')), outboxBox);
+    body.append(inviteCard(ctx, reload), members.el, invites.el, outbox.el);
     reload();
     return life.stop;
   },
@@ -192,9 +195,10 @@ function inviteCard(ctx, reload) {
       return;
     }
     await busy(send, async () => {
-      const inv = await ctx.api('POST', wsPath(ctx, '/invitations'), { email: email.value.trim(), role: role.value });
+      const inv = await ctx.api('POST', wsPath(ctx, '/invitations'), { email: email.value.trim(), role: role.value, locale: locale() });
       clear(result).append(h('div', { class: 'callout stack-sm invite-result' },
         h('strong', null, t('admin.members.invited', { email: inv.email, role: roleLabel(inv.role) })),
+        inv.email_id ? h('p', { class: 'small' }, t('admin.members.emailed', { email: inv.email })) : null,
         h('p', { class: 'small' }, t('admin.members.tokenOnce', { date: fmtDate(inv.expires_at) })),
         copyBlock(acceptLink(inv.token), t('admin.members.link'), { 'data-invitation-link': '' }),
         h('p', { class: 'hint' }, t('admin.members.acceptHint')),
@@ -206,4 +210,42 @@ function inviteCard(ctx, reload) {
     }, (err) => showFieldErrors(form, error, err));
   });
   return card(t('admin.members.inviteTitle'), form, result).el;
+}
+
+/** The workspace's recent e-mails and how sending went; a failed one can be retried. */
+async function loadOutbox(ctx, life, box) {
+  let page;
+  try {
+    page = await ctx.api('GET', wsPath(ctx, '/email-outbox?limit=20'));
+  } catch (e) {
+    if (life.alive()) clear(box).append(errorEl(e, () => loadOutbox(ctx, life, box)));
+    return;
+  }
+  if (!life.alive()) return;
+  if (!page.items.length) {
+    clear(box).append(h('p', { class: 'empty' }, t('admin.outbox.empty')));
+    return;
+  }
+  const badge = { sent: 'badge-ok', pending: 'badge-info', failed: 'badge-danger' };
+  clear(box).append(h('div', { class: 'scroll-x' }, h('table', { class: 'table outbox-table' },
+    h('thead', null, h('tr', null,
+      h('th', { scope: 'col' }, t('admin.outbox.to')),
+      h('th', { scope: 'col' }, t('admin.outbox.subject')),
+      h('th', { scope: 'col' }, t('admin.outbox.status')),
+      h('th', { scope: 'col' }, t('admin.outbox.when')),
+      h('th', { scope: 'col' }, h('span', { class: 'sr-only' }, t('admin.actions'))))),
+    h('tbody', null, page.items.map((e) => h('tr', { dataset: { emailId: e.id } },
+      h('td', null, e.to),
+      h('td', null, e.subject),
+      h('td', null, h('span', { class: ['badge', badge[e.status]] }, t(`admin.outbox.${e.status}`)),
+        e.last_error ? h('div', { class: 'muted small', title: e.last_error }, t('admin.outbox.attempts', { n: e.attempts }), ': ', e.last_error.slice(0, 120)) : null),
+      h('td', { class: 'muted small' }, fmtDateTime(e.sent_at || e.created_at)),
+      h('td', null, e.status === 'failed' ? h('button', {
+        class: 'btn btn-sm', type: 'button',
+        'on:click': (ev) => busy(ev.currentTarget, async () => {
+          await ctx.api('POST', wsPath(ctx, `/email-outbox/${e.id}/retry`));
+          toast(t('admin.outbox.retried'), 'success');
+          loadOutbox(ctx, life, box);
+        }),
+      }, t('admin.outbox.retry')) : null)))))));
 }
