@@ -846,6 +846,13 @@ pub trait AttachmentStore: Send + Sync {
     ) -> StoreResult<Vec<Attachment>>;
     /// Bytes the workspace's attachments take (its storage quota's use).
     async fn attachment_bytes(&self, workspace: WorkspaceId) -> StoreResult<i64>;
+    /// Deletes the records of uploads never sent, made before `before`
+    /// (any workspace); returns what went, so the files can follow.
+    async fn take_orphan_attachments(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<(WorkspaceId, AttachmentId)>>;
 }
 
 /// What runs by itself: auto-resolve, snoozes waking, the presence

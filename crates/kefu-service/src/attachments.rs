@@ -43,6 +43,9 @@ pub struct AttachmentsConfig {
     pub workspace_quota_bytes: u64,
     /// How long a download link works, in seconds.
     pub url_ttl_secs: u64,
+    /// An upload not sent in a message within this many seconds is deleted
+    /// (its record and its file), and stops counting against the quota.
+    pub orphan_ttl_secs: u64,
     /// `s3://bucket/prefix`: keep the files in S3-compatible object storage
     /// (reached with `[backup.s3]`'s endpoint and credentials) instead of
     /// `dir`, which then only stages uploads. Needed with several replicas.
@@ -73,6 +76,7 @@ impl Default for AttachmentsConfig {
             .to_vec(),
             workspace_quota_bytes: 10 * 1024 * 1024 * 1024,
             url_ttl_secs: 900,
+            orphan_ttl_secs: 86_400,
             store: None,
         }
     }
@@ -457,6 +461,18 @@ impl Services {
                 }
             }
         }
+    }
+
+    /// Deletes uploads nobody sent within `attachments.orphan_ttl_secs`
+    /// (the sweeper's job); returns how many went.
+    pub async fn delete_orphan_uploads(&self) -> ServiceResult<usize> {
+        let before =
+            self.clock.now() - chrono::Duration::seconds(self.attachments.orphan_ttl_secs as i64);
+        let gone = self.store.take_orphan_attachments(before, 500).await?;
+        for (ws, id) in &gone {
+            self.delete_files(*ws, &[*id]).await;
+        }
+        Ok(gone.len())
     }
 
     /// The message with a fresh download link on each of its files (for

@@ -11,6 +11,9 @@
 //!   socket on it as seen; an agent not seen for `chat.presence_timeout_secs`
 //!   goes offline (no more assignments) and gets their status back when a
 //!   socket opens again.
+//! - **Uploads never sent** within `attachments.orphan_ttl_secs` are
+//!   deleted, record and file.
+//! - **E-mails** whose retry is due are sent.
 //! - **The away message** is not swept: it is sent when a visitor's
 //!   conversation enters the queue while nobody can answer.
 
@@ -134,6 +137,11 @@ impl Services {
         }
         if let Err(e) = self.presence_timeout().await {
             tracing::warn!(error = %e, "the presence timeout failed");
+        }
+        match self.delete_orphan_uploads().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(uploads = n, "deleted uploads never sent"),
+            Err(e) => tracing::warn!(error = %e, "deleting uploads never sent failed"),
         }
         // E-mails whose retry is due (new ones go out as they are queued).
         self.deliver_due().await;

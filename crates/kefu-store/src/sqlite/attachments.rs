@@ -129,4 +129,25 @@ impl AttachmentStore for SqliteStore {
                 .map_err(db)?;
         Ok(total.unwrap_or(0))
     }
+
+    async fn take_orphan_attachments(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<(WorkspaceId, kefu_domain::AttachmentId)>> {
+        let rows: Vec<(uuid::Uuid, uuid::Uuid)> = sqlx::query_as(
+            "DELETE FROM attachments WHERE conversation_id IS NULL AND created_at < $1 AND id IN \
+             (SELECT id FROM attachments WHERE conversation_id IS NULL AND created_at < $1 LIMIT $2) \
+             RETURNING workspace_id, id",
+        )
+        .bind(before)
+        .bind(limit)
+        .fetch_all(&self.writer)
+        .await
+        .map_err(db)?;
+        Ok(rows
+            .into_iter()
+            .map(|(w, a)| (WorkspaceId(w), kefu_domain::AttachmentId(a)))
+            .collect())
+    }
 }

@@ -9,7 +9,66 @@ on_both_backends!(
     a_visitors_image_reaches_the_agent_and_back_through_signed_links,
     uploads_are_sniffed_and_limited,
     nobody_sends_or_fetches_someone_elses_file,
+    uploads_never_sent_are_deleted,
 );
+
+/// An upload nobody sends is deleted after `attachments.orphan_ttl_secs`
+/// (record and file, so it stops counting against the quota); a sent one
+/// stays.
+async fn uploads_never_sent_are_deleted(b: Backend) {
+    let app = TestApp::spawn_with(b, |s| {
+        s.attachments.orphan_ttl_secs = 1;
+        s.chat.sweep_interval_secs = 1;
+    })
+    .await;
+    let d = desk(&app).await;
+    let visitor = app.visitor_token(&d.widget_key).await;
+    let kept = app
+        .upload("/api/v1/widget/attachments", Some(&visitor), "a.png", PNG)
+        .await
+        .expect(201);
+    let sent = app
+        .post(
+            "/api/v1/widget/messages",
+            Some(&visitor),
+            json!({"client_msg_id": "m-1", "body": "", "attachment_ids": [kept.body["id"]]}),
+        )
+        .await
+        .expect(201);
+    let orphan = app
+        .upload("/api/v1/widget/attachments", Some(&visitor), "b.png", PNG)
+        .await
+        .expect(201);
+    let dir = app
+        .settings
+        .data_dir
+        .join("attachments")
+        .join(&d.owner.workspace_id);
+    let orphan_file = dir.join(orphan.body["id"].as_str().unwrap());
+    assert!(orphan_file.exists());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while orphan_file.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the orphan upload was not deleted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    app.post(
+        "/api/v1/widget/messages",
+        Some(&visitor),
+        json!({"client_msg_id": "m-2", "body": "", "attachment_ids": [orphan.body["id"]],
+               "conversation_id": sent.body["conversation_id"]}),
+    )
+    .await
+    .expect_error(404, "attachment_not_found");
+    assert!(
+        dir.join(kept.body["id"].as_str().unwrap()).exists(),
+        "a sent file stays"
+    );
+    let url = sent.body["attachments"][0]["url"].as_str().unwrap();
+    assert_eq!(app.fetch_bytes(url).await.0, 200);
+}
 
 /// A 1×1 PNG.
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\rIDATx\x9cc\xf8\x0f\x04\0\x09\xfb\x03\xfd\xe3U\xf2\x9c\0\0\0\0IEND\xaeB`\x82";
