@@ -292,6 +292,9 @@ const CONFLICT: &[(&str, &str)] = &[
     ("external_id_taken", "Another article of this workspace already has this external id."),
     ("widget_key_taken", "This widget key is already used by another inbox."),
     ("range_exists", "This address range is already blocked."),
+    // The store's refusal of a blocked contact's message (the service
+    // answers it as 403 with the same code).
+    ("visitor_blocked", "This chat is not available to you."),
     ("email_not_configured", "This server does not send e-mail (no SMTP relay is set up)."),
     ("duplicate_message", "This client_msg_id was already used for another message."),
     ("not_a_member", "Only members of this workspace can be added."),
