@@ -98,6 +98,10 @@ pub enum AccessChange {
     /// A workspace's rules or teams changed for all of its members (admins
     /// must use 2FA, team membership): on [`Topic::Workspace`].
     Workspace { workspace_id: WorkspaceId },
+    /// A contact was blocked or merged into another: their widget sockets
+    /// re-check (a blocked one closes with 4003, a merged one with 4001).
+    /// On [`Topic::Contact`].
+    Contact { contact_id: ContactId },
 }
 
 impl AccessChange {
@@ -108,6 +112,7 @@ impl AccessChange {
             | AccessChange::AllSessionsEnded { user_id, .. }
             | AccessChange::User { user_id } => Topic::User(*user_id),
             AccessChange::Workspace { workspace_id } => Topic::Workspace(*workspace_id),
+            AccessChange::Contact { contact_id } => Topic::Contact(*contact_id),
         }
     }
 }

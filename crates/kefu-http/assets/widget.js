@@ -680,6 +680,8 @@
       // 4002: the visitor token expired; 4001: it no longer counts. A new
       // session (same visitor_id, so the same history), without waiting.
       if (ev && (ev.code === 4001 || ev.code === 4002)) { state.session = null; attempt = 0; }
+      // 4003: this visitor was blocked.
+      if (ev && ev.code === 4003) return blocked();
       drop();
       scheduleReconnect();
     };

@@ -70,10 +70,15 @@ impl Services {
             json!({}),
             now,
         );
-        Ok(self
+        let c = self
             .store
             .set_contact_blocked(access.workspace_id, id, blocked.then_some(now), audit)
-            .await?)
+            .await?;
+        // Their open widget sockets close now, on every replica.
+        if blocked {
+            self.access_changed(kefu_domain::bus::AccessChange::Contact { contact_id: id });
+        }
+        Ok(c)
     }
 
     pub async fn blocked_ranges(&self, access: &Access) -> ServiceResult<Vec<BlockedRange>> {

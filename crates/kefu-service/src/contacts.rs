@@ -158,10 +158,14 @@ impl Services {
             serde_json::json!({ "from_contact_id": from.to_string() }),
             now,
         );
-        Ok(self
+        let merged = self
             .store
             .merge_contacts(access.workspace_id, into, from, now, audit)
-            .await?)
+            .await?;
+        // The merged contact's open widget sockets close (4001): a new
+        // session finds the survivor, with the conversations that moved.
+        self.access_changed(kefu_domain::bus::AccessChange::Contact { contact_id: from });
+        Ok(merged)
     }
 
     /// Erases the contact's personal data and the bodies of their messages

@@ -65,6 +65,8 @@ mod close_code {
     pub const RECHECK_FAILED: u16 = 1011;
     /// A frame over the size limit (RFC 6455).
     pub const TOO_BIG: u16 = 1009;
+    /// The visitor (their contact, or their address) was blocked.
+    pub const VISITOR_BLOCKED: u16 = 4003;
 }
 
 /// Whether a read failed because the frame exceeded `max_message_size`
@@ -399,9 +401,21 @@ impl Connection {
     /// Re-checks a member's session and recomputes their rights (after an
     /// access event, a lost event, or an `auth`): `Err` closes the socket.
     async fn recheck(&mut self) -> Result<(), (u16, &'static str)> {
-        let Peer::Member { .. } = self.peer else {
-            return Ok(());
-        };
+        if let Peer::Visitor(v) = &self.peer {
+            return match self.state.services.visitor_still_valid(v).await {
+                Ok(()) => Ok(()),
+                Err(ServiceError::Forbidden(_)) => {
+                    Err((close_code::VISITOR_BLOCKED, "chat is not available"))
+                }
+                Err(ServiceError::Unauthorized(_)) => {
+                    Err((close_code::SESSION_ENDED, "start a new session"))
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot re-check a visitor socket; closing it");
+                    Err((close_code::RECHECK_FAILED, "reconnect"))
+                }
+            };
+        }
         let services = self.state.services.clone();
         let principal = self.live_session().await?;
         match member_rights(&services, &principal, &self.ip).await {

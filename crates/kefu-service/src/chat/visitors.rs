@@ -154,6 +154,21 @@ impl Services {
         Ok(c)
     }
 
+    /// Whether the visitor's token still speaks for a live contact: 401 once
+    /// merged into another (a new session finds the survivor), 403
+    /// `visitor_blocked` once blocked. Open sockets ask it when their
+    /// contact changes.
+    pub async fn visitor_still_valid(&self, v: &Visitor) -> ServiceResult<()> {
+        let c = self.store.get_contact(v.workspace_id, v.contact_id).await?;
+        if c.merged_into.is_some() {
+            return Err(ServiceError::Unauthorized("unauthorized"));
+        }
+        if c.blocked_at.is_some() {
+            return Err(ServiceError::Forbidden("visitor_blocked"));
+        }
+        Ok(())
+    }
+
     /// A token issued before its contact was merged into another speaks
     /// for a contact that no longer holds conversations: 401, so the widget
     /// opens a new session (which finds the survivor) and tries again.

@@ -67,6 +67,8 @@ async fn a_blocked_contact_is_refused_everywhere_until_unblocked(b: Backend) {
     .await
     .expect_error(403, "forbidden");
     let (_, sup) = app.member(&owner, "s@example.com", "supervisor").await;
+    // The visitor's open socket closes at once (4003), on every replica.
+    let mut open = app.ws(&vt).await;
     let blocked = app
         .post(
             &format!("{base}/contacts/{contact}/block"),
@@ -76,6 +78,7 @@ async fn a_blocked_contact_is_refused_everywhere_until_unblocked(b: Backend) {
         .await
         .expect(200);
     assert!(blocked.body["blocked_at"].is_string());
+    assert_eq!(open.close_code(10).await, 4003);
 
     // Their messages (into the conversation, or a new one), uploads, new
     // sessions and sockets are refused.

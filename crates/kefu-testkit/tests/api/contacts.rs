@@ -215,9 +215,13 @@ async fn merging_moves_the_conversations_and_the_visitor_follows(b: Backend) {
         .await
         .expect(422);
     let (_, supervisor) = app.member(&s.owner, "sup@example.com", "supervisor").await;
+    // The phone's open widget socket closes (4001): its next session is
+    // the survivor's.
+    let mut phone_socket = app.ws(&phone_token).await;
     let merged = merge(keep.clone(), json!(gone), Some(supervisor))
         .await
         .expect(200);
+    assert_eq!(phone_socket.close_code(10).await, 4001);
     assert_eq!(merged.body["id"], keep.as_str());
     assert_eq!(merged.body["name"], "王芳");
     assert_eq!(merged.body["email"], "fang@example.com");
