@@ -862,9 +862,9 @@ pub trait AttachmentStore: Send + Sync {
 pub trait AutomationStore: Send + Sync {
     /// Every inbox with automation settings, in any workspace.
     async fn automated_inboxes(&self) -> StoreResult<Vec<Inbox>>;
-    /// The inbox's conversations waiting on the visitor since before
-    /// `cutoff`: with the bot or assigned, not snoozed, no activity since
-    /// `cutoff`, and the last public message an agent's or the bot's.
+    /// The inbox's assigned conversations waiting on the visitor since
+    /// before `cutoff`: not snoozed, no activity since `cutoff`, and the
+    /// last public message an agent's or the bot's.
     async fn stale_conversations(
         &self,
         workspace: WorkspaceId,

@@ -106,9 +106,7 @@ impl Services {
             .filter(|n| !n.is_empty())
             .map(|n| c.text("note", n, 200));
         c.finish()?;
-        let Some(range) = range else {
-            return Err(ServiceError::invalid("cidr", "invalid"));
-        };
+        let range = range.expect("finish() refused a missing range");
         if self.store.blocked_ranges(access.workspace_id).await?.len() >= MAX_RANGES {
             return Err(ServiceError::invalid("cidr", "too_many"));
         }

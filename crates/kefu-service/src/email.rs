@@ -13,7 +13,7 @@ use crate::{Access, Services};
 use chrono::Duration;
 use kefu_domain::email::{EmailStatus, OutboxEmail};
 use kefu_domain::{Action, EmailId, WorkspaceId};
-use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
+use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use secrecy::{ExposeSecret, SecretString};
@@ -146,19 +146,10 @@ impl Mailer {
             .from(self.from.clone())
             .to(to)
             .subject(e.subject.clone())
-            .multipart(
-                MultiPart::alternative()
-                    .singlepart(
-                        SinglePart::builder()
-                            .header(ContentType::TEXT_PLAIN)
-                            .body(e.text.clone()),
-                    )
-                    .singlepart(
-                        SinglePart::builder()
-                            .header(ContentType::TEXT_HTML)
-                            .body(e.html.clone()),
-                    ),
-            )
+            .multipart(MultiPart::alternative_plain_html(
+                e.text.clone(),
+                e.html.clone(),
+            ))
             .map_err(|err| err.to_string())?;
         self.transport
             .send(message)
@@ -168,6 +159,8 @@ impl Mailer {
     }
 }
 
+/// How long a password-reset link works.
+const RESET_TTL_SECS: i64 = 3600;
 /// E-mails one sender takes at a time.
 const BATCH: i64 = 20;
 /// How long a claimed e-mail is left to its sender before another replica
@@ -443,7 +436,7 @@ impl Services {
             );
             return Ok(());
         }
-        let ttl = self.email_reset_ttl_secs();
+        let ttl = RESET_TTL_SECS;
         let token = self.signer.sign_reset(&crate::auth::tokens::ResetClaims {
             user: user.id,
             pw: password_fingerprint(&user.password_hash),
@@ -512,10 +505,6 @@ impl Services {
             keep: None,
         });
         Ok(())
-    }
-
-    fn email_reset_ttl_secs(&self) -> i64 {
-        3600
     }
 }
 

@@ -4,12 +4,12 @@
 pub(crate) const AUTOMATED_INBOXES: &str =
     "SELECT * FROM inboxes WHERE automation IS NOT NULL ORDER BY created_at";
 
-/// Conversations waiting on the visitor: with the bot or assigned, not
-/// snoozed, quiet since `$3` (every message moves `updated_at`), and the
-/// last public message is not the visitor's (a private note or a system
-/// note does not answer them).
+/// Conversations waiting on the visitor: assigned (auto-resolve leaves
+/// the bot's alone), not snoozed, quiet since `$3` (every message moves
+/// `updated_at`), and the last public message is not the visitor's (a
+/// private note or a system note does not answer them).
 pub(crate) const STALE_CONVERSATIONS: &str = "SELECT c.id FROM conversations c \
-     WHERE c.workspace_id = $1 AND c.inbox_id = $2 AND c.status IN ('bot', 'assigned') \
+     WHERE c.workspace_id = $1 AND c.inbox_id = $2 AND c.status = 'assigned' \
      AND c.snoozed_until IS NULL AND c.updated_at < $3 \
      AND (SELECT m.sender_kind FROM messages m WHERE m.conversation_id = c.id \
           AND NOT m.private AND m.sender_kind <> 'system' ORDER BY m.seq DESC LIMIT 1) \

@@ -85,7 +85,8 @@ async fn list_outbox(
     }))
 }
 
-/// Puts a `failed` e-mail back in the queue (its attempts start again).
+/// Puts a `failed` e-mail back in the queue for one more attempt (failing
+/// again, it is `failed` again).
 #[utoipa::path(post, path = "/workspaces/{workspace_id}/email-outbox/{email_id}/retry", tag = "workspaces",
     params(("workspace_id" = Uuid, Path), ("email_id" = Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 202), (status = 403, body = ErrorBody),

@@ -5,6 +5,7 @@ use kefu_domain::{ContactId, ConversationId, InboxId, MessageId, StoreError, Wor
 use std::sync::Arc;
 
 crate::store_contract!(
+    stale_conversations_are_the_assigned_ones_waiting_on_the_visitor,
     inboxes_are_found_by_key_and_scoped_by_workspace,
     inboxes_are_edited_and_deleted_only_while_empty,
     contacts_are_created_once_per_visitor,
@@ -795,4 +796,74 @@ async fn stored_seqs(store: &Arc<dyn Store>, ws: WorkspaceId, c: ConversationId)
         .iter()
         .map(|m| m.seq)
         .collect()
+}
+
+/// Auto-resolve's candidates: assigned, the team spoke last in public,
+/// quiet since the cutoff, not snoozed. A conversation with the bot is
+/// never one, however stale (the transition would refuse it, and a batch
+/// full of them would starve the assigned ones).
+async fn stale_conversations_are_the_assigned_ones_waiting_on_the_visitor(store: Arc<dyn Store>) {
+    let (ws, bot) = conversation(&store, "s@example.com").await;
+    let reply = |kind: SenderKind, private: bool| NewMessage {
+        sender_kind: kind,
+        sender_id: None,
+        private,
+        ..visitor_msg(bot.contact_id, "…", None)
+    };
+    store
+        .append_message(ws, bot.id, &reply(SenderKind::Bot, false))
+        .await
+        .unwrap();
+    // Two more conversations of the same inbox and contact.
+    let another = |status| Conversation {
+        id: ConversationId::new(),
+        status,
+        ..bot.clone()
+    };
+    let answered = another(ConversationStatus::Assigned);
+    let waiting_on_team = another(ConversationStatus::Assigned);
+    let noted = another(ConversationStatus::Assigned);
+    let snoozed = another(ConversationStatus::Assigned);
+    for c in [&answered, &waiting_on_team, &noted, &snoozed] {
+        store.create_conversation(c).await.unwrap();
+    }
+    for c in [&answered, &snoozed] {
+        store
+            .append_message(ws, c.id, &reply(SenderKind::Agent, false))
+            .await
+            .unwrap();
+    }
+    store
+        .append_message(
+            ws,
+            waiting_on_team.id,
+            &visitor_msg(bot.contact_id, "?", None),
+        )
+        .await
+        .unwrap();
+    store
+        .append_message(ws, noted.id, &visitor_msg(bot.contact_id, "?", None))
+        .await
+        .unwrap();
+    store
+        .append_message(ws, noted.id, &reply(SenderKind::Agent, true))
+        .await
+        .unwrap();
+    let later = now() + chrono::Duration::hours(1);
+    store
+        .snooze_conversation(ws, snoozed.id, Some(later), now())
+        .await
+        .unwrap();
+    let stale = store
+        .stale_conversations(ws, bot.inbox_id, later, 100)
+        .await
+        .unwrap();
+    assert_eq!(stale, vec![answered.id]);
+    // Not yet quiet long enough: none.
+    let early = now() - chrono::Duration::hours(1);
+    assert!(store
+        .stale_conversations(ws, bot.inbox_id, early, 100)
+        .await
+        .unwrap()
+        .is_empty());
 }
