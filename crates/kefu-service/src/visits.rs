@@ -33,11 +33,23 @@ impl Services {
     /// the last view is recent, else a new one. Bad values are dropped, not
     /// refused: this is context, and the chat must open regardless.
     pub async fn record_page_view(&self, v: &Visitor, page: PageReport) -> ServiceResult<Visit> {
-        let now = self.clock.now();
         let contact = self.store.get_contact(v.workspace_id, v.contact_id).await?;
+        self.record_page_view_after(v, contact.last_visit, page)
+            .await
+    }
+
+    /// [`Services::record_page_view`] for a caller that has just read the
+    /// contact (a new widget session): `last` is its visit so far.
+    pub async fn record_page_view_after(
+        &self,
+        v: &Visitor,
+        last: Option<Visit>,
+        page: PageReport,
+    ) -> ServiceResult<Visit> {
+        let now = self.clock.now();
         let url = page.url.as_deref().and_then(web_url);
         let title = page.title.as_deref().and_then(|t| text(t, MAX_TEXT));
-        let mut visit = match contact.last_visit {
+        let mut visit = match last {
             Some(last) if now - last.at < Duration::minutes(VISIT_GAP_MINUTES) => last,
             _ => Visit {
                 referrer: page.referrer.as_deref().and_then(web_url),

@@ -194,7 +194,11 @@ async fn create_session(
         user_agent: user_agent(&headers),
     };
     // Context, not the chat: a failure is logged and the session opens.
-    if let Err(e) = state.services.record_page_view(&visitor, report).await {
+    if let Err(e) = state
+        .services
+        .record_page_view_after(&visitor, s.last_visit.clone(), report)
+        .await
+    {
         tracing::warn!(error = %e, "recording the visitor's page failed");
     }
     let prechat_form = s

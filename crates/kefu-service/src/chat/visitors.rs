@@ -28,6 +28,8 @@ pub struct WidgetSession {
     pub inbox: Inbox,
     /// Inside business hours, with at least one agent online.
     pub agents_available: bool,
+    /// The contact's visit as recorded so far (the session's page joins it).
+    pub last_visit: Option<Visit>,
 }
 
 /// A visitor id we issued: `v_` and 22+ URL-safe characters. Anything else
@@ -115,6 +117,7 @@ impl Services {
             expires_in: ttl,
             inbox,
             agents_available,
+            last_visit: contact.last_visit,
         })
     }
 
